@@ -1,0 +1,143 @@
+import {
+  BatonError,
+  EVENT_STREAM_PATH,
+  fillPath,
+  isErrorCode,
+  routes,
+  type BatonEvent,
+  type ProblemDocument,
+  type RouteInput,
+  type RouteOutput,
+  type Routes,
+  type RouteSpec,
+} from "@baton/core";
+import { readEventStream } from "./events.js";
+
+export interface ClientOptions {
+  /** The API's base URL, ending in /api. @default "http://127.0.0.1:4200/api" */
+  url?: string;
+  /** Sent as a bearer token when the server requires BATON_API_KEY. */
+  apiKey?: string;
+  /** Defaults to the global fetch. */
+  fetch?: typeof fetch;
+}
+
+/** One method per API operation, typed from the route table in @baton/core. */
+export type ApiMethods = {
+  [K in keyof Routes]: {} extends RouteInput<Routes[K]>
+    ? (input?: RouteInput<Routes[K]>, signal?: AbortSignal) => Promise<RouteOutput<Routes[K]>>
+    : (input: RouteInput<Routes[K]>, signal?: AbortSignal) => Promise<RouteOutput<Routes[K]>>;
+};
+
+function isProblem(value: unknown): value is ProblemDocument {
+  return typeof value === "object" && value !== null && isErrorCode((value as { code?: unknown }).code);
+}
+
+/** A typed, browser-safe client for the Baton API. */
+export class BatonClient {
+  readonly url: string;
+  readonly api: ApiMethods;
+  readonly #apiKey: string | undefined;
+  readonly #fetch: typeof fetch;
+
+  constructor(options: ClientOptions = {}) {
+    this.url = (options.url ?? "http://127.0.0.1:4200/api").replace(/\/+$/, "");
+    this.#apiKey = options.apiKey;
+    this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
+    const api: Record<string, (input?: object, signal?: AbortSignal) => Promise<unknown>> = {};
+    for (const name of Object.keys(routes) as (keyof Routes)[]) {
+      api[name] = (input, signal) => this.#callUntyped(name, input ?? {}, signal);
+    }
+    this.api = api as ApiMethods;
+  }
+
+  #headers(json: boolean): Record<string, string> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (json) headers["content-type"] = "application/json";
+    if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
+    return headers;
+  }
+
+  async #send(path: string, init: RequestInit): Promise<Response> {
+    try {
+      return await this.#fetch(this.url + path, init);
+    } catch (error) {
+      if (init.signal?.aborted) throw error;
+      throw new BatonError(
+        "unavailable",
+        `cannot reach the Baton API at ${this.url}: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}. Start it with 'baton server start' or set BATON_API_URL.`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** Calls one operation by name. */
+  call<K extends keyof Routes>(name: K, input: RouteInput<Routes[K]>, signal?: AbortSignal): Promise<RouteOutput<Routes[K]>> {
+    return this.#callUntyped(name, input, signal) as Promise<RouteOutput<Routes[K]>>;
+  }
+
+  async #callUntyped(name: keyof Routes, input: object, signal?: AbortSignal): Promise<unknown> {
+    const spec: RouteSpec = routes[name];
+    const { params, query, body } = input as { params?: Record<string, unknown>; query?: Record<string, unknown>; body?: unknown };
+    let path = fillPath(spec.path, params);
+    if (query) {
+      const search = new URLSearchParams();
+      for (const [key, value] of Object.entries(query)) {
+        if (value === undefined || value === null) continue;
+        search.set(key, Array.isArray(value) ? value.join(",") : String(value));
+      }
+      const text = search.toString();
+      if (text) path += `?${text}`;
+    }
+    const hasBody = body !== undefined;
+    const response = await this.#send(path, {
+      method: spec.method,
+      headers: this.#headers(hasBody),
+      ...(hasBody ? { body: JSON.stringify(body) } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    if (response.status === 204) return undefined;
+    const text = await response.text();
+    let payload: unknown;
+    try {
+      payload = text ? JSON.parse(text) : undefined;
+    } catch {
+      throw new BatonError("internal", `the API answered ${spec.method} ${path} with ${response.status} and a body that is not JSON: ${text.slice(0, 200)}`);
+    }
+    if (!response.ok) {
+      if (isProblem(payload)) throw BatonError.fromProblem(payload);
+      throw new BatonError("internal", `the API answered ${spec.method} ${path} with ${response.status}: ${text.slice(0, 200)}`);
+    }
+    return payload;
+  }
+
+  /**
+   * Follows the live event stream until `signal` aborts. Resolves when the stream ends;
+   * rejects when the server cannot be reached or refuses.
+   */
+  async events(
+    options: { flowRunId?: string; names?: string[]; signal?: AbortSignal; onOpen?: () => void },
+    onEvent: (event: BatonEvent) => void,
+  ): Promise<void> {
+    const search = new URLSearchParams();
+    if (options.flowRunId) search.set("flowRunId", options.flowRunId);
+    if (options.names?.length) search.set("name", options.names.join(","));
+    const query = search.toString();
+    const response = await this.#send(EVENT_STREAM_PATH + (query ? `?${query}` : ""), {
+      headers: { ...this.#headers(false), accept: "text/event-stream" },
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    if (!response.ok || !response.body) {
+      const payload: unknown = await response.json().catch(() => undefined);
+      if (isProblem(payload)) throw BatonError.fromProblem(payload);
+      throw new BatonError("internal", `the event stream answered ${response.status}`);
+    }
+    options.onOpen?.();
+    try {
+      await readEventStream(response.body, (data) => onEvent(JSON.parse(data) as BatonEvent));
+    } catch (error) {
+      if (options.signal?.aborted) return;
+      throw error;
+    }
+  }
+}

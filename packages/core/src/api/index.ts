@@ -1,0 +1,4 @@
+export * from "./common.js";
+export * from "./models.js";
+export * from "./route.js";
+export * from "./routes.js";

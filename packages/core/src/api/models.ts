@@ -1,0 +1,396 @@
+import { z } from "zod";
+import { STATE_TYPES, StateInputSchema, StateSchema } from "../states.js";
+import { CsvList, Id, JsonObject, Limit, Name, Offset, QueryBoolean, Tags, Timestamp, Timestamps } from "./common.js";
+
+const Description = z.string().max(10_000).nullish();
+const Retries = z.number().int().min(0).max(1000);
+const RetryDelays = z.array(z.number().min(0).max(86_400 * 7)).max(100);
+const Seconds = z.number().positive().max(86_400 * 365);
+const Labels = z.record(z.string(), z.string()).default({});
+
+// ── Flows ────────────────────────────────────────────────────────────────────
+export const Flow = z.object({ id: Id, name: Name, description: z.string().nullable(), tags: Tags, ...Timestamps });
+export type Flow = z.infer<typeof Flow>;
+export const FlowCreate = z.strictObject({ name: Name, description: Description, tags: Tags.optional() });
+export type FlowCreate = z.infer<typeof FlowCreate>;
+export const FlowQuery = z.strictObject({ name: z.string().optional(), limit: Limit, offset: Offset });
+
+// ── Flow runs ────────────────────────────────────────────────────────────────
+export const FlowRun = z.object({
+  id: Id,
+  name: z.string(),
+  flowId: Id,
+  flowName: z.string(),
+  deploymentId: Id.nullable(),
+  deploymentName: z.string().nullable(),
+  parentFlowRunId: Id.nullable(),
+  parentTaskRunId: Id.nullable(),
+  parameters: JsonObject,
+  tags: Tags,
+  labels: z.record(z.string(), z.string()),
+  idempotencyKey: z.string().nullable(),
+  workPoolName: z.string().nullable(),
+  workQueueName: z.string().nullable(),
+  jobVariables: JsonObject,
+  state: StateSchema.nullable(),
+  runCount: z.number().int(),
+  retries: z.number().int(),
+  retryDelaySeconds: z.array(z.number()),
+  timeoutSeconds: z.number().nullable(),
+  expectedStartTime: Timestamp.nullable(),
+  startTime: Timestamp.nullable(),
+  endTime: Timestamp.nullable(),
+  lastHeartbeat: Timestamp.nullable(),
+  workerName: z.string().nullable(),
+  ...Timestamps,
+});
+export type FlowRun = z.infer<typeof FlowRun>;
+
+const RunOptions = {
+  name: z.string().min(1).max(200).optional(),
+  tags: Tags.optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  idempotencyKey: z.string().min(1).max(500).optional(),
+  state: StateInputSchema.optional(),
+  retries: Retries.optional(),
+  retryDelaySeconds: RetryDelays.optional(),
+  timeoutSeconds: Seconds.nullish(),
+};
+
+export const FlowRunCreate = z
+  .strictObject({
+    /** A client may choose the id (a UUID) so that it need not wait for the answer. */
+    id: Id.optional(),
+    flowId: Id.optional(),
+    flowName: Name.optional(),
+    parameters: JsonObject.optional(),
+    parentFlowRunId: Id.optional(),
+    parentTaskRunId: Id.optional(),
+    ...RunOptions,
+  })
+  .refine((body) => body.flowId !== undefined || body.flowName !== undefined, {
+    message: "give flowId or flowName",
+    path: ["flowId"],
+  });
+export type FlowRunCreate = z.infer<typeof FlowRunCreate>;
+
+export const DeploymentRunCreate = z.strictObject({
+  parameters: JsonObject.optional(),
+  jobVariables: JsonObject.optional(),
+  workQueueName: Name.optional(),
+  ...RunOptions,
+});
+export type DeploymentRunCreate = z.infer<typeof DeploymentRunCreate>;
+
+export const FlowRunQuery = z.strictObject({
+  stateType: CsvList(z.enum(STATE_TYPES)).optional(),
+  stateName: z.string().optional(),
+  flowId: Id.optional(),
+  flowName: z.string().optional(),
+  deploymentId: Id.optional(),
+  workPoolName: z.string().optional(),
+  workQueueName: z.string().optional(),
+  parentFlowRunId: Id.optional(),
+  tag: z.string().optional(),
+  createdAfter: Timestamp.optional(),
+  createdBefore: Timestamp.optional(),
+  limit: Limit,
+  offset: Offset,
+});
+export type FlowRunQuery = z.input<typeof FlowRunQuery>;
+
+export const SetState = z.strictObject({ state: StateInputSchema, force: z.boolean().optional() });
+export type SetState = z.infer<typeof SetState>;
+export const SetStateResult = z.object({
+  status: z.enum(["ACCEPT", "REJECT", "WAIT", "ABORT"]),
+  reason: z.string(),
+  /** The run's state after the verdict. */
+  state: StateSchema.nullable(),
+  delaySeconds: z.number().optional(),
+});
+export type SetStateResult = z.infer<typeof SetStateResult>;
+
+export const StateHistoryEntry = StateSchema.extend({ id: Id });
+export type StateHistoryEntry = z.infer<typeof StateHistoryEntry>;
+
+// ── Task runs ────────────────────────────────────────────────────────────────
+export const TaskRun = z.object({
+  id: Id,
+  flowRunId: Id.nullable(),
+  name: z.string(),
+  taskKey: z.string(),
+  dynamicKey: z.string(),
+  tags: Tags,
+  cacheKey: z.string().nullable(),
+  cacheExpiration: Timestamp.nullable(),
+  taskInputs: JsonObject,
+  state: StateSchema.nullable(),
+  runCount: z.number().int(),
+  retries: z.number().int(),
+  retryDelaySeconds: z.array(z.number()),
+  timeoutSeconds: z.number().nullable(),
+  startTime: Timestamp.nullable(),
+  endTime: Timestamp.nullable(),
+  ...Timestamps,
+});
+export type TaskRun = z.infer<typeof TaskRun>;
+export const TaskRunCreate = z.strictObject({
+  ...RunOptions,
+  id: Id.optional(),
+  flowRunId: Id.optional(),
+  name: z.string().min(1).max(200),
+  taskKey: z.string().min(1).max(500),
+  dynamicKey: z.string().max(200).optional(),
+  cacheKey: z.string().max(500).optional(),
+  cacheExpiration: Timestamp.optional(),
+  taskInputs: JsonObject.optional(),
+});
+export type TaskRunCreate = z.infer<typeof TaskRunCreate>;
+export const TaskRunQuery = z.strictObject({
+  flowRunId: Id.optional(),
+  stateType: CsvList(z.enum(STATE_TYPES)).optional(),
+  tag: z.string().optional(),
+  limit: Limit,
+  offset: Offset,
+});
+export type TaskRunQuery = z.input<typeof TaskRunQuery>;
+
+// ── Logs ─────────────────────────────────────────────────────────────────────
+export const Log = z.object({
+  id: Id,
+  flowRunId: Id.nullable(),
+  taskRunId: Id.nullable(),
+  name: z.string(),
+  level: z.number().int(),
+  message: z.string(),
+  timestamp: Timestamp,
+});
+export type Log = z.infer<typeof Log>;
+export const LogCreate = z.strictObject({
+  flowRunId: Id.nullish(),
+  taskRunId: Id.nullish(),
+  name: z.string().max(200).default("baton"),
+  level: z.number().int().min(0).max(100),
+  message: z.string().max(1_000_000),
+  timestamp: Timestamp,
+});
+export type LogCreate = z.input<typeof LogCreate>;
+export const LogBatch = z.array(LogCreate).min(1).max(5000);
+export const LogQuery = z.strictObject({
+  flowRunId: Id.optional(),
+  taskRunId: Id.optional(),
+  minLevel: z.coerce.number().int().min(0).max(100).optional(),
+  limit: z.coerce.number().int().min(1).max(5000).default(200),
+  offset: Offset,
+});
+export type LogQuery = z.input<typeof LogQuery>;
+
+// ── Deployments ──────────────────────────────────────────────────────────────
+export const ScheduleSpec = z.union([
+  z.strictObject({ cron: z.string().min(1), timezone: z.string().default("UTC") }),
+  z.strictObject({
+    interval: z.number().positive(),
+    anchorDate: Timestamp.optional(),
+    timezone: z.string().default("UTC"),
+  }),
+  z.strictObject({ rrule: z.string().min(1), timezone: z.string().default("UTC") }),
+]);
+export type ScheduleSpec = z.infer<typeof ScheduleSpec>;
+export const DeploymentSchedule = z.object({ id: Id, schedule: ScheduleSpec, active: z.boolean() });
+export type DeploymentSchedule = z.infer<typeof DeploymentSchedule>;
+export const ScheduleCreate = z.strictObject({ schedule: ScheduleSpec, active: z.boolean().default(true) });
+
+export const Deployment = z.object({
+  id: Id,
+  name: Name,
+  flowId: Id,
+  flowName: z.string(),
+  description: z.string().nullable(),
+  version: z.string().nullable(),
+  entrypoint: z.string().nullable(),
+  path: z.string().nullable(),
+  parameters: JsonObject,
+  parameterSchema: JsonObject,
+  tags: Tags,
+  workPoolName: z.string().nullable(),
+  workQueueName: z.string().nullable(),
+  jobVariables: JsonObject,
+  concurrencyLimit: z.number().int().nullable(),
+  paused: z.boolean(),
+  schedules: z.array(DeploymentSchedule),
+  lastPolled: Timestamp.nullable(),
+  ...Timestamps,
+});
+export type Deployment = z.infer<typeof Deployment>;
+
+const DeploymentFields = {
+  description: Description,
+  version: z.string().max(200).nullish(),
+  entrypoint: z.string().max(2000).nullish(),
+  path: z.string().max(2000).nullish(),
+  parameters: JsonObject.optional(),
+  parameterSchema: JsonObject.optional(),
+  tags: Tags.optional(),
+  workPoolName: Name.nullish(),
+  workQueueName: Name.nullish(),
+  jobVariables: JsonObject.optional(),
+  concurrencyLimit: z.number().int().min(0).nullish(),
+  paused: z.boolean().optional(),
+};
+/** Creating a deployment that exists (same flow and name) updates it, as `serve()` and `deploy()` rely on. */
+export const DeploymentCreate = z
+  .strictObject({
+    name: Name,
+    flowId: Id.optional(),
+    flowName: Name.optional(),
+    schedules: z.array(ScheduleCreate).optional(),
+    ...DeploymentFields,
+  })
+  .refine((body) => body.flowId !== undefined || body.flowName !== undefined, {
+    message: "give flowId or flowName",
+    path: ["flowId"],
+  });
+export type DeploymentCreate = z.input<typeof DeploymentCreate>;
+export const DeploymentUpdate = z.strictObject({ ...DeploymentFields, schedules: z.array(ScheduleCreate).optional() });
+export type DeploymentUpdate = z.input<typeof DeploymentUpdate>;
+export const DeploymentQuery = z.strictObject({
+  flowName: z.string().optional(),
+  workPoolName: z.string().optional(),
+  limit: Limit,
+  offset: Offset,
+});
+
+// ── Work pools, queues, workers ──────────────────────────────────────────────
+export const WorkPool = z.object({
+  id: Id,
+  name: Name,
+  type: z.string(),
+  description: z.string().nullable(),
+  baseJobTemplate: JsonObject,
+  concurrencyLimit: z.number().int().nullable(),
+  paused: z.boolean(),
+  ...Timestamps,
+});
+export type WorkPool = z.infer<typeof WorkPool>;
+export const WorkPoolCreate = z.strictObject({
+  name: Name,
+  type: z.string().min(1).max(100).default("process"),
+  description: Description,
+  baseJobTemplate: JsonObject.optional(),
+  concurrencyLimit: z.number().int().min(0).nullish(),
+  paused: z.boolean().optional(),
+});
+export type WorkPoolCreate = z.input<typeof WorkPoolCreate>;
+export const WorkPoolUpdate = WorkPoolCreate.omit({ name: true, type: true }).partial();
+export type WorkPoolUpdate = z.input<typeof WorkPoolUpdate>;
+
+export const WorkQueue = z.object({
+  id: Id,
+  workPoolId: Id,
+  workPoolName: z.string(),
+  name: Name,
+  description: z.string().nullable(),
+  priority: z.number().int(),
+  concurrencyLimit: z.number().int().nullable(),
+  paused: z.boolean(),
+  lastPolled: Timestamp.nullable(),
+  ...Timestamps,
+});
+export type WorkQueue = z.infer<typeof WorkQueue>;
+export const WorkQueueCreate = z.strictObject({
+  name: Name,
+  description: Description,
+  priority: z.number().int().min(1).max(1_000_000).optional(),
+  concurrencyLimit: z.number().int().min(0).nullish(),
+  paused: z.boolean().optional(),
+});
+export type WorkQueueCreate = z.input<typeof WorkQueueCreate>;
+export const WorkQueueUpdate = WorkQueueCreate.omit({ name: true }).partial();
+export type WorkQueueUpdate = z.input<typeof WorkQueueUpdate>;
+
+export const Worker = z.object({
+  id: Id,
+  workPoolId: Id,
+  name: z.string(),
+  status: z.enum(["ONLINE", "OFFLINE"]),
+  lastHeartbeat: Timestamp,
+  heartbeatIntervalSeconds: z.number(),
+  ...Timestamps,
+});
+export type Worker = z.infer<typeof Worker>;
+export const WorkerHeartbeat = z.strictObject({
+  name: z.string().min(1).max(200),
+  heartbeatIntervalSeconds: z.number().positive().max(3600).default(10),
+});
+export type WorkerHeartbeat = z.input<typeof WorkerHeartbeat>;
+
+// ── Tag concurrency limits ───────────────────────────────────────────────────
+export const ConcurrencyLimit = z.object({
+  id: Id,
+  tag: z.string(),
+  limit: z.number().int(),
+  /** Task runs holding a slot now. */
+  activeSlots: z.array(Id),
+  ...Timestamps,
+});
+export type ConcurrencyLimit = z.infer<typeof ConcurrencyLimit>;
+export const ConcurrencyLimitCreate = z.strictObject({
+  tag: z.string().min(1).max(200),
+  limit: z.number().int().min(0).max(1_000_000),
+});
+export type ConcurrencyLimitCreate = z.infer<typeof ConcurrencyLimitCreate>;
+
+// ── Variables, secrets, automations ──────────────────────────────────────────
+export const Variable = z.object({ id: Id, name: Name, value: z.json(), tags: Tags, ...Timestamps });
+export type Variable = z.infer<typeof Variable>;
+export const VariableCreate = z.strictObject({ name: Name, value: z.json(), tags: Tags.optional() });
+export type VariableCreate = z.infer<typeof VariableCreate>;
+
+/** A secret's value is write-only: answers show only that it is set and its length. */
+export const Secret = z.object({ id: Id, name: Name, valueLength: z.number().int(), ...Timestamps });
+export type Secret = z.infer<typeof Secret>;
+export const SecretCreate = z.strictObject({ name: Name, value: z.string().min(1).max(100_000) });
+export type SecretCreate = z.infer<typeof SecretCreate>;
+
+export const Automation = z.object({
+  id: Id,
+  name: Name,
+  description: z.string().nullable(),
+  enabled: z.boolean(),
+  trigger: JsonObject,
+  actions: z.array(JsonObject),
+  ...Timestamps,
+});
+export type Automation = z.infer<typeof Automation>;
+export const AutomationCreate = z.strictObject({
+  name: Name,
+  description: Description,
+  enabled: z.boolean().default(true),
+  trigger: JsonObject,
+  actions: z.array(JsonObject).min(1).max(20),
+});
+export type AutomationCreate = z.input<typeof AutomationCreate>;
+export const AutomationUpdate = AutomationCreate.partial();
+
+export const NameQuery = z.strictObject({ limit: Limit, offset: Offset });
+
+// ── Events and health ────────────────────────────────────────────────────────
+export const BatonEvent = z.object({
+  id: Id,
+  name: z.string(),
+  occurred: Timestamp,
+  resource: z.object({ kind: z.string(), id: z.string() }),
+  /** The flow run this event concerns, when it concerns one: lets clients follow one run. */
+  flowRunId: Id.nullable(),
+  payload: JsonObject,
+});
+export type BatonEvent = z.infer<typeof BatonEvent>;
+export const EventStreamQuery = z.strictObject({
+  flowRunId: Id.optional(),
+  name: CsvList(z.string()).optional(),
+});
+
+export const Health = z.object({ status: z.literal("ok"), version: z.string(), database: z.string() });
+export type Health = z.infer<typeof Health>;
+
+export { QueryBoolean };

@@ -1,0 +1,5 @@
+export * from "./states.js";
+export * from "./errors.js";
+export * from "./ids.js";
+export * from "./orchestration/index.js";
+export * from "./api/index.js";

@@ -1,0 +1,105 @@
+import { z } from "zod";
+
+/** The kinds of state a flow run or task run can be in. Names such as Late or Cached ride on these. */
+export const StateType = {
+  SCHEDULED: "SCHEDULED",
+  PENDING: "PENDING",
+  RUNNING: "RUNNING",
+  PAUSED: "PAUSED",
+  CANCELLING: "CANCELLING",
+  COMPLETED: "COMPLETED",
+  FAILED: "FAILED",
+  CANCELLED: "CANCELLED",
+  CRASHED: "CRASHED",
+} as const;
+export type StateType = (typeof StateType)[keyof typeof StateType];
+export const STATE_TYPES = Object.values(StateType);
+
+export const TERMINAL_STATE_TYPES: readonly StateType[] = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"];
+
+export function isTerminal(type: StateType | null | undefined): boolean {
+  return type != null && TERMINAL_STATE_TYPES.includes(type);
+}
+
+/** Named states and the type each one rides on. */
+export const StateName = {
+  Scheduled: "SCHEDULED",
+  Late: "SCHEDULED",
+  AwaitingRetry: "SCHEDULED",
+  Pending: "PENDING",
+  Running: "RUNNING",
+  Retrying: "RUNNING",
+  Completed: "COMPLETED",
+  Cached: "COMPLETED",
+  Failed: "FAILED",
+  Crashed: "CRASHED",
+  Cancelling: "CANCELLING",
+  Cancelled: "CANCELLED",
+  Paused: "PAUSED",
+  Suspended: "PAUSED",
+} as const satisfies Record<string, StateType>;
+export type StateName = keyof typeof StateName;
+
+/** Where a run's result lives: inline JSON for small values, or a key in result storage. */
+export const ResultReferenceSchema = z.union([
+  z.strictObject({ kind: z.literal("inline"), serializer: z.string(), value: z.json() }),
+  z.strictObject({
+    kind: z.literal("stored"),
+    serializer: z.string(),
+    storage: z.string(),
+    key: z.string(),
+    typeName: z.string().optional(),
+  }),
+]);
+export type ResultReference = z.infer<typeof ResultReferenceSchema>;
+
+const isoTime = z.iso.datetime({ offset: true });
+
+export const StateSchema = z.strictObject({
+  type: z.enum(STATE_TYPES),
+  name: z.string().min(1).max(64),
+  message: z.string().max(20_000).nullish(),
+  timestamp: isoTime,
+  /** For SCHEDULED states: when the run should start. */
+  scheduledTime: isoTime.nullish(),
+  /** A result or, for failures, a serialized error. */
+  data: ResultReferenceSchema.nullish(),
+  /** Task runs: the cache key a COMPLETED state is stored under, and until when it is valid. */
+  cacheKey: z.string().max(500).nullish(),
+  cacheExpiration: isoTime.nullish(),
+});
+export type State = z.infer<typeof StateSchema>;
+
+/** A state proposed by a client; the server fills in the timestamp and default name. */
+export const StateInputSchema = StateSchema.extend({
+  name: StateSchema.shape.name.optional(),
+  timestamp: isoTime.optional(),
+});
+export type StateInput = z.infer<typeof StateInputSchema>;
+
+const DEFAULT_NAMES: Record<StateType, StateName> = {
+  SCHEDULED: "Scheduled",
+  PENDING: "Pending",
+  RUNNING: "Running",
+  PAUSED: "Paused",
+  CANCELLING: "Cancelling",
+  COMPLETED: "Completed",
+  FAILED: "Failed",
+  CANCELLED: "Cancelled",
+  CRASHED: "Crashed",
+};
+
+export function defaultStateName(type: StateType): StateName {
+  return DEFAULT_NAMES[type];
+}
+
+/** Builds a complete state from a partial one, stamping it with `now`. */
+export function makeState(input: StateInput, now: Date = new Date()): State {
+  const state: State = {
+    ...input,
+    name: input.name ?? DEFAULT_NAMES[input.type],
+    timestamp: input.timestamp ?? now.toISOString(),
+  };
+  if (state.type === "SCHEDULED" && !state.scheduledTime) state.scheduledTime = state.timestamp;
+  return state;
+}

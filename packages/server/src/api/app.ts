@@ -1,0 +1,225 @@
+import { timingSafeEqual } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import fastifyStatic from "@fastify/static";
+import fastifySwagger from "@fastify/swagger";
+import fastifySwaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from "fastify";
+import { jsonSchemaTransform, validatorCompiler } from "fastify-type-provider-zod";
+import {
+  BatonError,
+  EVENT_STREAM_PATH,
+  EventStreamQuery,
+  routes,
+  type FieldIssue,
+  type RouteName,
+  type RouteSpec,
+} from "@baton/core";
+import type { StoreContext } from "../store/context.js";
+import { makeHandlers } from "./handlers.js";
+
+export interface AppOptions {
+  ctx: StoreContext;
+  version: string;
+  /** When set, every /api request but /api/health must send `Authorization: Bearer <key>`. */
+  apiKey?: string | undefined;
+  /** The built dashboard to serve at /; none when absent. */
+  dashboardDir?: string | undefined;
+  logLevel?: string;
+}
+
+function sendProblem(reply: FastifyReply, error: BatonError): FastifyReply {
+  return reply.code(error.httpStatus).type("application/problem+json").send(error.toProblem());
+}
+
+interface ZodIssueLike {
+  instancePath: string;
+  message: string;
+  keyword: string;
+  params: { keys?: string[] };
+}
+
+/** Turns a request that failed validation into one clear message naming each field. */
+function validationProblem(error: FastifyError & { validationContext?: string }): BatonError {
+  const where = error.validationContext ?? "request";
+  const issues: FieldIssue[] = (error.validation as unknown as ZodIssueLike[]).map((issue) => {
+    const path = [where, ...issue.instancePath.split("/").filter(Boolean)].join(".");
+    if (issue.keyword === "unrecognized_keys" && issue.params.keys) {
+      return {
+        path,
+        message: `unknown field(s) ${issue.params.keys.map((key) => `'${key}'`).join(", ")}: remove them`,
+      };
+    }
+    return { path, message: issue.message };
+  });
+  const detail = issues.map((issue) => `${issue.path}: ${issue.message}`).join("; ");
+  return new BatonError("invalid_argument", `invalid ${where}: ${detail}`, { issues });
+}
+
+function sameKey(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The HTTP server: the API under /api, its OpenAPI document and docs, the event stream and the dashboard. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { ctx, apiKey } = options;
+  const app = Fastify({
+    logger: { level: options.logLevel ?? "warn" },
+    disableRequestLogging: true,
+    bodyLimit: 16 * 1024 * 1024,
+    // Event streams never go idle; closing the server must not wait for them.
+    forceCloseConnections: true,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  // Handlers return values already shaped by the models; plain JSON keeps the hot path fast.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof BatonError) {
+      if (error.code === "internal") request.log.error({ err: error }, "internal error");
+      return sendProblem(reply, error);
+    }
+    if (error.validation) return sendProblem(reply, validationProblem(error));
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      const code = status === 401 ? "unauthenticated" : status === 404 ? "not_found" : "invalid_argument";
+      const problem = new BatonError(code, error.message).toProblem();
+      return reply
+        .code(status)
+        .type("application/problem+json")
+        .send({ ...problem, status });
+    }
+    request.log.error({ err: error }, "internal error");
+    return sendProblem(
+      reply,
+      new BatonError("internal", "the server failed to handle this request; see its log"),
+    );
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0] ?? "";
+    if (!path.startsWith("/api") && request.method === "GET" && options.dashboardDir) {
+      return reply.sendFile("index.html");
+    }
+    return sendProblem(
+      reply,
+      new BatonError("not_found", `no operation ${request.method} ${path}; see /api/docs for the API`),
+    );
+  });
+
+  if (apiKey) {
+    app.addHook("onRequest", async (request, reply) => {
+      if (!request.url.startsWith("/api") || request.url.startsWith("/api/health")) return;
+      if (request.url.startsWith("/api/docs") || request.url === "/api/openapi.json") return;
+      const header = request.headers.authorization ?? "";
+      const given = header.startsWith("Bearer ") ? header.slice(7) : "";
+      if (!sameKey(given, apiKey)) {
+        return sendProblem(
+          reply,
+          new BatonError(
+            "unauthenticated",
+            "this server requires an API key: set BATON_API_KEY to the server's key",
+          ),
+        );
+      }
+    });
+  }
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: "Baton API",
+        version: options.version,
+        description: "Workflow orchestration for TypeScript",
+      },
+      servers: [{ url: "/" }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: "/api/docs" });
+
+  const handlers = makeHandlers(ctx, options.version);
+  await app.register(
+    async (api) => {
+      for (const [name, spec] of Object.entries(routes) as [RouteName, RouteSpec][]) {
+        const handler = handlers[name] as (request: unknown) => Promise<unknown>;
+        const status = spec.status ?? 200;
+        api.route({
+          method: spec.method,
+          url: spec.path,
+          schema: {
+            operationId: name,
+            summary: spec.summary,
+            tags: [spec.tag],
+            ...(spec.params ? { params: spec.params } : {}),
+            ...(spec.query ? { querystring: spec.query } : {}),
+            ...(spec.body ? { body: spec.body } : {}),
+            ...(spec.response ? { response: { [status]: spec.response } } : {}),
+          },
+          handler: async (request, reply) => {
+            const result = await handler({
+              params: request.params ?? {},
+              query: request.query ?? {},
+              body: request.body,
+            });
+            reply.code(status);
+            return status === 204 ? reply.send() : result;
+          },
+        });
+      }
+
+      api.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+      api.get(
+        EVENT_STREAM_PATH,
+        {
+          schema: {
+            summary: "Live events (server-sent events)",
+            tags: ["events"],
+            querystring: EventStreamQuery,
+          },
+        },
+        (request, reply) => {
+          const query = request.query as { flowRunId?: string; name?: string[] };
+          reply.hijack();
+          const raw = reply.raw;
+          raw.writeHead(200, {
+            "content-type": "text/event-stream",
+            "cache-control": "no-cache",
+            connection: "keep-alive",
+            "x-accel-buffering": "no",
+          });
+          raw.write(": connected\n\n");
+          const unsubscribe = ctx.events.subscribe((event) => {
+            if (query.flowRunId && event.flowRunId !== query.flowRunId) return;
+            if (query.name?.length && !query.name.includes(event.name)) return;
+            raw.write(`id: ${event.id}\nevent: ${event.name}\ndata: ${JSON.stringify(event)}\n\n`);
+          });
+          // Comments keep proxies and idle timers from closing a quiet stream.
+          const keepAlive = setInterval(() => raw.write(": keep-alive\n\n"), 15_000);
+          request.raw.on("close", () => {
+            clearInterval(keepAlive);
+            unsubscribe();
+          });
+        },
+      );
+    },
+    { prefix: "/api" },
+  );
+
+  if (options.dashboardDir && existsSync(join(options.dashboardDir, "index.html"))) {
+    await app.register(fastifyStatic, { root: options.dashboardDir, wildcard: false, index: "index.html" });
+  } else {
+    options.dashboardDir = undefined;
+    app.get("/", async (_request, reply) =>
+      reply
+        .type("text/html")
+        .send(
+          '<h1>Baton</h1><p>The dashboard is not built. Run <code>npm run build</code>. The API is at <a href="/api/docs">/api/docs</a>.</p>',
+        ),
+    );
+  }
+  return app;
+}

@@ -1,0 +1,95 @@
+import { makeState, type RouteName, type RouteOutput, type RouteRequest, type Routes } from "@baton/core";
+import type { StoreContext } from "../store/context.js";
+import * as automations from "../store/automations.js";
+import * as limits from "../store/concurrency-limits.js";
+import * as deployments from "../store/deployments.js";
+import * as flowRuns from "../store/flow-runs.js";
+import * as flows from "../store/flows.js";
+import * as logs from "../store/logs.js";
+import * as secrets from "../store/secrets.js";
+import { setRunState } from "../store/set-state.js";
+import * as taskRuns from "../store/task-runs.js";
+import * as variables from "../store/variables.js";
+import * as pools from "../store/work-pools.js";
+
+export type Handlers = {
+  [K in RouteName]: (request: RouteRequest<Routes[K]>) => Promise<RouteOutput<Routes[K]>>;
+};
+
+/** One handler per operation of the route table; TypeScript checks that none is missing. */
+export function makeHandlers(ctx: StoreContext, version: string): Handlers {
+  return {
+    health: async () => ({ status: "ok", version, database: ctx.db.dialect }),
+
+    createFlow: ({ body }) => flows.ensureFlow(ctx, body),
+    listFlows: ({ query }) => flows.listFlows(ctx, query),
+    readFlow: ({ params }) => flows.readFlow(ctx, params),
+    readFlowByName: ({ params }) => flows.readFlow(ctx, params),
+    deleteFlow: ({ params }) => flows.deleteFlow(ctx, params.id),
+
+    createFlowRun: ({ body }) => flowRuns.createFlowRun(ctx, body),
+    listFlowRuns: ({ query }) => flowRuns.listFlowRuns(ctx, query),
+    readFlowRun: ({ params }) => flowRuns.readFlowRun(ctx, params.id),
+    deleteFlowRun: ({ params }) => flowRuns.deleteFlowRun(ctx, params.id),
+    setFlowRunState: ({ params, body }) =>
+      setRunState(ctx, "flow", params.id, makeState(body.state), { force: body.force ?? false }),
+    listFlowRunStates: ({ params }) => flowRuns.listStates(ctx, "flow", params.id),
+    heartbeatFlowRun: ({ params }) => flowRuns.heartbeatFlowRun(ctx, params.id),
+
+    createTaskRun: ({ body }) => taskRuns.createTaskRun(ctx, body),
+    listTaskRuns: ({ query }) => taskRuns.listTaskRuns(ctx, query),
+    readTaskRun: ({ params }) => taskRuns.readTaskRun(ctx, params.id),
+    deleteTaskRun: ({ params }) => taskRuns.deleteTaskRun(ctx, params.id),
+    setTaskRunState: ({ params, body }) =>
+      setRunState(ctx, "task", params.id, makeState(body.state), { force: body.force ?? false }),
+    listTaskRunStates: ({ params }) => flowRuns.listStates(ctx, "task", params.id),
+
+    createLogs: ({ body }) => logs.createLogs(ctx, body),
+    listLogs: ({ query }) => logs.listLogs(ctx, query),
+
+    createDeployment: ({ body }) => deployments.upsertDeployment(ctx, body),
+    listDeployments: ({ query }) => deployments.listDeployments(ctx, query),
+    readDeployment: ({ params }) => deployments.readDeployment(ctx, params),
+    readDeploymentByName: ({ params }) => deployments.readDeployment(ctx, params),
+    updateDeployment: ({ params, body }) => deployments.updateDeployment(ctx, params.id, body),
+    deleteDeployment: ({ params }) => deployments.deleteDeployment(ctx, params.id),
+    createDeploymentRun: ({ params, body }) => deployments.createDeploymentRun(ctx, params.id, body),
+
+    createWorkPool: ({ body }) => pools.createWorkPool(ctx, body),
+    listWorkPools: ({ query }) => pools.listWorkPools(ctx, query),
+    readWorkPool: ({ params }) => pools.readWorkPool(ctx, params.name),
+    updateWorkPool: ({ params, body }) => pools.updateWorkPool(ctx, params.name, body),
+    deleteWorkPool: ({ params }) => pools.deleteWorkPool(ctx, params.name),
+    createWorkQueue: ({ params, body }) => pools.createWorkQueue(ctx, params.pool, body),
+    listWorkQueues: ({ params, query }) => pools.listWorkQueues(ctx, params.pool, query),
+    readWorkQueue: ({ params }) => pools.readWorkQueue(ctx, params.pool, params.name),
+    updateWorkQueue: ({ params, body }) => pools.updateWorkQueue(ctx, params.pool, params.name, body),
+    deleteWorkQueue: ({ params }) => pools.deleteWorkQueue(ctx, params.pool, params.name),
+    heartbeatWorker: ({ params, body }) => pools.heartbeatWorker(ctx, params.pool, body),
+    listWorkers: ({ params, query }) => pools.listWorkers(ctx, params.pool, query),
+    deleteWorker: ({ params }) => pools.deleteWorker(ctx, params.pool, params.name),
+
+    createConcurrencyLimit: ({ body }) => limits.upsertConcurrencyLimit(ctx, body),
+    listConcurrencyLimits: ({ query }) => limits.listConcurrencyLimits(ctx, query),
+    readConcurrencyLimit: ({ params }) => limits.readConcurrencyLimit(ctx, params.tag),
+    resetConcurrencyLimit: ({ params }) => limits.resetConcurrencyLimit(ctx, params.tag),
+    deleteConcurrencyLimit: ({ params }) => limits.deleteConcurrencyLimit(ctx, params.tag),
+
+    createVariable: ({ body }) => variables.createVariable(ctx, body),
+    listVariables: ({ query }) => variables.listVariables(ctx, query),
+    readVariable: ({ params }) => variables.readVariable(ctx, params.name),
+    updateVariable: ({ params, body }) => variables.updateVariable(ctx, params.name, body),
+    deleteVariable: ({ params }) => variables.deleteVariable(ctx, params.name),
+
+    setSecret: ({ body }) => secrets.setSecret(ctx, body),
+    listSecrets: ({ query }) => secrets.listSecrets(ctx, query),
+    readSecret: ({ params }) => secrets.readSecret(ctx, params.name),
+    deleteSecret: ({ params }) => secrets.deleteSecret(ctx, params.name),
+
+    createAutomation: ({ body }) => automations.createAutomation(ctx, body),
+    listAutomations: ({ query }) => automations.listAutomations(ctx, query),
+    readAutomation: ({ params }) => automations.readAutomation(ctx, params.id),
+    updateAutomation: ({ params, body }) => automations.updateAutomation(ctx, params.id, body),
+    deleteAutomation: ({ params }) => automations.deleteAutomation(ctx, params.id),
+  };
+}

@@ -1,0 +1,94 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import SQLite from "better-sqlite3";
+import { CamelCasePlugin, Kysely, Migrator, PostgresDialect, SqliteDialect } from "kysely";
+import pg from "pg";
+import { BatonError } from "@baton/core";
+import { migrationProvider } from "./migrations.js";
+import type { Database } from "./schema.js";
+
+export type Dialect = "sqlite" | "postgres";
+
+export interface Db {
+  kysely: Kysely<Database>;
+  dialect: Dialect;
+  /** The URL without its password, for messages. */
+  displayUrl: string;
+  close(): Promise<void>;
+}
+
+// PostgreSQL's bigint (count(*), bigserial) would otherwise arrive as a string.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+
+const isPostgres = (url: string) => /^postgres(ql)?:\/\//.test(url);
+
+/** Opens the store: a PostgreSQL URL, or a path to a SQLite file (":memory:" for a throwaway one). */
+export function openDatabase(url: string): Db {
+  const plugins = [new CamelCasePlugin()];
+  if (isPostgres(url)) {
+    const pool = new pg.Pool({ connectionString: url, max: 10 });
+    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins });
+    return {
+      kysely,
+      dialect: "postgres",
+      displayUrl: url.replace(/:[^:@/]*@/, ":***@"),
+      close: () => kysely.destroy(),
+    };
+  }
+  const path = url.replace(/^sqlite:(\/\/)?/, "");
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new SQLite(path);
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = NORMAL");
+  sqlite.pragma("foreign_keys = ON");
+  sqlite.pragma("busy_timeout = 10000");
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }), plugins });
+  return { kysely, dialect: "sqlite", displayUrl: path, close: () => kysely.destroy() };
+}
+
+/** Brings the schema up to date; safe to run on every start and from several processes. */
+export async function migrateToLatest(db: Db): Promise<void> {
+  const migrator = new Migrator({ db: db.kysely, provider: migrationProvider(db.dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((result) => result.status === "Error")?.migrationName ?? "unknown";
+    throw new BatonError(
+      "internal",
+      `database migration '${failed}' failed on ${db.displayUrl}: ${String(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** Drops every table and migrates again: `baton server database reset`. */
+export async function resetDatabase(db: Db): Promise<void> {
+  const tables = await db.kysely.introspection.getTables({ withInternalKyselyTables: true });
+  if (db.dialect === "sqlite") await sqlRaw(db, "PRAGMA foreign_keys = OFF");
+  for (const table of tables) {
+    const drop = db.kysely.schema.dropTable(table.name).ifExists();
+    await (db.dialect === "postgres" ? drop.cascade() : drop).execute();
+  }
+  if (db.dialect === "sqlite") await sqlRaw(db, "PRAGMA foreign_keys = ON");
+  await migrateToLatest(db);
+}
+
+async function sqlRaw(db: Db, text: string): Promise<void> {
+  const { sql } = await import("kysely");
+  await sql.raw(text).execute(db.kysely);
+}
+
+/** Turns constraint violations from either database into errors that name the problem. */
+export function constraintError(error: unknown, what: string): BatonError | undefined {
+  const code = (error as { code?: string } | null)?.code;
+  if (code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+    return new BatonError("already_exists", `${what} already exists`, { cause: error });
+  }
+  if (code === "23503" || code === "SQLITE_CONSTRAINT_FOREIGNKEY") {
+    return new BatonError("invalid_argument", `${what} refers to something that does not exist`, {
+      cause: error,
+    });
+  }
+  return undefined;
+}

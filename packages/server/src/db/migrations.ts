@@ -1,0 +1,280 @@
+import type { Kysely, Migration, MigrationProvider } from "kysely";
+import type { Dialect } from "./database.js";
+
+// Migrations take Kysely<any>: they run against whatever schema exists at their point in history.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Db = Kysely<any>;
+
+const stamps = <T extends { addColumn: (name: string, type: "text", build: (c: any) => any) => T }>(
+  table: T,
+): T =>
+  table.addColumn("created", "text", (c) => c.notNull()).addColumn("updated", "text", (c) => c.notNull());
+
+const initial = (dialect: Dialect): Migration => ({
+  async up(db: Db) {
+    await stamps(
+      db.schema
+        .createTable("flows")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("description", "text")
+        .addColumn("tags", "text", (c) => c.notNull()),
+    ).execute();
+
+    await stamps(
+      db.schema
+        .createTable("flow_runs")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("flow_id", "text", (c) => c.notNull().references("flows.id").onDelete("cascade"))
+        .addColumn("deployment_id", "text")
+        .addColumn("deployment_name", "text")
+        .addColumn("parent_flow_run_id", "text")
+        .addColumn("parent_task_run_id", "text")
+        .addColumn("parameters", "text", (c) => c.notNull())
+        .addColumn("tags", "text", (c) => c.notNull())
+        .addColumn("labels", "text", (c) => c.notNull())
+        .addColumn("idempotency_key", "text")
+        .addColumn("work_pool_name", "text")
+        .addColumn("work_queue_name", "text")
+        .addColumn("work_queue_id", "text")
+        .addColumn("job_variables", "text", (c) => c.notNull())
+        .addColumn("state", "text")
+        .addColumn("state_type", "text")
+        .addColumn("state_name", "text")
+        .addColumn("run_count", "integer", (c) => c.notNull())
+        .addColumn("retries", "integer", (c) => c.notNull())
+        .addColumn("retry_delay_seconds", "text", (c) => c.notNull())
+        .addColumn("timeout_seconds", "double precision")
+        .addColumn("expected_start_time", "text")
+        .addColumn("next_scheduled_start_time", "text")
+        .addColumn("start_time", "text")
+        .addColumn("end_time", "text")
+        .addColumn("last_heartbeat", "text")
+        .addColumn("worker_name", "text"),
+    ).execute();
+    await db.schema.createIndex("flow_runs_created").on("flow_runs").columns(["created"]).execute();
+    await db.schema.createIndex("flow_runs_flow").on("flow_runs").columns(["flow_id", "created"]).execute();
+    await db.schema
+      .createIndex("flow_runs_deployment")
+      .on("flow_runs")
+      .columns(["deployment_id", "created"])
+      .execute();
+    await db.schema
+      .createIndex("flow_runs_state")
+      .on("flow_runs")
+      .columns(["state_type", "created"])
+      .execute();
+    await db.schema.createIndex("flow_runs_parent").on("flow_runs").columns(["parent_flow_run_id"]).execute();
+    await db.schema
+      .createIndex("flow_runs_queue_schedule")
+      .on("flow_runs")
+      .columns(["work_queue_id", "state_type", "next_scheduled_start_time"])
+      .execute();
+    await db.schema
+      .createIndex("flow_runs_idempotency")
+      .on("flow_runs")
+      .columns(["flow_id", "idempotency_key"])
+      .unique()
+      .execute();
+
+    await stamps(
+      db.schema
+        .createTable("task_runs")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("flow_run_id", "text", (c) => c.references("flow_runs.id").onDelete("cascade"))
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("task_key", "text", (c) => c.notNull())
+        .addColumn("dynamic_key", "text", (c) => c.notNull())
+        .addColumn("tags", "text", (c) => c.notNull())
+        .addColumn("cache_key", "text")
+        .addColumn("cache_expiration", "text")
+        .addColumn("task_inputs", "text", (c) => c.notNull())
+        .addColumn("state", "text")
+        .addColumn("state_type", "text")
+        .addColumn("state_name", "text")
+        .addColumn("run_count", "integer", (c) => c.notNull())
+        .addColumn("retries", "integer", (c) => c.notNull())
+        .addColumn("retry_delay_seconds", "text", (c) => c.notNull())
+        .addColumn("timeout_seconds", "double precision")
+        .addColumn("start_time", "text")
+        .addColumn("end_time", "text"),
+    ).execute();
+    await db.schema
+      .createIndex("task_runs_flow_run")
+      .on("task_runs")
+      .columns(["flow_run_id", "created"])
+      .execute();
+    await db.schema.createIndex("task_runs_cache").on("task_runs").columns(["cache_key"]).execute();
+    await db.schema.createIndex("task_runs_state").on("task_runs").columns(["state_type"]).execute();
+
+    await db.schema
+      .createTable("states")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("flow_run_id", "text", (c) => c.references("flow_runs.id").onDelete("cascade"))
+      .addColumn("task_run_id", "text", (c) => c.references("task_runs.id").onDelete("cascade"))
+      .addColumn("type", "text", (c) => c.notNull())
+      .addColumn("name", "text", (c) => c.notNull())
+      .addColumn("timestamp", "text", (c) => c.notNull())
+      .addColumn("state", "text", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex("states_flow_run")
+      .on("states")
+      .columns(["flow_run_id", "timestamp"])
+      .execute();
+    await db.schema
+      .createIndex("states_task_run")
+      .on("states")
+      .columns(["task_run_id", "timestamp"])
+      .execute();
+
+    await db.schema
+      .createTable("logs")
+      .addColumn("seq", dialect === "postgres" ? "bigserial" : "integer", (c) => c.primaryKey())
+      .addColumn("id", "text", (c) => c.notNull().unique())
+      .addColumn("flow_run_id", "text")
+      .addColumn("task_run_id", "text")
+      .addColumn("name", "text", (c) => c.notNull())
+      .addColumn("level", "integer", (c) => c.notNull())
+      .addColumn("message", "text", (c) => c.notNull())
+      .addColumn("timestamp", "text", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex("logs_flow_run")
+      .on("logs")
+      .columns(["flow_run_id", "timestamp", "seq"])
+      .execute();
+    await db.schema.createIndex("logs_task_run").on("logs").columns(["task_run_id"]).execute();
+
+    await stamps(
+      db.schema
+        .createTable("work_pools")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("type", "text", (c) => c.notNull())
+        .addColumn("description", "text")
+        .addColumn("base_job_template", "text", (c) => c.notNull())
+        .addColumn("concurrency_limit", "integer")
+        .addColumn("paused", "integer", (c) => c.notNull()),
+    ).execute();
+
+    await stamps(
+      db.schema
+        .createTable("work_queues")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("work_pool_id", "text", (c) => c.notNull().references("work_pools.id").onDelete("cascade"))
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("description", "text")
+        .addColumn("priority", "integer", (c) => c.notNull())
+        .addColumn("concurrency_limit", "integer")
+        .addColumn("paused", "integer", (c) => c.notNull())
+        .addColumn("last_polled", "text")
+        .addUniqueConstraint("work_queues_pool_name", ["work_pool_id", "name"]),
+    ).execute();
+
+    await stamps(
+      db.schema
+        .createTable("workers")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("work_pool_id", "text", (c) => c.notNull().references("work_pools.id").onDelete("cascade"))
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("last_heartbeat", "text", (c) => c.notNull())
+        .addColumn("heartbeat_interval_seconds", "double precision", (c) => c.notNull())
+        .addUniqueConstraint("workers_pool_name", ["work_pool_id", "name"]),
+    ).execute();
+
+    await stamps(
+      db.schema
+        .createTable("deployments")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("flow_id", "text", (c) => c.notNull().references("flows.id").onDelete("cascade"))
+        .addColumn("description", "text")
+        .addColumn("version", "text")
+        .addColumn("entrypoint", "text")
+        .addColumn("path", "text")
+        .addColumn("parameters", "text", (c) => c.notNull())
+        .addColumn("parameter_schema", "text", (c) => c.notNull())
+        .addColumn("tags", "text", (c) => c.notNull())
+        .addColumn("work_pool_name", "text")
+        .addColumn("work_queue_name", "text")
+        .addColumn("job_variables", "text", (c) => c.notNull())
+        .addColumn("concurrency_limit", "integer")
+        .addColumn("paused", "integer", (c) => c.notNull())
+        .addColumn("last_polled", "text")
+        .addUniqueConstraint("deployments_flow_name", ["flow_id", "name"]),
+    ).execute();
+    await db.schema.createIndex("deployments_pool").on("deployments").columns(["work_pool_name"]).execute();
+
+    await stamps(
+      db.schema
+        .createTable("deployment_schedules")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("deployment_id", "text", (c) =>
+          c.notNull().references("deployments.id").onDelete("cascade"),
+        )
+        .addColumn("schedule", "text", (c) => c.notNull())
+        .addColumn("active", "integer", (c) => c.notNull()),
+    ).execute();
+    await db.schema
+      .createIndex("deployment_schedules_deployment")
+      .on("deployment_schedules")
+      .columns(["deployment_id"])
+      .execute();
+
+    await stamps(
+      db.schema
+        .createTable("concurrency_limits")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("tag", "text", (c) => c.notNull().unique())
+        .addColumn("slot_limit", "integer", (c) => c.notNull()),
+    ).execute();
+    await db.schema
+      .createTable("concurrency_slots")
+      .addColumn("tag", "text", (c) => c.notNull().references("concurrency_limits.tag").onDelete("cascade"))
+      .addColumn("task_run_id", "text", (c) => c.notNull())
+      .addColumn("acquired", "text", (c) => c.notNull())
+      .addPrimaryKeyConstraint("concurrency_slots_pk", ["tag", "task_run_id"])
+      .execute();
+    await db.schema
+      .createIndex("concurrency_slots_task_run")
+      .on("concurrency_slots")
+      .columns(["task_run_id"])
+      .execute();
+
+    await stamps(
+      db.schema
+        .createTable("variables")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("value", "text", (c) => c.notNull())
+        .addColumn("tags", "text", (c) => c.notNull()),
+    ).execute();
+    await stamps(
+      db.schema
+        .createTable("secrets")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("value", "text", (c) => c.notNull()),
+    ).execute();
+    await stamps(
+      db.schema
+        .createTable("automations")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("description", "text")
+        .addColumn("enabled", "integer", (c) => c.notNull())
+        .addColumn("trigger", "text", (c) => c.notNull())
+        .addColumn("actions", "text", (c) => c.notNull()),
+    ).execute();
+  },
+});
+
+/** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  const migrations: Record<string, Migration> = {
+    "0001_initial": initial(dialect),
+  };
+  return { getMigrations: async () => migrations };
+}

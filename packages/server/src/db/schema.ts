@@ -1,0 +1,192 @@
+import type { Generated } from "kysely";
+
+/**
+ * The tables as Kysely sees them (camelCase; the CamelCasePlugin maps to snake_case columns).
+ * Portable on purpose: ids are UUID text, timestamps ISO-8601 UTC text (they sort as text),
+ * JSON is text, booleans are 0/1 integers, so SQLite and PostgreSQL share one code path.
+ */
+export interface Database {
+  flows: FlowTable;
+  flowRuns: FlowRunTable;
+  taskRuns: TaskRunTable;
+  states: StateTable;
+  logs: LogTable;
+  deployments: DeploymentTable;
+  deploymentSchedules: DeploymentScheduleTable;
+  workPools: WorkPoolTable;
+  workQueues: WorkQueueTable;
+  workers: WorkerTable;
+  concurrencyLimits: ConcurrencyLimitTable;
+  concurrencySlots: ConcurrencySlotTable;
+  variables: VariableTable;
+  secrets: SecretTable;
+  automations: AutomationTable;
+}
+
+interface Stamped {
+  created: string;
+  updated: string;
+}
+
+export interface FlowTable extends Stamped {
+  id: string;
+  name: string;
+  description: string | null;
+  tags: string;
+}
+
+/** Columns shared by flow runs and task runs: the current state, denormalized for filters. */
+interface RunColumns extends Stamped {
+  id: string;
+  name: string;
+  tags: string;
+  state: string | null;
+  stateType: string | null;
+  stateName: string | null;
+  runCount: number;
+  retries: number;
+  retryDelaySeconds: string;
+  timeoutSeconds: number | null;
+  startTime: string | null;
+  endTime: string | null;
+}
+
+export interface FlowRunTable extends RunColumns {
+  flowId: string;
+  deploymentId: string | null;
+  deploymentName: string | null;
+  parentFlowRunId: string | null;
+  parentTaskRunId: string | null;
+  parameters: string;
+  labels: string;
+  idempotencyKey: string | null;
+  workPoolName: string | null;
+  workQueueName: string | null;
+  workQueueId: string | null;
+  jobVariables: string;
+  expectedStartTime: string | null;
+  /** When a SCHEDULED run may start; null in other states. Workers claim by it. */
+  nextScheduledStartTime: string | null;
+  lastHeartbeat: string | null;
+  workerName: string | null;
+}
+
+export interface TaskRunTable extends RunColumns {
+  flowRunId: string | null;
+  taskKey: string;
+  dynamicKey: string;
+  cacheKey: string | null;
+  cacheExpiration: string | null;
+  taskInputs: string;
+}
+
+export interface StateTable {
+  id: string;
+  flowRunId: string | null;
+  taskRunId: string | null;
+  type: string;
+  name: string;
+  timestamp: string;
+  state: string;
+}
+
+export interface LogTable {
+  id: string;
+  flowRunId: string | null;
+  taskRunId: string | null;
+  name: string;
+  level: number;
+  message: string;
+  timestamp: string;
+  /** Insertion order, so logs with equal timestamps read back as written. */
+  seq: Generated<number>;
+}
+
+export interface DeploymentTable extends Stamped {
+  id: string;
+  name: string;
+  flowId: string;
+  description: string | null;
+  version: string | null;
+  entrypoint: string | null;
+  path: string | null;
+  parameters: string;
+  parameterSchema: string;
+  tags: string;
+  workPoolName: string | null;
+  workQueueName: string | null;
+  jobVariables: string;
+  concurrencyLimit: number | null;
+  paused: number;
+  lastPolled: string | null;
+}
+
+export interface DeploymentScheduleTable extends Stamped {
+  id: string;
+  deploymentId: string;
+  schedule: string;
+  active: number;
+}
+
+export interface WorkPoolTable extends Stamped {
+  id: string;
+  name: string;
+  type: string;
+  description: string | null;
+  baseJobTemplate: string;
+  concurrencyLimit: number | null;
+  paused: number;
+}
+
+export interface WorkQueueTable extends Stamped {
+  id: string;
+  workPoolId: string;
+  name: string;
+  description: string | null;
+  priority: number;
+  concurrencyLimit: number | null;
+  paused: number;
+  lastPolled: string | null;
+}
+
+export interface WorkerTable extends Stamped {
+  id: string;
+  workPoolId: string;
+  name: string;
+  lastHeartbeat: string;
+  heartbeatIntervalSeconds: number;
+}
+
+export interface ConcurrencyLimitTable extends Stamped {
+  id: string;
+  tag: string;
+  slotLimit: number;
+}
+
+export interface ConcurrencySlotTable {
+  tag: string;
+  taskRunId: string;
+  acquired: string;
+}
+
+export interface VariableTable extends Stamped {
+  id: string;
+  name: string;
+  value: string;
+  tags: string;
+}
+
+export interface SecretTable extends Stamped {
+  id: string;
+  name: string;
+  value: string;
+}
+
+export interface AutomationTable extends Stamped {
+  id: string;
+  name: string;
+  description: string | null;
+  enabled: number;
+  trigger: string;
+  actions: string;
+}

@@ -1,0 +1,62 @@
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { buildApp } from "./api/app.js";
+import { migrateToLatest, openDatabase, type Db } from "./db/database.js";
+import { EventBus } from "./events.js";
+import { serverSettings, type ServerSettings } from "./settings.js";
+import type { StoreContext } from "./store/context.js";
+
+const require = createRequire(import.meta.url);
+export const VERSION = (require("../package.json") as { version: string }).version;
+
+/** Where the built dashboard is, if @baton/ui is installed and built. */
+export function findDashboard(): string | undefined {
+  try {
+    return join(dirname(require.resolve("@baton/ui/package.json")), "dist");
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  db: Db;
+  ctx: StoreContext;
+  settings: ServerSettings;
+  /** Base URL of the server, e.g. http://127.0.0.1:4200 */
+  url: string;
+  apiUrl: string;
+  close(): Promise<void>;
+}
+
+/** Opens the store, migrates it, and listens. Port 0 picks a free port. */
+export async function startServer(
+  overrides: Partial<ServerSettings> & { dashboardDir?: string } = {},
+): Promise<RunningServer> {
+  const settings = serverSettings(overrides);
+  const db = openDatabase(settings.databaseUrl);
+  await migrateToLatest(db);
+  const ctx: StoreContext = { db, events: new EventBus() };
+  const app = await buildApp({
+    ctx,
+    version: VERSION,
+    apiKey: settings.apiKey,
+    dashboardDir: overrides.dashboardDir ?? findDashboard(),
+    logLevel: settings.logLevel,
+  });
+  const address = await app.listen({ host: settings.host, port: settings.port });
+  const url = address.replace("[::1]", "localhost");
+  return {
+    app,
+    db,
+    ctx,
+    settings,
+    url,
+    apiUrl: `${url}/api`,
+    close: async () => {
+      await app.close();
+      await db.close();
+    },
+  };
+}

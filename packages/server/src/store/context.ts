@@ -1,0 +1,29 @@
+import type { Db } from "../db/database.js";
+import type { EventBus } from "../events.js";
+
+/** What every store operation needs: the database and the bus it announces changes on. */
+export interface StoreContext {
+  db: Db;
+  events: EventBus;
+}
+
+export const nowIso = (): string => new Date().toISOString();
+
+export const toJson = (value: unknown): string => JSON.stringify(value ?? null);
+
+export function fromJson<T>(text: string | null | undefined, fallback: T): T {
+  if (text === null || text === undefined) return fallback;
+  return JSON.parse(text) as T;
+}
+
+export const toFlag = (value: boolean | undefined): number => (value ? 1 : 0);
+
+/** One more row than asked tells whether there is a next page. */
+export function toPage<T>(
+  rows: T[],
+  limit: number,
+  offset: number,
+): { items: T[]; nextOffset: number | null } {
+  const more = rows.length > limit;
+  return { items: more ? rows.slice(0, limit) : rows, nextOffset: more ? offset + limit : null };
+}

@@ -1,0 +1,278 @@
+import {
+  BatonError,
+  newId,
+  notFound,
+  type Deployment,
+  type DeploymentCreate,
+  type DeploymentQuery,
+  type DeploymentRunCreate,
+  type DeploymentSchedule,
+  type DeploymentUpdate,
+  type FlowRun,
+  type ScheduleSpec,
+} from "@baton/core";
+import type { Selectable, Transaction, Updateable } from "kysely";
+import type { z } from "zod";
+import type { Database, DeploymentTable } from "../db/schema.js";
+import { fromJson, nowIso, toFlag, toJson, toPage, type StoreContext } from "./context.js";
+import { ensureFlow, readFlow } from "./flows.js";
+import { insertFlowRun } from "./flow-runs.js";
+import { validateParameters } from "./parameters.js";
+
+type DeploymentRow = Selectable<DeploymentTable> & { flowName: string };
+
+function toDeployment(row: DeploymentRow, schedules: DeploymentSchedule[]): Deployment {
+  return {
+    id: row.id,
+    name: row.name,
+    flowId: row.flowId,
+    flowName: row.flowName,
+    description: row.description,
+    version: row.version,
+    entrypoint: row.entrypoint,
+    path: row.path,
+    parameters: fromJson(row.parameters, {}),
+    parameterSchema: fromJson(row.parameterSchema, {}),
+    tags: fromJson(row.tags, []),
+    workPoolName: row.workPoolName,
+    workQueueName: row.workQueueName,
+    jobVariables: fromJson(row.jobVariables, {}),
+    concurrencyLimit: row.concurrencyLimit,
+    paused: row.paused === 1,
+    schedules,
+    lastPolled: row.lastPolled,
+    created: row.created,
+    updated: row.updated,
+  };
+}
+
+const selectDeployments = ({ db }: StoreContext) =>
+  db.kysely
+    .selectFrom("deployments")
+    .innerJoin("flows", "flows.id", "deployments.flowId")
+    .selectAll("deployments")
+    .select("flows.name as flowName");
+
+async function withSchedules(ctx: StoreContext, rows: DeploymentRow[]): Promise<Deployment[]> {
+  if (rows.length === 0) return [];
+  const schedules = await ctx.db.kysely
+    .selectFrom("deploymentSchedules")
+    .selectAll()
+    .where(
+      "deploymentId",
+      "in",
+      rows.map((row) => row.id),
+    )
+    .orderBy("created")
+    .execute();
+  return rows.map((row) =>
+    toDeployment(
+      row,
+      schedules
+        .filter((schedule) => schedule.deploymentId === row.id)
+        .map((schedule) => ({
+          id: schedule.id,
+          schedule: fromJson<ScheduleSpec>(schedule.schedule, { cron: "", timezone: "UTC" }),
+          active: schedule.active === 1,
+        })),
+    ),
+  );
+}
+
+export async function readDeployment(
+  ctx: StoreContext,
+  by: { id: string } | { flowName: string; deploymentName: string },
+): Promise<Deployment> {
+  const query = selectDeployments(ctx);
+  const row = await (
+    "id" in by
+      ? query.where("deployments.id", "=", by.id)
+      : query.where("flows.name", "=", by.flowName).where("deployments.name", "=", by.deploymentName)
+  ).executeTakeFirst();
+  if (!row) throw notFound("deployment", "id" in by ? by.id : `${by.flowName}/${by.deploymentName}`);
+  const [deployment] = await withSchedules(ctx, [row]);
+  return deployment!;
+}
+
+export async function listDeployments(ctx: StoreContext, query: z.output<typeof DeploymentQuery>) {
+  let q = selectDeployments(ctx);
+  if (query.flowName) q = q.where("flows.name", "=", query.flowName);
+  if (query.workPoolName) q = q.where("deployments.workPoolName", "=", query.workPoolName);
+  const rows = await q
+    .orderBy("flows.name")
+    .orderBy("deployments.name")
+    .limit(query.limit + 1)
+    .offset(query.offset)
+    .execute();
+  const page = toPage(rows, query.limit, query.offset);
+  return { items: await withSchedules(ctx, page.items), nextOffset: page.nextOffset };
+}
+
+async function replaceSchedules(
+  trx: Transaction<Database>,
+  deploymentId: string,
+  schedules: { schedule: ScheduleSpec; active: boolean }[],
+): Promise<void> {
+  await trx.deleteFrom("deploymentSchedules").where("deploymentId", "=", deploymentId).execute();
+  if (schedules.length === 0) return;
+  const now = nowIso();
+  await trx
+    .insertInto("deploymentSchedules")
+    .values(
+      schedules.map((entry) => ({
+        id: newId(),
+        deploymentId,
+        schedule: toJson(entry.schedule),
+        active: toFlag(entry.active),
+        created: now,
+        updated: now,
+      })),
+    )
+    .execute();
+}
+
+type Fields = Omit<z.output<typeof DeploymentUpdate>, "schedules">;
+
+function columnsOf(fields: Fields) {
+  const columns: Updateable<DeploymentTable> = {};
+  if (fields.description !== undefined) columns.description = fields.description;
+  if (fields.version !== undefined) columns.version = fields.version;
+  if (fields.entrypoint !== undefined) columns.entrypoint = fields.entrypoint;
+  if (fields.path !== undefined) columns.path = fields.path;
+  if (fields.parameters !== undefined) columns.parameters = toJson(fields.parameters);
+  if (fields.parameterSchema !== undefined) columns.parameterSchema = toJson(fields.parameterSchema);
+  if (fields.tags !== undefined) columns.tags = toJson(fields.tags);
+  if (fields.workPoolName !== undefined) columns.workPoolName = fields.workPoolName;
+  if (fields.workQueueName !== undefined) columns.workQueueName = fields.workQueueName;
+  if (fields.jobVariables !== undefined) columns.jobVariables = toJson(fields.jobVariables);
+  if (fields.concurrencyLimit !== undefined) columns.concurrencyLimit = fields.concurrencyLimit;
+  if (fields.paused !== undefined) columns.paused = toFlag(fields.paused);
+  return columns;
+}
+
+/** Creates the deployment, or updates the one with the same flow and name (serve() and deploy() call this on every start). */
+export async function upsertDeployment(
+  ctx: StoreContext,
+  input: z.output<typeof DeploymentCreate>,
+): Promise<Deployment> {
+  const flow = input.flowId
+    ? await readFlow(ctx, { id: input.flowId })
+    : await ensureFlow(ctx, { name: input.flowName! });
+  const { name, schedules, flowId: _flowId, flowName: _flowName, ...fields } = input;
+  const now = nowIso();
+  const id = await ctx.db.kysely.transaction().execute(async (trx) => {
+    const existing = await trx
+      .selectFrom("deployments")
+      .select("id")
+      .where("flowId", "=", flow.id)
+      .where("name", "=", name)
+      .executeTakeFirst();
+    const deploymentId = existing?.id ?? newId();
+    if (existing) {
+      await trx
+        .updateTable("deployments")
+        .set({ ...columnsOf(fields), updated: now })
+        .where("id", "=", deploymentId)
+        .execute();
+    } else {
+      await trx
+        .insertInto("deployments")
+        .values({
+          id: deploymentId,
+          name,
+          flowId: flow.id,
+          description: null,
+          version: null,
+          entrypoint: null,
+          path: null,
+          parameters: "{}",
+          parameterSchema: "{}",
+          tags: "[]",
+          workPoolName: null,
+          workQueueName: null,
+          jobVariables: "{}",
+          concurrencyLimit: null,
+          paused: 0,
+          lastPolled: null,
+          created: now,
+          updated: now,
+          ...columnsOf(fields),
+        })
+        .execute();
+    }
+    if (schedules) await replaceSchedules(trx, deploymentId, schedules);
+    return deploymentId;
+  });
+  const deployment = await readDeployment(ctx, { id });
+  ctx.events.publish("deployment.updated", { kind: "deployment", id }, null, { deployment });
+  return deployment;
+}
+
+export async function updateDeployment(
+  ctx: StoreContext,
+  id: string,
+  input: z.output<typeof DeploymentUpdate>,
+): Promise<Deployment> {
+  const { schedules, ...fields } = input;
+  await ctx.db.kysely.transaction().execute(async (trx) => {
+    const result = await trx
+      .updateTable("deployments")
+      .set({ ...columnsOf(fields), updated: nowIso() })
+      .where("id", "=", id)
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw notFound("deployment", id);
+    if (schedules) await replaceSchedules(trx, id, schedules);
+  });
+  const deployment = await readDeployment(ctx, { id });
+  ctx.events.publish("deployment.updated", { kind: "deployment", id }, null, { deployment });
+  return deployment;
+}
+
+/** Deletes a deployment; its runs keep their deployment id and name, so none is orphaned mid-run. */
+export async function deleteDeployment(ctx: StoreContext, id: string): Promise<void> {
+  const result = await ctx.db.kysely.deleteFrom("deployments").where("id", "=", id).executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw notFound("deployment", id);
+  ctx.events.publish("deployment.deleted", { kind: "deployment", id }, null, {});
+}
+
+/** Creates a run of a deployment: defaults merged under the given parameters, checked against the schema first. */
+export async function createDeploymentRun(
+  ctx: StoreContext,
+  id: string,
+  input: z.output<typeof DeploymentRunCreate>,
+): Promise<FlowRun> {
+  const deployment = await readDeployment(ctx, { id });
+  const address = `deployment '${deployment.flowName}/${deployment.name}'`;
+  const parameters = { ...deployment.parameters, ...input.parameters };
+  validateParameters(deployment.parameterSchema, parameters, address);
+  const workQueueName = input.workQueueName ?? deployment.workQueueName;
+  let workQueueId: string | null = null;
+  if (deployment.workPoolName) {
+    const queue = await ctx.db.kysely
+      .selectFrom("workQueues")
+      .innerJoin("workPools", "workPools.id", "workQueues.workPoolId")
+      .select("workQueues.id")
+      .where("workPools.name", "=", deployment.workPoolName)
+      .where("workQueues.name", "=", workQueueName ?? "default")
+      .executeTakeFirst();
+    if (!queue) {
+      throw new BatonError(
+        "invalid_argument",
+        `${address} uses work queue '${workQueueName ?? "default"}' of pool '${deployment.workPoolName}', which does not exist; create it with 'baton work-queue create'`,
+      );
+    }
+    workQueueId = queue.id;
+  }
+  return insertFlowRun(ctx, {
+    ...input,
+    flowId: deployment.flowId,
+    deploymentId: deployment.id,
+    deploymentName: deployment.name,
+    parameters,
+    tags: [...new Set([...deployment.tags, ...(input.tags ?? [])])],
+    workPoolName: deployment.workPoolName,
+    workQueueName: deployment.workPoolName ? (workQueueName ?? "default") : null,
+    workQueueId,
+    jobVariables: { ...deployment.jobVariables, ...input.jobVariables },
+  });
+}

@@ -1,0 +1,264 @@
+import {
+  isTerminal,
+  notFound,
+  orchestrate,
+  newId,
+  type SetStateResult,
+  type State,
+  type TagLimitUsage,
+  type TransitionContext,
+} from "@baton/core";
+import type { Transaction } from "kysely";
+import type { Database } from "../db/schema.js";
+import { fromJson, toJson, type StoreContext } from "./context.js";
+
+type Kind = "flow" | "task";
+type Trx = Transaction<Database>;
+
+export interface TransitionOptions {
+  force: boolean;
+  /** The run was created in this transaction: it has no state yet. */
+  initial?: boolean;
+}
+
+interface Applied {
+  result: SetStateResult;
+  changed: { runId: string; flowRunId: string | null; state: State; previous: State | null } | null;
+}
+
+/**
+ * Reads the run's state and everything the rules need, decides, and applies the verdict, all inside
+ * the caller's transaction. The run's row is locked first (an UPDATE takes the row lock on PostgreSQL
+ * and the write lock on SQLite), so two racing proposals are decided one after the other.
+ */
+export async function transitionInTransaction(
+  trx: Trx,
+  kind: Kind,
+  id: string,
+  proposed: State,
+  options: TransitionOptions,
+): Promise<Applied> {
+  const table = kind === "flow" ? "flowRuns" : "taskRuns";
+  const locked = await trx
+    .updateTable(table)
+    .set((eb) => ({ updated: eb.ref("updated") }))
+    .where("id", "=", id)
+    .executeTakeFirst();
+  if (locked.numUpdatedRows === 0n) throw notFound(kind === "flow" ? "flow run" : "task run", id);
+
+  const run = await trx
+    .selectFrom(table)
+    .select(["state", "runCount", "retries", "retryDelaySeconds", "tags", "startTime"])
+    .where("id", "=", id)
+    .executeTakeFirstOrThrow();
+  const initial = fromJson<State | null>(run.state, null);
+  const now = new Date();
+  const ctx: TransitionContext = {
+    runKind: kind,
+    initial,
+    proposed,
+    now,
+    runCount: run.runCount,
+    retries: run.retries,
+    retryDelaySeconds: fromJson(run.retryDelaySeconds, []),
+  };
+
+  let task: { flowRunId: string | null; cacheKey: string | null } | undefined;
+  if (kind === "task") {
+    task = await trx
+      .selectFrom("taskRuns")
+      .select(["flowRunId", "cacheKey"])
+      .where("id", "=", id)
+      .executeTakeFirstOrThrow();
+    if (task.flowRunId) {
+      const flowRun = await trx
+        .selectFrom("flowRuns")
+        .select("state")
+        .where("id", "=", task.flowRunId)
+        .executeTakeFirst();
+      ctx.flowRunState = fromJson<State | null>(flowRun?.state, null);
+    }
+    if (proposed.type === "RUNNING") {
+      ctx.tagLimits = await tagLimitUsage(trx, id, fromJson<string[]>(run.tags, []));
+      const cacheKey = proposed.cacheKey ?? task.cacheKey;
+      if (cacheKey) ctx.cachedState = await findCachedState(trx, id, cacheKey, now);
+    }
+  }
+
+  const verdict = orchestrate(ctx, { force: options.force });
+  const base = { status: verdict.status, reason: verdict.reason };
+  if (verdict.status === "WAIT")
+    return { result: { ...base, state: initial, delaySeconds: verdict.delaySeconds }, changed: null };
+  if (verdict.status === "ABORT" || verdict.state === null || verdict.state === initial) {
+    return { result: { ...base, state: initial }, changed: null };
+  }
+
+  const state = verdict.state;
+  const enteringRunning = state.type === "RUNNING" && initial?.type !== "RUNNING";
+  await trx
+    .insertInto("states")
+    .values({
+      id: newId(),
+      flowRunId: kind === "flow" ? id : null,
+      taskRunId: kind === "task" ? id : null,
+      type: state.type,
+      name: state.name,
+      timestamp: state.timestamp,
+      state: toJson(state),
+    })
+    .execute();
+  const common = {
+    state: toJson(state),
+    stateType: state.type,
+    stateName: state.name,
+    updated: now.toISOString(),
+    ...(enteringRunning ? { runCount: run.runCount + 1, startTime: run.startTime ?? state.timestamp } : {}),
+    ...(isTerminal(state.type) ? { endTime: state.timestamp } : {}),
+  };
+  if (kind === "flow") {
+    await trx
+      .updateTable("flowRuns")
+      .set({
+        ...common,
+        nextScheduledStartTime: state.type === "SCHEDULED" ? (state.scheduledTime ?? state.timestamp) : null,
+        ...(state.type === "SCHEDULED" && options.initial
+          ? { expectedStartTime: state.scheduledTime ?? state.timestamp }
+          : {}),
+      })
+      .where("id", "=", id)
+      .execute();
+    if (isTerminal(state.type)) await releaseSlotsOfFlowRun(trx, id);
+  } else {
+    const cached = state.type === "COMPLETED" && (state.cacheKey ?? task?.cacheKey);
+    await trx
+      .updateTable("taskRuns")
+      .set({
+        ...common,
+        ...(cached
+          ? {
+              cacheKey: state.cacheKey ?? task?.cacheKey ?? null,
+              cacheExpiration: state.cacheExpiration ?? null,
+            }
+          : {}),
+      })
+      .where("id", "=", id)
+      .execute();
+    if (state.type === "RUNNING") await takeSlots(trx, id, ctx.tagLimits ?? [], now);
+    else await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
+  }
+  return {
+    result: { ...base, state },
+    changed: {
+      runId: id,
+      flowRunId: kind === "flow" ? id : (task?.flowRunId ?? null),
+      state,
+      previous: initial,
+    },
+  };
+}
+
+/** Proposes a state in a transaction of its own and announces the change once it is committed. */
+export async function setRunState(
+  ctx: StoreContext,
+  kind: Kind,
+  id: string,
+  proposed: State,
+  options: TransitionOptions,
+): Promise<SetStateResult> {
+  const applied = await ctx.db.kysely
+    .transaction()
+    .execute((trx) => transitionInTransaction(trx, kind, id, proposed, options));
+  publishStateChange(ctx, kind, applied);
+  return applied.result;
+}
+
+export function publishStateChange(ctx: StoreContext, kind: Kind, applied: Applied): void {
+  const change = applied.changed;
+  if (!change) return;
+  ctx.events.publish(
+    `${kind}-run.state-changed`,
+    { kind: `${kind}-run`, id: change.runId },
+    change.flowRunId,
+    {
+      state: change.state,
+      previousType: change.previous?.type ?? null,
+    },
+  );
+}
+
+/** Locks the limits of the run's tags (so two runs cannot take the last slot at once) and counts their slots. */
+async function tagLimitUsage(trx: Trx, taskRunId: string, tags: string[]): Promise<TagLimitUsage[]> {
+  if (tags.length === 0) return [];
+  await trx
+    .updateTable("concurrencyLimits")
+    .set((eb) => ({ updated: eb.ref("updated") }))
+    .where("tag", "in", tags)
+    .execute();
+  const limits = await trx
+    .selectFrom("concurrencyLimits")
+    .select(["tag", "slotLimit"])
+    .where("tag", "in", tags)
+    .execute();
+  if (limits.length === 0) return [];
+  const slots = await trx
+    .selectFrom("concurrencySlots")
+    .select(["tag", "taskRunId"])
+    .where(
+      "tag",
+      "in",
+      limits.map((limit) => limit.tag),
+    )
+    .execute();
+  return limits.map((limit) => {
+    const held = slots.filter((slot) => slot.tag === limit.tag);
+    return {
+      tag: limit.tag,
+      limit: limit.slotLimit,
+      active: held.length,
+      holdsSlot: held.some((slot) => slot.taskRunId === taskRunId),
+    };
+  });
+}
+
+async function takeSlots(
+  trx: Trx,
+  taskRunId: string,
+  usage: readonly TagLimitUsage[],
+  now: Date,
+): Promise<void> {
+  const wanted = usage.filter((entry) => !entry.holdsSlot);
+  if (wanted.length === 0) return;
+  await trx
+    .insertInto("concurrencySlots")
+    .values(wanted.map((entry) => ({ tag: entry.tag, taskRunId, acquired: now.toISOString() })))
+    .execute();
+}
+
+/** A flow run that ends, however it ends, gives back the slots its task runs held. */
+async function releaseSlotsOfFlowRun(trx: Trx, flowRunId: string): Promise<void> {
+  await trx
+    .deleteFrom("concurrencySlots")
+    .where("taskRunId", "in", (eb) =>
+      eb.selectFrom("taskRuns").select("id").where("flowRunId", "=", flowRunId),
+    )
+    .execute();
+}
+
+async function findCachedState(
+  trx: Trx,
+  taskRunId: string,
+  cacheKey: string,
+  now: Date,
+): Promise<State | null> {
+  const row = await trx
+    .selectFrom("taskRuns")
+    .select("state")
+    .where("cacheKey", "=", cacheKey)
+    .where("stateType", "=", "COMPLETED")
+    .where("id", "!=", taskRunId)
+    .where((eb) => eb.or([eb("cacheExpiration", "is", null), eb("cacheExpiration", ">", now.toISOString())]))
+    .orderBy("endTime", "desc")
+    .limit(1)
+    .executeTakeFirst();
+  return fromJson<State | null>(row?.state, null);
+}

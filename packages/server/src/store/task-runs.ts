@@ -1,0 +1,130 @@
+import {
+  BatonError,
+  makeState,
+  newId,
+  notFound,
+  type State,
+  type TaskRun,
+  type TaskRunCreate,
+  type TaskRunQuery,
+} from "@baton/core";
+import type { Selectable } from "kysely";
+import type { z } from "zod";
+import { constraintError } from "../db/database.js";
+import type { TaskRunTable } from "../db/schema.js";
+import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
+import { publishStateChange, transitionInTransaction } from "./set-state.js";
+
+export function toTaskRun(row: Selectable<TaskRunTable>): TaskRun {
+  return {
+    id: row.id,
+    flowRunId: row.flowRunId,
+    name: row.name,
+    taskKey: row.taskKey,
+    dynamicKey: row.dynamicKey,
+    tags: fromJson(row.tags, []),
+    cacheKey: row.cacheKey,
+    cacheExpiration: row.cacheExpiration,
+    taskInputs: fromJson(row.taskInputs, {}),
+    state: fromJson<State | null>(row.state, null),
+    runCount: row.runCount,
+    retries: row.retries,
+    retryDelaySeconds: fromJson(row.retryDelaySeconds, []),
+    timeoutSeconds: row.timeoutSeconds,
+    startTime: row.startTime,
+    endTime: row.endTime,
+    created: row.created,
+    updated: row.updated,
+  };
+}
+
+export async function readTaskRun({ db }: StoreContext, id: string): Promise<TaskRun> {
+  const row = await db.kysely.selectFrom("taskRuns").selectAll().where("id", "=", id).executeTakeFirst();
+  if (!row) throw notFound("task run", id);
+  return toTaskRun(row);
+}
+
+/** Creates a task run with its first state (PENDING unless said), in one transaction. */
+export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Promise<TaskRun> {
+  const id = input.id ?? newId();
+  const now = nowIso();
+  const firstState = makeState(input.state ?? { type: "PENDING" });
+  let applied: Awaited<ReturnType<typeof transitionInTransaction>>;
+  try {
+    applied = await ctx.db.kysely.transaction().execute(async (trx) => {
+      if (input.flowRunId) {
+        const flowRun = await trx
+          .selectFrom("flowRuns")
+          .select("id")
+          .where("id", "=", input.flowRunId)
+          .executeTakeFirst();
+        if (!flowRun) throw notFound("flow run", input.flowRunId);
+      }
+      await trx
+        .insertInto("taskRuns")
+        .values({
+          id,
+          flowRunId: input.flowRunId ?? null,
+          name: input.name,
+          taskKey: input.taskKey,
+          dynamicKey: input.dynamicKey ?? "0",
+          tags: toJson(input.tags ?? []),
+          cacheKey: input.cacheKey ?? null,
+          cacheExpiration: input.cacheExpiration ?? null,
+          taskInputs: toJson(input.taskInputs ?? {}),
+          state: null,
+          stateType: null,
+          stateName: null,
+          runCount: 0,
+          retries: input.retries ?? 0,
+          retryDelaySeconds: toJson(input.retryDelaySeconds ?? []),
+          timeoutSeconds: input.timeoutSeconds ?? null,
+          startTime: null,
+          endTime: null,
+          created: now,
+          updated: now,
+        })
+        .execute();
+      const verdict = await transitionInTransaction(trx, "task", id, firstState, {
+        force: false,
+        initial: true,
+      });
+      if (verdict.result.status === "ABORT" || verdict.result.status === "WAIT") {
+        throw new BatonError(
+          "aborted",
+          `task run '${input.name}' cannot start as ${firstState.type}: ${verdict.result.reason}`,
+        );
+      }
+      return verdict;
+    });
+  } catch (error) {
+    throw constraintError(error, `task run '${id}'`) ?? error;
+  }
+  const run = await readTaskRun(ctx, id);
+  ctx.events.publish("task-run.created", { kind: "task-run", id }, run.flowRunId, { taskRun: run });
+  publishStateChange(ctx, "task", applied);
+  return run;
+}
+
+export async function listTaskRuns({ db }: StoreContext, query: z.output<typeof TaskRunQuery>) {
+  let q = db.kysely.selectFrom("taskRuns").selectAll();
+  if (query.flowRunId) q = q.where("flowRunId", "=", query.flowRunId);
+  if (query.stateType?.length) q = q.where("stateType", "in", query.stateType);
+  if (query.tag) q = q.where("tags", "like", `%${JSON.stringify(query.tag)}%`);
+  const rows = await q
+    .orderBy("created")
+    .orderBy("id")
+    .limit(query.limit + 1)
+    .offset(query.offset)
+    .execute();
+  return toPage(rows.map(toTaskRun), query.limit, query.offset);
+}
+
+export async function deleteTaskRun(ctx: StoreContext, id: string): Promise<void> {
+  await ctx.db.kysely.transaction().execute(async (trx) => {
+    const result = await trx.deleteFrom("taskRuns").where("id", "=", id).executeTakeFirst();
+    if (result.numDeletedRows === 0n) throw notFound("task run", id);
+    await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
+    await trx.deleteFrom("logs").where("taskRunId", "=", id).execute();
+  });
+}

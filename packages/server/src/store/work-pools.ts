@@ -1,0 +1,285 @@
+import {
+  newId,
+  notFound,
+  type Worker,
+  type WorkerHeartbeat,
+  type WorkPool,
+  type WorkPoolCreate,
+  type WorkPoolUpdate,
+  type WorkQueue,
+  type WorkQueueCreate,
+  type WorkQueueUpdate,
+} from "@baton/core";
+import type { Selectable, Updateable } from "kysely";
+import type { z } from "zod";
+import { constraintError } from "../db/database.js";
+import type { WorkerTable, WorkPoolTable, WorkQueueTable } from "../db/schema.js";
+import { fromJson, nowIso, toFlag, toJson, toPage, type StoreContext } from "./context.js";
+
+const toWorkPool = (row: Selectable<WorkPoolTable>): WorkPool => ({
+  ...row,
+  baseJobTemplate: fromJson(row.baseJobTemplate, {}),
+  paused: row.paused === 1,
+});
+
+const toWorkQueue = (row: Selectable<WorkQueueTable> & { workPoolName: string }): WorkQueue => ({
+  ...row,
+  paused: row.paused === 1,
+});
+
+/** A worker is online while its heartbeats keep coming: up to three intervals may be missed. */
+const toWorker = (row: Selectable<WorkerTable>, now = Date.now()): Worker => ({
+  ...row,
+  status: now - Date.parse(row.lastHeartbeat) <= row.heartbeatIntervalSeconds * 3000 ? "ONLINE" : "OFFLINE",
+});
+
+async function poolRow({ db }: StoreContext, name: string): Promise<Selectable<WorkPoolTable>> {
+  const row = await db.kysely.selectFrom("workPools").selectAll().where("name", "=", name).executeTakeFirst();
+  if (!row) throw notFound("work pool", name);
+  return row;
+}
+
+export const readWorkPool = async (ctx: StoreContext, name: string): Promise<WorkPool> =>
+  toWorkPool(await poolRow(ctx, name));
+
+/** Creates a pool with its 'default' queue, as Prefect does. */
+export async function createWorkPool(
+  ctx: StoreContext,
+  input: z.output<typeof WorkPoolCreate>,
+): Promise<WorkPool> {
+  const now = nowIso();
+  const id = newId();
+  try {
+    await ctx.db.kysely.transaction().execute(async (trx) => {
+      await trx
+        .insertInto("workPools")
+        .values({
+          id,
+          name: input.name,
+          type: input.type,
+          description: input.description ?? null,
+          baseJobTemplate: toJson(input.baseJobTemplate ?? {}),
+          concurrencyLimit: input.concurrencyLimit ?? null,
+          paused: toFlag(input.paused),
+          created: now,
+          updated: now,
+        })
+        .execute();
+      await trx
+        .insertInto("workQueues")
+        .values({
+          id: newId(),
+          workPoolId: id,
+          name: "default",
+          description: "The pool's default queue",
+          priority: 1,
+          concurrencyLimit: null,
+          paused: 0,
+          lastPolled: null,
+          created: now,
+          updated: now,
+        })
+        .execute();
+    });
+  } catch (error) {
+    throw constraintError(error, `work pool '${input.name}'`) ?? error;
+  }
+  const pool = await readWorkPool(ctx, input.name);
+  ctx.events.publish("work-pool.updated", { kind: "work-pool", id }, null, { workPool: pool });
+  return pool;
+}
+
+export async function listWorkPools({ db }: StoreContext, query: { limit: number; offset: number }) {
+  const rows = await db.kysely
+    .selectFrom("workPools")
+    .selectAll()
+    .orderBy("name")
+    .limit(query.limit + 1)
+    .offset(query.offset)
+    .execute();
+  return toPage(rows.map(toWorkPool), query.limit, query.offset);
+}
+
+export async function updateWorkPool(
+  ctx: StoreContext,
+  name: string,
+  input: z.output<typeof WorkPoolUpdate>,
+): Promise<WorkPool> {
+  const columns: Updateable<WorkPoolTable> = { updated: nowIso() };
+  if (input.description !== undefined) columns.description = input.description;
+  if (input.baseJobTemplate !== undefined) columns.baseJobTemplate = toJson(input.baseJobTemplate);
+  if (input.concurrencyLimit !== undefined) columns.concurrencyLimit = input.concurrencyLimit;
+  if (input.paused !== undefined) columns.paused = toFlag(input.paused);
+  const result = await ctx.db.kysely
+    .updateTable("workPools")
+    .set(columns)
+    .where("name", "=", name)
+    .executeTakeFirst();
+  if (result.numUpdatedRows === 0n) throw notFound("work pool", name);
+  const pool = await readWorkPool(ctx, name);
+  ctx.events.publish("work-pool.updated", { kind: "work-pool", id: pool.id }, null, { workPool: pool });
+  return pool;
+}
+
+export async function deleteWorkPool(ctx: StoreContext, name: string): Promise<void> {
+  const result = await ctx.db.kysely.deleteFrom("workPools").where("name", "=", name).executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw notFound("work pool", name);
+}
+
+const selectQueues = ({ db }: StoreContext) =>
+  db.kysely
+    .selectFrom("workQueues")
+    .innerJoin("workPools", "workPools.id", "workQueues.workPoolId")
+    .selectAll("workQueues")
+    .select("workPools.name as workPoolName");
+
+export async function readWorkQueue(ctx: StoreContext, pool: string, name: string): Promise<WorkQueue> {
+  await poolRow(ctx, pool);
+  const row = await selectQueues(ctx)
+    .where("workPools.name", "=", pool)
+    .where("workQueues.name", "=", name)
+    .executeTakeFirst();
+  if (!row) throw notFound("work queue", `${pool}/${name}`);
+  return toWorkQueue(row);
+}
+
+/** New queues go last in priority unless told, as in Prefect. */
+export async function createWorkQueue(
+  ctx: StoreContext,
+  pool: string,
+  input: z.output<typeof WorkQueueCreate>,
+): Promise<WorkQueue> {
+  const poolId = (await poolRow(ctx, pool)).id;
+  const now = nowIso();
+  let priority = input.priority;
+  if (priority === undefined) {
+    const last = await ctx.db.kysely
+      .selectFrom("workQueues")
+      .select((eb) => eb.fn.max("priority").as("max"))
+      .where("workPoolId", "=", poolId)
+      .executeTakeFirst();
+    priority = (last?.max ?? 0) + 1;
+  }
+  try {
+    await ctx.db.kysely
+      .insertInto("workQueues")
+      .values({
+        id: newId(),
+        workPoolId: poolId,
+        name: input.name,
+        description: input.description ?? null,
+        priority,
+        concurrencyLimit: input.concurrencyLimit ?? null,
+        paused: toFlag(input.paused),
+        lastPolled: null,
+        created: now,
+        updated: now,
+      })
+      .execute();
+  } catch (error) {
+    throw constraintError(error, `work queue '${pool}/${input.name}'`) ?? error;
+  }
+  return readWorkQueue(ctx, pool, input.name);
+}
+
+export async function listWorkQueues(
+  ctx: StoreContext,
+  pool: string,
+  query: { limit: number; offset: number },
+) {
+  await poolRow(ctx, pool);
+  const rows = await selectQueues(ctx)
+    .where("workPools.name", "=", pool)
+    .orderBy("workQueues.priority")
+    .orderBy("workQueues.name")
+    .limit(query.limit + 1)
+    .offset(query.offset)
+    .execute();
+  return toPage(rows.map(toWorkQueue), query.limit, query.offset);
+}
+
+export async function updateWorkQueue(
+  ctx: StoreContext,
+  pool: string,
+  name: string,
+  input: z.output<typeof WorkQueueUpdate>,
+): Promise<WorkQueue> {
+  const queue = await readWorkQueue(ctx, pool, name);
+  const columns: Updateable<WorkQueueTable> = { updated: nowIso() };
+  if (input.description !== undefined) columns.description = input.description;
+  if (input.priority !== undefined) columns.priority = input.priority;
+  if (input.concurrencyLimit !== undefined) columns.concurrencyLimit = input.concurrencyLimit;
+  if (input.paused !== undefined) columns.paused = toFlag(input.paused);
+  await ctx.db.kysely.updateTable("workQueues").set(columns).where("id", "=", queue.id).execute();
+  return readWorkQueue(ctx, pool, name);
+}
+
+export async function deleteWorkQueue(ctx: StoreContext, pool: string, name: string): Promise<void> {
+  const queue = await readWorkQueue(ctx, pool, name);
+  await ctx.db.kysely.deleteFrom("workQueues").where("id", "=", queue.id).execute();
+}
+
+export async function heartbeatWorker(
+  ctx: StoreContext,
+  pool: string,
+  input: z.output<typeof WorkerHeartbeat>,
+): Promise<Worker> {
+  const poolId = (await poolRow(ctx, pool)).id;
+  const now = nowIso();
+  await ctx.db.kysely
+    .insertInto("workers")
+    .values({
+      id: newId(),
+      workPoolId: poolId,
+      name: input.name,
+      lastHeartbeat: now,
+      heartbeatIntervalSeconds: input.heartbeatIntervalSeconds,
+      created: now,
+      updated: now,
+    })
+    .onConflict((oc) =>
+      oc
+        .columns(["workPoolId", "name"])
+        .doUpdateSet({
+          lastHeartbeat: now,
+          heartbeatIntervalSeconds: input.heartbeatIntervalSeconds,
+          updated: now,
+        }),
+    )
+    .execute();
+  const row = await ctx.db.kysely
+    .selectFrom("workers")
+    .selectAll()
+    .where("workPoolId", "=", poolId)
+    .where("name", "=", input.name)
+    .executeTakeFirstOrThrow();
+  return toWorker(row);
+}
+
+export async function listWorkers(ctx: StoreContext, pool: string, query: { limit: number; offset: number }) {
+  const poolId = (await poolRow(ctx, pool)).id;
+  const rows = await ctx.db.kysely
+    .selectFrom("workers")
+    .selectAll()
+    .where("workPoolId", "=", poolId)
+    .orderBy("name")
+    .limit(query.limit + 1)
+    .offset(query.offset)
+    .execute();
+  const now = Date.now();
+  return toPage(
+    rows.map((row) => toWorker(row, now)),
+    query.limit,
+    query.offset,
+  );
+}
+
+export async function deleteWorker(ctx: StoreContext, pool: string, name: string): Promise<void> {
+  const poolId = (await poolRow(ctx, pool)).id;
+  const result = await ctx.db.kysely
+    .deleteFrom("workers")
+    .where("workPoolId", "=", poolId)
+    .where("name", "=", name)
+    .executeTakeFirst();
+  if (result.numDeletedRows === 0n) throw notFound("worker", `${pool}/${name}`);
+}

@@ -1,0 +1,114 @@
+import { useState, type FormEvent, type ReactNode } from "react";
+import { ApiProvider, useApiContext } from "./api.js";
+import { EmptyState, useTitle } from "./components.js";
+import { ConcurrencyLimitsPage } from "./pages/ConcurrencyLimits.js";
+import { DeploymentsPage } from "./pages/Deployments.js";
+import { RunDetailPage } from "./pages/RunDetail.js";
+import { RunsPage } from "./pages/Runs.js";
+import { WorkPoolsPage } from "./pages/WorkPools.js";
+import { Link, useLocation } from "./router.js";
+
+const NAV = [
+  { href: "/runs", label: "Runs" },
+  { href: "/deployments", label: "Deployments" },
+  { href: "/work-pools", label: "Work pools" },
+  { href: "/concurrency-limits", label: "Concurrency limits" },
+] as const;
+
+function route(path: string): ReactNode {
+  if (path === "/" || path === "/runs") return <RunsPage />;
+  const run = /^\/runs\/([^/]+)$/.exec(path);
+  if (run?.[1]) {
+    const id = decodeURIComponent(run[1]);
+    return <RunDetailPage key={id} id={id} />;
+  }
+  if (path === "/deployments") return <DeploymentsPage />;
+  if (path === "/work-pools") return <WorkPoolsPage />;
+  if (path === "/concurrency-limits") return <ConcurrencyLimitsPage />;
+  return <NotFound />;
+}
+
+function NotFound() {
+  useTitle("Not found");
+  return (
+    <EmptyState title="There is no page here.">
+      <Link href="/runs">Go to flow runs</Link>
+    </EmptyState>
+  );
+}
+
+function ApiKeyForm() {
+  useTitle("API key");
+  const { apiKey, setApiKey } = useApiContext();
+  const [value, setValue] = useState("");
+  function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    if (value.trim()) setApiKey(value.trim());
+  }
+  return (
+    <form className="card key-form" onSubmit={submit}>
+      <h1>API key required</h1>
+      <p>
+        This Baton server asks for an API key (the value of <code>BATON_API_KEY</code>). It is kept in this
+        browser&apos;s local storage.
+      </p>
+      {apiKey ? (
+        <p className="error-box" role="alert">
+          The key stored in this browser was refused.
+        </p>
+      ) : null}
+      <label className="field">
+        API key
+        <input
+          type="password"
+          autoComplete="off"
+          autoFocus
+          value={value}
+          onChange={(event) => setValue(event.target.value)}
+        />
+      </label>
+      <button type="submit" className="button primary" disabled={!value.trim()}>
+        Save and continue
+      </button>
+    </form>
+  );
+}
+
+function Shell() {
+  const { path } = useLocation();
+  const { needsKey, apiKey, setApiKey } = useApiContext();
+  const section = path === "/" ? "/runs" : `/${path.split("/")[1] ?? ""}`;
+  return (
+    <>
+      <header className="topbar">
+        <div className="topbar-inner">
+          <Link href="/runs" className="brand">
+            <span className="brand-mark" aria-hidden="true" />
+            Baton
+          </Link>
+          <nav aria-label="Main">
+            {NAV.map((item) => (
+              <Link key={item.href} href={item.href} aria-current={section === item.href ? "page" : undefined}>
+                {item.label}
+              </Link>
+            ))}
+          </nav>
+          {apiKey && !needsKey ? (
+            <button type="button" className="link-button forget-key" onClick={() => setApiKey(null)}>
+              Forget API key
+            </button>
+          ) : null}
+        </div>
+      </header>
+      <main className="main">{needsKey ? <ApiKeyForm /> : route(path)}</main>
+    </>
+  );
+}
+
+export function App() {
+  return (
+    <ApiProvider>
+      <Shell />
+    </ApiProvider>
+  );
+}

@@ -1,0 +1,155 @@
+import { isTerminal, type State } from "@baton/core";
+import { useEffect, useState, type ReactNode } from "react";
+import { isUnavailable, type LiveStatus } from "./api.js";
+import { formatDuration, formatFullTime, formatRelative, formatTime } from "./format.js";
+
+/** The current time, ticking every `intervalMs`: for running durations and "12s ago". */
+export function useNow(intervalMs = 1000): number {
+  const [now, setNow] = useState(Date.now);
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), intervalMs);
+    return () => clearInterval(timer);
+  }, [intervalMs]);
+  return now;
+}
+
+export function useTitle(title: string): void {
+  useEffect(() => {
+    document.title = title ? `${title} · Baton` : "Baton";
+  }, [title]);
+}
+
+export function StateBadge({ state }: { state: State | null | undefined }) {
+  if (!state) return <span className="badge state-none">No state</span>;
+  return (
+    <span className={`badge state-${state.type.toLowerCase()}`} title={state.message ?? state.type}>
+      {state.name}
+    </span>
+  );
+}
+
+export function Badge({ tone, children, title }: { tone: string; children: ReactNode; title?: string }) {
+  return (
+    <span className={`badge tone-${tone}`} title={title}>
+      {children}
+    </span>
+  );
+}
+
+export function Time({ value, relative = false }: { value: string | null | undefined; relative?: boolean }) {
+  const now = useNow(relative ? 5000 : 60_000);
+  if (!value) return <span className="muted">—</span>;
+  return (
+    <time dateTime={value} title={formatFullTime(value)}>
+      {relative ? formatRelative(value, now) : formatTime(value)}
+    </time>
+  );
+}
+
+/** From start to end, or to now while still going. */
+export function Duration({ start, end }: { start: string | null | undefined; end: string | null | undefined }) {
+  const running = Boolean(start && !end);
+  const now = useNow(running ? 1000 : 3_600_000);
+  if (!start) return <span className="muted">—</span>;
+  const ms = (end ? new Date(end).getTime() : now) - new Date(start).getTime();
+  return <span className={running ? "running-duration" : undefined}>{formatDuration(ms)}</span>;
+}
+
+export function Tags({ tags }: { tags: string[] }) {
+  if (tags.length === 0) return <span className="muted">—</span>;
+  return (
+    <span className="tags">
+      {tags.map((tag) => (
+        <span key={tag} className="tag">
+          {tag}
+        </span>
+      ))}
+    </span>
+  );
+}
+
+export function Json({ value }: { value: unknown }) {
+  return <pre className="json">{JSON.stringify(value, null, 2)}</pre>;
+}
+
+export function EmptyState({ title, children }: { title: string; children?: ReactNode }) {
+  return (
+    <div className="empty">
+      <p className="empty-title">{title}</p>
+      {children ? <p className="muted">{children}</p> : null}
+    </div>
+  );
+}
+
+export function Loading({ what = "Loading…" }: { what?: string }) {
+  return (
+    <p className="loading" role="status">
+      {what}
+    </p>
+  );
+}
+
+export function ErrorBox({ error, onRetry }: { error: Error; onRetry?: () => void }) {
+  return (
+    <div className="error-box" role="alert">
+      <strong>{isUnavailable(error) ? "Cannot reach the Baton API." : "Something went wrong."}</strong>{" "}
+      <span>{error.message}</span>
+      {onRetry ? (
+        <button type="button" className="button small" onClick={onRetry}>
+          Retry
+        </button>
+      ) : null}
+    </div>
+  );
+}
+
+const LIVE_TEXT: Record<LiveStatus, string> = {
+  connecting: "Connecting…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+};
+
+export function LiveIndicator({ status }: { status: LiveStatus }) {
+  return (
+    <span
+      className={`live live-${status}`}
+      title={status === "live" ? "Updates arrive as they happen" : "Waiting for the event stream"}
+    >
+      <span className="live-dot" aria-hidden="true" />
+      {LIVE_TEXT[status]}
+    </span>
+  );
+}
+
+export function PageHeader({ title, children }: { title: ReactNode; children?: ReactNode }) {
+  return (
+    <div className="page-header">
+      <h1>{title}</h1>
+      {children ? <div className="page-actions">{children}</div> : null}
+    </div>
+  );
+}
+
+export function LoadMore({
+  nextOffset,
+  loading,
+  onClick,
+}: {
+  nextOffset: number | null;
+  loading: boolean;
+  onClick: () => void;
+}) {
+  if (nextOffset === null) return null;
+  return (
+    <div className="load-more">
+      <button type="button" className="button" onClick={onClick} disabled={loading}>
+        {loading ? "Loading…" : "Load more"}
+      </button>
+    </div>
+  );
+}
+
+/** When a run ended: its end time, or the time of its terminal state if the end was never recorded. */
+export function endOf(run: { endTime: string | null; state: State | null }): string | null {
+  return run.endTime ?? (run.state && isTerminal(run.state.type) ? run.state.timestamp : null);
+}
