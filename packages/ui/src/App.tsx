@@ -88,7 +88,11 @@ function Shell() {
           </Link>
           <nav aria-label="Main">
             {NAV.map((item) => (
-              <Link key={item.href} href={item.href} aria-current={section === item.href ? "page" : undefined}>
+              <Link
+                key={item.href}
+                href={item.href}
+                aria-current={section === item.href ? "page" : undefined}
+              >
                 {item.label}
               </Link>
             ))}

@@ -50,9 +50,9 @@ interface ApiContextValue {
   apiKey: string | null;
   /** True once the API has answered 401: the app then asks for a key. */
   needsKey: boolean;
-  setApiKey(key: string | null): void;
+  setApiKey: (key: string | null) => void;
   /** Every failed call goes through here, so that a 401 anywhere brings up the key form. */
-  reportError(error: unknown): void;
+  reportError: (error: unknown) => void;
 }
 
 const ApiContext = createContext<ApiContextValue | null>(null);
@@ -89,7 +89,7 @@ export interface Resource<T> {
   error: Error | undefined;
   loading: boolean;
   /** Fetches again, keeping the current data on screen meanwhile. */
-  reload(): void;
+  reload: () => void;
 }
 
 /** Loads one thing from the API; `deps` say when to load it again. Errors land in `error`, never thrown. */
@@ -134,8 +134,8 @@ export interface PagedList<T> {
   loadingMore: boolean;
   error: Error | undefined;
   /** Fetches what is on screen again (or, in tail mode, what came after it). */
-  refresh(): void;
-  loadMore(): void;
+  refresh: () => void;
+  loadMore: () => void;
 }
 
 interface PagedState<T> {
@@ -177,7 +177,11 @@ function mergeById<T extends { id: string }>(a: T[], b: T[]): T[] {
  * so live updates keep the list whole; `deps` changing starts over.
  */
 export function usePagedList<T extends { id: string }>(
-  fetchPage: (client: BatonClient, page: { offset: number; limit: number }, signal: AbortSignal) => Promise<Page<T>>,
+  fetchPage: (
+    client: BatonClient,
+    page: { offset: number; limit: number },
+    signal: AbortSignal,
+  ) => Promise<Page<T>>,
   deps: DependencyList,
   options: PagedOptions<T> = {},
 ): PagedList<T> {
@@ -322,12 +326,19 @@ export function useEvents(
       let opened = false;
       while (!signal.aborted) {
         try {
-          await client.events({ flowRunId, signal, onOpen: () => {
-            failures = 0;
-            setStatus("live");
-            if (opened) handlers.current.onResync();
-            opened = true;
-          } }, (event) => handlers.current.onEvent(event));
+          await client.events(
+            {
+              flowRunId,
+              signal,
+              onOpen: () => {
+                failures = 0;
+                setStatus("live");
+                if (opened) handlers.current.onResync();
+                opened = true;
+              },
+            },
+            (event) => handlers.current.onEvent(event),
+          );
         } catch (error) {
           if (signal.aborted) return;
           if (isUnauthenticated(error)) {

@@ -37,22 +37,40 @@ export function Badge({ tone, children, title }: { tone: string; children: React
 }
 
 export function Time({ value, relative = false }: { value: string | null | undefined; relative?: boolean }) {
-  const now = useNow(relative ? 5000 : 60_000);
   if (!value) return <span className="muted">—</span>;
+  if (relative) return <RelativeTime value={value} />;
   return (
     <time dateTime={value} title={formatFullTime(value)}>
-      {relative ? formatRelative(value, now) : formatTime(value)}
+      {formatTime(value)}
+    </time>
+  );
+}
+
+function RelativeTime({ value }: { value: string }) {
+  const now = useNow(5000);
+  return (
+    <time dateTime={value} title={formatFullTime(value)}>
+      {formatRelative(value, now)}
     </time>
   );
 }
 
 /** From start to end, or to now while still going. */
-export function Duration({ start, end }: { start: string | null | undefined; end: string | null | undefined }) {
-  const running = Boolean(start && !end);
-  const now = useNow(running ? 1000 : 3_600_000);
+export function Duration({
+  start,
+  end,
+}: {
+  start: string | null | undefined;
+  end: string | null | undefined;
+}) {
   if (!start) return <span className="muted">—</span>;
-  const ms = (end ? new Date(end).getTime() : now) - new Date(start).getTime();
-  return <span className={running ? "running-duration" : undefined}>{formatDuration(ms)}</span>;
+  if (!end) return <RunningDuration start={start} />;
+  return <span>{formatDuration(new Date(end).getTime() - new Date(start).getTime())}</span>;
+}
+
+function RunningDuration({ start }: { start: string }) {
+  const now = useNow(1000);
+  return <span className="running-duration">{formatDuration(now - new Date(start).getTime())}</span>;
 }
 
 export function Tags({ tags }: { tags: string[] }) {

@@ -32,14 +32,17 @@ export function ConcurrencyLimitsPage() {
         </button>
       </PageHeader>
       <p className="muted intro">
-        A tag's limit caps how many task runs carrying that tag may run at once; each running task holds a slot.
+        A tag's limit caps how many task runs carrying that tag may run at once; each running task holds a
+        slot.
       </p>
       {limits.error ? <ErrorBox error={limits.error} onRetry={limits.refresh} /> : null}
       {!limits.loaded ? (
         <Loading what="Loading concurrency limits…" />
       ) : limits.items.length === 0 ? (
         limits.error ? null : (
-          <EmptyState title="No concurrency limits.">Task runs with any tag may run without limit.</EmptyState>
+          <EmptyState title="No concurrency limits.">
+            Task runs with any tag may run without limit.
+          </EmptyState>
         )
       ) : (
         <>

@@ -1,5 +1,5 @@
 import { isTerminal, type Log, type TaskRun } from "@baton/core";
-import { useState } from "react";
+import { useLayoutEffect, useRef, useState } from "react";
 import {
   isNotFound,
   toError,
@@ -28,6 +28,46 @@ import { Link, navigate } from "../router.js";
 
 const byTime = (a: Log, b: Log) =>
   Date.parse(a.timestamp) - Date.parse(b.timestamp) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/**
+ * The log lines in a scrolling box that sticks to the newest line while scrolled to the bottom,
+ * as a terminal does; scrolling up stops that, scrolling back down resumes it.
+ */
+function LogLines({
+  logs,
+  taskNames,
+  initiallyFollow,
+}: {
+  logs: Log[];
+  taskNames: Map<string, string>;
+  initiallyFollow: boolean;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  const follow = useRef(initiallyFollow);
+  useLayoutEffect(() => {
+    if (follow.current && box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [logs]);
+  function onScroll() {
+    const el = box.current;
+    if (el) follow.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+  }
+  return (
+    <div className="logs" role="log" ref={box} onScroll={onScroll}>
+      {logs.map((log) => (
+        <div key={log.id} className={`log-line level-${levelName(log.level).toLowerCase()}`}>
+          <time className="log-time" dateTime={log.timestamp}>
+            {formatTime(log.timestamp)}
+          </time>
+          <span className="log-level">{levelName(log.level)}</span>
+          <span className="log-source" title={log.name}>
+            {(log.taskRunId ? taskNames.get(log.taskRunId) : undefined) ?? log.name}
+          </span>
+          <span className="log-message">{log.message}</span>
+        </div>
+      ))}
+    </div>
+  );
+}
 
 type Notice = { tone: "info" | "error"; text: string } | null;
 
@@ -99,7 +139,9 @@ export function RunDetailPage({ id }: { id: string }) {
   }
 
   async function remove(name: string): Promise<void> {
-    if (!window.confirm(`Delete the flow run "${name}" with its task runs and logs? This cannot be undone.`)) {
+    if (
+      !window.confirm(`Delete the flow run "${name}" with its task runs and logs? This cannot be undone.`)
+    ) {
       return;
     }
     setBusy("delete");
@@ -130,7 +172,9 @@ export function RunDetailPage({ id }: { id: string }) {
   const stateType = flowRun.state?.type;
   const canCancel = !isTerminal(stateType) && stateType !== "CANCELLING";
   const taskNames = new Map(tasks.items.map((task) => [task.id, task.name]));
-  const history = states.data ? [...states.data].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp)) : [];
+  const history = states.data
+    ? [...states.data].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp))
+    : [];
 
   return (
     <>
@@ -169,7 +213,11 @@ export function RunDetailPage({ id }: { id: string }) {
         </p>
       ) : null}
       {run.error ? <ErrorBox error={run.error} onRetry={run.reload} /> : null}
-      {flowRun.state?.message ? <p className="state-message">{flowRun.state.message}</p> : null}
+      {flowRun.state?.message ? (
+        <p className={`state-message state-message-${flowRun.state.type.toLowerCase()}`}>
+          {flowRun.state.message}
+        </p>
+      ) : null}
 
       <div className="columns">
         <section className="card">
@@ -295,7 +343,10 @@ export function RunDetailPage({ id }: { id: string }) {
 
       <section className="card">
         <h2>
-          Task runs {tasks.loaded && tasks.items.length > 0 ? <span className="count">{tasks.items.length}</span> : null}
+          Task runs{" "}
+          {tasks.loaded && tasks.items.length > 0 ? (
+            <span className="count">{tasks.items.length}</span>
+          ) : null}
         </h2>
         {tasks.error ? <ErrorBox error={tasks.error} onRetry={tasks.refresh} /> : null}
         {!tasks.loaded ? (
@@ -346,7 +397,8 @@ export function RunDetailPage({ id }: { id: string }) {
       <section className="card">
         <div className="section-header">
           <h2>
-            Logs {logs.loaded && logs.items.length > 0 ? <span className="count">{logs.items.length}</span> : null}
+            Logs{" "}
+            {logs.loaded && logs.items.length > 0 ? <span className="count">{logs.items.length}</span> : null}
           </h2>
           <label className="field-inline">
             Level
@@ -354,7 +406,9 @@ export function RunDetailPage({ id }: { id: string }) {
               <option value={0}>All levels</option>
               {LOG_LEVELS.map((level) => (
                 <option key={level.value} value={level.value}>
-                  {level.name === "CRITICAL" ? "Critical" : `${level.name.charAt(0)}${level.name.slice(1).toLowerCase()} and above`}
+                  {level.name === "CRITICAL"
+                    ? "Critical"
+                    : `${level.name.charAt(0)}${level.name.slice(1).toLowerCase()} and above`}
                 </option>
               ))}
             </select>
@@ -366,25 +420,14 @@ export function RunDetailPage({ id }: { id: string }) {
         ) : logs.items.length === 0 ? (
           logs.error ? null : (
             <p className="muted">
-              {minLevel > 0 ? `No logs at ${levelName(minLevel)} or above.` : "This run has not logged anything yet."}
+              {minLevel > 0
+                ? `No logs at ${levelName(minLevel)} or above.`
+                : "This run has not logged anything yet."}
             </p>
           )
         ) : (
           <>
-            <div className="logs" role="log">
-              {logs.items.map((log) => (
-                <div key={log.id} className={`log-line level-${levelName(log.level).toLowerCase()}`}>
-                  <time className="log-time" dateTime={log.timestamp}>
-                    {formatTime(log.timestamp)}
-                  </time>
-                  <span className="log-level">{levelName(log.level)}</span>
-                  <span className="log-source" title={log.name}>
-                    {(log.taskRunId ? taskNames.get(log.taskRunId) : undefined) ?? log.name}
-                  </span>
-                  <span className="log-message">{log.message}</span>
-                </div>
-              ))}
-            </div>
+            <LogLines logs={logs.items} taskNames={taskNames} initiallyFollow={!isTerminal(stateType)} />
             <LoadMore nextOffset={logs.nextOffset} loading={logs.loadingMore} onClick={logs.loadMore} />
             {logs.nextOffset !== null ? (
               <p className="muted small">{pluralize(logs.items.length, "line")} shown; more follow.</p>

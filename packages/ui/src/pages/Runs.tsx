@@ -65,7 +65,10 @@ export function RunsPage() {
         <LiveIndicator status={live} />
         <label className="field-inline">
           State
-          <select value={stateType ?? ""} onChange={(event) => setFilter("state", event.target.value || null)}>
+          <select
+            value={stateType ?? ""}
+            onChange={(event) => setFilter("state", event.target.value || null)}
+          >
             <option value="">All states</option>
             {STATE_TYPES.map((type) => (
               <option key={type} value={type}>

@@ -65,7 +65,9 @@ function Pool({ view: { pool, queues, workers } }: { view: PoolView }) {
                     </td>
                     <td className="num">{queue.priority}</td>
                     <td className="num">{queue.concurrencyLimit ?? <span className="muted">—</span>}</td>
-                    <td>{queue.paused ? <Badge tone="warn">Paused</Badge> : <Badge tone="ok">Ready</Badge>}</td>
+                    <td>
+                      {queue.paused ? <Badge tone="warn">Paused</Badge> : <Badge tone="ok">Ready</Badge>}
+                    </td>
                     <td>
                       <Time value={queue.lastPolled} relative />
                     </td>
