@@ -67,7 +67,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { ctx, apiKey } = options;
   const app = Fastify({
     logger: { level: options.logLevel ?? "warn" },
-    disableRequestLogging: true,
     bodyLimit: 16 * 1024 * 1024,
     // Event streams never go idle; closing the server must not wait for them.
     forceCloseConnections: true,

@@ -1,0 +1,83 @@
+import { Command, InvalidArgumentError } from "commander";
+import { openDatabase, migrateToLatest, resetDatabase, serverSettings, startServer } from "@baton/server";
+import { bold, dim } from "../output.js";
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError(`'${value}' is not a port number (0–65535)`);
+  }
+  return port;
+}
+
+interface DatabaseOptions {
+  databaseUrl?: string;
+}
+
+export function serverCommand(): Command {
+  const server = new Command("server").description("Run the Baton server");
+
+  server
+    .command("start")
+    .description("Start the API server and dashboard (SQLite under BATON_HOME unless --database-url)")
+    .option("--host <host>", "address to listen on (BATON_SERVER_HOST)")
+    .option("--port <port>", "port to listen on (BATON_SERVER_PORT)", parsePort)
+    .option("--database-url <url>", "postgres://… or a SQLite file path (BATON_DATABASE_URL)")
+    .action(async (options: { host?: string; port?: number; databaseUrl?: string }) => {
+      const running = await startServer({
+        ...(options.host ? { host: options.host } : {}),
+        ...(options.port !== undefined ? { port: options.port } : {}),
+        ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+      });
+      const { settings } = running;
+      const lines = [
+        `${bold("Baton server")} is running.`,
+        `  Dashboard: ${running.url}/`,
+        `  API:       ${running.apiUrl}  ${dim(`(docs: ${running.apiUrl}/docs)`)}`,
+        `  Database:  ${running.db.displayUrl} ${dim(`(${running.db.dialect})`)}`,
+        "",
+        `Point flows, workers and the CLI at it with: export BATON_API_URL=${running.apiUrl}`,
+      ];
+      if (settings.apiKey) lines.push("The API requires the key in BATON_API_KEY.");
+      else if (settings.host !== "127.0.0.1" && settings.host !== "localhost") {
+        lines.push("Warning: listening beyond this machine without an API key; set BATON_API_KEY to require one.");
+      }
+      process.stdout.write(`${lines.join("\n")}\n`);
+      const stop = () => {
+        running.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+
+  const database = server.command("database").description("Manage the server's database");
+  database
+    .command("upgrade")
+    .description("Apply pending migrations")
+    .option("--database-url <url>", "postgres://… or a SQLite file path (BATON_DATABASE_URL)")
+    .action(async (options: DatabaseOptions) => {
+      const db = openDatabase(serverSettings(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}).databaseUrl);
+      await migrateToLatest(db);
+      await db.close();
+      process.stdout.write(`Database ${db.displayUrl} is up to date.\n`);
+    });
+  database
+    .command("reset")
+    .description("Drop every table and recreate the schema (all runs are lost)")
+    .option("--database-url <url>", "postgres://… or a SQLite file path (BATON_DATABASE_URL)")
+    .option("-y, --yes", "do not ask for confirmation")
+    .action(async (options: DatabaseOptions & { yes?: boolean }) => {
+      const db = openDatabase(serverSettings(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}).databaseUrl);
+      if (!options.yes) {
+        await db.close();
+        throw new InvalidArgumentError(`this deletes everything in ${db.displayUrl}; run again with --yes to confirm`);
+      }
+      await resetDatabase(db);
+      await db.close();
+      process.stdout.write(`Database ${db.displayUrl} was reset.\n`);
+    });
+  return server;
+}

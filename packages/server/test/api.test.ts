@@ -1,0 +1,437 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BatonError, type BatonEvent } from "@baton/core";
+import { BatonClient } from "@baton/client";
+import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+
+/** Awaits the first error a call throws, typed. */
+async function rejection(promise: Promise<unknown>): Promise<BatonError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof BatonError) return error;
+    throw error;
+  }
+  throw new Error("expected the call to fail");
+}
+
+describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(dialect);
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+  const api = () => server.client.api;
+
+  it("answers health with the database kind", async () => {
+    expect(await api().health()).toEqual({
+      status: "ok",
+      version: expect.any(String) as string,
+      database: dialect,
+    });
+  });
+
+  it("creates flows idempotently by name, reads, lists and deletes them", async () => {
+    const first = await api().createFlow({ body: { name: "etl", tags: ["nightly"] } });
+    const again = await api().createFlow({ body: { name: "etl" } });
+    expect(again.id).toBe(first.id);
+    expect(await api().readFlowByName({ params: { name: "etl" } })).toEqual(first);
+    expect((await api().listFlows({ query: { name: "et" } })).items.map((flow) => flow.name)).toEqual([
+      "etl",
+    ]);
+    await api().deleteFlow({ params: { id: first.id } });
+    const missing = await rejection(api().readFlow({ params: { id: first.id } }));
+    expect(missing.code).toBe("not_found");
+    expect(missing.message).toContain(first.id);
+  });
+
+  it("runs a flow run through its lifecycle with the rules' verdicts and a state history", async () => {
+    const run = await api().createFlowRun({
+      body: { flowName: "lifecycle", parameters: { n: 3 }, tags: ["t1"] },
+    });
+    expect(run.state?.type).toBe("SCHEDULED");
+    expect(run.flowName).toBe("lifecycle");
+
+    const early = await api().setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "RUNNING" } },
+    });
+    expect(early.status).toBe("REJECT");
+    expect(early.state?.type).toBe("SCHEDULED");
+
+    expect(
+      (await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "PENDING" } } })).status,
+    ).toBe("ACCEPT");
+    const second = await api().setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "PENDING" } },
+    });
+    expect(second.status).toBe("ABORT");
+    expect(
+      (await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "RUNNING" } } })).status,
+    ).toBe("ACCEPT");
+    const done = await api().setFlowRunState({
+      params: { id: run.id },
+      body: {
+        state: { type: "COMPLETED", data: { kind: "inline", serializer: "json", value: { total: 6 } } },
+      },
+    });
+    expect(done.status).toBe("ACCEPT");
+    expect(
+      (await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "RUNNING" } } })).status,
+    ).toBe("REJECT");
+    const forced = await api().setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "RUNNING" }, force: true },
+    });
+    expect(forced.status).toBe("ACCEPT");
+
+    const read = await api().readFlowRun({ params: { id: run.id } });
+    expect(read.runCount).toBe(2);
+    expect(read.startTime).not.toBeNull();
+    expect(read.endTime).not.toBeNull();
+    const history = await api().listFlowRunStates({ params: { id: run.id } });
+    expect(history.map((state) => state.type)).toEqual([
+      "SCHEDULED",
+      "PENDING",
+      "RUNNING",
+      "COMPLETED",
+      "RUNNING",
+    ]);
+    expect(history[3]?.data).toEqual({ kind: "inline", serializer: "json", value: { total: 6 } });
+  });
+
+  it("retries a failed flow run after its delay as AwaitingRetry", async () => {
+    const run = await api().createFlowRun({
+      body: { flowName: "flaky", retries: 1, retryDelaySeconds: [30], state: { type: "PENDING" } },
+    });
+    await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "RUNNING" } } });
+    const failed = await api().setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "FAILED", message: "boom" } },
+    });
+    expect(failed.status).toBe("REJECT");
+    expect(failed.state?.name).toBe("AwaitingRetry");
+    const delay = Date.parse(failed.state!.scheduledTime!) - Date.parse(failed.state!.timestamp);
+    expect(delay).toBe(30_000);
+    const early = await api().setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "PENDING" } },
+    });
+    expect(early.status).toBe("WAIT");
+    expect(early.delaySeconds).toBeGreaterThan(25);
+  });
+
+  it("filters and paginates flow runs, newest first", async () => {
+    const flow = await api().createFlow({ body: { name: "paged" } });
+    const made = [];
+    for (let i = 0; i < 5; i++)
+      made.push(await api().createFlowRun({ body: { flowId: flow.id, name: `paged-${i}` } }));
+    await api().setFlowRunState({ params: { id: made[0]!.id }, body: { state: { type: "CANCELLING" } } });
+    const first = await api().listFlowRuns({ query: { flowId: flow.id, limit: 2 } });
+    expect(first.items.map((run) => run.name)).toEqual(["paged-4", "paged-3"]);
+    expect(first.nextOffset).toBe(2);
+    const last = await api().listFlowRuns({ query: { flowId: flow.id, limit: 2, offset: 4 } });
+    expect(last.items.map((run) => run.name)).toEqual(["paged-0"]);
+    expect(last.nextOffset).toBeNull();
+    const cancelled = await api().listFlowRuns({ query: { flowName: "paged", stateType: ["CANCELLED"] } });
+    expect(cancelled.items.map((run) => run.name)).toEqual(["paged-0"]);
+  });
+
+  it("creates task runs with client-chosen ids, tracks states, caches results and holds tag slots", async () => {
+    const flowRun = await api().createFlowRun({ body: { flowName: "tasks", state: { type: "PENDING" } } });
+    await api().setFlowRunState({ params: { id: flowRun.id }, body: { state: { type: "RUNNING" } } });
+    await api().createConcurrencyLimit({ body: { tag: "api-lock", limit: 1 } });
+    const id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+    const task = await api().createTaskRun({
+      body: {
+        id,
+        flowRunId: flowRun.id,
+        name: "load",
+        taskKey: "load",
+        tags: ["api-lock"],
+        cacheKey: "load-v1",
+      },
+    });
+    expect(task.id).toBe(id);
+    expect(task.state?.type).toBe("PENDING");
+    expect(
+      (await api().setTaskRunState({ params: { id }, body: { state: { type: "RUNNING" } } })).status,
+    ).toBe("ACCEPT");
+    expect((await api().readConcurrencyLimit({ params: { tag: "api-lock" } })).activeSlots).toEqual([id]);
+
+    const other = await api().createTaskRun({
+      body: { flowRunId: flowRun.id, name: "load", taskKey: "load", tags: ["api-lock"] },
+    });
+    const blocked = await api().setTaskRunState({
+      params: { id: other.id },
+      body: { state: { type: "RUNNING" } },
+    });
+    expect(blocked.status).toBe("WAIT");
+
+    await api().setTaskRunState({
+      params: { id },
+      body: { state: { type: "COMPLETED", data: { kind: "inline", serializer: "json", value: 42 } } },
+    });
+    expect((await api().readConcurrencyLimit({ params: { tag: "api-lock" } })).activeSlots).toEqual([]);
+
+    const cachedRun = await api().createTaskRun({
+      body: { flowRunId: flowRun.id, name: "load", taskKey: "load", cacheKey: "load-v1" },
+    });
+    const cached = await api().setTaskRunState({
+      params: { id: cachedRun.id },
+      body: { state: { type: "RUNNING" } },
+    });
+    expect(cached.status).toBe("REJECT");
+    expect(cached.state).toMatchObject({ type: "COMPLETED", name: "Cached", data: { value: 42 } });
+
+    expect((await api().listTaskRuns({ query: { flowRunId: flowRun.id } })).items).toHaveLength(3);
+    const duplicate = await rejection(api().createTaskRun({ body: { id, name: "x", taskKey: "x" } }));
+    expect(duplicate.code).toBe("already_exists");
+  });
+
+  it("keeps tasks of a cancelling flow run from starting", async () => {
+    const flowRun = await api().createFlowRun({
+      body: { flowName: "cancel-me", state: { type: "PENDING" } },
+    });
+    await api().setFlowRunState({ params: { id: flowRun.id }, body: { state: { type: "RUNNING" } } });
+    const task = await api().createTaskRun({
+      body: { flowRunId: flowRun.id, name: "slow", taskKey: "slow" },
+    });
+    await api().setFlowRunState({ params: { id: flowRun.id }, body: { state: { type: "CANCELLING" } } });
+    const verdict = await api().setTaskRunState({
+      params: { id: task.id },
+      body: { state: { type: "RUNNING" } },
+    });
+    expect(verdict.status).toBe("ABORT");
+    expect(verdict.reason).toContain("Cancelling");
+  });
+
+  it("writes logs in batches and reads them back in order", async () => {
+    const run = await api().createFlowRun({ body: { flowName: "logger" } });
+    const base = Date.now();
+    const logs = Array.from({ length: 1200 }, (_, i) => ({
+      flowRunId: run.id,
+      level: i % 2 ? 20 : 40,
+      message: `line ${i}`,
+      timestamp: new Date(base + i).toISOString(),
+    }));
+    expect(await api().createLogs({ body: logs })).toEqual({ count: 1200 });
+    const page = await api().listLogs({ query: { flowRunId: run.id, limit: 1000 } });
+    expect(page.items[0]?.message).toBe("line 0");
+    expect(page.items[999]?.message).toBe("line 999");
+    expect(page.nextOffset).toBe(1000);
+    const errors = await api().listLogs({ query: { flowRunId: run.id, minLevel: 40, limit: 5000 } });
+    expect(errors.items).toHaveLength(600);
+    await api().deleteFlowRun({ params: { id: run.id } });
+    expect((await api().listLogs({ query: { flowRunId: run.id } })).items).toEqual([]);
+  });
+
+  it("manages work pools with a default queue, queues by priority, and workers", async () => {
+    const pool = await api().createWorkPool({ body: { name: "lock-pool", type: "process" } });
+    expect(pool.paused).toBe(false);
+    await api().createWorkQueue({
+      params: { pool: "lock-pool" },
+      body: { name: "priority", priority: 2, concurrencyLimit: 1 },
+    });
+    const minority = await api().createWorkQueue({
+      params: { pool: "lock-pool" },
+      body: { name: "minority" },
+    });
+    expect(minority.priority).toBe(3);
+    const queues = await api().listWorkQueues({ params: { pool: "lock-pool" } });
+    expect(queues.items.map((queue) => [queue.name, queue.priority, queue.concurrencyLimit])).toEqual([
+      ["default", 1, null],
+      ["priority", 2, 1],
+      ["minority", 3, null],
+    ]);
+    const paused = await api().updateWorkPool({
+      params: { name: "lock-pool" },
+      body: { paused: true, concurrencyLimit: 4 },
+    });
+    expect([paused.paused, paused.concurrencyLimit]).toEqual([true, 4]);
+    const cleared = await api().updateWorkQueue({
+      params: { pool: "lock-pool", name: "priority" },
+      body: { concurrencyLimit: null },
+    });
+    expect(cleared.concurrencyLimit).toBeNull();
+    const worker = await api().heartbeatWorker({
+      params: { pool: "lock-pool" },
+      body: { name: "hard-worker" },
+    });
+    expect(worker.status).toBe("ONLINE");
+    expect((await api().listWorkers({ params: { pool: "lock-pool" } })).items.map((w) => w.name)).toEqual([
+      "hard-worker",
+    ]);
+    const duplicate = await rejection(api().createWorkPool({ body: { name: "lock-pool" } }));
+    expect(duplicate.code).toBe("already_exists");
+    expect(duplicate.message).toContain("lock-pool");
+    await api().deleteWorkQueue({ params: { pool: "lock-pool", name: "minority" } });
+    await api().deleteWorkPool({ params: { name: "lock-pool" } });
+    expect((await rejection(api().listWorkQueues({ params: { pool: "lock-pool" } }))).code).toBe("not_found");
+  });
+
+  it("upserts deployments, validates run parameters against their schema and keeps runs when deleted", async () => {
+    await api().createWorkPool({ body: { name: "deploy-pool" } });
+    const schema = {
+      type: "object",
+      properties: {
+        data_info: {
+          type: "object",
+          properties: {
+            object_storage_urls: { type: "array", items: { type: "string" } },
+            dataset: { type: "string" },
+          },
+          required: ["dataset"],
+        },
+      },
+      required: ["data_info"],
+      additionalProperties: false,
+    };
+    const deployment = await api().createDeployment({
+      body: {
+        flowName: "server-b-flow",
+        name: "PrefectDeployerB",
+        parameterSchema: schema,
+        workPoolName: "deploy-pool",
+        schedules: [{ schedule: { interval: 60 } }],
+      },
+    });
+    expect(deployment.schedules).toHaveLength(1);
+    const updated = await api().createDeployment({
+      body: { flowName: "server-b-flow", name: "PrefectDeployerB", paused: true },
+    });
+    expect(updated.id).toBe(deployment.id);
+    expect(updated.paused).toBe(true);
+    const byName = await api().readDeploymentByName({
+      params: { flowName: "server-b-flow", deploymentName: "PrefectDeployerB" },
+    });
+    expect(byName.parameterSchema).toEqual(schema);
+
+    const bad = await rejection(
+      api().createDeploymentRun({
+        params: { id: deployment.id },
+        body: { parameters: { data_info: { dataset: 5 } } },
+      }),
+    );
+    expect(bad.code).toBe("invalid_argument");
+    expect(bad.issues).toEqual([{ path: "data_info.dataset", message: "must be string" }]);
+    const unknown = await rejection(
+      api().createDeploymentRun({
+        params: { id: deployment.id },
+        body: { parameters: { data_info: { dataset: "b" }, extra: 1 } },
+      }),
+    );
+    expect(unknown.message).toContain("extra");
+
+    const run = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { data_info: { object_storage_urls: ["a"], dataset: "b" } } },
+    });
+    expect(run).toMatchObject({
+      deploymentName: "PrefectDeployerB",
+      workPoolName: "deploy-pool",
+      workQueueName: "default",
+    });
+    await api().deleteDeployment({ params: { id: deployment.id } });
+    expect((await api().readFlowRun({ params: { id: run.id } })).deploymentId).toBe(deployment.id);
+  });
+
+  it("stores tag limits, variables, write-only secrets and automations", async () => {
+    await api().createConcurrencyLimit({ body: { tag: "db-lock", limit: 1 } });
+    expect((await api().createConcurrencyLimit({ body: { tag: "db-lock", limit: 2 } })).limit).toBe(2);
+    expect((await api().listConcurrencyLimits()).items.some((limit) => limit.tag === "db-lock")).toBe(true);
+    expect((await api().resetConcurrencyLimit({ params: { tag: "db-lock" } })).activeSlots).toEqual([]);
+    await api().deleteConcurrencyLimit({ params: { tag: "db-lock" } });
+
+    await api().createVariable({ body: { name: "region", value: { zone: "a" } } });
+    expect((await api().updateVariable({ params: { name: "region" }, body: { value: "b" } })).value).toBe(
+      "b",
+    );
+
+    const secret = await api().setSecret({
+      body: { name: "slack-webhook", value: "https://hooks.example/secret-token" },
+    });
+    expect(JSON.stringify(secret)).not.toContain("secret-token");
+    expect(secret.valueLength).toBe("https://hooks.example/secret-token".length);
+    expect(JSON.stringify(await api().listSecrets())).not.toContain("secret-token");
+
+    const automation = await api().createAutomation({
+      body: {
+        name: "notify",
+        trigger: { event: "flow-run.state-changed" },
+        actions: [{ type: "slack", secret: "slack-webhook" }],
+      },
+    });
+    expect(
+      (await api().updateAutomation({ params: { id: automation.id }, body: { enabled: false } })).enabled,
+    ).toBe(false);
+    await api().deleteAutomation({ params: { id: automation.id } });
+  });
+
+  it("streams state changes and logs of one flow run as they happen", async () => {
+    const run = await api().createFlowRun({ body: { flowName: "watched", state: { type: "PENDING" } } });
+    const other = await api().createFlowRun({ body: { flowName: "ignored", state: { type: "PENDING" } } });
+    const controller = new AbortController();
+    const received: BatonEvent[] = [];
+    let opened!: () => void;
+    const open = new Promise<void>((resolve) => (opened = resolve));
+    let sawLog!: () => void;
+    const logSeen = new Promise<void>((resolve) => (sawLog = resolve));
+    const streaming = server.client.events(
+      { flowRunId: run.id, signal: controller.signal, onOpen: () => opened() },
+      (event) => {
+        received.push(event);
+        if (event.name === "log") sawLog();
+      },
+    );
+    await open;
+    await api().setFlowRunState({ params: { id: other.id }, body: { state: { type: "RUNNING" } } });
+    await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "RUNNING" } } });
+    await api().createLogs({
+      body: [{ flowRunId: run.id, level: 20, message: "hello", timestamp: new Date().toISOString() }],
+    });
+    await logSeen;
+    controller.abort();
+    await streaming;
+    expect(received.map((event) => event.name)).toEqual(["flow-run.state-changed", "log"]);
+    expect(received[0]?.payload).toMatchObject({ state: { type: "RUNNING" }, previousType: "PENDING" });
+    expect(received.every((event) => event.flowRunId === run.id)).toBe(true);
+  });
+});
+
+describe("a server with an API key", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer("sqlite", { apiKey: "s3cret-key" });
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it("refuses requests without the key, with a message saying how to send it", async () => {
+    const anonymous = new BatonClient({ url: server.apiUrl });
+    const error = await rejection(anonymous.api.listFlows());
+    expect(error.code).toBe("unauthenticated");
+    expect(error.message).toContain("BATON_API_KEY");
+    const wrong = new BatonClient({ url: server.apiUrl, apiKey: "s3cret-kez" });
+    expect((await rejection(wrong.api.listFlows())).code).toBe("unauthenticated");
+    expect((await rejection(anonymous.events({}, () => undefined))).code).toBe("unauthenticated");
+  });
+
+  it("serves health, and everything to a client with the key", async () => {
+    expect((await new BatonClient({ url: server.apiUrl }).api.health()).status).toBe("ok");
+    expect((await server.client.api.listFlows()).items).toEqual([]);
+  });
+});
+
+describe("a client pointed at no server", () => {
+  it("says which URL it tried and how to fix it", async () => {
+    const client = new BatonClient({ url: "http://127.0.0.1:9/api" });
+    const error = await rejection(client.api.health());
+    expect(error.code).toBe("unavailable");
+    expect(error.message).toContain("http://127.0.0.1:9/api");
+    expect(error.message).toContain("BATON_API_URL");
+  });
+});
