@@ -15,7 +15,9 @@ export type TestDialect = "sqlite" | "postgres";
 export const DIALECTS: TestDialect[] = TEST_POSTGRES_URL ? ["sqlite", "postgres"] : ["sqlite"];
 
 if (!TEST_POSTGRES_URL && !process.env.BATON_TEST_QUIET) {
-  console.warn("BATON_TEST_DATABASE_URL is not set: the PostgreSQL runs of the store and API suites are SKIPPED.");
+  console.warn(
+    "BATON_TEST_DATABASE_URL is not set: the PostgreSQL runs of the store and API suites are SKIPPED.",
+  );
 }
 
 export interface ThrowawayDatabase {
@@ -55,11 +57,24 @@ export interface TestServer extends RunningServer {
 }
 
 /** A real server on a free port over a throwaway database. */
-export async function startTestServer(dialect: TestDialect, settings: Partial<ServerSettings> = {}): Promise<TestServer> {
+export async function startTestServer(
+  dialect: TestDialect,
+  settings: Partial<ServerSettings> = {},
+): Promise<TestServer> {
   const database = await throwawayDatabase(dialect);
   const home = mkdtempSync(join(tmpdir(), "baton-home-"));
-  const server = await startServer({ host: "127.0.0.1", port: 0, databaseUrl: database.url, home, apiKey: undefined, ...settings });
-  const client = new BatonClient({ url: server.apiUrl, ...(settings.apiKey ? { apiKey: settings.apiKey } : {}) });
+  const server = await startServer({
+    host: "127.0.0.1",
+    port: 0,
+    databaseUrl: database.url,
+    home,
+    apiKey: undefined,
+    ...settings,
+  });
+  const client = new BatonClient({
+    url: server.apiUrl,
+    ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
+  });
   return {
     ...server,
     client,

@@ -10,6 +10,7 @@ export function fail(error: unknown): never {
   const batonError = BatonError.from(error);
   const message = error instanceof BatonError ? batonError.message : `${batonError.message}`;
   process.stderr.write(`error: ${message}\n`);
-  if (process.env.BATON_DEBUG && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  if (process.env.BATON_DEBUG && error instanceof Error && error.stack)
+    process.stderr.write(`${error.stack}\n`);
   process.exit(1);
 }

@@ -24,6 +24,8 @@ export interface ClientOptions {
 
 /** One method per API operation, typed from the route table in @baton/core. */
 export type ApiMethods = {
+  // An operation whose input has no required part may be called without one.
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   [K in keyof Routes]: {} extends RouteInput<Routes[K]>
     ? (input?: RouteInput<Routes[K]>, signal?: AbortSignal) => Promise<RouteOutput<Routes[K]>>
     : (input: RouteInput<Routes[K]>, signal?: AbortSignal) => Promise<RouteOutput<Routes[K]>>;
@@ -72,19 +74,30 @@ export class BatonClient {
   }
 
   /** Calls one operation by name. */
-  call<K extends keyof Routes>(name: K, input: RouteInput<Routes[K]>, signal?: AbortSignal): Promise<RouteOutput<Routes[K]>> {
+  call<K extends keyof Routes>(
+    name: K,
+    input: RouteInput<Routes[K]>,
+    signal?: AbortSignal,
+  ): Promise<RouteOutput<Routes[K]>> {
     return this.#callUntyped(name, input, signal) as Promise<RouteOutput<Routes[K]>>;
   }
 
   async #callUntyped(name: keyof Routes, input: object, signal?: AbortSignal): Promise<unknown> {
     const spec: RouteSpec = routes[name];
-    const { params, query, body } = input as { params?: Record<string, unknown>; query?: Record<string, unknown>; body?: unknown };
+    const { params, query, body } = input as {
+      params?: Record<string, unknown>;
+      query?: Record<string, unknown>;
+      body?: unknown;
+    };
     let path = fillPath(spec.path, params);
     if (query) {
       const search = new URLSearchParams();
       for (const [key, value] of Object.entries(query)) {
         if (value === undefined || value === null) continue;
-        search.set(key, Array.isArray(value) ? value.join(",") : String(value));
+        search.set(
+          key,
+          Array.isArray(value) ? value.join(",") : typeof value === "string" ? value : JSON.stringify(value),
+        );
       }
       const text = search.toString();
       if (text) path += `?${text}`;
@@ -102,11 +115,17 @@ export class BatonClient {
     try {
       payload = text ? JSON.parse(text) : undefined;
     } catch {
-      throw new BatonError("internal", `the API answered ${spec.method} ${path} with ${response.status} and a body that is not JSON: ${text.slice(0, 200)}`);
+      throw new BatonError(
+        "internal",
+        `the API answered ${spec.method} ${path} with ${response.status} and a body that is not JSON: ${text.slice(0, 200)}`,
+      );
     }
     if (!response.ok) {
       if (isProblem(payload)) throw BatonError.fromProblem(payload);
-      throw new BatonError("internal", `the API answered ${spec.method} ${path} with ${response.status}: ${text.slice(0, 200)}`);
+      throw new BatonError(
+        "internal",
+        `the API answered ${spec.method} ${path} with ${response.status}: ${text.slice(0, 200)}`,
+      );
     }
     return payload;
   }

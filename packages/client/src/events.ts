@@ -2,7 +2,10 @@
  * Reads a server-sent event stream from a fetch response body and calls `onMessage` with each
  * message's data. Works in browsers and Node (fetch streams), and can send headers, unlike EventSource.
  */
-export async function readEventStream(body: ReadableStream<Uint8Array>, onMessage: (data: string) => void): Promise<void> {
+export async function readEventStream(
+  body: ReadableStream<Uint8Array>,
+  onMessage: (data: string) => void,
+): Promise<void> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";

@@ -16,13 +16,13 @@ export function serverSettings(
   overrides: Partial<ServerSettings> = {},
   env: NodeJS.ProcessEnv = process.env,
 ): ServerSettings {
-  const home = overrides.home ?? env.BATON_HOME ?? join(homedir(), ".baton");
+  const home = overrides.home ?? (env.BATON_HOME || undefined) ?? join(homedir(), ".baton");
   return {
-    host: overrides.host ?? env.BATON_SERVER_HOST ?? "127.0.0.1",
-    port: overrides.port ?? Number(env.BATON_SERVER_PORT ?? 4200),
-    databaseUrl: overrides.databaseUrl ?? env.BATON_DATABASE_URL ?? join(home, "baton.db"),
+    host: overrides.host ?? (env.BATON_SERVER_HOST || undefined) ?? "127.0.0.1",
+    port: overrides.port ?? Number(env.BATON_SERVER_PORT || 4200),
+    databaseUrl: overrides.databaseUrl ?? (env.BATON_DATABASE_URL || undefined) ?? join(home, "baton.db"),
     apiKey: overrides.apiKey ?? (env.BATON_API_KEY || undefined),
     home,
-    logLevel: overrides.logLevel ?? env.BATON_LOG_LEVEL ?? "warn",
+    logLevel: overrides.logLevel ?? (env.BATON_LOG_LEVEL || undefined) ?? "warn",
   };
 }

@@ -4,7 +4,14 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeState, type StateType, type VerdictStatus } from "@baton/core";
-import { EventBus, migrateToLatest, openDatabase, setRunState, type Db, type StoreContext } from "@baton/server";
+import {
+  EventBus,
+  migrateToLatest,
+  openDatabase,
+  setRunState,
+  type Db,
+  type StoreContext,
+} from "@baton/server";
 import { DIALECTS, throwawayDatabase, type ThrowawayDatabase } from "../../../test/helpers.js";
 import { createFlowRun } from "../src/store/flow-runs.js";
 import { createTaskRun } from "../src/store/task-runs.js";
@@ -17,11 +24,20 @@ const RACER = fileURLToPath(new URL("./fixtures/propose.ts", import.meta.url));
  * Races proposals from several processes, each with its own database connection: all connect,
  * then all are released at once. Returns every verdict.
  */
-async function race(url: string, kind: "flow" | "task", stateType: StateType, idsPerProcess: string[][]): Promise<VerdictStatus[]> {
+async function race(
+  url: string,
+  kind: "flow" | "task",
+  stateType: StateType,
+  idsPerProcess: string[][],
+): Promise<VerdictStatus[]> {
   const children = idsPerProcess.map((ids) => {
-    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", RACER, url, kind, stateType, ids.join(",")], {
-      stdio: ["pipe", "pipe", "inherit"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", RACER, url, kind, stateType, ids.join(",")],
+      {
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    );
     const lines = createInterface({ input: child.stdout });
     const output: string[] = [];
     const ready = new Promise<void>((resolve) =>
@@ -40,7 +56,8 @@ async function race(url: string, kind: "flow" | "task", stateType: StateType, id
   return verdicts;
 }
 
-const count = (verdicts: VerdictStatus[], status: VerdictStatus) => verdicts.filter((verdict) => verdict === status).length;
+const count = (verdicts: VerdictStatus[], status: VerdictStatus) =>
+  verdicts.filter((verdict) => verdict === status).length;
 
 describe.each(DIALECTS)("racing state proposals from many connections on %s", (dialect) => {
   let database: ThrowawayDatabase;
@@ -60,14 +77,25 @@ describe.each(DIALECTS)("racing state proposals from many connections on %s", (d
   });
 
   it("lets exactly one of many racing proposals claim each scheduled flow run", async () => {
-    const runs = await Promise.all(Array.from({ length: 4 }, () => createFlowRun(ctx, { flowName: "race-flow" })));
+    const runs = await Promise.all(
+      Array.from({ length: 4 }, () => createFlowRun(ctx, { flowName: "race-flow" })),
+    );
     const ids = runs.map((run) => run.id);
     // Every process proposes PENDING for every run, twice over.
-    const verdicts = await race(database.url, "flow", "PENDING", Array.from({ length: PROCESSES }, () => [...ids, ...ids]));
+    const verdicts = await race(
+      database.url,
+      "flow",
+      "PENDING",
+      Array.from({ length: PROCESSES }, () => [...ids, ...ids]),
+    );
     expect(count(verdicts, "ACCEPT")).toBe(runs.length);
     expect(count(verdicts, "ABORT")).toBe(verdicts.length - runs.length);
     for (const run of runs) {
-      const history = await db.kysely.selectFrom("states").select("type").where("flowRunId", "=", run.id).execute();
+      const history = await db.kysely
+        .selectFrom("states")
+        .select("type")
+        .where("flowRunId", "=", run.id)
+        .execute();
       expect(history.map((row) => row.type)).toEqual(["SCHEDULED", "PENDING"]);
     }
   });
@@ -78,7 +106,12 @@ describe.each(DIALECTS)("racing state proposals from many connections on %s", (d
     await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
     const tasks = await Promise.all(
       Array.from({ length: PROCESSES * 3 }, (_, i) =>
-        createTaskRun(ctx, { flowRunId: flowRun.id, name: `db-write-${i}`, taskKey: "db-write", tags: ["db-lock"] }),
+        createTaskRun(ctx, {
+          flowRunId: flowRun.id,
+          name: `db-write-${i}`,
+          taskKey: "db-write",
+          tags: ["db-lock"],
+        }),
       ),
     );
     const ids = tasks.map((task) => task.id);
@@ -86,7 +119,11 @@ describe.each(DIALECTS)("racing state proposals from many connections on %s", (d
     const verdicts = await race(database.url, "task", "RUNNING", split);
     expect(count(verdicts, "ACCEPT")).toBe(1);
     expect(count(verdicts, "WAIT")).toBe(tasks.length - 1);
-    const slots = await db.kysely.selectFrom("concurrencySlots").selectAll().where("tag", "=", "db-lock").execute();
+    const slots = await db.kysely
+      .selectFrom("concurrencySlots")
+      .selectAll()
+      .where("tag", "=", "db-lock")
+      .execute();
     expect(slots).toHaveLength(1);
 
     // The holder finishing frees the slot for exactly one of the others.
@@ -106,10 +143,23 @@ describe.each(DIALECTS)("racing state proposals from many connections on %s", (d
     await upsertConcurrencyLimit(ctx, { tag: "crash-lock", limit: 1 });
     const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
     await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
-    const task = await createTaskRun(ctx, { flowRunId: flowRun.id, name: "t", taskKey: "t", tags: ["crash-lock"] });
-    expect((await setRunState(ctx, "task", task.id, makeState({ type: "RUNNING" }), { force: false })).status).toBe("ACCEPT");
-    await setRunState(ctx, "flow", flowRun.id, makeState({ type: "CRASHED", message: "heartbeat lost" }), { force: false });
-    const slots = await db.kysely.selectFrom("concurrencySlots").selectAll().where("tag", "=", "crash-lock").execute();
+    const task = await createTaskRun(ctx, {
+      flowRunId: flowRun.id,
+      name: "t",
+      taskKey: "t",
+      tags: ["crash-lock"],
+    });
+    expect(
+      (await setRunState(ctx, "task", task.id, makeState({ type: "RUNNING" }), { force: false })).status,
+    ).toBe("ACCEPT");
+    await setRunState(ctx, "flow", flowRun.id, makeState({ type: "CRASHED", message: "heartbeat lost" }), {
+      force: false,
+    });
+    const slots = await db.kysely
+      .selectFrom("concurrencySlots")
+      .selectAll()
+      .where("tag", "=", "crash-lock")
+      .execute();
     expect(slots).toEqual([]);
   });
 });

@@ -40,7 +40,9 @@ export function serverCommand(): Command {
       ];
       if (settings.apiKey) lines.push("The API requires the key in BATON_API_KEY.");
       else if (settings.host !== "127.0.0.1" && settings.host !== "localhost") {
-        lines.push("Warning: listening beyond this machine without an API key; set BATON_API_KEY to require one.");
+        lines.push(
+          "Warning: listening beyond this machine without an API key; set BATON_API_KEY to require one.",
+        );
       }
       process.stdout.write(`${lines.join("\n")}\n`);
       const stop = () => {
@@ -59,7 +61,9 @@ export function serverCommand(): Command {
     .description("Apply pending migrations")
     .option("--database-url <url>", "postgres://… or a SQLite file path (BATON_DATABASE_URL)")
     .action(async (options: DatabaseOptions) => {
-      const db = openDatabase(serverSettings(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}).databaseUrl);
+      const db = openDatabase(
+        serverSettings(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}).databaseUrl,
+      );
       await migrateToLatest(db);
       await db.close();
       process.stdout.write(`Database ${db.displayUrl} is up to date.\n`);
@@ -70,10 +74,14 @@ export function serverCommand(): Command {
     .option("--database-url <url>", "postgres://… or a SQLite file path (BATON_DATABASE_URL)")
     .option("-y, --yes", "do not ask for confirmation")
     .action(async (options: DatabaseOptions & { yes?: boolean }) => {
-      const db = openDatabase(serverSettings(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}).databaseUrl);
+      const db = openDatabase(
+        serverSettings(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}).databaseUrl,
+      );
       if (!options.yes) {
         await db.close();
-        throw new InvalidArgumentError(`this deletes everything in ${db.displayUrl}; run again with --yes to confirm`);
+        throw new InvalidArgumentError(
+          `this deletes everything in ${db.displayUrl}; run again with --yes to confirm`,
+        );
       }
       await resetDatabase(db);
       await db.close();

@@ -30,6 +30,9 @@ export const Timestamps = { created: Timestamp, updated: Timestamp };
 
 /** Query values arrive as strings; lists are comma-separated. */
 export const CsvList = <T extends z.ZodType>(item: T) =>
-  z.preprocess((value) => (typeof value === "string" ? value.split(",").filter(Boolean) : value), z.array(item));
+  z.preprocess(
+    (value) => (typeof value === "string" ? value.split(",").filter(Boolean) : value),
+    z.array(item),
+  );
 
 export const QueryBoolean = z.enum(["true", "false"]).transform((value) => value === "true");

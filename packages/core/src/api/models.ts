@@ -1,15 +1,41 @@
 import { z } from "zod";
 import { STATE_TYPES, StateInputSchema, StateSchema } from "../states.js";
-import { CsvList, Id, JsonObject, Limit, Name, Offset, QueryBoolean, Tags, Timestamp, Timestamps } from "./common.js";
+import {
+  CsvList,
+  Id,
+  JsonObject,
+  Limit,
+  Name,
+  Offset,
+  QueryBoolean,
+  Tags,
+  Timestamp,
+  Timestamps,
+} from "./common.js";
 
 const Description = z.string().max(10_000).nullish();
 const Retries = z.number().int().min(0).max(1000);
-const RetryDelays = z.array(z.number().min(0).max(86_400 * 7)).max(100);
-const Seconds = z.number().positive().max(86_400 * 365);
-const Labels = z.record(z.string(), z.string()).default({});
+const RetryDelays = z
+  .array(
+    z
+      .number()
+      .min(0)
+      .max(86_400 * 7),
+  )
+  .max(100);
+const Seconds = z
+  .number()
+  .positive()
+  .max(86_400 * 365);
 
 // ── Flows ────────────────────────────────────────────────────────────────────
-export const Flow = z.object({ id: Id, name: Name, description: z.string().nullable(), tags: Tags, ...Timestamps });
+export const Flow = z.object({
+  id: Id,
+  name: Name,
+  description: z.string().nullable(),
+  tags: Tags,
+  ...Timestamps,
+});
 export type Flow = z.infer<typeof Flow>;
 export const FlowCreate = z.strictObject({ name: Name, description: Description, tags: Tags.optional() });
 export type FlowCreate = z.infer<typeof FlowCreate>;
@@ -251,7 +277,10 @@ export const DeploymentCreate = z
     path: ["flowId"],
   });
 export type DeploymentCreate = z.input<typeof DeploymentCreate>;
-export const DeploymentUpdate = z.strictObject({ ...DeploymentFields, schedules: z.array(ScheduleCreate).optional() });
+export const DeploymentUpdate = z.strictObject({
+  ...DeploymentFields,
+  schedules: z.array(ScheduleCreate).optional(),
+});
 export type DeploymentUpdate = z.input<typeof DeploymentUpdate>;
 export const DeploymentQuery = z.strictObject({
   flowName: z.string().optional(),

@@ -28,10 +28,14 @@ type InputPart<S, K extends "params" | "query" | "body"> = S extends { [P in K]:
   : { [P in K]?: never };
 
 /** What a caller passes to an operation. */
-export type RouteInput<S extends RouteSpec> = InputPart<S, "params"> & InputPart<S, "query"> & InputPart<S, "body">;
+export type RouteInput<S extends RouteSpec> = InputPart<S, "params"> &
+  InputPart<S, "query"> &
+  InputPart<S, "body">;
 
 /** What an operation answers. */
-export type RouteOutput<S extends RouteSpec> = S["response"] extends z.ZodType ? z.output<S["response"]> : void;
+export type RouteOutput<S extends RouteSpec> = S["response"] extends z.ZodType
+  ? z.output<S["response"]>
+  : void;
 
 /** What the server's handler receives: parsed and defaulted values. */
 export interface RouteRequest<S extends RouteSpec> {
@@ -44,7 +48,8 @@ export interface RouteRequest<S extends RouteSpec> {
 export function fillPath(path: string, params: Record<string, unknown> | undefined): string {
   return path.replace(/:([A-Za-z]+)/g, (_, key: string) => {
     const value = params?.[key];
-    if (value === undefined || value === null) throw new TypeError(`missing path parameter '${key}' for ${path}`);
-    return encodeURIComponent(String(value));
+    if (value === undefined || value === null)
+      throw new TypeError(`missing path parameter '${key}' for ${path}`);
+    return encodeURIComponent(typeof value === "string" ? value : JSON.stringify(value));
   });
 }

@@ -85,7 +85,7 @@ export async function migrateToLatest(db: Db): Promise<void> {
     const failed = results?.find((result) => result.status === "Error")?.migrationName ?? "unknown";
     throw new BatonError(
       "internal",
-      `database migration '${failed}' failed on ${db.displayUrl}: ${String(error)}`,
+      `database migration '${failed}' failed on ${db.displayUrl}: ${error instanceof Error ? error.message : JSON.stringify(error)}`,
       {
         cause: error,
       },

@@ -1,13 +1,11 @@
-import type { Kysely, Migration, MigrationProvider } from "kysely";
+import type { CreateTableBuilder, Kysely, Migration, MigrationProvider } from "kysely";
 import type { Dialect } from "./database.js";
 
 // Migrations take Kysely<any>: they run against whatever schema exists at their point in history.
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Db = Kysely<any>;
 
-const stamps = <T extends { addColumn: (name: string, type: "text", build: (c: any) => any) => T }>(
-  table: T,
-): T =>
+const stamps = <TB extends string, C extends string>(table: CreateTableBuilder<TB, C>) =>
   table.addColumn("created", "text", (c) => c.notNull()).addColumn("updated", "text", (c) => c.notNull());
 
 const initial = (dialect: Dialect): Migration => ({

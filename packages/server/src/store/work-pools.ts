@@ -238,13 +238,11 @@ export async function heartbeatWorker(
       updated: now,
     })
     .onConflict((oc) =>
-      oc
-        .columns(["workPoolId", "name"])
-        .doUpdateSet({
-          lastHeartbeat: now,
-          heartbeatIntervalSeconds: input.heartbeatIntervalSeconds,
-          updated: now,
-        }),
+      oc.columns(["workPoolId", "name"]).doUpdateSet({
+        lastHeartbeat: now,
+        heartbeatIntervalSeconds: input.heartbeatIntervalSeconds,
+        updated: now,
+      }),
     )
     .execute();
   const row = await ctx.db.kysely

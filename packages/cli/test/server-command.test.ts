@@ -1,0 +1,74 @@
+import { spawn, execFile } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+
+// The built binary, exactly as `npx baton` runs it (the suite runs after `npm run build`).
+const BATON = fileURLToPath(new URL("../bin/baton.js", import.meta.url));
+const home = mkdtempSync(join(tmpdir(), "baton-cli-"));
+const env = { ...process.env, BATON_HOME: home, BATON_API_KEY: "", BATON_DATABASE_URL: "" };
+
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+async function baton(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BATON, ...args], { env });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+describe("baton server", () => {
+  it("starts on the embedded SQLite store, prints its URLs, serves the API and dashboard, and stops on SIGTERM", async () => {
+    const child = spawn(process.execPath, [BATON, "server", "start", "--port", "0"], {
+      env,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const lines = createInterface({ input: child.stdout });
+    let apiUrl = "";
+    const printed: string[] = [];
+    for await (const line of lines) {
+      printed.push(line);
+      const match = /API:\s+(\S+)/.exec(line);
+      if (match) apiUrl = match[1]!;
+      if (line.includes("BATON_API_URL")) break;
+    }
+    expect(printed.join("\n")).toContain(join(home, "baton.db"));
+    expect(printed.join("\n")).toMatch(/Dashboard: http:\/\/127\.0\.0\.1:\d+\//);
+    const health = (await (await fetch(`${apiUrl}/health`)).json()) as { status: string; database: string };
+    expect(health).toMatchObject({ status: "ok", database: "sqlite" });
+    const page = await fetch(apiUrl.replace(/\/api$/, "/runs"));
+    expect(page.headers.get("content-type")).toContain("text/html");
+    child.kill("SIGTERM");
+    const [code] = (await once(child, "exit")) as [number];
+    expect(code).toBe(0);
+  });
+
+  it("upgrades and resets the database, asking for --yes before deleting anything", async () => {
+    const upgrade = await baton("server", "database", "upgrade");
+    expect(upgrade.stdout).toContain("is up to date");
+    const refused = await baton("server", "database", "reset");
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("--yes");
+    const reset = await baton("server", "database", "reset", "--yes");
+    expect(reset.stdout).toContain("was reset");
+  });
+
+  it("rejects a bad port in one line without a stack trace", async () => {
+    const result = await baton("server", "start", "--port", "http");
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("'http' is not a port number");
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("prints its version", async () => {
+    expect((await baton("version")).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
