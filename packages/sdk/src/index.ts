@@ -1,0 +1,2 @@
+// The package is being built; see docs/architecture.md for what it will own.
+export {};
