@@ -1,2 +1,12 @@
-// The package is being built; see docs/architecture.md for what it will own.
-export {};
+export { flow, type Flow, type FlowOptions, type FlowRunContext, type StateHook } from "./flow.js";
+export { task, exponentialBackoff, TaskFuture, type Task, type TaskOptions } from "./task.js";
+export {
+  ParametersCodec,
+  type ParameterCodec,
+  type ParametersOf,
+  type ParametersSchema,
+} from "./parameters.js";
+export { currentRun, getRunLogger, type RunContext } from "./context.js";
+export { TimeoutError } from "./engine.js";
+export { RunLogger, LogLevel } from "./logger.js";
+export { defaultClient } from "./settings.js";

@@ -1,0 +1,27 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { BatonClient } from "@baton/client";
+import type { RunLogger } from "./logger.js";
+
+/** What code inside a run can reach: its ids, logger and cancellation signal. */
+export interface RunContext {
+  client: BatonClient | null;
+  flowRunId: string | null;
+  flowRunName: string;
+  taskRunId: string | null;
+  logger: RunLogger;
+  signal: AbortSignal;
+  /** How many times each task was called in this flow run, for dynamic keys. */
+  taskCalls: Map<string, number>;
+}
+
+export const runContext = new AsyncLocalStorage<RunContext>();
+
+/** The context of the run this code is in, if any. */
+export function currentRun(): RunContext | undefined {
+  return runContext.getStore();
+}
+
+/** The logger of the current run; outside a run, a console logger. */
+export function getRunLogger(): RunLogger | undefined {
+  return runContext.getStore()?.logger;
+}

@@ -1,0 +1,133 @@
+import {
+  BatonError,
+  type ResultReference,
+  type SetStateResult,
+  type State,
+  type StateInput,
+} from "@baton/core";
+import type { Orchestrator } from "./orchestrator.js";
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason as Error);
+      },
+      { once: true },
+    );
+  });
+
+/** A run's code ran past its timeout. */
+export class TimeoutError extends BatonError {
+  override readonly name = "TimeoutError";
+  constructor(what: string, seconds: number) {
+    super("timeout", `${what} timed out after ${seconds}s`);
+  }
+}
+
+/** Small JSON results ride inline in the final state. */
+export function resultReference(value: unknown): ResultReference | null {
+  if (value === undefined) return null;
+  try {
+    const json = JSON.parse(JSON.stringify(value)) as Extract<ResultReference, { kind: "inline" }>["value"];
+    return { kind: "inline", serializer: "json", value: json };
+  } catch {
+    return null;
+  }
+}
+
+export function resultValue(state: State | null): unknown {
+  const data = state?.data;
+  return data?.kind === "inline" ? data.value : undefined;
+}
+
+/** Proposes until the answer is not WAIT, sleeping as told. */
+async function settle(
+  orchestrator: Orchestrator,
+  state: StateInput,
+  signal: AbortSignal,
+): Promise<SetStateResult> {
+  for (;;) {
+    const verdict = await orchestrator.propose(state);
+    if (verdict.status !== "WAIT") return verdict;
+    await sleep(Math.max(0, (verdict.delaySeconds ?? 0) * 1000), signal);
+  }
+}
+
+export interface AttemptOptions<T> {
+  what: string;
+  orchestrator: Orchestrator;
+  timeoutSeconds?: number | undefined;
+  signal: AbortSignal;
+  /** Runs one attempt; its signal aborts on timeout or cancellation. */
+  body: (signal: AbortSignal) => Promise<T>;
+  /** Awaited before a final state is proposed, so no log line is lost. */
+  beforeFinalState?: () => Promise<void>;
+  log?: (message: string) => void;
+}
+
+export type RunOutcome<T> =
+  { ok: true; value: T; state: State | null } | { ok: false; error: unknown; state: State | null };
+
+/**
+ * Drives one run through its states: RUNNING, then COMPLETED or FAILED, retrying whenever the rules
+ * turn a failure into AwaitingRetry. A REJECT into a COMPLETED state (a cache hit) returns its result.
+ */
+export async function runAttempts<T>(options: AttemptOptions<T>): Promise<RunOutcome<T>> {
+  const { orchestrator, signal } = options;
+  for (;;) {
+    const start = await settle(orchestrator, { type: "RUNNING" }, signal);
+    if (start.status === "REJECT" && start.state?.type === "COMPLETED") {
+      return { ok: true, value: resultValue(start.state) as T, state: start.state };
+    }
+    if (start.status !== "ACCEPT") {
+      return {
+        ok: false,
+        error: new BatonError("aborted", `${options.what} was not started: ${start.reason}`),
+        state: start.state,
+      };
+    }
+    const attempt = new AbortController();
+    const onAbort = () => attempt.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const running = options.body(attempt.signal);
+      const value = options.timeoutSeconds
+        ? await Promise.race([
+            running,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => {
+                const error = new TimeoutError(options.what, options.timeoutSeconds!);
+                attempt.abort(error);
+                reject(error);
+              }, options.timeoutSeconds! * 1000);
+            }),
+          ])
+        : await running;
+      await options.beforeFinalState?.();
+      const done = await settle(orchestrator, { type: "COMPLETED", data: resultReference(value) }, signal);
+      return { ok: true, value, state: done.state };
+    } catch (error) {
+      await options.beforeFinalState?.();
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      const failed = await settle(orchestrator, { type: "FAILED", message }, signal);
+      if (failed.status === "REJECT" && failed.state?.type === "SCHEDULED") {
+        options.log?.(`${failed.state.message ?? "retrying"}`);
+        const at = failed.state.scheduledTime ? Date.parse(failed.state.scheduledTime) : Date.now();
+        await sleep(Math.max(0, at - Date.now()), signal);
+        const pending = await settle(orchestrator, { type: "PENDING" }, signal);
+        if (pending.status !== "ACCEPT") return { ok: false, error, state: pending.state };
+        continue;
+      }
+      return { ok: false, error, state: failed.state };
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+}

@@ -1,0 +1,153 @@
+import { newId, type FlowRun, type JsonObject, type State } from "@baton/core";
+import { currentRun, runContext, type RunContext } from "./context.js";
+import { runAttempts } from "./engine.js";
+import { RunLogger, shipperFor } from "./logger.js";
+import { LocalOrchestrator, RemoteOrchestrator } from "./orchestrator.js";
+import { ParametersCodec, type ParametersOf, type ParametersSchema } from "./parameters.js";
+import { defaultClient } from "./settings.js";
+
+export type StateHook = (info: {
+  name: string;
+  runId: string | null;
+  state: State | null;
+  error?: unknown;
+}) => void | Promise<void>;
+
+export interface FlowOptions<S extends ParametersSchema | undefined> {
+  /** The flow's name, shared by its runs and deployments. */
+  name: string;
+  description?: string;
+  version?: string;
+  /** A zod object, or a map of parameter name to zod schema or parameter codec. */
+  parameters?: S;
+  /** @default 0 */
+  retries?: number;
+  /** Seconds before each retry; a list gives one delay per retry, the last repeating. @default 0 */
+  retryDelaySeconds?: number | number[];
+  timeoutSeconds?: number;
+  tags?: string[];
+  onCompletion?: StateHook[];
+  onFailure?: StateHook[];
+}
+
+export interface FlowRunContext extends RunContext {
+  parameters: JsonObject;
+}
+
+/** Parameters may be left out when none is required. */
+type CallArguments<P> = Record<string, never> extends P ? [parameters?: P] : [parameters: P];
+
+export interface Flow<S extends ParametersSchema | undefined, R> {
+  (...args: CallArguments<ParametersOf<S>>): Promise<R>;
+  readonly flowName: string;
+  readonly options: FlowOptions<S>;
+  readonly codec: ParametersCodec<S>;
+  /** JSON Schema of the parameters, as deployments store it. */
+  parameterSchema(): JsonObject;
+  /** Runs the flow from JSON parameters (API, CLI, dashboard), decoding them into their types first. */
+  runFromJson(parameters: unknown, options?: { flowRunId?: string }): Promise<R>;
+}
+
+const delays = (value: number | number[] | undefined): number[] =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value];
+
+async function callHooks(
+  hooks: StateHook[] | undefined,
+  info: Parameters<StateHook>[0],
+  logger: RunLogger,
+): Promise<void> {
+  for (const hook of hooks ?? []) {
+    try {
+      await hook(info);
+    } catch (error) {
+      logger.error(`a state hook failed: ${(error as Error).message}`);
+    }
+  }
+}
+
+/** Declares a flow: an async function whose every call is a run, tracked when BATON_API_URL is set. */
+export function flow<S extends ParametersSchema | undefined = undefined, R = unknown>(
+  options: FlowOptions<S>,
+  fn: (parameters: ParametersOf<S>, context: FlowRunContext) => Promise<R>,
+): Flow<S, R> {
+  const codec = new ParametersCodec(options.parameters as S, `flow '${options.name}'`);
+
+  async function run(typed: ParametersOf<S>, existingRunId?: string): Promise<R> {
+    const parent = currentRun();
+    const client = parent ? parent.client : defaultClient();
+    const parameters = codec.encode(typed);
+    const retries = options.retries ?? 0;
+    const retryDelaySeconds = delays(options.retryDelaySeconds);
+    let flowRun: Pick<FlowRun, "id" | "name"> | null = null;
+    if (client) {
+      flowRun = existingRunId
+        ? await client.api.readFlowRun({ params: { id: existingRunId } })
+        : await client.api.createFlowRun({
+            body: {
+              id: newId(),
+              flowName: options.name,
+              parameters,
+              state: { type: "PENDING" },
+              retries,
+              retryDelaySeconds,
+              ...(options.timeoutSeconds ? { timeoutSeconds: options.timeoutSeconds } : {}),
+              ...(options.tags ? { tags: options.tags } : {}),
+              ...(parent?.flowRunId ? { parentFlowRunId: parent.flowRunId } : {}),
+              ...(parent?.taskRunId ? { parentTaskRunId: parent.taskRunId } : {}),
+            },
+          });
+    }
+    const label = flowRun ? `flow run '${flowRun.name}'` : `flow '${options.name}'`;
+    const shipper = client ? shipperFor(client) : null;
+    const logger = new RunLogger(label, shipper, { flowRunId: flowRun?.id ?? null, taskRunId: null });
+    const controller = new AbortController();
+    const parentSignal = parent?.signal;
+    parentSignal?.addEventListener("abort", () => controller.abort(parentSignal.reason), { once: true });
+    const context: FlowRunContext = {
+      client,
+      flowRunId: flowRun?.id ?? null,
+      flowRunName: flowRun?.name ?? options.name,
+      taskRunId: null,
+      logger,
+      signal: controller.signal,
+      taskCalls: new Map(),
+      parameters,
+    };
+    const orchestrator =
+      client && flowRun
+        ? new RemoteOrchestrator(client, "flow", flowRun.id)
+        : new LocalOrchestrator("flow", retries, retryDelaySeconds, { type: "PENDING" });
+    const outcome = await runAttempts({
+      what: label,
+      orchestrator,
+      timeoutSeconds: options.timeoutSeconds,
+      signal: controller.signal,
+      body: (signal) => runContext.run({ ...context, signal }, () => fn(typed, { ...context, signal })),
+      beforeFinalState: async () => shipper?.flush(),
+      log: logger.info,
+    });
+    const info = { name: options.name, runId: flowRun?.id ?? null, state: outcome.state };
+    if (outcome.ok) {
+      await callHooks(options.onCompletion, info, logger);
+      return outcome.value;
+    }
+    logger.error(`finished in state ${outcome.state?.name ?? "Failed"}: ${(outcome.error as Error).message}`);
+    await callHooks(options.onFailure, { ...info, error: outcome.error }, logger);
+    await shipper?.flush();
+    throw outcome.error;
+  }
+
+  const callable = ((parameters?: ParametersOf<S>) =>
+    run(parameters ?? ({} as ParametersOf<S>))) as unknown as Flow<S, R>;
+  Object.defineProperties(callable, {
+    flowName: { value: options.name },
+    options: { value: options },
+    codec: { value: codec },
+    parameterSchema: { value: () => codec.jsonSchema() },
+    runFromJson: {
+      value: async (json: unknown, runOptions: { flowRunId?: string } = {}) =>
+        run(codec.decode(json), runOptions.flowRunId),
+    },
+  });
+  return callable;
+}

@@ -1,0 +1,62 @@
+import type { BatonClient } from "@baton/client";
+import { makeState, orchestrate, type SetStateResult, type State, type StateInput } from "@baton/core";
+
+/** Where a run's state proposals go: the server, or the same rules applied in this process. */
+export interface Orchestrator {
+  propose(state: StateInput): Promise<SetStateResult>;
+}
+
+export class RemoteOrchestrator implements Orchestrator {
+  constructor(
+    private readonly client: BatonClient,
+    private readonly kind: "flow" | "task",
+    private readonly id: string,
+  ) {}
+
+  propose(state: StateInput): Promise<SetStateResult> {
+    const input = { params: { id: this.id }, body: { state } };
+    return this.kind === "flow"
+      ? this.client.api.setFlowRunState(input)
+      : this.client.api.setTaskRunState(input);
+  }
+}
+
+/** Untracked runs obey the very same rules as tracked ones, over a state kept in memory. */
+export class LocalOrchestrator implements Orchestrator {
+  #state: State | null;
+  #runCount = 0;
+
+  constructor(
+    private readonly kind: "flow" | "task",
+    private readonly retries: number,
+    private readonly retryDelaySeconds: number[],
+    first: StateInput,
+  ) {
+    this.#state = makeState(first);
+  }
+
+  async propose(input: StateInput): Promise<SetStateResult> {
+    const now = new Date();
+    const verdict = orchestrate({
+      runKind: this.kind,
+      initial: this.#state,
+      proposed: makeState(input, now),
+      now,
+      runCount: this.#runCount,
+      retries: this.retries,
+      retryDelaySeconds: this.retryDelaySeconds,
+    });
+    if (verdict.status === "WAIT")
+      return {
+        status: "WAIT",
+        reason: verdict.reason,
+        state: this.#state,
+        delaySeconds: verdict.delaySeconds,
+      };
+    if (verdict.status === "ABORT" || !verdict.state)
+      return { status: verdict.status, reason: verdict.reason, state: this.#state };
+    if (verdict.state.type === "RUNNING" && this.#state?.type !== "RUNNING") this.#runCount++;
+    this.#state = verdict.state;
+    return { status: verdict.status, reason: verdict.reason, state: this.#state };
+  }
+}

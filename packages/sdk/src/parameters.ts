@@ -1,0 +1,117 @@
+import { z } from "zod";
+import { BatonError, type FieldIssue, type JsonObject } from "@baton/core";
+
+/**
+ * Turns one parameter between its JSON form (API, CLI, dashboard) and its typed value.
+ * zod schemas are codecs already; @baton/grpc adds protobuf messages.
+ */
+export interface ParameterCodec<T = unknown> {
+  /** JSON Schema of the JSON form. */
+  jsonSchema(): JsonObject;
+  /** JSON → typed value; throws a BatonError naming the field on bad input. */
+  decode(json: unknown, path: string): T;
+  /** Typed value → JSON. */
+  encode(value: T): unknown;
+}
+
+export type ParameterSpec = z.ZodType | ParameterCodec;
+/** A zod object, or a map from parameter name to a zod schema or codec. */
+export type ParametersSchema = z.ZodObject | Record<string, ParameterSpec>;
+
+type ValueOf<S> = S extends z.ZodType ? z.output<S> : S extends ParameterCodec<infer T> ? T : never;
+/** The type of a flow's parameters object, inferred from its schema. */
+export type ParametersOf<S> = S extends z.ZodObject
+  ? z.output<S>
+  : S extends Record<string, ParameterSpec>
+    ? { [K in keyof S]: ValueOf<S[K]> }
+    : Record<string, never>;
+
+const isZod = (spec: unknown): spec is z.ZodType => spec instanceof z.ZodType;
+
+function zodIssues(error: z.ZodError, prefix: string): FieldIssue[] {
+  return error.issues.map((issue) => ({
+    path: [prefix, ...issue.path.map(String)].filter(Boolean).join("."),
+    message: issue.message,
+  }));
+}
+
+function invalid(what: string, issues: FieldIssue[]): BatonError {
+  const summary = issues.map((issue) => `${issue.path || "(parameters)"}: ${issue.message}`).join("; ");
+  return new BatonError("invalid_argument", `invalid parameters for ${what}: ${summary}`, { issues });
+}
+
+/** Decodes and encodes a whole parameters object, one field at a time, naming every bad field. */
+export class ParametersCodec<S extends ParametersSchema | undefined> {
+  constructor(
+    readonly schema: S,
+    readonly what: string,
+  ) {}
+
+  jsonSchema(): JsonObject {
+    const schema = this.schema;
+    if (!schema) return {};
+    if (isZod(schema)) return z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonObject;
+    const properties: Record<string, JsonObject> = {};
+    const required: string[] = [];
+    for (const [name, spec] of Object.entries(schema)) {
+      if (isZod(spec)) {
+        const { $schema: _ignored, ...property } = z.toJSONSchema(spec, {
+          io: "input",
+          unrepresentable: "any",
+        }) as JsonObject;
+        properties[name] = property;
+        if (!spec.safeParse(undefined).success) required.push(name);
+      } else {
+        properties[name] = spec.jsonSchema();
+        required.push(name);
+      }
+    }
+    return { type: "object", properties, required, additionalProperties: false };
+  }
+
+  decode(json: unknown): ParametersOf<S> {
+    const schema = this.schema;
+    if (!schema) return (json ?? {}) as ParametersOf<S>;
+    if (isZod(schema)) {
+      const result = schema.safeParse(json ?? {});
+      if (!result.success) throw invalid(this.what, zodIssues(result.error, ""));
+      return result.data as ParametersOf<S>;
+    }
+    if (typeof json !== "object" || json === null || Array.isArray(json)) {
+      throw invalid(this.what, [{ path: "", message: "parameters must be an object" }]);
+    }
+    const input = json as Record<string, unknown>;
+    const issues: FieldIssue[] = Object.keys(input)
+      .filter((name) => !(name in schema))
+      .map((name) => ({ path: name, message: "is not a parameter of this flow" }));
+    const output: Record<string, unknown> = {};
+    for (const [name, spec] of Object.entries(schema)) {
+      if (isZod(spec)) {
+        const result = spec.safeParse(input[name]);
+        if (result.success) output[name] = result.data;
+        else issues.push(...zodIssues(result.error, name));
+      } else {
+        try {
+          output[name] = spec.decode(input[name], name);
+        } catch (error) {
+          const baton = BatonError.from(error);
+          issues.push(...(baton.issues ?? [{ path: name, message: baton.message }]));
+        }
+      }
+    }
+    if (issues.length > 0) throw invalid(this.what, issues);
+    return output as ParametersOf<S>;
+  }
+
+  encode(value: ParametersOf<S>): JsonObject {
+    const schema = this.schema;
+    if (!schema || isZod(schema)) return JSON.parse(JSON.stringify(value ?? {})) as JsonObject;
+    const output: JsonObject = {};
+    for (const [name, raw] of Object.entries(value as Record<string, unknown>)) {
+      const spec = schema[name];
+      const encoded = spec && !isZod(spec) ? spec.encode(raw) : raw;
+      output[name] = JSON.parse(JSON.stringify(encoded ?? null)) as JsonObject[string];
+    }
+    return output;
+  }
+}

@@ -1,0 +1,162 @@
+import { BatonError, newId, type State } from "@baton/core";
+import { currentRun, runContext } from "./context.js";
+import { runAttempts } from "./engine.js";
+import type { StateHook } from "./flow.js";
+import { RunLogger, shipperFor } from "./logger.js";
+import { LocalOrchestrator, RemoteOrchestrator, type Orchestrator } from "./orchestrator.js";
+
+export interface TaskOptions<A extends unknown[]> {
+  name: string;
+  /** @default 0 */
+  retries?: number;
+  /** Seconds before each retry; the last repeats. Use `exponentialBackoff()` for growing delays. */
+  retryDelaySeconds?: number | number[];
+  timeoutSeconds?: number;
+  /** Tags; a tag with a concurrency limit (`baton concurrency-limit create TAG N`) bounds how many run at once. */
+  tags?: string[];
+  /** Calls with the same key reuse the result of a completed run instead of running again. */
+  cacheKey?: (...args: A) => string;
+  cacheExpirationSeconds?: number;
+  onCompletion?: StateHook[];
+  onFailure?: StateHook[];
+}
+
+/** A task run that was submitted: await it for the result. */
+export class TaskFuture<R> implements PromiseLike<R> {
+  #state: State | null = null;
+  readonly #promise: Promise<R>;
+
+  constructor(start: (setState: (state: State | null) => void) => Promise<R>) {
+    this.#promise = start((state) => (this.#state = state));
+    // A future nobody awaits must not crash the process; awaiting it still throws.
+    this.#promise.catch(() => undefined);
+  }
+
+  /** The last known state of the run. */
+  get state(): State | null {
+    return this.#state;
+  }
+
+  result(): Promise<R> {
+    return this.#promise;
+  }
+
+  then<T1 = R, T2 = never>(
+    onfulfilled?: ((value: R) => T1 | PromiseLike<T1>) | null,
+    onrejected?: ((reason: unknown) => T2 | PromiseLike<T2>) | null,
+  ): Promise<T1 | T2> {
+    return this.#promise.then(onfulfilled, onrejected);
+  }
+}
+
+export interface Task<A extends unknown[], R> {
+  (...args: A): Promise<R>;
+  readonly taskName: string;
+  /** Starts the task without waiting; the future resolves with its result. */
+  submit(...args: A): TaskFuture<R>;
+  /** Submits one run per item. */
+  map(items: Iterable<A[0]>): TaskFuture<R>[];
+}
+
+/** Exponential backoff delays for `retries` retries: base, base·2, base·4… with ±jitter. */
+export function exponentialBackoff(base: number, retries: number, jitter = 0.2): number[] {
+  return Array.from({ length: retries }, (_, i) => {
+    const delay = base * 2 ** i;
+    return Math.max(0, delay * (1 + (Math.random() * 2 - 1) * jitter));
+  });
+}
+
+/** Declares a task: an async function whose calls inside a flow run are tracked task runs. */
+export function task<A extends unknown[], R>(
+  options: TaskOptions<A>,
+  fn: (...args: A) => Promise<R>,
+): Task<A, R> {
+  const retries = options.retries ?? 0;
+  const retryDelaySeconds =
+    options.retryDelaySeconds === undefined
+      ? []
+      : Array.isArray(options.retryDelaySeconds)
+        ? options.retryDelaySeconds
+        : [options.retryDelaySeconds];
+
+  async function run(args: A, setState: (state: State | null) => void): Promise<R> {
+    const parent = currentRun();
+    const client = parent?.client ?? null;
+    const calls = parent?.taskCalls;
+    const dynamicKey = String(calls?.get(options.name) ?? 0);
+    calls?.set(options.name, Number(dynamicKey) + 1);
+    const taskRunId = newId();
+    const name = `${options.name}-${dynamicKey}`;
+    const cacheKey = options.cacheKey?.(...args);
+    let orchestrator: Orchestrator;
+    if (client && parent?.flowRunId) {
+      const created = await client.api.createTaskRun({
+        body: {
+          id: taskRunId,
+          flowRunId: parent.flowRunId,
+          name,
+          taskKey: options.name,
+          dynamicKey,
+          retries,
+          retryDelaySeconds,
+          ...(options.tags ? { tags: options.tags } : {}),
+          ...(options.timeoutSeconds ? { timeoutSeconds: options.timeoutSeconds } : {}),
+          ...(cacheKey ? { cacheKey } : {}),
+          ...(cacheKey && options.cacheExpirationSeconds
+            ? { cacheExpiration: new Date(Date.now() + options.cacheExpirationSeconds * 1000).toISOString() }
+            : {}),
+        },
+      });
+      setState(created.state);
+      orchestrator = new RemoteOrchestrator(client, "task", taskRunId);
+    } else {
+      orchestrator = new LocalOrchestrator("task", retries, retryDelaySeconds, { type: "PENDING" });
+    }
+    const tracked = client && parent?.flowRunId ? client : null;
+    const shipper = tracked ? shipperFor(tracked) : null;
+    const logger = new RunLogger(`task run '${name}'`, shipper, {
+      flowRunId: parent?.flowRunId ?? null,
+      taskRunId: tracked ? taskRunId : null,
+    });
+    const signal = parent?.signal ?? new AbortController().signal;
+    const outcome = await runAttempts({
+      what: `task run '${name}'`,
+      orchestrator,
+      timeoutSeconds: options.timeoutSeconds,
+      signal,
+      body: (attemptSignal) =>
+        runContext.run(
+          {
+            client,
+            flowRunId: parent?.flowRunId ?? null,
+            flowRunName: parent?.flowRunName ?? "",
+            taskRunId: tracked ? taskRunId : null,
+            logger,
+            signal: attemptSignal,
+            taskCalls: parent?.taskCalls ?? new Map<string, number>(),
+          },
+          () => fn(...args),
+        ),
+      log: logger.info,
+    });
+    setState(outcome.state);
+    const info = { name: options.name, runId: tracked ? taskRunId : null, state: outcome.state };
+    if (outcome.ok) {
+      for (const hook of options.onCompletion ?? []) await hook(info);
+      return outcome.value;
+    }
+    for (const hook of options.onFailure ?? []) await hook({ ...info, error: outcome.error });
+    throw outcome.error instanceof Error ? outcome.error : BatonError.from(outcome.error);
+  }
+
+  const submit = (...args: A) => new TaskFuture<R>((setState) => run(args, setState));
+  const callable = ((...args: A) => submit(...args).result()) as Task<A, R>;
+  Object.defineProperties(callable, {
+    taskName: { value: options.name },
+    submit: { value: submit },
+    map: {
+      value: (items: Iterable<A[0]>) => Array.from(items, (item) => submit(...([item] as unknown as A))),
+    },
+  });
+  return callable;
+}

@@ -1,0 +1,194 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { BatonError } from "@baton/core";
+import { flow, task, TimeoutError } from "@baton/sdk";
+import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error("expected a failure");
+}
+
+describe.each(DIALECTS)("flows and tasks tracked by a server on %s", (dialect) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(dialect);
+    process.env.BATON_API_URL = server.apiUrl;
+  });
+  afterAll(async () => {
+    delete process.env.BATON_API_URL;
+    await server.stop();
+  });
+  const api = () => server.client.api;
+
+  it("runs a flow with typed parameters and tasks, recording runs, states, result and logs", async () => {
+    const double = task({ name: "double" }, async (n: number) => n * 2);
+    const pipeline = flow(
+      { name: "pipeline", parameters: { numbers: z.array(z.number()), label: z.string().default("sum") } },
+      async ({ numbers, label }, { logger }) => {
+        logger.info(`summing ${numbers.length} numbers`);
+        const doubled = await Promise.all(numbers.map((n) => double(n)));
+        return { [label]: doubled.reduce((a, b) => a + b, 0) };
+      },
+    );
+    expect(await pipeline({ numbers: [1, 2, 3], label: "total" })).toEqual({ total: 12 });
+
+    const [run] = (await api().listFlowRuns({ query: { flowName: "pipeline" } })).items;
+    expect(run?.state).toMatchObject({ type: "COMPLETED", data: { kind: "inline", value: { total: 12 } } });
+    expect(run?.parameters).toEqual({ numbers: [1, 2, 3], label: "total" });
+    const tasks = (await api().listTaskRuns({ query: { flowRunId: run!.id } })).items;
+    expect(tasks.map((t) => [t.name, t.state?.type]).sort()).toEqual([
+      ["double-0", "COMPLETED"],
+      ["double-1", "COMPLETED"],
+      ["double-2", "COMPLETED"],
+    ]);
+    const logs = (await api().listLogs({ query: { flowRunId: run!.id } })).items;
+    expect(logs.map((log) => log.message)).toContain("summing 3 numbers");
+  });
+
+  it("rejects JSON parameters that do not match the schema, naming the field", async () => {
+    const typed = flow(
+      { name: "typed", parameters: { count: z.number().int(), tags: z.array(z.string()) } },
+      async ({ count }) => count,
+    );
+    const error = await failure(typed.runFromJson({ count: "three", tags: ["a", 1], extra: true }));
+    expect(error).toBeInstanceOf(BatonError);
+    expect((error as BatonError).code).toBe("invalid_argument");
+    expect(error.message).toContain("count");
+    expect(error.message).toContain("tags.1");
+    expect(error.message).toContain("extra");
+    expect(await typed.runFromJson({ count: 3, tags: [] })).toBe(3);
+    expect(typed.parameterSchema()).toMatchObject({ type: "object", required: ["count", "tags"] });
+  });
+
+  it("retries a failing task with its delays and records each attempt", async () => {
+    let attempts = 0;
+    const flaky = task({ name: "flaky", retries: 2, retryDelaySeconds: [0.05, 0.1] }, async () => {
+      attempts++;
+      if (attempts < 3) throw new Error(`attempt ${attempts} failed`);
+      return "ok";
+    });
+    const retrying = flow({ name: "retrying" }, async () => flaky());
+    expect(await retrying()).toBe("ok");
+    const [run] = (await api().listFlowRuns({ query: { flowName: "retrying" } })).items;
+    const [taskRun] = (await api().listTaskRuns({ query: { flowRunId: run!.id } })).items;
+    expect(taskRun?.runCount).toBe(3);
+    const history = await api().listTaskRunStates({ params: { id: taskRun!.id } });
+    expect(history.map((state) => state.name)).toEqual([
+      "Pending",
+      "Running",
+      "AwaitingRetry",
+      "Pending",
+      "Running",
+      "AwaitingRetry",
+      "Pending",
+      "Running",
+      "Completed",
+    ]);
+  });
+
+  it("retries a failing flow and ends FAILED when retries run out, with every log line kept", async () => {
+    let calls = 0;
+    const doomed = flow({ name: "doomed", retries: 1 }, async (_, { logger }) => {
+      calls++;
+      logger.info(`attempt ${calls}`);
+      throw new Error("always fails");
+    });
+    const error = await failure(doomed());
+    expect(error.message).toBe("always fails");
+    expect(calls).toBe(2);
+    const [run] = (await api().listFlowRuns({ query: { flowName: "doomed" } })).items;
+    expect(run?.state?.type).toBe("FAILED");
+    const messages = (await api().listLogs({ query: { flowRunId: run!.id } })).items.map(
+      (log) => log.message,
+    );
+    expect(messages).toEqual(expect.arrayContaining(["attempt 1", "attempt 2"]));
+  });
+
+  it("fails a run that exceeds its timeout with a TimeoutError", async () => {
+    const slow = flow({ name: "slow", timeoutSeconds: 0.1 }, async (_, { signal }) => {
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(resolve, 10_000);
+        signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason as Error)));
+      });
+    });
+    const error = await failure(slow());
+    expect(error).toBeInstanceOf(TimeoutError);
+    const [run] = (await api().listFlowRuns({ query: { flowName: "slow" } })).items;
+    expect(run?.state).toMatchObject({ type: "FAILED" });
+    expect(run?.state?.message).toContain("timed out after 0.1s");
+  });
+
+  it("links subflows to their parent and runs submitted and mapped tasks concurrently", async () => {
+    let running = 0;
+    let peak = 0;
+    const work = task({ name: "work" }, async (n: number) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      running--;
+      return n + 1;
+    });
+    const child = flow({ name: "child-flow", parameters: { n: z.number() } }, async ({ n }) => work(n));
+    const parent = flow({ name: "parent-flow" }, async () => {
+      const futures = work.map([1, 2, 3, 4]);
+      const submitted = work.submit(10);
+      const results = await Promise.all(futures);
+      return { results, submitted: await submitted, child: await child({ n: 100 }) };
+    });
+    expect(await parent()).toEqual({ results: [2, 3, 4, 5], submitted: 11, child: 101 });
+    expect(peak).toBeGreaterThan(1);
+    const [parentRun] = (await api().listFlowRuns({ query: { flowName: "parent-flow" } })).items;
+    const children = (await api().listFlowRuns({ query: { parentFlowRunId: parentRun!.id } })).items;
+    expect(children.map((run) => [run.flowName, run.state?.type])).toEqual([["child-flow", "COMPLETED"]]);
+  });
+
+  it("runs tasks tagged with a limited tag one at a time", async () => {
+    await api().createConcurrencyLimit({ body: { tag: "db-lock", limit: 1 } });
+    let running = 0;
+    let peak = 0;
+    const write = task({ name: "db-write", tags: ["db-lock"] }, async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      running--;
+    });
+    const writer = flow({ name: "writer" }, async () => Promise.all([write(), write(), write()]));
+    await writer();
+    expect(peak).toBe(1);
+    expect((await api().readConcurrencyLimit({ params: { tag: "db-lock" } })).activeSlots).toEqual([]);
+  });
+
+  it("reuses a cached task result across flow runs", async () => {
+    let computed = 0;
+    const expensive = task(
+      { name: "expensive", cacheKey: (n: number) => `expensive-${n}`, cacheExpirationSeconds: 60 },
+      async (n: number) => {
+        computed++;
+        return n * 10;
+      },
+    );
+    const cached = flow({ name: "cached" }, async () => expensive(7));
+    expect(await cached()).toBe(70);
+    expect(await cached()).toBe(70);
+    expect(computed).toBe(1);
+  });
+});
+
+describe("flows without a server", () => {
+  it("run untracked, with the same retry rules", async () => {
+    delete process.env.BATON_API_URL;
+    let attempts = 0;
+    const local = flow({ name: "local", retries: 1 }, async () => {
+      attempts++;
+      if (attempts === 1) throw new Error("first attempt fails");
+      return "done";
+    });
+    expect(await local()).toBe("done");
+    expect(attempts).toBe(2);
+  });
+});
