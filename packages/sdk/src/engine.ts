@@ -29,6 +29,14 @@ export class TimeoutError extends BatonError {
   }
 }
 
+/** The run was cancelled (from the API, the dashboard or the CLI) while it ran. */
+export class CancelledError extends BatonError {
+  override readonly name = "CancelledError";
+  constructor(what: string, why = "it was cancelled") {
+    super("cancelled", `${what} stopped: ${why}`);
+  }
+}
+
 /** Small JSON results ride inline in the final state. */
 export function resultReference(value: unknown): ResultReference | null {
   if (value === undefined) return null;
@@ -96,24 +104,30 @@ export async function runAttempts<T>(options: AttemptOptions<T>): Promise<RunOut
     signal.addEventListener("abort", onAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
     try {
-      const running = options.body(attempt.signal);
-      const value = options.timeoutSeconds
-        ? await Promise.race([
-            running,
-            new Promise<never>((_, reject) => {
-              timer = setTimeout(() => {
-                const error = new TimeoutError(options.what, options.timeoutSeconds!);
-                attempt.abort(error);
-                reject(error);
-              }, options.timeoutSeconds! * 1000);
-            }),
-          ])
-        : await running;
+      // A timeout or a cancel ends the attempt at once, even if its code ignores the signal.
+      const stopped = new Promise<never>((_, reject) => {
+        const onStop = () => reject(attempt.signal.reason as Error);
+        if (attempt.signal.aborted) onStop();
+        else attempt.signal.addEventListener("abort", onStop, { once: true });
+      });
+      stopped.catch(() => undefined);
+      if (options.timeoutSeconds) {
+        const seconds = options.timeoutSeconds;
+        timer = setTimeout(() => attempt.abort(new TimeoutError(options.what, seconds)), seconds * 1000);
+      }
+      const value = await Promise.race([options.body(attempt.signal), stopped]);
       await options.beforeFinalState?.();
       const done = await settle(orchestrator, { type: "COMPLETED", data: resultReference(value) }, signal);
       return { ok: true, value, state: done.state };
     } catch (error) {
       await options.beforeFinalState?.();
+      if (attempt.signal.reason instanceof CancelledError) {
+        const cancelled = await orchestrator.propose({
+          type: "CANCELLED",
+          message: attempt.signal.reason.message,
+        });
+        return { ok: false, error: attempt.signal.reason, state: cancelled.state };
+      }
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       const failed = await settle(orchestrator, { type: "FAILED", message }, signal);
       if (failed.status === "REJECT" && failed.state?.type === "SCHEDULED") {

@@ -1,6 +1,7 @@
+import type { BatonClient } from "@baton/client";
 import { newId, type FlowRun, type JsonObject, type State } from "@baton/core";
 import { currentRun, runContext, type RunContext } from "./context.js";
-import { runAttempts } from "./engine.js";
+import { CancelledError, runAttempts } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
 import { LocalOrchestrator, RemoteOrchestrator } from "./orchestrator.js";
 import { ParametersCodec, type ParametersOf, type ParametersSchema } from "./parameters.js";
@@ -28,6 +29,7 @@ export interface FlowOptions<S extends ParametersSchema | undefined> {
   tags?: string[];
   onCompletion?: StateHook[];
   onFailure?: StateHook[];
+  onCancellation?: StateHook[];
 }
 
 export interface FlowRunContext extends RunContext {
@@ -46,6 +48,43 @@ export interface Flow<S extends ParametersSchema | undefined, R> {
   parameterSchema(): JsonObject;
   /** Runs the flow from JSON parameters (API, CLI, dashboard), decoding them into their types first. */
   runFromJson(parameters: unknown, options?: { flowRunId?: string }): Promise<R>;
+}
+
+/**
+ * Follows the run's events while it runs: when someone cancels it, its signal aborts, so its tasks
+ * and subflows stop and it ends CANCELLED. A cancel that landed before the stream opened is caught
+ * by reading the state once the stream is open.
+ */
+function watchForCancellation(
+  client: BatonClient,
+  flowRunId: string,
+  controller: AbortController,
+  what: string,
+): () => void {
+  const stop = new AbortController();
+  const cancel = () => controller.abort(new CancelledError(what));
+  const cancelling = (state: { type?: string } | null | undefined) =>
+    state?.type === "CANCELLING" || state?.type === "CANCELLED";
+  client
+    .events(
+      {
+        flowRunId,
+        names: ["flow-run.state-changed"],
+        signal: stop.signal,
+        onOpen: () => {
+          client.api.readFlowRun({ params: { id: flowRunId } }).then(
+            (run) => cancelling(run.state) && cancel(),
+            () => undefined,
+          );
+        },
+      },
+      (event) => {
+        if (cancelling(event.payload.state as { type?: string } | undefined)) cancel();
+      },
+    )
+    // Losing the stream only loses the cancel signal, never the run.
+    .catch(() => undefined);
+  return () => stop.abort();
 }
 
 const delays = (value: number | number[] | undefined): number[] =>
@@ -113,6 +152,8 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       taskCalls: new Map(),
       parameters,
     };
+    const unwatch =
+      client && flowRun ? watchForCancellation(client, flowRun.id, controller, label) : () => undefined;
     const orchestrator =
       client && flowRun
         ? new RemoteOrchestrator(client, "flow", flowRun.id)
@@ -125,14 +166,15 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       body: (signal) => runContext.run({ ...context, signal }, () => fn(typed, { ...context, signal })),
       beforeFinalState: async () => shipper?.flush(),
       log: logger.info,
-    });
+    }).finally(unwatch);
     const info = { name: options.name, runId: flowRun?.id ?? null, state: outcome.state };
     if (outcome.ok) {
       await callHooks(options.onCompletion, info, logger);
       return outcome.value;
     }
     logger.error(`finished in state ${outcome.state?.name ?? "Failed"}: ${(outcome.error as Error).message}`);
-    await callHooks(options.onFailure, { ...info, error: outcome.error }, logger);
+    const hooks = outcome.error instanceof CancelledError ? options.onCancellation : options.onFailure;
+    await callHooks(hooks, { ...info, error: outcome.error }, logger);
     await shipper?.flush();
     throw outcome.error;
   }

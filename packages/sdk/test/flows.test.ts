@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { BatonError } from "@baton/core";
-import { flow, task, TimeoutError } from "@baton/sdk";
+import { CancelledError, flow, task, TimeoutError } from "@baton/sdk";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 
 async function failure(promise: Promise<unknown>): Promise<Error> {
@@ -161,6 +161,60 @@ describe.each(DIALECTS)("flows and tasks tracked by a server on %s", (dialect) =
     await writer();
     expect(peak).toBe(1);
     expect((await api().readConcurrencyLimit({ params: { tag: "db-lock" } })).activeSlots).toEqual([]);
+  });
+
+  it("stops a running flow and its task when the flow run is cancelled through the API, and calls its hooks", async () => {
+    const hookCalls: string[] = [];
+    // The task ignores its signal on purpose: cancellation must not depend on its cooperation.
+    const stubborn = task(
+      { name: "stubborn" },
+      () => new Promise<void>((resolve) => setTimeout(resolve, 60_000).unref()),
+    );
+    const cancellable = flow(
+      {
+        name: "cancellable",
+        onCancellation: [({ state }) => void hookCalls.push(`cancelled:${state?.type}`)],
+        onFailure: [() => void hookCalls.push("failure")],
+      },
+      async () => stubborn(),
+    );
+    const controller = new AbortController();
+    const taskStarted = new Promise<string>((resolve) => {
+      void server.client.events({ names: ["task-run.state-changed"], signal: controller.signal }, (event) => {
+        if ((event.payload.state as { type: string }).type === "RUNNING" && event.flowRunId)
+          resolve(event.flowRunId);
+      });
+    });
+    const running = cancellable();
+    const flowRunId = await taskStarted;
+    controller.abort();
+    await api().setFlowRunState({ params: { id: flowRunId }, body: { state: { type: "CANCELLING" } } });
+    const error = await failure(running);
+    expect(error).toBeInstanceOf(CancelledError);
+    expect((await api().readFlowRun({ params: { id: flowRunId } })).state?.type).toBe("CANCELLED");
+    const [taskRun] = (await api().listTaskRuns({ query: { flowRunId } })).items;
+    expect(taskRun?.state?.type).toBe("CANCELLED");
+    expect(hookCalls).toEqual(["cancelled:CANCELLED"]);
+  });
+
+  it("calls completion and failure hooks with the final state", async () => {
+    const seen: string[] = [];
+    const record = (label: string) => [
+      ({ state }: { state: { type: string } | null }) => void seen.push(`${label}:${state?.type}`),
+    ];
+    const ok = flow(
+      { name: "hooked-ok", onCompletion: record("completed"), onFailure: record("failed") },
+      async () => 1,
+    );
+    const bad = flow(
+      { name: "hooked-bad", onCompletion: record("completed"), onFailure: record("failed") },
+      async () => {
+        throw new Error("nope");
+      },
+    );
+    await ok();
+    await failure(bad());
+    expect(seen).toEqual(["completed:COMPLETED", "failed:FAILED"]);
   });
 
   it("reuses a cached task result across flow runs", async () => {
