@@ -1,10 +1,5 @@
-import {
-  BatonError,
-  type ResultReference,
-  type SetStateResult,
-  type State,
-  type StateInput,
-} from "@baton/core";
+import { BatonError, type SetStateResult, type State, type StateInput } from "@baton/core";
+import { loadResult, referenceFor, type ResultOptions } from "./results.js";
 import type { Orchestrator } from "./orchestrator.js";
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -37,22 +32,6 @@ export class CancelledError extends BatonError {
   }
 }
 
-/** Small JSON results ride inline in the final state. */
-export function resultReference(value: unknown): ResultReference | null {
-  if (value === undefined) return null;
-  try {
-    const json = JSON.parse(JSON.stringify(value)) as Extract<ResultReference, { kind: "inline" }>["value"];
-    return { kind: "inline", serializer: "json", value: json };
-  } catch {
-    return null;
-  }
-}
-
-export function resultValue(state: State | null): unknown {
-  const data = state?.data;
-  return data?.kind === "inline" ? data.value : undefined;
-}
-
 /** Proposes until the answer is not WAIT, sleeping as told. */
 async function settle(
   orchestrator: Orchestrator,
@@ -73,6 +52,8 @@ export interface AttemptOptions<T> {
   signal: AbortSignal;
   /** Runs one attempt; its signal aborts on timeout or cancellation. */
   body: (signal: AbortSignal) => Promise<T>;
+  /** How the result is recorded in the final state. */
+  results?: ResultOptions;
   /** Awaited before a final state is proposed, so no log line is lost. */
   beforeFinalState?: () => Promise<void>;
   log?: (message: string) => void;
@@ -90,7 +71,7 @@ export async function runAttempts<T>(options: AttemptOptions<T>): Promise<RunOut
   for (;;) {
     const start = await settle(orchestrator, { type: "RUNNING" }, signal);
     if (start.status === "REJECT" && start.state?.type === "COMPLETED") {
-      return { ok: true, value: resultValue(start.state) as T, state: start.state };
+      return { ok: true, value: (await loadResult(start.state.data)) as T, state: start.state };
     }
     if (start.status !== "ACCEPT") {
       return {
@@ -117,7 +98,11 @@ export async function runAttempts<T>(options: AttemptOptions<T>): Promise<RunOut
       }
       const value = await Promise.race([options.body(attempt.signal), stopped]);
       await options.beforeFinalState?.();
-      const done = await settle(orchestrator, { type: "COMPLETED", data: resultReference(value) }, signal);
+      const done = await settle(
+        orchestrator,
+        { type: "COMPLETED", data: await referenceFor(value, options.results ?? {}) },
+        signal,
+      );
       return { ok: true, value, state: done.state };
     } catch (error) {
       await options.beforeFinalState?.();

@@ -5,6 +5,7 @@ import { CancelledError, runAttempts } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
 import { LocalOrchestrator, RemoteOrchestrator } from "./orchestrator.js";
 import { ParametersCodec, type ParametersOf, type ParametersSchema } from "./parameters.js";
+import type { ResultOptions } from "./results.js";
 import { defaultClient } from "./settings.js";
 
 export type StateHook = (info: {
@@ -14,7 +15,7 @@ export type StateHook = (info: {
   error?: unknown;
 }) => void | Promise<void>;
 
-export interface FlowOptions<S extends ParametersSchema | undefined> {
+export interface FlowOptions<S extends ParametersSchema | undefined> extends ResultOptions {
   /** The flow's name, shared by its runs and deployments. */
   name: string;
   description?: string;
@@ -164,6 +165,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       timeoutSeconds: options.timeoutSeconds,
       signal: controller.signal,
       body: (signal) => runContext.run({ ...context, signal }, () => fn(typed, { ...context, signal })),
+      results: options,
       beforeFinalState: async () => shipper?.flush(),
       log: logger.info,
     }).finally(unwatch);

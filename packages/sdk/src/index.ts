@@ -10,3 +10,14 @@ export { currentRun, getRunLogger, type RunContext } from "./context.js";
 export { TimeoutError, CancelledError } from "./engine.js";
 export { RunLogger, LogLevel } from "./logger.js";
 export { defaultClient } from "./settings.js";
+export {
+  getFlowRunResult,
+  loadResult,
+  jsonSerializer,
+  LocalFileStorage,
+  registerSerializer,
+  registerResultStorage,
+  type Serializer,
+  type ResultStorage,
+  type ResultOptions,
+} from "./results.js";

@@ -3,9 +3,10 @@ import { currentRun, runContext } from "./context.js";
 import { runAttempts } from "./engine.js";
 import type { StateHook } from "./flow.js";
 import { RunLogger, shipperFor } from "./logger.js";
+import type { ResultOptions } from "./results.js";
 import { LocalOrchestrator, RemoteOrchestrator, type Orchestrator } from "./orchestrator.js";
 
-export interface TaskOptions<A extends unknown[]> {
+export interface TaskOptions<A extends unknown[]> extends ResultOptions {
   name: string;
   /** @default 0 */
   retries?: number;
@@ -137,6 +138,7 @@ export function task<A extends unknown[], R>(
           },
           () => fn(...args),
         ),
+      results: options,
       log: logger.info,
     });
     setState(outcome.state);

@@ -1,7 +1,14 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { BatonError } from "@baton/core";
-import { CancelledError, flow, task, TimeoutError } from "@baton/sdk";
+import { CancelledError, flow, getFlowRunResult, task, TimeoutError } from "@baton/sdk";
+import { Point, pointSerializer } from "./fixtures/point.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 
 async function failure(promise: Promise<unknown>): Promise<Error> {
@@ -215,6 +222,32 @@ describe.each(DIALECTS)("flows and tasks tracked by a server on %s", (dialect) =
     await ok();
     await failure(bad());
     expect(seen).toEqual(["completed:COMPLETED", "failed:FAILED"]);
+  });
+
+  it("persists a typed result that another process fetches and decodes into its type", async () => {
+    process.env.BATON_HOME = mkdtempSync(join(tmpdir(), "baton-results-"));
+    const locate = flow(
+      { name: "locate", persistResult: true, resultSerializer: pointSerializer },
+      async () => new Point(3, 4),
+    );
+    await locate();
+    const [run] = (await api().listFlowRuns({ query: { flowName: "locate" } })).items;
+    expect(run?.state?.data).toMatchObject({
+      kind: "stored",
+      serializer: "point",
+      storage: "local",
+      typeName: "test.Point",
+    });
+    expect(await getFlowRunResult(run!.id)).toBeInstanceOf(Point);
+    const reader = fileURLToPath(new URL("./fixtures/read-result.ts", import.meta.url));
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", reader, run!.id],
+      {
+        env: process.env,
+      },
+    );
+    expect(JSON.parse(stdout)).toEqual({ isPoint: true, norm: 5 });
   });
 
   it("reuses a cached task result across flow runs", async () => {
