@@ -10,6 +10,8 @@ export interface RunContext {
   taskRunId: string | null;
   logger: RunLogger;
   signal: AbortSignal;
+  /** Console output inside the run goes to its logs. */
+  logPrints: boolean;
   /** How many times each task was called in this flow run, for dynamic keys. */
   taskCalls: Map<string, number>;
 }

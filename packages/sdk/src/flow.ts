@@ -6,6 +6,7 @@ import { RunLogger, shipperFor } from "./logger.js";
 import { LocalOrchestrator, RemoteOrchestrator } from "./orchestrator.js";
 import { ParametersCodec, type ParametersOf, type ParametersSchema } from "./parameters.js";
 import type { ResultOptions } from "./results.js";
+import { captureConsoleOfRuns } from "./prints.js";
 import { defaultClient } from "./settings.js";
 
 export type StateHook = (info: {
@@ -28,6 +29,8 @@ export interface FlowOptions<S extends ParametersSchema | undefined> extends Res
   retryDelaySeconds?: number | number[];
   timeoutSeconds?: number;
   tags?: string[];
+  /** Send console.log and friends inside the run (and its tasks) to the run's logs. @default false */
+  logPrints?: boolean;
   onCompletion?: StateHook[];
   onFailure?: StateHook[];
   onCancellation?: StateHook[];
@@ -112,6 +115,8 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
 ): Flow<S, R> {
   const codec = new ParametersCodec(options.parameters as S, `flow '${options.name}'`);
 
+  if (options.logPrints) captureConsoleOfRuns();
+
   async function run(typed: ParametersOf<S>, existingRunId?: string): Promise<R> {
     const parent = currentRun();
     const client = parent ? parent.client : defaultClient();
@@ -151,6 +156,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       logger,
       signal: controller.signal,
       taskCalls: new Map(),
+      logPrints: options.logPrints ?? parent?.logPrints ?? false,
       parameters,
     };
     const unwatch =

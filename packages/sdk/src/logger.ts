@@ -64,6 +64,7 @@ export class RunLogger {
   ) {}
 
   log(level: number, message: string): void {
+    // Straight to stderr: console output may itself be routed here (logPrints).
     const timestamp = new Date().toISOString();
     process.stderr.write(
       `${timestamp.slice(11, 23)} | ${(NAMES[level] ?? String(level)).padEnd(7)} | ${this.label} - ${message}\n`,

@@ -135,6 +135,7 @@ export function task<A extends unknown[], R>(
             logger,
             signal: attemptSignal,
             taskCalls: parent?.taskCalls ?? new Map<string, number>(),
+            logPrints: parent?.logPrints ?? false,
           },
           () => fn(...args),
         ),

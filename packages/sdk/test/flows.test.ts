@@ -250,6 +250,48 @@ describe.each(DIALECTS)("flows and tasks tracked by a server on %s", (dialect) =
     expect(JSON.parse(stdout)).toEqual({ isPoint: true, norm: 5 });
   });
 
+  it("holds a tag limit across processes: two processes' tagged tasks never overlap", async () => {
+    await api().createConcurrencyLimit({ body: { tag: "xproc-lock", limit: 1 } });
+    const writer = fileURLToPath(new URL("./fixtures/db-writer.ts", import.meta.url));
+    const run = () =>
+      promisify(execFile)(process.execPath, ["--conditions=source", "--import", "tsx", writer], {
+        env: process.env,
+      });
+    const outputs = await Promise.all([run(), run()]);
+    expect(outputs.map(({ stdout }) => JSON.parse(stdout) as number[])).toEqual([
+      [1, 2, 3],
+      [1, 2, 3],
+    ]);
+    const runs = (await api().listTaskRuns({ query: { tag: "xproc-lock", limit: 100 } })).items;
+    expect(runs).toHaveLength(6);
+    const intervals = runs
+      .map((r) => [Date.parse(r.startTime!), Date.parse(r.endTime!)] as const)
+      .sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < intervals.length; i++)
+      expect(intervals[i]![0]).toBeGreaterThanOrEqual(intervals[i - 1]![1]);
+    expect((await api().readConcurrencyLimit({ params: { tag: "xproc-lock" } })).activeSlots).toEqual([]);
+  });
+
+  it("captures console output of a run with logPrints, tasks included", async () => {
+    const shout = task({ name: "shout" }, async () => console.warn("from a task"));
+    const printing = flow({ name: "printing", logPrints: true }, async () => {
+      console.log("hello %s", "world");
+      await shout();
+    });
+    await printing();
+    const [run] = (await api().listFlowRuns({ query: { flowName: "printing" } })).items;
+    const logs = (await api().listLogs({ query: { flowRunId: run!.id } })).items.map((log) => [
+      log.level,
+      log.message,
+    ]);
+    expect(logs).toEqual(
+      expect.arrayContaining([
+        [20, "hello world"],
+        [30, "from a task"],
+      ]),
+    );
+  });
+
   it("reuses a cached task result across flow runs", async () => {
     let computed = 0;
     const expensive = task(

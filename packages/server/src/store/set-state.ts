@@ -61,6 +61,8 @@ export async function transitionInTransaction(
     runCount: run.runCount,
     retries: run.retries,
     retryDelaySeconds: fromJson(run.retryDelaySeconds, []),
+    // Waiting tasks ask again this often; a pushed "slot free" signal would be better still.
+    concurrencyRetryDelaySeconds: 0.2,
   };
 
   let task: { flowRunId: string | null; cacheKey: string | null } | undefined;
