@@ -4,7 +4,12 @@ import { currentRun, runContext, type RunContext } from "./context.js";
 import { CancelledError, runAttempts } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
 import { LocalOrchestrator, RemoteOrchestrator } from "./orchestrator.js";
-import { ParametersCodec, type ParametersOf, type ParametersSchema } from "./parameters.js";
+import {
+  ParametersCodec,
+  type ParametersInput,
+  type ParametersOf,
+  type ParametersSchema,
+} from "./parameters.js";
 import type { ResultOptions } from "./results.js";
 import { captureConsoleOfRuns } from "./prints.js";
 import { defaultClient } from "./settings.js";
@@ -44,7 +49,7 @@ export interface FlowRunContext extends RunContext {
 type CallArguments<P> = Record<string, never> extends P ? [parameters?: P] : [parameters: P];
 
 export interface Flow<S extends ParametersSchema | undefined, R> {
-  (...args: CallArguments<ParametersOf<S>>): Promise<R>;
+  (...args: CallArguments<ParametersInput<S>>): Promise<R>;
   readonly flowName: string;
   readonly options: FlowOptions<S>;
   readonly codec: ParametersCodec<S>;
@@ -187,8 +192,8 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     throw outcome.error;
   }
 
-  const callable = ((parameters?: ParametersOf<S>) =>
-    run(parameters ?? ({} as ParametersOf<S>))) as unknown as Flow<S, R>;
+  const callable = (async (parameters?: ParametersInput<S>) =>
+    run(codec.fromCode(parameters))) as unknown as Flow<S, R>;
   Object.defineProperties(callable, {
     flowName: { value: options.name },
     options: { value: options },

@@ -3,6 +3,7 @@ export { task, exponentialBackoff, TaskFuture, type Task, type TaskOptions } fro
 export {
   ParametersCodec,
   type ParameterCodec,
+  type ParametersInput,
   type ParametersOf,
   type ParametersSchema,
 } from "./parameters.js";

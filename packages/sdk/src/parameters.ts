@@ -26,6 +26,18 @@ export type ParametersOf<S> = S extends z.ZodObject
     ? { [K in keyof S]: ValueOf<S[K]> }
     : Record<string, never>;
 
+type InputOf<S> = S extends z.ZodType ? z.input<S> : S extends ParameterCodec<infer T> ? T : never;
+/** What code passes when it calls a flow: zod inputs (defaults may be left out) and typed values. */
+export type ParametersInput<S> = S extends z.ZodObject
+  ? z.input<S>
+  : S extends Record<string, ParameterSpec>
+    ? OptionalWhereUndefined<{ [K in keyof S]: InputOf<S[K]> }>
+    : Record<string, never>;
+
+type UndefinedKeys<T> = { [K in keyof T]: undefined extends T[K] ? K : never }[keyof T];
+/** Keys whose value may be undefined (zod defaults, optionals) may also be left out. */
+type OptionalWhereUndefined<T> = Omit<T, UndefinedKeys<T>> & Partial<Pick<T, UndefinedKeys<T>>>;
+
 const isZod = (spec: unknown): spec is z.ZodType => spec instanceof z.ZodType;
 
 function zodIssues(error: z.ZodError, prefix: string): FieldIssue[] {
@@ -98,6 +110,24 @@ export class ParametersCodec<S extends ParametersSchema | undefined> {
           issues.push(...(baton.issues ?? [{ path: name, message: baton.message }]));
         }
       }
+    }
+    if (issues.length > 0) throw invalid(this.what, issues);
+    return output as ParametersOf<S>;
+  }
+
+  /** Checks values passed from code and applies zod defaults; typed codec values pass as they are. */
+  fromCode(input: ParametersInput<S> | undefined): ParametersOf<S> {
+    const schema = this.schema;
+    if (!schema) return (input ?? {}) as ParametersOf<S>;
+    if (isZod(schema)) return this.decode(input);
+    const values = (input ?? {});
+    const issues: FieldIssue[] = [];
+    const output: Record<string, unknown> = { ...values };
+    for (const [name, spec] of Object.entries(schema)) {
+      if (!isZod(spec)) continue;
+      const result = spec.safeParse(values[name]);
+      if (result.success) output[name] = result.data;
+      else issues.push(...zodIssues(result.error, name));
     }
     if (issues.length > 0) throw invalid(this.what, issues);
     return output as ParametersOf<S>;

@@ -56,7 +56,7 @@ const storages = new Map<string, () => ResultStorage>([["local", () => new Local
 
 /** Makes a serializer known to this process, so results it wrote can be read here. */
 export function registerSerializer(serializer: Serializer): void {
-  serializers.set(serializer.name, serializer as Serializer);
+  serializers.set(serializer.name, serializer);
 }
 
 export function registerResultStorage(name: string, make: () => ResultStorage): void {
@@ -78,7 +78,7 @@ export async function referenceFor(value: unknown, options: ResultOptions): Prom
   if (options.persistResult || options.resultSerializer) {
     const serializer = options.resultSerializer ?? jsonSerializer;
     // A process that writes with a serializer can read its results back too.
-    registerSerializer(serializer as Serializer);
+    registerSerializer(serializer);
     const storage = options.resultStorage ?? new LocalFileStorage();
     const key = `${newId()}.${serializer.name}`;
     await storage.write(key, serializer.serialize(value));

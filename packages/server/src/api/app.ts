@@ -2,10 +2,17 @@ import { timingSafeEqual } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import fastifyStatic from "@fastify/static";
-import fastifySwagger from "@fastify/swagger";
+import fastifySwagger, { type SwaggerTransform, type SwaggerTransformObject } from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from "fastify";
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import { jsonSchemaTransform, validatorCompiler } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { $ZodRegistry, $ZodType, globalRegistry, toJSONSchema } from "zod/v4/core";
 import {
   BatonError,
   EVENT_STREAM_PATH,
@@ -56,6 +63,91 @@ function validationProblem(error: FastifyError & { validationContext?: string })
   return new BatonError("invalid_argument", `invalid ${where}: ${detail}`, { issues });
 }
 
+/** Every error becomes a problem document; only unexpected ones are a 500, and they are logged. */
+function answerError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error instanceof BatonError) {
+    if (error.code === "internal") request.log.error({ err: error }, "internal error");
+    return sendProblem(reply, error);
+  }
+  if (error.validation) return sendProblem(reply, validationProblem(error));
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const code = status === 401 ? "unauthenticated" : status === 404 ? "not_found" : "invalid_argument";
+    const problem = new BatonError(code, error.message).toProblem();
+    return reply
+      .code(status)
+      .type("application/problem+json")
+      .send({ ...problem, status });
+  }
+  request.log.error({ err: error }, "internal error");
+  return sendProblem(
+    reply,
+    new BatonError("internal", "the server failed to handle this request; see its log"),
+  );
+}
+
+/** Operations without a query take none: an unknown parameter is refused by name, not ignored. */
+const NoQuery = z.strictObject({});
+
+/**
+ * fastify-type-provider-zod leaves out the definitions zod shares between the parts of a recursive schema
+ * (the `z.json()` values), so the OpenAPI document referred to `#/components/schemas/schemaN` components
+ * that did not exist (turkerdev/fastify-type-provider-zod#210). These transforms make them, named as it names
+ * them: a name always stands for the same definition, or building the document fails.
+ */
+function sharedDefinitionsTransforms(): {
+  transform: SwaggerTransform;
+  transformObject: SwaggerTransformObject;
+} {
+  const components: Record<string, unknown> = {};
+  const collect = (schema: unknown, io: "input" | "output") => {
+    if (!(schema instanceof $ZodType)) return;
+    const registry = new $ZodRegistry<{ id?: string }>();
+    registry.add(schema, { id: "schema" });
+    const { __shared: shared } = toJSONSchema(registry, {
+      target: "openapi-3.0",
+      metadata: globalRegistry,
+      io,
+      unrepresentable: "any",
+      cycles: "ref",
+      reused: "inline",
+      uri: () => "",
+    }).schemas;
+    const suffix = io === "input" ? "Input" : "";
+    const definitions = JSON.stringify(shared?.definitions ?? shared?.$defs ?? {}).replace(
+      /"#\/(?:definitions|\$defs)\/([^"]+)"/g,
+      (_, id: string) => `"#/components/schemas/${id}${suffix}"`,
+    );
+    for (const [id, definition] of Object.entries(JSON.parse(definitions) as Record<string, unknown>)) {
+      const name = `${id}${suffix}`;
+      if (name in components && JSON.stringify(components[name]) !== JSON.stringify(definition)) {
+        throw new Error(`two different recursive schemas are both named '${name}' in the OpenAPI document`);
+      }
+      components[name] = definition;
+    }
+  };
+  return {
+    transform: (input) => {
+      // Routes without a schema (the dashboard's) come with none.
+      const { params, querystring, body, headers, response } = input.schema ?? {};
+      for (const part of [params, querystring, body, headers]) collect(part, "input");
+      for (const part of Object.values(response ?? {})) collect(part, "output");
+      return jsonSchemaTransform(input);
+    },
+    transformObject: (document) => {
+      if (!("openapiObject" in document)) return document.swaggerObject;
+      const { openapiObject } = document;
+      return {
+        ...openapiObject,
+        components: {
+          ...openapiObject.components,
+          schemas: { ...openapiObject.components?.schemas, ...components },
+        },
+      } as ReturnType<SwaggerTransformObject>;
+    },
+  };
+}
+
 function sameKey(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
@@ -70,32 +162,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: 16 * 1024 * 1024,
     // Event streams never go idle; closing the server must not wait for them.
     forceCloseConnections: true,
+    // Above the 200 characters a name may have, so that the schemas, not the router, judge path parameters.
+    routerOptions: { maxParamLength: 1000 },
+    // URLs the router refuses (bad percent-encoding, over-long parameters) get problem documents too.
+    frameworkErrors: (error, request, reply) => {
+      void answerError(error, request, reply);
+    },
   });
   app.setValidatorCompiler(validatorCompiler);
   // Handlers return values already shaped by the models; plain JSON keeps the hot path fast.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof BatonError) {
-      if (error.code === "internal") request.log.error({ err: error }, "internal error");
-      return sendProblem(reply, error);
-    }
-    if (error.validation) return sendProblem(reply, validationProblem(error));
-    const status = error.statusCode ?? 500;
-    if (status >= 400 && status < 500) {
-      const code = status === 401 ? "unauthenticated" : status === 404 ? "not_found" : "invalid_argument";
-      const problem = new BatonError(code, error.message).toProblem();
-      return reply
-        .code(status)
-        .type("application/problem+json")
-        .send({ ...problem, status });
-    }
-    request.log.error({ err: error }, "internal error");
-    return sendProblem(
-      reply,
-      new BatonError("internal", "the server failed to handle this request; see its log"),
-    );
-  });
+  app.setErrorHandler(answerError);
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0] ?? "";
@@ -135,7 +213,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       },
       servers: [{ url: "/" }],
     },
-    transform: jsonSchemaTransform,
+    ...sharedDefinitionsTransforms(),
   });
   await app.register(fastifySwaggerUi, { routePrefix: "/api/docs" });
 
@@ -153,7 +231,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
             summary: spec.summary,
             tags: [spec.tag],
             ...(spec.params ? { params: spec.params } : {}),
-            ...(spec.query ? { querystring: spec.query } : {}),
+            querystring: spec.query ?? NoQuery,
             ...(spec.body ? { body: spec.body } : {}),
             ...(spec.response ? { response: { [status]: spec.response } } : {}),
           },
