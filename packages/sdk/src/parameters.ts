@@ -120,7 +120,7 @@ export class ParametersCodec<S extends ParametersSchema | undefined> {
     const schema = this.schema;
     if (!schema) return (input ?? {}) as ParametersOf<S>;
     if (isZod(schema)) return this.decode(input);
-    const values = (input ?? {});
+    const values: Record<string, unknown> = { ...input };
     const issues: FieldIssue[] = [];
     const output: Record<string, unknown> = { ...values };
     for (const [name, spec] of Object.entries(schema)) {
