@@ -1,5 +1,4 @@
 import {
-  BatonError,
   makeState,
   newId,
   notFound,
@@ -11,13 +10,12 @@ import {
 } from "@baton/core";
 import type { Selectable } from "kysely";
 import type { z } from "zod";
-import type { FlowRunQuery as FlowRunQuerySchema } from "@baton/core";
 import { constraintError } from "../db/database.js";
 import type { FlowRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
 import { ensureFlow, readFlow } from "./flows.js";
 import { runName } from "./names.js";
-import { publishStateChange, transitionInTransaction } from "./set-state.js";
+import { insertWithFirstState, publishStateChange, type Applied } from "./set-state.js";
 
 type FlowRunRow = Selectable<FlowRunTable> & { flowName: string };
 
@@ -92,9 +90,9 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
   const now = nowIso();
   const id = input.id ?? newId();
   const firstState = makeState(input.state ?? { type: "SCHEDULED" });
-  let applied: Awaited<ReturnType<typeof transitionInTransaction>>;
+  let applied: Applied;
   try {
-    applied = await ctx.db.kysely.transaction().execute(async (trx) => {
+    applied = await insertWithFirstState(ctx, "flow", id, firstState, async (trx) => {
       await trx
         .insertInto("flowRuns")
         .values({
@@ -130,17 +128,6 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
           updated: now,
         })
         .execute();
-      const verdict = await transitionInTransaction(trx, "flow", id, firstState, {
-        force: false,
-        initial: true,
-      });
-      if (verdict.result.status === "ABORT" || verdict.result.status === "WAIT") {
-        throw new BatonError(
-          "invalid_argument",
-          `a flow run cannot start in state ${firstState.type}: ${verdict.result.reason}`,
-        );
-      }
-      return verdict;
     });
   } catch (error) {
     const known = constraintError(error, `flow run '${id}'`);
@@ -168,7 +155,7 @@ export async function createFlowRun(ctx: StoreContext, input: FlowRunCreate): Pr
   return insertFlowRun(ctx, { ...rest, flowId });
 }
 
-export async function listFlowRuns(ctx: StoreContext, query: z.output<typeof FlowRunQuerySchema>) {
+export async function listFlowRuns(ctx: StoreContext, query: z.output<typeof FlowRunQuery>) {
   let q = selectFlowRuns(ctx);
   if (query.stateType?.length) q = q.where("flowRuns.stateType", "in", query.stateType);
   if (query.stateName) q = q.where("flowRuns.stateName", "=", query.stateName);
@@ -225,5 +212,3 @@ export async function heartbeatFlowRun({ db }: StoreContext, id: string): Promis
     .executeTakeFirst();
   if (result.numUpdatedRows === 0n) throw notFound("flow run", id);
 }
-
-export type { FlowRunQuery };

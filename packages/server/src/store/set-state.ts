@@ -1,4 +1,5 @@
 import {
+  BatonError,
   isTerminal,
   notFound,
   orchestrate,
@@ -21,7 +22,7 @@ export interface TransitionOptions {
   initial?: boolean;
 }
 
-interface Applied {
+export interface Applied {
   result: SetStateResult;
   changed: { runId: string; flowRunId: string | null; state: State; previous: State | null } | null;
 }
@@ -157,6 +158,30 @@ export async function transitionInTransaction(
       previous: initial,
     },
   };
+}
+
+/**
+ * Inserts a run (through `insert`) and gives it its first state in the same transaction, so nobody
+ * sees a run without a state; the rules decide the first state as they decide any other.
+ */
+export async function insertWithFirstState(
+  ctx: StoreContext,
+  kind: Kind,
+  id: string,
+  firstState: State,
+  insert: (trx: Trx) => Promise<void>,
+): Promise<Applied> {
+  return ctx.db.kysely.transaction().execute(async (trx) => {
+    await insert(trx);
+    const applied = await transitionInTransaction(trx, kind, id, firstState, { force: false, initial: true });
+    if (applied.result.status === "ABORT" || applied.result.status === "WAIT") {
+      throw new BatonError(
+        "aborted",
+        `the ${kind} run cannot start as ${firstState.type}: ${applied.result.reason}`,
+      );
+    }
+    return applied;
+  });
 }
 
 /** Proposes a state in a transaction of its own and announces the change once it is committed. */

@@ -1,5 +1,4 @@
 import {
-  BatonError,
   makeState,
   newId,
   notFound,
@@ -13,7 +12,7 @@ import type { z } from "zod";
 import { constraintError } from "../db/database.js";
 import type { TaskRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
-import { publishStateChange, transitionInTransaction } from "./set-state.js";
+import { insertWithFirstState, publishStateChange, type Applied } from "./set-state.js";
 
 export function toTaskRun(row: Selectable<TaskRunTable>): TaskRun {
   return {
@@ -49,9 +48,9 @@ export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Pr
   const id = input.id ?? newId();
   const now = nowIso();
   const firstState = makeState(input.state ?? { type: "PENDING" });
-  let applied: Awaited<ReturnType<typeof transitionInTransaction>>;
+  let applied: Applied;
   try {
-    applied = await ctx.db.kysely.transaction().execute(async (trx) => {
+    applied = await insertWithFirstState(ctx, "task", id, firstState, async (trx) => {
       if (input.flowRunId) {
         const flowRun = await trx
           .selectFrom("flowRuns")
@@ -85,17 +84,6 @@ export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Pr
           updated: now,
         })
         .execute();
-      const verdict = await transitionInTransaction(trx, "task", id, firstState, {
-        force: false,
-        initial: true,
-      });
-      if (verdict.result.status === "ABORT" || verdict.result.status === "WAIT") {
-        throw new BatonError(
-          "aborted",
-          `task run '${input.name}' cannot start as ${firstState.type}: ${verdict.result.reason}`,
-        );
-      }
-      return verdict;
     });
   } catch (error) {
     throw constraintError(error, `task run '${id}'`) ?? error;
