@@ -10,6 +10,8 @@ export interface RunContext {
   taskRunId: string | null;
   logger: RunLogger;
   signal: AbortSignal;
+  /** Task runs started in this flow run and not settled yet: the flow run waits for them before it ends. */
+  children: Set<Promise<unknown>>;
   /** Console output inside the run goes to its logs. */
   logPrints: boolean;
   /** How many times each task was called in this flow run, for dynamic keys. */
@@ -17,6 +19,11 @@ export interface RunContext {
 }
 
 export const runContext = new AsyncLocalStorage<RunContext>();
+
+/** Waits until every task run started in the flow run has settled, including ones they started. */
+export async function settleChildren(context: RunContext): Promise<void> {
+  while (context.children.size > 0) await Promise.allSettled([...context.children]);
+}
 
 /** The context of the run this code is in, if any. */
 export function currentRun(): RunContext | undefined {

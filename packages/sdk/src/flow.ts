@@ -1,8 +1,9 @@
 import type { BatonClient } from "@baton/client";
 import { newId, type FlowRun, type JsonObject, type State } from "@baton/core";
-import { currentRun, runContext, type RunContext } from "./context.js";
+import { currentRun, runContext, settleChildren, type RunContext } from "./context.js";
 import { CancelledError, runAttempts } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
+import { recorderFor } from "./recorder.js";
 import { LocalOrchestrator, RemoteOrchestrator } from "./orchestrator.js";
 import {
   ParametersCodec,
@@ -161,6 +162,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       logger,
       signal: controller.signal,
       taskCalls: new Map(),
+      children: new Set(),
       logPrints: options.logPrints ?? parent?.logPrints ?? false,
       parameters,
     };
@@ -177,7 +179,10 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       signal: controller.signal,
       body: (signal) => runContext.run({ ...context, signal }, () => fn(typed, { ...context, signal })),
       results: options,
-      beforeFinalState: async () => shipper?.flush(),
+      beforeFinalState: async () => {
+        await settleChildren(context);
+        if (client) await Promise.all([recorderFor(client).flush(), shipperFor(client).flush()]);
+      },
       log: logger.info,
     }).finally(unwatch);
     const info = { name: options.name, runId: flowRun?.id ?? null, state: outcome.state };

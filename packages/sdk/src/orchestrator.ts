@@ -35,6 +35,14 @@ export class LocalOrchestrator implements Orchestrator {
     this.#state = makeState(first);
   }
 
+  get state(): State | null {
+    return this.#state;
+  }
+
+  get runCount(): number {
+    return this.#runCount;
+  }
+
   async propose(input: StateInput): Promise<SetStateResult> {
     const now = new Date();
     const verdict = orchestrate({

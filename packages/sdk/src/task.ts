@@ -5,6 +5,7 @@ import type { StateHook } from "./flow.js";
 import { RunLogger, shipperFor } from "./logger.js";
 import type { ResultOptions } from "./results.js";
 import { LocalOrchestrator, RemoteOrchestrator, type Orchestrator } from "./orchestrator.js";
+import { hasLimitedTag, RecordingOrchestrator, recorderFor } from "./recorder.js";
 
 export interface TaskOptions<A extends unknown[]> extends ResultOptions {
   name: string;
@@ -90,7 +91,25 @@ export function task<A extends unknown[], R>(
     const name = `${options.name}-${dynamicKey}`;
     const cacheKey = options.cacheKey?.(...args);
     let orchestrator: Orchestrator;
-    if (client && parent?.flowRunId) {
+    // Tasks the server need not decide on (no cache key, no limited tag) are orchestrated here,
+    // by the same rules, and recorded in batches: no round trip on their way.
+    if (client && parent?.flowRunId && !cacheKey && !(await hasLimitedTag(client, options.tags))) {
+      orchestrator = new RecordingOrchestrator(
+        recorderFor(client),
+        {
+          id: taskRunId,
+          flowRunId: parent.flowRunId,
+          name,
+          taskKey: options.name,
+          dynamicKey,
+          tags: options.tags ?? [],
+          retries,
+          retryDelaySeconds,
+          timeoutSeconds: options.timeoutSeconds ?? null,
+        },
+        { type: "PENDING" },
+      );
+    } else if (client && parent?.flowRunId) {
       const created = await client.api.createTaskRun({
         body: {
           id: taskRunId,
@@ -135,6 +154,7 @@ export function task<A extends unknown[], R>(
             logger,
             signal: attemptSignal,
             taskCalls: parent?.taskCalls ?? new Map<string, number>(),
+            children: parent?.children ?? new Set(),
             logPrints: parent?.logPrints ?? false,
           },
           () => fn(...args),
@@ -152,7 +172,18 @@ export function task<A extends unknown[], R>(
     throw outcome.error instanceof Error ? outcome.error : BatonError.from(outcome.error);
   }
 
-  const submit = (...args: A) => new TaskFuture<R>((setState) => run(args, setState));
+  const submit = (...args: A) => {
+    const future = new TaskFuture<R>((setState) => run(args, setState));
+    const children = currentRun()?.children;
+    if (children) {
+      const settled: Promise<unknown> = future.result().then(
+        () => children.delete(settled),
+        () => children.delete(settled),
+      );
+      children.add(settled);
+    }
+    return future;
+  };
   const callable = ((...args: A) => submit(...args).result()) as Task<A, R>;
   Object.defineProperties(callable, {
     taskName: { value: options.name },

@@ -191,6 +191,74 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
     expect(duplicate.code).toBe("already_exists");
   });
 
+  it("records client-orchestrated task runs in batches, appending states to runs it knows", async () => {
+    const flowRun = await api().createFlowRun({ body: { flowName: "recorded", state: { type: "PENDING" } } });
+    const at = (ms: number) => new Date(Date.parse("2026-01-01T00:00:00Z") + ms).toISOString();
+    const base = {
+      flowRunId: flowRun.id,
+      taskKey: "fast",
+      dynamicKey: "0",
+      tags: [],
+      retries: 0,
+      retryDelaySeconds: [],
+      timeoutSeconds: null,
+    };
+    const id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60";
+    await api().recordTaskRuns({
+      body: [
+        {
+          ...base,
+          id,
+          name: "fast-0",
+          runCount: 1,
+          states: [
+            { type: "PENDING", name: "Pending", timestamp: at(0) },
+            { type: "RUNNING", name: "Running", timestamp: at(1) },
+          ],
+        },
+      ],
+    });
+    expect((await api().readTaskRun({ params: { id } })).state?.type).toBe("RUNNING");
+    await api().recordTaskRuns({
+      body: [
+        {
+          ...base,
+          id,
+          name: "fast-0",
+          runCount: 1,
+          states: [{ type: "COMPLETED", name: "Completed", timestamp: at(5) }],
+        },
+      ],
+    });
+    const run = await api().readTaskRun({ params: { id } });
+    expect([run.state?.type, run.runCount, run.startTime, run.endTime]).toEqual([
+      "COMPLETED",
+      1,
+      at(1),
+      at(5),
+    ]);
+    expect((await api().listTaskRunStates({ params: { id } })).map((state) => state.type)).toEqual([
+      "PENDING",
+      "RUNNING",
+      "COMPLETED",
+    ]);
+    const orphan = await rejection(
+      api().recordTaskRuns({
+        body: [
+          {
+            ...base,
+            id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a61",
+            flowRunId: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a62",
+            name: "x",
+            runCount: 0,
+            states: [{ type: "PENDING", name: "Pending", timestamp: at(0) }],
+          },
+        ],
+      }),
+    );
+    expect(orphan.code).toBe("invalid_argument");
+  });
+
   it("keeps tasks of a cancelling flow run from starting", async () => {
     const flowRun = await api().createFlowRun({
       body: { flowName: "cancel-me", state: { type: "PENDING" } },

@@ -172,6 +172,26 @@ export const TaskRunCreate = z.strictObject({
   taskInputs: JsonObject.optional(),
 });
 export type TaskRunCreate = z.infer<typeof TaskRunCreate>;
+/**
+ * A task run orchestrated by the client (same rules, applied in its process) and recorded afterwards:
+ * the states it went through since it was last recorded. Recording the same id again appends.
+ */
+export const TaskRunRecord = z.strictObject({
+  id: Id,
+  flowRunId: Id,
+  name: z.string().min(1).max(200),
+  taskKey: z.string().min(1).max(500),
+  dynamicKey: z.string().max(200),
+  tags: Tags,
+  retries: Retries,
+  retryDelaySeconds: RetryDelays,
+  timeoutSeconds: Seconds.nullable(),
+  runCount: z.number().int().min(0),
+  states: z.array(StateSchema).min(1).max(1000),
+});
+export type TaskRunRecord = z.infer<typeof TaskRunRecord>;
+export const TaskRunRecordBatch = z.array(TaskRunRecord).min(1).max(5000);
+
 export const TaskRunQuery = z.strictObject({
   flowRunId: Id.optional(),
   stateType: CsvList(z.enum(STATE_TYPES)).optional(),

@@ -168,6 +168,15 @@ export const routes = {
     body: m.SetState,
     response: m.SetStateResult,
   }),
+  recordTaskRuns: route({
+    method: "POST",
+    path: "/task-runs/record",
+    summary: "Record task runs orchestrated by the client, with the states they went through (batched)",
+    tag: "task runs",
+    body: m.TaskRunRecordBatch,
+    response: z.object({ count: z.number().int() }),
+    status: 201,
+  }),
   listTaskRunStates: route({
     method: "GET",
     path: "/task-runs/:id/states",

@@ -42,6 +42,7 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     deleteTaskRun: ({ params }) => taskRuns.deleteTaskRun(ctx, params.id),
     setTaskRunState: ({ params, body }) =>
       setRunState(ctx, "task", params.id, makeState(body.state), { force: body.force ?? false }),
+    recordTaskRuns: ({ body }) => taskRuns.recordTaskRuns(ctx, body),
     listTaskRunStates: ({ params }) => flowRuns.listStates(ctx, "task", params.id),
 
     createLogs: ({ body }) => logs.createLogs(ctx, body),

@@ -1,4 +1,5 @@
 import {
+  isTerminal,
   makeState,
   newId,
   notFound,
@@ -6,11 +7,12 @@ import {
   type TaskRun,
   type TaskRunCreate,
   type TaskRunQuery,
+  type TaskRunRecord,
 } from "@baton/core";
-import type { Selectable } from "kysely";
+import type { Insertable, Selectable } from "kysely";
 import type { z } from "zod";
 import { constraintError } from "../db/database.js";
-import type { TaskRunTable } from "../db/schema.js";
+import type { StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
 import { insertWithFirstState, publishStateChange, type Applied } from "./set-state.js";
 
@@ -115,4 +117,101 @@ export async function deleteTaskRun(ctx: StoreContext, id: string): Promise<void
     await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
     await trx.deleteFrom("logs").where("taskRunId", "=", id).execute();
   });
+}
+
+/**
+ * Records task runs that the client orchestrated itself (the fast path for tasks that need no
+ * server decision): inserts new runs, appends states to known ones, in one transaction.
+ */
+export async function recordTaskRuns(ctx: StoreContext, batch: TaskRunRecord[]): Promise<{ count: number }> {
+  const now = nowIso();
+  await ctx.db.kysely
+    .transaction()
+    .execute(async (trx) => {
+      const known = new Map<string, string | null>();
+      for (let start = 0; start < batch.length; start += 500) {
+        const ids = batch.slice(start, start + 500).map((record) => record.id);
+        const rows = await trx
+          .selectFrom("taskRuns")
+          .select(["id", "startTime"])
+          .where("id", "in", ids)
+          .execute();
+        for (const row of rows) known.set(row.id, row.startTime);
+      }
+      const inserts: Insertable<TaskRunTable>[] = [];
+      const states: Insertable<StateTable>[] = [];
+      for (const record of batch) {
+        const last = record.states[record.states.length - 1]!;
+        const started = record.states.find((state) => state.type === "RUNNING")?.timestamp ?? null;
+        const current = {
+          state: toJson(last),
+          stateType: last.type,
+          stateName: last.name,
+          runCount: record.runCount,
+          endTime: isTerminal(last.type) ? last.timestamp : null,
+          updated: now,
+        };
+        if (known.has(record.id)) {
+          await trx
+            .updateTable("taskRuns")
+            .set({ ...current, startTime: known.get(record.id) ?? started })
+            .where("id", "=", record.id)
+            .execute();
+        } else {
+          known.set(record.id, started);
+          inserts.push({
+            id: record.id,
+            flowRunId: record.flowRunId,
+            name: record.name,
+            taskKey: record.taskKey,
+            dynamicKey: record.dynamicKey,
+            tags: toJson(record.tags),
+            cacheKey: null,
+            cacheExpiration: null,
+            taskInputs: "{}",
+            retries: record.retries,
+            retryDelaySeconds: toJson(record.retryDelaySeconds),
+            timeoutSeconds: record.timeoutSeconds,
+            startTime: started,
+            created: record.states[0]!.timestamp,
+            ...current,
+          });
+        }
+        for (const state of record.states) {
+          states.push({
+            id: newId(),
+            flowRunId: null,
+            taskRunId: record.id,
+            type: state.type,
+            name: state.name,
+            timestamp: state.timestamp,
+            state: toJson(state),
+          });
+        }
+      }
+      // Bounded statements: SQLite allows at most 32766 bound values.
+      for (let start = 0; start < inserts.length; start += 200) {
+        await trx
+          .insertInto("taskRuns")
+          .values(inserts.slice(start, start + 200))
+          .execute();
+      }
+      for (let start = 0; start < states.length; start += 500) {
+        await trx
+          .insertInto("states")
+          .values(states.slice(start, start + 500))
+          .execute();
+      }
+    })
+    .catch((error: unknown) => {
+      throw constraintError(error, "a recorded task run") ?? error;
+    });
+  for (const record of batch) {
+    const state = record.states[record.states.length - 1]!;
+    ctx.events.publish("task-run.state-changed", { kind: "task-run", id: record.id }, record.flowRunId, {
+      state,
+      previousType: null,
+    });
+  }
+  return { count: batch.length };
 }
