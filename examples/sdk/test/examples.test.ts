@@ -7,7 +7,9 @@ import { startTestServer, type TestServer } from "../../../test/helpers.js";
 
 // Every script of the SDK guide (docs/sdk.md) runs as a user would run it, against a real server.
 const folder = fileURLToPath(new URL("..", import.meta.url));
-const scripts = readdirSync(folder).filter((name) => name.endsWith(".ts"));
+const scripts = readdirSync(folder).filter((name) => name.endsWith(".ts") || name.endsWith(".mjs"));
+// TypeScript runs through tsx; JavaScript with plain node, on the built packages, as users run it.
+const runner = (script: string) => (script.endsWith(".ts") ? ["--conditions=source", "--import", "tsx"] : []);
 
 describe("the SDK guide's examples", () => {
   let server: TestServer;
@@ -22,7 +24,7 @@ describe("the SDK guide's examples", () => {
   it.each(scripts)("%s runs to the end and its runs complete", async (script) => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ["--conditions=source", "--import", "tsx", fileURLToPath(new URL(`../${script}`, import.meta.url))],
+      [...runner(script), fileURLToPath(new URL(`../${script}`, import.meta.url))],
       { env: { ...process.env, BATON_API_URL: server.apiUrl, BATON_HOME: server.settings.home } },
     );
     expect(stdout.length).toBeGreaterThan(0);

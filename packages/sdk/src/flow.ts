@@ -4,7 +4,7 @@ import { currentRun, runContext, settleChildren, type RunContext } from "./conte
 import { CancelledError, runAttempts } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
 import { recorderFor } from "./recorder.js";
-import { LocalOrchestrator, RemoteOrchestrator } from "./orchestrator.js";
+import { LocalOrchestrator, RemoteOrchestrator, type Orchestrator } from "./orchestrator.js";
 import {
   ParametersCodec,
   type ParametersInput,
@@ -40,6 +40,8 @@ export interface FlowOptions<S extends ParametersSchema | undefined> extends Res
   onCompletion?: StateHook[];
   onFailure?: StateHook[];
   onCancellation?: StateHook[];
+  /** Called when the run could not be carried through: the engine, not the flow's code, failed. */
+  onCrashed?: StateHook[];
 }
 
 export interface FlowRunContext extends RunContext {
@@ -123,6 +125,21 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
 
   if (options.logPrints) captureConsoleOfRuns();
 
+  async function crash(
+    orchestrator: Orchestrator,
+    error: unknown,
+    logger: RunLogger,
+    info: { name: string; runId: string | null },
+  ) {
+    const message = `the run crashed: ${(error as Error).message}`;
+    logger.error(message);
+    const state = await orchestrator.propose({ type: "CRASHED", message }).then(
+      (verdict) => verdict.state,
+      () => null, // the server may be what failed
+    );
+    await callHooks(options.onCrashed, { ...info, state, error }, logger);
+  }
+
   async function run(typed: ParametersOf<S>, existingRunId?: string): Promise<R> {
     const parent = currentRun();
     const client = parent ? parent.client : defaultClient();
@@ -172,19 +189,28 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       client && flowRun
         ? new RemoteOrchestrator(client, "flow", flowRun.id)
         : new LocalOrchestrator("flow", retries, retryDelaySeconds, { type: "PENDING" });
-    const outcome = await runAttempts({
-      what: label,
-      orchestrator,
-      timeoutSeconds: options.timeoutSeconds,
-      signal: controller.signal,
-      body: (signal) => runContext.run({ ...context, signal }, () => fn(typed, { ...context, signal })),
-      results: options,
-      beforeFinalState: async () => {
-        await settleChildren(context);
-        if (client) await Promise.all([recorderFor(client).flush(), shipperFor(client).flush()]);
-      },
-      log: logger.info,
-    }).finally(unwatch);
+    let outcome: Awaited<ReturnType<typeof runAttempts<R>>>;
+    try {
+      outcome = await runAttempts({
+        what: label,
+        orchestrator,
+        timeoutSeconds: options.timeoutSeconds,
+        signal: controller.signal,
+        body: (signal) => runContext.run({ ...context, signal }, () => fn(typed, { ...context, signal })),
+        results: options,
+        beforeFinalState: async () => {
+          await settleChildren(context);
+          if (client) await Promise.all([recorderFor(client).flush(), shipperFor(client).flush()]);
+        },
+        log: logger.info,
+      });
+    } catch (error) {
+      // Not the flow's code but the run itself broke (the server went away, say): a crash.
+      await crash(orchestrator, error, logger, { name: options.name, runId: flowRun?.id ?? null });
+      throw error;
+    } finally {
+      unwatch();
+    }
     const info = { name: options.name, runId: flowRun?.id ?? null, state: outcome.state };
     if (outcome.ok) {
       await callHooks(options.onCompletion, info, logger);

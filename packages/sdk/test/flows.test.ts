@@ -321,3 +321,23 @@ describe("flows without a server", () => {
     expect(attempts).toBe(2);
   });
 });
+
+describe("a flow whose server goes away mid-run", () => {
+  it("ends crashed: the call fails with a clear error and the crash hooks run", async () => {
+    const server = await startTestServer("sqlite");
+    process.env.BATON_API_URL = server.apiUrl;
+    const crashes: string[] = [];
+    const orphaned = flow(
+      { name: "orphaned", onCrashed: [({ error }) => void crashes.push((error as BatonError).code)] },
+      async () => {
+        await server.stop(); // the server dies while the flow runs
+        return "done";
+      },
+    );
+    const error = await failure(orphaned());
+    delete process.env.BATON_API_URL;
+    expect((error as BatonError).code).toBe("unavailable");
+    expect(error.message).toContain(server.apiUrl);
+    expect(crashes).toEqual(["unavailable"]);
+  });
+});
