@@ -31,6 +31,9 @@ try {
   process.exit(code || 1);
 }
 const skipped = summary.numPendingTests + summary.numTodoTests;
+if (code !== 0 && summary.numFailedTests === 0) {
+  console.log(`vitest exited with code ${code}: errors outside the tests (see "Unhandled Errors" above)`);
+}
 console.log(
   `${summary.numPassedTests} passed, ${summary.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ""}`,
 );

@@ -58,6 +58,9 @@ export function openDatabase(url: string): Db {
   const plugins = [new CamelCasePlugin()];
   if (isPostgres(url)) {
     const pool = new pg.Pool({ connectionString: url, max: 10 });
+    // An idle connection the database closes (a restart, an admin) must not crash the process:
+    // the pool drops it and the next query opens a new one.
+    pool.on("error", () => undefined);
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins });
     return {
       kysely,
