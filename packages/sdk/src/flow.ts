@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { BatonClient } from "@baton/client";
 import { newId, type FlowRun, type JsonObject, type State } from "@baton/core";
 import { currentRun, runContext, settleChildren, type RunContext } from "./context.js";
@@ -169,6 +170,8 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     const shipper = client ? shipperFor(client) : null;
     const logger = new RunLogger(label, shipper, { flowRunId: flowRun?.id ?? null, taskRunId: null });
     const controller = new AbortController();
+    // Every running task of the flow listens to its signal: no listener limit applies.
+    setMaxListeners(0, controller.signal);
     const parentSignal = parent?.signal;
     parentSignal?.addEventListener("abort", () => controller.abort(parentSignal.reason), { once: true });
     const context: FlowRunContext = {

@@ -269,10 +269,23 @@ const initial = (dialect: Dialect): Migration => ({
   },
 });
 
+/** The cache lookup filters on key, state and end time together; a lone state index misleads SQLite. */
+const taskRunCacheLookup: Migration = {
+  async up(db: Db) {
+    await db.schema.dropIndex("task_runs_cache").execute();
+    await db.schema
+      .createIndex("task_runs_cache")
+      .on("task_runs")
+      .columns(["cache_key", "state_type", "end_time"])
+      .execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
     "0001_initial": initial(dialect),
+    "0002_task_run_cache_lookup": taskRunCacheLookup,
   };
   return { getMigrations: async () => migrations };
 }

@@ -1,0 +1,136 @@
+/**
+ * Servers for tracked benchmarks: a real Baton server over a throwaway database (SQLite file, or a new
+ * PostgreSQL database when BATON_BENCH_DATABASE_URL or BATON_TEST_DATABASE_URL is set), started either
+ * in this process or in a child process of its own.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { startServer } from "@baton/server";
+
+export type DatabaseKind = "sqlite" | "postgres";
+/** "in-process": the server shares the client's event loop; "process": a child Node process. */
+export type ServerMode = "in-process" | "process";
+
+/** The PostgreSQL server to create throwaway databases on, if any. */
+export const POSTGRES_URL =
+  process.env.BATON_BENCH_DATABASE_URL || process.env.BATON_TEST_DATABASE_URL || undefined;
+
+export const DATABASES: DatabaseKind[] = POSTGRES_URL ? ["sqlite", "postgres"] : ["sqlite"];
+
+export interface ThrowawayDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A new empty database, as test/helpers.ts makes them. */
+export async function throwawayDatabase(kind: DatabaseKind): Promise<ThrowawayDatabase> {
+  if (kind === "sqlite") {
+    const dir = mkdtempSync(join(tmpdir(), "baton-bench-"));
+    return { url: join(dir, "baton.db"), drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  if (!POSTGRES_URL)
+    throw new Error("set BATON_BENCH_DATABASE_URL or BATON_TEST_DATABASE_URL for PostgreSQL");
+  const admin = POSTGRES_URL;
+  const name = `baton_bench_${randomBytes(6).toString("hex")}`;
+  const query = async (sql: string) => {
+    const client = new pg.Client({ connectionString: admin });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await query(`CREATE DATABASE ${name}`);
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+export interface BenchServer {
+  apiUrl: string;
+  database: DatabaseKind;
+  mode: ServerMode;
+  stop(): Promise<void>;
+}
+
+const CHILD = join(dirname(fileURLToPath(import.meta.url)), "server-process.ts");
+
+export async function startBenchServer(database: DatabaseKind, mode: ServerMode): Promise<BenchServer> {
+  const db = await throwawayDatabase(database);
+  const home = mkdtempSync(join(tmpdir(), "baton-bench-home-"));
+  const cleanUp = async () => {
+    await db.drop();
+    rmSync(home, { recursive: true, force: true });
+  };
+  try {
+    if (mode === "in-process") {
+      const server = await startServer({
+        host: "127.0.0.1",
+        port: 0,
+        databaseUrl: db.url,
+        home,
+        apiKey: undefined,
+      });
+      return {
+        apiUrl: server.apiUrl,
+        database,
+        mode,
+        stop: async () => {
+          await server.close();
+          await cleanUp();
+        },
+      };
+    }
+    const child = await startChild(db.url, home);
+    return {
+      apiUrl: child.apiUrl,
+      database,
+      mode,
+      stop: async () => {
+        await child.stop();
+        await cleanUp();
+      },
+    };
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}
+
+/** Runs bench/server-process.ts (sources through tsx, no build needed) and waits for its URL. */
+async function startChild(
+  databaseUrl: string,
+  home: string,
+): Promise<{ apiUrl: string; stop(): Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=source", "--import", "tsx", CHILD, databaseUrl, home],
+    {
+      stdio: ["pipe", "pipe", "inherit"],
+      env: { ...process.env, BATON_API_KEY: "" },
+    },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const lines = createInterface({ input: child.stdout });
+  const apiUrl = await new Promise<string>((resolve, reject) => {
+    child.once("exit", (code) =>
+      reject(new Error(`the server process exited with ${code} before listening`)),
+    );
+    lines.once("line", (line) => resolve((JSON.parse(line) as { apiUrl: string }).apiUrl));
+  });
+  return {
+    apiUrl,
+    stop: async () => {
+      // Closing stdin asks the child to close its server and exit.
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
