@@ -1,7 +1,16 @@
+import { createRequire } from "node:module";
 import { Command } from "commander";
-import { VERSION } from "@baton/server";
+import { concurrencyLimitCommand } from "./commands/concurrency-limit.js";
+import { deploymentCommand } from "./commands/deployment.js";
+import { flowRunCommand } from "./commands/flow-run.js";
+import { flowCommand } from "./commands/flow.js";
 import { serverCommand } from "./commands/server.js";
+import { workPoolCommand } from "./commands/work-pool.js";
+import { workQueueCommand } from "./commands/work-queue.js";
 import { fail } from "./output.js";
+
+/** The CLI's version (released in lockstep with the server's). */
+const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 
 export function program(): Command {
   const baton = new Command("baton")
@@ -9,6 +18,12 @@ export function program(): Command {
     .version(VERSION, "-v, --version")
     .showHelpAfterError();
   baton.addCommand(serverCommand());
+  baton.addCommand(workPoolCommand());
+  baton.addCommand(workQueueCommand());
+  baton.addCommand(concurrencyLimitCommand());
+  baton.addCommand(flowCommand());
+  baton.addCommand(flowRunCommand());
+  baton.addCommand(deploymentCommand());
   baton
     .command("version")
     .description("Print the version")

@@ -1,6 +1,8 @@
 import { Command, InvalidArgumentError } from "commander";
-import { openDatabase, migrateToLatest, resetDatabase, serverSettings, startServer } from "@baton/server";
 import { bold, dim } from "../output.js";
+
+// The server and its database drivers load only for these commands, so the others start fast.
+const loadServer = () => import("@baton/server");
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -24,6 +26,7 @@ export function serverCommand(): Command {
     .option("--port <port>", "port to listen on (BATON_SERVER_PORT)", parsePort)
     .option("--database-url <url>", "postgres://… or a SQLite file path (BATON_DATABASE_URL)")
     .action(async (options: { host?: string; port?: number; databaseUrl?: string }) => {
+      const { startServer } = await loadServer();
       const running = await startServer({
         ...(options.host ? { host: options.host } : {}),
         ...(options.port !== undefined ? { port: options.port } : {}),
@@ -61,6 +64,7 @@ export function serverCommand(): Command {
     .description("Apply pending migrations")
     .option("--database-url <url>", "postgres://… or a SQLite file path (BATON_DATABASE_URL)")
     .action(async (options: DatabaseOptions) => {
+      const { openDatabase, migrateToLatest, serverSettings } = await loadServer();
       const db = openDatabase(
         serverSettings(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}).databaseUrl,
       );
@@ -74,6 +78,7 @@ export function serverCommand(): Command {
     .option("--database-url <url>", "postgres://… or a SQLite file path (BATON_DATABASE_URL)")
     .option("-y, --yes", "do not ask for confirmation")
     .action(async (options: DatabaseOptions & { yes?: boolean }) => {
+      const { openDatabase, resetDatabase, serverSettings } = await loadServer();
       const db = openDatabase(
         serverSettings(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}).databaseUrl,
       );

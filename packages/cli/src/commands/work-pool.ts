@@ -1,0 +1,134 @@
+import { Command } from "commander";
+import type { WorkPool, WorkQueue } from "@baton/core";
+import { allPages, details, flag, limitText, print, printJson, table, time } from "../format.js";
+import { parseCount } from "../options.js";
+import { apiClient } from "../settings.js";
+
+interface JsonOption {
+  json?: boolean;
+}
+
+function poolDetails(pool: WorkPool, queues: WorkQueue[]): string {
+  return details([
+    ["Name", pool.name],
+    ["Id", pool.id],
+    ["Type", pool.type],
+    ["Status", pool.paused ? "paused" : "ready"],
+    ["Concurrency limit", limitText(pool.concurrencyLimit)],
+    ["Description", pool.description ?? "-"],
+    ["Created", time(pool.created)],
+    ["Queues", queues.map((queue) => `${queue.name} (priority ${queue.priority})`).join(", ") || "-"],
+  ]);
+}
+
+export function workPoolCommand(): Command {
+  const group = new Command("work-pool").description("Manage work pools");
+
+  group
+    .command("create")
+    .description("Create a work pool (with a 'default' queue)")
+    .argument("<name>", "pool name")
+    .option("-t, --type <type>", "worker type", "process")
+    .option("--concurrency-limit <n>", "most runs of the pool running at once", parseCount)
+    .option("--paused", "create it paused")
+    .action(async (name: string, options: { type: string; concurrencyLimit?: number; paused?: boolean }) => {
+      const pool = await apiClient().api.createWorkPool({
+        body: {
+          name,
+          type: options.type,
+          ...(options.concurrencyLimit !== undefined ? { concurrencyLimit: options.concurrencyLimit } : {}),
+          ...(options.paused ? { paused: true } : {}),
+        },
+      });
+      print(`Created work pool '${pool.name}' (type ${pool.type}, id ${pool.id}).`);
+    });
+
+  group
+    .command("ls")
+    .description("List work pools")
+    .option("--json", "print JSON")
+    .action(async (options: JsonOption) => {
+      const client = apiClient();
+      const pools = await allPages((offset) => client.api.listWorkPools({ query: { limit: 200, offset } }));
+      if (options.json) return printJson(pools);
+      print(
+        table(
+          ["NAME", "TYPE", "CONCURRENCY LIMIT", "STATUS", "CREATED"],
+          pools.map((pool) => [
+            pool.name,
+            pool.type,
+            limitText(pool.concurrencyLimit),
+            pool.paused ? flag(true, "paused") : "ready",
+            time(pool.created),
+          ]),
+          "No work pools; create one with 'baton work-pool create NAME'.",
+        ),
+      );
+    });
+
+  group
+    .command("inspect")
+    .description("Show a work pool and its queues")
+    .argument("<name>", "pool name")
+    .option("--json", "print JSON")
+    .action(async (name: string, options: JsonOption) => {
+      const client = apiClient();
+      const pool = await client.api.readWorkPool({ params: { name } });
+      const queues = await allPages((offset) =>
+        client.api.listWorkQueues({ params: { pool: name }, query: { limit: 200, offset } }),
+      );
+      if (options.json) return printJson({ ...pool, queues });
+      print(poolDetails(pool, queues));
+    });
+
+  const update = (
+    command: string,
+    description: string,
+    body: (args: string[]) => { paused?: boolean; concurrencyLimit?: number | null },
+    done: (pool: WorkPool) => string,
+    extraArgs: [string, string][] = [],
+  ) => {
+    const sub = group.command(command).description(description).argument("<name>", "pool name");
+    for (const [arg, help] of extraArgs) sub.argument(arg, help);
+    sub.action(async (name: string, ...rest: unknown[]) => {
+      const args = rest.slice(0, extraArgs.length) as string[];
+      const pool = await apiClient().api.updateWorkPool({ params: { name }, body: body(args) });
+      print(done(pool));
+    });
+  };
+  update(
+    "pause",
+    "Pause a work pool: workers get no runs from it",
+    () => ({ paused: true }),
+    (pool) => `Paused work pool '${pool.name}'.`,
+  );
+  update(
+    "resume",
+    "Resume a paused work pool",
+    () => ({ paused: false }),
+    (pool) => `Resumed work pool '${pool.name}'.`,
+  );
+  update(
+    "set-concurrency-limit",
+    "Limit how many runs of the pool run at once",
+    ([limit]) => ({ concurrencyLimit: parseCount(limit!) }),
+    (pool) => `Set the concurrency limit of work pool '${pool.name}' to ${limitText(pool.concurrencyLimit)}.`,
+    [["<limit>", "most runs at once"]],
+  );
+  update(
+    "clear-concurrency-limit",
+    "Remove the pool's concurrency limit",
+    () => ({ concurrencyLimit: null }),
+    (pool) => `Cleared the concurrency limit of work pool '${pool.name}'.`,
+  );
+
+  group
+    .command("delete")
+    .description("Delete a work pool and its queues")
+    .argument("<name>", "pool name")
+    .action(async (name: string) => {
+      await apiClient().api.deleteWorkPool({ params: { name } });
+      print(`Deleted work pool '${name}'.`);
+    });
+  return group;
+}

@@ -1,0 +1,67 @@
+import { InvalidArgumentError } from "commander";
+import type { JsonObject } from "@baton/core";
+
+/** A whole number ≥ 0, for limits and priorities. */
+export function parseCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError(`'${value}' is not a whole number`);
+  }
+  return n;
+}
+
+/** A whole number ≥ 1. */
+export function parsePositive(value: string): number {
+  const n = parseCount(value);
+  if (n < 1) throw new InvalidArgumentError(`'${value}' must be at least 1`);
+  return n;
+}
+
+/** Collects a repeatable option into a list. */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** `key=value`, the value parsed as JSON when it parses, else kept as a string. */
+export function parseParam(pair: string): [string, JsonObject[string]] {
+  const eq = pair.indexOf("=");
+  if (eq <= 0) throw new InvalidArgumentError(`--param '${pair}' is not key=value`);
+  const key = pair.slice(0, eq);
+  const raw = pair.slice(eq + 1);
+  try {
+    return [key, JSON.parse(raw) as JsonObject[string]];
+  } catch {
+    return [key, raw];
+  }
+}
+
+/** `--params '{"a": 1}'` merged with `--param a=1` (the single ones win). */
+export function parseParameters(params: string | undefined, param: string[] = []): JsonObject {
+  let parameters: JsonObject = {};
+  if (params !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(params);
+    } catch (error) {
+      throw new InvalidArgumentError(
+        `--params is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new InvalidArgumentError(`--params must be a JSON object, like '{"name": "value"}'`);
+    }
+    parameters = parsed as JsonObject;
+  }
+  for (const pair of param) {
+    const [key, value] = parseParam(pair);
+    parameters[key] = value;
+  }
+  return parameters;
+}
+
+/** `<flow name>/<deployment name>`. */
+export function parseDeploymentAddress(address: string): { flowName: string; deploymentName: string } {
+  const slash = address.indexOf("/");
+  if (slash <= 0 || slash === address.length - 1 || address.indexOf("/", slash + 1) !== -1) {
+    throw new InvalidArgumentError(`'${address}' is not <flow name>/<deployment name>`);
+  }
+  return { flowName: address.slice(0, slash), deploymentName: address.slice(slash + 1) };
+}

@@ -1,0 +1,50 @@
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+// The built binary, exactly as `npx baton` runs it (build before running the suite).
+export const BATON = fileURLToPath(new URL("../bin/baton.js", import.meta.url));
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const envFor = (apiUrl: string): NodeJS.ProcessEnv => ({
+  ...process.env,
+  BATON_API_URL: apiUrl,
+  BATON_API_KEY: "",
+  BATON_DEBUG: "",
+  NO_COLOR: "",
+});
+
+/** Runs `baton …args` against the API at `apiUrl`; never rejects. */
+export function batonAt(apiUrl: string): (...args: string[]) => Promise<Result> {
+  return (...args) =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [BATON, ...args], { env: envFor(apiUrl) }, (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      });
+    });
+}
+
+/** Starts `baton …args` and leaves it running. */
+export function spawnBaton(apiUrl: string, ...args: string[]): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [BATON, ...args], { env: envFor(apiUrl) });
+}
+
+/** The JSON a command printed. */
+export function json<T = unknown>(result: Result): T {
+  if (result.code !== 0) throw new Error(`exit ${result.code}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+}
+
+/** An error in one line, `error: …`, with no stack trace. */
+export function oneLineError(result: Result): string {
+  const lines = result.stderr.trim().split("\n");
+  if (result.code === 0) throw new Error(`expected a failure, got: ${result.stdout}`);
+  if (!lines[0]?.startsWith("error: ")) throw new Error(`not an error line: ${result.stderr}`);
+  if (/\n\s+at /.test(result.stderr)) throw new Error(`stack trace printed: ${result.stderr}`);
+  return lines[0];
+}
