@@ -121,97 +121,91 @@ export async function deleteTaskRun(ctx: StoreContext, id: string): Promise<void
 
 /**
  * Records task runs that the client orchestrated itself (the fast path for tasks that need no
- * server decision): inserts new runs, appends states to known ones, in one transaction.
+ * server decision): one upsert of the runs and one insert of their states per chunk, in one
+ * transaction. A run recorded again gets the new states appended and its current state updated.
  */
 export async function recordTaskRuns(ctx: StoreContext, batch: TaskRunRecord[]): Promise<{ count: number }> {
+  // One row per run even if a batch names a run twice (PostgreSQL refuses to upsert a row twice).
+  const byId = new Map<string, TaskRunRecord>();
+  for (const record of batch) {
+    const seen = byId.get(record.id);
+    byId.set(record.id, seen ? { ...record, states: [...seen.states, ...record.states] } : record);
+  }
+  const records = [...byId.values()];
   const now = nowIso();
+  const runs: Insertable<TaskRunTable>[] = records.map((record) => {
+    const last = record.states[record.states.length - 1]!;
+    return {
+      id: record.id,
+      flowRunId: record.flowRunId,
+      name: record.name,
+      taskKey: record.taskKey,
+      dynamicKey: record.dynamicKey,
+      tags: toJson(record.tags),
+      cacheKey: null,
+      cacheExpiration: null,
+      taskInputs: "{}",
+      state: toJson(last),
+      stateType: last.type,
+      stateName: last.name,
+      runCount: record.runCount,
+      retries: record.retries,
+      retryDelaySeconds: toJson(record.retryDelaySeconds),
+      timeoutSeconds: record.timeoutSeconds,
+      startTime: record.states.find((state) => state.type === "RUNNING")?.timestamp ?? null,
+      endTime: isTerminal(last.type) ? last.timestamp : null,
+      created: record.states[0]!.timestamp,
+      updated: now,
+    };
+  });
+  const states: Insertable<StateTable>[] = records.flatMap((record) =>
+    record.states.map((state) => ({
+      id: newId(),
+      flowRunId: null,
+      taskRunId: record.id,
+      type: state.type,
+      name: state.name,
+      timestamp: state.timestamp,
+      state: toJson(state),
+    })),
+  );
   await ctx.db.kysely
     .transaction()
     .execute(async (trx) => {
-      const known = new Map<string, string | null>();
-      for (let start = 0; start < batch.length; start += 500) {
-        const ids = batch.slice(start, start + 500).map((record) => record.id);
-        const rows = await trx
-          .selectFrom("taskRuns")
-          .select(["id", "startTime"])
-          .where("id", "in", ids)
-          .execute();
-        for (const row of rows) known.set(row.id, row.startTime);
-      }
-      const inserts: Insertable<TaskRunTable>[] = [];
-      const states: Insertable<StateTable>[] = [];
-      for (const record of batch) {
-        const last = record.states[record.states.length - 1]!;
-        const started = record.states.find((state) => state.type === "RUNNING")?.timestamp ?? null;
-        const current = {
-          state: toJson(last),
-          stateType: last.type,
-          stateName: last.name,
-          runCount: record.runCount,
-          endTime: isTerminal(last.type) ? last.timestamp : null,
-          updated: now,
-        };
-        if (known.has(record.id)) {
-          await trx
-            .updateTable("taskRuns")
-            .set({ ...current, startTime: known.get(record.id) ?? started })
-            .where("id", "=", record.id)
-            .execute();
-        } else {
-          known.set(record.id, started);
-          inserts.push({
-            id: record.id,
-            flowRunId: record.flowRunId,
-            name: record.name,
-            taskKey: record.taskKey,
-            dynamicKey: record.dynamicKey,
-            tags: toJson(record.tags),
-            cacheKey: null,
-            cacheExpiration: null,
-            taskInputs: "{}",
-            retries: record.retries,
-            retryDelaySeconds: toJson(record.retryDelaySeconds),
-            timeoutSeconds: record.timeoutSeconds,
-            startTime: started,
-            created: record.states[0]!.timestamp,
-            ...current,
-          });
-        }
-        for (const state of record.states) {
-          states.push({
-            id: newId(),
-            flowRunId: null,
-            taskRunId: record.id,
-            type: state.type,
-            name: state.name,
-            timestamp: state.timestamp,
-            state: toJson(state),
-          });
-        }
-      }
       // Bounded statements: SQLite allows at most 32766 bound values.
-      for (let start = 0; start < inserts.length; start += 200) {
+      for (let start = 0; start < runs.length; start += 500) {
         await trx
           .insertInto("taskRuns")
-          .values(inserts.slice(start, start + 200))
+          .values(runs.slice(start, start + 500))
+          .onConflict((oc) =>
+            oc.column("id").doUpdateSet((eb) => ({
+              state: eb.ref("excluded.state"),
+              stateType: eb.ref("excluded.stateType"),
+              stateName: eb.ref("excluded.stateName"),
+              runCount: eb.ref("excluded.runCount"),
+              endTime: eb.ref("excluded.endTime"),
+              updated: eb.ref("excluded.updated"),
+              startTime: eb.fn.coalesce("taskRuns.startTime", "excluded.startTime"),
+            })),
+          )
           .execute();
       }
-      for (let start = 0; start < states.length; start += 500) {
+      for (let start = 0; start < states.length; start += 1000) {
         await trx
           .insertInto("states")
-          .values(states.slice(start, start + 500))
+          .values(states.slice(start, start + 1000))
           .execute();
       }
     })
     .catch((error: unknown) => {
       throw constraintError(error, "a recorded task run") ?? error;
     });
-  for (const record of batch) {
+  for (const record of records) {
     const state = record.states[record.states.length - 1]!;
     ctx.events.publish("task-run.state-changed", { kind: "task-run", id: record.id }, record.flowRunId, {
       state,
       previousType: null,
     });
   }
-  return { count: batch.length };
+  return { count: records.length };
 }
