@@ -1,13 +1,16 @@
 import { createRequire } from "node:module";
 import { Command } from "commander";
 import { concurrencyLimitCommand } from "./commands/concurrency-limit.js";
+import { configCommand } from "./commands/config.js";
 import { deploymentCommand } from "./commands/deployment.js";
 import { flowRunCommand } from "./commands/flow-run.js";
 import { flowCommand } from "./commands/flow.js";
+import { profileCommand } from "./commands/profile.js";
 import { serverCommand } from "./commands/server.js";
 import { workPoolCommand } from "./commands/work-pool.js";
 import { workQueueCommand } from "./commands/work-queue.js";
 import { fail } from "./output.js";
+import { applyProfileToEnv } from "./settings.js";
 
 /** The CLI's version (released in lockstep with the server's). */
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
@@ -24,6 +27,8 @@ export function program(): Command {
   baton.addCommand(flowCommand());
   baton.addCommand(flowRunCommand());
   baton.addCommand(deploymentCommand());
+  baton.addCommand(configCommand());
+  baton.addCommand(profileCommand());
   baton
     .command("version")
     .description("Print the version")
@@ -35,6 +40,8 @@ export function program(): Command {
 
 export async function run(argv: string[]): Promise<void> {
   try {
+    // The server reads its settings from the environment: give it the active profile's first.
+    applyProfileToEnv();
     await program().parseAsync(argv);
   } catch (error) {
     fail(error);

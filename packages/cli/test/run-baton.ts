@@ -48,3 +48,21 @@ export function oneLineError(result: Result): string {
   if (/\n\s+at /.test(result.stderr)) throw new Error(`stack trace printed: ${result.stderr}`);
   return lines[0];
 }
+
+/** Runs `baton …args` with BATON_HOME at `home` and no Baton settings in the environment but `env`'s. */
+export function batonHome(home: string, env: NodeJS.ProcessEnv = {}): (...args: string[]) => Promise<Result> {
+  const base: NodeJS.ProcessEnv = { ...process.env, BATON_DEBUG: "", NO_COLOR: "" };
+  for (const key of Object.keys(base)) if (key.startsWith("BATON_")) delete base[key];
+  return (...args) =>
+    new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [BATON, ...args],
+        { env: { ...base, BATON_HOME: home, ...env } },
+        (error, stdout, stderr) => {
+          const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+}
