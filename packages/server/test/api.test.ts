@@ -123,6 +123,35 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
     expect(early.delaySeconds).toBeGreaterThan(25);
   });
 
+  it("reruns a finished flow run from the start, with all its retries", async () => {
+    const run = await api().createFlowRun({
+      body: { flowName: "rerun", retries: 1, state: { type: "PENDING" } },
+    });
+    await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "RUNNING" } } });
+    await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "FAILED" } } }); // retry 1
+    await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "PENDING" } } });
+    await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "RUNNING" } } });
+    const failed = await api().setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "FAILED" } },
+    });
+    expect(failed.status).toBe("ACCEPT");
+    const rerun = await api().setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "SCHEDULED" } },
+    });
+    expect(rerun.status).toBe("ACCEPT");
+    const read = await api().readFlowRun({ params: { id: run.id } });
+    expect([read.runCount, read.endTime]).toEqual([0, null]);
+    await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "PENDING" } } });
+    await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "RUNNING" } } });
+    const retried = await api().setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "FAILED" } },
+    });
+    expect(retried.state?.name).toBe("AwaitingRetry");
+  });
+
   it("filters and paginates flow runs, newest first", async () => {
     const flow = await api().createFlow({ body: { name: "paged" } });
     const made = [];

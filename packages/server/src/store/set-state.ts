@@ -98,6 +98,8 @@ export async function transitionInTransaction(
 
   const state = verdict.state;
   const enteringRunning = state.type === "RUNNING" && initial?.type !== "RUNNING";
+  // A finished flow run scheduled again is a rerun: it starts over with all its retries.
+  const rerun = isTerminal(initial?.type) && state.type === "SCHEDULED";
   await trx
     .insertInto("states")
     .values({
@@ -117,6 +119,7 @@ export async function transitionInTransaction(
     updated: now.toISOString(),
     ...(enteringRunning ? { runCount: run.runCount + 1, startTime: run.startTime ?? state.timestamp } : {}),
     ...(isTerminal(state.type) ? { endTime: state.timestamp } : {}),
+    ...(rerun ? { runCount: 0, endTime: null } : {}),
   };
   if (kind === "flow") {
     await trx
