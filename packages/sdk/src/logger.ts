@@ -1,65 +1,23 @@
 import type { BatonClient } from "@baton/client";
 import type { LogCreate } from "@baton/core";
+import { Batcher, perClient } from "./batcher.js";
 
 export const LogLevel = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 } as const;
 export type LogLevelName = keyof typeof LogLevel;
 
 const NAMES: Record<number, string> = { 10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL" };
 
-/**
- * Sends logs to the API in batches: a flush is scheduled when the first line of a batch arrives,
- * so a burst costs one request, and `flush()` is awaited before a run reports its final state.
- */
-export class LogShipper {
-  #pending: LogCreate[] = [];
-  #timer: NodeJS.Timeout | undefined;
-  #inFlight: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly client: BatonClient,
-    private readonly intervalMs = 50,
-    private readonly maxBatch = 1000,
-  ) {}
-
-  push(log: LogCreate): void {
-    this.#pending.push(log);
-    if (this.#pending.length >= this.maxBatch) void this.flush();
-    else this.#timer ??= setTimeout(() => void this.flush(), this.intervalMs);
-  }
-
-  /** Sends everything pushed so far; resolves once the server has it. */
-  flush(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const batch = this.#pending;
-    this.#pending = [];
-    // Batches go out in order, one after the other.
-    this.#inFlight = this.#inFlight.then(async () => {
-      if (batch.length === 0) return;
-      try {
-        await this.client.api.createLogs({ body: batch });
-      } catch (error) {
-        process.stderr.write(
-          `baton: could not send ${batch.length} log line(s): ${(error as Error).message}\n`,
-        );
-      }
-    });
-    return this.#inFlight;
-  }
-}
-
-const shippers = new WeakMap<BatonClient, LogShipper>();
-export function shipperFor(client: BatonClient): LogShipper {
-  let shipper = shippers.get(client);
-  if (!shipper) shippers.set(client, (shipper = new LogShipper(client)));
-  return shipper;
-}
+/** Logs of every run of the process go to the API in batches. */
+export const shipperFor = perClient(
+  (client: BatonClient) =>
+    new Batcher<LogCreate>("log line(s)", (batch) => client.api.createLogs({ body: batch }), 50, 1000),
+);
 
 /** The logger a run's code uses: lines go to the console and, when tracked, to the run's logs. */
 export class RunLogger {
   constructor(
     private readonly label: string,
-    private readonly shipper: LogShipper | null,
+    private readonly shipper: Batcher<LogCreate> | null,
     private readonly ids: { flowRunId: string | null; taskRunId: string | null },
   ) {}
 

@@ -1,76 +1,56 @@
 import type { BatonClient } from "@baton/client";
 import type { SetStateResult, State, StateInput, TaskRunRecord } from "@baton/core";
+import { Batcher, perClient } from "./batcher.js";
 import { LocalOrchestrator, type Orchestrator } from "./orchestrator.js";
 
-/**
- * Records task runs that were orchestrated in this process, in batches: a flush is scheduled when
- * the first change of a batch arrives, so a burst of tasks costs one request, and `flush()` is
- * awaited before the flow run reports its final state.
- */
-export class TaskRunRecorder {
-  #pending = new Map<string, TaskRunRecord>();
-  #timer: NodeJS.Timeout | undefined;
-  #inFlight: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly client: BatonClient,
-    private readonly intervalMs = 20,
-    private readonly maxBatch = 2000,
-  ) {}
-
-  record(run: Omit<TaskRunRecord, "states" | "runCount">, state: State, runCount: number): void {
-    let entry = this.#pending.get(run.id);
-    if (!entry) this.#pending.set(run.id, (entry = { ...run, states: [], runCount }));
-    entry.states.push(state);
-    entry.runCount = runCount;
-    if (this.#pending.size >= this.maxBatch) void this.flush();
-    else this.#timer ??= setTimeout(() => void this.flush(), this.intervalMs);
-  }
-
-  flush(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const batch = [...this.#pending.values()];
-    this.#pending = new Map();
-    this.#inFlight = this.#inFlight.then(async () => {
-      if (batch.length === 0) return;
-      try {
-        await this.client.api.recordTaskRuns({ body: batch });
-      } catch (error) {
-        process.stderr.write(
-          `baton: could not record ${batch.length} task run(s): ${(error as Error).message}\n`,
-        );
-      }
-    });
-    return this.#inFlight;
-  }
+interface RecordedState {
+  run: Omit<TaskRunRecord, "states" | "runCount">;
+  state: State;
+  runCount: number;
 }
 
-const recorders = new WeakMap<BatonClient, TaskRunRecorder>();
-export function recorderFor(client: BatonClient): TaskRunRecorder {
-  let recorder = recorders.get(client);
-  if (!recorder) recorders.set(client, (recorder = new TaskRunRecorder(client)));
-  return recorder;
+/** One record per run of a batch, its states in order: a fast task's states usually share a batch. */
+function recordsOf(batch: RecordedState[]): TaskRunRecord[] {
+  const records = new Map<string, TaskRunRecord>();
+  for (const { run, state, runCount } of batch) {
+    let record = records.get(run.id);
+    if (!record) records.set(run.id, (record = { ...run, states: [], runCount }));
+    record.states.push(state);
+    record.runCount = runCount;
+  }
+  return [...records.values()];
 }
+
+/** Task runs orchestrated in this process are recorded to the API in batches. */
+export const recorderFor = perClient(
+  (client: BatonClient) =>
+    new Batcher<RecordedState>(
+      "task run state(s)",
+      (batch) => client.api.recordTaskRuns({ body: recordsOf(batch) }),
+      20,
+      5000,
+    ),
+);
 
 /** The rules applied in this process, every resulting state recorded to the server afterwards. */
 export class RecordingOrchestrator implements Orchestrator {
   readonly #local: LocalOrchestrator;
 
   constructor(
-    private readonly recorder: TaskRunRecorder,
+    private readonly recorder: Batcher<RecordedState>,
     private readonly run: Omit<TaskRunRecord, "states" | "runCount">,
     first: StateInput,
   ) {
     this.#local = new LocalOrchestrator("task", run.retries, run.retryDelaySeconds, first);
-    this.recorder.record(run, this.#local.state!, 0);
+    this.recorder.push({ run, state: this.#local.state!, runCount: 0 });
   }
 
   async propose(state: StateInput): Promise<SetStateResult> {
     const before = this.#local.state;
     const result = await this.#local.propose(state);
-    if (result.state && result.state !== before)
-      this.recorder.record(this.run, result.state, this.#local.runCount);
+    if (result.state && result.state !== before) {
+      this.recorder.push({ run: this.run, state: result.state, runCount: this.#local.runCount });
+    }
     return result;
   }
 }
