@@ -4,16 +4,15 @@
  * in this process or in a child process of its own.
  */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import pg from "pg";
+import { throwawayDatabase as createThrowawayDatabase, type DatabaseKind } from "../test/databases.js";
 import { startServer } from "@baton/server";
 
-export type DatabaseKind = "sqlite" | "postgres";
+export type { DatabaseKind };
 /** "in-process": the server shares the client's event loop; "process": a child Node process. */
 export type ServerMode = "in-process" | "process";
 
@@ -23,35 +22,9 @@ export const POSTGRES_URL =
 
 export const DATABASES: DatabaseKind[] = POSTGRES_URL ? ["sqlite", "postgres"] : ["sqlite"];
 
-export interface ThrowawayDatabase {
-  url: string;
-  drop(): Promise<void>;
-}
-
-/** A new empty database, as test/helpers.ts makes them. */
-export async function throwawayDatabase(kind: DatabaseKind): Promise<ThrowawayDatabase> {
-  if (kind === "sqlite") {
-    const dir = mkdtempSync(join(tmpdir(), "baton-bench-"));
-    return { url: join(dir, "baton.db"), drop: async () => rmSync(dir, { recursive: true, force: true }) };
-  }
-  if (!POSTGRES_URL)
-    throw new Error("set BATON_BENCH_DATABASE_URL or BATON_TEST_DATABASE_URL for PostgreSQL");
-  const admin = POSTGRES_URL;
-  const name = `baton_bench_${randomBytes(6).toString("hex")}`;
-  const query = async (sql: string) => {
-    const client = new pg.Client({ connectionString: admin });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await query(`CREATE DATABASE ${name}`);
-  const url = new URL(admin);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
+/** A new empty database, made as the tests make theirs. */
+const throwawayDatabase = (kind: DatabaseKind) =>
+  createThrowawayDatabase(kind, { postgresUrl: POSTGRES_URL, prefix: "baton-bench" });
 
 export interface BenchServer {
   apiUrl: string;

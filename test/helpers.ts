@@ -1,8 +1,7 @@
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
+import { throwawayDatabase as createThrowawayDatabase, type ThrowawayDatabase } from "./databases.js";
 import { BatonClient } from "@baton/client";
 import { startServer, type RunningServer, type ServerSettings } from "@baton/server";
 
@@ -20,35 +19,11 @@ if (!TEST_POSTGRES_URL && !process.env.BATON_TEST_QUIET) {
   );
 }
 
-export interface ThrowawayDatabase {
-  url: string;
-  drop(): Promise<void>;
-}
+export type { ThrowawayDatabase };
 
-/** A new empty database: a SQLite file in a temporary folder, or a new PostgreSQL database. */
-export async function throwawayDatabase(dialect: TestDialect): Promise<ThrowawayDatabase> {
-  if (dialect === "sqlite") {
-    const dir = mkdtempSync(join(tmpdir(), "baton-test-"));
-    return { url: join(dir, "baton.db"), drop: async () => rmSync(dir, { recursive: true, force: true }) };
-  }
-  if (!TEST_POSTGRES_URL) throw new Error("BATON_TEST_DATABASE_URL is not set");
-  const name = `baton_test_${randomBytes(6).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(TEST_POSTGRES_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
-  };
-}
+/** A new empty database of the given kind for one suite. */
+export const throwawayDatabase = (dialect: TestDialect): Promise<ThrowawayDatabase> =>
+  createThrowawayDatabase(dialect, { postgresUrl: TEST_POSTGRES_URL, prefix: "baton-test" });
 
 export interface TestServer extends RunningServer {
   client: BatonClient;
