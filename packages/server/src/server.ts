@@ -6,6 +6,8 @@ import { migrateToLatest, openDatabase, type Db } from "./db/database.js";
 import { EventBus } from "./events.js";
 import { serverSettings, type ServerSettings } from "./settings.js";
 import type { StoreContext } from "./store/context.js";
+import { startServices } from "./services/index.js";
+import { SERVICES } from "./services/all.js";
 
 const require = createRequire(import.meta.url);
 export const VERSION = (require("../package.json") as { version: string }).version;
@@ -46,6 +48,7 @@ export async function startServer(
     logLevel: settings.logLevel,
   });
   const address = await app.listen({ host: settings.host, port: settings.port });
+  const services = settings.services ? startServices(ctx, settings, SERVICES, app.log) : null;
   const url = address.replace("[::1]", "localhost");
   return {
     app,
@@ -55,6 +58,7 @@ export async function startServer(
     url,
     apiUrl: `${url}/api`,
     close: async () => {
+      await services?.stop();
       await app.close();
       await db.close();
     },

@@ -9,7 +9,18 @@ export interface ServerSettings {
   apiKey: string | undefined;
   home: string;
   logLevel: string;
+  /** Run the background services (scheduler, late runs, crashed runs) in this server. */
+  services: boolean;
+  /** How often each background service looks at the store. */
+  serviceLoopSeconds: number;
+  /** A run whose process has not said it is alive for this long is marked CRASHED. */
+  flowRunHeartbeatTimeoutSeconds: number;
+  /** A scheduled run not started this long after its time is marked Late. */
+  lateRunsAfterSeconds: number;
 }
+
+const number = (value: string | undefined): number | undefined =>
+  value === undefined || value === "" ? undefined : Number(value);
 
 /** Reads BATON_* environment variables over defaults; explicit options win over both. */
 export function serverSettings(
@@ -24,5 +35,10 @@ export function serverSettings(
     apiKey: overrides.apiKey ?? (env.BATON_API_KEY || undefined),
     home,
     logLevel: overrides.logLevel ?? (env.BATON_LOG_LEVEL || undefined) ?? "warn",
+    services: overrides.services ?? env.BATON_SERVICES !== "false",
+    serviceLoopSeconds: overrides.serviceLoopSeconds ?? number(env.BATON_SERVICE_LOOP_SECONDS) ?? 5,
+    flowRunHeartbeatTimeoutSeconds:
+      overrides.flowRunHeartbeatTimeoutSeconds ?? number(env.BATON_FLOW_RUN_HEARTBEAT_TIMEOUT_SECONDS) ?? 90,
+    lateRunsAfterSeconds: overrides.lateRunsAfterSeconds ?? number(env.BATON_LATE_RUNS_AFTER_SECONDS) ?? 15,
   };
 }

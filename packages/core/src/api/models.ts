@@ -100,6 +100,14 @@ export const FlowRunCreate = z
   });
 export type FlowRunCreate = z.infer<typeof FlowRunCreate>;
 
+/** What the process running a flow run says about it once it knows the flow (a deployment run is created without it). */
+export const FlowRunUpdate = z.strictObject({
+  retries: Retries.optional(),
+  retryDelaySeconds: RetryDelays.optional(),
+  timeoutSeconds: Seconds.nullish(),
+});
+export type FlowRunUpdate = z.infer<typeof FlowRunUpdate>;
+
 export const DeploymentRunCreate = z.strictObject({
   parameters: JsonObject.optional(),
   jobVariables: JsonObject.optional(),
@@ -372,6 +380,33 @@ export const WorkerHeartbeat = z.strictObject({
   heartbeatIntervalSeconds: z.number().positive().max(3600).default(10),
 });
 export type WorkerHeartbeat = z.input<typeof WorkerHeartbeat>;
+
+/**
+ * A worker (work pool) or a serve process (its deployments) asks for runs to start. The claim is one
+ * atomic step: the runs it returns are PENDING and count against every limit at once.
+ */
+export const ClaimRequest = z.strictObject({
+  workerName: z.string().min(1).max(200),
+  workPoolName: Name.optional(),
+  /** Only these queues of the pool; all of them when left out. */
+  workQueueNames: z.array(Name).max(100).optional(),
+  /** Runs of these deployments that belong to no work pool (serve). Give this or workPoolName. */
+  deploymentIds: z.array(Id).max(1000).optional(),
+  /** How many runs the caller can start now. */
+  limit: z.number().int().min(1).max(100).default(1),
+  /** Wait up to this long for a run when none is ready (long poll). */
+  waitSeconds: z.number().min(0).max(60).default(0),
+});
+export type ClaimRequest = z.input<typeof ClaimRequest>;
+export const ClaimedRun = z.object({
+  flowRun: FlowRun,
+  deployment: Deployment.nullable(),
+  /** The pool's base job template values, under the deployment's, under the run's. */
+  jobVariables: JsonObject,
+});
+export type ClaimedRun = z.infer<typeof ClaimedRun>;
+export const ClaimResult = z.object({ runs: z.array(ClaimedRun) });
+export type ClaimResult = z.infer<typeof ClaimResult>;
 
 // ── Tag concurrency limits ───────────────────────────────────────────────────
 export const ConcurrencyLimit = z.object({

@@ -114,6 +114,23 @@ export const routes = {
     params: ById,
     response: z.array(m.StateHistoryEntry),
   }),
+  updateFlowRun: route({
+    method: "PATCH",
+    path: "/flow-runs/:id",
+    summary: "Record the flow's retries and timeout on a run created before its flow was known",
+    tag: "flow runs",
+    params: ById,
+    body: m.FlowRunUpdate,
+    response: m.FlowRun,
+  }),
+  claimFlowRuns: route({
+    method: "POST",
+    path: "/flow-runs/claim",
+    summary: "Atomically claim runs ready to start for a worker or a serve process, waiting for one if asked",
+    tag: "flow runs",
+    body: m.ClaimRequest,
+    response: m.ClaimResult,
+  }),
   heartbeatFlowRun: route({
     method: "POST",
     path: "/flow-runs/:id/heartbeat",

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import type { ServerResponse } from "node:http";
 import fastifyStatic from "@fastify/static";
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
@@ -96,6 +97,15 @@ function sameKey(given: string, expected: string): boolean {
 }
 
 /** The HTTP server: the API under /api, its OpenAPI document and docs, the event stream and the dashboard. */
+/** Aborts when the client goes away before its answer is sent (a long poll stops waiting). */
+function closedSignal(response: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  response.once("close", () => {
+    if (!response.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { ctx, apiKey } = options;
   const app = Fastify({
@@ -162,7 +172,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       for (const [name, spec] of Object.entries(routes) as [RouteName, RouteSpec][]) {
-        const handler = handlers[name] as (request: unknown) => Promise<unknown>;
+        const handler = handlers[name] as (request: unknown, closed: () => AbortSignal) => Promise<unknown>;
         const status = spec.status ?? 200;
         api.route({
           method: spec.method,
@@ -177,11 +187,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
             ...(spec.response ? { response: { [status]: spec.response } } : {}),
           },
           handler: async (request, reply) => {
-            const result = await handler({
-              params: request.params ?? {},
-              query: request.query ?? {},
-              body: request.body,
-            });
+            const result = await handler(
+              { params: request.params ?? {}, query: request.query ?? {}, body: request.body },
+              () => closedSignal(reply.raw),
+            );
             reply.code(status);
             return status === 204 ? reply.send() : result;
           },

@@ -1,5 +1,6 @@
 import { makeState, type RouteName, type RouteOutput, type RouteRequest, type Routes } from "@baton/core";
 import type { StoreContext } from "../store/context.js";
+import * as claims from "../store/claims.js";
 import * as automations from "../store/automations.js";
 import * as limits from "../store/concurrency-limits.js";
 import * as deployments from "../store/deployments.js";
@@ -13,7 +14,11 @@ import * as variables from "../store/variables.js";
 import * as pools from "../store/work-pools.js";
 
 export type Handlers = {
-  [K in RouteName]: (request: RouteRequest<Routes[K]>) => Promise<RouteOutput<Routes[K]>>;
+  [K in RouteName]: (
+    request: RouteRequest<Routes[K]>,
+    /** A signal that aborts when the client goes away; made only for handlers that ask for it. */
+    closed: () => AbortSignal,
+  ) => Promise<RouteOutput<Routes[K]>>;
 };
 
 /** One handler per operation of the route table; TypeScript checks that none is missing. */
@@ -35,6 +40,8 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
       setRunState(ctx, "flow", params.id, makeState(body.state), { force: body.force ?? false }),
     listFlowRunStates: ({ params }) => flowRuns.listStates(ctx, "flow", params.id),
     heartbeatFlowRun: ({ params }) => flowRuns.heartbeatFlowRun(ctx, params.id),
+    updateFlowRun: ({ params, body }) => flowRuns.updateFlowRun(ctx, params.id, body),
+    claimFlowRuns: ({ body }, closed) => claims.claimFlowRuns(ctx, body, closed()),
 
     createTaskRun: ({ body }) => taskRuns.createTaskRun(ctx, body),
     listTaskRuns: ({ query }) => taskRuns.listTaskRuns(ctx, query),

@@ -5,10 +5,11 @@ import {
   type FlowRun,
   type FlowRunCreate,
   type FlowRunQuery,
+  type FlowRunUpdate,
   type State,
   type StateHistoryEntry,
 } from "@baton/core";
-import type { Selectable } from "kysely";
+import type { Selectable, Updateable } from "kysely";
 import type { z } from "zod";
 import { constraintError } from "../db/database.js";
 import type { FlowRunTable } from "../db/schema.js";
@@ -51,7 +52,7 @@ export function toFlowRun(row: FlowRunRow): FlowRun {
   };
 }
 
-const selectFlowRuns = ({ db }: StoreContext) =>
+export const selectFlowRuns = ({ db }: StoreContext) =>
   db.kysely
     .selectFrom("flowRuns")
     .innerJoin("flows", "flows.id", "flowRuns.flowId")
@@ -211,4 +212,22 @@ export async function heartbeatFlowRun({ db }: StoreContext, id: string): Promis
     .where("id", "=", id)
     .executeTakeFirst();
   if (result.numUpdatedRows === 0n) throw notFound("flow run", id);
+}
+
+export async function updateFlowRun(
+  ctx: StoreContext,
+  id: string,
+  input: z.output<typeof FlowRunUpdate>,
+): Promise<FlowRun> {
+  const columns: Updateable<FlowRunTable> = { updated: nowIso() };
+  if (input.retries !== undefined) columns.retries = input.retries;
+  if (input.retryDelaySeconds !== undefined) columns.retryDelaySeconds = toJson(input.retryDelaySeconds);
+  if (input.timeoutSeconds !== undefined) columns.timeoutSeconds = input.timeoutSeconds;
+  const result = await ctx.db.kysely
+    .updateTable("flowRuns")
+    .set(columns)
+    .where("id", "=", id)
+    .executeTakeFirst();
+  if (result.numUpdatedRows === 0n) throw notFound("flow run", id);
+  return readFlowRun(ctx, id);
 }

@@ -1,6 +1,7 @@
 import {
   newId,
   notFound,
+  type JsonObject,
   type Worker,
   type WorkerHeartbeat,
   type WorkPool,
@@ -32,6 +33,21 @@ const toWorker = (row: Selectable<WorkerTable>, now = Date.now()): Worker => ({
   ...row,
   status: now - Date.parse(row.lastHeartbeat) <= row.heartbeatIntervalSeconds * 3000 ? "ONLINE" : "OFFLINE",
 });
+
+/**
+ * Default job variables of a pool, read from its base job template the way Prefect lays it out:
+ * `{ "variables": { "properties": { "env": { "default": {...} }, ... } } }`.
+ */
+export function jobVariableDefaults(template: JsonObject): JsonObject {
+  const properties = (
+    template.variables as { properties?: Record<string, { default?: unknown }> } | undefined
+  )?.properties;
+  const defaults: JsonObject = {};
+  for (const [name, property] of Object.entries(properties ?? {})) {
+    if (property.default !== undefined) defaults[name] = property.default as JsonObject[string];
+  }
+  return defaults;
+}
 
 async function poolRow({ db }: StoreContext, name: string): Promise<Selectable<WorkPoolTable>> {
   const row = await db.kysely.selectFrom("workPools").selectAll().where("name", "=", name).executeTakeFirst();

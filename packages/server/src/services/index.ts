@@ -1,0 +1,70 @@
+import type { FastifyBaseLogger } from "fastify";
+import type { ServerSettings } from "../settings.js";
+import type { StoreContext } from "../store/context.js";
+
+/** A background service: one pass over the store, repeated every loop and on the events it wakes on. */
+export interface Service {
+  name: string;
+  runOnce(now: Date): Promise<void>;
+  /** Event names that make the service run again at once (a new schedule, say). */
+  wakeOn?: readonly string[];
+}
+
+export type ServiceFactory = (ctx: StoreContext, settings: ServerSettings) => Service;
+
+export interface RunningServices {
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs each service in a loop of its own; a pass never overlaps the previous one, and a failing
+ * pass is logged and tried again next loop (the store may be briefly unavailable).
+ */
+export function startServices(
+  ctx: StoreContext,
+  settings: ServerSettings,
+  factories: readonly ServiceFactory[],
+  log: FastifyBaseLogger,
+): RunningServices {
+  const loops = factories.map((factory) => {
+    const service = factory(ctx, settings);
+    let timer: NodeJS.Timeout | undefined;
+    let running: Promise<void> | undefined;
+    let again = false;
+    let stopped = false;
+    const pass = (): void => {
+      if (stopped) return;
+      if (running) {
+        again = true;
+        return;
+      }
+      clearTimeout(timer);
+      running = service
+        .runOnce(new Date())
+        .catch((error: unknown) => log.error({ err: error }, `service ${service.name} failed`))
+        .finally(() => {
+          running = undefined;
+          if (stopped) return;
+          if (again) {
+            again = false;
+            setImmediate(pass);
+          } else {
+            timer = setTimeout(pass, settings.serviceLoopSeconds * 1000);
+          }
+        });
+    };
+    const wakeOn = new Set(service.wakeOn ?? []);
+    const unsubscribe =
+      wakeOn.size > 0 ? ctx.events.subscribe((event) => wakeOn.has(event.name) && pass()) : () => undefined;
+    pass();
+    return {
+      stop: async () => {
+        stopped = true;
+        unsubscribe();
+        clearTimeout(timer);
+        await running;
+      },
+    };
+  });
+  return { stop: async () => void (await Promise.all(loops.map((loop) => loop.stop()))) };
+}

@@ -1,0 +1,293 @@
+import {
+  BatonError,
+  makeState,
+  notFound,
+  type BatonEvent,
+  type ClaimedRun,
+  type ClaimRequest,
+  type ClaimResult,
+  type JsonObject,
+} from "@baton/core";
+import type { Transaction } from "kysely";
+import type { z } from "zod";
+import type { Database } from "../db/schema.js";
+import { fromJson, type StoreContext } from "./context.js";
+import { readDeployment } from "./deployments.js";
+import { selectFlowRuns, toFlowRun } from "./flow-runs.js";
+import { publishStateChange, transitionInTransaction, type Applied } from "./set-state.js";
+import { jobVariableDefaults } from "./work-pools.js";
+
+type Trx = Transaction<Database>;
+type Request = z.output<typeof ClaimRequest>;
+
+/** The states in which a run holds its place against queue, pool and deployment limits. */
+export const IN_FLIGHT_STATES = ["PENDING", "RUNNING", "CANCELLING"] as const;
+
+interface Pass {
+  claimed: Applied[];
+  /** When the earliest run that is not due yet becomes due, to wake a long poll then. */
+  nextDue: string | null;
+  poolDefaults: JsonObject;
+}
+
+/**
+ * Claims runs ready to start, waiting up to `waitSeconds` for one. Each pass is one transaction that
+ * locks the pool (or the serve process's limited deployments) first, so concurrent claims are decided
+ * one after the other and no limit is ever exceeded, on SQLite and PostgreSQL alike.
+ */
+export async function claimFlowRuns(
+  ctx: StoreContext,
+  request: Request,
+  closed?: AbortSignal,
+): Promise<ClaimResult> {
+  if ((request.workPoolName === undefined) === (request.deploymentIds === undefined)) {
+    throw new BatonError(
+      "invalid_argument",
+      "give workPoolName (a worker claims from its pool) or deploymentIds (a serve process), not both",
+    );
+  }
+  const deadline = Date.now() + request.waitSeconds * 1000;
+  // Subscribed before the first pass, so a run created during a pass is not missed.
+  let changed = false;
+  let wake: (() => void) | undefined;
+  const unsubscribe = ctx.events.subscribe((event) => {
+    if (!mayFreeWork(event)) return;
+    changed = true;
+    wake?.();
+  });
+  const onClose = () => wake?.();
+  closed?.addEventListener("abort", onClose);
+  try {
+    for (;;) {
+      changed = false;
+      const pass = await ctx.db.kysely.transaction().execute((trx) => claimPass(ctx, trx, request));
+      for (const applied of pass.claimed) publishStateChange(ctx, "flow", applied);
+      if (pass.claimed.length > 0) return { runs: await describeClaimed(ctx, pass) };
+      const now = Date.now();
+      if (now >= deadline || closed?.aborted) return { runs: [] };
+      if (changed) continue;
+      const until = Math.min(deadline, pass.nextDue ? Date.parse(pass.nextDue) : Infinity);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(0, until - now));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    unsubscribe();
+    closed?.removeEventListener("abort", onClose);
+  }
+}
+
+/** Events after which a claim may find work: a run became due or left a limit, a limit or pause changed. */
+function mayFreeWork(event: BatonEvent): boolean {
+  if (event.name === "flow-run.state-changed") {
+    const type = (event.payload.state as { type?: string } | undefined)?.type;
+    return type === "SCHEDULED" || IN_FLIGHT_STATES.includes(event.payload.previousType as never);
+  }
+  return (
+    event.name === "work-pool.updated" ||
+    event.name === "work-queue.updated" ||
+    event.name === "deployment.updated"
+  );
+}
+
+async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise<Pass> {
+  const now = new Date();
+  const nowIso = now.toISOString();
+  const empty: Pass = { claimed: [], nextDue: null, poolDefaults: {} };
+
+  // Lock order: pool, then deployments. Touching a row with an UPDATE takes its lock on PostgreSQL
+  // (SQLite's BEGIN IMMEDIATE already serializes writers).
+  let queues: { id: string; limit: number | null }[] = [];
+  let poolLimit: number | null = null;
+  let poolName: string | null = null;
+  if (request.workPoolName !== undefined) {
+    poolName = request.workPoolName;
+    await trx
+      .updateTable("workPools")
+      .set((eb) => ({ updated: eb.ref("updated") }))
+      .where("name", "=", poolName)
+      .execute();
+    const pool = await trx
+      .selectFrom("workPools")
+      .selectAll()
+      .where("name", "=", poolName)
+      .executeTakeFirst();
+    if (!pool) throw notFound("work pool", poolName);
+    empty.poolDefaults = jobVariableDefaults(fromJson(pool.baseJobTemplate, {}));
+    if (pool.paused === 1) return empty;
+    poolLimit = pool.concurrencyLimit;
+    let query = trx
+      .selectFrom("workQueues")
+      .select(["id", "name", "concurrencyLimit", "paused"])
+      .where("workPoolId", "=", pool.id);
+    if (request.workQueueNames?.length) query = query.where("name", "in", request.workQueueNames);
+    const rows = await query.orderBy("priority").orderBy("name").execute();
+    const missing = (request.workQueueNames ?? []).filter((name) => !rows.some((row) => row.name === name));
+    if (missing.length > 0) throw notFound("work queue", `${poolName}/${missing[0]}`);
+    queues = rows
+      .filter((row) => row.paused === 0)
+      .map((row) => ({ id: row.id, limit: row.concurrencyLimit }));
+    if (queues.length === 0) return empty;
+  }
+
+  // Candidate runs: due, SCHEDULED, in the caller's queues (by priority) or deployments.
+  const due = await candidates(trx, request, queues, nowIso);
+  if (due.length === 0) return { ...empty, nextDue: await nextDueTime(trx, request, queues, nowIso) };
+
+  const deploymentIds = [...new Set(due.map((run) => run.deploymentId).filter((id) => id !== null))];
+  const limitedDeployments =
+    deploymentIds.length === 0
+      ? []
+      : await trx
+          .selectFrom("deployments")
+          .select(["id", "concurrencyLimit"])
+          .where("id", "in", deploymentIds)
+          .where("concurrencyLimit", "is not", null)
+          .orderBy("id")
+          .execute();
+  if (limitedDeployments.length > 0) {
+    await trx
+      .updateTable("deployments")
+      .set((eb) => ({ updated: eb.ref("updated") }))
+      .where(
+        "id",
+        "in",
+        limitedDeployments.map((row) => row.id),
+      )
+      .execute();
+  }
+
+  const scopes: string[] = limitedDeployments.map((row) => row.id);
+  const inFlight =
+    poolName === null && scopes.length === 0
+      ? []
+      : await trx
+          .selectFrom("flowRuns")
+          .select(["workPoolName", "workQueueId", "deploymentId"])
+          .where("stateType", "in", IN_FLIGHT_STATES)
+          .where((eb) =>
+            eb.or([
+              ...(poolName !== null ? [eb("workPoolName", "=", poolName)] : []),
+              ...(scopes.length > 0 ? [eb("deploymentId", "in", scopes)] : []),
+            ]),
+          )
+          .execute();
+
+  const room = new Map<string, number>();
+  const countIn = (key: string, limit: number | null, held: number) =>
+    limit === null ? undefined : room.set(key, limit - held);
+  if (poolName !== null) {
+    countIn("pool", poolLimit, inFlight.filter((run) => run.workPoolName === poolName).length);
+    for (const queue of queues) {
+      countIn(
+        `queue:${queue.id}`,
+        queue.limit,
+        inFlight.filter((run) => run.workQueueId === queue.id).length,
+      );
+    }
+  }
+  for (const deployment of limitedDeployments) {
+    countIn(
+      `deployment:${deployment.id}`,
+      deployment.concurrencyLimit,
+      inFlight.filter((run) => run.deploymentId === deployment.id).length,
+    );
+  }
+
+  const claimed: Applied[] = [];
+  for (const run of due) {
+    if (claimed.length >= request.limit) break;
+    const keys = [
+      ...(poolName !== null ? ["pool", `queue:${run.workQueueId}`] : []),
+      ...(run.deploymentId ? [`deployment:${run.deploymentId}`] : []),
+    ].filter((key) => room.has(key));
+    if (keys.some((key) => room.get(key)! <= 0)) continue;
+    const applied = await transitionInTransaction(trx, "flow", run.id, makeState({ type: "PENDING" }), {
+      force: false,
+    });
+    if (applied.result.status !== "ACCEPT" || !applied.changed) continue;
+    await trx
+      .updateTable("flowRuns")
+      .set({ workerName: request.workerName, lastHeartbeat: nowIso })
+      .where("id", "=", run.id)
+      .execute();
+    for (const key of keys) room.set(key, room.get(key)! - 1);
+    claimed.push(applied);
+  }
+  return { ...empty, claimed };
+}
+
+/** At most this many candidates are read per pass; limits may skip some of them. */
+const CANDIDATES_PER_PASS = 200;
+
+function scheduledRuns(trx: Trx, request: Request, queues: { id: string }[]) {
+  const query = trx
+    .selectFrom("flowRuns")
+    .select([
+      "flowRuns.id",
+      "flowRuns.workQueueId",
+      "flowRuns.deploymentId",
+      "flowRuns.nextScheduledStartTime",
+    ])
+    .where("flowRuns.stateType", "=", "SCHEDULED");
+  return request.workPoolName !== undefined
+    ? query.where(
+        "flowRuns.workQueueId",
+        "in",
+        queues.map((queue) => queue.id),
+      )
+    : query
+        .where("flowRuns.deploymentId", "in", request.deploymentIds ?? [])
+        .where("flowRuns.workPoolName", "is", null);
+}
+
+/** Due runs, higher-priority queues first and, within a queue, the earliest due first. */
+async function candidates(trx: Trx, request: Request, queues: { id: string }[], nowIso: string) {
+  return scheduledRuns(trx, request, queues)
+    .leftJoin("workQueues", "workQueues.id", "flowRuns.workQueueId")
+    .where("flowRuns.nextScheduledStartTime", "<=", nowIso)
+    .orderBy("workQueues.priority")
+    .orderBy("flowRuns.nextScheduledStartTime")
+    .orderBy("flowRuns.id")
+    .limit(CANDIDATES_PER_PASS)
+    .execute();
+}
+
+async function nextDueTime(
+  trx: Trx,
+  request: Request,
+  queues: { id: string }[],
+  nowIso: string,
+): Promise<string | null> {
+  const row = await scheduledRuns(trx, request, queues)
+    .where("flowRuns.nextScheduledStartTime", ">", nowIso)
+    .orderBy("flowRuns.nextScheduledStartTime")
+    .limit(1)
+    .executeTakeFirst();
+  return row?.nextScheduledStartTime ?? null;
+}
+
+async function describeClaimed(ctx: StoreContext, pass: Pass): Promise<ClaimedRun[]> {
+  const ids = pass.claimed.map((applied) => applied.changed!.runId);
+  const rows = await selectFlowRuns(ctx).where("flowRuns.id", "in", ids).execute();
+  const runs = ids.map((id) => toFlowRun(rows.find((row) => row.id === id)!));
+  const deployments = new Map<string, Awaited<ReturnType<typeof readDeployment>> | null>();
+  for (const run of runs) {
+    if (run.deploymentId && !deployments.has(run.deploymentId)) {
+      deployments.set(
+        run.deploymentId,
+        await readDeployment(ctx, { id: run.deploymentId }).catch(() => null), // deleted since
+      );
+    }
+  }
+  return runs.map((flowRun) => ({
+    flowRun,
+    deployment: flowRun.deploymentId ? (deployments.get(flowRun.deploymentId) ?? null) : null,
+    jobVariables: { ...pass.poolDefaults, ...flowRun.jobVariables },
+  }));
+}
