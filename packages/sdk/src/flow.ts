@@ -1,6 +1,15 @@
 import { setMaxListeners } from "node:events";
 import type { BatonClient } from "@baton/client";
-import { newId, type FlowRun, type JsonObject, type State } from "@baton/core";
+import { fileURLToPath } from "node:url";
+import { BatonError, newId, type Deployment, type FlowRun, type JsonObject, type State } from "@baton/core";
+import {
+  deploy,
+  toDeployment,
+  type DeploymentOptions,
+  type DeploymentSpec,
+  type DeployOptions,
+} from "./deployments.js";
+import { serve, type ServeOptions } from "./serve.js";
 import { currentRun, runContext, settleChildren, type RunContext } from "./context.js";
 import { CancelledError, runAttempts } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
@@ -59,8 +68,20 @@ export interface Flow<S extends ParametersSchema | undefined, R> {
   readonly codec: ParametersCodec<S>;
   /** JSON Schema of the parameters, as deployments store it. */
   parameterSchema(): JsonObject;
-  /** Runs the flow from JSON parameters (API, CLI, dashboard), decoding them into their types first. */
+  /**
+   * Runs the flow from JSON parameters (API, CLI, dashboard), decoding them into their types first.
+   * With a flowRunId, carries out that existing run (a deployment run); its stored parameters are used
+   * when `parameters` is undefined, and parameters that do not decode fail the run with the reason.
+   */
   runFromJson(parameters: unknown, options?: { flowRunId?: string }): Promise<R>;
+  /** The module file that declared the flow, from which deploy() derives the entrypoint. */
+  readonly definedIn: string | undefined;
+  /** Describes a deployment of this flow for serve(...) to serve with others in one process. */
+  toDeployment(options: DeploymentOptions): DeploymentSpec;
+  /** Registers a deployment and runs its runs in this process until stopped (SIGINT, SIGTERM or the signal). */
+  serve(options: DeploymentOptions & ServeOptions): Promise<void>;
+  /** Registers a deployment whose runs the workers of a work pool carry out. */
+  deploy(options: DeployOptions): Promise<Deployment>;
 }
 
 /**
@@ -123,6 +144,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
   fn: (parameters: ParametersOf<S>, context: FlowRunContext) => Promise<R>,
 ): Flow<S, R> {
   const codec = new ParametersCodec(options.parameters as S, `flow '${options.name}'`);
+  const definedIn = callerFile();
 
   if (options.logPrints) captureConsoleOfRuns();
 
@@ -141,31 +163,66 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     await callHooks(options.onCrashed, { ...info, state, error }, logger);
   }
 
-  async function run(typed: ParametersOf<S>, existingRunId?: string): Promise<R> {
+  /** Reads a run made elsewhere (a deployment run) and decodes its JSON parameters; bad ones fail the run. */
+  async function takeExistingRun(client: BatonClient, flowRunId: string, json: unknown) {
+    const flowRun = await client.api.readFlowRun({ params: { id: flowRunId } });
+    let typed: ParametersOf<S>;
+    try {
+      typed = codec.decode(json ?? flowRun.parameters);
+    } catch (error) {
+      const message = (error as Error).message;
+      await client.api.setFlowRunState({
+        params: { id: flowRunId },
+        body: { state: { type: "FAILED", name: "InvalidParameters", message } },
+      });
+      throw error;
+    }
+    const timeoutSeconds = options.timeoutSeconds ?? null;
+    const retryDelaySeconds = delays(options.retryDelaySeconds);
+    if (
+      flowRun.retries !== (options.retries ?? 0) ||
+      flowRun.timeoutSeconds !== timeoutSeconds ||
+      flowRun.retryDelaySeconds.join() !== retryDelaySeconds.join()
+    ) {
+      // The server retries and times the run out by these, so it must know them before it runs.
+      await client.api.updateFlowRun({
+        params: { id: flowRunId },
+        body: { retries: options.retries ?? 0, retryDelaySeconds, timeoutSeconds },
+      });
+    }
+    return { flowRun, typed };
+  }
+
+  async function run(input: { typed: ParametersOf<S> } | { json: unknown; flowRunId: string }): Promise<R> {
     const parent = currentRun();
     const client = parent ? parent.client : defaultClient();
-    const parameters = codec.encode(typed);
     const retries = options.retries ?? 0;
     const retryDelaySeconds = delays(options.retryDelaySeconds);
     let flowRun: Pick<FlowRun, "id" | "name"> | null = null;
-    if (client) {
-      flowRun = existingRunId
-        ? await client.api.readFlowRun({ params: { id: existingRunId } })
-        : await client.api.createFlowRun({
-            body: {
-              id: newId(),
-              flowName: options.name,
-              parameters,
-              state: { type: "PENDING" },
-              retries,
-              retryDelaySeconds,
-              ...(options.timeoutSeconds ? { timeoutSeconds: options.timeoutSeconds } : {}),
-              ...(options.tags ? { tags: options.tags } : {}),
-              ...(parent?.flowRunId ? { parentFlowRunId: parent.flowRunId } : {}),
-              ...(parent?.taskRunId ? { parentTaskRunId: parent.taskRunId } : {}),
-            },
-          });
+    let typed: ParametersOf<S>;
+    if ("flowRunId" in input) {
+      if (!client) throw new BatonError("invalid_argument", "set BATON_API_URL to run an existing flow run");
+      ({ flowRun, typed } = await takeExistingRun(client, input.flowRunId, input.json));
+    } else {
+      typed = input.typed;
+      if (client) {
+        flowRun = await client.api.createFlowRun({
+          body: {
+            id: newId(),
+            flowName: options.name,
+            parameters: codec.encode(typed),
+            state: { type: "PENDING" },
+            retries,
+            retryDelaySeconds,
+            ...(options.timeoutSeconds ? { timeoutSeconds: options.timeoutSeconds } : {}),
+            ...(options.tags ? { tags: options.tags } : {}),
+            ...(parent?.flowRunId ? { parentFlowRunId: parent.flowRunId } : {}),
+            ...(parent?.taskRunId ? { parentTaskRunId: parent.taskRunId } : {}),
+          },
+        });
+      }
     }
+    const parameters = codec.encode(typed);
     const label = flowRun ? `flow run '${flowRun.name}'` : `flow '${options.name}'`;
     const shipper = client ? shipperFor(client) : null;
     const logger = new RunLogger(label, shipper, { flowRunId: flowRun?.id ?? null, taskRunId: null });
@@ -188,6 +245,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     };
     const unwatch =
       client && flowRun ? watchForCancellation(client, flowRun.id, controller, label) : () => undefined;
+    const stopHeartbeats = client && flowRun ? sendHeartbeats(client, flowRun.id) : () => undefined;
     const orchestrator =
       client && flowRun
         ? new RemoteOrchestrator(client, "flow", flowRun.id)
@@ -213,6 +271,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       throw error;
     } finally {
       unwatch();
+      stopHeartbeats();
     }
     const info = { name: options.name, runId: flowRun?.id ?? null, state: outcome.state };
     if (outcome.ok) {
@@ -227,16 +286,50 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
   }
 
   const callable = (async (parameters?: ParametersInput<S>) =>
-    run(codec.fromCode(parameters))) as unknown as Flow<S, R>;
+    run({ typed: codec.fromCode(parameters) })) as unknown as Flow<S, R>;
   Object.defineProperties(callable, {
     flowName: { value: options.name },
     options: { value: options },
     codec: { value: codec },
+    definedIn: { value: definedIn },
     parameterSchema: { value: () => codec.jsonSchema() },
     runFromJson: {
       value: async (json: unknown, runOptions: { flowRunId?: string } = {}) =>
-        run(codec.decode(json), runOptions.flowRunId),
+        runOptions.flowRunId
+          ? run({ json, flowRunId: runOptions.flowRunId })
+          : run({ typed: codec.decode(json) }),
     },
+    toDeployment: { value: (deployment: DeploymentOptions) => toDeployment(callable, deployment) },
+    serve: {
+      value: (deployment: DeploymentOptions & ServeOptions) =>
+        serve([toDeployment(callable, deployment)], deployment),
+    },
+    deploy: { value: (deployment: DeployOptions) => deploy(callable, deployment) },
   });
   return callable;
+}
+
+/** How often a running flow run tells the server its process is alive. */
+const heartbeatIntervalMs = () => Number(process.env.BATON_HEARTBEAT_INTERVAL_SECONDS || 10) * 1000;
+
+/** Heartbeats keep a run from being taken for crashed; a failed one is retried at the next beat. */
+function sendHeartbeats(client: BatonClient, flowRunId: string): () => void {
+  const timer = setInterval(() => {
+    client.api.heartbeatFlowRun({ params: { id: flowRunId } }).catch(() => undefined);
+  }, heartbeatIntervalMs());
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** The file that called flow(): the module a worker imports to find the flow again. */
+function callerFile(): string | undefined {
+  const here = fileURLToPath(import.meta.url);
+  const stack = new Error().stack?.split("\n").slice(1) ?? [];
+  for (const line of stack) {
+    const match = /\(?((?:file:\/\/)?\/[^():]+):\d+:\d+\)?$/.exec(line.trim());
+    if (!match) continue;
+    const file = match[1]!.startsWith("file://") ? fileURLToPath(match[1]!) : match[1]!;
+    if (file !== here && !file.startsWith("node:")) return file;
+  }
+  return undefined;
 }

@@ -22,3 +22,15 @@ export {
   type ResultStorage,
   type ResultOptions,
 } from "./results.js";
+export {
+  runDeployment,
+  waitForFlowRun,
+  parseDeploymentName,
+  type DeploymentOptions,
+  type DeployOptions,
+  type DeploymentSpec,
+  type RunDeploymentOptions,
+  type Schedule,
+} from "./deployments.js";
+export { serve, type ServeOptions } from "./serve.js";
+export { claimLoop, type ClaimLoopOptions } from "./claim-loop.js";

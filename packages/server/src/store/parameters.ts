@@ -1,10 +1,12 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import type { ErrorObject, ValidateFunction } from "ajv";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import { BatonError, type FieldIssue, type JsonObject } from "@baton/core";
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
-const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
-const ajv = addFormats(new Ajv({ allErrors: true, strict: false }));
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
+// Draft 2020-12, which zod's toJSONSchema declares; older schemas without $schema validate alike.
+const ajv = addFormats(new Ajv2020({ allErrors: true, strict: false }));
 const compiled = new Map<string, ValidateFunction>();
 
 function issueOf(error: ErrorObject): FieldIssue {

@@ -1,0 +1,230 @@
+import { relative, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { BatonClient } from "@baton/client";
+import {
+  BatonError,
+  isTerminal,
+  type Deployment,
+  type DeploymentCreate,
+  type FlowRun,
+  type JsonObject,
+  type ScheduleSpec,
+  type State,
+} from "@baton/core";
+import type { Flow } from "./flow.js";
+import { defaultClient } from "./settings.js";
+
+/** A schedule as users write it; the time zone defaults to UTC. */
+export type Schedule =
+  | { cron: string; timezone?: string }
+  | { interval: number; anchorDate?: string; timezone?: string }
+  | { rrule: string; timezone?: string };
+
+export interface DeploymentOptions {
+  /** The deployment's name; it is addressed as `<flow name>/<name>`. */
+  name: string;
+  description?: string;
+  version?: string;
+  /** Default parameters, merged under those given to each run. */
+  parameters?: JsonObject;
+  schedules?: Schedule[];
+  tags?: string[];
+  /** At most this many runs of the deployment at once. */
+  concurrencyLimit?: number;
+  paused?: boolean;
+  client?: BatonClient;
+}
+
+export interface DeployOptions extends DeploymentOptions {
+  workPool: string;
+  /** @default the pool's 'default' queue */
+  workQueue?: string;
+  /** Per-deployment values for the pool's job template: env, command, workingDir, … */
+  jobVariables?: JsonObject;
+  /**
+   * `path/to/module.ts:exportName`, relative to `path`. Derived from where the flow was declared
+   * and the name it is exported under when left out.
+   */
+  entrypoint?: string;
+  /** The directory workers run the flow from. @default process.cwd() */
+  path?: string;
+}
+
+/** A deployment of a flow, ready to be registered. */
+export interface DeploymentSpec {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  flow: Flow<any, unknown>;
+  body: DeploymentCreate;
+  client: BatonClient;
+}
+
+function clientOf(options: { client?: BatonClient }, what: string): BatonClient {
+  const client = options.client ?? defaultClient();
+  if (!client) {
+    throw new BatonError(
+      "invalid_argument",
+      `${what} needs a Baton server: set BATON_API_URL (for example http://127.0.0.1:4200/api)`,
+    );
+  }
+  return client;
+}
+
+const withTimezone = (schedule: Schedule): ScheduleSpec =>
+  ({ ...schedule, timezone: schedule.timezone ?? "UTC" }) as ScheduleSpec;
+
+export function toDeployment(
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  flow: Flow<any, unknown>,
+  options: DeploymentOptions,
+  extra: Partial<DeploymentCreate> = {},
+): DeploymentSpec {
+  const { options: flowOptions } = flow;
+  return {
+    flow,
+    client: clientOf(options, `deployment '${flow.flowName}/${options.name}'`),
+    body: {
+      name: options.name,
+      flowName: flow.flowName,
+      description: options.description ?? flowOptions.description ?? null,
+      version: options.version ?? flowOptions.version ?? null,
+      parameters: options.parameters ?? {},
+      parameterSchema: flow.parameterSchema(),
+      tags: options.tags ?? flowOptions.tags ?? [],
+      concurrencyLimit: options.concurrencyLimit ?? null,
+      ...(options.paused !== undefined ? { paused: options.paused } : {}),
+      schedules: (options.schedules ?? []).map((schedule) => ({
+        schedule: withTimezone(schedule),
+        active: true,
+      })),
+      ...extra,
+    },
+  };
+}
+
+/** Creates the deployment, or updates the one of the same flow and name. */
+export const register = (spec: DeploymentSpec): Promise<Deployment> =>
+  spec.client.api.createDeployment({ body: spec.body });
+
+/**
+ * Finds the name a module exports the flow under, so a worker can import it again. The module is
+ * already loaded (it declared the flow), so importing it here returns the same instance.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function deriveEntrypoint(flow: Flow<any, unknown>, path: string): Promise<string> {
+  const file = flow.definedIn;
+  const what = `flow '${flow.flowName}'`;
+  if (!file) {
+    throw new BatonError("invalid_argument", `cannot tell which module declared ${what}; pass entrypoint`);
+  }
+  const module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  const exportName = Object.keys(module).find((key) => module[key] === flow);
+  if (!exportName) {
+    throw new BatonError(
+      "invalid_argument",
+      `${what} is not exported from ${file}: export it (a worker imports it from there) or pass entrypoint`,
+    );
+  }
+  return `${relative(path, file)}:${exportName}`;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function deploy(flow: Flow<any, unknown>, options: DeployOptions): Promise<Deployment> {
+  const path = resolve(options.path ?? process.cwd());
+  const entrypoint = options.entrypoint ?? (await deriveEntrypoint(flow, path));
+  return register(
+    toDeployment(flow, options, {
+      workPoolName: options.workPool,
+      workQueueName: options.workQueue ?? null,
+      jobVariables: options.jobVariables ?? {},
+      entrypoint,
+      path,
+    }),
+  );
+}
+
+/** Splits `flow-name/deployment-name`, the way deployments are addressed everywhere. */
+export function parseDeploymentName(name: string): { flowName: string; deploymentName: string } {
+  const slash = name.indexOf("/");
+  if (slash <= 0 || slash === name.length - 1) {
+    throw new BatonError(
+      "invalid_argument",
+      `'${name}' is not a deployment name: write it as <flow name>/<deployment name>`,
+    );
+  }
+  return { flowName: name.slice(0, slash), deploymentName: name.slice(slash + 1) };
+}
+
+export interface RunDeploymentOptions {
+  parameters?: JsonObject;
+  tags?: string[];
+  idempotencyKey?: string;
+  /** Wait for the run to finish. @default true */
+  wait?: boolean;
+  /** Stop waiting after this many seconds and return the run as it is then. */
+  timeout?: number;
+  client?: BatonClient;
+}
+
+/**
+ * Creates a run of a deployment from anywhere (its parameters are checked by the server against
+ * the deployment's schema first) and, unless told not to, waits for it to finish.
+ */
+export async function runDeployment(name: string, options: RunDeploymentOptions = {}): Promise<FlowRun> {
+  const client = clientOf(options, `runDeployment('${name}')`);
+  const deployment = await client.api.readDeploymentByName({ params: parseDeploymentName(name) });
+  const run = await client.api.createDeploymentRun({
+    params: { id: deployment.id },
+    body: {
+      ...(options.parameters ? { parameters: options.parameters } : {}),
+      ...(options.tags ? { tags: options.tags } : {}),
+      ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
+    },
+  });
+  if (options.wait === false) return run;
+  return waitForFlowRun(client, run.id, options.timeout);
+}
+
+/** Follows a run's state changes until it is finished (or the timeout passes) and returns it. */
+export async function waitForFlowRun(
+  client: BatonClient,
+  flowRunId: string,
+  timeoutSeconds?: number,
+): Promise<FlowRun> {
+  const stop = new AbortController();
+  const timer =
+    timeoutSeconds === undefined ? undefined : setTimeout(() => stop.abort(), timeoutSeconds * 1000);
+  const check = async () => {
+    const run = await client.api.readFlowRun({ params: { id: flowRunId } });
+    if (isTerminal(run.state?.type)) stop.abort();
+  };
+  let failure: unknown;
+  const fail = (error: unknown) => {
+    failure = error;
+    stop.abort();
+  };
+  try {
+    // The stream ends if the server restarts: open it again until the run is finished.
+    while (!stop.signal.aborted) {
+      await client
+        .events(
+          {
+            flowRunId,
+            names: ["flow-run.state-changed"],
+            signal: stop.signal,
+            // A run that ended before the stream opened is seen by reading it once it is open.
+            onOpen: () => void check().catch(fail),
+          },
+          (event) => {
+            if (isTerminal((event.payload.state as State | undefined)?.type)) stop.abort();
+          },
+        )
+        .catch((error: unknown) => {
+          if (!stop.signal.aborted) throw error;
+        });
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (failure) throw failure;
+  return client.api.readFlowRun({ params: { id: flowRunId } });
+}

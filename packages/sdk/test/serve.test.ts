@@ -1,0 +1,97 @@
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BatonError, type FlowRun } from "@baton/core";
+import { runDeployment } from "@baton/sdk";
+import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+import { startProcess, type TestProcess } from "../../../test/processes.js";
+import { isType, waitForRunState } from "../../../test/runs.js";
+
+const servedFlows = fileURLToPath(new URL("./fixtures/served-flows.ts", import.meta.url));
+
+describe.each(DIALECTS)("serve() on %s", (dialect) => {
+  let server: TestServer;
+  let served: TestProcess;
+  beforeAll(async () => {
+    server = await startTestServer(dialect);
+    served = startProcess([servedFlows], { env: { BATON_API_URL: server.apiUrl } });
+    await served.waitForLine(/^ready /);
+  });
+  afterAll(async () => {
+    expect(await served.stop()).toBe(0);
+    expect(served.lines).toContain("stopped");
+    await server.stop();
+  });
+  const api = () => server.client.api;
+
+  it("starts runs created through the API, with JSON parameters decoded into their types", async () => {
+    const finished = await runDeployment("greet/api", {
+      parameters: { name: "ada", when: "2031-05-06T07:08:09Z" },
+      client: server.client,
+    });
+    expect(finished.state).toMatchObject({
+      type: "COMPLETED",
+      data: { kind: "inline", value: { greeting: "hello ada hello ada", year: 2031, isDate: true } },
+    });
+    expect(finished.workerName).toMatch(/^serve-/);
+  });
+
+  it("refuses parameters that do not fit the schema before any run is created", async () => {
+    const before = (await api().listFlowRuns({ query: { flowName: "greet" } })).items.length;
+    const error = await runDeployment("greet/api", {
+      parameters: { name: 42, when: "2031-05-06T07:08:09Z" },
+      client: server.client,
+    }).catch((caught: unknown) => caught as BatonError);
+    expect(error).toBeInstanceOf(BatonError);
+    expect((error as BatonError).message).toMatch(/name/);
+    expect((await api().listFlowRuns({ query: { flowName: "greet" } })).items.length).toBe(before);
+  });
+
+  it("cancels a running run, and a scheduled run never starts", async () => {
+    const deployment = await api().readDeploymentByName({
+      params: { flowName: "slow", deploymentName: "limited" },
+    });
+    const running = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { ms: 60_000 } },
+    });
+    await waitForRunState(server.client, running.id, isType("RUNNING"));
+    await api().setFlowRunState({ params: { id: running.id }, body: { state: { type: "CANCELLING" } } });
+    const cancelled = await waitForRunState(server.client, running.id, isType("CANCELLED"));
+    expect(cancelled.state?.type).toBe("CANCELLED");
+
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const scheduled = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { ms: 1 }, state: { type: "SCHEDULED", scheduledTime: later } },
+    });
+    await api().setFlowRunState({ params: { id: scheduled.id }, body: { state: { type: "CANCELLING" } } });
+    const never = await api().readFlowRun({ params: { id: scheduled.id } });
+    expect(never).toMatchObject({ state: { type: "CANCELLED" }, runCount: 0, startTime: null });
+  });
+
+  it("never runs two runs of a deployment limited to one at once", async () => {
+    const deployment = await api().readDeploymentByName({
+      params: { flowName: "slow", deploymentName: "limited" },
+    });
+    const runs = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        api().createDeploymentRun({ params: { id: deployment.id }, body: { parameters: { ms: 30 } } }),
+      ),
+    );
+    const finished: FlowRun[] = await Promise.all(
+      runs.map((run) => waitForRunState(server.client, run.id, isType("COMPLETED"))),
+    );
+    // Each run holds the limit from its PENDING state to its end: the spans must not overlap.
+    const spans = await Promise.all(
+      finished.map(async (run) => {
+        const states = await api().listFlowRunStates({ params: { id: run.id } });
+        return [
+          Date.parse(states.find((s) => s.type === "PENDING")!.timestamp),
+          Date.parse(run.endTime!),
+        ] as const;
+      }),
+    );
+    spans.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+  });
+});

@@ -1,0 +1,62 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+
+/** A real child process whose output lines can be awaited. */
+export interface TestProcess {
+  child: ChildProcess;
+  /** Every line printed so far, stdout and stderr. */
+  lines: string[];
+  /** Resolves with the first line (already printed or to come) that matches. */
+  waitForLine(pattern: RegExp): Promise<string>;
+  /** Resolves with the exit code (or the signal's name). */
+  exited: Promise<number | string>;
+  /** SIGTERM, then waits for the exit. */
+  stop(): Promise<number | string>;
+}
+
+/** Runs a TypeScript file or a built script under Node with the workspace's sources, as users would. */
+export function startProcess(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; detached?: boolean } = {},
+): TestProcess {
+  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", ...args], {
+    env: { ...process.env, ...options.env },
+    cwd: options.cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: options.detached ?? false,
+  });
+  const lines: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on("line", (line) => {
+      lines.push(line);
+      if (process.env.BATON_TEST_VERBOSE) console.log(`[child ${child.pid}] ${line}`);
+      for (const waiter of waiters.filter((entry) => entry.pattern.test(line))) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    });
+  }
+  const exited = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown")),
+  );
+  return {
+    child,
+    lines,
+    exited,
+    waitForLine: (pattern) => {
+      const seen = lines.find((line) => pattern.test(line));
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise<string>((resolve, reject) => {
+        waiters.push({ pattern, resolve });
+        void exited.then((code) =>
+          reject(new Error(`process exited (${code}) before printing ${pattern}:\n${lines.join("\n")}`)),
+        );
+      });
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import type { BatonClient } from "@baton/client";
+import type { FlowRun, State } from "@baton/core";
+
+/**
+ * Resolves with the run once its state matches, following the event stream (and reading the run
+ * once the stream is open, so a state reached before is seen too).
+ */
+export async function waitForRunState(
+  client: BatonClient,
+  flowRunId: string,
+  matches: (state: State) => boolean,
+): Promise<FlowRun> {
+  const stop = new AbortController();
+  let found: FlowRun | undefined;
+  let failure: unknown;
+  // When an event matched, the run is taken as read next, even if it has moved on since.
+  const check = async (matched = false) => {
+    const run = await client.api.readFlowRun({ params: { id: flowRunId } });
+    if (matched || (run.state && matches(run.state))) {
+      found ??= run;
+      stop.abort();
+    }
+  };
+  await client
+    .events(
+      {
+        flowRunId,
+        names: ["flow-run.state-changed"],
+        signal: stop.signal,
+        onOpen: () => void check().catch((error: unknown) => ((failure = error), stop.abort())),
+      },
+      (event) => {
+        if (matches(event.payload.state as State)) void check(true).catch(() => undefined);
+      },
+    )
+    .catch((error: unknown) => {
+      if (!stop.signal.aborted) throw error;
+    });
+  if (failure) throw failure;
+  if (!found) throw new Error(`the event stream ended before flow run ${flowRunId} reached the state`);
+  return found;
+}
+
+export const isType =
+  (...types: State["type"][]) =>
+  (state: State): boolean =>
+    types.includes(state.type);
