@@ -14,12 +14,16 @@ export interface TestProcess {
   stop(): Promise<number | string>;
 }
 
-/** Runs a TypeScript file or a built script under Node with the workspace's sources, as users would. */
+/**
+ * Runs a script under Node: by default a TypeScript file with the workspace's sources; with
+ * `built: true` a built script (the `baton` binary) exactly as users run it.
+ */
 export function startProcess(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; detached?: boolean } = {},
+  options: { env?: NodeJS.ProcessEnv; cwd?: string; detached?: boolean; built?: boolean } = {},
 ): TestProcess {
-  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", ...args], {
+  const flags = options.built ? [] : ["--conditions=source", "--import", "tsx"];
+  const child = spawn(process.execPath, [...flags, ...args], {
     env: { ...process.env, ...options.env },
     cwd: options.cwd,
     stdio: ["ignore", "pipe", "pipe"],

@@ -45,3 +45,21 @@ export const isType =
   (...types: State["type"][]) =>
   (state: State): boolean =>
     types.includes(state.type);
+
+/** Resolves once the run has a log line containing `text` (already written, or arriving on the stream). */
+export async function waitForLog(client: BatonClient, flowRunId: string, text: string): Promise<void> {
+  const stop = new AbortController();
+  const check = async () => {
+    const logs = await client.api.listLogs({ query: { flowRunId, limit: 1000 } });
+    if (logs.items.some((log) => log.message.includes(text))) stop.abort();
+  };
+  await client
+    .events({ flowRunId, names: ["log"], signal: stop.signal, onOpen: () => void check() }, (event) => {
+      const logs = event.payload.logs as { message: string }[];
+      if (logs.some((log) => log.message.includes(text))) stop.abort();
+    })
+    .catch((error: unknown) => {
+      if (!stop.signal.aborted) throw error;
+    });
+  if (!stop.signal.aborted) throw new Error(`the event stream ended before the log line '${text}'`);
+}

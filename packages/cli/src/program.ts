@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import { Command } from "commander";
 import { concurrencyLimitCommand } from "./commands/concurrency-limit.js";
 import { configCommand } from "./commands/config.js";
+import { deployCommand } from "./commands/deploy.js";
 import { deploymentCommand } from "./commands/deployment.js";
 import { flowRunCommand } from "./commands/flow-run.js";
 import { flowCommand } from "./commands/flow.js";
@@ -9,6 +10,7 @@ import { profileCommand } from "./commands/profile.js";
 import { serverCommand } from "./commands/server.js";
 import { workPoolCommand } from "./commands/work-pool.js";
 import { workQueueCommand } from "./commands/work-queue.js";
+import { workerCommand } from "./commands/worker.js";
 import { fail } from "./output.js";
 import { applyProfileToEnv } from "./settings.js";
 
@@ -26,6 +28,8 @@ export function program(): Command {
   baton.addCommand(concurrencyLimitCommand());
   baton.addCommand(flowCommand());
   baton.addCommand(flowRunCommand());
+  baton.addCommand(workerCommand());
+  baton.addCommand(deployCommand());
   baton.addCommand(deploymentCommand());
   baton.addCommand(configCommand());
   baton.addCommand(profileCommand());

@@ -13,6 +13,12 @@ export const shipperFor = perClient(
     new Batcher<LogCreate>("log line(s)", (batch) => client.api.createLogs({ body: batch }), 50, 1000),
 );
 
+/**
+ * A worker turns its child's console output into the run's logs; there the logger's lines, already
+ * shipped, would arrive twice, so the worker turns the echo off.
+ */
+const echoToConsole = process.env.BATON_LOGS_TO_CONSOLE !== "false";
+
 /** The logger a run's code uses: lines go to the console and, when tracked, to the run's logs. */
 export class RunLogger {
   constructor(
@@ -22,11 +28,13 @@ export class RunLogger {
   ) {}
 
   log(level: number, message: string): void {
-    // Straight to stderr: console output may itself be routed here (logPrints).
     const timestamp = new Date().toISOString();
-    process.stderr.write(
-      `${timestamp.slice(11, 23)} | ${(NAMES[level] ?? String(level)).padEnd(7)} | ${this.label} - ${message}\n`,
-    );
+    // Straight to stderr: console output may itself be routed here (logPrints).
+    if (echoToConsole) {
+      process.stderr.write(
+        `${timestamp.slice(11, 23)} | ${(NAMES[level] ?? String(level)).padEnd(7)} | ${this.label} - ${message}\n`,
+      );
+    }
     this.shipper?.push({ ...this.ids, name: "baton", level, message, timestamp });
   }
 

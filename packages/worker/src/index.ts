@@ -1,2 +1,3 @@
-// The package is being built; see docs/architecture.md for what it will own.
-export {};
+export { Worker, registerJobAdapter, type WorkerOptions } from "./worker.js";
+export type { JobAdapter, JobContext, JobExit, JobHandle } from "./adapters.js";
+export { processAdapter, processJobVariables, type ProcessJobVariables } from "./process-adapter.js";

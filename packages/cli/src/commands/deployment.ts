@@ -1,12 +1,104 @@
-import { Command } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import type { BatonClient } from "@baton/client";
-import type { Deployment } from "@baton/core";
+import type { Deployment, FlowRun, State } from "@baton/core";
+import { followRun, logLine, stateLine, statusOutput } from "../follow.js";
 import { allPages, details, flag, limitText, print, printJson, table, time } from "../format.js";
 import { collect, parseDeploymentAddress, parseParameters } from "../options.js";
 import { apiClient } from "../settings.js";
 
 interface JsonOption {
   json?: boolean;
+}
+
+interface RunOptions {
+  param?: string[];
+  params?: string;
+  json?: boolean;
+  watch?: boolean;
+  timeout?: number;
+}
+
+/** Seconds, fractions allowed, more than 0. */
+function parseSeconds(value: string): number {
+  const seconds = Number(value);
+  if (value.trim() === "" || !Number.isFinite(seconds) || seconds <= 0) {
+    throw new InvalidArgumentError(`'${value}' is not a number of seconds greater than 0`);
+  }
+  return seconds;
+}
+
+/** What a completed run returned: the inline JSON value, or where a stored result is. */
+function resultText(state: State): string {
+  const data = state.data;
+  if (!data) return "Result: none recorded";
+  if (data.kind === "inline") return `Result: ${JSON.stringify(data.value)}`;
+  return (
+    `Result: stored in '${data.storage}' result storage under key '${data.key}' ` +
+    `(serializer '${data.serializer}'${data.typeName ? `, type ${data.typeName}` : ""}); ` +
+    "baton cannot read it: load it in code with the flow's serializer"
+  );
+}
+
+/**
+ * Prints a new run's logs and state changes until it ends and answers the exit code: 0 when it
+ * completed, 1 when it ended otherwise, 2 when `timeout` seconds passed first, 130 on Ctrl-C.
+ * Either way of stopping early leaves the run going.
+ */
+async function watchRun(client: BatonClient, run: FlowRun, timeout: number | undefined): Promise<number> {
+  const out = statusOutput();
+  let current = run.state?.name ?? "without a state";
+  const waiting = (state: State | null | undefined) => {
+    if (state) current = state.name;
+    out.status(`Flow run '${run.name}' is ${current}`);
+  };
+  const controller = new AbortController();
+  let stoppedBy: "timeout" | "interrupt" | undefined;
+  const stop = (why: "timeout" | "interrupt") => () => {
+    stoppedBy ??= why;
+    controller.abort();
+  };
+  const interrupt = stop("interrupt");
+  process.once("SIGINT", interrupt);
+  const timer = timeout === undefined ? undefined : setTimeout(stop("timeout"), timeout * 1000);
+  let ended: State | null;
+  try {
+    waiting(run.state);
+    ended = await followRun(
+      client,
+      run.id,
+      {
+        start: (found) => {
+          out.line("Watching it until it ends; Ctrl-C stops watching (the run keeps going).");
+          waiting(found.state);
+        },
+        log: (log) => out.line(logLine(log)),
+        state: (state) => {
+          out.line(stateLine(state));
+          waiting(state);
+        },
+      },
+      controller.signal,
+    );
+  } finally {
+    clearTimeout(timer);
+    process.off("SIGINT", interrupt);
+    out.close();
+  }
+  if (!ended) {
+    const why = stoppedBy === "timeout" ? `after ${timeout} s` : "on Ctrl-C";
+    print(
+      `Stopped watching ${why}; flow run '${run.name}' is ${current} and keeps going.\n` +
+        `Follow it with: baton flow-run logs ${run.id} --follow`,
+    );
+    return stoppedBy === "timeout" ? 2 : 130;
+  }
+  const outcome = `Flow run '${run.name}' ended ${ended.name}${ended.message ? `: ${ended.message}` : "."}`;
+  if (ended.type !== "COMPLETED") {
+    print(outcome);
+    return 1;
+  }
+  print(`${outcome}\n${resultText(ended)}`);
+  return 0;
 }
 
 const addressOf = (deployment: Deployment) => `${deployment.flowName}/${deployment.name}`;
@@ -95,8 +187,20 @@ export function deploymentCommand(): Command {
       collect,
     )
     .option("--params <json>", "all parameters as one JSON object")
-    .option("--json", "print the created run as JSON")
-    .action(async (address: string, options: { param?: string[]; params?: string; json?: boolean }) => {
+    .addOption(new Option("--json", "print the created run as JSON").conflicts("watch"))
+    .option(
+      "--watch",
+      "follow the run's states and logs until it ends; exit 0 when it completes, 1 when it does not",
+    )
+    .option(
+      "--timeout <seconds>",
+      "with --watch: stop watching after this long and exit 2 (the run keeps going)",
+      parseSeconds,
+    )
+    .action(async (address: string, options: RunOptions) => {
+      if (options.timeout !== undefined && !options.watch) {
+        throw new InvalidArgumentError("--timeout only applies with --watch");
+      }
       const parameters = parseParameters(options.params, options.param);
       const client = apiClient();
       const deployment = await readDeployment(client, address);
@@ -110,8 +214,10 @@ export function deploymentCommand(): Command {
           `  Id:         ${run.id}\n` +
           `  State:      ${run.state?.name ?? "-"}\n` +
           `  Parameters: ${JSON.stringify(run.parameters)}\n` +
-          `Follow it with: baton flow-run logs ${run.id} --follow`,
+          `  Dashboard:  ${new URL(`../runs/${run.id}`, `${client.url}/`).href}` +
+          (options.watch ? "" : `\nFollow it with: baton flow-run logs ${run.id} --follow`),
       );
+      if (options.watch) process.exitCode = await watchRun(client, run, options.timeout);
     });
 
   const update = (command: string, description: string, paused: boolean, done: string) =>

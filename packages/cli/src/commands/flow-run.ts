@@ -1,19 +1,9 @@
 import { Command, InvalidArgumentError } from "commander";
-import {
-  BatonError,
-  Id,
-  isTerminal,
-  STATE_TYPES,
-  type BatonEvent,
-  type FlowRun,
-  type Log,
-  type State,
-  type StateType,
-} from "@baton/core";
+import { Id, STATE_TYPES, type FlowRun, type StateType } from "@baton/core";
 import type { BatonClient } from "@baton/client";
-import { allPages, clock, details, print, printJson, stateCell, table, time } from "../format.js";
+import { followRun, logLine, stateLine } from "../follow.js";
+import { allPages, details, print, printJson, stateCell, table, time } from "../format.js";
 import { parseDeploymentAddress, parsePositive } from "../options.js";
-import { dim, paint } from "../output.js";
 import { apiClient } from "../settings.js";
 
 /** What `flow-run ls --json` gives per run. */
@@ -50,79 +40,11 @@ function parseStateType(value: string): StateType {
   return type;
 }
 
-const LEVELS: [number, string, number][] = [
-  [50, "CRITICAL", 31],
-  [40, "ERROR", 31],
-  [30, "WARNING", 33],
-  [20, "INFO", 36],
-  [10, "DEBUG", 90],
-];
-
-function levelName(level: number): [string, number] {
-  const found = LEVELS.find(([min]) => level >= min);
-  return found ? [found[1], found[2]] : [`LEVEL ${level}`, 90];
-}
-
-function logLine(log: Log): string {
-  const [name, colour] = levelName(log.level);
-  return `${dim(clock(log.timestamp))} | ${paint(colour, name.padEnd(8))} | ${log.name} - ${log.message}\n`;
-}
-
-const stateLine = (state: State) =>
-  `${dim(clock(state.timestamp))} | ${"STATE".padEnd(8)} | flow run is ${state.name}${state.message ? `: ${state.message}` : ""}\n`;
-
 async function followLogs(client: BatonClient, id: string): Promise<void> {
-  const controller = new AbortController();
-  const seen = new Set<string>();
-  const buffered: BatonEvent[] = [];
-  let replaying = true;
-  const show = (log: Log) => {
-    if (seen.has(log.id)) return;
-    seen.add(log.id);
-    process.stdout.write(logLine(log));
-  };
-  const handle = (event: BatonEvent) => {
-    if (replaying) {
-      buffered.push(event);
-      return;
-    }
-    if (event.name === "log") {
-      for (const log of (event.payload.logs ?? []) as unknown as Log[]) show(log);
-    } else if (event.name === "flow-run.state-changed" && event.resource.id === id) {
-      const state = event.payload.state as unknown as State;
-      process.stdout.write(stateLine(state));
-      if (isTerminal(state.type)) controller.abort();
-    }
-  };
-  let opened!: () => void;
-  const open = new Promise<void>((resolve) => (opened = resolve));
-  const stream = client.events({ flowRunId: id, signal: controller.signal, onOpen: () => opened() }, handle);
-  // Subscribe first, then read what is already there, so nothing falls between the two.
-  await Promise.race([open, stream]);
-  let run: FlowRun;
-  let logs: Log[];
-  try {
-    run = await client.api.readFlowRun({ params: { id } });
-    logs = await allPages((offset) => client.api.listLogs({ query: { flowRunId: id, limit: 5000, offset } }));
-  } catch (error) {
-    controller.abort();
-    await stream;
-    throw error;
-  }
-  for (const log of logs) show(log);
-  replaying = false;
-  for (const event of buffered.splice(0)) handle(event);
-  if (isTerminal(run.state?.type) && !controller.signal.aborted) {
-    if (run.state) process.stdout.write(stateLine(run.state));
-    controller.abort();
-  }
-  await stream;
-  if (!controller.signal.aborted) {
-    throw new BatonError(
-      "unavailable",
-      `the event stream of ${client.url} closed before flow run ${id} ended; run the command again to keep following`,
-    );
-  }
+  await followRun(client, id, {
+    log: (log) => process.stdout.write(logLine(log)),
+    state: (state) => process.stdout.write(stateLine(state)),
+  });
 }
 
 export function flowRunCommand(): Command {

@@ -1,0 +1,95 @@
+import { relative, resolve } from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import type { JsonObject } from "@baton/core";
+import { loadFlow, parseEntrypoint, type Schedule } from "@baton/sdk";
+import { print, printJson } from "../format.js";
+import { collect, parseParam, parseParameters, parsePositive } from "../options.js";
+import { apiClient } from "../settings.js";
+
+interface DeployOptions {
+  name: string;
+  pool: string;
+  workQueue?: string;
+  param: string[];
+  params?: string;
+  jobVariable: string[];
+  cron?: string;
+  interval?: number;
+  rrule?: string;
+  timezone?: string;
+  concurrencyLimit?: number;
+  tag: string[];
+  description?: string;
+  json?: boolean;
+}
+
+function scheduleOf(options: DeployOptions): Schedule[] {
+  const given = [options.cron, options.interval, options.rrule].filter((value) => value !== undefined);
+  if (given.length > 1) throw new InvalidArgumentError("give one of --cron, --interval and --rrule");
+  const timezone = options.timezone ? { timezone: options.timezone } : {};
+  if (options.cron !== undefined) return [{ cron: options.cron, ...timezone }];
+  if (options.interval !== undefined) return [{ interval: options.interval, ...timezone }];
+  if (options.rrule !== undefined) return [{ rrule: options.rrule, ...timezone }];
+  return [];
+}
+
+/** Loads TypeScript entrypoints the way the worker will run them: through tsx, without a build. */
+async function registerTypeScript(file: string): Promise<void> {
+  if (!/\.(ts|mts|cts|tsx)$/.test(file)) return;
+  const { register } = await import("tsx/esm/api");
+  register();
+}
+
+export function deployCommand(): Command {
+  return new Command("deploy")
+    .description("Register a deployment of a flow in a module, for a work pool's workers to run")
+    .argument("<entrypoint>", "the module and the flow it exports, like src/flows.ts:myFlow")
+    .requiredOption("-n, --name <name>", "the deployment's name")
+    .requiredOption("-p, --pool <pool>", "the work pool whose workers run it")
+    .option("-q, --work-queue <queue>", "the pool's queue (default: 'default')")
+    .option(
+      "--param <key=value>",
+      "a default parameter, the value as JSON or a bare string (repeatable)",
+      collect,
+      [],
+    )
+    .option("--params <json>", "default parameters as one JSON object")
+    .option("--job-variable <key=value>", "a job variable for the pool's template (repeatable)", collect, [])
+    .option("--cron <expression>", "run on a cron schedule")
+    .option("--interval <seconds>", "run every so many seconds", parsePositive)
+    .option("--rrule <rule>", "run on an iCalendar RRULE schedule")
+    .option("--timezone <zone>", "the schedule's IANA time zone (default UTC)")
+    .option("--concurrency-limit <n>", "runs of this deployment at once, at most", parsePositive)
+    .option("--tag <tag>", "a tag for its runs (repeatable)", collect, [])
+    .option("--description <text>", "what the deployment is for")
+    .option("--json", "print the deployment as JSON")
+    .action(async (entrypointArgument: string, options: DeployOptions) => {
+      const { file, exportName } = parseEntrypoint(entrypointArgument);
+      const path = process.cwd();
+      const entrypoint = `${relative(path, resolve(path, file))}:${exportName}`;
+      await registerTypeScript(file);
+      const flow = await loadFlow(entrypoint, path);
+      const jobVariables: JsonObject = Object.fromEntries(options.jobVariable.map(parseParam));
+      const deployment = await flow.deploy({
+        client: apiClient(),
+        name: options.name,
+        workPool: options.pool,
+        ...(options.workQueue ? { workQueue: options.workQueue } : {}),
+        parameters: parseParameters(options.params, options.param),
+        jobVariables,
+        schedules: scheduleOf(options),
+        ...(options.concurrencyLimit ? { concurrencyLimit: options.concurrencyLimit } : {}),
+        ...(options.tag.length > 0 ? { tags: options.tag } : {}),
+        ...(options.description ? { description: options.description } : {}),
+        entrypoint,
+        path,
+      });
+      if (options.json) return printJson(deployment);
+      const address = `${deployment.flowName}/${deployment.name}`;
+      print(
+        `Deployment '${address}' registered: ${entrypoint} in ${path}, pool '${options.pool}'.\n` +
+          `Start a worker:  baton worker start --pool ${options.pool}\n` +
+          `Run it:          baton deployment run '${address}'`,
+      );
+    });
+}

@@ -1,0 +1,94 @@
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { BatonError, type ClaimedRun, type JsonObject } from "@baton/core";
+import { parseEntrypoint } from "@baton/sdk";
+import type { JobAdapter, JobContext, JobHandle } from "./adapters.js";
+
+/** Job variables of the process type, from the pool's template, the deployment and the run. */
+export interface ProcessJobVariables {
+  /** Extra environment variables for the run's process. */
+  env?: Record<string, string>;
+  /** Replaces the default command (node with the flow runner); the run's details are in its environment. */
+  command?: string[];
+  /** @default the deployment's path, else the worker's directory */
+  workingDir?: string;
+  /** Seconds between SIGTERM and SIGKILL when a run is cancelled. @default 10 */
+  stopGracePeriodSeconds?: number;
+}
+
+const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
+
+// From the sources (tests, development) the runner is TypeScript too; from dist it is JavaScript.
+const runner = fileURLToPath(
+  new URL(`./run-flow-run${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url),
+);
+const fromSources = runner.endsWith(".ts");
+
+/** `node` with what it needs to import the entrypoint: a TypeScript loader for .ts modules. */
+function defaultCommand(entrypoint: string): string[] {
+  const loader = TYPESCRIPT.test(parseEntrypoint(entrypoint).file) || fromSources;
+  return [
+    process.execPath,
+    ...(fromSources ? ["--conditions=source"] : []),
+    ...(loader ? ["--import", import.meta.resolve("tsx")] : []),
+    runner,
+  ];
+}
+
+export function processJobVariables(variables: JsonObject): ProcessJobVariables {
+  const { env, command, workingDir, stopGracePeriodSeconds } = variables as ProcessJobVariables;
+  const valid =
+    (env === undefined ||
+      (typeof env === "object" && Object.values(env).every((v) => typeof v === "string"))) &&
+    (command === undefined ||
+      (Array.isArray(command) && command.length > 0 && command.every((c) => typeof c === "string"))) &&
+    (workingDir === undefined || typeof workingDir === "string") &&
+    (stopGracePeriodSeconds === undefined || typeof stopGracePeriodSeconds === "number");
+  if (!valid) {
+    throw new BatonError(
+      "invalid_argument",
+      "job variables of a process pool: env must map names to strings, command must be a list of strings, workingDir a string, stopGracePeriodSeconds a number",
+    );
+  }
+  return { env, command, workingDir, stopGracePeriodSeconds };
+}
+
+/** Runs each flow run in a child process of the worker. */
+export const processAdapter: JobAdapter = {
+  type: "process",
+  start(run: ClaimedRun, context: JobContext): Promise<JobHandle> {
+    const entrypoint = run.deployment?.entrypoint;
+    if (!entrypoint) {
+      throw new BatonError(
+        "invalid_argument",
+        `deployment '${run.flowRun.flowName}/${run.flowRun.deploymentName}' has no entrypoint: register it with flow.deploy() or 'baton deploy'`,
+      );
+    }
+    const variables = processJobVariables(run.jobVariables);
+    const [command, ...args] = variables.command ?? defaultCommand(entrypoint);
+    const child = spawn(command!, args, {
+      cwd: variables.workingDir ?? run.deployment?.path ?? process.cwd(),
+      env: { ...process.env, ...variables.env, ...context.env, BATON_ENTRYPOINT: entrypoint },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    createInterface({ input: child.stdout }).on("line", (line) => context.onOutput("stdout", line));
+    createInterface({ input: child.stderr }).on("line", (line) => context.onOutput("stderr", line));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+      child.once("error", (error) => {
+        context.onOutput("stderr", `cannot start ${command}: ${error.message}`);
+        resolve({ code: null, signal: null });
+      });
+      child.once("close", (code, signal) => resolve({ code, signal }));
+    });
+    return Promise.resolve({
+      id: `pid ${child.pid ?? "?"}`,
+      exited,
+      stop(graceSeconds) {
+        child.kill("SIGTERM");
+        const force = setTimeout(() => child.kill("SIGKILL"), graceSeconds * 1000);
+        void exited.then(() => clearTimeout(force));
+      },
+    });
+  },
+};

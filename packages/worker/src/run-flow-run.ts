@@ -1,0 +1,35 @@
+// The process a worker starts for one flow run: loads the flow from the deployment's entrypoint
+// and carries out the run; its exit code tells the worker whether it completed.
+import { BatonError } from "@baton/core";
+import { defaultClient, loadFlow, shipperFor } from "@baton/sdk";
+
+const flowRunId = process.env.BATON_FLOW_RUN_ID;
+const entrypoint = process.env.BATON_ENTRYPOINT;
+const client = defaultClient();
+if (!flowRunId || !entrypoint || !client) {
+  console.error("run-flow-run: BATON_FLOW_RUN_ID, BATON_ENTRYPOINT and BATON_API_URL must be set");
+  process.exit(2);
+}
+
+let flow;
+try {
+  flow = await loadFlow(entrypoint);
+} catch (error) {
+  const message = `cannot load the flow from entrypoint '${entrypoint}' in ${process.cwd()}: ${BatonError.from(error).message}`;
+  console.error(message);
+  await client.api.setFlowRunState({
+    params: { id: flowRunId },
+    body: { state: { type: "FAILED", name: "EntrypointError", message } },
+  });
+  process.exit(1);
+}
+
+let code = 0;
+try {
+  await flow.runFromJson(undefined, { flowRunId });
+} catch {
+  // The run's state and logs already say what happened.
+  code = 1;
+}
+await shipperFor(client).flush();
+process.exit(code);

@@ -1,0 +1,211 @@
+import { hostname } from "node:os";
+import type { BatonClient } from "@baton/client";
+import { BatonError, isTerminal, type ClaimedRun, type State } from "@baton/core";
+import { claimLoop, defaultClient, LogLevel, shipperFor } from "@baton/sdk";
+import type { JobAdapter, JobExit, JobHandle } from "./adapters.js";
+import { processAdapter, processJobVariables } from "./process-adapter.js";
+
+/** The job adapters a worker knows, by work-pool type. */
+const ADAPTERS = new Map<string, JobAdapter>([[processAdapter.type, processAdapter]]);
+
+export function registerJobAdapter(adapter: JobAdapter): void {
+  ADAPTERS.set(adapter.type, adapter);
+}
+
+export interface WorkerOptions {
+  pool: string;
+  /** Only these queues of the pool. @default all of them */
+  queues?: string[];
+  /** @default worker-<host>-<pid> */
+  name?: string;
+  /** Runs carried out at once, at most. @default 10 */
+  limit?: number;
+  /** @default 10 */
+  heartbeatIntervalSeconds?: number;
+  client?: BatonClient;
+  /** Stops the worker: it takes no new runs and waits for those in flight. */
+  signal?: AbortSignal;
+  /** Where the worker's own lines go. @default stderr */
+  log?: (line: string) => void;
+}
+
+interface InFlight {
+  run: ClaimedRun;
+  job: JobHandle;
+  cancelling: boolean;
+}
+
+/**
+ * Serves a work pool: claims its runs (a long poll, so a new run starts at once), starts each as a job
+ * (a child process for the process type), turns the job's output into the run's logs, stops the job
+ * when the run is cancelled, and settles a run whose job ended without reporting.
+ */
+export class Worker {
+  readonly name: string;
+  readonly #options: WorkerOptions;
+  readonly #client: BatonClient;
+  readonly #inFlight = new Map<string, InFlight>();
+  readonly #log: (line: string) => void;
+
+  constructor(options: WorkerOptions) {
+    const client = options.client ?? defaultClient();
+    if (!client) {
+      throw new BatonError("invalid_argument", "a worker needs a Baton server: set BATON_API_URL");
+    }
+    this.#client = client;
+    this.#options = options;
+    this.name = options.name ?? `worker-${hostname()}-${process.pid}`;
+    this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+  }
+
+  /** Runs until the signal aborts, then waits for the runs in flight. */
+  async run(): Promise<void> {
+    const { pool } = this.#options;
+    const workPool = await this.#client.api.readWorkPool({ params: { name: pool } });
+    const adapter = ADAPTERS.get(workPool.type);
+    if (!adapter) {
+      throw new BatonError(
+        "invalid_argument",
+        `work pool '${pool}' has type '${workPool.type}'; this worker knows ${[...ADAPTERS.keys()].join(", ")}`,
+      );
+    }
+    const stop = new AbortController();
+    this.#options.signal?.addEventListener("abort", () => stop.abort(), { once: true });
+    if (this.#options.signal?.aborted) stop.abort();
+
+    await this.#heartbeat();
+    const heartbeats = setInterval(
+      () => void this.#heartbeat().catch((error: unknown) => this.#log(`heartbeat failed: ${String(error)}`)),
+      this.#heartbeatSeconds() * 1000,
+    );
+    const watching = this.#watchCancellations(stop.signal);
+    const queues = this.#options.queues?.length ? ` (queues ${this.#options.queues.join(", ")})` : "";
+    this.#log(`Worker '${this.name}' started on ${workPool.type} pool '${pool}'${queues}`);
+    try {
+      await claimLoop({
+        client: this.#client,
+        signal: stop.signal,
+        capacity: this.#options.limit ?? 10,
+        request: {
+          workerName: this.name,
+          workPoolName: pool,
+          ...(this.#options.queues?.length ? { workQueueNames: this.#options.queues } : {}),
+        },
+        start: (run) => this.#carryOut(adapter, run),
+        onError: (error) => this.#log(`worker: ${BatonError.from(error).message}`),
+      });
+    } finally {
+      clearInterval(heartbeats);
+      await watching;
+    }
+    this.#log(`Worker '${this.name}' stopped`);
+  }
+
+  #heartbeatSeconds(): number {
+    return this.#options.heartbeatIntervalSeconds ?? 10;
+  }
+
+  async #heartbeat(): Promise<void> {
+    await this.#client.api.heartbeatWorker({
+      params: { pool: this.#options.pool },
+      body: { name: this.name, heartbeatIntervalSeconds: this.#heartbeatSeconds() },
+    });
+  }
+
+  async #carryOut(adapter: JobAdapter, run: ClaimedRun): Promise<void> {
+    const { flowRun } = run;
+    const label = `flow run '${flowRun.name}'`;
+    const shipper = shipperFor(this.#client);
+    const ship = (level: number, message: string) =>
+      shipper.push({
+        flowRunId: flowRun.id,
+        taskRunId: null,
+        name: "worker",
+        level,
+        message,
+        timestamp: new Date().toISOString(),
+      });
+    let job: JobHandle;
+    try {
+      job = await adapter.start(run, {
+        env: this.#jobEnv(flowRun.id),
+        onOutput: (stream, line) => {
+          this.#log(`${flowRun.name} | ${line}`);
+          ship(stream === "stdout" ? LogLevel.info : LogLevel.error, line);
+        },
+      });
+    } catch (error) {
+      const message = `the worker could not start the job: ${BatonError.from(error).message}`;
+      this.#log(`${label}: ${message}`);
+      await this.#propose(flowRun.id, { type: "FAILED", name: "JobError", message });
+      return;
+    }
+    const entry: InFlight = { run, job, cancelling: false };
+    this.#inFlight.set(flowRun.id, entry);
+    this.#log(`${label} started (${job.id})`);
+    ship(LogLevel.info, `worker '${this.name}' started the job (${job.id})`);
+    try {
+      const exit = await job.exited;
+      await shipper.flush();
+      await this.#settle(entry, exit);
+    } finally {
+      this.#inFlight.delete(flowRun.id);
+    }
+  }
+
+  #jobEnv(flowRunId: string): Record<string, string> {
+    const { url } = this.#client;
+    const apiKey = process.env.BATON_API_KEY;
+    return {
+      BATON_API_URL: url,
+      ...(apiKey ? { BATON_API_KEY: apiKey } : {}),
+      BATON_FLOW_RUN_ID: flowRunId,
+      // The worker ships the job's output as the run's logs; the logger's own lines are shipped already.
+      BATON_LOGS_TO_CONSOLE: "false",
+    };
+  }
+
+  /** A job that ended without its run reaching a final state crashed (or was cancelled). */
+  async #settle(entry: InFlight, exit: JobExit): Promise<void> {
+    const { flowRun } = entry.run;
+    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code ?? "unknown"}`;
+    this.#log(`flow run '${flowRun.name}' job ${how}`);
+    const current = await this.#client.api.readFlowRun({ params: { id: flowRun.id } });
+    if (isTerminal(current.state?.type)) return;
+    await this.#propose(
+      flowRun.id,
+      entry.cancelling || current.state?.type === "CANCELLING"
+        ? { type: "CANCELLED", message: `cancelled; the job ${how}` }
+        : { type: "CRASHED", message: `the job ${how} before the run reported a final state` },
+    );
+  }
+
+  async #propose(flowRunId: string, state: Pick<State, "type"> & Partial<State>): Promise<void> {
+    await this.#client.api
+      .setFlowRunState({ params: { id: flowRunId }, body: { state } })
+      .catch((error: unknown) => this.#log(`cannot record ${state.type}: ${BatonError.from(error).message}`));
+  }
+
+  /**
+   * Follows state changes on the event stream: a run of this worker that is being cancelled has its
+   * job stopped (the flow also stops itself; the job is forced after the grace period).
+   */
+  async #watchCancellations(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      await this.#client
+        .events({ names: ["flow-run.state-changed"], signal }, (event) => {
+          const entry = this.#inFlight.get(event.resource.id);
+          const type = (event.payload.state as State | undefined)?.type;
+          if (!entry || entry.cancelling || (type !== "CANCELLING" && type !== "CANCELLED")) return;
+          entry.cancelling = true;
+          const grace = processJobVariables(entry.run.jobVariables).stopGracePeriodSeconds ?? 10;
+          this.#log(`flow run '${entry.run.flowRun.name}' is being cancelled: stopping its job`);
+          entry.job.stop(grace);
+        })
+        .catch((error: unknown) => {
+          if (!signal.aborted) this.#log(`event stream lost: ${BatonError.from(error).message}`);
+        });
+      if (!signal.aborted) await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}

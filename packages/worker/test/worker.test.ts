@@ -1,0 +1,198 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { FlowRun } from "@baton/core";
+import { BATON, batonAt, json } from "../../cli/test/run-baton.js";
+import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+import { startProcess, type TestProcess } from "../../../test/processes.js";
+import { isType, waitForLog, waitForRunState } from "../../../test/runs.js";
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+const flows = "packages/worker/test/fixtures/flows.ts";
+
+describe.each(DIALECTS)("process workers on %s", (dialect) => {
+  let server: TestServer;
+  let baton: ReturnType<typeof batonAt>;
+  const workers: TestProcess[] = [];
+  const api = () => server.client.api;
+
+  /** `baton worker start` as a real process; detached, so a test can kill it with its children. */
+  async function startWorker(pool: string, ...args: string[]): Promise<TestProcess> {
+    const worker = startProcess(
+      [BATON, "worker", "start", "--pool", pool, "--heartbeat-interval", "1", ...args],
+      {
+        built: true,
+        detached: true,
+        cwd: root,
+        env: { BATON_API_URL: server.apiUrl, BATON_HEARTBEAT_INTERVAL_SECONDS: "0.2" },
+      },
+    );
+    workers.push(worker);
+    await worker.waitForLine(/^Worker '.*' started/);
+    return worker;
+  }
+
+  async function deploy(entrypoint: string, name: string, pool: string, ...args: string[]) {
+    const result = await baton(
+      "deploy",
+      `${flows}:${entrypoint}`,
+      "--name",
+      name,
+      "--pool",
+      pool,
+      "--json",
+      ...args,
+    );
+    return json<{ id: string }>(result);
+  }
+
+  /** Spans from PENDING to the end of each run: they show how many runs held a limit at once. */
+  async function spans(runs: FlowRun[]): Promise<[number, number][]> {
+    return Promise.all(
+      runs.map(async (run) => {
+        const states = await api().listFlowRunStates({ params: { id: run.id } });
+        return [Date.parse(states.find((s) => s.type === "PENDING")!.timestamp), Date.parse(run.endTime!)];
+      }),
+    );
+  }
+
+  const mostAtOnce = (intervals: [number, number][]): number => {
+    const edges = intervals.flatMap(([start, end]) => [[start, 1] as const, [end, -1] as const]);
+    // An end and a start at the same instant: the end comes first.
+    edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let now = 0;
+    let most = 0;
+    for (const [, change] of edges) most = Math.max(most, (now += change));
+    return most;
+  };
+
+  beforeAll(async () => {
+    server = await startTestServer(dialect, { flowRunHeartbeatTimeoutSeconds: 2, serviceLoopSeconds: 0.2 });
+    baton = batonAt(server.apiUrl);
+  });
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((worker) => worker.stop()));
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it("runs deployment runs started through the API and the CLI, in their own processes, with their output as logs", async () => {
+    await api().createWorkPool({ body: { name: "basic", type: "process" } });
+    const deployment = await deploy("add", "sum", "basic");
+    await startWorker("basic");
+
+    const fromApi = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { a: 1, b: 2 } },
+    });
+    const done = await waitForRunState(server.client, fromApi.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: 3 } });
+    expect(done.workerName).toMatch(/^worker-/);
+    // The child's console output arrives as the run's logs (shipped by the worker, so maybe just after).
+    await waitForLog(server.client, fromApi.id, "adding 1 and 2");
+
+    const fromCli = await baton(
+      "deployment",
+      "run",
+      "add/sum",
+      "--param",
+      "a=20",
+      "--param",
+      "b=22",
+      "--json",
+    );
+    const created = json<FlowRun>(fromCli);
+    const finished = await waitForRunState(
+      server.client,
+      created.id,
+      isType("COMPLETED", "FAILED", "CRASHED"),
+    );
+    expect(finished.state).toMatchObject({ type: "COMPLETED", data: { value: 42 } });
+
+    const wrong = await baton("deployment", "run", "add/sum", "--param", "a=one");
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toMatch(/a/);
+  });
+
+  it("never lets two runs of a queue limited to one run at once, with three workers racing", async () => {
+    await api().createWorkPool({ body: { name: "raced", type: "process" } });
+    await api().createWorkQueue({ params: { pool: "raced" }, body: { name: "one", concurrencyLimit: 1 } });
+    const deployment = await deploy("nap", "short", "raced", "--work-queue", "one");
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        api().createDeploymentRun({ params: { id: deployment.id }, body: { parameters: { ms: 20 } } }),
+      ),
+    );
+    await Promise.all([startWorker("raced"), startWorker("raced"), startWorker("raced")]);
+    const finished = await Promise.all(
+      runs.map((run) => waitForRunState(server.client, run.id, isType("COMPLETED"))),
+    );
+    expect(mostAtOnce(await spans(finished))).toBe(1);
+    expect(new Set(finished.map((run) => run.workerName)).size).toBeGreaterThanOrEqual(1);
+  });
+
+  it("serves the higher-priority queue first", async () => {
+    await api().createWorkPool({ body: { name: "ranked", type: "process" } });
+    await api().createWorkQueue({ params: { pool: "ranked" }, body: { name: "later", priority: 5 } });
+    const low = await deploy("nap", "low", "ranked", "--work-queue", "later");
+    const high = await deploy("nap", "high", "ranked"); // the default queue, priority 1
+    const lows = [];
+    for (let i = 0; i < 2; i++) {
+      lows.push(await api().createDeploymentRun({ params: { id: low.id }, body: { parameters: { ms: 1 } } }));
+    }
+    const urgent = await api().createDeploymentRun({
+      params: { id: high.id },
+      body: { parameters: { ms: 1 } },
+    });
+    await startWorker("ranked", "--limit", "1");
+    const finished = await Promise.all(
+      [urgent, ...lows].map((run) => waitForRunState(server.client, run.id, isType("COMPLETED"))),
+    );
+    const started = finished.map((run) => Date.parse(run.startTime!));
+    expect(started[0]).toBeLessThanOrEqual(Math.min(...started.slice(1)));
+  });
+
+  it("stops the job of a cancelled run and ends it CANCELLED", async () => {
+    await api().createWorkPool({ body: { name: "cancels", type: "process" } });
+    const deployment = await deploy("nap", "long", "cancels");
+    await startWorker("cancels");
+    const run = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { ms: 600_000 } },
+    });
+    await waitForRunState(server.client, run.id, isType("RUNNING"));
+    const cancel = await baton("flow-run", "cancel", run.id);
+    expect(cancel.code).toBe(0);
+    const cancelled = await waitForRunState(
+      server.client,
+      run.id,
+      isType("CANCELLED", "COMPLETED", "FAILED", "CRASHED"),
+    );
+    expect(cancelled.state?.type).toBe("CANCELLED");
+  });
+
+  it("marks a run CRASHED when its worker and process are killed, then runs it again elsewhere", async () => {
+    await api().createWorkPool({ body: { name: "fragile", type: "process" } });
+    const deployment = await deploy("survivor", "once", "fragile");
+    const first = await startWorker("fragile");
+    const marker = join(mkdtempSync(join(tmpdir(), "baton-marker-")), "started");
+    const run = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { marker } },
+    });
+    await first.waitForLine(/first attempt: waiting to be killed/);
+    process.kill(-first.child.pid!, "SIGKILL"); // the worker and its child process, at once
+    await first.exited;
+
+    const crashed = await waitForRunState(server.client, run.id, isType("CRASHED"));
+    expect(crashed.state?.message).toMatch(/heartbeat/);
+    await waitForRunState(server.client, run.id, isType("SCHEDULED"));
+    await startWorker("fragile");
+    const completed = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    expect(completed.state).toMatchObject({ type: "COMPLETED", data: { value: "survived" } });
+    expect(completed.runCount).toBe(2);
+  });
+});
