@@ -20,6 +20,7 @@ import { table } from "./stats.js";
 /** Every benchmark, by name, loaded only when picked. Add new ones here. */
 const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   "task-overhead": async () => (await import("./task-overhead.js")).taskOverhead,
+  dispatch: async () => (await import("./dispatch.js")).dispatch,
 };
 
 function parseArgs(argv: string[]) {

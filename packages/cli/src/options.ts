@@ -57,11 +57,3 @@ export function parseParameters(params: string | undefined, param: string[] = []
   return parameters;
 }
 
-/** `<flow name>/<deployment name>`. */
-export function parseDeploymentAddress(address: string): { flowName: string; deploymentName: string } {
-  const slash = address.indexOf("/");
-  if (slash <= 0 || slash === address.length - 1 || address.indexOf("/", slash + 1) !== -1) {
-    throw new InvalidArgumentError(`'${address}' is not <flow name>/<deployment name>`);
-  }
-  return { flowName: address.slice(0, slash), deploymentName: address.slice(slash + 1) };
-}

@@ -120,7 +120,9 @@ describe("baton deployment", () => {
     expect(oneLineError(missing)).toBe(
       "error: parameters for deployment 'etl/nightly' do not match its schema: dataset is required",
     );
-    expect(oneLineError(address)).toBe("error: 'nightly' is not <flow name>/<deployment name>");
+    expect(oneLineError(address)).toBe(
+      "error: 'nightly' is not a deployment name: write it as <flow name>/<deployment name>",
+    );
     expect(oneLineError(unknown)).toBe("error: deployment 'etl/nope' does not exist");
     expect(help.stdout).toContain("--param <key=value>");
     expect(help.stdout).toContain("--params <json>");

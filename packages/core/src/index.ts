@@ -3,3 +3,4 @@ export * from "./errors.js";
 export * from "./ids.js";
 export * from "./orchestration/index.js";
 export * from "./api/index.js";
+export * from "./names.js";

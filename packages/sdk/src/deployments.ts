@@ -4,6 +4,7 @@ import type { BatonClient } from "@baton/client";
 import {
   BatonError,
   isTerminal,
+  parseDeploymentName,
   type Deployment,
   type DeploymentCreate,
   type FlowRun,
@@ -140,18 +141,6 @@ export async function deploy(flow: Flow<any, unknown>, options: DeployOptions): 
       path,
     }),
   );
-}
-
-/** Splits `flow-name/deployment-name`, the way deployments are addressed everywhere. */
-export function parseDeploymentName(name: string): { flowName: string; deploymentName: string } {
-  const slash = name.indexOf("/");
-  if (slash <= 0 || slash === name.length - 1) {
-    throw new BatonError(
-      "invalid_argument",
-      `'${name}' is not a deployment name: write it as <flow name>/<deployment name>`,
-    );
-  }
-  return { flowName: name.slice(0, slash), deploymentName: name.slice(slash + 1) };
 }
 
 export interface RunDeploymentOptions {

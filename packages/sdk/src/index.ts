@@ -25,7 +25,6 @@ export {
 export {
   runDeployment,
   waitForFlowRun,
-  parseDeploymentName,
   type DeploymentOptions,
   type DeployOptions,
   type DeploymentSpec,

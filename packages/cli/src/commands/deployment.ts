@@ -1,9 +1,9 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { BatonClient } from "@baton/client";
-import type { Deployment, FlowRun, State } from "@baton/core";
+import { parseDeploymentName, type Deployment, type FlowRun, type State } from "@baton/core";
 import { followRun, logLine, stateLine, statusOutput } from "../follow.js";
 import { allPages, details, flag, limitText, print, printJson, table, time } from "../format.js";
-import { collect, parseDeploymentAddress, parseParameters } from "../options.js";
+import { collect, parseParameters } from "../options.js";
 import { apiClient } from "../settings.js";
 
 interface JsonOption {
@@ -104,7 +104,7 @@ async function watchRun(client: BatonClient, run: FlowRun, timeout: number | und
 const addressOf = (deployment: Deployment) => `${deployment.flowName}/${deployment.name}`;
 
 function readDeployment(client: BatonClient, address: string): Promise<Deployment> {
-  return client.api.readDeploymentByName({ params: parseDeploymentAddress(address) });
+  return client.api.readDeploymentByName({ params: parseDeploymentName(address) });
 }
 
 const schedulesText = (deployment: Deployment) =>

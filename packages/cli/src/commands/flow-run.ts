@@ -1,9 +1,9 @@
 import { Command, InvalidArgumentError } from "commander";
-import { Id, STATE_TYPES, type FlowRun, type StateType } from "@baton/core";
+import { Id, parseDeploymentName, STATE_TYPES, type FlowRun, type StateType } from "@baton/core";
 import type { BatonClient } from "@baton/client";
 import { followRun, logLine, stateLine } from "../follow.js";
 import { allPages, details, print, printJson, stateCell, table, time } from "../format.js";
-import { parseDeploymentAddress, parsePositive } from "../options.js";
+import { parsePositive } from "../options.js";
 import { apiClient } from "../settings.js";
 
 /** What `flow-run ls --json` gives per run. */
@@ -74,7 +74,7 @@ export function flowRunCommand(): Command {
         let deploymentId: string | undefined;
         if (options.deployment) {
           deploymentId = (
-            await client.api.readDeploymentByName({ params: parseDeploymentAddress(options.deployment) })
+            await client.api.readDeploymentByName({ params: parseDeploymentName(options.deployment) })
           ).id;
         }
         const { items: runs } = await client.api.listFlowRuns({
