@@ -227,7 +227,10 @@ export async function updateWorkQueue(
   if (input.concurrencyLimit !== undefined) columns.concurrencyLimit = input.concurrencyLimit;
   if (input.paused !== undefined) columns.paused = toFlag(input.paused);
   await ctx.db.kysely.updateTable("workQueues").set(columns).where("id", "=", queue.id).execute();
-  return readWorkQueue(ctx, pool, name);
+  const updated = await readWorkQueue(ctx, pool, name);
+  // A queue resumed or given room wakes the workers waiting on it.
+  ctx.events.publish("work-queue.updated", { kind: "work-queue", id: queue.id }, null, { workQueue: updated });
+  return updated;
 }
 
 export async function deleteWorkQueue(ctx: StoreContext, pool: string, name: string): Promise<void> {

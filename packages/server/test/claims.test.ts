@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BatonClient } from "@baton/client";
+import type { ClaimRequest, FlowRun } from "@baton/core";
+import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+
+/** Most spans open at one instant; an end and a start at the same millisecond count the end first. */
+function mostAtOnce(spans: [number, number][]): number {
+  const edges = spans.flatMap(([start, end]) => [[start, 1] as const, [end, -1] as const]);
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let open = 0;
+  let most = 0;
+  for (const [, change] of edges) most = Math.max(most, (open += change));
+  return most;
+}
+
+describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
+  let server: TestServer;
+  /** A second server on the same database: claims race across servers, not only across requests. */
+  let second: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(dialect);
+    second = dialect === "postgres" ? await startTestServer(dialect, {}, server.database) : server;
+  });
+  afterAll(async () => {
+    if (second !== server) await second.stop();
+    await server.stop();
+  });
+  const api = () => server.client.api;
+
+  it("holds queue, pool and deployment limits exactly while eight claimers race", async () => {
+    await api().createWorkPool({ body: { name: "race", type: "process", concurrencyLimit: 3 } });
+    await api().createWorkQueue({ params: { pool: "race" }, body: { name: "one", concurrencyLimit: 1 } });
+    const deployment = async (name: string, queue: string, concurrencyLimit?: number) =>
+      api().createDeployment({
+        body: { name, flowName: "raced", workPoolName: "race", workQueueName: queue, concurrencyLimit },
+      });
+    const single = await deployment("single", "one");
+    const pair = await deployment("pair", "default", 2);
+    const free = await deployment("free", "default");
+    const runs: FlowRun[] = [];
+    for (const d of [single, pair, free]) {
+      for (let i = 0; i < 8; i++)
+        runs.push(await api().createDeploymentRun({ params: { id: d.id }, body: {} }));
+    }
+
+    // Each claimer claims, runs and completes runs until none is left.
+    const claimer = async (client: BatonClient, name: string) => {
+      const request: ClaimRequest = { workerName: name, workPoolName: "race", limit: 2, waitSeconds: 0.2 };
+      for (;;) {
+        const { runs: claimed } = await client.api.claimFlowRuns({ body: request });
+        if (claimed.length === 0) {
+          const left = await client.api.listFlowRuns({
+            query: { flowName: "raced", stateType: ["SCHEDULED", "PENDING", "RUNNING"] },
+          });
+          if (left.items.length === 0) return;
+          continue;
+        }
+        await Promise.all(
+          claimed.map(async ({ flowRun }) => {
+            await client.api.setFlowRunState({
+              params: { id: flowRun.id },
+              body: { state: { type: "RUNNING" } },
+            });
+            await new Promise((resolve) => setImmediate(resolve));
+            await client.api.setFlowRunState({
+              params: { id: flowRun.id },
+              body: { state: { type: "COMPLETED" } },
+            });
+          }),
+        );
+      }
+    };
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) => claimer((i % 2 ? second : server).client, `claimer-${i}`)),
+    );
+
+    const finished = await Promise.all(runs.map((run) => api().readFlowRun({ params: { id: run.id } })));
+    expect(finished.every((run) => run.state?.type === "COMPLETED")).toBe(true);
+    const spans = await Promise.all(
+      finished.map(async (run) => {
+        const states = await api().listFlowRunStates({ params: { id: run.id } });
+        const pending = states.find((state) => state.type === "PENDING")!;
+        return { run, span: [Date.parse(pending.timestamp), Date.parse(run.endTime!)] as [number, number] };
+      }),
+    );
+    const of = (deploymentId: string) =>
+      spans.filter((s) => s.run.deploymentId === deploymentId).map((s) => s.span);
+    expect(mostAtOnce(of(single.id))).toBe(1); // queue 'one' is limited to 1
+    expect(mostAtOnce(of(pair.id))).toBeLessThanOrEqual(2);
+    expect(mostAtOnce(spans.map((s) => s.span))).toBeLessThanOrEqual(3);
+  });
+
+  it("answers a waiting claim as soon as a run is created, and serves paused queues only once resumed", async () => {
+    await api().createWorkPool({ body: { name: "wait", type: "process" } });
+    const deployment = await api().createDeployment({
+      body: { name: "waited", flowName: "waited", workPoolName: "wait" },
+    });
+    const waiting = api().claimFlowRuns({ body: { workerName: "w", workPoolName: "wait", waitSeconds: 30 } });
+    const created = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    const { runs } = await waiting;
+    expect(runs.map((run) => run.flowRun.id)).toEqual([created.id]);
+    expect(runs[0]!.flowRun.state?.type).toBe("PENDING");
+    expect(runs[0]!.deployment?.id).toBe(deployment.id);
+
+    await api().updateWorkQueue({ params: { pool: "wait", name: "default" }, body: { paused: true } });
+    const paused = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    expect((await api().claimFlowRuns({ body: { workerName: "w", workPoolName: "wait" } })).runs).toEqual([]);
+    const resumedClaim = api().claimFlowRuns({
+      body: { workerName: "w", workPoolName: "wait", waitSeconds: 30 },
+    });
+    await api().updateWorkQueue({ params: { pool: "wait", name: "default" }, body: { paused: false } });
+    expect((await resumedClaim).runs.map((run) => run.flowRun.id)).toEqual([paused.id]);
+  });
+
+  it("gives the pool's job template defaults under the deployment's job variables", async () => {
+    await api().createWorkPool({
+      body: {
+        name: "templated",
+        type: "process",
+        baseJobTemplate: {
+          variables: { properties: { env: { default: { A: "pool" } }, workingDir: { default: "/srv" } } },
+        },
+      },
+    });
+    const deployment = await api().createDeployment({
+      body: {
+        name: "t",
+        flowName: "templated",
+        workPoolName: "templated",
+        jobVariables: { workingDir: "/app" },
+      },
+    });
+    await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    const { runs } = await api().claimFlowRuns({ body: { workerName: "w", workPoolName: "templated" } });
+    expect(runs[0]!.jobVariables).toEqual({ env: { A: "pool" }, workingDir: "/app" });
+  });
+
+  it("refuses a claim that names neither a pool nor deployments, or an unknown queue", async () => {
+    await expect(api().claimFlowRuns({ body: { workerName: "w" } })).rejects.toThrow(/workPoolName/);
+    await expect(
+      api().claimFlowRuns({ body: { workerName: "w", workPoolName: "wait", workQueueNames: ["nope"] } }),
+    ).rejects.toThrow(/work queue 'wait\/nope'/);
+  });
+});
