@@ -31,12 +31,16 @@ export interface TestServer extends RunningServer {
   stop(): Promise<void>;
 }
 
-/** A real server on a free port over a throwaway database. */
+/**
+ * A real server on a free port over a throwaway database, or over `shared` (a restart, or a second
+ * server on the same database): a shared database is left for its owner to drop.
+ */
 export async function startTestServer(
   dialect: TestDialect,
   settings: Partial<ServerSettings> = {},
+  shared?: ThrowawayDatabase,
 ): Promise<TestServer> {
-  const database = await throwawayDatabase(dialect);
+  const database = shared ?? (await throwawayDatabase(dialect));
   const home = mkdtempSync(join(tmpdir(), "baton-home-"));
   const server = await startServer({
     host: "127.0.0.1",
@@ -56,7 +60,7 @@ export async function startTestServer(
     database,
     stop: async () => {
       await server.close();
-      await database.drop();
+      if (!shared) await database.drop();
       rmSync(home, { recursive: true, force: true });
     },
   };

@@ -31,7 +31,7 @@ export function startProcess(
   });
   const lines: string[] = [];
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-  for (const stream of [child.stdout!, child.stderr!]) {
+  for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on("line", (line) => {
       lines.push(line);
       if (process.env.BATON_TEST_VERBOSE) console.log(`[child ${child.pid}] ${line}`);

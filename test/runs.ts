@@ -12,7 +12,7 @@ export async function waitForRunState(
 ): Promise<FlowRun> {
   const stop = new AbortController();
   let found: FlowRun | undefined;
-  let failure: unknown;
+  let failure: Error | undefined;
   // When an event matched, the run is taken as read next, even if it has moved on since.
   const check = async (matched = false) => {
     const run = await client.api.readFlowRun({ params: { id: flowRunId } });
@@ -27,7 +27,7 @@ export async function waitForRunState(
         flowRunId,
         names: ["flow-run.state-changed"],
         signal: stop.signal,
-        onOpen: () => void check().catch((error: unknown) => ((failure = error), stop.abort())),
+        onOpen: () => void check().catch((error: unknown) => ((failure = error as Error), stop.abort())),
       },
       (event) => {
         if (matches(event.payload.state as State)) void check(true).catch(() => undefined);

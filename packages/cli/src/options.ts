@@ -56,4 +56,3 @@ export function parseParameters(params: string | undefined, param: string[] = []
   }
   return parameters;
 }
-

@@ -54,7 +54,7 @@ export async function claimLoop(options: ClaimLoopOptions): Promise<void> {
     for (const run of runs) {
       const started: Promise<void> = options
         .start(run)
-        .catch(options.onError)
+        .catch((error: unknown) => options.onError(error))
         .finally(() => running.delete(started));
       running.add(started);
     }

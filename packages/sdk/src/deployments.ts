@@ -71,7 +71,7 @@ function clientOf(options: { client?: BatonClient }, what: string): BatonClient 
 }
 
 const withTimezone = (schedule: Schedule): ScheduleSpec =>
-  ({ ...schedule, timezone: schedule.timezone ?? "UTC" }) as ScheduleSpec;
+  ({ ...schedule, timezone: schedule.timezone ?? "UTC" });
 
 export function toDeployment(
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -186,9 +186,9 @@ export async function waitForFlowRun(
     const run = await client.api.readFlowRun({ params: { id: flowRunId } });
     if (isTerminal(run.state?.type)) stop.abort();
   };
-  let failure: unknown;
+  let failure: BatonError | undefined;
   const fail = (error: unknown) => {
-    failure = error;
+    failure = BatonError.from(error);
     stop.abort();
   };
   try {

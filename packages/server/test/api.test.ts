@@ -386,13 +386,29 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
       required: ["data_info"],
       additionalProperties: false,
     };
+    // Scheduled runs get the defaults: an active schedule without defaults for required parameters is refused.
+    const unschedulable = await api()
+      .createDeployment({
+        body: {
+          flowName: "server-b-flow",
+          name: "PrefectDeployerB",
+          parameterSchema: schema,
+          workPoolName: "deploy-pool",
+          schedules: [{ schedule: { interval: 60 } }],
+        },
+      })
+      .catch((error: unknown) => error as BatonError);
+    expect(unschedulable).toBeInstanceOf(BatonError);
+    expect((unschedulable as BatonError).message).toBe(
+      "parameters for the scheduled runs of deployment 'server-b-flow/PrefectDeployerB' (they get its default parameters; give defaults for the required ones) do not match its schema: data_info is required",
+    );
     const deployment = await api().createDeployment({
       body: {
         flowName: "server-b-flow",
         name: "PrefectDeployerB",
         parameterSchema: schema,
         workPoolName: "deploy-pool",
-        schedules: [{ schedule: { interval: 60 } }],
+        schedules: [{ schedule: { interval: 60 }, active: false }],
       },
     });
     expect(deployment.schedules).toHaveLength(1);

@@ -1,6 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { makeState, STATE_TYPES, type State, type StateInput, type StateType } from "../states.js";
 import { orchestrate } from "./orchestrate.js";
+import { retryDelayFor } from "./rules.js";
 import type { FromState, Rule, RunKind, TagLimitUsage, TransitionContext, Verdict } from "./types.js";
 
 const NOW = new Date("2030-06-01T12:00:00.000Z");
@@ -193,6 +194,11 @@ describe("retries", () => {
     },
   );
 
+  it("retryDelayFor: the delay after each failed attempt, the last one repeating, none meaning at once", () => {
+    expect([1, 2, 3, 4].map((attempt) => retryDelayFor([10, 20, 30], attempt))).toEqual([10, 20, 30, 30]);
+    expect(retryDelayFor([], 1)).toBe(0);
+  });
+
   it("retries at once when no delay is configured", () => {
     const ctx = context("task", "RUNNING", "FAILED", { retries: 1, retryDelaySeconds: [] });
     const verdict = expectStatus(orchestrate(ctx), "REJECT");
@@ -224,14 +230,23 @@ describe("retries", () => {
     expectStatus(orchestrate(after), "ACCEPT");
   });
 
-  it("a CRASHED flow run with retries left is rescheduled", () => {
-    const ctx = context("flow", "RUNNING", "CRASHED", { retries: 2, retryDelaySeconds: [7] });
+  it("a CRASHED flow run of a deployment with retries left is rescheduled, for a runner to claim again", () => {
+    const ctx = context("flow", "RUNNING", "CRASHED", {
+      retries: 2,
+      retryDelaySeconds: [7],
+      claimable: true,
+    });
     const verdict = expectStatus(orchestrate(ctx), "REJECT");
     expect(verdict.state).toMatchObject({
       type: "SCHEDULED",
       name: "AwaitingRetry",
       scheduledTime: seconds(7),
     });
+  });
+
+  it("a CRASHED flow run that no runner would claim again (no deployment) is not retried", () => {
+    const ctx = context("flow", "RUNNING", "CRASHED", { retries: 2, retryDelaySeconds: [7] });
+    expect(expectStatus(orchestrate(ctx), "ACCEPT").state).toBe(ctx.proposed);
   });
 
   it("a CRASHED task run is not retried", () => {

@@ -162,6 +162,11 @@ export const tagConcurrency: Rule = {
   },
 };
 
+/** Seconds to wait before the retry after failed attempt `attempt` (1-based); the last delay repeats. */
+export function retryDelayFor(delays: readonly number[], attempt: number): number {
+  return delays.length === 0 ? 0 : (delays[Math.min(attempt - 1, delays.length - 1)] ?? 0);
+}
+
 /**
  * A failure with retries left becomes AwaitingRetry, scheduled after the retry delay.
  * Only a failed attempt is retried, i.e. one that reached RUNNING: runCount counts those, so a run
@@ -173,11 +178,11 @@ export const retryFailures: Rule = {
   from: ["RUNNING"],
   to: ["FAILED", "CRASHED"],
   apply(ctx) {
-    if (ctx.proposed.type === "CRASHED" && ctx.runKind === "task") return undefined;
+    // A failure is retried by the process that saw it; a crash only where a runner will claim the run again.
+    if (ctx.proposed.type === "CRASHED" && !ctx.claimable) return undefined;
     const attempt = Math.max(ctx.runCount, 1);
     if (attempt > ctx.retries) return undefined;
-    const delays = ctx.retryDelaySeconds;
-    const delay = delays.length === 0 ? 0 : (delays[Math.min(attempt - 1, delays.length - 1)] ?? 0);
+    const delay = retryDelayFor(ctx.retryDelaySeconds, attempt);
     const scheduledTime = new Date(ctx.now.getTime() + delay * 1000).toISOString();
     const why = ctx.proposed.message ? `: ${ctx.proposed.message}` : "";
     return {

@@ -15,6 +15,11 @@ export interface TransitionContext {
   retries: number;
   /** Delay before each retry in seconds; the last entry repeats. */
   retryDelaySeconds: readonly number[];
+  /**
+   * Flow runs: a worker or serve process will pick the run up again once it is SCHEDULED (it belongs
+   * to a deployment). A crash is retried only then: the process that ran anything else is gone.
+   */
+  claimable?: boolean;
   /** Task runs: the state of the flow run they belong to. */
   flowRunState?: State | null;
   /** Task runs entering RUNNING: each tag limit that applies, and whether this run already holds a slot. */

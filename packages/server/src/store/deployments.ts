@@ -16,8 +16,9 @@ import type { z } from "zod";
 import type { Database, DeploymentTable } from "../db/schema.js";
 import { fromJson, nowIso, toFlag, toJson, toPage, type StoreContext } from "./context.js";
 import { ensureFlow, readFlow } from "./flows.js";
-import { insertFlowRun } from "./flow-runs.js";
+import { insertFlowRun, type FlowRunInsert } from "./flow-runs.js";
 import { validateParameters } from "./parameters.js";
+import { checkSchedules } from "../services/schedules.js";
 
 type DeploymentRow = Selectable<DeploymentTable> & { flowName: string };
 
@@ -131,6 +132,37 @@ async function replaceSchedules(
     .execute();
 }
 
+/**
+ * Scheduled runs get exactly the deployment's default parameters: with an active schedule, the
+ * defaults must fit the schema, or every scheduled run would be refused later, out of sight.
+ * Checked after the write, inside its transaction, so a refusal writes nothing.
+ */
+async function checkScheduledDefaults(trx: Transaction<Database>, deploymentId: string) {
+  const scheduled = await trx
+    .selectFrom("deploymentSchedules")
+    .select("id")
+    .where("deploymentId", "=", deploymentId)
+    .where("active", "=", 1)
+    .executeTakeFirst();
+  if (!scheduled) return;
+  const row = await trx
+    .selectFrom("deployments")
+    .innerJoin("flows", "flows.id", "deployments.flowId")
+    .select([
+      "deployments.parameters",
+      "deployments.parameterSchema",
+      "deployments.name",
+      "flows.name as flowName",
+    ])
+    .where("deployments.id", "=", deploymentId)
+    .executeTakeFirstOrThrow();
+  validateParameters(
+    fromJson(row.parameterSchema, {}),
+    fromJson(row.parameters, {}),
+    `the scheduled runs of deployment '${row.flowName}/${row.name}' (they get its default parameters; give defaults for the required ones)`,
+  );
+}
+
 type Fields = Omit<z.output<typeof DeploymentUpdate>, "schedules">;
 
 function columnsOf(fields: Fields) {
@@ -155,6 +187,7 @@ export async function upsertDeployment(
   ctx: StoreContext,
   input: z.output<typeof DeploymentCreate>,
 ): Promise<Deployment> {
+  checkSchedules(input.schedules);
   const flow = input.flowId
     ? await readFlow(ctx, { id: input.flowId })
     : await ensureFlow(ctx, { name: input.flowName! });
@@ -201,6 +234,7 @@ export async function upsertDeployment(
         .execute();
     }
     if (schedules) await replaceSchedules(trx, deploymentId, schedules);
+    await checkScheduledDefaults(trx, deploymentId);
     return deploymentId;
   });
   const deployment = await readDeployment(ctx, { id });
@@ -213,6 +247,7 @@ export async function updateDeployment(
   id: string,
   input: z.output<typeof DeploymentUpdate>,
 ): Promise<Deployment> {
+  checkSchedules(input.schedules);
   const { schedules, ...fields } = input;
   await ctx.db.kysely.transaction().execute(async (trx) => {
     const result = await trx
@@ -222,6 +257,7 @@ export async function updateDeployment(
       .executeTakeFirst();
     if (result.numUpdatedRows === 0n) throw notFound("deployment", id);
     if (schedules) await replaceSchedules(trx, id, schedules);
+    await checkScheduledDefaults(trx, id);
   });
   const deployment = await readDeployment(ctx, { id });
   ctx.events.publish("deployment.updated", { kind: "deployment", id }, null, { deployment });
@@ -242,6 +278,15 @@ export async function createDeploymentRun(
   input: z.output<typeof DeploymentRunCreate>,
 ): Promise<FlowRun> {
   const deployment = await readDeployment(ctx, { id });
+  return insertFlowRun(ctx, await deploymentRunInsert(ctx, deployment, input));
+}
+
+/** What a run of the deployment is created with; throws if the parameters do not fit or the work queue is gone. */
+export async function deploymentRunInsert(
+  ctx: StoreContext,
+  deployment: Deployment,
+  input: z.output<typeof DeploymentRunCreate>,
+): Promise<FlowRunInsert> {
   const address = `deployment '${deployment.flowName}/${deployment.name}'`;
   const parameters = { ...deployment.parameters, ...input.parameters };
   validateParameters(deployment.parameterSchema, parameters, address);
@@ -263,7 +308,7 @@ export async function createDeploymentRun(
     }
     workQueueId = queue.id;
   }
-  return insertFlowRun(ctx, {
+  return {
     ...input,
     flowId: deployment.flowId,
     deploymentId: deployment.id,
@@ -274,5 +319,5 @@ export async function createDeploymentRun(
     workQueueName: deployment.workPoolName ? (workQueueName ?? "default") : null,
     workQueueId,
     jobVariables: { ...deployment.jobVariables, ...input.jobVariables },
-  });
+  };
 }

@@ -4,6 +4,8 @@ import {
   notFound,
   orchestrate,
   newId,
+  POLICY,
+  retryFailures,
   type SetStateResult,
   type State,
   type TagLimitUsage,
@@ -20,7 +22,16 @@ export interface TransitionOptions {
   force: boolean;
   /** The run was created in this transaction: it has no state yet. */
   initial?: boolean;
+  /**
+   * The caller decides whether the run is retried (the crashed-runs service): a FAILED or CRASHED
+   * proposal is applied as it is instead of becoming AwaitingRetry.
+   */
+  noAutomaticRetry?: boolean;
+  /** A finished flow run scheduled again is a retry, not a rerun: it keeps its run count. */
+  keepRunCount?: boolean;
 }
+
+const POLICY_WITHOUT_RETRIES = POLICY.filter((rule) => rule !== retryFailures);
 
 export interface Applied {
   result: SetStateResult;
@@ -52,6 +63,12 @@ export async function transitionInTransaction(
     .select(["state", "runCount", "retries", "retryDelaySeconds", "tags", "startTime"])
     .where("id", "=", id)
     .executeTakeFirstOrThrow();
+  // Only a crash asks (see the retry rule), so other proposals pay no extra read.
+  const claimable =
+    kind === "flow" &&
+    proposed.type === "CRASHED" &&
+    (await trx.selectFrom("flowRuns").select("deploymentId").where("id", "=", id).executeTakeFirstOrThrow())
+      .deploymentId !== null;
   const initial = fromJson<State | null>(run.state, null);
   const now = new Date();
   const ctx: TransitionContext = {
@@ -64,6 +81,7 @@ export async function transitionInTransaction(
     retryDelaySeconds: fromJson(run.retryDelaySeconds, []),
     // Waiting tasks ask again this often; a pushed "slot free" signal would be better still.
     concurrencyRetryDelaySeconds: 0.2,
+    claimable,
   };
 
   let task: { flowRunId: string | null; cacheKey: string | null } | undefined;
@@ -88,7 +106,10 @@ export async function transitionInTransaction(
     }
   }
 
-  const verdict = orchestrate(ctx, { force: options.force });
+  const verdict = orchestrate(ctx, {
+    force: options.force,
+    ...(options.noAutomaticRetry ? { policy: POLICY_WITHOUT_RETRIES } : {}),
+  });
   const base = { status: verdict.status, reason: verdict.reason };
   if (verdict.status === "WAIT")
     return { result: { ...base, state: initial, delaySeconds: verdict.delaySeconds }, changed: null };
@@ -98,8 +119,9 @@ export async function transitionInTransaction(
 
   const state = verdict.state;
   const enteringRunning = state.type === "RUNNING" && initial?.type !== "RUNNING";
-  // A finished flow run scheduled again is a rerun: it starts over with all its retries.
-  const rerun = isTerminal(initial?.type) && state.type === "SCHEDULED";
+  // A finished flow run scheduled again is a rerun: it starts over with all its retries (unless the
+  // caller retries it, keepRunCount).
+  const scheduledAgain = isTerminal(initial?.type) && state.type === "SCHEDULED";
   await trx
     .insertInto("states")
     .values({
@@ -119,7 +141,7 @@ export async function transitionInTransaction(
     updated: now.toISOString(),
     ...(enteringRunning ? { runCount: run.runCount + 1, startTime: run.startTime ?? state.timestamp } : {}),
     ...(isTerminal(state.type) ? { endTime: state.timestamp } : {}),
-    ...(rerun ? { runCount: 0, endTime: null } : {}),
+    ...(scheduledAgain ? { runCount: options.keepRunCount ? run.runCount : 0, endTime: null } : {}),
   };
   if (kind === "flow") {
     await trx

@@ -229,7 +229,9 @@ export async function updateWorkQueue(
   await ctx.db.kysely.updateTable("workQueues").set(columns).where("id", "=", queue.id).execute();
   const updated = await readWorkQueue(ctx, pool, name);
   // A queue resumed or given room wakes the workers waiting on it.
-  ctx.events.publish("work-queue.updated", { kind: "work-queue", id: queue.id }, null, { workQueue: updated });
+  ctx.events.publish("work-queue.updated", { kind: "work-queue", id: queue.id }, null, {
+    workQueue: updated,
+  });
   return updated;
 }
 

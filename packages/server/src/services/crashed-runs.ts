@@ -1,0 +1,182 @@
+import { makeState, newId, retryDelayFor, TERMINAL_STATE_TYPES } from "@baton/core";
+import type { ExpressionBuilder, Transaction } from "kysely";
+import type { Database } from "../db/schema.js";
+import { IN_FLIGHT_STATES } from "../store/claims.js";
+import { fromJson, toJson } from "../store/context.js";
+import { publishStateChange, transitionInTransaction, type Applied } from "../store/set-state.js";
+import type { ServiceFactory } from "./index.js";
+
+type Trx = Transaction<Database>;
+type Change = { kind: "flow" | "task"; applied: Applied };
+
+/**
+ * Flow runs a process has taken on (PENDING, RUNNING, CANCELLING) whose last heartbeat is older than
+ * `cutoff`. Runs that never sent a heartbeat are not watched: nobody promised to send any.
+ */
+const silentSince = (cutoff: string) => (eb: ExpressionBuilder<Database, "flowRuns">) =>
+  eb.and([
+    eb("stateType", "in", IN_FLIGHT_STATES),
+    eb("lastHeartbeat", "is not", null),
+    eb("lastHeartbeat", "<", cutoff),
+  ]);
+
+/**
+ * Crash detection (Prefect 1's Lazarus): a flow run whose process stopped sending heartbeats is
+ * ended, CANCELLED if it was being cancelled and CRASHED otherwise, with its unfinished task runs.
+ * A crashed deployment run is put back to SCHEDULED ("Rescheduled") when it never started or has
+ * retries left, so a worker or serve process picks it up again.
+ */
+export const crashedRunsService: ServiceFactory = (ctx, settings) => ({
+  name: "crashed-runs",
+  async runOnce(now) {
+    const timeout = settings.flowRunHeartbeatTimeoutSeconds;
+    const cutoff = new Date(now.getTime() - timeout * 1000).toISOString();
+    const silent = await ctx.db.kysely
+      .selectFrom("flowRuns")
+      .select("id")
+      .where(silentSince(cutoff))
+      .orderBy("lastHeartbeat")
+      .execute();
+    for (const { id } of silent) {
+      const changes = await ctx.db.kysely
+        .transaction()
+        .execute((trx) => endSilentRun(trx, id, cutoff, timeout));
+      for (const { kind, applied } of changes) publishStateChange(ctx, kind, applied);
+    }
+  },
+});
+
+/** Ends one silent run in the caller's transaction; returns the state changes to publish after commit. */
+async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: number): Promise<Change[]> {
+  // Lock the row only if the run is still silent: a heartbeat or a state change since the query, or
+  // another server that ended it first, leaves nothing to do. (On PostgreSQL an UPDATE that waited for
+  // another transaction's lock checks its WHERE again against the row that transaction committed.)
+  const locked = await trx
+    .updateTable("flowRuns")
+    .set((eb) => ({ updated: eb.ref("updated") }))
+    .where("id", "=", id)
+    .where(silentSince(cutoff))
+    .executeTakeFirst();
+  if (locked.numUpdatedRows === 0n) return [];
+  const run = await trx
+    .selectFrom("flowRuns")
+    .select([
+      "id",
+      "stateType",
+      "lastHeartbeat",
+      "workerName",
+      "deploymentId",
+      "runCount",
+      "retries",
+      "retryDelaySeconds",
+    ])
+    .where("id", "=", id)
+    .executeTakeFirstOrThrow();
+
+  const worker = run.workerName ? `, worker '${run.workerName}'` : "";
+  const silence = `stopped sending heartbeats (last at ${run.lastHeartbeat}${worker}; timeout ${timeout} s)`;
+  const end =
+    run.stateType === "CANCELLING"
+      ? makeState({
+          type: "CANCELLED",
+          message: `the process running this flow run ${silence} while it was being cancelled`,
+        })
+      : makeState({ type: "CRASHED", message: `the process running this flow run ${silence}` });
+  // Retrying is decided below, not by the rules: they would turn the crash into AwaitingRetry even for
+  // a run that nothing would ever pick up again.
+  const ended = await transitionInTransaction(trx, "flow", id, end, { force: false, noAutomaticRetry: true });
+  if (!ended.changed) return [];
+  const changes: Change[] = [{ kind: "flow", applied: ended }];
+  changes.push(...(await crashTaskRuns(trx, id, `the process running its flow run ${silence}`)));
+
+  // Only a deployment run has somewhere to run again. One that never started (runCount 0) is always
+  // safe to run; one that did uses up a retry, as a failure would.
+  const retriesLeft = run.runCount === 0 || run.runCount <= run.retries;
+  if (ended.changed.state.type === "CRASHED" && run.deploymentId !== null && retriesLeft) {
+    const rescheduled = await reschedule(trx, run);
+    if (rescheduled.changed) changes.push({ kind: "flow", applied: rescheduled });
+  }
+  return changes;
+}
+
+/**
+ * Every unfinished task run of the flow run becomes CRASHED in one statement, so nothing shows as
+ * running forever. Their tag slots were already given back when the flow run ended.
+ */
+async function crashTaskRuns(trx: Trx, flowRunId: string, message: string): Promise<Change[]> {
+  const state = makeState({ type: "CRASHED", message });
+  const crashed = await trx
+    .updateTable("taskRuns")
+    .set({
+      state: toJson(state),
+      stateType: state.type,
+      stateName: state.name,
+      endTime: state.timestamp,
+      updated: state.timestamp,
+    })
+    .where("flowRunId", "=", flowRunId)
+    .where("stateType", "not in", TERMINAL_STATE_TYPES)
+    .returning("id")
+    .execute();
+  // Their state history, in statements of bounded size (SQLite allows at most 32766 bound values).
+  for (let start = 0; start < crashed.length; start += 1000) {
+    await trx
+      .insertInto("states")
+      .values(
+        crashed.slice(start, start + 1000).map(({ id }) => ({
+          id: newId(),
+          flowRunId: null,
+          taskRunId: id,
+          type: state.type,
+          name: state.name,
+          timestamp: state.timestamp,
+          state: toJson(state),
+        })),
+      )
+      .execute();
+  }
+  return crashed.map(({ id }) => ({
+    kind: "task",
+    applied: {
+      result: { status: "ACCEPT", reason: "its flow run crashed", state },
+      // The one UPDATE does not tell each run's previous state.
+      changed: { runId: id, flowRunId, state, previous: null },
+    },
+  }));
+}
+
+/** Puts a crashed run back to SCHEDULED after the retry delay of the attempt that crashed. */
+async function reschedule(
+  trx: Trx,
+  run: { id: string; runCount: number; retries: number; retryDelaySeconds: string },
+): Promise<Applied> {
+  const now = new Date();
+  const delay = retryDelayFor(fromJson(run.retryDelaySeconds, []), Math.max(run.runCount, 1));
+  const state = makeState(
+    {
+      type: "SCHEDULED",
+      name: "Rescheduled",
+      scheduledTime: new Date(now.getTime() + delay * 1000).toISOString(),
+      message:
+        run.runCount === 0
+          ? "Rescheduled: it crashed before it started"
+          : `Rescheduled: retry ${run.runCount} of ${run.retries} after the crash`,
+    },
+    now,
+  );
+  // A retry, not a rerun: the attempts made so far still count against the retries.
+  const applied = await transitionInTransaction(trx, "flow", run.id, state, {
+    force: false,
+    keepRunCount: true,
+  });
+  if (applied.changed) {
+    // The silent process's name and last heartbeat are not this run's any more: whoever claims it next
+    // sets both, and until then it is not watched (an old heartbeat would crash it again at once).
+    await trx
+      .updateTable("flowRuns")
+      .set({ workerName: null, lastHeartbeat: null })
+      .where("id", "=", run.id)
+      .execute();
+  }
+  return applied;
+}
