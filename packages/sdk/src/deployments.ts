@@ -70,8 +70,10 @@ function clientOf(options: { client?: BatonClient }, what: string): BatonClient 
   return client;
 }
 
-const withTimezone = (schedule: Schedule): ScheduleSpec =>
-  ({ ...schedule, timezone: schedule.timezone ?? "UTC" });
+const withTimezone = (schedule: Schedule): ScheduleSpec => ({
+  ...schedule,
+  timezone: schedule.timezone ?? "UTC",
+});
 
 export function toDeployment(
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
