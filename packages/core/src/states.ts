@@ -32,6 +32,7 @@ export const StateName = {
   Completed: "COMPLETED",
   Cached: "COMPLETED",
   Failed: "FAILED",
+  TimedOut: "FAILED",
   Crashed: "CRASHED",
   Cancelling: "CANCELLING",
   Cancelled: "CANCELLED",
@@ -42,7 +43,13 @@ export type StateName = keyof typeof StateName;
 
 /** Where a run's result lives: inline JSON for small values, or a key in result storage. */
 export const ResultReferenceSchema = z.union([
-  z.strictObject({ kind: z.literal("inline"), serializer: z.string(), value: z.json() }),
+  z.strictObject({
+    kind: z.literal("inline"),
+    serializer: z.string(),
+    value: z.json(),
+    /** The value's type where JSON alone does not say it (a protobuf message's full name, say). */
+    typeName: z.string().optional(),
+  }),
   z.strictObject({
     kind: z.literal("stored"),
     serializer: z.string(),

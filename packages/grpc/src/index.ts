@@ -1,2 +1,4 @@
-// The package is being built; see docs/architecture.md for what it will own.
-export {};
+export { message, registerMessages, protobufSerializer } from "./messages.js";
+export { messageJsonSchema } from "./json-schema.js";
+export { flowMethods, type MethodBinding, type InlineBinding, type DeploymentBinding } from "./service.js";
+export { startGrpcServer, type GrpcServer } from "./server.js";

@@ -175,13 +175,19 @@ export async function runDeployment(name: string, options: RunDeploymentOptions 
   return waitForFlowRun(client, run.id, options.timeout);
 }
 
-/** Follows a run's state changes until it is finished (or the timeout passes) and returns it. */
+/**
+ * Follows a run's state changes until it is finished, the timeout passes or `signal` aborts (only
+ * the waiting stops), and returns the run as it is then.
+ */
 export async function waitForFlowRun(
   client: BatonClient,
   flowRunId: string,
   timeoutSeconds?: number,
+  signal?: AbortSignal,
 ): Promise<FlowRun> {
   const stop = new AbortController();
+  if (signal?.aborted) stop.abort();
+  signal?.addEventListener("abort", () => stop.abort(), { once: true });
   const timer =
     timeoutSeconds === undefined ? undefined : setTimeout(() => stop.abort(), timeoutSeconds * 1000);
   const check = async () => {

@@ -114,7 +114,13 @@ export async function runAttempts<T>(options: AttemptOptions<T>): Promise<RunOut
         return { ok: false, error: attempt.signal.reason, state: cancelled.state };
       }
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      const failed = await settle(orchestrator, { type: "FAILED", message }, signal);
+      // A timeout is a failure with a name of its own, as in Prefect.
+      const timedOut = error instanceof TimeoutError || attempt.signal.reason instanceof TimeoutError;
+      const failed = await settle(
+        orchestrator,
+        { type: "FAILED", ...(timedOut ? { name: "TimedOut" } : {}), message },
+        signal,
+      );
       if (failed.status === "REJECT" && failed.state?.type === "SCHEDULED") {
         options.log?.(`${failed.state.message ?? "retrying"}`);
         const at = failed.state.scheduledTime ? Date.parse(failed.state.scheduledTime) : Date.now();

@@ -11,7 +11,7 @@ import {
 } from "./deployments.js";
 import { serve, type ServeOptions } from "./serve.js";
 import { currentRun, runContext, settleChildren, type RunContext } from "./context.js";
-import { CancelledError, runAttempts } from "./engine.js";
+import { CancelledError, runAttempts, TimeoutError } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
 import { recorderFor } from "./recorder.js";
 import { LocalOrchestrator, RemoteOrchestrator, type Orchestrator } from "./orchestrator.js";
@@ -54,6 +54,16 @@ export interface FlowOptions<S extends ParametersSchema | undefined> extends Res
   onCrashed?: StateHook[];
 }
 
+export interface RunOptions {
+  /** Aborting it cancels the run (it ends CANCELLED). */
+  signal?: AbortSignal;
+  /** Overrides the flow's timeout for this run. */
+  timeoutSeconds?: number;
+  /** Added to the flow's tags. */
+  tags?: string[];
+  labels?: Record<string, string>;
+}
+
 export interface FlowRunContext extends RunContext {
   parameters: JsonObject;
 }
@@ -74,6 +84,11 @@ export interface Flow<S extends ParametersSchema | undefined, R> {
    * when `parameters` is undefined, and parameters that do not decode fail the run with the reason.
    */
   runFromJson(parameters: unknown, options?: { flowRunId?: string }): Promise<R>;
+  /**
+   * One run with options of its own: a signal whose abort cancels the run, a timeout, tags and
+   * labels (a gRPC call's cancellation, deadline and metadata, say).
+   */
+  runWith(parameters: ParametersInput<S>, options: RunOptions): Promise<R>;
   /** The module file that declared the flow, from which deploy() derives the entrypoint. */
   readonly definedIn: string | undefined;
   /** Describes a deployment of this flow for serve(...) to serve with others in one process. */
@@ -193,7 +208,12 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     return { flowRun, typed };
   }
 
-  async function run(input: { typed: ParametersOf<S> } | { json: unknown; flowRunId: string }): Promise<R> {
+  async function run(
+    input: { typed: ParametersOf<S> } | { json: unknown; flowRunId: string },
+    call: RunOptions = {},
+  ): Promise<R> {
+    const timeoutSeconds = call.timeoutSeconds ?? options.timeoutSeconds;
+    const tags = [...new Set([...(options.tags ?? []), ...(call.tags ?? [])])];
     const parent = currentRun();
     const client = parent ? parent.client : defaultClient();
     const retries = options.retries ?? 0;
@@ -214,8 +234,9 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
             state: { type: "PENDING" },
             retries,
             retryDelaySeconds,
-            ...(options.timeoutSeconds ? { timeoutSeconds: options.timeoutSeconds } : {}),
-            ...(options.tags ? { tags: options.tags } : {}),
+            ...(timeoutSeconds ? { timeoutSeconds } : {}),
+            ...(tags.length > 0 ? { tags } : {}),
+            ...(call.labels ? { labels: call.labels } : {}),
             ...(parent?.flowRunId ? { parentFlowRunId: parent.flowRunId } : {}),
             ...(parent?.taskRunId ? { parentTaskRunId: parent.taskRunId } : {}),
           },
@@ -231,6 +252,16 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     setMaxListeners(0, controller.signal);
     const parentSignal = parent?.signal;
     parentSignal?.addEventListener("abort", () => controller.abort(parentSignal.reason), { once: true });
+    const callSignal = call.signal;
+    // A caller may say why (a TimeoutError for a deadline); anything else cancels the run.
+    const cancelByCaller = () =>
+      controller.abort(
+        callSignal?.reason instanceof TimeoutError || callSignal?.reason instanceof CancelledError
+          ? callSignal.reason
+          : new CancelledError(label, "its caller went away"),
+      );
+    if (callSignal?.aborted) cancelByCaller();
+    callSignal?.addEventListener("abort", cancelByCaller, { once: true });
     const context: FlowRunContext = {
       client,
       flowRunId: flowRun?.id ?? null,
@@ -255,7 +286,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       outcome = await runAttempts({
         what: label,
         orchestrator,
-        timeoutSeconds: options.timeoutSeconds,
+        timeoutSeconds,
         signal: controller.signal,
         body: (signal) => runContext.run({ ...context, signal }, () => fn(typed, { ...context, signal })),
         results: options,
@@ -272,6 +303,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     } finally {
       unwatch();
       stopHeartbeats();
+      callSignal?.removeEventListener("abort", cancelByCaller);
     }
     const info = { name: options.name, runId: flowRun?.id ?? null, state: outcome.state };
     if (outcome.ok) {
@@ -298,6 +330,10 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
         runOptions.flowRunId
           ? run({ json, flowRunId: runOptions.flowRunId })
           : run({ typed: codec.decode(json) }),
+    },
+    runWith: {
+      value: async (parameters: ParametersInput<S>, runOptions: RunOptions) =>
+        run({ typed: codec.fromCode(parameters) }, runOptions),
     },
     toDeployment: { value: (deployment: DeploymentOptions) => toDeployment(callable, deployment) },
     serve: {

@@ -1,4 +1,11 @@
-export { flow, type Flow, type FlowOptions, type FlowRunContext, type StateHook } from "./flow.js";
+export {
+  flow,
+  type Flow,
+  type FlowOptions,
+  type FlowRunContext,
+  type RunOptions,
+  type StateHook,
+} from "./flow.js";
 export { task, exponentialBackoff, TaskFuture, type Task, type TaskOptions } from "./task.js";
 export {
   ParametersCodec,

@@ -65,20 +65,28 @@ export class ParametersCodec<S extends ParametersSchema | undefined> {
     if (isZod(schema)) return z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonObject;
     const properties: Record<string, JsonObject> = {};
     const required: string[] = [];
+    // References ("#/$defs/…") resolve against the whole document, so each parameter's
+    // definitions move up to the top.
+    const defs: JsonObject = {};
     for (const [name, spec] of Object.entries(schema)) {
-      if (isZod(spec)) {
-        const { $schema: _ignored, ...property } = z.toJSONSchema(spec, {
-          io: "input",
-          unrepresentable: "any",
-        }) as JsonObject;
-        properties[name] = property;
-        if (!spec.safeParse(undefined).success) required.push(name);
-      } else {
-        properties[name] = spec.jsonSchema();
-        required.push(name);
-      }
+      const {
+        $schema: _ignored,
+        $defs,
+        ...property
+      } = isZod(spec)
+        ? (z.toJSONSchema(spec, { io: "input", unrepresentable: "any" }) as JsonObject)
+        : spec.jsonSchema();
+      Object.assign(defs, $defs);
+      properties[name] = property;
+      if (!isZod(spec) || !spec.safeParse(undefined).success) required.push(name);
     }
-    return { type: "object", properties, required, additionalProperties: false };
+    return {
+      type: "object",
+      properties,
+      required,
+      additionalProperties: false,
+      ...(Object.keys(defs).length > 0 ? { $defs: defs } : {}),
+    };
   }
 
   decode(json: unknown): ParametersOf<S> {

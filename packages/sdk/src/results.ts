@@ -12,7 +12,16 @@ export interface Serializer<T = unknown> {
   deserialize(bytes: Uint8Array, typeName: string | undefined): T;
   /** A type name to record with the result, so a reader can decode it into the right type. */
   typeName?(value: T): string | undefined;
+  /**
+   * Values this serializer recognizes (a protobuf message, say) are written with it, not as plain
+   * JSON; with toJson and fromJson they stay inline in the state as JSON, readable by people too.
+   */
+  handles?(value: unknown): boolean;
+  toJson?(value: T): JsonValue;
+  fromJson?(json: JsonValue, typeName: string | undefined): T;
 }
+
+type JsonValue = Extract<ResultReference, { kind: "inline" }>["value"];
 
 /** Where stored results live; its name is recorded so another process can read them back. */
 export interface ResultStorage {
@@ -52,11 +61,18 @@ export class LocalFileStorage implements ResultStorage {
 }
 
 const serializers = new Map<string, Serializer>([[jsonSerializer.name, jsonSerializer]]);
+/** The serializers that recognize their values; asked about every result, so kept apart and short. */
+let recognizers: Serializer[] = [];
+
+/** The registered serializer that recognizes this value, if any. */
+const serializerFor = (value: unknown): Serializer | undefined =>
+  recognizers.find((serializer) => serializer.handles!(value));
 const storages = new Map<string, () => ResultStorage>([["local", () => new LocalFileStorage()]]);
 
 /** Makes a serializer known to this process, so results it wrote can be read here. */
 export function registerSerializer(serializer: Serializer): void {
   serializers.set(serializer.name, serializer);
+  recognizers = [...serializers.values()].filter((known) => known.handles !== undefined);
 }
 
 export function registerResultStorage(name: string, make: () => ResultStorage): void {
@@ -75,8 +91,18 @@ export interface ResultOptions {
 /** Describes a result for the final state: stored when asked, else inline when it is JSON. */
 export async function referenceFor(value: unknown, options: ResultOptions): Promise<ResultReference | null> {
   if (value === undefined) return null;
-  if (options.persistResult || options.resultSerializer) {
-    const serializer = options.resultSerializer ?? jsonSerializer;
+  const typed = serializerFor(value);
+  if (typed?.toJson && !options.persistResult && !options.resultSerializer) {
+    const typeName = typed.typeName?.(value);
+    return {
+      kind: "inline",
+      serializer: typed.name,
+      value: typed.toJson(value),
+      ...(typeName ? { typeName } : {}),
+    };
+  }
+  if (options.persistResult || options.resultSerializer || typed) {
+    const serializer = options.resultSerializer ?? typed ?? jsonSerializer;
     // A process that writes with a serializer can read its results back too.
     registerSerializer(serializer);
     const storage = options.resultStorage ?? new LocalFileStorage();
@@ -95,7 +121,7 @@ export async function referenceFor(value: unknown, options: ResultOptions): Prom
     return {
       kind: "inline",
       serializer: "json",
-      value: JSON.parse(JSON.stringify(value)) as Extract<ResultReference, { kind: "inline" }>["value"],
+      value: JSON.parse(JSON.stringify(value)) as JsonValue,
     };
   } catch {
     return null;
@@ -105,13 +131,19 @@ export async function referenceFor(value: unknown, options: ResultOptions): Prom
 /** Reads a result back, decoded by the serializer that wrote it. */
 export async function loadResult(reference: ResultReference | null | undefined): Promise<unknown> {
   if (!reference) return undefined;
-  if (reference.kind === "inline") return reference.value;
+  if (reference.kind === "inline" && reference.serializer === jsonSerializer.name) return reference.value;
   const serializer = serializers.get(reference.serializer);
   if (!serializer) {
     throw new BatonError(
       "invalid_argument",
       `no serializer '${reference.serializer}' is registered in this process; call registerSerializer() first`,
     );
+  }
+  if (reference.kind === "inline") {
+    if (!serializer.fromJson) {
+      throw new BatonError("invalid_argument", `serializer '${serializer.name}' cannot read inline results`);
+    }
+    return serializer.fromJson(reference.value, reference.typeName);
   }
   const storage = storages.get(reference.storage)?.();
   if (!storage)

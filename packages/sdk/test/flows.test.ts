@@ -126,7 +126,7 @@ describe.each(DIALECTS)("flows and tasks tracked by a server on %s", (dialect) =
     const error = await failure(slow());
     expect(error).toBeInstanceOf(TimeoutError);
     const [run] = (await api().listFlowRuns({ query: { flowName: "slow" } })).items;
-    expect(run?.state).toMatchObject({ type: "FAILED" });
+    expect(run?.state).toMatchObject({ type: "FAILED", name: "TimedOut" });
     expect(run?.state?.message).toContain("timed out after 0.1s");
   });
 
