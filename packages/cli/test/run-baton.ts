@@ -18,15 +18,22 @@ const envFor = (apiUrl: string): NodeJS.ProcessEnv => ({
   NO_COLOR: "",
 });
 
+/** A command still running after this long is killed, so that a hang fails its test and says so. */
+const TIMEOUT_MS = 25_000;
+
+/** Runs `baton …args` with exactly `env`; never rejects. */
+function runBaton(env: NodeJS.ProcessEnv, args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BATON, ...args], { env, timeout: TIMEOUT_MS }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+      resolve({ code, stdout, stderr: error?.killed ? `${stderr}(killed after ${TIMEOUT_MS} ms)` : stderr });
+    });
+  });
+}
+
 /** Runs `baton …args` against the API at `apiUrl`; never rejects. */
 export function batonAt(apiUrl: string): (...args: string[]) => Promise<Result> {
-  return (...args) =>
-    new Promise((resolve) => {
-      execFile(process.execPath, [BATON, ...args], { env: envFor(apiUrl) }, (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      });
-    });
+  return (...args) => runBaton(envFor(apiUrl), args);
 }
 
 /** Starts `baton …args` and leaves it running. */
@@ -53,16 +60,5 @@ export function oneLineError(result: Result): string {
 export function batonHome(home: string, env: NodeJS.ProcessEnv = {}): (...args: string[]) => Promise<Result> {
   const base: NodeJS.ProcessEnv = { ...process.env, BATON_DEBUG: "", NO_COLOR: "" };
   for (const key of Object.keys(base)) if (key.startsWith("BATON_")) delete base[key];
-  return (...args) =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [BATON, ...args],
-        { env: { ...base, BATON_HOME: home, ...env } },
-        (error, stdout, stderr) => {
-          const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
+  return (...args) => runBaton({ ...base, BATON_HOME: home, ...env }, args);
 }

@@ -4,7 +4,9 @@ import type { JsonObject } from "@baton/core";
 import { loadFlow, parseEntrypoint, type Schedule } from "@baton/sdk";
 import { print, printJson } from "../format.js";
 import { collect, parseParam, parseParameters, parsePositive } from "../options.js";
+import { requirePool } from "../pools.js";
 import { apiClient } from "../settings.js";
+import { schedulesText } from "./deployment.js";
 
 interface DeployOptions {
   name: string;
@@ -26,6 +28,9 @@ interface DeployOptions {
 function scheduleOf(options: DeployOptions): Schedule[] {
   const given = [options.cron, options.interval, options.rrule].filter((value) => value !== undefined);
   if (given.length > 1) throw new InvalidArgumentError("give one of --cron, --interval and --rrule");
+  if (given.length === 0 && options.timezone) {
+    throw new InvalidArgumentError("--timezone only applies with --cron, --interval or --rrule");
+  }
   const timezone = options.timezone ? { timezone: options.timezone } : {};
   if (options.cron !== undefined) return [{ cron: options.cron, ...timezone }];
   if (options.interval !== undefined) return [{ interval: options.interval, ...timezone }];
@@ -60,24 +65,29 @@ export function deployCommand(): Command {
     .option("--rrule <rule>", "run on an iCalendar RRULE schedule")
     .option("--timezone <zone>", "the schedule's IANA time zone (default UTC)")
     .option("--concurrency-limit <n>", "runs of this deployment at once, at most", parsePositive)
-    .option("--tag <tag>", "a tag for its runs (repeatable)", collect, [])
-    .option("--description <text>", "what the deployment is for")
+    .option("-t, --tag <tag>", "a tag for its runs (repeatable)", collect, [])
+    .option("-d, --description <text>", "what the deployment is for")
     .option("--json", "print the deployment as JSON")
     .action(async (entrypointArgument: string, options: DeployOptions) => {
+      const schedules = scheduleOf(options);
+      const parameters = parseParameters(options.params, options.param);
+      const jobVariables: JsonObject = Object.fromEntries(options.jobVariable.map(parseParam));
       const { file, exportName } = parseEntrypoint(entrypointArgument);
       const path = process.cwd();
       const entrypoint = `${relative(path, resolve(path, file))}:${exportName}`;
       await registerTypeScript(file);
       const flow = await loadFlow(entrypoint, path);
-      const jobVariables: JsonObject = Object.fromEntries(options.jobVariable.map(parseParam));
+      const client = apiClient();
+      // The server takes a deployment naming any pool; its runs would then wait for no worker.
+      await requirePool(client, options.pool, options.workQueue ? [options.workQueue] : []);
       const deployment = await flow.deploy({
-        client: apiClient(),
+        client,
         name: options.name,
         workPool: options.pool,
         ...(options.workQueue ? { workQueue: options.workQueue } : {}),
-        parameters: parseParameters(options.params, options.param),
+        parameters,
         jobVariables,
-        schedules: scheduleOf(options),
+        schedules,
         ...(options.concurrencyLimit ? { concurrencyLimit: options.concurrencyLimit } : {}),
         ...(options.tag.length > 0 ? { tags: options.tag } : {}),
         ...(options.description ? { description: options.description } : {}),
@@ -86,8 +96,10 @@ export function deployCommand(): Command {
       });
       if (options.json) return printJson(deployment);
       const address = `${deployment.flowName}/${deployment.name}`;
+      const queue = deployment.workQueueName ? `, queue '${deployment.workQueueName}'` : "";
       print(
-        `Deployment '${address}' registered: ${entrypoint} in ${path}, pool '${options.pool}'.\n` +
+        `Deployment '${address}' registered: ${entrypoint} in ${path}, pool '${options.pool}'${queue}.\n` +
+          (schedules.length > 0 ? `Schedule:        ${schedulesText(deployment)}\n` : "") +
           `Start a worker:  baton worker start --pool ${options.pool}\n` +
           `Run it:          baton deployment run '${address}'`,
       );

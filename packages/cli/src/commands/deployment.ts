@@ -107,7 +107,8 @@ function readDeployment(client: BatonClient, address: string): Promise<Deploymen
   return client.api.readDeploymentByName({ params: parseDeploymentName(address) });
 }
 
-const schedulesText = (deployment: Deployment) =>
+/** A deployment's schedules in one line: `cron '0 9 * * *' Asia/Seoul, every 60 s UTC`. */
+export const schedulesText = (deployment: Deployment) =>
   deployment.schedules
     .map(({ schedule, active }) => {
       const what =
@@ -182,7 +183,7 @@ export function deploymentCommand(): Command {
     .description("Create a run of a deployment")
     .argument("<flow/deployment>", "the flow's name and the deployment's name")
     .option(
-      "--param <key=value>",
+      "-p, --param <key=value>",
       "a parameter; the value is parsed as JSON when it parses, else taken as a string (repeatable)",
       collect,
     )
@@ -193,7 +194,7 @@ export function deploymentCommand(): Command {
       "follow the run's states and logs until it ends; exit 0 when it completes, 1 when it does not",
     )
     .option(
-      "--timeout <seconds>",
+      "--watch-timeout, --timeout <seconds>",
       "with --watch: stop watching after this long and exit 2 (the run keeps going)",
       parseSeconds,
     )

@@ -17,7 +17,7 @@ export function workQueueCommand(): Command {
     .description("Create a work queue in a pool")
     .argument("<name>", "queue name")
     .requiredOption("-p, --pool <pool>", "work pool")
-    .option("--priority <p>", "1 is served first", parsePositive)
+    .option("-q, --priority <p>", "1 is served first", parsePositive)
     .option("-l, --limit <n>", "most runs of the queue running at once", parseCount)
     .action(async (name: string, options: { pool: string; priority?: number; limit?: number }) => {
       const queue = await apiClient().api.createWorkQueue({

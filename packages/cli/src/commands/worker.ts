@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { Worker } from "@baton/worker";
 import { collect, parsePositive } from "../options.js";
+import { requirePool } from "../pools.js";
 import { apiClient } from "../settings.js";
 
 export function workerCommand(): Command {
@@ -21,6 +22,9 @@ export function workerCommand(): Command {
         limit: number;
         heartbeatInterval: number;
       }) => {
+        const client = apiClient();
+        // Fails fast, in one line, on an unreachable server or a pool or queue that does not exist.
+        await requirePool(client, options.pool, options.workQueue);
         const stop = new AbortController();
         const onSignal = () => {
           if (stop.signal.aborted) process.exit(130); // a second Ctrl-C does not wait
@@ -31,7 +35,7 @@ export function workerCommand(): Command {
         };
         process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
         await new Worker({
-          client: apiClient(),
+          client,
           pool: options.pool,
           queues: options.workQueue,
           ...(options.name ? { name: options.name } : {}),
