@@ -1,5 +1,5 @@
 import type { BatonClient } from "@baton/client";
-import type { FlowRun, State } from "@baton/core";
+import type { BatonEvent, FlowRun, State } from "@baton/core";
 
 /**
  * Resolves with the run once its state matches, following the event stream (and reading the run
@@ -62,4 +62,30 @@ export async function waitForLog(client: BatonClient, flowRunId: string, text: s
       if (!stop.signal.aborted) throw error;
     });
   if (!stop.signal.aborted) throw new Error(`the event stream ended before the log line '${text}'`);
+}
+
+/** Resolves with the first event (of these names, on the live stream) that `matches`, which may read the API. */
+export async function waitForEvent(
+  client: BatonClient,
+  names: string[],
+  matches: (event: BatonEvent) => boolean | Promise<boolean>,
+  /** Called once the stream is open: start what should cause the event then. */
+  onOpen?: () => void,
+): Promise<BatonEvent> {
+  const stop = new AbortController();
+  let found: BatonEvent | undefined;
+  await client
+    .events({ names, signal: stop.signal, ...(onOpen ? { onOpen } : {}) }, (event) => {
+      void Promise.resolve(matches(event)).then((yes) => {
+        if (yes && !found) {
+          found = event;
+          stop.abort();
+        }
+      });
+    })
+    .catch((error: unknown) => {
+      if (!stop.signal.aborted) throw error;
+    });
+  if (!found) throw new Error(`the event stream ended before a matching ${names.join("/")} event`);
+  return found;
 }

@@ -4,7 +4,8 @@ import { BATON, batonAt } from "../../../packages/cli/test/run-baton.js";
 import { startTestServer, type TestServer } from "../../../test/helpers.js";
 import { startProcess, type TestProcess } from "../../../test/processes.js";
 
-// The deployment guide (docs/deployments.md), step by step, as a user runs it from the repository root.
+// The deployment guide (docs/deployments.md), step by step, as a user runs it from the repository root
+// (`npx tsx …`: the built packages, TypeScript through tsx).
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const example = (name: string) => fileURLToPath(new URL(`../${name}`, import.meta.url));
 
@@ -23,7 +24,11 @@ describe("the deployment guide's examples", () => {
   const env = () => ({ BATON_API_URL: server.apiUrl });
 
   it("serves a flow and runs it from the CLI, watching it to its result", async () => {
-    const served = startProcess([example("serve.ts")], { env: env(), cwd: root });
+    const served = startProcess(["--import", "tsx", example("serve.ts")], {
+      built: true,
+      env: env(),
+      cwd: root,
+    });
     processes.push(served);
     await served.waitForLine(/^ready/);
     const run = await baton(
@@ -49,7 +54,11 @@ describe("the deployment guide's examples", () => {
 
   it("deploys a flow to a process pool and a worker runs it", async () => {
     expect((await baton("work-pool", "create", "local", "--type", "process")).code).toBe(0);
-    const deploy = startProcess([example("deploy.ts")], { env: env(), cwd: root });
+    const deploy = startProcess(["--import", "tsx", example("deploy.ts")], {
+      built: true,
+      env: env(),
+      cwd: root,
+    });
     expect(await deploy.exited).toBe(0);
     expect(deploy.lines).toContain(
       "registered weather-report/pooled: examples/deployments/flows.ts:weatherReport",

@@ -2,16 +2,18 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { isMessage } from "@bufbuild/protobuf";
+import { create, isMessage } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FlowRun } from "@baton/core";
 import { registerMessages } from "@baton/grpc";
 import { getFlowRunResult, runDeployment } from "@baton/sdk";
-import { ResponseSchema, type Response } from "../src/gen/gps_pb.js";
+import { EvaluationService, RequestSchema, ResponseSchema, type Response } from "../src/gen/gps_pb.js";
 import { BATON, batonAt, json } from "../../../packages/cli/test/run-baton.js";
 import { startTestServer, type TestServer } from "../../../test/helpers.js";
 import { startProcess, type TestProcess } from "../../../test/processes.js";
-import { isType, waitForRunState } from "../../../test/runs.js";
+import { isType, waitForEvent, waitForRunState } from "../../../test/runs.js";
 
 // The seed's scenarios, end to end: real Baton server, gRPC servers, worker, CLI and a grpc-js client.
 const gps = fileURLToPath(new URL("..", import.meta.url));
@@ -32,7 +34,12 @@ type UnaryMethod = (
 ) => void;
 
 /** A standard gRPC client (grpc-js with the .proto loaded at run time), as any other language would call. */
-function grpcClient(port: number): { a: Call; b: Call; close(): void } {
+function grpcClient(port: number): {
+  a: Call;
+  b: Call;
+  cancelled(request: object, cancelWhen: Promise<unknown>): Promise<grpc.ServiceError>;
+  close(): void;
+} {
   const definition = protoLoader.loadSync(protoPath, { keepCase: true, longs: String, defaults: true });
   const loaded = grpc.loadPackageDefinition(definition) as unknown as {
     gps: { EvaluationService: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client };
@@ -47,7 +54,23 @@ function grpcClient(port: number): { a: Call; b: Call; close(): void } {
         metadata.set("x-request-id", "req-42");
         fn(request, metadata, options, (error, response) => (error ? reject(error) : resolve(response)));
       });
-  return { a: call("EvalFromServerA"), b: call("EvalFromServerB"), close: () => client.close() };
+  /** Starts a call to EvalFromServerA and cancels it once `cancelWhen` resolves. */
+  const cancelled = async (request: object, cancelWhen: Promise<unknown>): Promise<grpc.ServiceError> => {
+    const fn = (client as unknown as Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>)
+      .EvalFromServerA!;
+    let answered!: (error: grpc.ServiceError) => void;
+    const error = new Promise<grpc.ServiceError>((resolve) => (answered = resolve));
+    const call = fn.call(client, request, (e: grpc.ServiceError) => answered(e));
+    await cancelWhen;
+    call.cancel();
+    return error;
+  };
+  return {
+    a: call("EvalFromServerA"),
+    b: call("EvalFromServerB"),
+    cancelled,
+    close: () => client.close(),
+  };
 }
 
 async function freePort(): Promise<number> {
@@ -81,7 +104,9 @@ describe("examples/gps: the seed's scenarios", () => {
   const processes: TestProcess[] = [];
   const api = () => server.client.api;
   const start = (script: string, env: Record<string, string> = {}) => {
-    const child = startProcess([`src/${script}`], {
+    // As its npm script runs it: the built packages, TypeScript through tsx.
+    const child = startProcess(["--import", "tsx", `src/${script}`], {
+      built: true,
       cwd: gps,
       env: { BATON_API_URL: server.apiUrl, GPS_SLEEP_SCALE: "0.01", ...env },
     });
@@ -150,6 +175,48 @@ describe("examples/gps: the seed's scenarios", () => {
     }
   });
 
+  it("a client that cancels its call cancels the run; gRPC-Web and Connect clients reach the same method", async () => {
+    const port = await freePort();
+    await start("server-a.ts", { GPS_PORT: String(port), GPS_SLEEP_SCALE: "1" }).waitForLine(/^server A/);
+    const client = grpcClient(port);
+    try {
+      // The call's run, once it is RUNNING (its subflows are runs too: the flow's name tells).
+      let call!: Promise<grpc.ServiceError>;
+      const running = waitForEvent(
+        server.client,
+        ["flow-run.state-changed"],
+        async (event) => {
+          if ((event.payload.state as { type?: string }).type !== "RUNNING") return false;
+          const run = await api().readFlowRun({ params: { id: event.resource.id } });
+          return run.flowName === "server-a-flow";
+        },
+        // The call starts once the stream is open, so its RUNNING event cannot be missed.
+        () => (call = client.cancelled({ ...request, author: "canceller" }, running)),
+      ).then((event) => api().readFlowRun({ params: { id: event.resource.id } }));
+      const run = await running;
+      const error = await call;
+      expect(error.code).toBe(grpc.status.CANCELLED);
+      const ended = await waitForRunState(server.client, run.id, isType("CANCELLED", "FAILED", "COMPLETED"));
+      expect(ended.state?.type).toBe("CANCELLED");
+    } finally {
+      client.close();
+    }
+
+    const quick = await freePort();
+    await start("server-a.ts", { GPS_PORT: String(quick) }).waitForLine(/^server A/);
+    const baseUrl = `http://127.0.0.1:${quick}`;
+    for (const transport of [
+      createGrpcWebTransport({ baseUrl, httpVersion: "2" }),
+      createConnectTransport({ baseUrl, httpVersion: "2" }),
+    ]) {
+      const response = await createClient(EvaluationService, transport).evalFromServerA(
+        create(RequestSchema, {}),
+      );
+      expect(isMessage(response, ResponseSchema)).toBe(true);
+      expect(response.accuracy).toBeCloseTo(0.93);
+    }
+  });
+
   it("scenario 2: server B's served flow runs from gRPC, from code and from the CLI, typed every time", async () => {
     const port = await freePort();
     await start("server-b.ts", { GPS_PORT: String(port) }).waitForLine(/^server B: gRPC on/);
@@ -199,7 +266,7 @@ describe("examples/gps: the seed's scenarios", () => {
         "--param",
         'data_info={"datasets": "b"}',
       );
-      expect(unknownField.stderr).toMatch(/data_info\.datasets is not a parameter/);
+      expect(unknownField.stderr).toMatch(/data_info\.datasets is not a field there/);
     } finally {
       client.close();
     }

@@ -1,5 +1,6 @@
 import { setMaxListeners } from "node:events";
 import type { BatonClient } from "@baton/client";
+import { dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BatonError, newId, type Deployment, type FlowRun, type JsonObject, type State } from "@baton/core";
 import {
@@ -357,15 +358,18 @@ function sendHeartbeats(client: BatonClient, flowRunId: string): () => void {
   return () => clearInterval(timer);
 }
 
+/** The SDK's own code, in src or dist (a source map may name either in a stack trace). */
+const sdkRoot = dirname(dirname(fileURLToPath(import.meta.url)));
+const sdkCode = [join(sdkRoot, "src") + sep, join(sdkRoot, "dist") + sep];
+
 /** The file that called flow(): the module a worker imports to find the flow again. */
 function callerFile(): string | undefined {
-  const here = fileURLToPath(import.meta.url);
   const stack = new Error().stack?.split("\n").slice(1) ?? [];
   for (const line of stack) {
     const match = /\(?((?:file:\/\/)?\/[^():]+):\d+:\d+\)?$/.exec(line.trim());
     if (!match) continue;
     const file = match[1]!.startsWith("file://") ? fileURLToPath(match[1]!) : match[1]!;
-    if (file !== here && !file.startsWith("node:")) return file;
+    if (!sdkCode.some((folder) => file.startsWith(folder)) && !file.startsWith("node:")) return file;
   }
   return undefined;
 }

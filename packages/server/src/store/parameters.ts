@@ -17,7 +17,10 @@ function issueOf(error: ErrorObject): FieldIssue {
   }
   if (error.keyword === "additionalProperties") {
     const field = (error.params as { additionalProperty: string }).additionalProperty;
-    return { path: base ? `${base}.${field}` : field, message: "is not a parameter of this flow" };
+    return {
+      path: base ? `${base}.${field}` : field,
+      message: base ? "is not a field there" : "is not a parameter of this flow",
+    };
   }
   return { path: base || "(parameters)", message: error.message ?? "is invalid" };
 }
