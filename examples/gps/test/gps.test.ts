@@ -191,7 +191,9 @@ describe("examples/gps: the seed's scenarios", () => {
           return run.flowName === "server-a-flow";
         },
         // The call starts once the stream is open, so its RUNNING event cannot be missed.
-        () => (call = client.cancelled({ ...request, author: "canceller" }, running)),
+        () => {
+          call = client.cancelled({ ...request, author: "canceller" }, running);
+        },
       ).then((event) => api().readFlowRun({ params: { id: event.resource.id } }));
       const run = await running;
       const error = await call;
