@@ -20,7 +20,7 @@ import type { Benchmark, BenchmarkReport } from "./benchmark.js";
 import { DATABASES, startBenchServer, type DatabaseKind } from "./server.js";
 import { fmt, summarize, type Summary } from "./stats.js";
 
-type Runner = "serve" | "worker";
+export type Runner = "serve" | "worker";
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const now = () => performance.timeOrigin + performance.now();
 
@@ -33,7 +33,7 @@ interface Sample {
   start: number;
 }
 
-async function startRunner(runner: Runner, client: BatonClient, apiUrl: string): Promise<TestProcess> {
+export async function startRunner(runner: Runner, client: BatonClient, apiUrl: string): Promise<TestProcess> {
   const env = { BATON_API_URL: apiUrl };
   if (runner === "serve") {
     const served = startProcess([fixture("dispatch-serve.ts")], { env });
@@ -55,7 +55,7 @@ async function startRunner(runner: Runner, client: BatonClient, apiUrl: string):
   return worker;
 }
 
-async function measure(client: BatonClient, deploymentId: string): Promise<Sample> {
+export async function measure(client: BatonClient, deploymentId: string): Promise<Sample> {
   const created = now();
   const run = await client.api.createDeploymentRun({ params: { id: deploymentId }, body: {} });
   const done = await waitForFlowRun(client, run.id, 120);

@@ -5,7 +5,8 @@
  *   npm run bench -- task-overhead --full           # one benchmark, full pass
  *   npm run bench -- task-overhead --server=both --profile
  *
- * Runs on the TypeScript sources (node --conditions=source --import tsx), so no build is needed.
+ * Runs on the TypeScript sources (node --conditions=source --import tsx); a server in a process of its
+ * own runs the built packages (`npm run build`, done by `npm ci`), as users run it.
  * Prints a table per benchmark on stdout (progress on stderr) and writes the numbers to
  * bench/results/NAME-TIMESTAMP.json. Set BATON_BENCH_DATABASE_URL (or BATON_TEST_DATABASE_URL) to a
  * PostgreSQL server to measure on PostgreSQL as well as SQLite.
@@ -21,6 +22,11 @@ import { table } from "./stats.js";
 const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   "task-overhead": async () => (await import("./task-overhead.js")).taskOverhead,
   dispatch: async () => (await import("./dispatch.js")).dispatch,
+  "write-throughput": async () => (await import("./write-throughput.js")).writeThroughput,
+  "queue-throughput": async () => (await import("./queue-throughput.js")).queueThroughput,
+  windmill: async () => (await import("./windmill.js")).windmill,
+  memory: async () => (await import("./memory.js")).memory,
+  "job-queues": async () => (await import("./job-queues.js")).jobQueues,
 };
 
 function parseArgs(argv: string[]) {

@@ -29,11 +29,15 @@ const throwawayDatabase = (kind: DatabaseKind) =>
 export interface BenchServer {
   apiUrl: string;
   database: DatabaseKind;
+  /** The store's URL, for measurements read straight from it. */
+  databaseUrl: string;
   mode: ServerMode;
+  /** The server's process id (this process's when in-process), for its memory. */
+  pid: number;
   stop(): Promise<void>;
 }
 
-const CHILD = join(dirname(fileURLToPath(import.meta.url)), "server-process.ts");
+const CHILD = join(dirname(fileURLToPath(import.meta.url)), "server-process.mjs");
 
 export async function startBenchServer(database: DatabaseKind, mode: ServerMode): Promise<BenchServer> {
   const db = await throwawayDatabase(database);
@@ -53,6 +57,8 @@ export async function startBenchServer(database: DatabaseKind, mode: ServerMode)
       });
       return {
         apiUrl: server.apiUrl,
+        databaseUrl: db.url,
+        pid: process.pid,
         database,
         mode,
         stop: async () => {
@@ -64,6 +70,8 @@ export async function startBenchServer(database: DatabaseKind, mode: ServerMode)
     const child = await startChild(db.url, home);
     return {
       apiUrl: child.apiUrl,
+      databaseUrl: db.url,
+      pid: child.pid,
       database,
       mode,
       stop: async () => {
@@ -77,19 +85,15 @@ export async function startBenchServer(database: DatabaseKind, mode: ServerMode)
   }
 }
 
-/** Runs bench/server-process.ts (sources through tsx, no build needed) and waits for its URL. */
+/** Runs bench/server-process.mjs on the built server (as users run it) and waits for its URL. */
 async function startChild(
   databaseUrl: string,
   home: string,
-): Promise<{ apiUrl: string; stop(): Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    ["--conditions=source", "--import", "tsx", CHILD, databaseUrl, home],
-    {
-      stdio: ["pipe", "pipe", "inherit"],
-      env: { ...process.env, BATON_API_KEY: "" },
-    },
-  );
+): Promise<{ apiUrl: string; pid: number; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [CHILD, databaseUrl, home], {
+    stdio: ["pipe", "pipe", "inherit"],
+    env: { ...process.env, BATON_API_KEY: "" },
+  });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const lines = createInterface({ input: child.stdout });
   const apiUrl = await new Promise<string>((resolve, reject) => {
@@ -100,6 +104,7 @@ async function startChild(
   });
   return {
     apiUrl,
+    pid: child.pid!,
     stop: async () => {
       // Closing stdin asks the child to close its server and exit.
       child.stdin.end();

@@ -1,0 +1,220 @@
+/**
+ * Figure 7 of the benchmark issue: Baton beside the job queues a TypeScript user picks for background
+ * jobs, graphile-worker and pg-boss, on the same local PostgreSQL in the same run:
+ *
+ * - latency: enqueue → handler start, one job at a time on an idle worker (Baton: create a deployment
+ *   run → first line of the flow in an idle serve process, as in the dispatch benchmark);
+ * - throughput: N jobs queued, then drained with 8 at a time (Baton: the queue-throughput benchmark's
+ *   pool with a queue limit of 8 and 4 workers; every run gets PENDING, RUNNING and COMPLETED states
+ *   with their history, which the job queues do not keep).
+ *
+ * PostgreSQL only (set BATON_TEST_DATABASE_URL or BATON_BENCH_DATABASE_URL). Quick pass: 30 latency
+ * samples, 1,000 jobs; full: 200 and 10,000. Flags: --samples=N --jobs=N
+ */
+import { performance } from "node:perf_hooks";
+import { BatonClient } from "@baton/client";
+import { makeWorkerUtils, run as runGraphile } from "graphile-worker";
+import PgBoss from "pg-boss";
+import { throwawayDatabase } from "../test/databases.js";
+import type { Benchmark, BenchmarkReport } from "./benchmark.js";
+import { measure, startRunner } from "./dispatch.js";
+import { drainQueue } from "./queue-throughput.js";
+import { POSTGRES_URL, startBenchServer } from "./server.js";
+import { fmt, summarize, type Summary } from "./stats.js";
+
+const now = () => performance.timeOrigin + performance.now();
+const CONCURRENCY = 8;
+
+interface Figures {
+  latency: Summary;
+  jobsPerSecond: number;
+}
+
+/** A job handler that resolves the promise its enqueuer waits on, with the start time. */
+function handlerSignals() {
+  const waiting = new Map<number, (at: number) => void>();
+  return {
+    started: (id: number) => waiting.get(id)?.(now()),
+    wait: (id: number) => new Promise<number>((resolve) => waiting.set(id, resolve)),
+  };
+}
+
+async function graphile(url: string, samples: number, jobs: number): Promise<Figures> {
+  const signals = handlerSignals();
+  let handled = 0;
+  let allHandled: () => void = () => undefined;
+  const taskList = {
+    latency: async (payload: unknown) => signals.started((payload as { id: number }).id),
+    work: async () => {
+      if (++handled === jobs) allHandled();
+    },
+  };
+  const utils = await makeWorkerUtils({ connectionString: url });
+  await utils.migrate();
+  const runner = await runGraphile({
+    connectionString: url,
+    concurrency: CONCURRENCY,
+    noHandleSignals: true,
+    taskList,
+  });
+  try {
+    const latencies: number[] = [];
+    for (let id = -3; id < samples; id++) {
+      const started = signals.wait(id);
+      const at = now();
+      await utils.addJob("latency", { id });
+      const latency = (await started) - at;
+      if (id >= 0) latencies.push(latency); // the first three warm up
+    }
+    await runner.stop();
+    await utils.addJobs(Array.from({ length: jobs }, () => ({ identifier: "work", payload: {} })));
+    const drained = new Promise<void>((resolve) => (allHandled = resolve));
+    const t0 = performance.now();
+    const draining = await runGraphile({
+      connectionString: url,
+      concurrency: CONCURRENCY,
+      noHandleSignals: true,
+      taskList,
+    });
+    await drained;
+    const seconds = (performance.now() - t0) / 1000;
+    await draining.stop();
+    return { latency: summarize(latencies), jobsPerSecond: jobs / seconds };
+  } finally {
+    await utils.release();
+  }
+}
+
+async function pgBoss(url: string, samples: number, jobs: number): Promise<Figures> {
+  const boss = new PgBoss({ connectionString: url });
+  boss.on("error", () => undefined);
+  await boss.start();
+  try {
+    await boss.createQueue("latency");
+    await boss.createQueue("work");
+    const signals = handlerSignals();
+    // Its fastest polling: pg-boss fetches on an interval (0.5 s at least), it has no push.
+    await boss.work<{ id: number }>("latency", { pollingIntervalSeconds: 0.5 }, async ([job]) => {
+      signals.started(job!.data.id);
+    });
+    const latencies: number[] = [];
+    for (let id = -3; id < samples; id++) {
+      const started = signals.wait(id);
+      const at = now();
+      await boss.send("latency", { id });
+      const latency = (await started) - at;
+      if (id >= 0) latencies.push(latency);
+    }
+    await boss.insert(Array.from({ length: jobs }, () => ({ name: "work", data: {} })));
+    let handled = 0;
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      void boss.work("work", { pollingIntervalSeconds: 0.5, batchSize: CONCURRENCY }, async (batch) => {
+        handled += batch.length;
+        if (handled >= jobs) resolve();
+      });
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    return { latency: summarize(latencies), jobsPerSecond: jobs / seconds };
+  } finally {
+    await boss.stop({ graceful: false, wait: false });
+  }
+}
+
+async function baton(samples: number, jobs: number, progress: (message: string) => void): Promise<Figures> {
+  const latencyServer = await startBenchServer("postgres", "process");
+  let latency: Summary;
+  try {
+    const client = new BatonClient({ url: latencyServer.apiUrl });
+    const served = await startRunner("serve", client, latencyServer.apiUrl);
+    try {
+      const { id } = await client.api.readDeploymentByName({
+        params: { flowName: "bench-dispatch", deploymentName: "served" },
+      });
+      for (let i = 0; i < 3; i++) await measure(client, id);
+      const totals: number[] = [];
+      for (let i = 0; i < samples; i++) totals.push((await measure(client, id)).total);
+      latency = summarize(totals);
+    } finally {
+      await served.stop();
+    }
+  } finally {
+    await latencyServer.stop();
+  }
+  const queueServer = await startBenchServer("postgres", "process");
+  try {
+    const seconds = await drainQueue(
+      queueServer.apiUrl,
+      { runs: jobs, workers: 4, limit: CONCURRENCY },
+      progress,
+    );
+    return { latency, jobsPerSecond: jobs / seconds };
+  } finally {
+    await queueServer.stop();
+  }
+}
+
+export const jobQueues: Benchmark = {
+  name: "job-queues",
+  title: "Beside graphile-worker and pg-boss: enqueue → handler start, and jobs per second (PostgreSQL)",
+  async run(options): Promise<BenchmarkReport> {
+    const flag = (name: string) => options.flags.get(name);
+    const samples = Number(flag("samples") ?? (options.full ? 200 : 30));
+    const jobs = Number(flag("jobs") ?? (options.full ? 10_000 : 1_000));
+    if (!POSTGRES_URL) {
+      return {
+        parameters: {},
+        notes: ["skipped: set BATON_TEST_DATABASE_URL (or BATON_BENCH_DATABASE_URL) to a PostgreSQL server"],
+        tables: [],
+        data: null,
+      };
+    }
+    const results: Record<string, Figures> = {};
+    for (const [name, measureOne] of [
+      ["graphile-worker", (url: string) => graphile(url, samples, jobs)],
+      ["pg-boss", (url: string) => pgBoss(url, samples, jobs)],
+    ] as const) {
+      const db = await throwawayDatabase("postgres", { postgresUrl: POSTGRES_URL, prefix: "baton-bench" });
+      try {
+        options.progress(`${name}: ${samples} latency samples, ${jobs} jobs`);
+        results[name] = await measureOne(db.url);
+      } finally {
+        await db.drop();
+      }
+    }
+    options.progress(`baton: ${samples} latency samples, ${jobs} runs`);
+    results.baton = await baton(samples, jobs, options.progress);
+    const ours = results.baton;
+    const rows = Object.entries(results).map(([name, figures]) => [
+      name,
+      fmt(figures.latency.median),
+      fmt(figures.latency.p99),
+      fmt(figures.jobsPerSecond),
+      name === "baton" ? "1" : fmt(ours.latency.median / figures.latency.median),
+      name === "baton" ? "1" : fmt(ours.jobsPerSecond / figures.jobsPerSecond),
+    ]);
+    return {
+      parameters: { samples, jobs, concurrency: CONCURRENCY },
+      notes: [
+        "Latency: enqueue → handler start (Baton: create a deployment run → the flow's first line in an idle serve process).",
+        `Throughput: ${jobs} jobs queued first, then drained ${CONCURRENCY} at a time. Baton records three states with history per run, the queues one row.`,
+        "Ratios are Baton's figure over the other's: latency below 1 is faster, throughput above 1 is more.",
+      ],
+      tables: [
+        {
+          title: "Job queues on the local PostgreSQL",
+          header: [
+            "system",
+            "latency p50 ms",
+            "latency p99 ms",
+            "jobs/s",
+            "Baton latency ×",
+            "Baton jobs/s ×",
+          ],
+          rows,
+        },
+      ],
+      data: results,
+    };
+  },
+};
