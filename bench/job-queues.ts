@@ -183,7 +183,7 @@ export const jobQueues: Benchmark = {
       }
     }
     options.progress(`baton: ${samples} latency samples, ${jobs} runs`);
-    results.baton = await baton(samples, jobs, options.progress);
+    results.baton = await baton(samples, jobs, (message) => options.progress(message));
     const ours = results.baton;
     const rows = Object.entries(results).map(([name, figures]) => [
       name,
