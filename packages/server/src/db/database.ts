@@ -51,6 +51,27 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
+/**
+ * better-sqlite3 keeping its prepared statements: Kysely prepares every query anew, which costs as
+ * much as running it. Statements are reused by SQL text; the oldest go once there are too many
+ * (IN lists of every length make distinct texts).
+ */
+function withStatementCache(sqlite: SQLite.Database, size = 1000) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string): SQLite.Statement {
+      let statement = cache.get(sql);
+      if (!statement) {
+        statement = sqlite.prepare(sql);
+        if (cache.size >= size) cache.delete(cache.keys().next().value!);
+        cache.set(sql, statement);
+      }
+      return statement;
+    },
+  };
+}
+
 const isPostgres = (url: string) => /^postgres(ql)?:\/\//.test(url);
 
 /** Opens the store: a PostgreSQL URL, or a path to a SQLite file (":memory:" for a throwaway one). */
@@ -76,7 +97,10 @@ export function openDatabase(url: string): Db {
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 10000");
-  const kysely = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }), plugins });
+  const kysely = new Kysely<Database>({
+    dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }),
+    plugins,
+  });
   return { kysely, dialect: "sqlite", displayUrl: path, close: () => kysely.destroy() };
 }
 
