@@ -6,7 +6,18 @@ export default defineConfig({
   base: "/",
   resolve: { conditions: ["source", ...defaultClientConditions] },
   oxc: { jsx: { runtime: "automatic" } },
-  build: { outDir: "dist", emptyOutDir: true, sourcemap: true },
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    sourcemap: true,
+    rolldownOptions: {
+      // react-jsonschema-form marks its hooks "use client", which means nothing outside a server-components
+      // bundler; rolldown says so once per file.
+      onLog(level, log, handler) {
+        if (log.code !== "MODULE_LEVEL_DIRECTIVE") handler(level, log);
+      },
+    },
+  },
   // `npm run dev -w @baton/ui` talks to a server on the default port.
   server: { proxy: { "/api": { target: "http://127.0.0.1:4200", changeOrigin: true } } },
 });

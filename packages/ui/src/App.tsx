@@ -2,13 +2,16 @@ import { useState, type FormEvent, type ReactNode } from "react";
 import { ApiProvider, useApiContext } from "./api.js";
 import { EmptyState, useTitle } from "./components.js";
 import { ConcurrencyLimitsPage } from "./pages/ConcurrencyLimits.js";
+import { DeploymentPage } from "./pages/Deployment.js";
 import { DeploymentsPage } from "./pages/Deployments.js";
+import { OverviewPage } from "./pages/Overview.js";
 import { RunDetailPage } from "./pages/RunDetail.js";
 import { RunsPage } from "./pages/Runs.js";
 import { WorkPoolsPage } from "./pages/WorkPools.js";
 import { Link, useLocation } from "./router.js";
 
 const NAV = [
+  { href: "/", label: "Overview" },
   { href: "/runs", label: "Runs" },
   { href: "/deployments", label: "Deployments" },
   { href: "/work-pools", label: "Work pools" },
@@ -16,13 +19,19 @@ const NAV = [
 ] as const;
 
 function route(path: string): ReactNode {
-  if (path === "/" || path === "/runs") return <RunsPage />;
+  if (path === "/") return <OverviewPage />;
+  if (path === "/runs") return <RunsPage />;
   const run = /^\/runs\/([^/]+)$/.exec(path);
   if (run?.[1]) {
     const id = decodeURIComponent(run[1]);
     return <RunDetailPage key={id} id={id} />;
   }
   if (path === "/deployments") return <DeploymentsPage />;
+  const deployment = /^\/deployments\/([^/]+)$/.exec(path);
+  if (deployment?.[1]) {
+    const id = decodeURIComponent(deployment[1]);
+    return <DeploymentPage key={id} id={id} />;
+  }
   if (path === "/work-pools") return <WorkPoolsPage />;
   if (path === "/concurrency-limits") return <ConcurrencyLimitsPage />;
   return <NotFound />;
@@ -32,7 +41,7 @@ function NotFound() {
   useTitle("Not found");
   return (
     <EmptyState title="There is no page here.">
-      <Link href="/runs">Go to flow runs</Link>
+      <Link href="/">Go to the overview</Link>
     </EmptyState>
   );
 }
@@ -77,12 +86,12 @@ function ApiKeyForm() {
 function Shell() {
   const { path } = useLocation();
   const { needsKey, apiKey, setApiKey } = useApiContext();
-  const section = path === "/" ? "/runs" : `/${path.split("/")[1] ?? ""}`;
+  const section = `/${path.split("/")[1] ?? ""}`;
   return (
     <>
       <header className="topbar">
         <div className="topbar-inner">
-          <Link href="/runs" className="brand">
+          <Link href="/" className="brand">
             <span className="brand-mark" aria-hidden="true" />
             Baton
           </Link>

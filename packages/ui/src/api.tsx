@@ -303,12 +303,16 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** The events that change what a list of flow runs shows. */
+export const FLOW_RUN_EVENTS = ["flow-run.created", "flow-run.state-changed", "flow-run.deleted"];
+
 /**
  * Follows the server's event stream while mounted and reconnects with backoff when it ends.
  * `onResync` runs after a reconnection, since events may have been missed meanwhile.
+ * `names` lets the server leave out what the page ignores (log lines, mostly).
  */
 export function useEvents(
-  filter: { flowRunId?: string },
+  filter: { flowRunId?: string; names?: readonly string[] },
   onEvent: (event: BatonEvent) => void,
   onResync: () => void,
 ): LiveStatus {
@@ -317,6 +321,8 @@ export function useEvents(
   const handlers = useRef({ onEvent, onResync });
   handlers.current = { onEvent, onResync };
   const { flowRunId } = filter;
+  // A string, so that a new array with the same names does not reconnect.
+  const names = filter.names?.join(",");
 
   useEffect(() => {
     const controller = new AbortController();
@@ -329,6 +335,7 @@ export function useEvents(
           await client.events(
             {
               flowRunId,
+              ...(names ? { names: names.split(",") } : {}),
               signal,
               onOpen: () => {
                 failures = 0;
@@ -355,7 +362,7 @@ export function useEvents(
     setStatus("connecting");
     void follow();
     return () => controller.abort();
-  }, [client, reportError, flowRunId]);
+  }, [client, reportError, flowRunId, names]);
 
   return status;
 }
@@ -396,11 +403,12 @@ export function useDebouncedBatch<K>(flush: (keys: Set<K>) => void, ms = 150): (
 export async function readAll<T>(
   fetchPage: (page: { offset: number; limit: number }) => Promise<Page<T>>,
   max = 5000,
+  pageSize = 200,
 ): Promise<T[]> {
   const items: T[] = [];
   let offset: number | null = 0;
   while (offset !== null && items.length < max) {
-    const page: Page<T> = await fetchPage({ offset, limit: 200 });
+    const page: Page<T> = await fetchPage({ offset, limit: Math.min(pageSize, max - items.length) });
     items.push(...page.items);
     offset = page.nextOffset;
   }

@@ -75,3 +75,6 @@ export function levelName(level: number): string {
 export function pluralize(count: number, one: string, many = `${one}s`): string {
   return `${count} ${count === 1 ? one : many}`;
 }
+
+/** A state type as a word: "COMPLETED" → "Completed". */
+export const stateLabel = (type: string): string => type.charAt(0) + type.slice(1).toLowerCase();

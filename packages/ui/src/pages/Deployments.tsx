@@ -1,4 +1,4 @@
-import type { Deployment, DeploymentSchedule } from "@baton/core";
+import type { Deployment } from "@baton/core";
 import { usePagedList } from "../api.js";
 import {
   Badge,
@@ -11,29 +11,8 @@ import {
   Time,
   useTitle,
 } from "../components.js";
-import { formatInterval } from "../format.js";
 import { Link } from "../router.js";
-
-function describeSchedule({ schedule }: DeploymentSchedule): string {
-  const zone = schedule.timezone && schedule.timezone !== "UTC" ? ` (${schedule.timezone})` : "";
-  if ("cron" in schedule) return `cron ${schedule.cron}${zone}`;
-  if ("interval" in schedule) return `every ${formatInterval(schedule.interval)}${zone}`;
-  return `rrule ${schedule.rrule}${zone}`;
-}
-
-function Schedules({ schedules }: { schedules: DeploymentSchedule[] }) {
-  if (schedules.length === 0) return <span className="muted">—</span>;
-  return (
-    <ul className="plain-list">
-      {schedules.map((schedule) => (
-        <li key={schedule.id} className={schedule.active ? undefined : "muted"}>
-          <code>{describeSchedule(schedule)}</code>
-          {schedule.active ? null : " (inactive)"}
-        </li>
-      ))}
-    </ul>
-  );
-}
+import { Schedules } from "../schedules.js";
 
 export function DeploymentsPage() {
   useTitle("Deployments");
@@ -78,7 +57,9 @@ export function DeploymentsPage() {
               {deployments.items.map((deployment) => (
                 <tr key={deployment.id}>
                   <td>
-                    <span className="strong">{deployment.name}</span>
+                    <Link href={`/deployments/${deployment.id}`} className="strong">
+                      {deployment.name}
+                    </Link>
                     {deployment.version ? <span className="muted small"> v{deployment.version}</span> : null}
                     <div className="small">
                       <Link href={`/runs?deployment=${deployment.id}`}>Runs</Link>

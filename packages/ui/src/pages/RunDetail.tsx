@@ -1,4 +1,4 @@
-import { isTerminal, type Log, type TaskRun } from "@baton/core";
+import { isTerminal, type Log, type State, type TaskRun } from "@baton/core";
 import { useLayoutEffect, useRef, useState } from "react";
 import {
   isNotFound,
@@ -66,6 +66,26 @@ function LogLines({
         </div>
       ))}
     </div>
+  );
+}
+
+/** The final state's data: the run's result, or for a failure the error it ended with. */
+function RunResult({ state }: { state: State }) {
+  const data = state.data;
+  if (!data) return null;
+  const failed = state.type !== "COMPLETED";
+  return (
+    <section className="card">
+      <h2>{failed ? "Error" : "Result"}</h2>
+      {data.kind === "inline" ? (
+        <Json value={data.value} />
+      ) : (
+        <p>
+          Stored in <code>{data.storage}</code> result storage under <code>{data.key}</code> (serializer{" "}
+          <code>{data.serializer}</code>); load it in code with the flow&apos;s serializer.
+        </p>
+      )}
+    </section>
   );
 }
 
@@ -219,6 +239,10 @@ export function RunDetailPage({ id }: { id: string }) {
         </p>
       ) : null}
 
+      {flowRun.state && isTerminal(flowRun.state.type) && flowRun.state.data ? (
+        <RunResult state={flowRun.state} />
+      ) : null}
+
       <div className="columns">
         <section className="card">
           <h2>Details</h2>
@@ -228,7 +252,7 @@ export function RunDetailPage({ id }: { id: string }) {
             <dt>Deployment</dt>
             <dd>
               {flowRun.deploymentId ? (
-                <Link href={`/runs?deployment=${flowRun.deploymentId}`}>{flowRun.deploymentName}</Link>
+                <Link href={`/deployments/${flowRun.deploymentId}`}>{flowRun.deploymentName}</Link>
               ) : (
                 <span className="muted">—</span>
               )}

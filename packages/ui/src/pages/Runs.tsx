@@ -1,31 +1,43 @@
 import { STATE_TYPES, type FlowRun, type StateType } from "@baton/core";
-import { usePagedList, useDebouncedBatch, useEvents } from "../api.js";
+import type { ReactNode } from "react";
+import { FLOW_RUN_EVENTS, usePagedList, useDebouncedBatch, useEvents } from "../api.js";
 import {
-  endOf,
-  Duration,
   EmptyState,
   ErrorBox,
   LiveIndicator,
   Loading,
   LoadMore,
   PageHeader,
-  StateBadge,
   Time,
   useTitle,
 } from "../components.js";
-import { Link, navigate, useLocation } from "../router.js";
+import { stateLabel } from "../format.js";
+import { navigate, useLocation } from "../router.js";
+import { RunsTable } from "../runs-table.js";
 
 const isStateType = (value: string | null): value is StateType =>
   value !== null && (STATE_TYPES as string[]).includes(value);
 
-const label = (type: StateType) => type.charAt(0) + type.slice(1).toLowerCase();
+/** The filters that links from other pages set (a deployment, a state name such as Late, a time). */
+function FilterChip({ children, onClear }: { children: ReactNode; onClear: () => void }) {
+  return (
+    <p className="filter-chip">
+      {children}{" "}
+      <button type="button" className="link-button" onClick={onClear}>
+        Clear
+      </button>
+    </p>
+  );
+}
 
 export function RunsPage() {
   useTitle("Flow runs");
   const { search } = useLocation();
   const stateParam = search.get("state");
   const stateType = isStateType(stateParam) ? stateParam : null;
+  const stateName = search.get("stateName");
   const deploymentId = search.get("deployment");
+  const createdAfter = search.get("after");
 
   const runs = usePagedList<FlowRun>(
     (client, page, signal) =>
@@ -34,20 +46,20 @@ export function RunsPage() {
           query: {
             ...page,
             ...(stateType ? { stateType: [stateType] } : {}),
+            ...(stateName ? { stateName } : {}),
             ...(deploymentId ? { deploymentId } : {}),
+            ...(createdAfter ? { createdAfter } : {}),
           },
         },
         signal,
       ),
-    [stateType, deploymentId],
+    [stateType, stateName, deploymentId, createdAfter],
   );
 
   const schedule = useDebouncedBatch<"runs">(() => runs.refresh());
   const live = useEvents(
-    {},
-    (event) => {
-      if (event.name.startsWith("flow-run.")) schedule("runs");
-    },
+    { names: FLOW_RUN_EVENTS },
+    () => schedule("runs"),
     () => schedule("runs"),
   );
 
@@ -59,6 +71,7 @@ export function RunsPage() {
     navigate(`/runs${query ? `?${query}` : ""}`, { replace: true });
   }
 
+  const filtered = Boolean(stateType || stateName || deploymentId || createdAfter);
   return (
     <>
       <PageHeader title="Flow runs">
@@ -72,7 +85,7 @@ export function RunsPage() {
             <option value="">All states</option>
             {STATE_TYPES.map((type) => (
               <option key={type} value={type}>
-                {label(type)}
+                {stateLabel(type)}
               </option>
             ))}
           </select>
@@ -80,12 +93,19 @@ export function RunsPage() {
       </PageHeader>
 
       {deploymentId ? (
-        <p className="filter-chip">
-          Runs of deployment <code>{runs.items[0]?.deploymentName ?? deploymentId}</code>{" "}
-          <button type="button" className="link-button" onClick={() => setFilter("deployment", null)}>
-            Show all runs
-          </button>
-        </p>
+        <FilterChip onClear={() => setFilter("deployment", null)}>
+          Runs of deployment <code>{runs.items[0]?.deploymentName ?? deploymentId}</code>
+        </FilterChip>
+      ) : null}
+      {stateName ? (
+        <FilterChip onClear={() => setFilter("stateName", null)}>
+          Runs in the <code>{stateName}</code> state
+        </FilterChip>
+      ) : null}
+      {createdAfter ? (
+        <FilterChip onClear={() => setFilter("after", null)}>
+          Runs created since <Time value={createdAfter} />
+        </FilterChip>
       ) : null}
 
       {runs.error ? <ErrorBox error={runs.error} onRetry={runs.refresh} /> : null}
@@ -93,9 +113,9 @@ export function RunsPage() {
       {!runs.loaded ? (
         <Loading what="Loading flow runs…" />
       ) : runs.items.length === 0 ? (
-        runs.error ? null : stateType || deploymentId ? (
+        runs.error ? null : filtered ? (
           <EmptyState title="No flow runs match this filter.">
-            {stateType ? `No run is in the ${label(stateType)} state right now.` : null}
+            {stateType ? `No run is in the ${stateLabel(stateType)} state right now.` : null}
           </EmptyState>
         ) : (
           <EmptyState title="No flow runs yet.">
@@ -104,48 +124,7 @@ export function RunsPage() {
         )
       ) : (
         <>
-          <table className="table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Flow</th>
-                <th>Deployment</th>
-                <th>State</th>
-                <th>Start</th>
-                <th className="num">Duration</th>
-              </tr>
-            </thead>
-            <tbody>
-              {runs.items.map((run) => (
-                <tr key={run.id}>
-                  <td>
-                    <Link href={`/runs/${run.id}`} className="strong">
-                      {run.name}
-                    </Link>
-                  </td>
-                  <td>{run.flowName}</td>
-                  <td>{run.deploymentName ?? <span className="muted">—</span>}</td>
-                  <td>
-                    <StateBadge state={run.state} />
-                  </td>
-                  <td>
-                    {run.startTime ? (
-                      <Time value={run.startTime} />
-                    ) : run.expectedStartTime ? (
-                      <span className="muted">
-                        expected <Time value={run.expectedStartTime} />
-                      </span>
-                    ) : (
-                      <span className="muted">—</span>
-                    )}
-                  </td>
-                  <td className="num">
-                    <Duration start={run.startTime} end={endOf(run)} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <RunsTable runs={runs.items} />
           <LoadMore nextOffset={runs.nextOffset} loading={runs.loadingMore} onClick={runs.loadMore} />
         </>
       )}

@@ -4,13 +4,13 @@ import { readAll, useApi } from "../api.js";
 import { Badge, EmptyState, ErrorBox, Loading, PageHeader, Time, useTitle } from "../components.js";
 import { pluralize } from "../format.js";
 
-interface PoolView {
+export interface PoolView {
   pool: WorkPool;
   queues: WorkQueue[];
   workers: PoolWorker[];
 }
 
-async function loadPools(client: BatonClient, signal: AbortSignal): Promise<PoolView[]> {
+export async function loadPools(client: BatonClient, signal: AbortSignal): Promise<PoolView[]> {
   const pools = await readAll((page) => client.api.listWorkPools({ query: page }, signal));
   return Promise.all(
     pools.map(async (pool) => {

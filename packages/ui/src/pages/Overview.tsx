@@ -1,0 +1,236 @@
+import { STATE_TYPES, type FlowRun } from "@baton/core";
+import type { BatonClient } from "@baton/client";
+import { useEffect } from "react";
+import { FLOW_RUN_EVENTS, readAll, useApi, useDebouncedBatch, useEvents } from "../api.js";
+import { Badge, ErrorBox, LiveIndicator, Loading, PageHeader, Time, useTitle } from "../components.js";
+import { pluralize, stateLabel } from "../format.js";
+import { Link } from "../router.js";
+import { bucketByHour, HOUR_MS, totals, type HourBucket } from "../run-buckets.js";
+import { RunsChart, Swatch } from "../runs-chart.js";
+import { loadPools, type PoolView } from "./WorkPools.js";
+
+const WINDOW_HOURS = 24;
+/** The chart reads runs one by one; past this many it says that it shows only the newest. */
+const MAX_RUNS = 5000;
+const MAX_LATE = 1000;
+/** Workers' heartbeats raise no event, so their status is read again on this beat. */
+const POOLS_REFRESH_MS = 15_000;
+/** The window moves on without any event: the runs are read again on this beat. */
+const RUNS_REFRESH_MS = 60_000;
+
+/** Calls `callback` every `ms` while mounted. */
+function useEvery(ms: number, callback: () => void): void {
+  useEffect(() => {
+    const timer = setInterval(callback, ms);
+    return () => clearInterval(timer);
+  }, [ms, callback]);
+}
+
+interface RecentRuns {
+  /** Start of the window, an hour boundary, so that the query and the chart's hours agree. */
+  since: string;
+  buckets: HourBucket[];
+  capped: boolean;
+  late: number;
+}
+
+async function loadRecentRuns(client: BatonClient, signal: AbortSignal): Promise<RecentRuns> {
+  const now = Date.now();
+  const since = new Date(Math.floor(now / HOUR_MS) * HOUR_MS - (WINDOW_HOURS - 1) * HOUR_MS).toISOString();
+  const [runs, late] = await Promise.all([
+    readAll<FlowRun>(
+      (page) => client.api.listFlowRuns({ query: { createdAfter: since, ...page } }, signal),
+      MAX_RUNS,
+      1000,
+    ),
+    readAll<FlowRun>(
+      (page) => client.api.listFlowRuns({ query: { stateName: "Late", ...page } }, signal),
+      MAX_LATE,
+      1000,
+    ),
+  ]);
+  return {
+    since,
+    buckets: bucketByHour(runs, now, WINDOW_HOURS),
+    capped: runs.length >= MAX_RUNS,
+    late: late.length,
+  };
+}
+
+function StateTotals({ recent }: { recent: RecentRuns }) {
+  const counts = totals(recent.buckets);
+  const present = STATE_TYPES.filter((type) => counts[type] > 0);
+  return (
+    <ul className="state-totals">
+      {present.map((type) => (
+        <li key={type}>
+          <Link href={`/runs?state=${type}&after=${encodeURIComponent(recent.since)}`}>
+            <Swatch type={type} />
+            {counts[type]} {stateLabel(type)}
+          </Link>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function RunsCard({ recent }: { recent: RecentRuns }) {
+  const count = Object.values(totals(recent.buckets)).reduce((sum, n) => sum + n, 0);
+  const description = `Flow runs created in the last ${WINDOW_HOURS} hours, by hour and state: ${pluralize(count, "run")}.`;
+  return (
+    <section className="card">
+      <div className="section-header">
+        <h2>Flow runs, last {WINDOW_HOURS} hours</h2>
+        <span className="muted small">by the hour they were created, in the state they are in now</span>
+      </div>
+      {count === 0 ? (
+        <p className="muted">No flow run was created in the last {WINDOW_HOURS} hours.</p>
+      ) : (
+        <>
+          <RunsChart buckets={recent.buckets} description={description} />
+          <StateTotals recent={recent} />
+          {recent.capped ? <p className="muted small">Only the newest {MAX_RUNS} runs are counted.</p> : null}
+        </>
+      )}
+    </section>
+  );
+}
+
+function AttentionItem({
+  count,
+  label,
+  href,
+  tone,
+}: {
+  count: number;
+  label: string;
+  href: string;
+  tone: string;
+}) {
+  return (
+    <Link href={href} className={`attention${count > 0 ? ` attention-${tone}` : ""}`}>
+      <span className="attention-count">{count}</span>
+      <span className="attention-label">{label}</span>
+    </Link>
+  );
+}
+
+function AttentionCard({ recent }: { recent: RecentRuns }) {
+  const counts = totals(recent.buckets);
+  const after = `after=${encodeURIComponent(recent.since)}`;
+  return (
+    <section className="card">
+      <h2>Needs attention</h2>
+      <div className="attention-list">
+        <AttentionItem
+          count={counts.FAILED}
+          label={`failed (${WINDOW_HOURS} h)`}
+          href={`/runs?state=FAILED&${after}`}
+          tone="failed"
+        />
+        <AttentionItem
+          count={counts.CRASHED}
+          label={`crashed (${WINDOW_HOURS} h)`}
+          href={`/runs?state=CRASHED&${after}`}
+          tone="crashed"
+        />
+        <AttentionItem count={recent.late} label="late now" href="/runs?stateName=Late" tone="late" />
+      </div>
+    </section>
+  );
+}
+
+const lastHeartbeat = ({ workers }: PoolView): string | null =>
+  workers.reduce<string | null>(
+    (latest, w) => (!latest || w.lastHeartbeat > latest ? w.lastHeartbeat : latest),
+    null,
+  );
+
+function PoolsCard({ pools }: { pools: PoolView[] }) {
+  return (
+    <section className="card">
+      <div className="section-header">
+        <h2>Work pools</h2>
+        <Link href="/work-pools">All work pools</Link>
+      </div>
+      {pools.length === 0 ? (
+        <p className="muted">No work pools. Deployments served by a process need none.</p>
+      ) : (
+        <table className="table compact">
+          <thead>
+            <tr>
+              <th>Pool</th>
+              <th>Status</th>
+              <th>Workers online</th>
+              <th>Last heartbeat</th>
+            </tr>
+          </thead>
+          <tbody>
+            {pools.map((view) => {
+              const online = view.workers.filter((worker) => worker.status === "ONLINE").length;
+              return (
+                <tr key={view.pool.id}>
+                  <td className="strong">{view.pool.name}</td>
+                  <td>
+                    {view.pool.paused ? <Badge tone="warn">Paused</Badge> : <Badge tone="ok">Ready</Badge>}
+                  </td>
+                  <td>
+                    <Badge tone={online > 0 ? "ok" : "off"}>
+                      {online} of {view.workers.length}
+                    </Badge>
+                  </td>
+                  <td>
+                    <Time value={lastHeartbeat(view)} relative />
+                  </td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+export function OverviewPage() {
+  useTitle("Overview");
+  const recent = useApi(loadRecentRuns, []);
+  const pools = useApi(loadPools, []);
+
+  const schedule = useDebouncedBatch<"runs" | "pools">((changed) => {
+    if (changed.has("runs")) recent.reload();
+    if (changed.has("pools")) pools.reload();
+  }, 1000);
+  const live = useEvents(
+    { names: [...FLOW_RUN_EVENTS, "work-pool.updated"] },
+    (event) => schedule(event.name === "work-pool.updated" ? "pools" : "runs"),
+    () => {
+      schedule("runs");
+      schedule("pools");
+    },
+  );
+  useEvery(POOLS_REFRESH_MS, pools.reload);
+  useEvery(RUNS_REFRESH_MS, recent.reload);
+
+  const data = recent.data;
+  return (
+    <>
+      <PageHeader title="Overview">
+        <LiveIndicator status={live} />
+      </PageHeader>
+      {recent.error ? <ErrorBox error={recent.error} onRetry={recent.reload} /> : null}
+      {pools.error ? <ErrorBox error={pools.error} onRetry={pools.reload} /> : null}
+      {data ? (
+        <>
+          <RunsCard recent={data} />
+          <div className="columns">
+            <AttentionCard recent={data} />
+            {pools.data ? <PoolsCard pools={pools.data} /> : null}
+          </div>
+        </>
+      ) : recent.error ? null : (
+        <Loading what="Loading the overview…" />
+      )}
+    </>
+  );
+}

@@ -1,0 +1,61 @@
+import type { FlowRun } from "@baton/core";
+import { Duration, endOf, StateBadge, Time } from "./components.js";
+import { Link } from "./router.js";
+
+function StartTime({ run }: { run: FlowRun }) {
+  if (run.startTime) return <Time value={run.startTime} />;
+  if (!run.expectedStartTime) return <span className="muted">—</span>;
+  return (
+    <span className="muted">
+      expected <Time value={run.expectedStartTime} />
+    </span>
+  );
+}
+
+/** Flow runs as a table; a deployment's page leaves out the deployment column, which would repeat itself. */
+export function RunsTable({ runs, showDeployment = true }: { runs: FlowRun[]; showDeployment?: boolean }) {
+  return (
+    <table className="table">
+      <thead>
+        <tr>
+          <th>Name</th>
+          <th>Flow</th>
+          {showDeployment ? <th>Deployment</th> : null}
+          <th>State</th>
+          <th>Start</th>
+          <th className="num">Duration</th>
+        </tr>
+      </thead>
+      <tbody>
+        {runs.map((run) => (
+          <tr key={run.id}>
+            <td>
+              <Link href={`/runs/${run.id}`} className="strong">
+                {run.name}
+              </Link>
+            </td>
+            <td>{run.flowName}</td>
+            {showDeployment ? (
+              <td>
+                {run.deploymentId ? (
+                  <Link href={`/deployments/${run.deploymentId}`}>{run.deploymentName}</Link>
+                ) : (
+                  <span className="muted">—</span>
+                )}
+              </td>
+            ) : null}
+            <td>
+              <StateBadge state={run.state} />
+            </td>
+            <td>
+              <StartTime run={run} />
+            </td>
+            <td className="num">
+              <Duration start={run.startTime} end={endOf(run)} />
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
