@@ -12,8 +12,8 @@
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BatonClient } from "@baton/client";
-import { newId, type TaskRunRecord } from "@baton/core";
 import type { Benchmark, BenchmarkReport } from "./benchmark.js";
+import { completedTaskRuns } from "./records.js";
 import { DATABASES, startBenchServer, type DatabaseKind } from "./server.js";
 import { fmt } from "./stats.js";
 
@@ -51,24 +51,7 @@ export const memory: Benchmark = {
           body: { flowName: "bench-memory", state: { type: "PENDING" } },
         });
         for (let i = 0; i < stored; i += 1000) {
-          const now = Date.now();
-          const records: TaskRunRecord[] = Array.from({ length: Math.min(1000, stored - i) }, (_, j) => ({
-            id: newId(),
-            flowRunId: parent.id,
-            name: `t-${i + j}`,
-            taskKey: "bench",
-            dynamicKey: String(i + j),
-            tags: [],
-            retries: 0,
-            retryDelaySeconds: [],
-            timeoutSeconds: null,
-            runCount: 1,
-            states: [
-              { type: "PENDING", name: "Pending", timestamp: new Date(now).toISOString() },
-              { type: "RUNNING", name: "Running", timestamp: new Date(now + 1).toISOString() },
-              { type: "COMPLETED", name: "Completed", timestamp: new Date(now + 2).toISOString() },
-            ],
-          }));
+          const records = completedTaskRuns(parent.id, i, Math.min(1000, stored - i));
           await client.api.recordTaskRuns({ body: records });
         }
         const withStored = await settled(client, server.pid);

@@ -11,8 +11,8 @@
  */
 import { performance } from "node:perf_hooks";
 import { BatonClient } from "@baton/client";
-import { newId, type TaskRunRecord } from "@baton/core";
 import type { Benchmark, BenchmarkReport } from "./benchmark.js";
+import { completedTaskRuns } from "./records.js";
 import { DATABASES, startBenchServer, type DatabaseKind } from "./server.js";
 import { fmt } from "./stats.js";
 
@@ -53,25 +53,8 @@ async function clientLoop(
       await client.api.setTaskRunState({ params: { id: run.id }, body: { state: { type: "COMPLETED" } } });
       transitions += 3;
     } else {
-      const now = Date.now();
-      const at = (offset: number) => new Date(now + offset).toISOString();
-      const records: TaskRunRecord[] = Array.from({ length: batch }, () => ({
-        id: newId(),
-        flowRunId,
-        name: `t-${task}`,
-        taskKey: "bench",
-        dynamicKey: String(task++),
-        tags: [],
-        retries: 0,
-        retryDelaySeconds: [],
-        timeoutSeconds: null,
-        runCount: 1,
-        states: [
-          { type: "PENDING", name: "Pending", timestamp: at(0) },
-          { type: "RUNNING", name: "Running", timestamp: at(1) },
-          { type: "COMPLETED", name: "Completed", timestamp: at(2) },
-        ],
-      }));
+      const records = completedTaskRuns(flowRunId, task, batch);
+      task += batch;
       await client.api.recordTaskRuns({ body: records });
       transitions += batch * 3;
     }

@@ -89,3 +89,25 @@ export async function waitForEvent(
   if (!found) throw new Error(`the event stream ended before a matching ${names.join("/")} event`);
   return found;
 }
+
+/** When each finished run held its limits: from its PENDING state to its end, by the server's clock. */
+export async function limitSpans(client: BatonClient, runs: FlowRun[]): Promise<[number, number][]> {
+  return Promise.all(
+    runs.map(async (run) => {
+      const states = await client.api.listFlowRunStates({ params: { id: run.id } });
+      const pending = states.find((state) => state.type === "PENDING");
+      if (!pending || !run.endTime) throw new Error(`flow run ${run.id} has not been PENDING and ended`);
+      return [Date.parse(pending.timestamp), Date.parse(run.endTime)] as [number, number];
+    }),
+  );
+}
+
+/** The most spans open at one instant; an end and a start at the same millisecond count the end first. */
+export function mostAtOnce(spans: [number, number][]): number {
+  const edges = spans.flatMap(([start, end]) => [[start, 1] as const, [end, -1] as const]);
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let open = 0;
+  let most = 0;
+  for (const [, change] of edges) most = Math.max(most, (open += change));
+  return most;
+}

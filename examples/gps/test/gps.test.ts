@@ -13,7 +13,7 @@ import { EvaluationService, RequestSchema, ResponseSchema, type Response } from 
 import { BATON, batonAt, json } from "../../../packages/cli/test/run-baton.js";
 import { startTestServer, type TestServer } from "../../../test/helpers.js";
 import { startProcess, type TestProcess } from "../../../test/processes.js";
-import { isType, waitForEvent, waitForRunState } from "../../../test/runs.js";
+import { isType, limitSpans, mostAtOnce, waitForEvent, waitForRunState } from "../../../test/runs.js";
 
 // The seed's scenarios, end to end: real Baton server, gRPC servers, worker, CLI and a grpc-js client.
 const gps = fileURLToPath(new URL("..", import.meta.url));
@@ -87,16 +87,6 @@ const request = {
   author: "ada",
   device: "cpu",
 };
-
-/** Most spans open at one instant; an end and a start at the same millisecond count the end first. */
-function mostAtOnce(spans: [number, number][]): number {
-  const edges = spans.flatMap(([start, end]) => [[start, 1] as const, [end, -1] as const]);
-  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let open = 0;
-  let most = 0;
-  for (const [, change] of edges) most = Math.max(most, (open += change));
-  return most;
-}
 
 describe("examples/gps: the seed's scenarios", () => {
   let server: TestServer;
@@ -322,15 +312,7 @@ describe("examples/gps: the seed's scenarios", () => {
     );
     expect(finished.map((run) => run.state?.type)).toEqual(["COMPLETED", "COMPLETED", "COMPLETED"]);
     expect(finished.map((run) => run.workerName)).toEqual(["hard-worker", "hard-worker", "hard-worker"]);
-    const spans = await Promise.all(
-      finished.map(async (run) => {
-        const states = await api().listFlowRunStates({ params: { id: run.id } });
-        return [
-          Date.parse(states.find((s) => s.type === "PENDING")!.timestamp),
-          Date.parse(run.endTime!),
-        ] as [number, number];
-      }),
-    );
+    const spans = await limitSpans(server.client, finished);
     expect(mostAtOnce(spans)).toBe(1);
     const result = await getFlowRunResult<Response>(finished[0]!.id);
     expect(isMessage(result, ResponseSchema)).toBe(true);

@@ -1,7 +1,9 @@
-import type { ClaimedRun } from "@baton/core";
+import type { ClaimedRun, JsonObject } from "@baton/core";
 
 /** What a worker knows to start a run's job: where to report and how to name its output. */
 export interface JobContext {
+  /** The worker's name: container adapters label their jobs with it, to find them after a restart. */
+  workerName: string;
   /** Environment the job's process needs to report to the server (BATON_API_URL, …). */
   env: Record<string, string>;
   /** Each line the job prints, as it prints it. */
@@ -23,8 +25,25 @@ export interface JobHandle {
   stop(graceSeconds: number): void;
 }
 
+/** A job a worker of the same name started before it stopped, found again when it starts. */
+export interface RecoveredJob {
+  flowRunId: string;
+  job: JobHandle;
+  /** Whether it was still running when found (its `exited` resolves at once otherwise). */
+  running: boolean;
+  /** The run's count of attempts when the job started: a run that went further has moved on from it. */
+  runCount?: number;
+  /** The job variables the worker needs to go on (stopGracePeriodSeconds), as far as the job records them. */
+  jobVariables: JsonObject;
+}
+
 /** Starts jobs for one work-pool type. Container and Kubernetes types implement the same interface. */
 export interface JobAdapter {
   type: string;
   start(run: ClaimedRun, context: JobContext): Promise<JobHandle>;
+  /**
+   * Jobs that outlive their worker (containers) are found again when a worker of the same name starts:
+   * those still running are followed again, those that ended are settled from their exit.
+   */
+  recover?(workerName: string, contextFor: (flowRunId: string) => JobContext): Promise<RecoveredJob[]>;
 }

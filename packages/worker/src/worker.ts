@@ -2,11 +2,15 @@ import { hostname } from "node:os";
 import type { BatonClient } from "@baton/client";
 import { BatonError, isTerminal, type ClaimedRun, type State } from "@baton/core";
 import { claimLoop, defaultClient, LogLevel, shipperFor } from "@baton/sdk";
-import type { JobAdapter, JobExit, JobHandle } from "./adapters.js";
+import type { JobAdapter, JobContext, JobExit, JobHandle, RecoveredJob } from "./adapters.js";
+import { dockerAdapter } from "./docker-adapter.js";
 import { processAdapter, processJobVariables } from "./process-adapter.js";
 
 /** The job adapters a worker knows, by work-pool type. */
-const ADAPTERS = new Map<string, JobAdapter>([[processAdapter.type, processAdapter]]);
+const ADAPTERS = new Map<string, JobAdapter>([
+  [processAdapter.type, processAdapter],
+  [dockerAdapter.type, dockerAdapter],
+]);
 
 export function registerJobAdapter(adapter: JobAdapter): void {
   ADAPTERS.set(adapter.type, adapter);
@@ -81,6 +85,8 @@ export class Worker {
     const watching = this.#watchCancellations(stop.signal);
     const queues = this.#options.queues?.length ? ` (queues ${this.#options.queues.join(", ")})` : "";
     this.#log(`Worker '${this.name}' started on ${workPool.type} pool '${pool}'${queues}`);
+    // Before the first claim, so that the jobs found are only those of an earlier worker of this name.
+    const recovered = await this.#recover(adapter);
     try {
       await claimLoop({
         client: this.#client,
@@ -95,6 +101,7 @@ export class Worker {
         onError: (error) => this.#log(`worker: ${BatonError.from(error).message}`),
       });
     } finally {
+      await Promise.all(recovered);
       clearInterval(heartbeats);
       await watching;
     }
@@ -112,45 +119,122 @@ export class Worker {
     });
   }
 
-  async #carryOut(adapter: JobAdapter, run: ClaimedRun): Promise<void> {
-    const { flowRun } = run;
-    const label = `flow run '${flowRun.name}'`;
+  /** Ships a run's lines as its logs, under the name "worker"; the context a job reports through. */
+  #jobLogs(flowRunId: string, runName: () => string) {
     const shipper = shipperFor(this.#client);
     const ship = (level: number, message: string) =>
       shipper.push({
-        flowRunId: flowRun.id,
+        flowRunId,
         taskRunId: null,
         name: "worker",
         level,
         message,
         timestamp: new Date().toISOString(),
       });
+    const context: JobContext = {
+      workerName: this.name,
+      env: this.#jobEnv(flowRunId),
+      onOutput: (stream, line) => {
+        this.#log(`${runName()} | ${line}`);
+        ship(stream === "stdout" ? LogLevel.info : LogLevel.error, line);
+      },
+    };
+    return { shipper, ship, context };
+  }
+
+  async #carryOut(adapter: JobAdapter, run: ClaimedRun): Promise<void> {
+    const { flowRun } = run;
+    const label = `flow run '${flowRun.name}'`;
+    const { shipper, ship, context } = this.#jobLogs(flowRun.id, () => flowRun.name);
     let job: JobHandle;
     try {
-      job = await adapter.start(run, {
-        env: this.#jobEnv(flowRun.id),
-        onOutput: (stream, line) => {
-          this.#log(`${flowRun.name} | ${line}`);
-          ship(stream === "stdout" ? LogLevel.info : LogLevel.error, line);
-        },
-      });
+      job = await adapter.start(run, context);
     } catch (error) {
       const message = `the worker could not start the job: ${BatonError.from(error).message}`;
       this.#log(`${label}: ${message}`);
       await this.#propose(flowRun.id, { type: "FAILED", name: "JobError", message });
       return;
     }
-    const entry: InFlight = { run, job, cancelling: false };
-    this.#inFlight.set(flowRun.id, entry);
     this.#log(`${label} started (${job.id})`);
     ship(LogLevel.info, `worker '${this.name}' started the job (${job.id})`);
+    await this.#follow({ run, job, cancelling: false }, shipper);
+  }
+
+  /** Waits for a job to end, then settles its run. */
+  async #follow(entry: InFlight, shipper: { flush(): Promise<void> }): Promise<void> {
+    const { flowRun } = entry.run;
+    this.#inFlight.set(flowRun.id, entry);
     try {
-      const exit = await job.exited;
+      const exit = await entry.job.exited;
       await shipper.flush();
       await this.#settle(entry, exit);
     } finally {
       this.#inFlight.delete(flowRun.id);
     }
+  }
+
+  /**
+   * Jobs a worker of this name left when it stopped (containers outlive their worker): follows those
+   * still running as its own and settles those that ended meanwhile. Resolves with their ends.
+   */
+  async #recover(adapter: JobAdapter): Promise<Promise<void>[]> {
+    if (!adapter.recover) return [];
+    const names = new Map<string, string>();
+    let found;
+    try {
+      found = await adapter.recover(
+        this.name,
+        (flowRunId) => this.#jobLogs(flowRunId, () => names.get(flowRunId) ?? flowRunId).context,
+      );
+    } catch (error) {
+      this.#log(
+        `worker: cannot look for the jobs of a previous worker '${this.name}': ${BatonError.from(error).message}`,
+      );
+      return [];
+    }
+    const follow = async ({
+      flowRunId,
+      job,
+      running,
+      jobVariables,
+      runCount,
+    }: RecoveredJob): Promise<void> => {
+      let flowRun;
+      try {
+        flowRun = await this.#client.api.readFlowRun({ params: { id: flowRunId } });
+      } catch (error) {
+        const problem = BatonError.from(error);
+        if (problem.code !== "not_found") throw problem; // the job is left for the next start
+        this.#log(`worker: job ${job.id} belongs to flow run ${flowRunId}, which is gone: stopping it`);
+        job.stop(0);
+        await job.exited;
+        return;
+      }
+      names.set(flowRunId, flowRun.name);
+      // Claimed again since (by another worker, or by this name for a later attempt): not this job's to settle.
+      if (flowRun.workerName !== this.name || (runCount !== undefined && flowRun.runCount > runCount + 1)) {
+        this.#log(
+          `flow run '${flowRun.name}': found a job of an attempt it has moved on from (${job.id}); ${running ? "stopping" : "removing"} it`,
+        );
+        job.stop(0);
+        await job.exited;
+        return;
+      }
+      const { shipper, ship } = this.#jobLogs(flowRunId, () => flowRun.name);
+      const what = running ? "still running: following it again" : "ended while no worker watched it";
+      this.#log(`flow run '${flowRun.name}': found its job (${job.id}), ${what}`);
+      ship(LogLevel.info, `worker '${this.name}' found the job (${job.id}) ${what}`);
+      const entry: InFlight = { run: { flowRun, deployment: null, jobVariables }, job, cancelling: false };
+      this.#inFlight.set(flowRunId, entry); // from here on, a cancel stops it
+      if (running && flowRun.state?.type === "CANCELLING") {
+        entry.cancelling = true;
+        job.stop(processJobVariables(jobVariables).stopGracePeriodSeconds ?? 10);
+      }
+      await this.#follow(entry, shipper);
+    };
+    return found.map((job) =>
+      follow(job).catch((error: unknown) => this.#log(`worker: ${BatonError.from(error).message}`)),
+    );
   }
 
   #jobEnv(flowRunId: string): Record<string, string> {

@@ -7,7 +7,7 @@ import type { FlowRun } from "@baton/core";
 import { BATON, batonAt, json } from "../../cli/test/run-baton.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 import { startProcess, type TestProcess } from "../../../test/processes.js";
-import { isType, waitForLog, waitForRunState } from "../../../test/runs.js";
+import { isType, limitSpans, mostAtOnce, waitForLog, waitForRunState } from "../../../test/runs.js";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const flows = "packages/worker/test/fixtures/flows.ts";
@@ -47,26 +47,6 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
     );
     return json<{ id: string }>(result);
   }
-
-  /** Spans from PENDING to the end of each run: they show how many runs held a limit at once. */
-  async function spans(runs: FlowRun[]): Promise<[number, number][]> {
-    return Promise.all(
-      runs.map(async (run) => {
-        const states = await api().listFlowRunStates({ params: { id: run.id } });
-        return [Date.parse(states.find((s) => s.type === "PENDING")!.timestamp), Date.parse(run.endTime!)];
-      }),
-    );
-  }
-
-  const mostAtOnce = (intervals: [number, number][]): number => {
-    const edges = intervals.flatMap(([start, end]) => [[start, 1] as const, [end, -1] as const]);
-    // An end and a start at the same instant: the end comes first.
-    edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    let now = 0;
-    let most = 0;
-    for (const [, change] of edges) most = Math.max(most, (now += change));
-    return most;
-  };
 
   beforeAll(async () => {
     server = await startTestServer(dialect, { flowRunHeartbeatTimeoutSeconds: 2, serviceLoopSeconds: 0.2 });
@@ -130,7 +110,7 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
     const finished = await Promise.all(
       runs.map((run) => waitForRunState(server.client, run.id, isType("COMPLETED"))),
     );
-    expect(mostAtOnce(await spans(finished))).toBe(1);
+    expect(mostAtOnce(await limitSpans(server.client, finished))).toBe(1);
     expect(new Set(finished.map((run) => run.workerName)).size).toBeGreaterThanOrEqual(1);
   });
 

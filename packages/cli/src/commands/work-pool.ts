@@ -1,11 +1,18 @@
 import { Command } from "commander";
 import type { WorkPool, WorkQueue } from "@baton/core";
 import { allPages, details, flag, limitText, print, printJson, table, time } from "../format.js";
-import { parseCount } from "../options.js";
+import { collect, parseCount, parseParam } from "../options.js";
 import { apiClient } from "../settings.js";
 
 interface JsonOption {
   json?: boolean;
+}
+
+interface CreateOptions {
+  type: string;
+  concurrencyLimit?: number;
+  paused?: boolean;
+  jobVariable: string[];
 }
 
 function poolDetails(pool: WorkPool, queues: WorkQueue[]): string {
@@ -31,11 +38,27 @@ export function workPoolCommand(): Command {
     .option("-t, --type <type>", "worker type", "process")
     .option("--concurrency-limit <n>", "most runs of the pool running at once", parseCount)
     .option("--paused", "create it paused")
-    .action(async (name: string, options: { type: string; concurrencyLimit?: number; paused?: boolean }) => {
+    .option(
+      "--job-variable <key=value>",
+      "a default job variable of the pool's runs, the value as JSON or a bare string (repeatable)",
+      collect,
+      [],
+    )
+    .action(async (name: string, options: CreateOptions) => {
+      const defaults = options.jobVariable.map(parseParam);
       const pool = await apiClient().api.createWorkPool({
         body: {
           name,
           type: options.type,
+          ...(defaults.length > 0
+            ? {
+                baseJobTemplate: {
+                  variables: {
+                    properties: Object.fromEntries(defaults.map(([key, value]) => [key, { default: value }])),
+                  },
+                },
+              }
+            : {}),
           ...(options.concurrencyLimit !== undefined ? { concurrencyLimit: options.concurrencyLimit } : {}),
           ...(options.paused ? { paused: true } : {}),
         },
