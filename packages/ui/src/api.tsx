@@ -414,3 +414,55 @@ export async function readAll<T>(
   }
   return items;
 }
+
+// ── Changes ──────────────────────────────────────────────────────────────────
+
+export interface Action {
+  /** What is being done now (the name given to `run`), or null. */
+  busy: string | null;
+  /** Why the last change failed, until the next one starts. */
+  error: Error | null;
+  /**
+   * Makes one change at a time: resolves with what `change` returned, wrapped, or with undefined
+   * when it failed (see `error`) or another change was under way.
+   */
+  run: <T>(name: string, change: (client: BatonClient) => Promise<T>) => Promise<{ value: T } | undefined>;
+}
+
+/**
+ * A button's change through the API: one at a time, its failure kept to show beside it, and
+ * `onDone` called after each that succeeds (to load again what it changed).
+ */
+export function useAction(onDone?: () => void): Action {
+  const { client, reportError } = useApiContext();
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  const running = useRef(false);
+  const onDoneRef = useRef(onDone);
+  onDoneRef.current = onDone;
+  const run = useCallback(
+    async <T,>(
+      name: string,
+      change: (client: BatonClient) => Promise<T>,
+    ): Promise<{ value: T } | undefined> => {
+      if (running.current) return undefined;
+      running.current = true;
+      setBusy(name);
+      setError(null);
+      try {
+        const value = await change(client);
+        onDoneRef.current?.();
+        return { value };
+      } catch (caught) {
+        reportError(caught);
+        setError(toError(caught));
+        return undefined;
+      } finally {
+        running.current = false;
+        setBusy(null);
+      }
+    },
+    [client, reportError],
+  );
+  return { busy, error, run };
+}

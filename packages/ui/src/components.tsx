@@ -3,14 +3,28 @@ import { useEffect, useState, type ReactNode } from "react";
 import { isUnavailable, type LiveStatus } from "./api.js";
 import { formatDuration, formatFullTime, formatRelative, formatTime } from "./format.js";
 
-/** The current time, ticking every `intervalMs`: for running durations and "12s ago". */
-export function useNow(intervalMs = 1000): number {
+/** The current time, ticking every `intervalMs` (null: still): for running durations and "12s ago". */
+export function useNow(intervalMs: number | null = 1000): number {
   const [now, setNow] = useState(Date.now);
   useEffect(() => {
+    if (intervalMs === null) return;
+    setNow(Date.now());
     const timer = setInterval(() => setNow(Date.now()), intervalMs);
     return () => clearInterval(timer);
   }, [intervalMs]);
   return now;
+}
+
+/**
+ * Calls `callback` every `ms` while mounted (null: not now): for what no event announces (worker
+ * heartbeats, say).
+ */
+export function useEvery(ms: number | null, callback: () => void): void {
+  useEffect(() => {
+    if (ms === null) return;
+    const timer = setInterval(callback, ms);
+    return () => clearInterval(timer);
+  }, [ms, callback]);
 }
 
 export function useTitle(title: string): void {
@@ -170,4 +184,106 @@ export function LoadMore({
 /** When a run ended: its end time, or the time of its terminal state if the end was never recorded. */
 export function endOf(run: { endTime: string | null; state: State | null }): string | null {
   return run.endTime ?? (run.state && isTerminal(run.state.type) ? run.state.timestamp : null);
+}
+
+/**
+ * A button for what cannot be undone: the first click asks, in place, and only "Yes" does it.
+ * `question` is read as the name of the buttons' group.
+ */
+export function ConfirmButton({
+  label,
+  question,
+  confirmLabel = "Yes",
+  busyLabel = `${label}…`,
+  busy = false,
+  disabled = false,
+  small = false,
+  onConfirm,
+}: {
+  label: string;
+  question: string;
+  confirmLabel?: string;
+  /** Shown on the button while the change is under way. */
+  busyLabel?: string;
+  busy?: boolean;
+  disabled?: boolean;
+  /** The small buttons of a table's rows. */
+  small?: boolean;
+  onConfirm: () => void;
+}) {
+  const [asking, setAsking] = useState(false);
+  const size = small ? " small" : "";
+  if (!asking) {
+    return (
+      <button
+        type="button"
+        className={`button danger${size}`}
+        disabled={disabled || busy}
+        onClick={() => setAsking(true)}
+      >
+        {busy ? busyLabel : label}
+      </button>
+    );
+  }
+  return (
+    <span className="confirm" role="group" aria-label={question}>
+      <span className="confirm-question">{question}</span>
+      <button
+        type="button"
+        className={`button danger${size}`}
+        autoFocus
+        onClick={() => {
+          setAsking(false);
+          onConfirm();
+        }}
+      >
+        {confirmLabel}
+      </button>
+      <button type="button" className={`button${size}`} onClick={() => setAsking(false)}>
+        No
+      </button>
+    </span>
+  );
+}
+
+/** What a change failed with, in a line beside its button. */
+export function InlineError({ error }: { error: Error | null }) {
+  return error ? (
+    <span className="inline-error" role="alert">
+      {error.message}
+    </span>
+  ) : null;
+}
+
+/**
+ * How much of a limit is in use, as a bar and "2 / 5"; without a limit, just the count. `more`
+ * says the count stopped short of everything there is.
+ */
+export function UsageMeter({
+  used,
+  limit,
+  more = false,
+}: {
+  used: number;
+  limit: number | null;
+  more?: boolean;
+}) {
+  const count = `${used}${more ? "+" : ""}`;
+  if (limit === null) {
+    return (
+      <span className="slots" title="No limit">
+        {count} <span className="muted">/ no limit</span>
+      </span>
+    );
+  }
+  const ratio = limit > 0 ? Math.min(1, used / limit) : 1;
+  const tone = used >= limit ? "full" : ratio >= 0.75 ? "high" : "ok";
+  return (
+    <span className="slots">
+      <span className={`meter meter-${tone}`} aria-hidden="true">
+        <span style={{ width: `${ratio * 100}%` }} />
+      </span>
+      {count} / {limit}
+    </span>
+  );
 }

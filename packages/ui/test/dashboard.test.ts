@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { z } from "zod";
 import type { FlowRun, JsonObject, StateInput } from "@baton/core";
 import { findDashboard } from "@baton/server";
+import { serverAFlow } from "../../../examples/gps/src/flows.js";
 import { startTestServer, type TestServer } from "../../../test/helpers.js";
 import { startProcess, type TestProcess } from "../../../test/processes.js";
 
@@ -18,6 +19,7 @@ const CHROMIUM = "/usr/bin/chromium";
 const repo = fileURLToPath(new URL("../../../", import.meta.url));
 const screenshots = join(repo, "test-results", "screenshots");
 const servedOrder = fileURLToPath(new URL("./fixtures/served-order.ts", import.meta.url));
+const servedGps = fileURLToPath(new URL("./fixtures/served-gps.ts", import.meta.url));
 /** How long a page may take to show what a step waits for. */
 const UI_TIMEOUT = 10_000;
 
@@ -66,6 +68,7 @@ function ensureFreshDashboard(): void {
 describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
   let server: TestServer;
   let served: TestProcess;
+  let servedGpsProcess: TestProcess;
   let browser: Browser;
   let page: Page;
   /** Console errors and uncaught exceptions of the current test's page. */
@@ -75,6 +78,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
   const seeded: Record<string, FlowRun> = {};
   let orderDeploymentId: string;
   let tupleDeploymentId: string;
+  let serverBDeploymentId: string;
 
   const api = () => server.client.api;
 
@@ -97,8 +101,11 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     await page.getByRole("heading", { level: 1 }).first().waitFor();
   };
 
-  const shoot = (name: string) =>
-    page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true, animations: "disabled" });
+  /** A full-page screenshot, from the top (the sticky top bar would otherwise land where the page was scrolled to). */
+  const shoot = async (name: string) => {
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true, animations: "disabled" });
+  };
 
   const heading = () => page.getByRole("heading", { level: 1 });
 
@@ -114,15 +121,21 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     // Services look at the store every second, so that the late run below is marked Late quickly.
     server = await startTestServer("sqlite", { serviceLoopSeconds: 1 });
     served = startProcess([servedOrder], { env: { BATON_API_URL: server.apiUrl } });
-    const [browserReady, ready] = await Promise.all([
+    // examples/gps's simulated waits, a hundred times shorter.
+    servedGpsProcess = startProcess([servedGps], {
+      env: { BATON_API_URL: server.apiUrl, GPS_SLEEP_SCALE: "0.01" },
+    });
+    const [browserReady, ready, gpsReady] = await Promise.all([
       chromium.launch({
         executablePath: CHROMIUM,
         args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
       }),
       served.waitForLine(/^ready /),
+      servedGpsProcess.waitForLine(/^ready /),
     ]);
     browser = browserReady;
     orderDeploymentId = ready.split(" ")[1]!;
+    serverBDeploymentId = gpsReady.split(" ")[1]!;
 
     await seedRun(
       "seed-completed",
@@ -176,6 +189,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
   afterAll(async () => {
     await browser?.close();
     if (served) expect(await served.stop()).toBe(0);
+    if (servedGpsProcess) expect(await servedGpsProcess.stop()).toBe(0);
     await server?.stop();
   });
 
@@ -284,6 +298,31 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
 
     await move(run.id, { type: "PENDING" }, { type: "RUNNING" });
     await stateShown("Running");
+    const states = page.getByRole("list", { name: "States" }).locator(".badge");
+    await expect.poll(() => states.allTextContents()).toEqual(["Scheduled", "Pending", "Running"]);
+
+    // A task run and a subflow show up on the timeline as they are created, and change as they go.
+    const timeline = page.getByRole("table", { name: "Task runs and subflows over time" });
+    const bar = (name: string, state: string) =>
+      timeline.getByRole("row", { name: new RegExp(name) }).locator(`.gantt-bar-${state}`);
+    const task = await api().createTaskRun({
+      body: { flowRunId: run.id, name: "extract", taskKey: "extract" },
+    });
+    await timeline
+      .getByRole("row", { name: /extract/ })
+      .getByText("not started")
+      .waitFor();
+    await api().setTaskRunState({ params: { id: task.id }, body: { state: { type: "RUNNING" } } });
+    await bar("extract", "running").waitFor();
+    const subflow = await api().createFlowRun({
+      body: { flowName: "load", name: "live-subflow", parentFlowRunId: run.id, state: { type: "PENDING" } },
+    });
+    await move(subflow.id, { type: "RUNNING" });
+    await bar("live-subflow", "running").waitFor();
+    expect(await timeline.getByRole("link", { name: "live-subflow" }).getAttribute("href")).toBe(
+      `/runs/${subflow.id}`,
+    );
+
     const log = (message: string, level = 20) =>
       api().createLogs({
         body: [{ flowRunId: run.id, level, message, name: "runner", timestamp: new Date().toISOString() }],
@@ -294,6 +333,20 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     await page.getByRole("log").getByText("a warning").waitFor();
     await shoot("run-running");
 
+    // The level filter asks the server; the search looks through the lines loaded.
+    const lines = () => page.getByRole("log").locator(".log-message").allTextContents();
+    await page.getByLabel("Search").fill("ROWS");
+    await expect.poll(lines).toEqual(["loading rows"]);
+    await page.getByLabel("Search").fill("");
+    await page.getByLabel("Level").selectOption({ label: "Warning and above" });
+    await expect.poll(lines).toEqual(["a warning"]);
+    await page.getByLabel("Level").selectOption({ label: "All levels" });
+    await expect.poll(lines).toEqual(["loading rows", "a warning"]);
+
+    await api().setTaskRunState({ params: { id: task.id }, body: { state: { type: "COMPLETED" } } });
+    await move(subflow.id, { type: "FAILED", message: "no rows" });
+    await bar("extract", "completed").waitFor();
+    await bar("live-subflow", "failed").waitFor();
     await move(run.id, {
       type: "COMPLETED",
       data: { kind: "inline", serializer: "json", value: { rows: 3, ok: true } },
@@ -302,6 +355,8 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     const result = page.locator("section", { has: page.getByRole("heading", { name: "Result" }) });
     expect(JSON.parse((await result.locator("pre").textContent()) ?? "")).toEqual({ rows: 3, ok: true });
     expect(await page.getByRole("button", { name: "Cancel" }).isDisabled()).toBe(true);
+    // Nothing would run it again: it belongs to no deployment.
+    expect(await page.getByRole("button", { name: "Retry" }).isDisabled()).toBe(true);
     await shoot("run-completed");
   });
 
@@ -419,5 +474,207 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     });
     const recent = page.locator("section", { has: page.getByRole("heading", { name: "Recent runs" }) });
     await recent.getByRole("link", { name: started.name }).waitFor();
+  });
+
+  it("runs server-b-flow from the form made from its protobuf DataInfo, and shows the gps.Response", async () => {
+    await open(`/deployments/${serverBDeploymentId}`);
+    await page.getByRole("button", { name: "Run", exact: true }).click();
+    const form = page.getByRole("region", { name: "New run" });
+    // The message is a group of fields named as in gps.proto; the lowerCamelCase spellings the server
+    // also accepts (patternProperties) are no fields of their own.
+    const dataInfo = form.locator("fieldset#root_data_info");
+    await dataInfo.locator("legend", { hasText: "DataInfo" }).waitFor();
+    await dataInfo.getByText("object_storage_urls").first().waitFor();
+    expect(await form.getByText(/objectStorageUrls/).count()).toBe(0);
+
+    await dataInfo.getByRole("button", { name: "Add item" }).click();
+    await dataInfo.getByRole("button", { name: "Add item" }).click();
+    await form.locator("#root_data_info_object_storage_urls_0").fill("s3://bucket/a.parquet");
+    await form.locator("#root_data_info_object_storage_urls_1").fill("s3://bucket/b.parquet");
+    await form.getByLabel("dataset").fill("imagenet");
+    await shoot("deployment-form-protobuf");
+    await form.getByRole("button", { name: "Start run" }).click();
+
+    await page.waitForURL(/\/runs\/[\w-]+$/);
+    await stateShown("Completed");
+    const result = page.locator("section", { has: page.getByRole("heading", { name: "Result" }) });
+    await result.getByText("gps.Response").waitFor();
+    expect(JSON.parse((await result.locator("pre").textContent()) ?? "")).toMatchObject({
+      n_params: 2_000_000,
+      latency: 5,
+      accuracy: 1,
+    });
+    await shoot("deployment-run-protobuf-result");
+    const runId = page.url().split("/").pop()!;
+    expect((await api().readFlowRun({ params: { id: runId } })).parameters).toEqual({
+      data_info: {
+        object_storage_urls: ["s3://bucket/a.parquet", "s3://bucket/b.parquet"],
+        dataset: "imagenet",
+      },
+    });
+
+    // server-a-flow's Request holds two more messages: each is a group of its own inside the request.
+    const serverA = await api().createDeployment({
+      body: serverAFlow.toDeployment({ name: "server-a", client: server.client }).body,
+    });
+    await open(`/deployments/${serverA.id}`);
+    await page.getByRole("button", { name: "Run", exact: true }).click();
+    const request = form.locator("fieldset#root_request");
+    await request.locator("legend", { hasText: "Request" }).first().waitFor();
+    for (const [group, field] of [
+      ["model_info", "model_registry_urls"],
+      ["data_info", "object_storage_urls"],
+    ] as const) {
+      const nested = request.locator(`fieldset#root_request_${group}`);
+      await nested.locator("legend", { hasText: group }).waitFor();
+      await nested.getByText(field).first().waitFor();
+    }
+    await request.getByLabel("author").waitFor();
+    expect(await form.getByText(/modelInfo|dataInfo|objectStorageUrls/).count()).toBe(0);
+    await shoot("deployment-form-protobuf-nested");
+  });
+
+  it("shows a run's task runs and subflows over time, reruns it, and deletes it", async () => {
+    const run = await api().createDeploymentRun({
+      params: { id: serverBDeploymentId },
+      body: { parameters: { data_info: { object_storage_urls: ["s3://x/1", "s3://x/2"], dataset: "d" } } },
+    });
+    await open(`/runs/${run.id}`);
+    await stateShown("Completed");
+    const timeline = page.getByRole("table", { name: "Task runs and subflows over time" });
+    const rows = timeline.locator("tbody tr");
+    // Two download subflows (links to their runs), five preprocess tasks and the db-write.
+    await expect.poll(() => rows.count()).toBe(8);
+    expect(await timeline.getByRole("link", { name: /./ }).count()).toBe(2);
+    expect(await timeline.locator(".gantt-bar-completed").count()).toBe(8);
+    expect(
+      await timeline
+        .getByRole("row", { name: /db-write/ })
+        .getByText("db-lock")
+        .count(),
+    ).toBe(1);
+    await shoot("run-timeline");
+
+    // Retry schedules the finished run again; its serve process runs it once more.
+    const states = page.getByRole("list", { name: "States" });
+    await page.getByRole("button", { name: "Retry" }).click();
+    await states.getByText("Rerun from the dashboard").waitFor();
+    await expect
+      .poll(() => states.locator(".badge", { hasText: /^Completed$/ }).count(), { timeout: UI_TIMEOUT })
+      .toBe(2);
+    await stateShown("Completed");
+    await expect.poll(() => rows.count()).toBe(16);
+    expect((await api().readFlowRun({ params: { id: run.id } })).runCount).toBe(1);
+    await shoot("run-rerun");
+
+    // Delete asks first; "No" keeps the run.
+    await page.getByRole("button", { name: "Delete" }).click();
+    const confirm = page.getByRole("group", { name: /Delete this run/ });
+    await confirm.getByRole("button", { name: "No" }).click();
+    await confirm.waitFor({ state: "detached" });
+    await page.getByRole("button", { name: "Delete" }).click();
+    await shoot("run-delete-confirm");
+    await confirm.getByRole("button", { name: "Yes, delete" }).click();
+    await page.waitForURL(`${server.url}/runs`);
+    await expect(api().readFlowRun({ params: { id: run.id } })).rejects.toMatchObject({ code: "not_found" });
+  });
+
+  it("shows each pool's queues with runs in flight against their limits, pauses them and edits limits", async () => {
+    await api().createWorkPool({ body: { name: "gpu", type: "process", concurrencyLimit: 3 } });
+    await api().createWorkQueue({
+      params: { pool: "gpu" },
+      body: { name: "fast", priority: 1, concurrencyLimit: 2 },
+    });
+    await api().heartbeatWorker({ params: { pool: "gpu" }, body: { name: "gpu-worker" } });
+    const deployment = await api().createDeployment({
+      body: { flowName: "train", name: "gpu", workPoolName: "gpu", workQueueName: "fast" },
+    });
+    const startRun = async () => {
+      const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+      await move(run.id, { type: "PENDING" });
+    };
+    await startRun();
+
+    await open("/work-pools");
+    const pool = page.getByRole("region", { name: "Work pool gpu" });
+    const queue = pool.getByRole("table", { name: "Queues of gpu" }).getByRole("row", { name: /fast/ });
+    const poolInFlight = pool.locator("dt", { hasText: "Runs in flight" }).locator("+ dd");
+    await queue.getByText("1 / 2").waitFor();
+    expect(await poolInFlight.textContent()).toBe("1 / 3");
+    await pool.getByRole("cell", { name: "gpu-worker" }).waitFor();
+    // Another run takes a place: the counts follow live.
+    await startRun();
+    await queue.getByText("2 / 2").waitFor();
+    await expect.poll(() => poolInFlight.textContent()).toBe("2 / 3");
+
+    await queue.getByRole("button", { name: "Pause queue fast" }).click();
+    await queue.getByText("Paused").waitFor();
+    expect((await api().readWorkQueue({ params: { pool: "gpu", name: "fast" } })).paused).toBe(true);
+    await queue.getByRole("button", { name: "Resume queue fast" }).click();
+    await queue.getByText("Ready").waitFor();
+
+    await queue.getByRole("button", { name: "Edit the limit of queue fast" }).click();
+    const queueLimit = queue.getByLabel("Limit of queue fast");
+    await queueLimit.fill("-1");
+    await queue.getByRole("button", { name: "Save" }).click();
+    await queue.getByRole("alert").getByText("A whole number, 0 or more").waitFor();
+    await queueLimit.fill("5");
+    await queue.getByRole("button", { name: "Save" }).click();
+    await queue.getByText("2 / 5").waitFor();
+    expect((await api().readWorkQueue({ params: { pool: "gpu", name: "fast" } })).concurrencyLimit).toBe(5);
+
+    // Emptied, the pool's limit is gone.
+    await pool.getByRole("button", { name: "Edit the limit of pool gpu" }).click();
+    await pool.getByLabel("Limit of pool gpu").fill("");
+    await pool.getByRole("button", { name: "Save" }).click();
+    await expect.poll(() => poolInFlight.textContent()).toBe("2 / no limit");
+    expect((await api().readWorkPool({ params: { name: "gpu" } })).concurrencyLimit).toBeNull();
+    await pool.getByRole("button", { name: "Pause pool gpu" }).click();
+    await pool.getByRole("heading", { name: /gpu.*Paused/ }).waitFor();
+    expect((await api().readWorkPool({ params: { name: "gpu" } })).paused).toBe(true);
+    await shoot("work-pools-edited");
+  });
+
+  it("creates, edits, resets and deletes a tag's limit, showing which task runs hold its slots", async () => {
+    await open("/concurrency-limits");
+    const form = page.getByRole("form", { name: "New limit" });
+    await form.getByLabel("Tag").fill("gpu");
+    await form.getByLabel("Limit").fill("1");
+    await form.getByRole("button", { name: "Add limit" }).click();
+    const row = page.getByRole("table", { name: "Tag limits" }).getByRole("row", { name: /gpu/ });
+    await row.getByText("0 / 1").waitFor();
+    expect((await api().readConcurrencyLimit({ params: { tag: "gpu" } })).limit).toBe(1);
+
+    // A running task with the tag holds the slot: it shows up live, linking to its flow run.
+    const flowRun = await api().createFlowRun({
+      body: { flowName: "train", name: "slot-holder", state: { type: "PENDING" } },
+    });
+    await move(flowRun.id, { type: "RUNNING" });
+    const task = await api().createTaskRun({
+      body: { flowRunId: flowRun.id, name: "fit", taskKey: "fit", tags: ["gpu"] },
+    });
+    await api().setTaskRunState({ params: { id: task.id }, body: { state: { type: "RUNNING" } } });
+    await row.getByText("1 / 1").waitFor();
+    expect(await row.getByRole("link", { name: "fit" }).getAttribute("href")).toBe(`/runs/${flowRun.id}`);
+    await shoot("concurrency-limits-slots");
+
+    await row.getByRole("button", { name: "Edit the limit of tag gpu" }).click();
+    await row.getByLabel("Limit of tag gpu").fill("3");
+    await row.getByRole("button", { name: "Save" }).click();
+    await row.getByText("1 / 3").waitFor();
+    expect((await api().readConcurrencyLimit({ params: { tag: "gpu" } })).limit).toBe(3);
+
+    await row.getByRole("button", { name: "Reset" }).click();
+    await row.getByRole("button", { name: "Yes, reset" }).click();
+    await row.getByText("0 / 3").waitFor();
+    expect((await api().readConcurrencyLimit({ params: { tag: "gpu" } })).activeSlots).toEqual([]);
+
+    await row.getByRole("button", { name: "Delete" }).click();
+    await row.getByRole("button", { name: "Yes, delete" }).click();
+    await row.waitFor({ state: "detached" });
+    await expect(api().readConcurrencyLimit({ params: { tag: "gpu" } })).rejects.toMatchObject({
+      code: "not_found",
+    });
+    await move(flowRun.id, { type: "COMPLETED" });
   });
 });

@@ -3,9 +3,8 @@ import { lazy, Suspense, useState } from "react";
 import {
   FLOW_RUN_EVENTS,
   isNotFound,
-  toError,
+  useAction,
   useApi,
-  useApiContext,
   useDebouncedBatch,
   useEvents,
   usePagedList,
@@ -14,6 +13,7 @@ import {
   Badge,
   EmptyState,
   ErrorBox,
+  InlineError,
   Json,
   LiveIndicator,
   Loading,
@@ -87,31 +87,17 @@ function Details({ deployment }: { deployment: Deployment }) {
 
 /** Pause or resume: a paused deployment gets no scheduled runs, and its future ones are removed. */
 function PauseButton({ deployment, onChanged }: { deployment: Deployment; onChanged: () => void }) {
-  const { client, reportError } = useApiContext();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<Error | null>(null);
-  async function toggle(): Promise<void> {
-    setBusy(true);
-    setError(null);
-    try {
-      await client.api.updateDeployment({
-        params: { id: deployment.id },
-        body: { paused: !deployment.paused },
-      });
-      onChanged();
-    } catch (caught) {
-      reportError(caught);
-      setError(toError(caught));
-    } finally {
-      setBusy(false);
-    }
-  }
+  const action = useAction(onChanged);
+  const toggle = () =>
+    action.run("toggle", (client) =>
+      client.api.updateDeployment({ params: { id: deployment.id }, body: { paused: !deployment.paused } }),
+    );
   return (
     <>
-      <button type="button" className="button" disabled={busy} onClick={() => void toggle()}>
+      <button type="button" className="button" disabled={action.busy !== null} onClick={() => void toggle()}>
         {deployment.paused ? "Resume" : "Pause"}
       </button>
-      {error ? <span className="inline-error">{error.message}</span> : null}
+      <InlineError error={action.error} />
     </>
   );
 }

@@ -1,8 +1,16 @@
 import { STATE_TYPES, type FlowRun } from "@baton/core";
 import type { BatonClient } from "@baton/client";
-import { useEffect } from "react";
 import { FLOW_RUN_EVENTS, readAll, useApi, useDebouncedBatch, useEvents } from "../api.js";
-import { Badge, ErrorBox, LiveIndicator, Loading, PageHeader, Time, useTitle } from "../components.js";
+import {
+  Badge,
+  ErrorBox,
+  LiveIndicator,
+  Loading,
+  PageHeader,
+  Time,
+  useEvery,
+  useTitle,
+} from "../components.js";
 import { pluralize, stateLabel } from "../format.js";
 import { Link } from "../router.js";
 import { bucketByHour, HOUR_MS, totals, type HourBucket } from "../run-buckets.js";
@@ -17,14 +25,6 @@ const MAX_LATE = 1000;
 const POOLS_REFRESH_MS = 15_000;
 /** The window moves on without any event: the runs are read again on this beat. */
 const RUNS_REFRESH_MS = 60_000;
-
-/** Calls `callback` every `ms` while mounted. */
-function useEvery(ms: number, callback: () => void): void {
-  useEffect(() => {
-    const timer = setInterval(callback, ms);
-    return () => clearInterval(timer);
-  }, [ms, callback]);
-}
 
 interface RecentRuns {
   /** Start of the window, an hour boundary, so that the query and the chart's hours agree. */
