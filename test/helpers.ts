@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { throwawayDatabase as createThrowawayDatabase, type ThrowawayDatabase } from "./databases.js";
 import { BatonClient } from "@baton/client";
-import { startServer, type RunningServer, type ServerSettings } from "@baton/server";
+import { startServer, type LogStream, type RunningServer, type ServerSettings } from "@baton/server";
 
 /** The PostgreSQL server the PostgreSQL suites use; unset means they are skipped (and say so). */
 export const TEST_POSTGRES_URL = process.env.BATON_TEST_DATABASE_URL;
@@ -37,7 +37,7 @@ export interface TestServer extends RunningServer {
  */
 export async function startTestServer(
   dialect: TestDialect,
-  settings: Partial<ServerSettings> = {},
+  settings: Partial<ServerSettings> & { logStream?: LogStream } = {},
   shared?: ThrowawayDatabase,
 ): Promise<TestServer> {
   const database = shared ?? (await throwawayDatabase(dialect));

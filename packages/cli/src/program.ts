@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { Command } from "commander";
+import { automationCommand } from "./commands/automation.js";
 import { concurrencyLimitCommand } from "./commands/concurrency-limit.js";
 import { configCommand } from "./commands/config.js";
 import { deployCommand } from "./commands/deploy.js";
@@ -7,6 +8,7 @@ import { deploymentCommand } from "./commands/deployment.js";
 import { flowRunCommand } from "./commands/flow-run.js";
 import { flowCommand } from "./commands/flow.js";
 import { profileCommand } from "./commands/profile.js";
+import { secretCommand } from "./commands/secret.js";
 import { serverCommand } from "./commands/server.js";
 import { workPoolCommand } from "./commands/work-pool.js";
 import { workQueueCommand } from "./commands/work-queue.js";
@@ -31,6 +33,8 @@ export function program(): Command {
   baton.addCommand(workerCommand());
   baton.addCommand(deployCommand());
   baton.addCommand(deploymentCommand());
+  baton.addCommand(automationCommand());
+  baton.addCommand(secretCommand());
   baton.addCommand(configCommand());
   baton.addCommand(profileCommand());
   baton

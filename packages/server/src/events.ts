@@ -16,14 +16,11 @@ export class EventBus {
     flowRunId: string | null,
     payload: JsonObject,
   ): void {
-    const event: BatonEvent = {
-      id: newId(),
-      name,
-      occurred: new Date().toISOString(),
-      resource,
-      flowRunId,
-      payload,
-    };
+    this.emit({ id: newId(), name, occurred: new Date().toISOString(), resource, flowRunId, payload });
+  }
+
+  /** Sends an event made elsewhere: a stored one goes out with the id it is stored under. */
+  emit(event: BatonEvent): void {
     this.#emitter.emit("event", event);
   }
 

@@ -1,6 +1,6 @@
 export { startServer, findDashboard, VERSION, type RunningServer } from "./server.js";
 export { serverSettings, type ServerSettings } from "./settings.js";
-export { buildApp, type AppOptions } from "./api/app.js";
+export { buildApp, type AppOptions, type LogStream } from "./api/app.js";
 export { openDatabase, migrateToLatest, resetDatabase, type Db, type Dialect } from "./db/database.js";
 export { EventBus } from "./events.js";
 export type { StoreContext } from "./store/context.js";

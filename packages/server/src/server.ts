@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import { buildApp } from "./api/app.js";
+import { buildApp, type LogStream } from "./api/app.js";
 import { migrateToLatest, openDatabase, type Db } from "./db/database.js";
 import { EventBus } from "./events.js";
 import { serverSettings, type ServerSettings } from "./settings.js";
@@ -34,7 +34,7 @@ export interface RunningServer {
 
 /** Opens the store, migrates it, and listens. Port 0 picks a free port. */
 export async function startServer(
-  overrides: Partial<ServerSettings> & { dashboardDir?: string } = {},
+  overrides: Partial<ServerSettings> & { dashboardDir?: string; logStream?: LogStream } = {},
 ): Promise<RunningServer> {
   const settings = serverSettings(overrides);
   const db = openDatabase(settings.databaseUrl);
@@ -46,15 +46,18 @@ export async function startServer(
     apiKey: settings.apiKey,
     dashboardDir: overrides.dashboardDir ?? findDashboard(),
     logLevel: settings.logLevel,
+    logStream: overrides.logStream,
   });
   const address = await app.listen({ host: settings.host, port: settings.port });
-  const services = settings.services ? startServices(ctx, settings, SERVICES, app.log) : null;
   const url = address.replace("[::1]", "localhost");
+  // Links in notifications lead to this server's dashboard unless BATON_UI_URL says where it is.
+  const running: ServerSettings = { ...settings, uiUrl: settings.uiUrl ?? url };
+  const services = running.services ? startServices(ctx, running, SERVICES, app.log) : null;
   return {
     app,
     db,
     ctx,
-    settings,
+    settings: running,
     url,
     apiUrl: `${url}/api`,
     close: async () => {

@@ -17,6 +17,14 @@ export interface ServerSettings {
   flowRunHeartbeatTimeoutSeconds: number;
   /** A scheduled run not started this long after its time is marked Late. */
   lateRunsAfterSeconds: number;
+  /** Stored events (and finished action runs) older than this are deleted. */
+  eventRetentionDays: number;
+  /** The dashboard's address for links in notifications; the server's own URL when unset. */
+  uiUrl: string | undefined;
+  /** How many times an automation's action is tried before it is marked FAILED. */
+  actionMaxAttempts: number;
+  /** The delay before the second attempt of an action; it doubles after each failure. */
+  actionRetrySeconds: number;
 }
 
 const number = (value: string | undefined): number | undefined =>
@@ -40,5 +48,9 @@ export function serverSettings(
     flowRunHeartbeatTimeoutSeconds:
       overrides.flowRunHeartbeatTimeoutSeconds ?? number(env.BATON_FLOW_RUN_HEARTBEAT_TIMEOUT_SECONDS) ?? 90,
     lateRunsAfterSeconds: overrides.lateRunsAfterSeconds ?? number(env.BATON_LATE_RUNS_AFTER_SECONDS) ?? 15,
+    eventRetentionDays: overrides.eventRetentionDays ?? number(env.BATON_EVENT_RETENTION_DAYS) ?? 7,
+    uiUrl: overrides.uiUrl ?? (env.BATON_UI_URL || undefined),
+    actionMaxAttempts: overrides.actionMaxAttempts ?? number(env.BATON_ACTION_MAX_ATTEMPTS) ?? 5,
+    actionRetrySeconds: overrides.actionRetrySeconds ?? number(env.BATON_ACTION_RETRY_SECONDS) ?? 5,
   };
 }

@@ -473,7 +473,7 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
     const automation = await api().createAutomation({
       body: {
         name: "notify",
-        trigger: { event: "flow-run.state-changed" },
+        trigger: { events: ["flow-run.state-changed"] },
         actions: [{ type: "slack", secret: "slack-webhook" }],
       },
     });

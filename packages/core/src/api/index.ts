@@ -1,4 +1,5 @@
 export * from "./common.js";
 export * from "./models.js";
+export * from "./automations.js";
 export * from "./route.js";
 export * from "./routes.js";

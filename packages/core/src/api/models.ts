@@ -424,7 +424,7 @@ export const ConcurrencyLimitCreate = z.strictObject({
 });
 export type ConcurrencyLimitCreate = z.infer<typeof ConcurrencyLimitCreate>;
 
-// ── Variables, secrets, automations ──────────────────────────────────────────
+// ── Variables and secrets ────────────────────────────────────────────────────
 export const Variable = z.object({ id: Id, name: Name, value: z.json(), tags: Tags, ...Timestamps });
 export type Variable = z.infer<typeof Variable>;
 export const VariableCreate = z.strictObject({ name: Name, value: z.json(), tags: Tags.optional() });
@@ -436,25 +436,7 @@ export type Secret = z.infer<typeof Secret>;
 export const SecretCreate = z.strictObject({ name: Name, value: z.string().min(1).max(100_000) });
 export type SecretCreate = z.infer<typeof SecretCreate>;
 
-export const Automation = z.object({
-  id: Id,
-  name: Name,
-  description: z.string().nullable(),
-  enabled: z.boolean(),
-  trigger: JsonObject,
-  actions: z.array(JsonObject),
-  ...Timestamps,
-});
-export type Automation = z.infer<typeof Automation>;
-export const AutomationCreate = z.strictObject({
-  name: Name,
-  description: Description,
-  enabled: z.boolean().default(true),
-  trigger: JsonObject,
-  actions: z.array(JsonObject).min(1).max(20),
-});
-export type AutomationCreate = z.input<typeof AutomationCreate>;
-export const AutomationUpdate = AutomationCreate.partial();
+// Automations, their triggers and actions: automations.ts.
 
 export const NameQuery = z.strictObject({ limit: Limit, offset: Offset });
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Id, Name, page } from "./common.js";
+import * as a from "./automations.js";
 import * as m from "./models.js";
 import { route } from "./route.js";
 
@@ -530,8 +531,8 @@ export const routes = {
     path: "/automations",
     summary: "Create an automation",
     tag: "automations",
-    body: m.AutomationCreate,
-    response: m.Automation,
+    body: a.AutomationCreate,
+    response: a.Automation,
     status: 201,
   }),
   listAutomations: route({
@@ -540,7 +541,7 @@ export const routes = {
     summary: "List automations",
     tag: "automations",
     query: m.NameQuery,
-    response: page(m.Automation),
+    response: page(a.Automation),
   }),
   readAutomation: route({
     method: "GET",
@@ -548,7 +549,7 @@ export const routes = {
     summary: "Read an automation",
     tag: "automations",
     params: ById,
-    response: m.Automation,
+    response: a.Automation,
   }),
   updateAutomation: route({
     method: "PATCH",
@@ -556,8 +557,8 @@ export const routes = {
     summary: "Change an automation",
     tag: "automations",
     params: ById,
-    body: m.AutomationUpdate,
-    response: m.Automation,
+    body: a.AutomationUpdate,
+    response: a.Automation,
   }),
   deleteAutomation: route({
     method: "DELETE",
@@ -567,6 +568,24 @@ export const routes = {
     params: ById,
     response: null,
     status: 204,
+  }),
+  listActionRuns: route({
+    method: "GET",
+    path: "/action-runs",
+    summary: "What automations did when they fired: each action's attempts and answers, newest first",
+    tag: "automations",
+    query: a.ActionRunQuery,
+    response: page(a.ActionRun),
+  }),
+
+  // Events
+  listEvents: route({
+    method: "GET",
+    path: "/events",
+    summary: "Stored events (state changes, deployment, work pool and worker changes), newest first",
+    tag: "events",
+    query: a.EventQuery,
+    response: page(a.StoredEvent),
   }),
 } as const;
 

@@ -34,6 +34,13 @@ export interface AppOptions {
   /** The built dashboard to serve at /; none when absent. */
   dashboardDir?: string | undefined;
   logLevel?: string;
+  /** Where log lines go instead of stdout (tests read them). */
+  logStream?: LogStream | undefined;
+}
+
+/** A destination for the server's log lines, one JSON object per line. */
+export interface LogStream {
+  write(line: string): void;
 }
 
 function sendProblem(reply: FastifyReply, error: BatonError): FastifyReply {
@@ -109,7 +116,10 @@ function closedSignal(response: ServerResponse): AbortSignal {
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { ctx, apiKey } = options;
   const app = Fastify({
-    logger: { level: options.logLevel ?? "warn" },
+    logger: {
+      level: options.logLevel ?? "warn",
+      ...(options.logStream ? { stream: options.logStream } : {}),
+    },
     bodyLimit: 16 * 1024 * 1024,
     // Event streams never go idle; closing the server must not wait for them.
     forceCloseConnections: true,

@@ -4,6 +4,7 @@ import * as claims from "../store/claims.js";
 import * as automations from "../store/automations.js";
 import * as limits from "../store/concurrency-limits.js";
 import * as deployments from "../store/deployments.js";
+import * as events from "../store/events.js";
 import * as flowRuns from "../store/flow-runs.js";
 import * as flows from "../store/flows.js";
 import * as logs from "../store/logs.js";
@@ -99,5 +100,8 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     readAutomation: ({ params }) => automations.readAutomation(ctx, params.id),
     updateAutomation: ({ params, body }) => automations.updateAutomation(ctx, params.id, body),
     deleteAutomation: ({ params }) => automations.deleteAutomation(ctx, params.id),
+    listActionRuns: ({ query }) => automations.listActionRuns(ctx, query),
+
+    listEvents: ({ query }) => events.listEvents(ctx, query),
   };
 }

@@ -281,11 +281,82 @@ const taskRunCacheLookup: Migration = {
   },
 };
 
+/**
+ * Automations: the events they react to, kept for a while (`processed` once automations have seen
+ * them), what each automation remembers between events, the action runs they enqueue, and which
+ * workers have been announced offline.
+ */
+const automations = (dialect: Dialect): Migration => ({
+  async up(db: Db) {
+    await db.schema
+      .createTable("events")
+      .addColumn("seq", dialect === "postgres" ? "bigserial" : "integer", (c) => c.primaryKey())
+      .addColumn("id", "text", (c) => c.notNull().unique())
+      .addColumn("occurred", "text", (c) => c.notNull())
+      .addColumn("name", "text", (c) => c.notNull())
+      .addColumn("resource_kind", "text", (c) => c.notNull())
+      .addColumn("resource_id", "text", (c) => c.notNull())
+      .addColumn("flow_run_id", "text")
+      .addColumn("flow_run_name", "text")
+      .addColumn("flow_name", "text")
+      .addColumn("deployment_name", "text")
+      .addColumn("work_pool_name", "text")
+      .addColumn("tags", "text", (c) => c.notNull())
+      .addColumn("payload", "text", (c) => c.notNull())
+      .addColumn("processed", "integer", (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex("events_unprocessed").on("events").columns(["processed", "seq"]).execute();
+    await db.schema.createIndex("events_occurred").on("events").columns(["occurred"]).execute();
+    await db.schema.createIndex("events_resource").on("events").columns(["resource_id", "seq"]).execute();
+
+    await db.schema
+      .alterTable("automations")
+      .addColumn("window_start", "text", (c) => c.notNull().defaultTo("1970-01-01T00:00:00.000Z"))
+      .execute();
+    await db.schema
+      .alterTable("automations")
+      .addColumn("window_count", "integer", (c) => c.notNull().defaultTo(0))
+      .execute();
+
+    await stamps(
+      db.schema
+        .createTable("action_runs")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("automation_id", "text", (c) =>
+          c.notNull().references("automations.id").onDelete("cascade"),
+        )
+        .addColumn("automation_name", "text", (c) => c.notNull())
+        .addColumn("action_index", "integer", (c) => c.notNull())
+        .addColumn("action", "text", (c) => c.notNull())
+        .addColumn("event_id", "text")
+        .addColumn("context", "text", (c) => c.notNull())
+        .addColumn("resolved", "text", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("attempts", "text", (c) => c.notNull())
+        .addColumn("next_attempt_at", "text"),
+    ).execute();
+    await db.schema
+      .createIndex("action_runs_due")
+      .on("action_runs")
+      .columns(["status", "next_attempt_at"])
+      .execute();
+    await db.schema
+      .createIndex("action_runs_automation")
+      .on("action_runs")
+      .columns(["automation_id", "created"])
+      .execute();
+    await db.schema.createIndex("action_runs_created").on("action_runs").columns(["created"]).execute();
+
+    await db.schema.alterTable("workers").addColumn("offline_since", "text").execute();
+  },
+});
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
     "0001_initial": initial(dialect),
     "0002_task_run_cache_lookup": taskRunCacheLookup,
+    "0003_automations": automations(dialect),
   };
   return { getMigrations: async () => migrations };
 }

@@ -21,6 +21,8 @@ export interface Database {
   variables: VariableTable;
   secrets: SecretTable;
   automations: AutomationTable;
+  events: EventTable;
+  actionRuns: ActionRunTable;
 }
 
 interface Stamped {
@@ -155,6 +157,8 @@ export interface WorkerTable extends Stamped {
   name: string;
   lastHeartbeat: string;
   heartbeatIntervalSeconds: number;
+  /** Set when the worker was announced offline (`worker.offline`); a heartbeat clears it. */
+  offlineSince: Generated<string | null>;
 }
 
 export interface ConcurrencyLimitTable extends Stamped {
@@ -189,4 +193,40 @@ export interface AutomationTable extends Stamped {
   enabled: number;
   trigger: string;
   actions: string;
+  /** What the trigger remembers between events (see `TriggerWindow` in core). */
+  windowStart: string;
+  windowCount: number;
+}
+
+export interface EventTable {
+  /** Insertion order: events are matched and listed by it. */
+  seq: Generated<number>;
+  id: string;
+  occurred: string;
+  name: string;
+  resourceKind: string;
+  resourceId: string;
+  flowRunId: string | null;
+  flowRunName: string | null;
+  flowName: string | null;
+  deploymentName: string | null;
+  workPoolName: string | null;
+  tags: string;
+  payload: string;
+  /** 1 once the automation service has matched it against every automation. */
+  processed: number;
+}
+
+export interface ActionRunTable extends Stamped {
+  id: string;
+  automationId: string;
+  automationName: string;
+  actionIndex: number;
+  action: string;
+  eventId: string | null;
+  context: string;
+  resolved: string;
+  status: string;
+  attempts: string;
+  nextAttemptAt: string | null;
 }

@@ -1,7 +1,19 @@
+import { actionsService } from "./actions.js";
+import { automationsService } from "./automations.js";
 import { crashedRunsService } from "./crashed-runs.js";
+import { eventRetentionService } from "./event-retention.js";
 import type { ServiceFactory } from "./index.js";
 import { lateRunsService } from "./late-runs.js";
+import { offlineWorkersService } from "./offline-workers.js";
 import { schedulerService } from "./scheduler.js";
 
 /** The background services a server runs, in the order they start. */
-export const SERVICES: readonly ServiceFactory[] = [schedulerService, lateRunsService, crashedRunsService];
+export const SERVICES: readonly ServiceFactory[] = [
+  schedulerService,
+  lateRunsService,
+  crashedRunsService,
+  offlineWorkersService,
+  automationsService,
+  actionsService,
+  eventRetentionService,
+];

@@ -3,11 +3,11 @@ import type { ExpressionBuilder, Transaction } from "kysely";
 import type { Database } from "../db/schema.js";
 import { IN_FLIGHT_STATES } from "../store/claims.js";
 import { fromJson, toJson } from "../store/context.js";
+import { recordEvents } from "../store/events.js";
 import { publishStateChange, transitionInTransaction, type Applied } from "../store/set-state.js";
 import type { ServiceFactory } from "./index.js";
 
 type Trx = Transaction<Database>;
-type Change = { kind: "flow" | "task"; applied: Applied };
 
 /**
  * Flow runs a process has taken on (PENDING, RUNNING, CANCELLING) whose last heartbeat is older than
@@ -41,13 +41,13 @@ export const crashedRunsService: ServiceFactory = (ctx, settings) => ({
       const changes = await ctx.db.kysely
         .transaction()
         .execute((trx) => endSilentRun(trx, id, cutoff, timeout));
-      for (const { kind, applied } of changes) publishStateChange(ctx, kind, applied);
+      for (const applied of changes) publishStateChange(ctx, applied);
     }
   },
 });
 
 /** Ends one silent run in the caller's transaction; returns the state changes to publish after commit. */
-async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: number): Promise<Change[]> {
+async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: number): Promise<Applied[]> {
   // Lock the row only if the run is still silent: a heartbeat or a state change since the query, or
   // another server that ended it first, leaves nothing to do. (On PostgreSQL an UPDATE that waited for
   // another transaction's lock checks its WHERE again against the row that transaction committed.)
@@ -86,7 +86,7 @@ async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: numbe
   // a run that nothing would ever pick up again.
   const ended = await transitionInTransaction(trx, "flow", id, end, { force: false, noAutomaticRetry: true });
   if (!ended.changed) return [];
-  const changes: Change[] = [{ kind: "flow", applied: ended }];
+  const changes: Applied[] = [ended];
   changes.push(...(await crashTaskRuns(trx, id, `the process running its flow run ${silence}`)));
 
   // Only a deployment run has somewhere to run again. One that never started (runCount 0) is always
@@ -94,7 +94,7 @@ async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: numbe
   const retriesLeft = run.runCount === 0 || run.runCount <= run.retries;
   if (ended.changed.state.type === "CRASHED" && run.deploymentId !== null && retriesLeft) {
     const rescheduled = await reschedule(trx, run);
-    if (rescheduled.changed) changes.push({ kind: "flow", applied: rescheduled });
+    if (rescheduled.changed) changes.push(rescheduled);
   }
   return changes;
 }
@@ -103,7 +103,7 @@ async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: numbe
  * Every unfinished task run of the flow run becomes CRASHED in one statement, so nothing shows as
  * running forever. Their tag slots were already given back when the flow run ended.
  */
-async function crashTaskRuns(trx: Trx, flowRunId: string, message: string): Promise<Change[]> {
+async function crashTaskRuns(trx: Trx, flowRunId: string, message: string): Promise<Applied[]> {
   const state = makeState({ type: "CRASHED", message });
   const crashed = await trx
     .updateTable("taskRuns")
@@ -116,7 +116,7 @@ async function crashTaskRuns(trx: Trx, flowRunId: string, message: string): Prom
     })
     .where("flowRunId", "=", flowRunId)
     .where("stateType", "not in", TERMINAL_STATE_TYPES)
-    .returning("id")
+    .returning(["id", "tags"])
     .execute();
   // Their state history, in statements of bounded size (SQLite allows at most 32766 bound values).
   for (let start = 0; start < crashed.length; start += 1000) {
@@ -135,13 +135,20 @@ async function crashTaskRuns(trx: Trx, flowRunId: string, message: string): Prom
       )
       .execute();
   }
-  return crashed.map(({ id }) => ({
-    kind: "task",
-    applied: {
-      result: { status: "ACCEPT", reason: "its flow run crashed", state },
-      // The one UPDATE does not tell each run's previous state.
-      changed: { runId: id, flowRunId, state, previous: null },
-    },
+  // The one UPDATE does not tell each run's previous state.
+  const events = await recordEvents(
+    trx,
+    crashed.map(({ id, tags }) => ({
+      name: "task-run.state-changed",
+      resource: { kind: "task-run", id },
+      flowRunId,
+      payload: { state, previousType: null },
+      related: { tags: fromJson<string[]>(tags, []) },
+    })),
+  );
+  return crashed.map(({ id }, i) => ({
+    result: { status: "ACCEPT", reason: "its flow run crashed", state },
+    changed: { runId: id, flowRunId, state, previous: null, event: events[i]! },
   }));
 }
 

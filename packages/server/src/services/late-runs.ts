@@ -39,7 +39,7 @@ export const lateRunsService: ServiceFactory = (ctx, settings) => ({
         });
         return transitionInTransaction(trx, "flow", id, state, { force: false });
       });
-      if (applied) publishStateChange(ctx, "flow", applied);
+      if (applied) publishStateChange(ctx, applied);
     }
   },
 });

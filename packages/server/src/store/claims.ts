@@ -61,7 +61,7 @@ export async function claimFlowRuns(
     for (;;) {
       changed = false;
       const pass = await ctx.db.kysely.transaction().execute((trx) => claimPass(ctx, trx, request));
-      for (const applied of pass.claimed) publishStateChange(ctx, "flow", applied);
+      for (const applied of pass.claimed) publishStateChange(ctx, applied);
       if (pass.claimed.length > 0) return { runs: await describeClaimed(ctx, pass) };
       const now = Date.now();
       if (now >= deadline || closed?.aborted) return { runs: [] };
@@ -82,11 +82,16 @@ export async function claimFlowRuns(
   }
 }
 
-/** Events after which a claim may find work: a run became due or left a limit, a limit or pause changed. */
+const holdsLimit = (type: unknown): boolean => IN_FLIGHT_STATES.includes(type as never);
+
+/**
+ * Events after which a claim may find work: a run became due or left the limits (PENDING → RUNNING
+ * frees nothing, so it wakes nobody), a limit or pause changed.
+ */
 function mayFreeWork(event: BatonEvent): boolean {
   if (event.name === "flow-run.state-changed") {
     const type = (event.payload.state as { type?: string } | undefined)?.type;
-    return type === "SCHEDULED" || IN_FLIGHT_STATES.includes(event.payload.previousType as never);
+    return type === "SCHEDULED" || (holdsLimit(event.payload.previousType) && !holdsLimit(type));
   }
   return (
     event.name === "work-pool.updated" ||

@@ -15,6 +15,7 @@ import type { Selectable, Transaction, Updateable } from "kysely";
 import type { z } from "zod";
 import type { Database, DeploymentTable } from "../db/schema.js";
 import { fromJson, nowIso, toFlag, toJson, toPage, type StoreContext } from "./context.js";
+import { recordEvent } from "./events.js";
 import { ensureFlow, readFlow } from "./flows.js";
 import { insertFlowRun, type FlowRunInsert } from "./flow-runs.js";
 import { validateParameters } from "./parameters.js";
@@ -238,7 +239,7 @@ export async function upsertDeployment(
     return deploymentId;
   });
   const deployment = await readDeployment(ctx, { id });
-  ctx.events.publish("deployment.updated", { kind: "deployment", id }, null, { deployment });
+  await recordDeploymentUpdated(ctx, deployment);
   return deployment;
 }
 
@@ -260,9 +261,24 @@ export async function updateDeployment(
     await checkScheduledDefaults(trx, id);
   });
   const deployment = await readDeployment(ctx, { id });
-  ctx.events.publish("deployment.updated", { kind: "deployment", id }, null, { deployment });
+  await recordDeploymentUpdated(ctx, deployment);
   return deployment;
 }
+
+/** Automations match a deployment's events on its names, work pool and tags. */
+const recordDeploymentUpdated = (ctx: StoreContext, deployment: Deployment) =>
+  recordEvent(ctx, {
+    name: "deployment.updated",
+    resource: { kind: "deployment", id: deployment.id },
+    flowRunId: null,
+    payload: { deployment },
+    related: {
+      flowName: deployment.flowName,
+      deploymentName: deployment.name,
+      workPoolName: deployment.workPoolName,
+      tags: deployment.tags,
+    },
+  });
 
 /** Deletes a deployment; its runs keep their deployment id and name, so none is orphaned mid-run. */
 export async function deleteDeployment(ctx: StoreContext, id: string): Promise<void> {

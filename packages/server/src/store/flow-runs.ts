@@ -144,7 +144,7 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
   }
   const run = await readFlowRun(ctx, id);
   ctx.events.publish("flow-run.created", { kind: "flow-run", id }, id, { flowRun: run });
-  publishStateChange(ctx, "flow", applied);
+  publishStateChange(ctx, applied);
   return run;
 }
 

@@ -8,12 +8,14 @@ import {
   retryFailures,
   type SetStateResult,
   type State,
+  type StoredEvent,
   type TagLimitUsage,
   type TransitionContext,
 } from "@baton/core";
 import type { Transaction } from "kysely";
 import type { Database } from "../db/schema.js";
 import { fromJson, toJson, type StoreContext } from "./context.js";
+import { recordEvents } from "./events.js";
 
 type Kind = "flow" | "task";
 type Trx = Transaction<Database>;
@@ -35,7 +37,14 @@ const POLICY_WITHOUT_RETRIES = POLICY.filter((rule) => rule !== retryFailures);
 
 export interface Applied {
   result: SetStateResult;
-  changed: { runId: string; flowRunId: string | null; state: State; previous: State | null } | null;
+  changed: {
+    runId: string;
+    flowRunId: string | null;
+    state: State;
+    previous: State | null;
+    /** The stored `*-run.state-changed` event, to publish once the transaction commits. */
+    event: StoredEvent;
+  } | null;
 }
 
 /**
@@ -174,14 +183,19 @@ export async function transitionInTransaction(
     if (state.type === "RUNNING") await takeSlots(trx, id, ctx.tagLimits ?? [], now);
     else await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
   }
+  const flowRunId = kind === "flow" ? id : (task?.flowRunId ?? null);
+  const [event] = await recordEvents(trx, [
+    {
+      name: `${kind}-run.state-changed`,
+      resource: { kind: `${kind}-run`, id },
+      flowRunId,
+      payload: { state, previousType: initial?.type ?? null },
+      ...(kind === "task" ? { related: { tags: fromJson<string[]>(run.tags, []) } } : {}),
+    },
+  ]);
   return {
     result: { ...base, state },
-    changed: {
-      runId: id,
-      flowRunId: kind === "flow" ? id : (task?.flowRunId ?? null),
-      state,
-      previous: initial,
-    },
+    changed: { runId: id, flowRunId, state, previous: initial, event: event! },
   };
 }
 
@@ -220,22 +234,12 @@ export async function setRunState(
   const applied = await ctx.db.kysely
     .transaction()
     .execute((trx) => transitionInTransaction(trx, kind, id, proposed, options));
-  publishStateChange(ctx, kind, applied);
+  publishStateChange(ctx, applied);
   return applied.result;
 }
 
-export function publishStateChange(ctx: StoreContext, kind: Kind, applied: Applied): void {
-  const change = applied.changed;
-  if (!change) return;
-  ctx.events.publish(
-    `${kind}-run.state-changed`,
-    { kind: `${kind}-run`, id: change.runId },
-    change.flowRunId,
-    {
-      state: change.state,
-      previousType: change.previous?.type ?? null,
-    },
-  );
+export function publishStateChange(ctx: StoreContext, applied: Applied): void {
+  if (applied.changed) ctx.events.emit(applied.changed.event);
 }
 
 /** Locks the limits of the run's tags (so two runs cannot take the last slot at once) and counts their slots. */

@@ -14,6 +14,7 @@ import type { z } from "zod";
 import { constraintError } from "../db/database.js";
 import type { StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
+import { recordEvents } from "./events.js";
 import { insertWithFirstState, publishStateChange, type Applied } from "./set-state.js";
 
 export function toTaskRun(row: Selectable<TaskRunTable>): TaskRun {
@@ -92,7 +93,7 @@ export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Pr
   }
   const run = await readTaskRun(ctx, id);
   ctx.events.publish("task-run.created", { kind: "task-run", id }, run.flowRunId, { taskRun: run });
-  publishStateChange(ctx, "task", applied);
+  publishStateChange(ctx, applied);
   return run;
 }
 
@@ -169,7 +170,7 @@ export async function recordTaskRuns(ctx: StoreContext, batch: TaskRunRecord[]):
       state: toJson(state),
     })),
   );
-  await ctx.db.kysely
+  const events = await ctx.db.kysely
     .transaction()
     .execute(async (trx) => {
       // Bounded statements: SQLite allows at most 32766 bound values.
@@ -196,16 +197,21 @@ export async function recordTaskRuns(ctx: StoreContext, batch: TaskRunRecord[]):
           .values(states.slice(start, start + 1000))
           .execute();
       }
+      // One event per run, for the state it ended the batch in.
+      return recordEvents(
+        trx,
+        records.map((record) => ({
+          name: "task-run.state-changed",
+          resource: { kind: "task-run", id: record.id },
+          flowRunId: record.flowRunId,
+          payload: { state: record.states[record.states.length - 1]!, previousType: null },
+          related: { tags: record.tags },
+        })),
+      );
     })
     .catch((error: unknown) => {
       throw constraintError(error, "a recorded task run") ?? error;
     });
-  for (const record of records) {
-    const state = record.states[record.states.length - 1]!;
-    ctx.events.publish("task-run.state-changed", { kind: "task-run", id: record.id }, record.flowRunId, {
-      state,
-      previousType: null,
-    });
-  }
+  for (const event of events) ctx.events.emit(event);
   return { count: records.length };
 }

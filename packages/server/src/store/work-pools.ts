@@ -16,6 +16,7 @@ import type { z } from "zod";
 import { constraintError } from "../db/database.js";
 import type { WorkerTable, WorkPoolTable, WorkQueueTable } from "../db/schema.js";
 import { fromJson, nowIso, toFlag, toJson, toPage, type StoreContext } from "./context.js";
+import { recordEvent } from "./events.js";
 
 const toWorkPool = (row: Selectable<WorkPoolTable>): WorkPool => ({
   ...row,
@@ -29,9 +30,17 @@ const toWorkQueue = (row: Selectable<WorkQueueTable> & { workPoolName: string })
 });
 
 /** A worker is online while its heartbeats keep coming: up to three intervals may be missed. */
-const toWorker = (row: Selectable<WorkerTable>, now = Date.now()): Worker => ({
+export const workerIsOnline = (
+  worker: Pick<WorkerTable, "lastHeartbeat" | "heartbeatIntervalSeconds">,
+  now = Date.now(),
+): boolean => now - Date.parse(worker.lastHeartbeat) <= worker.heartbeatIntervalSeconds * 3000;
+
+const toWorker = (
+  { offlineSince: _announced, ...row }: Selectable<WorkerTable>,
+  now = Date.now(),
+): Worker => ({
   ...row,
-  status: now - Date.parse(row.lastHeartbeat) <= row.heartbeatIntervalSeconds * 3000 ? "ONLINE" : "OFFLINE",
+  status: workerIsOnline(row, now) ? "ONLINE" : "OFFLINE",
 });
 
 /**
@@ -57,6 +66,15 @@ async function poolRow({ db }: StoreContext, name: string): Promise<Selectable<W
 
 export const readWorkPool = async (ctx: StoreContext, name: string): Promise<WorkPool> =>
   toWorkPool(await poolRow(ctx, name));
+
+const recordWorkPoolUpdated = (ctx: StoreContext, pool: WorkPool) =>
+  recordEvent(ctx, {
+    name: "work-pool.updated",
+    resource: { kind: "work-pool", id: pool.id },
+    flowRunId: null,
+    payload: { workPool: pool },
+    related: { workPoolName: pool.name },
+  });
 
 /** Creates a pool with its 'default' queue, as Prefect does. */
 export async function createWorkPool(
@@ -101,7 +119,7 @@ export async function createWorkPool(
     throw constraintError(error, `work pool '${input.name}'`) ?? error;
   }
   const pool = await readWorkPool(ctx, input.name);
-  ctx.events.publish("work-pool.updated", { kind: "work-pool", id }, null, { workPool: pool });
+  await recordWorkPoolUpdated(ctx, pool);
   return pool;
 }
 
@@ -133,7 +151,7 @@ export async function updateWorkPool(
     .executeTakeFirst();
   if (result.numUpdatedRows === 0n) throw notFound("work pool", name);
   const pool = await readWorkPool(ctx, name);
-  ctx.events.publish("work-pool.updated", { kind: "work-pool", id: pool.id }, null, { workPool: pool });
+  await recordWorkPoolUpdated(ctx, pool);
   return pool;
 }
 
@@ -263,6 +281,8 @@ export async function heartbeatWorker(
         lastHeartbeat: now,
         heartbeatIntervalSeconds: input.heartbeatIntervalSeconds,
         updated: now,
+        // Back online: going offline again is announced again.
+        offlineSince: null,
       }),
     )
     .execute();

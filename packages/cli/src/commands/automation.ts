@@ -1,0 +1,193 @@
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import {
+  BatonError,
+  Id,
+  type ActionRun,
+  type Automation,
+  type AutomationCreate,
+  type AutomationTrigger,
+} from "@baton/core";
+import type { BatonClient } from "@baton/client";
+import { allPages, details, flag, print, printJson, table, time } from "../format.js";
+import { apiClient } from "../settings.js";
+
+interface JsonOption {
+  json?: boolean;
+}
+
+const FILTERS = ["flows", "deployments", "workPools", "tags", "stateTypes", "stateNames"] as const;
+
+/** "flow-run.state-changed flows=etl stateTypes=FAILED 3 within 600 s" */
+function triggerText(trigger: AutomationTrigger): string {
+  const filters = FILTERS.flatMap((key) => (trigger[key] ? [`${key}=${trigger[key].join(",")}`] : []));
+  const when =
+    trigger.posture === "proactive"
+      ? `none within ${trigger.withinSeconds} s`
+      : trigger.threshold > 1
+        ? `${trigger.threshold} within ${trigger.withinSeconds} s`
+        : "";
+  return [trigger.events.join(","), ...filters, when].filter(Boolean).join(" ");
+}
+
+const status = (automation: Automation) => (automation.enabled ? "enabled" : flag(true, "paused"));
+
+/** What an action run's last attempt got: the answer's status and body, or the error. */
+function lastAnswer(run: ActionRun): string {
+  const last = run.attempts.at(-1);
+  if (!last) return "-";
+  const answer = [last.statusCode, last.error ?? last.response].filter((part) => part !== null).join(" ");
+  return answer.length > 80 ? `${answer.slice(0, 79)}…` : answer;
+}
+
+/** An automation by id, or by name when exactly one has that name. */
+async function findAutomation(client: BatonClient, idOrName: string): Promise<Automation> {
+  if (Id.safeParse(idOrName).success) return client.api.readAutomation({ params: { id: idOrName } });
+  const all = await allPages((offset) => client.api.listAutomations({ query: { limit: 200, offset } }));
+  const named = all.filter((automation) => automation.name === idOrName);
+  if (named.length === 1) return named[0]!;
+  if (named.length === 0) throw new BatonError("not_found", `automation '${idOrName}' does not exist`);
+  throw new BatonError(
+    "invalid_argument",
+    `${named.length} automations are named '${idOrName}': give one's id (${named.map((a) => a.id).join(", ")})`,
+  );
+}
+
+/** The automation a file describes, as JSON: the body of `POST /api/automations`. */
+function readAutomationFile(file: string): AutomationCreate {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(error);
+    throw new BatonError("invalid_argument", `cannot read '${file}': ${reason}`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new BatonError("invalid_argument", `'${file}' is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new BatonError("invalid_argument", `'${file}' must hold one JSON object: an automation`);
+  }
+  return body as AutomationCreate;
+}
+
+export function automationCommand(): Command {
+  const group = new Command("automation").description(
+    "Manage automations: actions (notifications, runs, pauses) triggered by events",
+  );
+
+  group
+    .command("ls")
+    .description("List automations")
+    .option("--json", "print JSON")
+    .action(async (options: JsonOption) => {
+      const client = apiClient();
+      const automations = await allPages((offset) =>
+        client.api.listAutomations({ query: { limit: 200, offset } }),
+      );
+      if (options.json) return printJson(automations);
+      print(
+        table(
+          ["NAME", "ID", "STATUS", "TRIGGER", "ACTIONS", "CREATED"],
+          automations.map((automation) => [
+            automation.name,
+            automation.id,
+            status(automation),
+            triggerText(automation.trigger),
+            automation.actions.map((action) => action.type).join(", "),
+            time(automation.created),
+          ]),
+          "No automations; create one with 'baton automation create --file automation.json'.",
+        ),
+      );
+    });
+
+  group
+    .command("inspect")
+    .description("Show an automation and what its latest actions did")
+    .argument("<automation>", "automation id or name")
+    .option("--json", "print JSON (with the latest action runs)")
+    .action(async (idOrName: string, options: JsonOption) => {
+      const client = apiClient();
+      const automation = await findAutomation(client, idOrName);
+      const { items: actionRuns } = await client.api.listActionRuns({
+        query: { automationId: automation.id, limit: 20 },
+      });
+      if (options.json) return printJson({ ...automation, actionRuns });
+      print(
+        details([
+          ["Name", automation.name],
+          ["Id", automation.id],
+          ["Status", status(automation)],
+          ["Description", automation.description ?? "-"],
+          ["Trigger", triggerText(automation.trigger)],
+          ...automation.actions.map((action, i): [string, string] => [
+            `Action ${i + 1}`,
+            JSON.stringify(action),
+          ]),
+          ["Created", time(automation.created)],
+          ["Updated", time(automation.updated)],
+        ]),
+      );
+      print("");
+      print(
+        table(
+          ["FIRED", "ACTION", "STATUS", "ATTEMPTS", "LAST ANSWER"],
+          actionRuns.map((run) => [
+            time(run.created),
+            `${run.actionIndex + 1} ${run.action.type}`,
+            run.status,
+            run.attempts.length,
+            lastAnswer(run),
+          ]),
+          "It has not fired yet.",
+        ),
+      );
+    });
+
+  group
+    .command("create")
+    .description("Create an automation from a JSON file (see docs/automations.md)")
+    .requiredOption("-f, --file <path>", "JSON file: name, trigger, actions")
+    .action(async (options: { file: string }) => {
+      const body = readAutomationFile(options.file);
+      const automation = await apiClient()
+        .api.createAutomation({ body })
+        .catch((error: unknown) => {
+          if (!(error instanceof BatonError) || error.code !== "invalid_argument") throw error;
+          // Name the file, and the fields as they are written in it.
+          const reason = error.message.replace(/^invalid body: /, "").replace(/\bbody\./g, "");
+          throw new BatonError("invalid_argument", `'${options.file}' is not a valid automation: ${reason}`);
+        });
+      print(`Created automation '${automation.name}' (id ${automation.id}).`);
+    });
+
+  const setEnabled = (command: string, description: string, enabled: boolean, done: string) =>
+    group
+      .command(command)
+      .description(description)
+      .argument("<automation>", "automation id or name")
+      .action(async (idOrName: string) => {
+        const client = apiClient();
+        const { id } = await findAutomation(client, idOrName);
+        const automation = await client.api.updateAutomation({ params: { id }, body: { enabled } });
+        print(`${done} automation '${automation.name}'.`);
+      });
+  setEnabled("pause", "Pause an automation: it ignores events until resumed", false, "Paused");
+  setEnabled("resume", "Resume a paused automation (it counts events from now)", true, "Resumed");
+
+  group
+    .command("delete")
+    .description("Delete an automation and the record of its actions")
+    .argument("<automation>", "automation id or name")
+    .action(async (idOrName: string) => {
+      const client = apiClient();
+      const automation = await findAutomation(client, idOrName);
+      await client.api.deleteAutomation({ params: { id: automation.id } });
+      print(`Deleted automation '${automation.name}'.`);
+    });
+  return group;
+}

@@ -1,0 +1,181 @@
+import { z } from "zod";
+import { STATE_TYPES } from "../states.js";
+import { CsvList, Id, JsonObject, Limit, Name, Offset, Tags, Timestamp, Timestamps } from "./common.js";
+import { BatonEvent } from "./models.js";
+
+/**
+ * The events the server keeps in its store (for `BATON_EVENT_RETENTION_DAYS`) and that automations
+ * can react to. Other events (`log`, `flow-run.created`, …) are only streamed live.
+ */
+export const STORED_EVENTS = [
+  "flow-run.state-changed",
+  "task-run.state-changed",
+  "deployment.updated",
+  "work-pool.updated",
+  "worker.offline",
+] as const;
+export type StoredEventName = (typeof STORED_EVENTS)[number];
+
+// ── Stored events ────────────────────────────────────────────────────────────
+/** What an event concerns besides its resource: automations match on these. */
+export const EventRelated = z.object({
+  /** The name of the event's flow run (a task run's: the run it belongs to). */
+  flowRunName: z.string().nullable(),
+  flowName: z.string().nullable(),
+  /** The deployment's own name (it is addressed as `<flowName>/<deploymentName>`). */
+  deploymentName: z.string().nullable(),
+  workPoolName: z.string().nullable(),
+  tags: Tags,
+});
+export type EventRelated = z.infer<typeof EventRelated>;
+export const StoredEvent = BatonEvent.extend({ related: EventRelated });
+export type StoredEvent = z.infer<typeof StoredEvent>;
+export const EventQuery = z.strictObject({
+  /** Events whose name starts with this ("flow-run." for every flow-run event). */
+  name: z.string().max(200).optional(),
+  resourceId: z.string().max(200).optional(),
+  since: Timestamp.optional(),
+  limit: Limit,
+  offset: Offset,
+});
+export type EventQuery = z.input<typeof EventQuery>;
+
+// ── Triggers ─────────────────────────────────────────────────────────────────
+const DeploymentAddress = z
+  .string()
+  .max(401)
+  .regex(/^[^/\s][^/]*\/[^/\s][^/]*$/, "write a deployment as <flow name>/<deployment name>");
+const Names = z.array(z.string().min(1).max(200)).min(1).max(100);
+
+/**
+ * Which events an automation reacts to and when it fires. Every filter given must match (a list
+ * matches when any of its values does); a filter on something the event does not have (a state on
+ * a deployment update) does not match.
+ */
+export const AutomationTrigger = z
+  .strictObject({
+    events: z.array(z.enum(STORED_EVENTS)).min(1),
+    flows: Names.optional(),
+    deployments: z.array(DeploymentAddress).min(1).max(100).optional(),
+    workPools: Names.optional(),
+    /** Any of these tags (of the run; a task run's own tags for its events). */
+    tags: Names.optional(),
+    stateTypes: z.array(z.enum(STATE_TYPES)).min(1).optional(),
+    stateNames: Names.optional(),
+    /**
+     * reactive: fires when `threshold` matching events happen within `withinSeconds` (each one
+     * when the threshold is 1). proactive: fires when no matching event happens for `withinSeconds`.
+     */
+    posture: z.enum(["reactive", "proactive"]).default("reactive"),
+    threshold: z.number().int().min(1).max(10_000).default(1),
+    withinSeconds: z
+      .number()
+      .positive()
+      .max(86_400 * 30)
+      .optional(),
+  })
+  .refine(
+    (trigger) => trigger.withinSeconds !== undefined || (trigger.posture ?? "reactive") === "reactive",
+    {
+      message: "a proactive trigger needs withinSeconds: how long without a matching event before it fires",
+      path: ["withinSeconds"],
+    },
+  )
+  .refine((trigger) => trigger.withinSeconds !== undefined || (trigger.threshold ?? 1) === 1, {
+    message: "a threshold above 1 needs withinSeconds: the window the events must happen in",
+    path: ["withinSeconds"],
+  })
+  .refine((trigger) => (trigger.posture ?? "reactive") === "reactive" || (trigger.threshold ?? 1) === 1, {
+    message: "a proactive trigger has no threshold",
+    path: ["threshold"],
+  });
+export type AutomationTrigger = z.output<typeof AutomationTrigger>;
+
+// ── Actions ──────────────────────────────────────────────────────────────────
+/** A `{{ flow_run.name }}`-style template (see docs/automations.md); never evaluated as code. */
+const Template = z.string().min(1).max(10_000);
+
+/**
+ * What an automation does when it fires. Notifications name a secret that holds the URL to post
+ * to, so the URL (a credential for Slack) is never part of the automation. Targets left out are
+ * taken from the event (the run that failed, its deployment, its work pool).
+ */
+export const AutomationAction = z.discriminatedUnion("type", [
+  /** Records the message on the action run and sends nothing: for tests and dry runs. */
+  z.strictObject({ type: z.literal("test-sink"), text: Template.optional() }),
+  z.strictObject({ type: z.literal("slack"), secret: Name, text: Template.optional() }),
+  /** POSTs `body` (any JSON; its strings are templates) or, without one, the template values. */
+  z.strictObject({ type: z.literal("webhook"), secret: Name, body: z.json().optional() }),
+  z.strictObject({
+    type: z.literal("run-deployment"),
+    deployment: DeploymentAddress,
+    parameters: JsonObject.optional(),
+  }),
+  z.strictObject({ type: z.literal("cancel-flow-run") }),
+  z.strictObject({ type: z.literal("pause-deployment"), deployment: DeploymentAddress.optional() }),
+  z.strictObject({ type: z.literal("pause-work-pool"), workPool: Name.optional() }),
+]);
+export type AutomationAction = z.infer<typeof AutomationAction>;
+export type AutomationActionType = AutomationAction["type"];
+
+// ── Automations ──────────────────────────────────────────────────────────────
+export const Automation = z.object({
+  id: Id,
+  name: Name,
+  description: z.string().nullable(),
+  enabled: z.boolean(),
+  trigger: AutomationTrigger,
+  actions: z.array(AutomationAction),
+  ...Timestamps,
+});
+export type Automation = z.infer<typeof Automation>;
+export const AutomationCreate = z.strictObject({
+  name: Name,
+  description: z.string().max(10_000).nullish(),
+  enabled: z.boolean().default(true),
+  trigger: AutomationTrigger,
+  actions: z.array(AutomationAction).min(1).max(20),
+});
+export type AutomationCreate = z.input<typeof AutomationCreate>;
+export const AutomationUpdate = AutomationCreate.partial();
+export type AutomationUpdate = z.input<typeof AutomationUpdate>;
+
+// ── Action runs: one per action each time an automation fires ────────────────
+export const ACTION_RUN_STATUSES = ["PENDING", "COMPLETED", "FAILED"] as const;
+export const ActionAttempt = z.object({
+  attempt: z.number().int(),
+  started: Timestamp,
+  ok: z.boolean(),
+  /** The HTTP status of a notification's answer. */
+  statusCode: z.number().int().nullable(),
+  /** The start of the answer's body, or what the action did; secrets masked. */
+  response: z.string().nullable(),
+  error: z.string().nullable(),
+});
+export type ActionAttempt = z.infer<typeof ActionAttempt>;
+export const ActionRun = z.object({
+  id: Id,
+  automationId: Id,
+  automationName: z.string(),
+  actionIndex: z.number().int(),
+  action: AutomationAction,
+  /** The event that fired the automation; null for a proactive trigger. */
+  eventId: Id.nullable(),
+  /** The template values of this firing. */
+  context: JsonObject,
+  /** What is carried out: the message or body with its templates rendered, the targets resolved. */
+  resolved: JsonObject,
+  status: z.enum(ACTION_RUN_STATUSES),
+  attempts: z.array(ActionAttempt),
+  /** When the next attempt is due; null once the action run is finished. */
+  nextAttemptAt: Timestamp.nullable(),
+  ...Timestamps,
+});
+export type ActionRun = z.infer<typeof ActionRun>;
+export const ActionRunQuery = z.strictObject({
+  automationId: Id.optional(),
+  status: CsvList(z.enum(ACTION_RUN_STATUSES)).optional(),
+  limit: Limit,
+  offset: Offset,
+});
+export type ActionRunQuery = z.input<typeof ActionRunQuery>;

@@ -1,0 +1,95 @@
+import type { AutomationAction, Automation, StoredEvent } from "../api/automations.js";
+import type { JsonObject } from "../api/common.js";
+import { BatonError } from "../errors.js";
+import { defaultMessage, renderJson, renderTemplate, type TemplateValues } from "./templates.js";
+import { eventState } from "./triggers.js";
+
+type Json = JsonObject[string];
+
+/** An action as it is carried out: templates rendered, targets the action left out taken from the event. */
+export type ResolvedAction =
+  | { type: "test-sink"; text: string }
+  | { type: "slack"; secret: string; text: string }
+  | { type: "webhook"; secret: string; body: Json }
+  | { type: "run-deployment"; deployment: string; parameters: JsonObject }
+  | { type: "cancel-flow-run"; flowRunId: string }
+  | { type: "pause-deployment"; deployment: string }
+  | { type: "pause-work-pool"; workPool: string };
+
+/**
+ * The template values of one firing of an automation: from its event, or none for a proactive
+ * trigger. `dashboardUrl` is where links to runs point (`BATON_UI_URL`).
+ */
+export function templateValues(
+  automation: Pick<Automation, "id" | "name" | "trigger">,
+  event: StoredEvent | null,
+  dashboardUrl: string,
+): TemplateValues {
+  const related = event?.related;
+  const state = event ? eventState(event) : null;
+  const { trigger } = automation;
+  return {
+    automation: { id: automation.id, name: automation.name },
+    event: event ? { id: event.id, name: event.name, occurred: event.occurred } : null,
+    resource: event?.resource ?? null,
+    flow_run: event?.flowRunId
+      ? {
+          id: event.flowRunId,
+          name: related?.flowRunName ?? event.flowRunId,
+          url: `${dashboardUrl.replace(/\/+$/, "")}/runs/${event.flowRunId}`,
+        }
+      : null,
+    flow: related?.flowName ? { name: related.flowName } : null,
+    deployment:
+      related?.flowName && related.deploymentName
+        ? { name: related.deploymentName, full_name: `${related.flowName}/${related.deploymentName}` }
+        : null,
+    work_pool: related?.workPoolName ? { name: related.workPoolName } : null,
+    state: state ? { type: state.type, name: state.name, message: state.message ?? null } : null,
+    trigger: {
+      posture: trigger.posture,
+      events: trigger.events,
+      within_seconds: trigger.withinSeconds ?? null,
+      threshold: trigger.threshold,
+    },
+  };
+}
+
+function target(value: string | undefined, what: string): string {
+  if (value === undefined) {
+    throw new BatonError("invalid_argument", `the event that fired the automation has no ${what}`);
+  }
+  return value;
+}
+
+/** Resolves an action for one firing; throws when the action needs a target the event does not have. */
+export function resolveAction(action: AutomationAction, values: TemplateValues): ResolvedAction {
+  const text = (template: string | undefined) =>
+    template === undefined ? defaultMessage(values) : renderTemplate(template, values);
+  switch (action.type) {
+    case "test-sink":
+      return { type: action.type, text: text(action.text) };
+    case "slack":
+      return { type: action.type, secret: action.secret, text: text(action.text) };
+    case "webhook":
+      return {
+        type: action.type,
+        secret: action.secret,
+        body: action.body === undefined ? (values as unknown as JsonObject) : renderJson(action.body, values),
+      };
+    case "run-deployment":
+      return { type: action.type, deployment: action.deployment, parameters: action.parameters ?? {} };
+    case "cancel-flow-run":
+      return { type: action.type, flowRunId: target(values.flow_run?.id, "flow run to cancel") };
+    case "pause-deployment":
+      return {
+        type: action.type,
+        deployment: action.deployment ?? target(values.deployment?.full_name, "deployment to pause"),
+      };
+    case "pause-work-pool":
+      return {
+        type: action.type,
+        workPool: action.workPool ?? target(values.work_pool?.name, "work pool to pause"),
+      };
+  }
+}

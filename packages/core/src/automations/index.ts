@@ -1,0 +1,3 @@
+export * from "./actions.js";
+export * from "./templates.js";
+export * from "./triggers.js";

@@ -1,0 +1,75 @@
+import type { JsonObject } from "../api/common.js";
+
+type Json = JsonObject[string];
+
+/**
+ * What a template can refer to when an automation fires, `{{ flow_run.name }}` and the like. Parts
+ * the event does not concern (no flow run for a work-pool event; no event at all for a proactive
+ * trigger) are null and render as empty text.
+ */
+export interface TemplateValues {
+  automation: { id: string; name: string };
+  event: { id: string; name: string; occurred: string } | null;
+  resource: { kind: string; id: string } | null;
+  flow_run: { id: string; name: string; url: string } | null;
+  flow: { name: string } | null;
+  deployment: { name: string; full_name: string } | null;
+  work_pool: { name: string } | null;
+  state: { type: string; name: string; message: string | null } | null;
+  trigger: { posture: string; events: string[]; within_seconds: number | null; threshold: number };
+}
+
+// A dotted path of plain names between double braces: nothing else is ever looked at, let alone run.
+const TAG = /\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}/g;
+
+function lookup(values: unknown, path: string): unknown {
+  let current = values;
+  for (const key of path.split(".")) {
+    // Own properties only: `{{ constructor }}` or `{{ x.__proto__ }}` find nothing.
+    if (current === null || typeof current !== "object" || !Object.hasOwn(current, key)) return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current;
+}
+
+/** Template values are JSON: text as it is, numbers and objects as JSON, nothing for null. */
+const asText = (value: unknown): string =>
+  value === null || value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value);
+
+/** Replaces each `{{ path }}` by the value at that path (empty when there is none). */
+export function renderTemplate(template: string, values: TemplateValues | JsonObject): string {
+  return template.replace(TAG, (_, path: string) => asText(lookup(values, path)));
+}
+
+/** Renders every string inside a JSON value (a webhook's body), keeping its shape. */
+export function renderJson(value: Json, values: TemplateValues | JsonObject): Json {
+  if (typeof value === "string") return renderTemplate(value, values);
+  if (Array.isArray(value)) return value.map((item) => renderJson(item, values));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, renderJson(item, values)]));
+  }
+  return value;
+}
+
+/** The message of a notification that gives no text of its own. */
+export function defaultMessage(values: TemplateValues): string {
+  const head = `Baton automation '${values.automation.name}'`;
+  const { event, trigger } = values;
+  if (!event) {
+    return `${head}: no ${trigger.events.join(" or ")} event matched for ${trigger.within_seconds ?? 0} s.`;
+  }
+  const what =
+    values.resource?.kind === "flow-run" && values.flow_run
+      ? `flow run '${values.flow_run.name}'`
+      : `${event.name} of ${values.resource?.kind ?? "resource"} ${values.resource?.id ?? ""}`.trimEnd();
+  const where = [
+    values.flow && `flow '${values.flow.name}'`,
+    values.deployment && `deployment '${values.deployment.full_name}'`,
+    values.work_pool && `work pool '${values.work_pool.name}'`,
+  ].filter(Boolean);
+  const state = values.state
+    ? ` is ${values.state.name}${values.state.message ? `: ${values.state.message}` : ""}`
+    : "";
+  const link = values.flow_run ? ` ${values.flow_run.url}` : "";
+  return `${head}: ${what}${where.length ? ` (${where.join(", ")})` : ""}${state}${link}`;
+}

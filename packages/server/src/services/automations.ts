@@ -1,0 +1,203 @@
+import {
+  AutomationCreate,
+  matchesTrigger,
+  newId,
+  observeMatch,
+  proactiveDue,
+  resolveAction,
+  STORED_EVENTS,
+  templateValues,
+  type ActionAttempt,
+  type Automation,
+  type StoredEvent,
+} from "@baton/core";
+import type { Insertable, Selectable, Transaction } from "kysely";
+import type { ActionRunTable, AutomationTable, Database } from "../db/schema.js";
+import { toAutomation } from "../store/automations.js";
+import { nowIso, toJson, type StoreContext } from "../store/context.js";
+import { toStoredEvent } from "../store/events.js";
+import type { ServiceFactory } from "./index.js";
+
+type Trx = Transaction<Database>;
+
+/** Events matched per transaction. */
+const BATCH = 500;
+
+const Workable = AutomationCreate.pick({ trigger: true, actions: true });
+
+/**
+ * The automations as the services use them. One stored before triggers and actions had a schema
+ * may not fit it: it is left alone rather than stopping every other automation.
+ */
+const usable = (rows: Selectable<AutomationTable>[]) =>
+  rows.flatMap((row) => {
+    const automation = toAutomation(row);
+    const { trigger, actions } = automation;
+    return Workable.safeParse({ trigger, actions }).success ? [{ row, automation }] : [];
+  });
+
+interface Firing {
+  automation: Automation;
+  /** null: a proactive trigger fired because no event came. */
+  event: StoredEvent | null;
+}
+
+/**
+ * Matches stored events against the enabled automations and enqueues an action run for each action
+ * of an automation that fires, in the transaction that marks the events processed: an event is
+ * either still waiting or has its action runs stored, so a restart loses nothing. Then fires the
+ * proactive triggers whose window passed without a matching event. The actions service delivers.
+ */
+export const automationsService: ServiceFactory = (ctx, settings) => {
+  const dashboardUrl = settings.uiUrl ?? "";
+  return {
+    name: "automations",
+    wakeOn: STORED_EVENTS,
+    async runOnce(now) {
+      while (await matchBatch(ctx, dashboardUrl)) {
+        // Until every waiting event is matched.
+      }
+      await fireProactive(ctx, dashboardUrl, now);
+    },
+  };
+};
+
+/** Matches one batch of waiting events; true when there may be more. */
+async function matchBatch(ctx: StoreContext, dashboardUrl: string): Promise<boolean> {
+  const { more, fired } = await ctx.db.kysely.transaction().execute(async (trx) => {
+    // Lock the enabled automations: their windows are counted by one server at a time.
+    await trx
+      .updateTable("automations")
+      .set((eb) => ({ updated: eb.ref("updated") }))
+      .where("enabled", "=", 1)
+      .execute();
+    const rows = await trx.selectFrom("automations").selectAll().where("enabled", "=", 1).execute();
+    if (rows.length === 0) {
+      // Nothing to match against: every waiting event is done with in one statement.
+      await trx.updateTable("events").set({ processed: 1 }).where("processed", "=", 0).execute();
+      return { more: false, fired: [] };
+    }
+    const waiting = await trx
+      .selectFrom("events")
+      .selectAll()
+      .where("processed", "=", 0)
+      .orderBy("seq")
+      .limit(BATCH)
+      .execute();
+    if (waiting.length === 0) return { more: false, fired: [] };
+    // Only the events this transaction marked are its own (another server may have taken some).
+    const taken = await trx
+      .updateTable("events")
+      .set({ processed: 1 })
+      .where(
+        "seq",
+        "in",
+        waiting.map((event) => event.seq),
+      )
+      .where("processed", "=", 0)
+      .returning("seq")
+      .execute();
+    const ours = new Set(taken.map((row) => row.seq));
+    const events = waiting.filter((row) => ours.has(row.seq)).map(toStoredEvent);
+
+    const firings: Firing[] = [];
+    for (const { row, automation } of usable(rows)) {
+      let window = { start: row.windowStart, count: row.windowCount };
+      for (const event of events) {
+        if (!matchesTrigger(automation.trigger, event)) continue;
+        const seen = observeMatch(automation.trigger, window, event.occurred);
+        window = seen.window;
+        if (seen.fires) firings.push({ automation, event });
+      }
+      if (window.start !== row.windowStart || window.count !== row.windowCount) {
+        await trx
+          .updateTable("automations")
+          .set({ windowStart: window.start, windowCount: window.count })
+          .where("id", "=", row.id)
+          .execute();
+      }
+    }
+    await enqueue(trx, firings, dashboardUrl);
+    return { more: waiting.length === BATCH, fired: firings };
+  });
+  announce(ctx, fired);
+  return more;
+}
+
+async function fireProactive(ctx: StoreContext, dashboardUrl: string, now: Date): Promise<void> {
+  const rows = await ctx.db.kysely.selectFrom("automations").selectAll().where("enabled", "=", 1).execute();
+  for (const { row, automation } of usable(rows)) {
+    if (!proactiveDue(automation.trigger, { start: row.windowStart, count: row.windowCount }, now)) continue;
+    const fired = await ctx.db.kysely.transaction().execute(async (trx) => {
+      // The window starts again now; unless another server fired it, or an event restarted it, since.
+      const restarted = await trx
+        .updateTable("automations")
+        .set({ windowStart: now.toISOString() })
+        .where("id", "=", row.id)
+        .where("enabled", "=", 1)
+        .where("windowStart", "=", row.windowStart)
+        .executeTakeFirst();
+      if (restarted.numUpdatedRows === 0n) return [];
+      const firings = [{ automation, event: null }];
+      await enqueue(trx, firings, dashboardUrl);
+      return firings;
+    });
+    announce(ctx, fired);
+  }
+}
+
+/** One action run per action of each firing, due now; an action that cannot be resolved fails at once. */
+async function enqueue(trx: Trx, firings: Firing[], dashboardUrl: string): Promise<void> {
+  const now = nowIso();
+  const rows: Insertable<ActionRunTable>[] = firings.flatMap(({ automation, event }) => {
+    const values = templateValues(automation, event, dashboardUrl);
+    return automation.actions.map((action, actionIndex) => {
+      const row = {
+        id: newId(),
+        automationId: automation.id,
+        automationName: automation.name,
+        actionIndex,
+        action: toJson(action),
+        eventId: event?.id ?? null,
+        context: toJson(values),
+        created: now,
+        updated: now,
+      };
+      try {
+        const resolved = resolveAction(action, values);
+        return { ...row, resolved: toJson(resolved), status: "PENDING", attempts: "[]", nextAttemptAt: now };
+      } catch (error) {
+        const attempt: ActionAttempt = {
+          attempt: 1,
+          started: now,
+          ok: false,
+          statusCode: null,
+          response: null,
+          error: error instanceof Error ? error.message : String(error),
+        };
+        return { ...row, resolved: "{}", status: "FAILED", attempts: toJson([attempt]), nextAttemptAt: null };
+      }
+    });
+  });
+  for (let start = 0; start < rows.length; start += 500) {
+    await trx
+      .insertInto("actionRuns")
+      .values(rows.slice(start, start + 500))
+      .execute();
+  }
+}
+
+/** Live only (not stored, so no automation reacts to automations): wakes the actions service. */
+function announce(ctx: StoreContext, firings: Firing[]): void {
+  for (const { automation, event } of firings) {
+    ctx.events.publish(
+      "automation.triggered",
+      { kind: "automation", id: automation.id },
+      event?.flowRunId ?? null,
+      {
+        automationName: automation.name,
+        eventId: event?.id ?? null,
+      },
+    );
+  }
+}

@@ -1,0 +1,131 @@
+import {
+  newId,
+  type EventRelated,
+  type JsonObject,
+  type StoredEvent,
+  type StoredEventName,
+  type EventQuery,
+} from "@baton/core";
+import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import type { z } from "zod";
+import type { Database, EventTable } from "../db/schema.js";
+import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/** An event to store: what it relates to is read from its flow run, unless `related` says it. */
+export interface EventDraft {
+  name: StoredEventName;
+  resource: { kind: string; id: string };
+  flowRunId: string | null;
+  payload: JsonObject;
+  /** What the flow run does not tell: a task run's own tags, a deployment's names. */
+  related?: Partial<EventRelated>;
+}
+
+const UNRELATED: EventRelated = {
+  flowRunName: null,
+  flowName: null,
+  deploymentName: null,
+  workPoolName: null,
+  tags: [],
+};
+
+// Bounded statements: SQLite allows at most 32766 bound values.
+const CHUNK = 500;
+const chunks = <T>(items: T[]): T[][] =>
+  Array.from({ length: Math.ceil(items.length / CHUNK) }, (_, i) => items.slice(i * CHUNK, (i + 1) * CHUNK));
+
+/**
+ * Stores events in the caller's transaction, so that a state change and its event commit together
+ * (or neither does), and returns them to publish once that transaction commits. The flow, deployment,
+ * work pool and tags of the events' flow runs are read in one query for the whole batch.
+ */
+export async function recordEvents(db: Executor, drafts: EventDraft[]): Promise<StoredEvent[]> {
+  const runIds = [...new Set(drafts.flatMap((draft) => (draft.flowRunId ? [draft.flowRunId] : [])))];
+  const runs = new Map<string, EventRelated>();
+  for (const ids of chunks(runIds)) {
+    const rows = await db
+      .selectFrom("flowRuns")
+      .innerJoin("flows", "flows.id", "flowRuns.flowId")
+      .select([
+        "flowRuns.id",
+        "flowRuns.name as flowRunName",
+        "flows.name as flowName",
+        "flowRuns.deploymentName",
+        "flowRuns.workPoolName",
+        "flowRuns.tags",
+      ])
+      .where("flowRuns.id", "in", ids)
+      .execute();
+    for (const { id, tags, ...names } of rows) runs.set(id, { ...names, tags: fromJson(tags, []) });
+  }
+  const occurred = nowIso();
+  const events: StoredEvent[] = drafts.map((draft) => ({
+    id: newId(),
+    name: draft.name,
+    occurred,
+    resource: draft.resource,
+    flowRunId: draft.flowRunId,
+    payload: draft.payload,
+    related: { ...UNRELATED, ...(draft.flowRunId ? runs.get(draft.flowRunId) : {}), ...draft.related },
+  }));
+  for (const batch of chunks(events)) {
+    await db
+      .insertInto("events")
+      .values(
+        batch.map((event) => ({
+          id: event.id,
+          occurred: event.occurred,
+          name: event.name,
+          resourceKind: event.resource.kind,
+          resourceId: event.resource.id,
+          flowRunId: event.flowRunId,
+          flowRunName: event.related.flowRunName,
+          flowName: event.related.flowName,
+          deploymentName: event.related.deploymentName,
+          workPoolName: event.related.workPoolName,
+          tags: toJson(event.related.tags),
+          payload: toJson(event.payload),
+          processed: 0,
+        })),
+      )
+      .execute();
+  }
+  return events;
+}
+
+/** Stores one event outside any transaction of the change it reports, and publishes it. */
+export async function recordEvent(ctx: StoreContext, draft: EventDraft): Promise<void> {
+  for (const event of await recordEvents(ctx.db.kysely, [draft])) ctx.events.emit(event);
+}
+
+export const toStoredEvent = (row: Selectable<EventTable>): StoredEvent => ({
+  id: row.id,
+  name: row.name,
+  occurred: row.occurred,
+  resource: { kind: row.resourceKind, id: row.resourceId },
+  flowRunId: row.flowRunId,
+  payload: fromJson(row.payload, {}),
+  related: {
+    flowRunName: row.flowRunName,
+    flowName: row.flowName,
+    deploymentName: row.deploymentName,
+    workPoolName: row.workPoolName,
+    tags: fromJson(row.tags, []),
+  },
+});
+
+export async function listEvents({ db }: StoreContext, query: z.output<typeof EventQuery>) {
+  let q = db.kysely.selectFrom("events").selectAll();
+  // A prefix compared as such (LIKE would read '_' as a wildcard, and ignores case on SQLite).
+  if (query.name) q = q.where(sql<string>`substr(name, 1, ${query.name.length})`, "=", query.name);
+  if (query.resourceId) q = q.where("resourceId", "=", query.resourceId);
+  if (query.since) q = q.where("occurred", ">=", query.since);
+  const rows = await q
+    .orderBy("seq", "desc")
+    .limit(query.limit + 1)
+    .offset(query.offset)
+    .execute();
+  return toPage(rows.map(toStoredEvent), query.limit, query.offset);
+}
