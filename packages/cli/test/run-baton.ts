@@ -10,12 +10,13 @@ export interface Result {
   stderr: string;
 }
 
-const envFor = (apiUrl: string): NodeJS.ProcessEnv => ({
+const envFor = (apiUrl: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
   ...process.env,
   BATON_API_URL: apiUrl,
   BATON_API_KEY: "",
   BATON_DEBUG: "",
   NO_COLOR: "",
+  ...extra,
 });
 
 /** A command still running after this long is killed, so that a hang fails its test and says so. */
@@ -31,9 +32,9 @@ function runBaton(env: NodeJS.ProcessEnv, args: string[]): Promise<Result> {
   });
 }
 
-/** Runs `baton …args` against the API at `apiUrl`; never rejects. */
-export function batonAt(apiUrl: string): (...args: string[]) => Promise<Result> {
-  return (...args) => runBaton(envFor(apiUrl), args);
+/** Runs `baton …args` against the API at `apiUrl` (with `env` added to the environment); never rejects. */
+export function batonAt(apiUrl: string, env: NodeJS.ProcessEnv = {}): (...args: string[]) => Promise<Result> {
+  return (...args) => runBaton(envFor(apiUrl, env), args);
 }
 
 /** Starts `baton …args` and leaves it running. */

@@ -83,11 +83,18 @@ describe("the seed's commands, spelled as in Prefect", () => {
     expect(watched.stdout).toContain("Stopped watching after 0.5 s");
   });
 
-  it("create a docker pool, which this worker cannot serve: it says so in one line", async () => {
+  it("create a docker pool; a worker that cannot reach its engine says so in one line", async () => {
     ok(await baton("work-pool", "create", "lock-container-pool", "--type", "docker"));
-    const worker = await baton("worker", "start", "--name", "hard-worker", "--pool", "lock-container-pool");
+    const worker = await batonAt(server.apiUrl, { DOCKER_HOST: "unix:///nonexistent/docker.sock" })(
+      "worker",
+      "start",
+      "--name",
+      "hard-worker",
+      "--pool",
+      "lock-container-pool",
+    );
     expect(oneLineError(worker)).toBe(
-      "error: work pool 'lock-container-pool' has type 'docker'; this worker knows process",
+      "error: cannot reach the Docker engine at unix:///nonexistent/docker.sock (ENOENT): start it, or set DOCKER_HOST",
     );
   });
 });

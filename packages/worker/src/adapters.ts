@@ -40,6 +40,8 @@ export interface RecoveredJob {
 /** Starts jobs for one work-pool type. Container and Kubernetes types implement the same interface. */
 export interface JobAdapter {
   type: string;
+  /** Throws, with what to do, when jobs cannot start at all (no engine): the worker stops at once. */
+  check?(): Promise<void>;
   start(run: ClaimedRun, context: JobContext): Promise<JobHandle>;
   /**
    * Jobs that outlive their worker (containers) are found again when a worker of the same name starts:

@@ -171,6 +171,14 @@ export class DockerAdapter implements JobAdapter {
     return (this.#docker ??= import("dockerode").then(({ default: Dockerode }) => new Dockerode()));
   }
 
+  async check(): Promise<void> {
+    try {
+      await (await this.engine()).ping();
+    } catch (error) {
+      throw new BatonError("unavailable", engineError(error));
+    }
+  }
+
   async start(run: ClaimedRun, context: JobContext): Promise<JobHandle> {
     const { flowRun } = run;
     const entrypoint = run.deployment?.entrypoint;

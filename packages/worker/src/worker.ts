@@ -77,6 +77,7 @@ export class Worker {
     this.#options.signal?.addEventListener("abort", () => stop.abort(), { once: true });
     if (this.#options.signal?.aborted) stop.abort();
 
+    await adapter.check?.();
     await this.#heartbeat();
     const heartbeats = setInterval(
       () => void this.#heartbeat().catch((error: unknown) => this.#log(`heartbeat failed: ${String(error)}`)),
