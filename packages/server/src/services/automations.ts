@@ -53,6 +53,8 @@ export const automationsService: ServiceFactory = (ctx, settings) => {
   return {
     name: "automations",
     wakeOn: STORED_EVENTS,
+    // Notifications may wait a few milliseconds; a transaction per state change may not.
+    wakeDelayMs: 50,
     async runOnce(now) {
       while (await matchBatch(ctx, dashboardUrl)) {
         // Until every waiting event is matched.

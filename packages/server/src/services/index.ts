@@ -8,6 +8,11 @@ export interface Service {
   runOnce(now: Date): Promise<void>;
   /** Event names that make the service run again at once (a new schedule, say). */
   wakeOn?: readonly string[];
+  /**
+   * Events within this long after the first are handled in one pass: a busy server's state changes
+   * then cost the service a pass per batch, not one per event. @default 0
+   */
+  wakeDelayMs?: number;
 }
 
 export type ServiceFactory = (ctx: StoreContext, settings: ServerSettings) => Service;
@@ -54,14 +59,23 @@ export function startServices(
         });
     };
     const wakeOn = new Set(service.wakeOn ?? []);
+    let wakeTimer: NodeJS.Timeout | undefined;
+    const wake = (): void => {
+      if (!service.wakeDelayMs) return pass();
+      wakeTimer ??= setTimeout(() => {
+        wakeTimer = undefined;
+        pass();
+      }, service.wakeDelayMs);
+    };
     const unsubscribe =
-      wakeOn.size > 0 ? ctx.events.subscribe((event) => wakeOn.has(event.name) && pass()) : () => undefined;
+      wakeOn.size > 0 ? ctx.events.subscribe((event) => wakeOn.has(event.name) && wake()) : () => undefined;
     pass();
     return {
       stop: async () => {
         stopped = true;
         unsubscribe();
         clearTimeout(timer);
+        clearTimeout(wakeTimer);
         await running;
       },
     };
