@@ -27,6 +27,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   windmill: async () => (await import("./windmill.js")).windmill,
   memory: async () => (await import("./memory.js")).memory,
   "job-queues": async () => (await import("./job-queues.js")).jobQueues,
+  "dashboard-scale": async () => (await import("./dashboard-scale.js")).dashboardScale,
 };
 
 function parseArgs(argv: string[]) {

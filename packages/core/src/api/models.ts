@@ -133,6 +133,33 @@ export const FlowRunQuery = z.strictObject({
 });
 export type FlowRunQuery = z.input<typeof FlowRunQuery>;
 
+/** The longest history answered at once, in buckets. */
+export const MAX_HISTORY_BUCKETS = 1000;
+
+/**
+ * Flow runs counted by the time they were created (buckets of `bucketSeconds` from `since`, the
+ * last one ending at `until`, now when left out) and the type of the state each is in now.
+ */
+export const FlowRunHistoryQuery = z.strictObject({
+  since: Timestamp,
+  until: Timestamp.optional(),
+  bucketSeconds: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(86_400 * 366)
+    .default(3600),
+});
+export type FlowRunHistoryQuery = z.input<typeof FlowRunHistoryQuery>;
+
+export const FlowRunHistoryBucket = z.object({
+  /** The bucket's start; it ends where the next one starts (the last one at `until`). */
+  start: Timestamp,
+  /** Runs created in the bucket, by the type of their current state (every type, zeros too). */
+  counts: z.record(z.enum(STATE_TYPES), z.number().int()),
+});
+export type FlowRunHistoryBucket = z.infer<typeof FlowRunHistoryBucket>;
+
 export const SetState = z.strictObject({ state: StateInputSchema, force: z.boolean().optional() });
 export type SetState = z.infer<typeof SetState>;
 export const SetStateResult = z.object({

@@ -81,6 +81,14 @@ export const routes = {
     query: m.FlowRunQuery,
     response: page(m.FlowRun),
   }),
+  flowRunHistory: route({
+    method: "GET",
+    path: "/flow-runs/history",
+    summary: "Flow runs counted by the time they were created and the type of their state now",
+    tag: "flow runs",
+    query: m.FlowRunHistoryQuery,
+    response: z.array(m.FlowRunHistoryBucket),
+  }),
   readFlowRun: route({
     method: "GET",
     path: "/flow-runs/:id",

@@ -35,6 +35,7 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
 
     createFlowRun: ({ body }) => flowRuns.createFlowRun(ctx, body),
     listFlowRuns: ({ query }) => flowRuns.listFlowRuns(ctx, query),
+    flowRunHistory: ({ query }) => flowRuns.flowRunHistory(ctx, query),
     readFlowRun: ({ params }) => flowRuns.readFlowRun(ctx, params.id),
     deleteFlowRun: ({ params }) => flowRuns.deleteFlowRun(ctx, params.id),
     setFlowRunState: ({ params, body }) =>

@@ -8,6 +8,7 @@ import type { Generated } from "kysely";
 export interface Database {
   flows: FlowTable;
   flowRuns: FlowRunTable;
+  flowRunTags: FlowRunTagTable;
   taskRuns: TaskRunTable;
   states: StateTable;
   logs: LogTable;
@@ -71,6 +72,17 @@ export interface FlowRunTable extends RunColumns {
   nextScheduledStartTime: string | null;
   lastHeartbeat: string | null;
   workerName: string | null;
+}
+
+/**
+ * A flow run's tags one per row, with its creation time, so that the runs with a tag are read newest
+ * first from an index ((tag, created, flow_run_id)) rather than by matching every run's JSON list.
+ * Written with the run; a run's tags never change.
+ */
+export interface FlowRunTagTable {
+  tag: string;
+  created: string;
+  flowRunId: string;
 }
 
 export interface TaskRunTable extends RunColumns {

@@ -9,6 +9,12 @@ export interface StoreContext {
 
 export const nowIso = (): string => new Date().toISOString();
 
+/**
+ * A timestamp from a request, in the one form the store writes (UTC, milliseconds, `Z`), so that it
+ * compares as text with stored ones: "10:00:00+02:00" or "08:00:00Z" would not.
+ */
+export const toStoredTime = (timestamp: string): string => new Date(timestamp).toISOString();
+
 export const toJson = (value: unknown): string => JSON.stringify(value ?? null);
 
 export function fromJson<T>(text: string | null | undefined, fallback: T): T {
