@@ -1,9 +1,12 @@
 import { useState, type FormEvent, type ReactNode } from "react";
 import { ApiProvider, useApiContext } from "./api.js";
 import { EmptyState, useTitle } from "./components.js";
+import { AutomationPage } from "./pages/Automation.js";
+import { AutomationsPage } from "./pages/Automations.js";
 import { ConcurrencyLimitsPage } from "./pages/ConcurrencyLimits.js";
 import { DeploymentPage } from "./pages/Deployment.js";
 import { DeploymentsPage } from "./pages/Deployments.js";
+import { EventsPage } from "./pages/Events.js";
 import { OverviewPage } from "./pages/Overview.js";
 import { RunDetailPage } from "./pages/RunDetail.js";
 import { RunsPage } from "./pages/Runs.js";
@@ -16,6 +19,8 @@ const NAV = [
   { href: "/deployments", label: "Deployments" },
   { href: "/work-pools", label: "Work pools" },
   { href: "/concurrency-limits", label: "Concurrency limits" },
+  { href: "/automations", label: "Automations" },
+  { href: "/events", label: "Events" },
 ] as const;
 
 function route(path: string): ReactNode {
@@ -34,6 +39,13 @@ function route(path: string): ReactNode {
   }
   if (path === "/work-pools") return <WorkPoolsPage />;
   if (path === "/concurrency-limits") return <ConcurrencyLimitsPage />;
+  if (path === "/automations") return <AutomationsPage />;
+  const automation = /^\/automations\/([^/]+)$/.exec(path);
+  if (automation?.[1]) {
+    const id = decodeURIComponent(automation[1]);
+    return <AutomationPage key={id} id={id} />;
+  }
+  if (path === "/events") return <EventsPage />;
   return <NotFound />;
 }
 

@@ -42,11 +42,14 @@ export function formSchema(parameterSchema: JsonObject): RJSFSchema {
 export const hasFields = (schema: RJSFSchema): boolean =>
   schema.properties !== undefined && Object.keys(schema.properties).length > 0;
 
-/** The server's issues ("customer.address.city": "is required") as errors on the form's fields. */
+/**
+ * The server's issues ("customer.address.city": "is required") as errors on the form's fields; a
+ * path in parentheses ("(parameters)") names the whole form.
+ */
 export function issuesToErrorSchema(issues: FieldIssue[]): ErrorSchema {
   const builder = new ErrorSchemaBuilder();
   for (const { path, message } of issues) {
-    const field = path && path !== "(parameters)" ? path : undefined;
+    const field = path && !path.startsWith("(") ? path : undefined;
     builder.addErrors(message, field);
   }
   return builder.ErrorSchema;

@@ -1,24 +1,34 @@
-import type { FlowRun, StateType } from "@baton/core";
+import { STATE_TYPES, type FlowRunHistoryBucket, type StateType } from "@baton/core";
 import { describe, expect, it } from "vitest";
-import { bucketByHour, HOUR_MS, totals } from "./run-buckets.js";
+import { bucketsFromHistory, HOUR_MS, totals, windowStart } from "./run-buckets.js";
 
 const now = Date.parse("2026-11-23T10:30:00Z");
-const run = (created: string, type: StateType | null) =>
-  ({ created, state: type ? { type } : null }) as unknown as FlowRun;
+const bucket = (start: string, counts: Partial<Record<StateType, number>>): FlowRunHistoryBucket => ({
+  start,
+  counts: { ...Object.fromEntries(STATE_TYPES.map((type) => [type, 0])), ...counts } as Record<
+    StateType,
+    number
+  >,
+});
 
-describe("bucketByHour", () => {
-  it("counts runs by the hour they were created in and the state they are in now", () => {
-    const buckets = bucketByHour(
+describe("the overview's hourly buckets", () => {
+  it("start 23 whole hours before the hour holding now", () => {
+    expect(windowStart(now)).toBe(Date.parse("2026-11-22T11:00:00Z"));
+    expect(windowStart(now, 1)).toBe(Date.parse("2026-11-23T10:00:00Z"));
+  });
+
+  it("take the server's counts hour by hour, an hour missing from its answer counting zero", () => {
+    const since = windowStart(now);
+    const buckets = bucketsFromHistory(
       [
-        run("2026-11-23T10:05:00Z", "RUNNING"),
-        run("2026-11-23T10:29:00Z", "COMPLETED"),
-        run("2026-11-23T09:59:59Z", "FAILED"),
-        run("2026-11-22T11:00:00Z", null),
-        // Before the first hour, and after now's hour (a clock running ahead): left out.
-        run("2026-11-22T10:59:59Z", "COMPLETED"),
-        run("2026-11-23T11:00:00Z", "COMPLETED"),
+        bucket("2026-11-22T11:00:00.000Z", { SCHEDULED: 1 }),
+        bucket("2026-11-23T09:00:00.000Z", { FAILED: 1 }),
+        bucket("2026-11-23T10:00:00.000Z", { RUNNING: 1, COMPLETED: 1 }),
+        // Outside the window: left out.
+        bucket("2026-11-22T10:00:00.000Z", { COMPLETED: 5 }),
+        bucket("2026-11-23T11:00:00.000Z", { COMPLETED: 5 }),
       ],
-      now,
+      since,
     );
     expect(buckets).toHaveLength(24);
     expect(buckets[0]!.start).toBe(Date.parse("2026-11-22T11:00:00Z"));
@@ -27,6 +37,7 @@ describe("bucketByHour", () => {
     expect(buckets[23]!.counts).toMatchObject({ RUNNING: 1, COMPLETED: 1, FAILED: 0 });
     expect(buckets[22]!.counts.FAILED).toBe(1);
     expect(buckets[0]!.counts.SCHEDULED).toBe(1);
+    expect(buckets[5]!.counts.COMPLETED).toBe(0);
     expect(totals(buckets)).toMatchObject({ RUNNING: 1, COMPLETED: 1, FAILED: 1, SCHEDULED: 1, CRASHED: 0 });
   });
 });

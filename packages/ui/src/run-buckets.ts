@@ -1,5 +1,5 @@
-/** Flow runs counted by hour and state, for the overview's chart. */
-import { STATE_TYPES, type FlowRun, type StateType } from "@baton/core";
+/** Flow runs counted by hour and state, for the overview's chart: the server counts them. */
+import { STATE_TYPES, type FlowRunHistoryBucket, type StateType } from "@baton/core";
 
 export const HOUR_MS = 3_600_000;
 
@@ -12,21 +12,24 @@ export interface HourBucket {
 const zeroCounts = (): Record<StateType, number> =>
   Object.fromEntries(STATE_TYPES.map((type) => [type, 0])) as Record<StateType, number>;
 
+/** The start of the window of `hours` whole hours up to and including the one holding `now`. */
+export function windowStart(now: number, hours = 24): number {
+  return Math.floor(now / HOUR_MS) * HOUR_MS - (hours - 1) * HOUR_MS;
+}
+
 /**
- * The runs created in the `hours` whole hours up to and including the one holding `now`, counted
- * by the type of the state each is in now; runs without a state yet count as SCHEDULED.
+ * The server's history (GET /api/flow-runs/history, hourly from `windowStart`) as the chart's
+ * buckets: `hours` of them from `since`, an hour the answer lacks counting zero.
  */
-export function bucketByHour(runs: FlowRun[], now: number, hours = 24): HourBucket[] {
-  const last = Math.floor(now / HOUR_MS) * HOUR_MS;
-  const first = last - (hours - 1) * HOUR_MS;
+export function bucketsFromHistory(history: FlowRunHistoryBucket[], since: number, hours = 24): HourBucket[] {
   const buckets = Array.from({ length: hours }, (_, index) => ({
-    start: first + index * HOUR_MS,
+    start: since + index * HOUR_MS,
     counts: zeroCounts(),
   }));
-  for (const run of runs) {
-    const index = Math.floor((Date.parse(run.created) - first) / HOUR_MS);
-    const bucket = buckets[index];
-    if (bucket) bucket.counts[run.state?.type ?? "SCHEDULED"] += 1;
+  for (const bucket of history) {
+    const target = buckets[Math.round((Date.parse(bucket.start) - since) / HOUR_MS)];
+    if (!target) continue;
+    for (const type of STATE_TYPES) target.counts[type] += bucket.counts[type] ?? 0;
   }
   return buckets;
 }

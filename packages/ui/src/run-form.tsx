@@ -1,9 +1,19 @@
-import type { Deployment, FieldIssue, JsonObject } from "@baton/core";
+import type { Deployment, JsonObject } from "@baton/core";
 import Form from "@rjsf/core";
-import type { ErrorSchema, RJSFSchema, RJSFValidationError } from "@rjsf/utils";
+import type { ErrorSchema, RJSFSchema } from "@rjsf/utils";
 import { useMemo, useState, type FormEvent, type ReactNode } from "react";
 import { toError, useApiContext } from "./api.js";
 import { Json } from "./components.js";
+import {
+  issuesOf,
+  JsonEditor,
+  ModeSwitch,
+  pretty,
+  ProblemBox,
+  requiredAsShort,
+  type Mode,
+  type Problem,
+} from "./form-parts.js";
 import { formTemplates } from "./form-theme.js";
 import {
   checkParameters,
@@ -14,59 +24,6 @@ import {
   validator,
 } from "./parameters.js";
 import { navigate } from "./router.js";
-
-type Mode = "form" | "json";
-
-/** Why the run was not started: the server's answer, or what the custom JSON check found. */
-interface Problem {
-  title: string;
-  detail?: string;
-  issues: FieldIssue[];
-}
-
-const pretty = (value: unknown) => JSON.stringify(value, null, 2);
-
-function issuesOf(error: unknown): FieldIssue[] {
-  const issues = (error as { issues?: unknown }).issues;
-  return Array.isArray(issues) ? (issues as FieldIssue[]) : [];
-}
-
-function ProblemBox({ problem }: { problem: Problem }) {
-  return (
-    <div className="error-box problem" role="alert">
-      <strong>{problem.title}</strong>
-      {problem.detail ? <p>{problem.detail}</p> : null}
-      {problem.issues.length > 0 ? (
-        <ul>
-          {problem.issues.map((issue) => (
-            <li key={`${issue.path}: ${issue.message}`}>
-              <code>{issue.path}</code> {issue.message}
-            </li>
-          ))}
-        </ul>
-      ) : null}
-    </div>
-  );
-}
-
-function ModeSwitch({ mode, onChange }: { mode: Mode; onChange: (mode: Mode) => void }) {
-  const option = (value: Mode, text: string) => (
-    <button
-      type="button"
-      className={`segment${mode === value ? " selected" : ""}`}
-      aria-pressed={mode === value}
-      onClick={() => onChange(value)}
-    >
-      {text}
-    </button>
-  );
-  return (
-    <div className="segmented" role="group" aria-label="Parameters as">
-      {option("form", "Form")}
-      {option("json", "Custom JSON")}
-    </div>
-  );
-}
 
 function Actions({ submitting, onCancel }: { submitting: boolean; onCancel: () => void }) {
   return (
@@ -123,38 +80,6 @@ function SchemaForm({
     >
       {children}
     </Form>
-  );
-}
-
-/** "must have required property 'city'", under the field named city, says less as "is required". */
-const requiredAsShort = (errors: RJSFValidationError[]) =>
-  errors.map((error) => (error.name === "required" ? { ...error, message: "is required" } : error));
-
-function JsonEditor({
-  text,
-  onChange,
-  onSubmit,
-  children,
-}: {
-  text: string;
-  onChange: (text: string) => void;
-  onSubmit: (event: FormEvent<HTMLFormElement>) => void;
-  children: ReactNode;
-}) {
-  return (
-    <form onSubmit={onSubmit} noValidate>
-      <label className="field">
-        Parameters (JSON)
-        <textarea
-          className="json-input"
-          spellCheck={false}
-          rows={Math.min(24, Math.max(8, text.split("\n").length + 1))}
-          value={text}
-          onChange={(event) => onChange(event.target.value)}
-        />
-      </label>
-      {children}
-    </form>
   );
 }
 
@@ -240,7 +165,7 @@ export function RunDeploymentForm({
         {actions}
       </SchemaForm>
     ) : (
-      <JsonEditor text={jsonText} onChange={setJsonText} onSubmit={submitJson}>
+      <JsonEditor label="Parameters (JSON)" text={jsonText} onChange={setJsonText} onSubmit={submitJson}>
         {actions}
       </JsonEditor>
     );
@@ -249,7 +174,7 @@ export function RunDeploymentForm({
     <section className="card run-form" aria-label="New run">
       <div className="section-header">
         <h2>New run</h2>
-        <ModeSwitch mode={mode} onChange={switchTo} />
+        <ModeSwitch label="Parameters as" mode={mode} onChange={switchTo} />
       </div>
       <div className="run-form-body">
         <div className="run-form-editor">

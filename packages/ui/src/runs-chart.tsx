@@ -53,7 +53,8 @@ function chartOptions(
         stroke: muted,
         grid: { stroke: grid, width: 1 },
         ticks: { show: false },
-        incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+        // Whole runs only, up to the hours of a busy server's.
+        incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000],
       },
     ],
     series: [

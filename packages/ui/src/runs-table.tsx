@@ -12,8 +12,39 @@ function StartTime({ run }: { run: FlowRun }) {
   );
 }
 
-/** Flow runs as a table; a deployment's page leaves out the deployment column, which would repeat itself. */
-export function RunsTable({ runs, showDeployment = true }: { runs: FlowRun[]; showDeployment?: boolean }) {
+/** A run's tags as buttons that filter the list by one of them. */
+function TagButtons({ tags, onTag }: { tags: string[]; onTag: (tag: string) => void }) {
+  if (tags.length === 0) return <span className="muted">—</span>;
+  return (
+    <span className="tags">
+      {tags.map((tag) => (
+        <button
+          key={tag}
+          type="button"
+          className="tag tag-button"
+          title={`Show the runs tagged ${tag}`}
+          onClick={() => onTag(tag)}
+        >
+          {tag}
+        </button>
+      ))}
+    </span>
+  );
+}
+
+/**
+ * Flow runs as a table; a deployment's page leaves out the deployment column, which would repeat
+ * itself. With `onTag`, a column of tags that filter by themselves when clicked.
+ */
+export function RunsTable({
+  runs,
+  showDeployment = true,
+  onTag,
+}: {
+  runs: FlowRun[];
+  showDeployment?: boolean;
+  onTag?: (tag: string) => void;
+}) {
   return (
     <table className="table">
       <thead>
@@ -22,6 +53,7 @@ export function RunsTable({ runs, showDeployment = true }: { runs: FlowRun[]; sh
           <th>Flow</th>
           {showDeployment ? <th>Deployment</th> : null}
           <th>State</th>
+          {onTag ? <th>Tags</th> : null}
           <th>Start</th>
           <th className="num">Duration</th>
         </tr>
@@ -47,6 +79,11 @@ export function RunsTable({ runs, showDeployment = true }: { runs: FlowRun[]; sh
             <td>
               <StateBadge state={run.state} />
             </td>
+            {onTag ? (
+              <td>
+                <TagButtons tags={run.tags} onTag={onTag} />
+              </td>
+            ) : null}
             <td>
               <StartTime run={run} />
             </td>

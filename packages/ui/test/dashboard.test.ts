@@ -1,7 +1,8 @@
 // The dashboard in a real browser (Debian's Chromium, driven by playwright-core) against a real server
-// with seeded runs and a real serve process: every page, filters, live updates, cancel, and a
-// deployment run from the form generated from its parameter schema. Screenshots of each page go to
-// test-results/screenshots/ for a person to look at.
+// with seeded runs and a real serve process: every page, filters, live updates, cancel, a deployment
+// run from the form generated from its parameter schema, and automations made from the form generated
+// from their model, with secrets and events. Screenshots of each page go to test-results/screenshots/
+// for a person to look at.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import { z } from "zod";
 import type { FlowRun, JsonObject, StateInput } from "@baton/core";
 import { findDashboard } from "@baton/server";
 import { serverAFlow } from "../../../examples/gps/src/flows.js";
+import { toLocalInput } from "../src/run-filters.js";
 import { startTestServer, type TestServer } from "../../../test/helpers.js";
 import { startProcess, type TestProcess } from "../../../test/processes.js";
 
@@ -219,11 +221,14 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
       { path: "/deployments", title: "Deployments", shot: "deployments" },
       { path: "/work-pools", title: "Work pools", shot: "work-pools" },
       { path: "/concurrency-limits", title: "Concurrency limits", shot: "concurrency-limits" },
+      { path: "/automations", title: "Automations", shot: "automations" },
+      { path: "/events", title: "Events", shot: "events" },
     ];
     for (const { path, title, shot } of pages) {
       await open(path);
       expect(await heading().textContent()).toBe(title);
-      await page.locator(".loading").waitFor({ state: "detached" });
+      // Some pages load two lists at once (automations and secrets), each saying so until it arrives.
+      await expect.poll(() => page.locator(".loading").count()).toBe(0);
       if (path === "/") await page.locator(".chart-canvas canvas").waitFor();
       await shoot(shot);
     }
@@ -288,6 +293,73 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     await expect.poll(names, { timeout: UI_TIMEOUT }).toEqual(["seed-crashed"]);
     await page.getByLabel("State").selectOption({ label: "All states" });
     await expect.poll(async () => (await names()).length, { timeout: UI_TIMEOUT }).toBeGreaterThanOrEqual(4);
+  });
+
+  it("filters the runs list by flow, tag, work pool and time, kept in the URL and live", async () => {
+    const daily = await api().createFlowRun({
+      body: { flowName: "reports", name: "report-daily", tags: ["finance", "nightly"] },
+    });
+    await api().createFlowRun({ body: { flowName: "reports", name: "report-adhoc", tags: ["finance"] } });
+    await api().createFlowRun({ body: { flowName: "etl", name: "etl-nightly", tags: ["nightly"] } });
+    await api().createWorkPool({ body: { name: "reporting", type: "process" } });
+    const monthly = await api().createDeployment({
+      body: { flowName: "reports", name: "monthly", workPoolName: "reporting" },
+    });
+    const pooled = await api().createDeploymentRun({
+      params: { id: monthly.id },
+      body: { name: "report-monthly" },
+    });
+    const names = () => page.locator("tbody tr td:first-child").allTextContents();
+    const filter = (label: string) => page.getByLabel(label, { exact: true });
+
+    await open("/runs");
+    await page.getByRole("link", { name: "report-daily" }).waitFor();
+    await filter("Flow").selectOption({ label: "reports" });
+    await page.waitForURL(`${server.url}/runs?flow=${daily.flowId}`);
+    await expect
+      .poll(names, { timeout: UI_TIMEOUT })
+      .toEqual(["report-monthly", "report-adhoc", "report-daily"]);
+
+    // The tag applies once typing pauses; with the flow, one run is left.
+    await filter("Tag").fill("nightly");
+    await page.waitForURL(`${server.url}/runs?flow=${daily.flowId}&tag=nightly`);
+    await expect.poll(names, { timeout: UI_TIMEOUT }).toEqual(["report-daily"]);
+    await shoot("runs-filtered");
+    // Both are in the URL, so a reload (or a link) keeps them.
+    await page.reload();
+    await expect.poll(names, { timeout: UI_TIMEOUT }).toEqual(["report-daily"]);
+    expect(await filter("Tag").inputValue()).toBe("nightly");
+    expect(await filter("Flow").locator("option:checked").textContent()).toBe("reports");
+    await filter("Flow").selectOption({ label: "All flows" });
+    await expect.poll(names, { timeout: UI_TIMEOUT }).toEqual(["etl-nightly", "report-daily"]);
+
+    // A tag in the table filters by itself; a new run with it shows up live.
+    await page
+      .getByRole("row", { name: /report-daily/ })
+      .getByRole("button", { name: "finance" })
+      .click();
+    await page.waitForURL(`${server.url}/runs?tag=finance`);
+    await expect.poll(names, { timeout: UI_TIMEOUT }).toEqual(["report-adhoc", "report-daily"]);
+    await api().createFlowRun({ body: { flowName: "reports", name: "report-live", tags: ["finance"] } });
+    await expect
+      .poll(names, { timeout: UI_TIMEOUT })
+      .toEqual(["report-live", "report-adhoc", "report-daily"]);
+
+    await page.getByRole("button", { name: "Clear filters" }).click();
+    await page.waitForURL(`${server.url}/runs`);
+    expect(await filter("Tag").inputValue()).toBe("");
+    await filter("Work pool").selectOption("reporting");
+    await page.waitForURL(`${server.url}/runs?pool=reporting`);
+    await expect.poll(names, { timeout: UI_TIMEOUT }).toEqual(["report-monthly"]);
+
+    // Created in the last hour: the run is there; created before it: none.
+    await filter("Created").selectOption({ label: "Last hour" });
+    await page.waitForURL(`${server.url}/runs?pool=reporting&range=1h`);
+    await expect.poll(names, { timeout: UI_TIMEOUT }).toEqual(["report-monthly"]);
+    await filter("Created").selectOption({ label: "Between…" });
+    await filter("To").fill(toLocalInput(new Date(Date.parse(pooled.created) - 60_000).toISOString()));
+    await page.waitForURL(/\/runs\?pool=reporting&before=/);
+    await page.getByText("No flow runs match these filters.").waitFor();
   });
 
   it("follows a running run's state and logs live, and shows its result", async () => {
@@ -546,7 +618,10 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     // Two download subflows (links to their runs), five preprocess tasks and the db-write.
     await expect.poll(() => rows.count()).toBe(8);
     expect(await timeline.getByRole("link", { name: /./ }).count()).toBe(2);
-    expect(await timeline.locator(".gantt-bar-completed").count()).toBe(8);
+    // The rows come in before their last states do: wait for all eight bars to be completed.
+    await expect
+      .poll(() => timeline.locator(".gantt-bar-completed").count(), { timeout: UI_TIMEOUT })
+      .toBe(8);
     expect(
       await timeline
         .getByRole("row", { name: /db-write/ })
@@ -676,5 +751,208 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
       code: "not_found",
     });
     await move(flowRun.id, { type: "COMPLETED" });
+  });
+
+  it("creates an automation from its form, shows what it did when a run fails, edits, pauses, resumes and deletes it", async () => {
+    await open("/automations");
+    await page.getByRole("button", { name: "New automation" }).click();
+    const form = page.getByRole("region", { name: "New automation" });
+    await form.locator("#root_name").fill("alerting failures");
+    // Failed and crashed flow runs are proposed; the flow narrows it down to the runs below.
+    expect(await form.getByRole("checkbox", { name: "flow-run.state-changed" }).isChecked()).toBe(true);
+    expect(await form.getByRole("checkbox", { name: "FAILED" }).isChecked()).toBe(true);
+    await form.getByLabel("Flows").fill("alerting");
+    expect(await form.getByLabel("Action", { exact: true }).inputValue()).toBe("0");
+    await form.getByLabel("Text").fill("{{ flow_run.name }} is {{ state.name }}: {{ state.message }}");
+
+    // Checked with the model before it is sent: a proactive trigger needs its window.
+    await form.getByRole("radio", { name: "proactive" }).check();
+    await form.getByRole("button", { name: "Create" }).click();
+    const problem = form.getByRole("alert").filter({ hasText: "This automation is not complete yet." });
+    await problem.getByText("trigger.withinSeconds").waitFor();
+    await problem.getByText(/a proactive trigger needs withinSeconds/).waitFor();
+    await shoot("automation-form-invalid");
+    expect((await api().listAutomations({})).items).toEqual([]);
+    await form.getByRole("radio", { name: "reactive" }).check();
+    await shoot("automation-form");
+    await form.getByRole("button", { name: "Create" }).click();
+
+    await page.waitForURL(/\/automations\/[\w-]+$/);
+    await heading().getByText("alerting failures").waitFor();
+    const id = page.url().split("/").pop()!;
+    const runs = page.getByRole("region", { name: "Action runs" });
+    await runs.getByText("It has not fired yet.").waitFor();
+    await runs.locator(".live-live").waitFor();
+    expect((await api().readAutomation({ params: { id } })).trigger).toMatchObject({
+      events: ["flow-run.state-changed"],
+      flows: ["alerting"],
+      stateTypes: ["FAILED", "CRASHED"],
+      posture: "reactive",
+    });
+
+    // A run of the flow fails: the automation fires, the test sink records the message, live.
+    const failing = await api().createFlowRun({ body: { flowName: "alerting", name: "alerting-run" } });
+    await move(
+      failing.id,
+      { type: "PENDING" },
+      { type: "RUNNING" },
+      { type: "FAILED", message: "disk full" },
+    );
+    const row = runs.getByRole("row", { name: /alerting-run is Failed: disk full/ });
+    await row.locator(".badge", { hasText: /^Completed$/ }).waitFor();
+    await row
+      .getByRole("list", { name: "Attempts" })
+      .getByText("recorded (test sink: nothing sent)")
+      .waitFor();
+    expect(await row.getByRole("link", { name: "alerting-run" }).getAttribute("href")).toBe(
+      `/runs/${failing.id}`,
+    );
+    await shoot("automation");
+    const [actionRun] = (await api().listActionRuns({ query: { automationId: id } })).items;
+    expect(actionRun).toMatchObject({
+      status: "COMPLETED",
+      resolved: { text: "alerting-run is Failed: disk full" },
+    });
+
+    // An edit of the text sends the actions alone (a trigger sent would start its count afresh).
+    await page.getByRole("button", { name: "Edit" }).click();
+    const edit = page.getByRole("region", { name: "Edit alerting failures" });
+    expect(await edit.getByLabel("Flows").inputValue()).toBe("alerting");
+    await edit.getByLabel("Text").fill("{{ flow_run.name }}: {{ state.name }}");
+    await edit.getByRole("button", { name: "Save" }).click();
+    await edit.waitFor({ state: "detached" });
+    await page.locator(".details").getByText("{{ flow_run.name }}: {{ state.name }}").waitFor();
+    const edited = await api().readAutomation({ params: { id } });
+    expect(edited.actions).toEqual([{ type: "test-sink", text: "{{ flow_run.name }}: {{ state.name }}" }]);
+    expect(edited.trigger.flows).toEqual(["alerting"]);
+
+    // In the list: when it last fired, pause and resume, delete.
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Automations" }).click();
+    const listed = page
+      .getByRole("table", { name: "Automations" })
+      .getByRole("row", { name: /alerting failures/ });
+    await listed.getByText("flow-run.state-changed · state FAILED, CRASHED · flow alerting").waitFor();
+    await listed.locator("time").waitFor();
+    await listed.getByRole("button", { name: "Pause alerting failures" }).click();
+    await listed.getByText("Paused", { exact: true }).waitFor();
+    expect((await api().readAutomation({ params: { id } })).enabled).toBe(false);
+    await shoot("automations-paused");
+    await listed.getByRole("button", { name: "Resume alerting failures" }).click();
+    await listed.getByText("Enabled", { exact: true }).waitFor();
+    expect((await api().readAutomation({ params: { id } })).enabled).toBe(true);
+
+    await listed.getByRole("button", { name: "Delete" }).click();
+    await listed
+      .getByRole("group", { name: /Delete alerting failures/ })
+      .getByRole("button", { name: "No" })
+      .click();
+    await listed.getByRole("button", { name: "Delete" }).click();
+    await listed.getByRole("button", { name: "Yes, delete" }).click();
+    await listed.waitFor({ state: "detached" });
+    await expect(api().readAutomation({ params: { id } })).rejects.toMatchObject({ code: "not_found" });
+  });
+
+  it("sets and deletes a secret, offered by name to notifications, its value never in the page", async () => {
+    const value = "https://hooks.example.test/services/T000/B000/never-shown-7f3a9c";
+    await open("/automations");
+    const secrets = page.getByRole("region", { name: "Secrets" });
+    await secrets.getByLabel("Name").fill("team-hook");
+    await secrets.getByLabel("Value").fill(value);
+    await secrets.getByRole("button", { name: "Set secret" }).click();
+    const row = secrets.getByRole("row", { name: /team-hook/ });
+    await row.getByText(`${value.length} characters`).waitFor();
+    expect(await secrets.getByLabel("Value").inputValue()).toBe("");
+    expect(await page.content()).not.toContain(value);
+
+    // A Slack action chooses it by name; a slack action without one is not sent.
+    await page.getByRole("button", { name: "New automation" }).click();
+    const form = page.getByRole("region", { name: "New automation" });
+    await form.locator("#root_name").fill("to the team");
+    await form.getByLabel("Action", { exact: true }).selectOption({ label: "Slack message" });
+    await form.getByRole("button", { name: "Create" }).click();
+    await form.locator("#root_actions_0_secret__error").getByText("is required").waitFor();
+    await form.locator("#root_actions_0_secret").selectOption("team-hook");
+    await form.getByText('"secret": "team-hook"').waitFor();
+    expect(await page.content()).not.toContain(value);
+    await shoot("automations-secrets");
+
+    // The same automation as JSON, checked with the model when saved.
+    await form.getByRole("button", { name: "JSON", exact: true }).click();
+    const json = form.getByLabel("Automation (JSON)");
+    expect(JSON.parse(await json.inputValue())).toMatchObject({
+      name: "to the team",
+      actions: [{ type: "slack", secret: "team-hook" }],
+    });
+    await json.fill('{ "name": "to the team", "trigger": { "events": ["worker.offline"] }, "actions": [] }');
+    await form.getByRole("button", { name: "Create" }).click();
+    const problem = form.getByRole("alert");
+    await problem.getByText("This automation is not complete yet.").waitFor();
+    await problem.getByText("actions", { exact: true }).waitFor();
+    await shoot("automation-json-invalid");
+    expect((await api().listAutomations({})).items).toEqual([]);
+    await form.getByRole("button", { name: "Cancel" }).click();
+
+    await row.getByRole("button", { name: "Delete" }).click();
+    await row.getByRole("button", { name: "Yes, delete" }).click();
+    await row.waitFor({ state: "detached" });
+    expect((await api().listSecrets({})).items.map((secret) => secret.name)).not.toContain("team-hook");
+    expect(await page.content()).not.toContain(value);
+  });
+
+  it("lists the stored events newest first, live, filtered by name and resource, page by page", async () => {
+    // More than a page of events (the suite's runs have made them, unless this test runs alone).
+    for (
+      let stored = (await api().listEvents({ query: { limit: 60 } })).items.length;
+      stored < 60;
+      stored += 4
+    ) {
+      const run = await api().createFlowRun({ body: { flowName: "filler", name: `filler-${stored}` } });
+      await move(run.id, { type: "PENDING" }, { type: "RUNNING" }, { type: "COMPLETED" });
+    }
+    await open("/events");
+    const table = page.getByRole("table", { name: "Events" });
+    await table.locator(".badge").first().waitFor();
+    await page.locator(".live-live").waitFor();
+
+    // A run failing while the page is open: its events arrive live, the failure on top with its message.
+    const run = await api().createFlowRun({ body: { flowName: "watched", name: "watched-run" } });
+    await move(
+      run.id,
+      { type: "PENDING" },
+      { type: "RUNNING" },
+      { type: "FAILED", message: "out of memory" },
+    );
+    const failure = table.getByRole("row", {
+      name: /flow-run\.state-changed.*watched-run.*Failed.*out of memory/,
+    });
+    await failure.waitFor();
+    expect(await failure.getByRole("link", { name: "watched-run" }).getAttribute("href")).toBe(
+      `/runs/${run.id}`,
+    );
+    await shoot("events");
+
+    // Only this run's events: its four states, newest first.
+    await failure.getByRole("button", { name: /Only the events of flow-run watched-run/ }).click();
+    await page.waitForURL(`${server.url}/events?resource=${run.id}`);
+    const states = () => table.locator("tbody .badge").allTextContents();
+    await expect.poll(states).toEqual(["Failed", "Running", "Pending", "Scheduled"]);
+
+    // By name prefix: work pool changes only.
+    await page.getByRole("button", { name: "Clear" }).click();
+    await page.waitForURL(`${server.url}/events`);
+    await page.getByLabel("Name starts with").fill("work-pool.");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL(`${server.url}/events?name=work-pool.`);
+    const names = () => table.locator("tbody tr td:nth-child(2)").allTextContents();
+    await expect.poll(async () => new Set(await names())).toEqual(new Set(["work-pool.updated"]));
+    await shoot("events-filtered");
+
+    // Fifty at a time.
+    await page.getByRole("button", { name: "Clear" }).click();
+    await page.waitForURL(`${server.url}/events`);
+    const rows = table.locator("tbody tr");
+    await expect.poll(() => rows.count()).toBe(50);
+    await page.getByRole("button", { name: "Load more" }).click();
+    await expect.poll(() => rows.count()).toBeGreaterThan(50);
   });
 });

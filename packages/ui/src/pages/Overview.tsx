@@ -1,6 +1,6 @@
-import { STATE_TYPES, type FlowRun } from "@baton/core";
+import { STATE_TYPES } from "@baton/core";
 import type { BatonClient } from "@baton/client";
-import { FLOW_RUN_EVENTS, readAll, useApi, useDebouncedBatch, useEvents } from "../api.js";
+import { FLOW_RUN_EVENTS, useApi, useDebouncedBatch, useEvents } from "../api.js";
 import {
   Badge,
   ErrorBox,
@@ -13,13 +13,12 @@ import {
 } from "../components.js";
 import { pluralize, stateLabel } from "../format.js";
 import { Link } from "../router.js";
-import { bucketByHour, HOUR_MS, totals, type HourBucket } from "../run-buckets.js";
+import { bucketsFromHistory, HOUR_MS, totals, windowStart, type HourBucket } from "../run-buckets.js";
 import { RunsChart, Swatch } from "../runs-chart.js";
 import { loadPools, type PoolView } from "./WorkPools.js";
 
 const WINDOW_HOURS = 24;
-/** The chart reads runs one by one; past this many it says that it shows only the newest. */
-const MAX_RUNS = 5000;
+/** Late runs are counted up to this many (one page of the list). */
 const MAX_LATE = 1000;
 /** Workers' heartbeats raise no event, so their status is read again on this beat. */
 const POOLS_REFRESH_MS = 15_000;
@@ -30,30 +29,38 @@ interface RecentRuns {
   /** Start of the window, an hour boundary, so that the query and the chart's hours agree. */
   since: string;
   buckets: HourBucket[];
-  capped: boolean;
   late: number;
+  /** More runs are late than were counted. */
+  moreLate: boolean;
 }
 
+/**
+ * The runs of the last hours counted by the server (by hour and state type, in SQL), however many
+ * there are; and the Late runs (a SCHEDULED state by name: the type lets the server use its index).
+ */
 async function loadRecentRuns(client: BatonClient, signal: AbortSignal): Promise<RecentRuns> {
-  const now = Date.now();
-  const since = new Date(Math.floor(now / HOUR_MS) * HOUR_MS - (WINDOW_HOURS - 1) * HOUR_MS).toISOString();
-  const [runs, late] = await Promise.all([
-    readAll<FlowRun>(
-      (page) => client.api.listFlowRuns({ query: { createdAfter: since, ...page } }, signal),
-      MAX_RUNS,
-      1000,
+  const since = windowStart(Date.now(), WINDOW_HOURS);
+  const [history, late] = await Promise.all([
+    client.api.flowRunHistory(
+      {
+        query: {
+          since: new Date(since).toISOString(),
+          until: new Date(since + WINDOW_HOURS * HOUR_MS).toISOString(),
+          bucketSeconds: HOUR_MS / 1000,
+        },
+      },
+      signal,
     ),
-    readAll<FlowRun>(
-      (page) => client.api.listFlowRuns({ query: { stateName: "Late", ...page } }, signal),
-      MAX_LATE,
-      1000,
+    client.api.listFlowRuns(
+      { query: { stateType: ["SCHEDULED"], stateName: "Late", limit: MAX_LATE } },
+      signal,
     ),
   ]);
   return {
-    since,
-    buckets: bucketByHour(runs, now, WINDOW_HOURS),
-    capped: runs.length >= MAX_RUNS,
-    late: late.length,
+    since: new Date(since).toISOString(),
+    buckets: bucketsFromHistory(history, since, WINDOW_HOURS),
+    late: late.items.length,
+    moreLate: late.nextOffset !== null,
   };
 }
 
@@ -89,7 +96,6 @@ function RunsCard({ recent }: { recent: RecentRuns }) {
         <>
           <RunsChart buckets={recent.buckets} description={description} />
           <StateTotals recent={recent} />
-          {recent.capped ? <p className="muted small">Only the newest {MAX_RUNS} runs are counted.</p> : null}
         </>
       )}
     </section>
@@ -98,18 +104,24 @@ function RunsCard({ recent }: { recent: RecentRuns }) {
 
 function AttentionItem({
   count,
+  more = false,
   label,
   href,
   tone,
 }: {
   count: number;
+  /** More than `count`: only that many were counted. */
+  more?: boolean;
   label: string;
   href: string;
   tone: string;
 }) {
   return (
     <Link href={href} className={`attention${count > 0 ? ` attention-${tone}` : ""}`}>
-      <span className="attention-count">{count}</span>
+      <span className="attention-count">
+        {count}
+        {more ? "+" : ""}
+      </span>
       <span className="attention-label">{label}</span>
     </Link>
   );
@@ -134,7 +146,13 @@ function AttentionCard({ recent }: { recent: RecentRuns }) {
           href={`/runs?state=CRASHED&${after}`}
           tone="crashed"
         />
-        <AttentionItem count={recent.late} label="late now" href="/runs?stateName=Late" tone="late" />
+        <AttentionItem
+          count={recent.late}
+          more={recent.moreLate}
+          label="late now"
+          href="/runs?stateName=Late"
+          tone="late"
+        />
       </div>
     </section>
   );

@@ -1,0 +1,38 @@
+/** Automations in a line: their triggers and actions, for lists. */
+import type { AutomationAction, AutomationTrigger } from "@baton/core";
+
+const list = (values: string[] | undefined) => values?.join(", ");
+
+/** "flow-run.state-changed · state FAILED, CRASHED · deployment etl/prod · 3 within 60 s" */
+export function triggerSummary(trigger: AutomationTrigger): string {
+  const parts = [trigger.events.join(", ")];
+  const filters: [string, string[] | undefined][] = [
+    ["state", trigger.stateTypes],
+    ["state name", trigger.stateNames],
+    ["flow", trigger.flows],
+    ["deployment", trigger.deployments],
+    ["work pool", trigger.workPools],
+    ["tag", trigger.tags],
+  ];
+  for (const [label, values] of filters) if (values?.length) parts.push(`${label} ${list(values)}`);
+  if (trigger.posture === "proactive") parts.push(`none for ${trigger.withinSeconds} s`);
+  else if (trigger.threshold > 1) parts.push(`${trigger.threshold} within ${trigger.withinSeconds} s`);
+  return parts.join(" · ");
+}
+
+/** "slack (slack-data-team)", "run-deployment etl/prod", "test-sink" */
+export function actionSummary(action: AutomationAction): string {
+  switch (action.type) {
+    case "slack":
+    case "webhook":
+      return `${action.type} (${action.secret})`;
+    case "run-deployment":
+      return `${action.type} ${action.deployment}`;
+    case "pause-deployment":
+      return action.deployment ? `${action.type} ${action.deployment}` : action.type;
+    case "pause-work-pool":
+      return action.workPool ? `${action.type} ${action.workPool}` : action.type;
+    default:
+      return action.type;
+  }
+}

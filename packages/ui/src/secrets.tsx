@@ -1,0 +1,136 @@
+import type { Secret } from "@baton/core";
+import { useState, type FormEvent } from "react";
+import { useAction, usePagedList, type PagedList } from "./api.js";
+import { ConfirmButton, ErrorBox, InlineError, Loading, LoadMore, Time } from "./components.js";
+import { pluralize } from "./format.js";
+
+/** The secrets there are: names and lengths only, as the API answers. */
+export function useSecrets(): PagedList<Secret> {
+  return usePagedList<Secret>((client, page, signal) => client.api.listSecrets({ query: page }, signal), [], {
+    pageSize: 200,
+  });
+}
+
+/**
+ * Sets a secret. The value box is left to the browser (never React state nor an attribute), read
+ * once when sent and then emptied, so the value is never part of the page.
+ */
+function SetSecretForm({ onSet }: { onSet: () => void }) {
+  const action = useAction(onSet);
+  const [name, setName] = useState("");
+  const [hasValue, setHasValue] = useState(false);
+  async function submit(event: FormEvent<HTMLFormElement>): Promise<void> {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const value = new FormData(form).get("value");
+    if (typeof value !== "string" || value === "" || name.trim() === "") return;
+    const set = await action.run("set", (client) =>
+      client.api.setSecret({ body: { name: name.trim(), value } }),
+    );
+    if (!set) return;
+    form.reset();
+    setName("");
+    setHasValue(false);
+  }
+  return (
+    <form className="inline-form" aria-label="Set a secret" onSubmit={(event) => void submit(event)}>
+      <label className="field-inline">
+        Name
+        <input value={name} onChange={(event) => setName(event.target.value)} placeholder="slack-data-team" />
+      </label>
+      <label className="field-inline">
+        Value
+        <input
+          name="value"
+          type="password"
+          autoComplete="new-password"
+          spellCheck={false}
+          placeholder="https://hooks.slack.com/services/…"
+          onInput={(event) => setHasValue(event.currentTarget.value !== "")}
+        />
+      </label>
+      <button
+        type="submit"
+        className="button primary"
+        disabled={!hasValue || name.trim() === "" || action.busy !== null}
+      >
+        {action.busy ? "Setting…" : "Set secret"}
+      </button>
+      <InlineError error={action.error} />
+    </form>
+  );
+}
+
+function SecretRow({ secret, onChanged }: { secret: Secret; onChanged: () => void }) {
+  const action = useAction(onChanged);
+  return (
+    <tr>
+      <td>
+        <code>{secret.name}</code>
+      </td>
+      <td className="muted">{pluralize(secret.valueLength, "character")}</td>
+      <td>
+        <Time value={secret.updated} />
+      </td>
+      <td className="row-actions">
+        <ConfirmButton
+          label="Delete"
+          question={`Delete the secret ${secret.name}?`}
+          confirmLabel="Yes, delete"
+          small
+          busy={action.busy !== null}
+          onConfirm={() =>
+            void action.run("delete", (client) => client.api.deleteSecret({ params: { name: secret.name } }))
+          }
+        />
+        <InlineError error={action.error} />
+      </td>
+    </tr>
+  );
+}
+
+/** Secrets: set (name and value, write-only), listed by name, deleted. */
+export function SecretsSection({ secrets }: { secrets: PagedList<Secret> }) {
+  return (
+    <section className="card secrets" aria-label="Secrets">
+      <h2>Secrets</h2>
+      <p className="muted">
+        URLs with tokens (Slack&apos;s incoming webhooks) and other credentials, named by notifications.
+        Values are write-only: the server shows their length, never the value. Setting a name again replaces
+        it.
+      </p>
+      <SetSecretForm onSet={secrets.refresh} />
+      {secrets.error ? <ErrorBox error={secrets.error} onRetry={secrets.refresh} /> : null}
+      {!secrets.loaded ? (
+        <Loading what="Loading secrets…" />
+      ) : secrets.items.length === 0 ? (
+        secrets.error ? null : (
+          <p className="muted">No secrets yet.</p>
+        )
+      ) : (
+        <>
+          <table className="table compact" aria-label="Secret names">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Value</th>
+                <th>Updated</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {secrets.items.map((secret) => (
+                <SecretRow key={secret.id} secret={secret} onChanged={secrets.refresh} />
+              ))}
+            </tbody>
+          </table>
+          <LoadMore
+            nextOffset={secrets.nextOffset}
+            loading={secrets.loadingMore}
+            onClick={secrets.loadMore}
+          />
+        </>
+      )}
+    </section>
+  );
+}
