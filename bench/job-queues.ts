@@ -13,7 +13,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { BatonClient } from "@baton/client";
-import { makeWorkerUtils, run as runGraphile } from "graphile-worker";
+import { Logger, makeWorkerUtils, run as runGraphile } from "graphile-worker";
 import PgBoss from "pg-boss";
 import { throwawayDatabase } from "../test/databases.js";
 import type { Benchmark, BenchmarkReport } from "./benchmark.js";
@@ -24,6 +24,8 @@ import { fmt, summarize, type Summary } from "./stats.js";
 
 const now = () => performance.timeOrigin + performance.now();
 const CONCURRENCY = 8;
+/** graphile-worker logs every job on stdout, which holds the report. */
+const quiet = new Logger(() => () => undefined);
 
 interface Figures {
   latency: Summary;
@@ -49,12 +51,13 @@ async function graphile(url: string, samples: number, jobs: number): Promise<Fig
       if (++handled === jobs) allHandled();
     },
   };
-  const utils = await makeWorkerUtils({ connectionString: url });
+  const utils = await makeWorkerUtils({ connectionString: url, logger: quiet });
   await utils.migrate();
   const runner = await runGraphile({
     connectionString: url,
     concurrency: CONCURRENCY,
     noHandleSignals: true,
+    logger: quiet,
     taskList,
   });
   try {
@@ -74,6 +77,7 @@ async function graphile(url: string, samples: number, jobs: number): Promise<Fig
       connectionString: url,
       concurrency: CONCURRENCY,
       noHandleSignals: true,
+      logger: quiet,
       taskList,
     });
     await drained;
