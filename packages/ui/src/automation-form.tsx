@@ -1,5 +1,4 @@
 import type { Automation } from "@baton/core";
-import Form from "@rjsf/core";
 import type { ErrorSchema } from "@rjsf/utils";
 import { customizeValidator } from "@rjsf/validator-ajv8";
 import { useMemo, useRef, useState, type FormEvent, type ReactNode } from "react";
@@ -23,11 +22,10 @@ import {
   ModeSwitch,
   pretty,
   ProblemBox,
-  requiredAsShort,
   type Mode,
   type Problem,
 } from "./form-parts.js";
-import { formTemplates } from "./form-theme.js";
+import { CheckedForm } from "./checked-form.js";
 import { issuesToErrorSchema } from "./parameters.js";
 
 // The actions' options are told apart by `type`: checked that way, a slack action without its secret
@@ -83,13 +81,11 @@ function SchemaForm({
   children: ReactNode;
 }) {
   const schema = useMemo(automationSchema, []);
-  const [attempted, setAttempted] = useState(false);
   return (
-    <Form
+    <CheckedForm
       schema={schema}
       uiSchema={automationUiSchema}
       validator={validator}
-      templates={formTemplates}
       fields={automationFields}
       widgets={automationWidgets}
       formContext={context}
@@ -97,12 +93,6 @@ function SchemaForm({
       onChange={(change) => onChange((change.formData ?? {}) as AutomationDraft)}
       onSubmit={(submitted) => onSubmit((submitted.formData ?? {}) as AutomationDraft)}
       extraErrors={errors}
-      liveValidate={attempted ? "onChange" : undefined}
-      transformErrors={requiredAsShort}
-      onError={() => setAttempted(true)}
-      showErrorList={false}
-      focusOnFirstError
-      noHtml5Validate
       disabled={saving}
       experimental_defaultFormStateBehavior={{
         arrayMinItems: { populate: "requiredOnly" },
@@ -110,7 +100,7 @@ function SchemaForm({
       }}
     >
       {children}
-    </Form>
+    </CheckedForm>
   );
 }
 

@@ -1,5 +1,4 @@
 import type { Deployment, JsonObject } from "@baton/core";
-import Form from "@rjsf/core";
 import type { ErrorSchema, RJSFSchema } from "@rjsf/utils";
 import { useMemo, useState, type FormEvent, type ReactNode } from "react";
 import { toError, useApiContext } from "./api.js";
@@ -10,11 +9,10 @@ import {
   ModeSwitch,
   pretty,
   ProblemBox,
-  requiredAsShort,
   type Mode,
   type Problem,
 } from "./form-parts.js";
-import { formTemplates } from "./form-theme.js";
+import { CheckedForm } from "./checked-form.js";
 import {
   checkParameters,
   formSchema,
@@ -56,30 +54,18 @@ function SchemaForm({
   submitting: boolean;
   children: ReactNode;
 }) {
-  const [attempted, setAttempted] = useState(false);
   return (
-    <Form
+    <CheckedForm
       schema={schema}
       validator={validator}
-      templates={formTemplates}
       formData={values}
       onChange={(change) => onChange((change.formData ?? {}) as JsonObject)}
       onSubmit={(submitted) => onSubmit((submitted.formData ?? {}) as JsonObject)}
       extraErrors={serverErrors}
-      // Once "Start run" has shown messages, the form is checked on every change, so that each message
-      // goes away as its field is fixed. Not on blur: messages coming and going would then move the
-      // buttons between a click's press and release, and the click would be lost.
-      liveValidate={attempted ? "onChange" : undefined}
-      transformErrors={requiredAsShort}
-      // The messages are under the fields; without this handler the form also logs them as an error.
-      onError={() => setAttempted(true)}
-      showErrorList={false}
-      focusOnFirstError
-      noHtml5Validate
       disabled={submitting}
     >
       {children}
-    </Form>
+    </CheckedForm>
   );
 }
 

@@ -1,17 +1,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { FlowRun, JsonObject } from "@baton/core";
-import { BATON, batonAt, json } from "../../cli/test/run-baton.js";
+import { batonAt, json } from "../../cli/test/run-baton.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
-import { startProcess, type TestProcess } from "../../../test/processes.js";
+import type { TestProcess } from "../../../test/processes.js";
 import { isType, limitSpans, mostAtOnce, waitForLog, waitForRunState } from "../../../test/runs.js";
 import { containersOf, Docker, ensureNodeImage, findDockerEngine, NODE_IMAGE } from "./docker-engine.js";
-
-const root = fileURLToPath(new URL("../../..", import.meta.url));
-const flows = "packages/worker/test/fixtures/flows.ts";
+import { deploy as deployFlow, root, startWorker as startWorkerProcess } from "./workers.js";
 
 const noEngine = findDockerEngine();
 if (noEngine) {
@@ -51,31 +48,15 @@ describe.skipIf(noEngine !== undefined).each(DIALECTS)("docker workers on %s", (
     expect(created.code, created.stderr).toBe(0);
   }
 
-  /** `baton worker start` as a real process, detached, so a test can kill it (the containers live on). */
-  async function startWorker(pool: string, name: string, ...args: string[]): Promise<TestProcess> {
+  /** A worker with a name of its own: the containers it starts are found by it (they outlive a killed worker). */
+  const startWorker = async (pool: string, name: string, ...args: string[]) => {
     workerNames.add(name);
-    const worker = startProcess(
-      [BATON, "worker", "start", "--pool", pool, "--name", name, "--heartbeat-interval", "1", ...args],
-      { built: true, detached: true, cwd: root, env: { BATON_API_URL: server.apiUrl } },
-    );
+    const worker = await startWorkerProcess(server.apiUrl, pool, ["--name", name, ...args]);
     workers.push(worker);
-    await worker.waitForLine(/^Worker '.*' started/);
     return worker;
-  }
-
-  async function deploy(entrypoint: string, name: string, pool: string, ...args: string[]) {
-    const result = await baton(
-      "deploy",
-      `${flows}:${entrypoint}`,
-      "--name",
-      name,
-      "--pool",
-      pool,
-      "--json",
-      ...args,
-    );
-    return json<{ id: string }>(result);
-  }
+  };
+  const deploy = (entrypoint: string, name: string, pool: string, ...args: string[]) =>
+    deployFlow(server.apiUrl, entrypoint, name, pool, ...args);
 
   const run = (deploymentId: string, parameters: JsonObject, jobVariables?: JsonObject) =>
     api().createDeploymentRun({

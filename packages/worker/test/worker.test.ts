@@ -1,52 +1,30 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { FlowRun } from "@baton/core";
-import { BATON, batonAt, json } from "../../cli/test/run-baton.js";
+import { batonAt, json } from "../../cli/test/run-baton.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
-import { startProcess, type TestProcess } from "../../../test/processes.js";
+import type { TestProcess } from "../../../test/processes.js";
 import { isType, limitSpans, mostAtOnce, waitForLog, waitForRunState } from "../../../test/runs.js";
-
-const root = fileURLToPath(new URL("../../..", import.meta.url));
-const flows = "packages/worker/test/fixtures/flows.ts";
+import { deploy as deployFlow, startWorker as startWorkerProcess } from "./workers.js";
 
 describe.each(DIALECTS)("process workers on %s", (dialect) => {
   let server: TestServer;
   let baton: ReturnType<typeof batonAt>;
-  const workers: TestProcess[] = [];
   const api = () => server.client.api;
 
-  /** `baton worker start` as a real process; detached, so a test can kill it with its children. */
-  async function startWorker(pool: string, ...args: string[]): Promise<TestProcess> {
-    const worker = startProcess(
-      [BATON, "worker", "start", "--pool", pool, "--heartbeat-interval", "1", ...args],
-      {
-        built: true,
-        detached: true,
-        cwd: root,
-        env: { BATON_API_URL: server.apiUrl, BATON_HEARTBEAT_INTERVAL_SECONDS: "0.2" },
-      },
-    );
+  const workers: TestProcess[] = [];
+  /** A worker of this server; the runs' processes heartbeat fast, so a killed one is seen soon. */
+  const startWorker = async (pool: string, ...args: string[]) => {
+    const worker = await startWorkerProcess(server.apiUrl, pool, args, {
+      BATON_HEARTBEAT_INTERVAL_SECONDS: "0.2",
+    });
     workers.push(worker);
-    await worker.waitForLine(/^Worker '.*' started/);
     return worker;
-  }
-
-  async function deploy(entrypoint: string, name: string, pool: string, ...args: string[]) {
-    const result = await baton(
-      "deploy",
-      `${flows}:${entrypoint}`,
-      "--name",
-      name,
-      "--pool",
-      pool,
-      "--json",
-      ...args,
-    );
-    return json<{ id: string }>(result);
-  }
+  };
+  const deploy = (entrypoint: string, name: string, pool: string, ...args: string[]) =>
+    deployFlow(server.apiUrl, entrypoint, name, pool, ...args);
 
   beforeAll(async () => {
     server = await startTestServer(dialect, { flowRunHeartbeatTimeoutSeconds: 2, serviceLoopSeconds: 0.2 });
