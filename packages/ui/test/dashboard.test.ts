@@ -214,6 +214,19 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     expect(consoleErrors.filter((text) => !expectedErrors.some((pattern) => pattern.test(text)))).toEqual([]);
   });
 
+  it("follows the system's dark theme", async () => {
+    await page.emulateMedia({ colorScheme: "dark" });
+    try {
+      await open("/runs");
+      const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      // The dark palette's background, #0f1216.
+      expect(background).toBe("rgb(15, 18, 22)");
+      await shoot("runs-dark");
+    } finally {
+      await page.emulateMedia({ colorScheme: "light" });
+    }
+  });
+
   it("opens every page from its URL and from the navigation", async () => {
     const pages = [
       { path: "/", title: "Overview", shot: "overview" },
