@@ -123,7 +123,8 @@ export function messageJsonSchema(root: DescMessage): Schema {
     }
     return {
       type: "object",
-      title: desc.name,
+      // The label is the parameter's or field's name; the message type is what it holds.
+      description: desc.typeName,
       properties,
       ...(Object.keys(aliases).length > 0 ? { patternProperties: aliases } : {}),
       additionalProperties: false,

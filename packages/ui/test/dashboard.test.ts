@@ -568,7 +568,8 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     // The message is a group of fields named as in gps.proto; the lowerCamelCase spellings the server
     // also accepts (patternProperties) are no fields of their own.
     const dataInfo = form.locator("fieldset#root_data_info");
-    await dataInfo.locator("legend", { hasText: "DataInfo" }).waitFor();
+    await dataInfo.locator("legend", { hasText: "data_info" }).waitFor();
+    await dataInfo.getByText("gps.DataInfo").first().waitFor();
     await dataInfo.getByText("object_storage_urls").first().waitFor();
     expect(await form.getByText(/objectStorageUrls/).count()).toBe(0);
 
@@ -605,7 +606,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     await open(`/deployments/${serverA.id}`);
     await page.getByRole("button", { name: "Run", exact: true }).click();
     const request = form.locator("fieldset#root_request");
-    await request.locator("legend", { hasText: "Request" }).first().waitFor();
+    await request.locator("legend", { hasText: "request" }).first().waitFor();
     for (const [group, field] of [
       ["model_info", "model_registry_urls"],
       ["data_info", "object_storage_urls"],
