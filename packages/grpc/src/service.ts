@@ -120,8 +120,7 @@ function asOutput<O extends DescMessage>(output: O, value: unknown, what: string
 
 function inlineMethod(binding: InlineBinding, input: DescMessage, output: DescMessage) {
   const flow = binding.flow;
-  const schema = flow.codec.schema as Record<string, unknown> | undefined;
-  const names = schema && !("_zod" in schema) ? Object.keys(schema) : [];
+  const names = flow.codec.names();
   const parameter = binding.parameter ?? (names.length === 1 ? names[0] : undefined);
   if (!parameter && !binding.parameters) {
     throw new BatonError(

@@ -59,6 +59,13 @@ export class ParametersCodec<S extends ParametersSchema | undefined> {
     readonly what: string,
   ) {}
 
+  /** The parameters' names, in declaration order. */
+  names(): string[] {
+    const schema = this.schema;
+    if (!schema) return [];
+    return Object.keys(isZod(schema) ? schema.shape : schema);
+  }
+
   jsonSchema(): JsonObject {
     const schema = this.schema;
     if (!schema) return {};
