@@ -83,8 +83,9 @@ export interface Flow<S extends ParametersSchema | undefined, R> {
    * Runs the flow from JSON parameters (API, CLI, dashboard), decoding them into their types first.
    * With a flowRunId, carries out that existing run (a deployment run); its stored parameters are used
    * when `parameters` is undefined, and parameters that do not decode fail the run with the reason.
+   * `flowRun`: the run as its claim returned it, which saves reading it again.
    */
-  runFromJson(parameters: unknown, options?: { flowRunId?: string }): Promise<R>;
+  runFromJson(parameters: unknown, options?: { flowRunId?: string; flowRun?: FlowRun }): Promise<R>;
   /**
    * One run with options of its own: a signal whose abort cancels the run, a timeout, tags and
    * labels (a gRPC call's cancellation, deadline and metadata, say).
@@ -180,8 +181,9 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
   }
 
   /** Reads a run made elsewhere (a deployment run) and decodes its JSON parameters; bad ones fail the run. */
-  async function takeExistingRun(client: BatonClient, flowRunId: string, json: unknown) {
-    const flowRun = await client.api.readFlowRun({ params: { id: flowRunId } });
+  async function takeExistingRun(client: BatonClient, flowRunId: string, json: unknown, known?: FlowRun) {
+    const flowRun =
+      known?.id === flowRunId ? known : await client.api.readFlowRun({ params: { id: flowRunId } });
     let typed: ParametersOf<S>;
     try {
       typed = codec.decode(json ?? flowRun.parameters);
@@ -210,7 +212,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
   }
 
   async function run(
-    input: { typed: ParametersOf<S> } | { json: unknown; flowRunId: string },
+    input: { typed: ParametersOf<S> } | { json: unknown; flowRunId: string; flowRun?: FlowRun },
     call: RunOptions = {},
   ): Promise<R> {
     const timeoutSeconds = call.timeoutSeconds ?? options.timeoutSeconds;
@@ -223,7 +225,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     let typed: ParametersOf<S>;
     if ("flowRunId" in input) {
       if (!client) throw new BatonError("invalid_argument", "set BATON_API_URL to run an existing flow run");
-      ({ flowRun, typed } = await takeExistingRun(client, input.flowRunId, input.json));
+      ({ flowRun, typed } = await takeExistingRun(client, input.flowRunId, input.json, input.flowRun));
     } else {
       typed = input.typed;
       if (client) {
@@ -327,9 +329,13 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     definedIn: { value: definedIn },
     parameterSchema: { value: () => codec.jsonSchema() },
     runFromJson: {
-      value: async (json: unknown, runOptions: { flowRunId?: string } = {}) =>
+      value: async (json: unknown, runOptions: { flowRunId?: string; flowRun?: FlowRun } = {}) =>
         runOptions.flowRunId
-          ? run({ json, flowRunId: runOptions.flowRunId })
+          ? run({
+              json,
+              flowRunId: runOptions.flowRunId,
+              ...(runOptions.flowRun ? { flowRun: runOptions.flowRun } : {}),
+            })
           : run({ typed: codec.decode(json) }),
     },
     runWith: {

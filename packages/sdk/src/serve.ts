@@ -50,7 +50,7 @@ export async function serve(specs: DeploymentSpec[], options: ServeOptions = {})
         // The run's outcome is in its state and logs; a failure here is not the server's concern.
         await flows
           .get(flowRun.deploymentId!)!
-          .runFromJson(undefined, { flowRunId: flowRun.id })
+          .runFromJson(undefined, { flowRunId: flowRun.id, flowRun })
           .catch(() => undefined);
       },
       onError: (error) => console.error(`serve: ${(error as Error).message}`),
