@@ -33,6 +33,9 @@ describe.each(DIALECTS)("serve() on %s", (dialect) => {
       data: { kind: "inline", value: { greeting: "hello ada hello ada", year: 2031, isDate: true } },
     });
     expect(finished.workerName).toMatch(/^serve-/);
+    // The deployment shows that a process serves it.
+    const served = await api().readDeploymentByName({ params: { flowName: "greet", deploymentName: "api" } });
+    expect(served.lastPolled).not.toBeNull();
   });
 
   it("refuses parameters that do not fit the schema before any run is created", async () => {

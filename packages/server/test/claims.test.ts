@@ -88,6 +88,9 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     expect(runs.map((run) => run.flowRun.id)).toEqual([created.id]);
     expect(runs[0]!.flowRun.state?.type).toBe("PENDING");
     expect(runs[0]!.deployment?.id).toBe(deployment.id);
+    // The queue shows it is served.
+    const polled = await api().readWorkQueue({ params: { pool: "wait", name: "default" } });
+    expect(polled.lastPolled).not.toBeNull();
 
     await api().updateWorkQueue({ params: { pool: "wait", name: "default" }, body: { paused: true } });
     const paused = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });

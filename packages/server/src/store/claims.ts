@@ -46,6 +46,7 @@ export async function claimFlowRuns(
       "give workPoolName (a worker claims from its pool) or deploymentIds (a serve process), not both",
     );
   }
+  await markPolled(ctx, request);
   const deadline = Date.now() + request.waitSeconds * 1000;
   // Subscribed before the first pass, so a run created during a pass is not missed.
   let changed = false;
@@ -79,6 +80,30 @@ export async function claimFlowRuns(
   } finally {
     unsubscribe();
     closed?.removeEventListener("abort", onClose);
+  }
+}
+
+/**
+ * Records when the queues (or a serve process's deployments) were last asked for runs, once per
+ * claim: the dashboard and the CLI show from it whether anything serves them.
+ */
+async function markPolled(ctx: StoreContext, request: Request): Promise<void> {
+  const lastPolled = new Date().toISOString();
+  if (request.workPoolName !== undefined) {
+    let queues = ctx.db.kysely
+      .updateTable("workQueues")
+      .set({ lastPolled })
+      .where("workPoolId", "in", (eb) =>
+        eb.selectFrom("workPools").select("id").where("name", "=", request.workPoolName!),
+      );
+    if (request.workQueueNames?.length) queues = queues.where("name", "in", request.workQueueNames);
+    await queues.execute();
+  } else if (request.deploymentIds?.length) {
+    await ctx.db.kysely
+      .updateTable("deployments")
+      .set({ lastPolled })
+      .where("id", "in", request.deploymentIds)
+      .execute();
   }
 }
 
