@@ -400,6 +400,23 @@ const dashboardQueries = (dialect: Dialect): Migration => ({
   },
 });
 
+const attemptsAndPoolCommands: Migration = {
+  async up(db: Db) {
+    // Which attempt of a run holds it: raised by every claim, carried by the attempt's proposals,
+    // heartbeats and records, so a stale attempt (frozen past the heartbeat timeout, then woken) is refused.
+    await db.schema
+      .alterTable("flow_runs")
+      .addColumn("attempt", "integer", (c) => c.notNull().defaultTo(0))
+      .execute();
+    // Whether a deployment or run may replace the pool's command (a worker runs it): off unless the
+    // pool's owner allows it.
+    await db.schema
+      .alterTable("work_pools")
+      .addColumn("allow_command_override", "integer", (c) => c.notNull().defaultTo(0))
+      .execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -407,6 +424,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0002_task_run_cache_lookup": taskRunCacheLookup,
     "0003_automations": automations(dialect),
     "0004_dashboard_queries": dashboardQueries(dialect),
+    "0005_attempts_and_pool_commands": attemptsAndPoolCommands,
   };
   return { getMigrations: async () => migrations };
 }

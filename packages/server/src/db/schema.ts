@@ -72,6 +72,8 @@ export interface FlowRunTable extends RunColumns {
   nextScheduledStartTime: string | null;
   lastHeartbeat: string | null;
   workerName: string | null;
+  /** Raised by every claim: the attempt that holds the run (see docs/reliability.md). */
+  attempt: Generated<number>;
 }
 
 /**
@@ -150,6 +152,8 @@ export interface WorkPoolTable extends Stamped {
   baseJobTemplate: string;
   concurrencyLimit: number | null;
   paused: number;
+  /** 1 when deployments and runs may replace the pool's command (the right to run any command on its workers). */
+  allowCommandOverride: Generated<number>;
 }
 
 export interface WorkQueueTable extends Stamped {
