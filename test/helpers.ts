@@ -25,6 +25,12 @@ export type { ThrowawayDatabase };
 export const throwawayDatabase = (dialect: TestDialect): Promise<ThrowawayDatabase> =>
   createThrowawayDatabase(dialect, { postgresUrl: TEST_POSTGRES_URL, prefix: "baton-test" });
 
+/**
+ * Every test server encrypts secrets with this key (unless its settings say otherwise), so that a
+ * restart over a shared database reads them, as servers sharing a database share BATON_SECRETS_KEY.
+ */
+export const TEST_SECRETS_KEY = Buffer.alloc(32, 7).toString("base64");
+
 export interface TestServer extends RunningServer {
   client: BatonClient;
   database: ThrowawayDatabase;
@@ -48,6 +54,7 @@ export async function startTestServer(
     databaseUrl: database.url,
     home,
     apiKey: undefined,
+    secretsKey: TEST_SECRETS_KEY,
     ...settings,
   });
   const client = new BatonClient({

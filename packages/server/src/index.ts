@@ -5,3 +5,12 @@ export { openDatabase, migrateToLatest, resetDatabase, type Db, type Dialect } f
 export { EventBus } from "./events.js";
 export type { StoreContext } from "./store/context.js";
 export { setRunState } from "./store/set-state.js";
+export {
+  generateSecretsKey,
+  loadSecretsKey,
+  parseSecretsKey,
+  replaceKeyFile,
+  secretsKeyFile,
+  type SecretsKey,
+} from "./secrets-key.js";
+export { rotateSecretsKey } from "./store/secrets.js";

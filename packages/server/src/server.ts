@@ -5,6 +5,8 @@ import { buildApp, type LogStream } from "./api/app.js";
 import { migrateToLatest, openDatabase, type Db } from "./db/database.js";
 import { EventBus } from "./events.js";
 import { serverSettings, type ServerSettings } from "./settings.js";
+import { loadSecretsKey } from "./secrets-key.js";
+import { encryptStoredSecrets } from "./store/secrets.js";
 import type { StoreContext } from "./store/context.js";
 import { startServices } from "./services/index.js";
 import { SERVICES } from "./services/all.js";
@@ -37,9 +39,11 @@ export async function startServer(
   overrides: Partial<ServerSettings> & { dashboardDir?: string; logStream?: LogStream } = {},
 ): Promise<RunningServer> {
   const settings = serverSettings(overrides);
+  const secretsKey = loadSecretsKey(settings);
   const db = openDatabase(settings.databaseUrl);
   await migrateToLatest(db);
-  const ctx: StoreContext = { db, events: new EventBus() };
+  const secrets = await encryptStoredSecrets(db, secretsKey);
+  const ctx: StoreContext = { db, events: new EventBus(), secretsKey };
   const app = await buildApp({
     ctx,
     version: VERSION,
@@ -48,6 +52,12 @@ export async function startServer(
     logLevel: settings.logLevel,
     logStream: overrides.logStream,
   });
+  if (secrets.encrypted > 0) app.log.info(`encrypted ${secrets.encrypted} secret(s) stored in plain text`);
+  if (secrets.otherKey.length > 0) {
+    app.log.warn(
+      `secrets ${secrets.otherKey.map((name) => `'${name}'`).join(", ")} were encrypted with another secrets key than this server's (${secretsKey.id}), and notifications using them will fail: give every server of this database the same BATON_SECRETS_KEY, or set them again with 'baton secret set NAME'`,
+    );
+  }
   const address = await app.listen({ host: settings.host, port: settings.port });
   const url = address.replace("[::1]", "localhost");
   // Links in notifications lead to this server's dashboard unless BATON_UI_URL says where it is.

@@ -7,6 +7,8 @@ export interface ServerSettings {
   /** A postgres:// URL, or a SQLite file path. */
   databaseUrl: string;
   apiKey: string | undefined;
+  /** The key secrets are encrypted with (32 bytes, base64 or hex); `$BATON_HOME/secrets.key` when unset. */
+  secretsKey: string | undefined;
   home: string;
   logLevel: string;
   /** Run the background services (scheduler, late runs, crashed runs) in this server. */
@@ -41,6 +43,7 @@ export function serverSettings(
     port: overrides.port ?? Number(env.BATON_SERVER_PORT || 4200),
     databaseUrl: overrides.databaseUrl ?? (env.BATON_DATABASE_URL || undefined) ?? join(home, "baton.db"),
     apiKey: overrides.apiKey ?? (env.BATON_API_KEY || undefined),
+    secretsKey: overrides.secretsKey ?? (env.BATON_SECRETS_KEY || undefined),
     home,
     logLevel: overrides.logLevel ?? (env.BATON_LOG_LEVEL || undefined) ?? "warn",
     services: overrides.services ?? env.BATON_SERVICES !== "false",

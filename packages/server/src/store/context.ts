@@ -1,10 +1,13 @@
 import type { Db } from "../db/database.js";
 import type { EventBus } from "../events.js";
+import type { SecretsKey } from "../secrets-key.js";
 
 /** What every store operation needs: the database and the bus it announces changes on. */
 export interface StoreContext {
   db: Db;
   events: EventBus;
+  /** The key secrets are encrypted with; only the operations on secrets need it. */
+  secretsKey?: SecretsKey;
 }
 
 export const nowIso = (): string => new Date().toISOString();
