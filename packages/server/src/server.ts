@@ -51,6 +51,7 @@ export async function startServer(
     dashboardDir: overrides.dashboardDir ?? findDashboard(),
     logLevel: settings.logLevel,
     logStream: overrides.logStream,
+    inputLimits: settings,
   });
   if (secrets.encrypted > 0) app.log.info(`encrypted ${secrets.encrypted} secret(s) stored in plain text`);
   if (secrets.otherKey.length > 0) {

@@ -23,6 +23,7 @@ import {
   type RouteSpec,
 } from "@baton/core";
 import type { StoreContext } from "../store/context.js";
+import { answerClientError, guardInput, type InputLimits } from "./body.js";
 import { makeHandlers } from "./handlers.js";
 import { sharedDefinitionsTransforms } from "./openapi.js";
 
@@ -36,6 +37,8 @@ export interface AppOptions {
   logLevel?: string;
   /** Where log lines go instead of stdout (tests read them). */
   logStream?: LogStream | undefined;
+  /** JSON depth and stored-field sizes a request may have (see body.ts). */
+  inputLimits?: InputLimits;
 }
 
 /** A destination for the server's log lines, one JSON object per line. */
@@ -129,12 +132,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply) => {
       void answerError(error, request, reply);
     },
+    // Requests Node's parser refuses (a head over its size limit: 431) get problem documents too.
+    clientErrorHandler: answerClientError,
   });
   app.setValidatorCompiler(validatorCompiler);
   // Handlers return values already shaped by the models; plain JSON keeps the hot path fast.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   app.setErrorHandler(answerError);
+  guardInput(app, options.inputLimits);
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0] ?? "";
