@@ -5,6 +5,7 @@ export const ErrorCode = {
   AlreadyExists: "already_exists",
   Conflict: "conflict",
   Unauthenticated: "unauthenticated",
+  PermissionDenied: "permission_denied",
   Unavailable: "unavailable",
   Aborted: "aborted",
   Timeout: "timeout",
@@ -16,6 +17,7 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 const HTTP_STATUS: Record<ErrorCode, number> = {
   invalid_argument: 400,
   unauthenticated: 401,
+  permission_denied: 403,
   not_found: 404,
   already_exists: 409,
   conflict: 409,
@@ -29,6 +31,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
 const TITLES: Record<ErrorCode, string> = {
   invalid_argument: "Invalid request",
   unauthenticated: "Unauthenticated",
+  permission_denied: "Permission denied",
   not_found: "Not found",
   already_exists: "Already exists",
   conflict: "Conflict",

@@ -353,6 +353,8 @@ export const WorkPool = z.object({
   baseJobTemplate: JsonObject,
   concurrencyLimit: z.number().int().nullable(),
   paused: z.boolean(),
+  /** Whether deployments and runs may set the job variable `command`: the right to run any command on the pool's workers. */
+  allowCommandOverride: z.boolean(),
   ...Timestamps,
 });
 export type WorkPool = z.infer<typeof WorkPool>;
@@ -363,6 +365,8 @@ export const WorkPoolCreate = z.strictObject({
   baseJobTemplate: JsonObject.optional(),
   concurrencyLimit: z.number().int().min(0).nullish(),
   paused: z.boolean().optional(),
+  /** @default false: only the pool's own base job template may set `command`. */
+  allowCommandOverride: z.boolean().optional(),
 });
 export type WorkPoolCreate = z.input<typeof WorkPoolCreate>;
 export const WorkPoolUpdate = WorkPoolCreate.omit({ name: true, type: true }).partial();

@@ -15,7 +15,7 @@ import { fromJson, type StoreContext } from "./context.js";
 import { readDeployment } from "./deployments.js";
 import { selectFlowRuns, toFlowRun } from "./flow-runs.js";
 import { publishStateChange, transitionInTransaction, type Applied } from "./set-state.js";
-import { jobVariableDefaults } from "./work-pools.js";
+import { jobVariableDefaults, jobVariablesForRun } from "./work-pools.js";
 
 type Trx = Transaction<Database>;
 type Request = z.output<typeof ClaimRequest>;
@@ -315,9 +315,26 @@ async function describeClaimed(ctx: StoreContext, pass: Pass): Promise<ClaimedRu
       );
     }
   }
+  const poolNames = [...new Set(runs.flatMap((run) => (run.workPoolName ? [run.workPoolName] : [])))];
+  const allowingCommand = new Set(
+    poolNames.length === 0
+      ? []
+      : (
+          await ctx.db.kysely
+            .selectFrom("workPools")
+            .select("name")
+            .where("name", "in", poolNames)
+            .where("allowCommandOverride", "=", 1)
+            .execute()
+        ).map((pool) => pool.name),
+  );
   return runs.map((flowRun) => ({
     flowRun,
     deployment: flowRun.deploymentId ? (deployments.get(flowRun.deploymentId) ?? null) : null,
-    jobVariables: { ...pass.poolDefaults, ...flowRun.jobVariables },
+    jobVariables: jobVariablesForRun(
+      pass.poolDefaults,
+      flowRun.jobVariables,
+      flowRun.workPoolName !== null && allowingCommand.has(flowRun.workPoolName),
+    ),
   }));
 }

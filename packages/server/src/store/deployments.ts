@@ -19,6 +19,7 @@ import { recordEvent } from "./events.js";
 import { ensureFlow, readFlow } from "./flows.js";
 import { insertFlowRun, type FlowRunInsert } from "./flow-runs.js";
 import { validateParameters } from "./parameters.js";
+import { checkCommandOverride } from "./work-pools.js";
 import { checkSchedules } from "../services/schedules.js";
 
 type DeploymentRow = Selectable<DeploymentTable> & { flowName: string };
@@ -164,6 +165,28 @@ async function checkScheduledDefaults(trx: Transaction<Database>, deploymentId: 
   );
 }
 
+/** A deployment's `command` must be allowed by its pool: checked after the write, inside its transaction. */
+async function checkDeploymentCommand(trx: Transaction<Database>, deploymentId: string, fields: Fields) {
+  if (fields.jobVariables === undefined && fields.workPoolName === undefined) return;
+  const row = await trx
+    .selectFrom("deployments")
+    .innerJoin("flows", "flows.id", "deployments.flowId")
+    .select([
+      "deployments.jobVariables",
+      "deployments.workPoolName",
+      "deployments.name",
+      "flows.name as flowName",
+    ])
+    .where("deployments.id", "=", deploymentId)
+    .executeTakeFirstOrThrow();
+  await checkCommandOverride(
+    trx,
+    row.workPoolName,
+    fromJson(row.jobVariables, {}),
+    `deployment '${row.flowName}/${row.name}'`,
+  );
+}
+
 type Fields = Omit<z.output<typeof DeploymentUpdate>, "schedules">;
 
 function columnsOf(fields: Fields) {
@@ -236,6 +259,7 @@ export async function upsertDeployment(
     }
     if (schedules) await replaceSchedules(trx, deploymentId, schedules);
     await checkScheduledDefaults(trx, deploymentId);
+    await checkDeploymentCommand(trx, deploymentId, fields);
     return deploymentId;
   });
   const deployment = await readDeployment(ctx, { id });
@@ -259,6 +283,7 @@ export async function updateDeployment(
     if (result.numUpdatedRows === 0n) throw notFound("deployment", id);
     if (schedules) await replaceSchedules(trx, id, schedules);
     await checkScheduledDefaults(trx, id);
+    await checkDeploymentCommand(trx, id, fields);
   });
   const deployment = await readDeployment(ctx, { id });
   await recordDeploymentUpdated(ctx, deployment);
@@ -306,6 +331,12 @@ export async function deploymentRunInsert(
   const address = `deployment '${deployment.flowName}/${deployment.name}'`;
   const parameters = { ...deployment.parameters, ...input.parameters };
   validateParameters(deployment.parameterSchema, parameters, address);
+  await checkCommandOverride(
+    ctx.db.kysely,
+    deployment.workPoolName,
+    input.jobVariables ?? {},
+    `the new run of ${address}`,
+  );
   const workQueueName = input.workQueueName ?? deployment.workQueueName;
   let workQueueId: string | null = null;
   if (deployment.workPoolName) {

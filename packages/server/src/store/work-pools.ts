@@ -1,4 +1,5 @@
 import {
+  BatonError,
   newId,
   notFound,
   type JsonObject,
@@ -11,10 +12,10 @@ import {
   type WorkQueueCreate,
   type WorkQueueUpdate,
 } from "@baton/core";
-import type { Selectable, Updateable } from "kysely";
+import type { Kysely, Selectable, Updateable } from "kysely";
 import type { z } from "zod";
 import { constraintError } from "../db/database.js";
-import type { WorkerTable, WorkPoolTable, WorkQueueTable } from "../db/schema.js";
+import type { Database, WorkerTable, WorkPoolTable, WorkQueueTable } from "../db/schema.js";
 import { fromJson, nowIso, toFlag, toJson, toPage, type StoreContext } from "./context.js";
 import { recordEvent } from "./events.js";
 
@@ -22,6 +23,7 @@ const toWorkPool = (row: Selectable<WorkPoolTable>): WorkPool => ({
   ...row,
   baseJobTemplate: fromJson(row.baseJobTemplate, {}),
   paused: row.paused === 1,
+  allowCommandOverride: row.allowCommandOverride === 1,
 });
 
 const toWorkQueue = (row: Selectable<WorkQueueTable> & { workPoolName: string }): WorkQueue => ({
@@ -56,6 +58,54 @@ export function jobVariableDefaults(template: JsonObject): JsonObject {
     if (property.default !== undefined) defaults[name] = property.default as JsonObject[string];
   }
   return defaults;
+}
+
+/** The job variable that replaces what a worker runs (a process's command, a container's). */
+const COMMAND = "command";
+
+const setsCommand = (variables: JsonObject): boolean =>
+  variables[COMMAND] !== undefined && variables[COMMAND] !== null;
+
+/**
+ * Whoever may set `command` may run anything on the pool's workers, so deployments and runs may set
+ * it only in a pool that allows it (`allowCommandOverride`); the pool's own default command, in its
+ * base job template, is its owner's and always applies. Refuses `what` when it breaks that rule.
+ */
+export async function checkCommandOverride(
+  db: Kysely<Database>,
+  poolName: string | null,
+  variables: JsonObject,
+  what: string,
+): Promise<void> {
+  if (poolName === null || !setsCommand(variables)) return;
+  const pool = await db
+    .selectFrom("workPools")
+    .select("allowCommandOverride")
+    .where("name", "=", poolName)
+    .executeTakeFirst();
+  if (pool?.allowCommandOverride === 1) return;
+  const fix = pool
+    ? `let the pool's owner allow it with 'baton work-pool update ${poolName} --allow-command-override'`
+    : `the pool does not exist yet; create it with 'baton work-pool create ${poolName} --allow-command-override'`;
+  throw new BatonError(
+    "permission_denied",
+    `${what} sets the job variable '${COMMAND}', which work pool '${poolName}' does not allow (it would let anyone who can deploy run any command on the pool's workers): leave '${COMMAND}' out, or ${fix}`,
+  );
+}
+
+/**
+ * The job variables a worker gets for a run: the pool's defaults under the run's own (its
+ * deployment's and its creator's), without the run's `command` unless the pool allows it. Writes are
+ * checked too; this also covers runs written before the pool's setting existed or changed.
+ */
+export function jobVariablesForRun(
+  poolDefaults: JsonObject,
+  runVariables: JsonObject,
+  allowCommandOverride: boolean,
+): JsonObject {
+  if (allowCommandOverride) return { ...poolDefaults, ...runVariables };
+  const { [COMMAND]: _dropped, ...allowed } = runVariables;
+  return { ...poolDefaults, ...allowed };
 }
 
 async function poolRow({ db }: StoreContext, name: string): Promise<Selectable<WorkPoolTable>> {
@@ -95,6 +145,7 @@ export async function createWorkPool(
           baseJobTemplate: toJson(input.baseJobTemplate ?? {}),
           concurrencyLimit: input.concurrencyLimit ?? null,
           paused: toFlag(input.paused),
+          allowCommandOverride: toFlag(input.allowCommandOverride),
           created: now,
           updated: now,
         })
@@ -144,6 +195,8 @@ export async function updateWorkPool(
   if (input.baseJobTemplate !== undefined) columns.baseJobTemplate = toJson(input.baseJobTemplate);
   if (input.concurrencyLimit !== undefined) columns.concurrencyLimit = input.concurrencyLimit;
   if (input.paused !== undefined) columns.paused = toFlag(input.paused);
+  if (input.allowCommandOverride !== undefined)
+    columns.allowCommandOverride = toFlag(input.allowCommandOverride);
   const result = await ctx.db.kysely
     .updateTable("workPools")
     .set(columns)
