@@ -190,6 +190,8 @@ describe.skipIf(noEngine !== undefined).each(DIALECTS)("docker workers on %s", (
   it("gives the container the job variables, and ends a run whose container exits without reporting CRASHED with the exit code", async () => {
     const name = `variables-${dialect}`;
     await createPool("variables");
+    // The run replaces the container's command, which the pool must allow.
+    await api().updateWorkPool({ params: { name: "variables" }, body: { allowCommandOverride: true } });
     const deployment = await deploy(
       "add",
       "variables",
