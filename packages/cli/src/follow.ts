@@ -1,6 +1,6 @@
 import { BatonError, isTerminal, type BatonEvent, type FlowRun, type Log, type State } from "@baton/core";
 import type { BatonClient } from "@baton/client";
-import { allPages, clock } from "./format.js";
+import { allPages, clock, escapeControl } from "./format.js";
 import { dim, paint } from "./output.js";
 
 const LEVELS: [number, string, number][] = [
@@ -18,11 +18,11 @@ function levelName(level: number): [string, number] {
 
 export function logLine(log: Log): string {
   const [name, colour] = levelName(log.level);
-  return `${dim(clock(log.timestamp))} | ${paint(colour, name.padEnd(8))} | ${log.name} - ${log.message}\n`;
+  return `${dim(clock(log.timestamp))} | ${paint(colour, name.padEnd(8))} | ${escapeControl(log.name)} - ${escapeControl(log.message, { keepLines: true })}\n`;
 }
 
 export const stateLine = (state: State): string =>
-  `${dim(clock(state.timestamp))} | ${"STATE".padEnd(8)} | flow run is ${state.name}${state.message ? `: ${state.message}` : ""}\n`;
+  `${dim(clock(state.timestamp))} | ${"STATE".padEnd(8)} | flow run is ${escapeControl(state.name)}${state.message ? `: ${escapeControl(state.message, { keepLines: true })}` : ""}\n`;
 
 export interface FollowHandlers {
   /** The run as it is once its events are being received, before anything else is reported. */

@@ -1,11 +1,16 @@
 import type { Page } from "@baton/core";
-import { bold, dim, paint } from "./output.js";
+import { bold, dim, escapeControl, paint, useColor } from "./output.js";
+
+export { escapeControl };
 
 /** A cell is text, or text with a colour applied only on a terminal. */
 export type Cell = string | number | null | undefined | { text: string; style: (text: string) => string };
 
+/** A cell's text, escaped: every value shown in a table or a detail comes from the server. */
 const cellText = (cell: Cell): string =>
-  cell === null || cell === undefined ? "" : typeof cell === "object" ? cell.text : String(cell);
+  escapeControl(
+    cell === null || cell === undefined ? "" : typeof cell === "object" ? cell.text : String(cell),
+  );
 
 /** Aligned columns with a bold header; colours are added after padding so they do not shift columns. */
 export function table(headers: string[], rows: Cell[][], empty = "Nothing to show."): string {
@@ -32,15 +37,27 @@ export function table(headers: string[], rows: Cell[][], empty = "Nothing to sho
 /** Label/value lines for one object. */
 export function details(pairs: [string, Cell][]): string {
   const width = Math.max(...pairs.map(([label]) => label.length)) + 1;
-  return `${pairs.map(([label, value]) => `${bold(`${label}:`.padEnd(width))} ${value && typeof value === "object" ? value.style(value.text) : cellText(value)}`).join("\n")}\n`;
+  return `${pairs.map(([label, value]) => `${bold(`${label}:`.padEnd(width))} ${value && typeof value === "object" ? value.style(cellText(value)) : cellText(value)}`).join("\n")}\n`;
 }
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+// Our own styles (bold, dim, colours) are the only escape sequences print lets through, on a TTY.
+// eslint-disable-next-line no-control-regex -- our styles start with ESC
+const STYLE_OR_TEXT = /(\x1b\[[0-9;]*m)|[^\x1b]+|\x1b/g;
+
+/**
+ * Prints a line or more. Cells and log fields are escaped where they are made; this is the net for
+ * a name interpolated into a message: control characters are escaped, our styles kept on a TTY.
+ */
 export function print(text: string): void {
-  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  const colour = useColor();
+  const safe = text.replace(STYLE_OR_TEXT, (part, style: string | undefined) =>
+    style !== undefined && colour ? style : escapeControl(part, { keepLines: true }),
+  );
+  process.stdout.write(safe.endsWith("\n") ? safe : `${safe}\n`);
 }
 
 /** "3 min ago", "in 2 h", "just now". */

@@ -92,5 +92,49 @@ export function serverCommand(): Command {
       await db.close();
       process.stdout.write(`Database ${db.displayUrl} was reset.\n`);
     });
+
+  const secrets = server.command("secrets").description("Manage how the server stores secrets");
+  secrets
+    .command("rotate-key")
+    .description(
+      "Re-encrypt every secret with a new key, in one transaction; the current key (BATON_SECRETS_KEY or $BATON_HOME/secrets.key) must open them",
+    )
+    .option(
+      "--new-key <key>",
+      "32 bytes as base64 or hex (BATON_SECRETS_NEW_KEY); a new random key when unset",
+    )
+    .option("--database-url <url>", "postgres://… or a SQLite file path (BATON_DATABASE_URL)")
+    .action(async (options: DatabaseOptions & { newKey?: string }) => {
+      const lib = await loadServer();
+      const settings = lib.serverSettings(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {});
+      const given = options.newKey ?? (process.env.BATON_SECRETS_NEW_KEY || undefined);
+      const newKeyText = given ?? lib.generateSecretsKey();
+      const next = lib.parseSecretsKey(
+        newKeyText,
+        given === options.newKey ? "--new-key" : "BATON_SECRETS_NEW_KEY",
+      );
+      const current = lib.loadSecretsKey(settings);
+      const db = lib.openDatabase(settings.databaseUrl);
+      try {
+        await lib.migrateToLatest(db);
+        const count = await lib.rotateSecretsKey(db, current, next);
+        const lines = [
+          `Re-encrypted ${count} secret(s) of ${db.displayUrl} with key ${next.id} (was ${current.id}).`,
+        ];
+        if (settings.secretsKey === undefined) {
+          const file = lib.secretsKeyFile(settings.home);
+          lib.replaceKeyFile(file, newKeyText);
+          lines.push(`Wrote the new key to ${file}. Restart the server to use it.`);
+        } else {
+          if (given === undefined) lines.push(`The new key (keep it secret): ${newKeyText}`);
+          lines.push(
+            "Set BATON_SECRETS_KEY to the new key on every server of this database and restart them: until then they cannot read the secrets.",
+          );
+        }
+        process.stdout.write(`${lines.join("\n")}\n`);
+      } finally {
+        await db.close();
+      }
+    });
   return server;
 }

@@ -1,6 +1,16 @@
-import { Command } from "commander";
+import { Command, InvalidArgumentError } from "commander";
 import type { WorkPool, WorkQueue } from "@baton/core";
-import { allPages, details, flag, limitText, print, printJson, table, time } from "../format.js";
+import {
+  allPages,
+  details,
+  escapeControl,
+  flag,
+  limitText,
+  print,
+  printJson,
+  table,
+  time,
+} from "../format.js";
 import { collect, parseCount, parseParam } from "../options.js";
 import { apiClient } from "../settings.js";
 
@@ -12,8 +22,12 @@ interface CreateOptions {
   type: string;
   concurrencyLimit?: number;
   paused?: boolean;
+  allowCommandOverride?: boolean;
   jobVariable: string[];
 }
+
+const ALLOW_COMMAND_HELP =
+  "let deployments and runs set the job variable 'command' (anyone who may deploy may then run any command on the pool's workers)";
 
 function poolDetails(pool: WorkPool, queues: WorkQueue[]): string {
   return details([
@@ -22,6 +36,12 @@ function poolDetails(pool: WorkPool, queues: WorkQueue[]): string {
     ["Type", pool.type],
     ["Status", pool.paused ? "paused" : "ready"],
     ["Concurrency limit", limitText(pool.concurrencyLimit)],
+    [
+      "Command override",
+      pool.allowCommandOverride
+        ? flag(true, "allowed: deployments and runs may set 'command'")
+        : "not allowed (only the pool's own default 'command')",
+    ],
     ["Description", pool.description ?? "-"],
     ["Created", time(pool.created)],
     ["Queues", queues.map((queue) => `${queue.name} (priority ${queue.priority})`).join(", ") || "-"],
@@ -38,6 +58,7 @@ export function workPoolCommand(): Command {
     .option("-t, --type <type>", "worker type", "process")
     .option("--concurrency-limit <n>", "most runs of the pool running at once", parseCount)
     .option("--paused", "create it paused")
+    .option("--allow-command-override", ALLOW_COMMAND_HELP)
     .option(
       "--job-variable <key=value>",
       "a default job variable of the pool's runs, the value as JSON or a bare string (repeatable)",
@@ -61,9 +82,12 @@ export function workPoolCommand(): Command {
             : {}),
           ...(options.concurrencyLimit !== undefined ? { concurrencyLimit: options.concurrencyLimit } : {}),
           ...(options.paused ? { paused: true } : {}),
+          ...(options.allowCommandOverride ? { allowCommandOverride: true } : {}),
         },
       });
-      print(`Created work pool '${pool.name}' (type ${pool.type}, id ${pool.id}).`);
+      print(
+        `Created work pool '${escapeControl(pool.name)}' (type ${escapeControl(pool.type)}, id ${pool.id}).`,
+      );
     });
 
   group
@@ -102,6 +126,31 @@ export function workPoolCommand(): Command {
       );
       if (options.json) return printJson({ ...pool, queues });
       print(poolDetails(pool, queues));
+    });
+
+  group
+    .command("update")
+    .description("Change a work pool's settings")
+    .argument("<name>", "pool name")
+    .option("--allow-command-override", ALLOW_COMMAND_HELP)
+    .option("--no-allow-command-override", "only the pool's own default 'command' applies (the default)")
+    .option("--description <text>", "what the pool is for")
+    .action(async (name: string, options: { allowCommandOverride?: boolean; description?: string }) => {
+      const body = {
+        ...(options.allowCommandOverride !== undefined
+          ? { allowCommandOverride: options.allowCommandOverride }
+          : {}),
+        ...(options.description !== undefined ? { description: options.description } : {}),
+      };
+      if (Object.keys(body).length === 0) {
+        throw new InvalidArgumentError(
+          "nothing to change: give --allow-command-override, --no-allow-command-override or --description",
+        );
+      }
+      const pool = await apiClient().api.updateWorkPool({ params: { name }, body });
+      print(
+        `Updated work pool '${escapeControl(pool.name)}': deployments and runs ${pool.allowCommandOverride ? "may" : "may not"} set 'command'.`,
+      );
     });
 
   const update = (
