@@ -54,7 +54,8 @@ export class BatonClient {
   }
 
   #headers(json: boolean): Record<string, string> {
-    const headers: Record<string, string> = { accept: "application/json" };
+    // The server refuses a state change without JSON or this header: a browser form cannot send either.
+    const headers: Record<string, string> = { accept: "application/json", "x-baton-client": "@baton/client" };
     if (json) headers["content-type"] = "application/json";
     if (this.#apiKey) headers.authorization = `Bearer ${this.#apiKey}`;
     return headers;

@@ -10,6 +10,10 @@ export interface ServerSettings {
   apiKey: string | undefined;
   /** The key secrets are encrypted with (32 bytes, base64 or hex); `$BATON_HOME/secrets.key` when unset. */
   secretsKey: string | undefined;
+  /** Host names the server answers to besides IP addresses, loopback names and `host`; "*" for any (docs/security.md). */
+  allowedHosts: string[];
+  /** Origins (scheme://host:port) of dashboards on other sites that may call the API; CORS is off when empty. */
+  corsOrigins: string[];
   home: string;
   logLevel: string;
   /** Run the background services (scheduler, late runs, crashed runs) in this server. */
@@ -40,6 +44,13 @@ export interface ServerSettings {
 const number = (value: string | undefined): number | undefined =>
   value === undefined || value === "" ? undefined : Number(value);
 
+/** A comma-separated list, blanks dropped. */
+const list = (value: string | undefined): string[] =>
+  (value ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
+
 /** Reads BATON_* environment variables over defaults; explicit options win over both. */
 export function serverSettings(
   overrides: Partial<ServerSettings> = {},
@@ -52,6 +63,8 @@ export function serverSettings(
     databaseUrl: overrides.databaseUrl ?? (env.BATON_DATABASE_URL || undefined) ?? join(home, "baton.db"),
     apiKey: overrides.apiKey ?? (env.BATON_API_KEY || undefined),
     secretsKey: overrides.secretsKey ?? (env.BATON_SECRETS_KEY || undefined),
+    allowedHosts: overrides.allowedHosts ?? list(env.BATON_ALLOWED_HOSTS),
+    corsOrigins: overrides.corsOrigins ?? list(env.BATON_CORS_ORIGINS),
     home,
     logLevel: overrides.logLevel ?? (env.BATON_LOG_LEVEL || undefined) ?? "warn",
     services: overrides.services ?? env.BATON_SERVICES !== "false",

@@ -1,4 +1,3 @@
-import { timingSafeEqual } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { ServerResponse } from "node:http";
@@ -23,6 +22,7 @@ import {
   type RouteSpec,
 } from "@baton/core";
 import type { StoreContext } from "../store/context.js";
+import { installGuard, isApiPath } from "./guard.js";
 import { answerClientError, guardInput, type InputLimits } from "./body.js";
 import { makeHandlers } from "./handlers.js";
 import { sharedDefinitionsTransforms } from "./openapi.js";
@@ -30,8 +30,12 @@ import { sharedDefinitionsTransforms } from "./openapi.js";
 export interface AppOptions {
   ctx: StoreContext;
   version: string;
-  /** When set, every /api request but /api/health must send `Authorization: Bearer <key>`. */
+  /** When set, every API route but the few public ones (see guard.ts) needs `Authorization: Bearer <key>`. */
   apiKey?: string | undefined;
+  /** The address listened on, and the other Host names and browser origins accepted (see guard.ts). */
+  boundHost?: string;
+  allowedHosts?: readonly string[];
+  corsOrigins?: readonly string[];
   /** The built dashboard to serve at /; none when absent. */
   dashboardDir?: string | undefined;
   logLevel?: string;
@@ -100,12 +104,6 @@ function answerError(error: FastifyError, request: FastifyRequest, reply: Fastif
 /** Operations without a query take none: an unknown parameter is refused by name, not ignored. */
 const NoQuery = z.strictObject({});
 
-function sameKey(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /** The HTTP server: the API under /api, its OpenAPI document and docs, the event stream and the dashboard. */
 /** Aborts when the client goes away before its answer is sent (a long poll stops waiting). */
 function closedSignal(response: ServerResponse): AbortSignal {
@@ -144,7 +142,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0] ?? "";
-    if (!path.startsWith("/api") && request.method === "GET" && options.dashboardDir) {
+    if (!isApiPath(request.url) && request.method === "GET" && options.dashboardDir) {
       return reply.sendFile("index.html");
     }
     return sendProblem(
@@ -153,23 +151,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     );
   });
 
-  if (apiKey) {
-    app.addHook("onRequest", async (request, reply) => {
-      if (!request.url.startsWith("/api") || request.url.startsWith("/api/health")) return;
-      if (request.url.startsWith("/api/docs") || request.url === "/api/openapi.json") return;
-      const header = request.headers.authorization ?? "";
-      const given = header.startsWith("Bearer ") ? header.slice(7) : "";
-      if (!sameKey(given, apiKey)) {
-        return sendProblem(
-          reply,
-          new BatonError(
-            "unauthenticated",
-            "this server requires an API key: set BATON_API_KEY to the server's key",
-          ),
-        );
-      }
-    });
-  }
+  await installGuard(app, {
+    apiKey,
+    boundHost: options.boundHost ?? "127.0.0.1",
+    allowedHosts: options.allowedHosts ?? [],
+    corsOrigins: options.corsOrigins ?? [],
+  });
 
   await app.register(fastifySwagger, {
     openapi: {
