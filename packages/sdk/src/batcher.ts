@@ -1,3 +1,5 @@
+import { untilReachable } from "./reachable.js";
+
 /**
  * Sends items to the API in batches: a flush is scheduled when the first item of a batch arrives,
  * so a burst costs one request; batches go out in order, one after the other; `flush()` resolves
@@ -30,7 +32,7 @@ export class Batcher<T> {
     this.#inFlight = this.#inFlight.then(async () => {
       if (batch.length === 0) return;
       try {
-        await this.send(batch);
+        await untilReachable(`${batch.length} ${this.what}`, () => this.send(batch));
       } catch (error) {
         process.stderr.write(
           `baton: could not send ${batch.length} ${this.what}: ${(error as Error).message}\n`,

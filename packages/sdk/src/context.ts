@@ -7,6 +7,8 @@ export interface RunContext {
   client: BatonClient | null;
   flowRunId: string | null;
   flowRunName: string;
+  /** The flow run's attempt this process carries out; its task runs' proposals carry it too. */
+  attempt?: number;
   taskRunId: string | null;
   logger: RunLogger;
   signal: AbortSignal;

@@ -32,6 +32,17 @@ export class CancelledError extends BatonError {
   }
 }
 
+/**
+ * The server refused this process's attempt: the run crashed or was claimed again while the process
+ * was away (frozen, cut off). It must stop and propose nothing more; another attempt carries it out.
+ */
+export class StaleAttemptError extends BatonError {
+  override readonly name = "StaleAttemptError";
+  constructor(what: string, why: string) {
+    super("conflict", `${what} stopped: ${why}`);
+  }
+}
+
 /** Proposes until the answer is not WAIT, sleeping as told. */
 async function settle(
   orchestrator: Orchestrator,
@@ -103,9 +114,20 @@ export async function runAttempts<T>(options: AttemptOptions<T>): Promise<RunOut
         { type: "COMPLETED", data: await referenceFor(value, options.results ?? {}) },
         signal,
       );
+      if (done.status === "ABORT") {
+        const error = new BatonError(
+          "aborted",
+          `${options.what} finished, but its end was refused: ${done.reason}`,
+        );
+        return { ok: false, error, state: done.state };
+      }
       return { ok: true, value, state: done.state };
     } catch (error) {
       await options.beforeFinalState?.();
+      // Another attempt holds the run now: anything this one proposed would be refused.
+      if (attempt.signal.reason instanceof StaleAttemptError) {
+        return { ok: false, error: attempt.signal.reason, state: null };
+      }
       if (attempt.signal.reason instanceof CancelledError) {
         const cancelled = await orchestrator.propose({
           type: "CANCELLED",

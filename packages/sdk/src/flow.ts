@@ -12,7 +12,7 @@ import {
 } from "./deployments.js";
 import { serve, type ServeOptions } from "./serve.js";
 import { currentRun, runContext, settleChildren, type RunContext } from "./context.js";
-import { CancelledError, runAttempts, TimeoutError } from "./engine.js";
+import { CancelledError, runAttempts, StaleAttemptError, TimeoutError } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
 import { recorderFor } from "./recorder.js";
 import { LocalOrchestrator, RemoteOrchestrator, type Orchestrator } from "./orchestrator.js";
@@ -65,6 +65,15 @@ export interface RunOptions {
   labels?: Record<string, string>;
 }
 
+export interface RunFromJsonOptions {
+  flowRunId?: string;
+  flowRun?: FlowRun;
+  /** The attempt this process was started for (a worker's job): used instead of the run's current one. */
+  attempt?: number;
+  /** Aborting it cancels the run, as RunOptions' signal does. */
+  signal?: AbortSignal;
+}
+
 export interface FlowRunContext extends RunContext {
   parameters: JsonObject;
 }
@@ -85,7 +94,7 @@ export interface Flow<S extends ParametersSchema | undefined, R> {
    * when `parameters` is undefined, and parameters that do not decode fail the run with the reason.
    * `flowRun`: the run as its claim returned it, which saves reading it again.
    */
-  runFromJson(parameters: unknown, options?: { flowRunId?: string; flowRun?: FlowRun }): Promise<R>;
+  runFromJson(parameters: unknown, options?: RunFromJsonOptions): Promise<R>;
   /**
    * One run with options of its own: a signal whose abort cancels the run, a timeout, tags and
    * labels (a gRPC call's cancellation, deadline and metadata, say).
@@ -212,7 +221,8 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
   }
 
   async function run(
-    input: { typed: ParametersOf<S> } | { json: unknown; flowRunId: string; flowRun?: FlowRun },
+    input:
+      { typed: ParametersOf<S> } | { json: unknown; flowRunId: string; flowRun?: FlowRun; attempt?: number },
     call: RunOptions = {},
   ): Promise<R> {
     const timeoutSeconds = call.timeoutSeconds ?? options.timeoutSeconds;
@@ -221,11 +231,12 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     const client = parent ? parent.client : defaultClient();
     const retries = options.retries ?? 0;
     const retryDelaySeconds = delays(options.retryDelaySeconds);
-    let flowRun: Pick<FlowRun, "id" | "name"> | null = null;
+    let flowRun: Pick<FlowRun, "id" | "name" | "attempt"> | null = null;
     let typed: ParametersOf<S>;
     if ("flowRunId" in input) {
       if (!client) throw new BatonError("invalid_argument", "set BATON_API_URL to run an existing flow run");
       ({ flowRun, typed } = await takeExistingRun(client, input.flowRunId, input.json, input.flowRun));
+      if (input.attempt !== undefined) flowRun = { ...flowRun, attempt: input.attempt };
     } else {
       typed = input.typed;
       if (client) {
@@ -269,6 +280,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       client,
       flowRunId: flowRun?.id ?? null,
       flowRunName: flowRun?.name ?? options.name,
+      ...(flowRun ? { attempt: flowRun.attempt } : {}),
       taskRunId: null,
       logger,
       signal: controller.signal,
@@ -279,10 +291,11 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     };
     const unwatch =
       client && flowRun ? watchForCancellation(client, flowRun.id, controller, label) : () => undefined;
-    const stopHeartbeats = client && flowRun ? sendHeartbeats(client, flowRun.id) : () => undefined;
+    const stopHeartbeats =
+      client && flowRun ? sendHeartbeats(client, flowRun, controller, label) : () => undefined;
     const orchestrator =
       client && flowRun
-        ? new RemoteOrchestrator(client, "flow", flowRun.id)
+        ? new RemoteOrchestrator(client, "flow", flowRun.id, flowRun.attempt)
         : new LocalOrchestrator("flow", retries, retryDelaySeconds, { type: "PENDING" });
     let outcome: Awaited<ReturnType<typeof runAttempts<R>>>;
     try {
@@ -329,14 +342,20 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     definedIn: { value: definedIn },
     parameterSchema: { value: () => codec.jsonSchema() },
     runFromJson: {
-      value: async (json: unknown, runOptions: { flowRunId?: string; flowRun?: FlowRun } = {}) =>
-        runOptions.flowRunId
-          ? run({
-              json,
-              flowRunId: runOptions.flowRunId,
-              ...(runOptions.flowRun ? { flowRun: runOptions.flowRun } : {}),
-            })
-          : run({ typed: codec.decode(json) }),
+      value: async (json: unknown, runOptions: RunFromJsonOptions = {}) => {
+        const call = runOptions.signal ? { signal: runOptions.signal } : {};
+        return runOptions.flowRunId
+          ? run(
+              {
+                json,
+                flowRunId: runOptions.flowRunId,
+                ...(runOptions.flowRun ? { flowRun: runOptions.flowRun } : {}),
+                ...(runOptions.attempt !== undefined ? { attempt: runOptions.attempt } : {}),
+              },
+              call,
+            )
+          : run({ typed: codec.decode(json) }, call);
+      },
     },
     runWith: {
       value: async (parameters: ParametersInput<S>, runOptions: RunOptions) =>
@@ -355,10 +374,25 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
 /** How often a running flow run tells the server its process is alive. */
 const heartbeatIntervalMs = () => Number(process.env.BATON_HEARTBEAT_INTERVAL_SECONDS || 10) * 1000;
 
-/** Heartbeats keep a run from being taken for crashed; a failed one is retried at the next beat. */
-function sendHeartbeats(client: BatonClient, flowRunId: string): () => void {
+/**
+ * Heartbeats keep a run from being taken for crashed; a failed one is retried at the next beat. When
+ * the server answers that this attempt is stale (the run crashed and was claimed again while this
+ * process was frozen, say), the run stops at once: another attempt carries it out now.
+ */
+function sendHeartbeats(
+  client: BatonClient,
+  flowRun: Pick<FlowRun, "id" | "attempt">,
+  controller: AbortController,
+  what: string,
+): () => void {
   const timer = setInterval(() => {
-    client.api.heartbeatFlowRun({ params: { id: flowRunId } }).catch(() => undefined);
+    client.api
+      .heartbeatFlowRun({ params: { id: flowRun.id }, body: { attempt: flowRun.attempt } })
+      .catch((error: unknown) => {
+        if (error instanceof BatonError && error.code === "conflict") {
+          controller.abort(new StaleAttemptError(what, error.message));
+        }
+      });
   }, heartbeatIntervalMs());
   timer.unref();
   return () => clearInterval(timer);

@@ -15,7 +15,7 @@ export {
   type ParametersSchema,
 } from "./parameters.js";
 export { currentRun, getRunLogger, type RunContext } from "./context.js";
-export { TimeoutError, CancelledError } from "./engine.js";
+export { TimeoutError, CancelledError, StaleAttemptError } from "./engine.js";
 export { RunLogger, LogLevel } from "./logger.js";
 export { defaultClient } from "./settings.js";
 export {

@@ -1,4 +1,5 @@
 import type { BatonClient } from "@baton/client";
+import { untilReachable } from "./reachable.js";
 import { makeState, orchestrate, type SetStateResult, type State, type StateInput } from "@baton/core";
 
 /** Where a run's state proposals go: the server, or the same rules applied in this process. */
@@ -11,13 +12,20 @@ export class RemoteOrchestrator implements Orchestrator {
     private readonly client: BatonClient,
     private readonly kind: "flow" | "task",
     private readonly id: string,
+    /** The flow run's attempt this process carries out: the server refuses it once it is stale. */
+    private readonly attempt?: number,
   ) {}
 
   propose(state: StateInput): Promise<SetStateResult> {
-    const input = { params: { id: this.id }, body: { state } };
-    return this.kind === "flow"
-      ? this.client.api.setFlowRunState(input)
-      : this.client.api.setTaskRunState(input);
+    const input = {
+      params: { id: this.id },
+      body: { state, ...(this.attempt !== undefined ? { attempt: this.attempt } : {}) },
+    };
+    // A proposal that never reached the server (restarting, or a replica going away) is sent again:
+    // losing a final state would leave the run to crash detection, and run it twice.
+    return untilReachable(`the ${state.type} state of ${this.kind} run ${this.id}`, () =>
+      this.kind === "flow" ? this.client.api.setFlowRunState(input) : this.client.api.setTaskRunState(input),
+    );
   }
 }
 

@@ -128,7 +128,7 @@ export function task<A extends unknown[], R>(
         },
       });
       setState(created.state);
-      orchestrator = new RemoteOrchestrator(client, "task", taskRunId);
+      orchestrator = new RemoteOrchestrator(client, "task", taskRunId, parent.attempt);
     } else {
       orchestrator = new LocalOrchestrator("task", retries, retryDelaySeconds, { type: "PENDING" });
     }
@@ -150,6 +150,7 @@ export function task<A extends unknown[], R>(
             client,
             flowRunId: parent?.flowRunId ?? null,
             flowRunName: parent?.flowRunName ?? "",
+            ...(parent?.attempt !== undefined ? { attempt: parent.attempt } : {}),
             taskRunId: tracked ? taskRunId : null,
             logger,
             signal: attemptSignal,

@@ -92,7 +92,7 @@ describe.each(DIALECTS)("crashed runs on %s", (dialect: TestDialect) => {
     const crashed = stateOf(silent.id, (state) => state.type === "CRASHED").finally(() => (detected = true));
     // Heartbeats well within the timeout, a bounded number of times, until the silent run is caught.
     for (let beat = 0; beat < 100 && !detected; beat++) {
-      await api().heartbeatFlowRun({ params: { id: alive.id } });
+      await api().heartbeatFlowRun({ params: { id: alive.id }, body: {} });
       await sleep(100);
     }
     const state = await crashed;
@@ -150,7 +150,7 @@ describe.each(DIALECTS)("crashed runs on %s", (dialect: TestDialect) => {
     const run = await api().createFlowRun({
       body: { flowName: "ad-hoc", state: { type: "PENDING" }, retries: 2 },
     });
-    await api().heartbeatFlowRun({ params: { id: run.id } });
+    await api().heartbeatFlowRun({ params: { id: run.id }, body: {} });
     await propose(run.id, "RUNNING");
 
     const crashed = await stateOf(run.id, (state) => state.type === "CRASHED");
@@ -193,7 +193,7 @@ describe.each(DIALECTS)("crashed runs on %s", (dialect: TestDialect) => {
     expect((await api().readConcurrencyLimit({ params: { tag } })).activeSlots).toEqual([]);
     const task = await api().readTaskRun({ params: { id: holding.id } });
     expect(task.state).toMatchObject({ type: "CRASHED", name: "Crashed" });
-    expect(task.state?.message).toContain("the process running its flow run stopped sending heartbeats");
+    expect(task.state?.message).toContain("its flow run ended Crashed: the process running this flow run stopped sending heartbeats");
     expect(task.endTime).toBe(task.state?.timestamp);
     const history = await api().listTaskRunStates({ params: { id: holding.id } });
     expect(history.map((state) => state.type)).toEqual(["PENDING", "RUNNING", "CRASHED"]);

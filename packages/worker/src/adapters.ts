@@ -31,8 +31,8 @@ export interface RecoveredJob {
   job: JobHandle;
   /** Whether it was still running when found (its `exited` resolves at once otherwise). */
   running: boolean;
-  /** The run's count of attempts when the job started: a run that went further has moved on from it. */
-  runCount?: number;
+  /** The run's attempt the job was started for: a run claimed again since has moved on from it. */
+  attempt?: number;
   /** The job variables the worker needs to go on (stopGracePeriodSeconds), as far as the job records them. */
   jobVariables: JsonObject;
 }

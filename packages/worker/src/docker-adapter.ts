@@ -47,7 +47,7 @@ export const LABELS = {
   worker: "baton.worker",
   autoRemove: "baton.auto-remove",
   stopGracePeriod: "baton.stop-grace-period",
-  runCount: "baton.run-count",
+  attempt: "baton.attempt",
 } as const;
 
 /** What the engine answers to a wait. */
@@ -222,7 +222,7 @@ export class DockerAdapter implements JobAdapter {
           [LABELS.worker]: context.workerName,
           [LABELS.autoRemove]: String(autoRemove),
           [LABELS.stopGracePeriod]: String(variables.stopGracePeriodSeconds ?? 10),
-          [LABELS.runCount]: String(flowRun.runCount),
+          [LABELS.attempt]: String(flowRun.attempt),
         },
         AttachStdout: true,
         AttachStderr: true,
@@ -276,8 +276,8 @@ export class DockerAdapter implements JobAdapter {
       const autoRemove = summary.Labels[LABELS.autoRemove] !== "false";
       const grace = Number(summary.Labels[LABELS.stopGracePeriod] ?? 10);
       const jobVariables = { stopGracePeriodSeconds: Number.isFinite(grace) ? grace : 10 };
-      const runCount = Number(summary.Labels[LABELS.runCount]);
-      const attempt = Number.isInteger(runCount) ? { runCount } : {};
+      const attemptLabel = Number(summary.Labels[LABELS.attempt]);
+      const attempt = Number.isInteger(attemptLabel) ? { attempt: attemptLabel } : {};
       if (summary.State === "running") {
         // Attached again: its output from now on (what it printed meanwhile is in the engine's log).
         const output = await this.#stream(container, context).catch(() => ({ done: Promise.resolve() }));

@@ -1,9 +1,10 @@
 // The process a worker starts for one flow run: loads the flow from the deployment's entrypoint
 // and carries out the run; its exit code tells the worker whether it completed.
 import { BatonError } from "@baton/core";
-import { defaultClient, loadFlow, shipperFor } from "@baton/sdk";
+import { CancelledError, defaultClient, loadFlow, shipperFor } from "@baton/sdk";
 
 const flowRunId = process.env.BATON_FLOW_RUN_ID;
+const attempt = process.env.BATON_FLOW_RUN_ATTEMPT ? Number(process.env.BATON_FLOW_RUN_ATTEMPT) : undefined;
 const entrypoint = process.env.BATON_ENTRYPOINT;
 const client = defaultClient();
 if (!flowRunId || !entrypoint || !client) {
@@ -19,14 +20,28 @@ try {
   console.error(message);
   await client.api.setFlowRunState({
     params: { id: flowRunId },
-    body: { state: { type: "FAILED", name: "EntrypointError", message } },
+    body: {
+      state: { type: "FAILED", name: "EntrypointError", message },
+      ...(attempt !== undefined ? { attempt } : {}),
+    },
   });
   process.exit(1);
 }
 
+// The worker asks the run to stop with SIGTERM (a cancel, or the worker shutting down): the flow is
+// cancelled as from the API, so its hooks run and its task runs end CANCELLED before the process exits.
+const stop = new AbortController();
+process.once("SIGTERM", () =>
+  stop.abort(new CancelledError("the flow run", "its worker stopped the job (SIGTERM)")),
+);
+
 let code = 0;
 try {
-  await flow.runFromJson(undefined, { flowRunId });
+  await flow.runFromJson(undefined, {
+    flowRunId,
+    signal: stop.signal,
+    ...(attempt !== undefined ? { attempt } : {}),
+  });
 } catch {
   // The run's state and logs already say what happened.
   code = 1;

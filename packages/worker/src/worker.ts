@@ -39,6 +39,9 @@ interface InFlight {
   cancelling: boolean;
 }
 
+/** Proposals of a job's run carry the attempt it was started for, so a stale job changes nothing. */
+const attemptOf = (run: { attempt: number }) => ({ attempt: run.attempt });
+
 /**
  * Serves a work pool: claims its runs (a long poll, so a new run starts at once), starts each as a job
  * (a child process for the process type), turns the job's output into the run's logs, stops the job
@@ -49,6 +52,11 @@ export class Worker {
   readonly #options: WorkerOptions;
   readonly #client: BatonClient;
   readonly #inFlight = new Map<string, InFlight>();
+  /**
+   * Runs claimed whose flow has not said RUNNING yet (a container or process still starting): the
+   * worker sends their heartbeats until the flow sends its own.
+   */
+  readonly #starting = new Map<string, number>();
   readonly #log: (line: string) => void;
 
   constructor(options: WorkerOptions) {
@@ -118,10 +126,16 @@ export class Worker {
       params: { pool: this.#options.pool },
       body: { name: this.name, heartbeatIntervalSeconds: this.#heartbeatSeconds() },
     });
+    for (const [id, attempt] of this.#starting) {
+      // A stale attempt (conflict) is the job's to find out; the worker just stops speaking for it.
+      await this.#client.api
+        .heartbeatFlowRun({ params: { id }, body: { attempt } })
+        .catch(() => this.#starting.delete(id));
+    }
   }
 
   /** Ships a run's lines as its logs, under the name "worker"; the context a job reports through. */
-  #jobLogs(flowRunId: string, runName: () => string) {
+  #jobLogs(flowRunId: string, runName: () => string, attempt?: number) {
     const shipper = shipperFor(this.#client);
     const ship = (level: number, message: string) =>
       shipper.push({
@@ -134,7 +148,7 @@ export class Worker {
       });
     const context: JobContext = {
       workerName: this.name,
-      env: this.#jobEnv(flowRunId),
+      env: this.#jobEnv(flowRunId, attempt),
       onOutput: (stream, line) => {
         this.#log(`${runName()} | ${line}`);
         ship(stream === "stdout" ? LogLevel.info : LogLevel.error, line);
@@ -146,19 +160,24 @@ export class Worker {
   async #carryOut(adapter: JobAdapter, run: ClaimedRun): Promise<void> {
     const { flowRun } = run;
     const label = `flow run '${flowRun.name}'`;
-    const { shipper, ship, context } = this.#jobLogs(flowRun.id, () => flowRun.name);
-    let job: JobHandle;
+    const { shipper, ship, context } = this.#jobLogs(flowRun.id, () => flowRun.name, flowRun.attempt);
+    this.#starting.set(flowRun.id, flowRun.attempt);
     try {
-      job = await adapter.start(run, context);
-    } catch (error) {
-      const message = `the worker could not start the job: ${BatonError.from(error).message}`;
-      this.#log(`${label}: ${message}`);
-      await this.#propose(flowRun.id, { type: "FAILED", name: "JobError", message });
-      return;
+      let job: JobHandle;
+      try {
+        job = await adapter.start(run, context);
+      } catch (error) {
+        const message = `the worker could not start the job: ${BatonError.from(error).message}`;
+        this.#log(`${label}: ${message}`);
+        await this.#propose(flowRun, { type: "FAILED", name: "JobError", message });
+        return;
+      }
+      this.#log(`${label} started (${job.id})`);
+      ship(LogLevel.info, `worker '${this.name}' started the job (${job.id})`);
+      await this.#follow({ run, job, cancelling: false }, shipper);
+    } finally {
+      this.#starting.delete(flowRun.id);
     }
-    this.#log(`${label} started (${job.id})`);
-    ship(LogLevel.info, `worker '${this.name}' started the job (${job.id})`);
-    await this.#follow({ run, job, cancelling: false }, shipper);
   }
 
   /** Waits for a job to end, then settles its run. */
@@ -198,7 +217,7 @@ export class Worker {
       job,
       running,
       jobVariables,
-      runCount,
+      attempt,
     }: RecoveredJob): Promise<void> => {
       let flowRun;
       try {
@@ -213,7 +232,7 @@ export class Worker {
       }
       names.set(flowRunId, flowRun.name);
       // Claimed again since (by another worker, or by this name for a later attempt): not this job's to settle.
-      if (flowRun.workerName !== this.name || (runCount !== undefined && flowRun.runCount > runCount + 1)) {
+      if (flowRun.workerName !== this.name || (attempt !== undefined && flowRun.attempt !== attempt)) {
         this.#log(
           `flow run '${flowRun.name}': found a job of an attempt it has moved on from (${job.id}); ${running ? "stopping" : "removing"} it`,
         );
@@ -225,11 +244,17 @@ export class Worker {
       const what = running ? "still running: following it again" : "ended while no worker watched it";
       this.#log(`flow run '${flowRun.name}': found its job (${job.id}), ${what}`);
       ship(LogLevel.info, `worker '${this.name}' found the job (${job.id}) ${what}`);
-      const entry: InFlight = { run: { flowRun, deployment: null, jobVariables }, job, cancelling: false };
+      // The attempt it was started for (containers of older workers carry none: the run's own).
+      const started = { ...flowRun, attempt: attempt ?? flowRun.attempt };
+      const entry: InFlight = {
+        run: { flowRun: started, deployment: null, jobVariables },
+        job,
+        cancelling: false,
+      };
       this.#inFlight.set(flowRunId, entry); // from here on, a cancel stops it
       if (running && flowRun.state?.type === "CANCELLING") {
         entry.cancelling = true;
-        job.stop(processJobVariables(jobVariables).stopGracePeriodSeconds ?? 10);
+        this.#stopCancelled(entry);
       }
       await this.#follow(entry, shipper);
     };
@@ -238,13 +263,14 @@ export class Worker {
     );
   }
 
-  #jobEnv(flowRunId: string): Record<string, string> {
+  #jobEnv(flowRunId: string, attempt: number | undefined): Record<string, string> {
     const { url } = this.#client;
     const apiKey = process.env.BATON_API_KEY;
     return {
       BATON_API_URL: url,
       ...(apiKey ? { BATON_API_KEY: apiKey } : {}),
       BATON_FLOW_RUN_ID: flowRunId,
+      ...(attempt !== undefined ? { BATON_FLOW_RUN_ATTEMPT: String(attempt) } : {}),
       // The worker ships the job's output as the run's logs; the logger's own lines are shipped already.
       BATON_LOGS_TO_CONSOLE: "false",
     };
@@ -256,19 +282,44 @@ export class Worker {
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code ?? "unknown"}`;
     this.#log(`flow run '${flowRun.name}' job ${how}`);
     const current = await this.#client.api.readFlowRun({ params: { id: flowRun.id } });
-    if (isTerminal(current.state?.type)) return;
+    if (isTerminal(current.state?.type) || current.attempt !== flowRun.attempt) return;
+    const type = current.state?.type;
     await this.#propose(
-      flowRun.id,
-      entry.cancelling || current.state?.type === "CANCELLING"
+      flowRun,
+      entry.cancelling || type === "CANCELLING"
         ? { type: "CANCELLED", message: `cancelled; the job ${how}` }
-        : { type: "CRASHED", message: `the job ${how} before the run reported a final state` },
+        : type === "SCHEDULED" // it awaited a retry its process was to carry out: someone else will
+          ? {
+              type: "SCHEDULED",
+              name: "Rescheduled",
+              message: `the job ${how} while the run awaited its retry`,
+            }
+          : { type: "CRASHED", message: `the job ${how} before the run reported a final state` },
     );
   }
 
-  async #propose(flowRunId: string, state: Pick<State, "type"> & Partial<State>): Promise<void> {
+  async #propose(
+    flowRun: { id: string; attempt: number },
+    state: Pick<State, "type"> & Partial<State>,
+  ): Promise<void> {
     await this.#client.api
-      .setFlowRunState({ params: { id: flowRunId }, body: { state } })
+      .setFlowRunState({ params: { id: flowRun.id }, body: { state, ...attemptOf(flowRun) } })
       .catch((error: unknown) => this.#log(`cannot record ${state.type}: ${BatonError.from(error).message}`));
+  }
+
+  /**
+   * A cancelled run's flow stops by itself (it follows its run's events: its signal aborts, its hooks
+   * run, its task runs end CANCELLED). Only a job still there after the grace period is told to stop
+   * (SIGTERM, or the engine's stop), and forced after the grace period again.
+   */
+  #stopCancelled(entry: InFlight): void {
+    const grace = processJobVariables(entry.run.jobVariables).stopGracePeriodSeconds ?? 10;
+    this.#log(`flow run '${entry.run.flowRun.name}' is being cancelled: its job has ${grace} s to stop`);
+    const timer = setTimeout(() => {
+      this.#log(`flow run '${entry.run.flowRun.name}': its job is still there, stopping it`);
+      entry.job.stop(grace);
+    }, grace * 1000);
+    void entry.job.exited.then(() => clearTimeout(timer));
   }
 
   /**
@@ -279,13 +330,13 @@ export class Worker {
     while (!signal.aborted) {
       await this.#client
         .events({ names: ["flow-run.state-changed"], signal }, (event) => {
-          const entry = this.#inFlight.get(event.resource.id);
           const type = (event.payload.state as State | undefined)?.type;
+          // The flow speaks for itself from RUNNING on (or has ended).
+          if (type !== "PENDING") this.#starting.delete(event.resource.id);
+          const entry = this.#inFlight.get(event.resource.id);
           if (!entry || entry.cancelling || (type !== "CANCELLING" && type !== "CANCELLED")) return;
           entry.cancelling = true;
-          const grace = processJobVariables(entry.run.jobVariables).stopGracePeriodSeconds ?? 10;
-          this.#log(`flow run '${entry.run.flowRun.name}' is being cancelled: stopping its job`);
-          entry.job.stop(grace);
+          this.#stopCancelled(entry);
         })
         .catch((error: unknown) => {
           if (!signal.aborted) this.#log(`event stream lost: ${BatonError.from(error).message}`);

@@ -120,7 +120,10 @@ describe.skipIf(noEngine !== undefined).each(DIALECTS)("docker workers on %s", (
     const finished = await Promise.all(
       runs.map((created) => waitForRunState(server.client, created.id, ended)),
     );
-    expect(finished.map((done) => done.state?.type)).toEqual(["COMPLETED", "COMPLETED", "COMPLETED"]);
+    expect(
+      finished.map((done) => done.state?.type),
+      finished.map((done) => done.state?.message).join("; "),
+    ).toEqual(["COMPLETED", "COMPLETED", "COMPLETED"]);
     expect(finished.map((done) => done.workerName)).toEqual(["hard-worker", "hard-worker", "hard-worker"]);
     expect(mostAtOnce(await limitSpans(server.client, finished))).toBe(1);
     for (const done of finished)
@@ -139,7 +142,7 @@ describe.skipIf(noEngine !== undefined).each(DIALECTS)("docker workers on %s", (
     expect((await baton("flow-run", "cancel", created.id)).code).toBe(0);
     const cancelled = await waitForRunState(server.client, created.id, ended);
     expect(cancelled.state?.type).toBe("CANCELLED");
-    await worker.waitForLine(/is being cancelled: stopping its job/);
+    await worker.waitForLine(/is being cancelled: its job has \d+ s to stop/);
     await worker.waitForLine(/job (exited with code|was killed by)/);
     expect(await containersOf(docker, `canceller-${dialect}`)).toEqual([]);
   });
@@ -172,8 +175,14 @@ describe.skipIf(noEngine !== undefined).each(DIALECTS)("docker workers on %s", (
     const [one, two] = await Promise.all(
       [followed, endedAway].map((created) => waitForRunState(server.client, created.id, ended)),
     );
-    expect(one!.state).toMatchObject({ type: "COMPLETED", data: { value: gates.followed } });
-    expect(two!.state).toMatchObject({ type: "COMPLETED", data: { value: gates.ended } });
+    expect(one!.state, one!.state?.message ?? "").toMatchObject({
+      type: "COMPLETED",
+      data: { value: gates.followed },
+    });
+    expect(two!.state, two!.state?.message ?? "").toMatchObject({
+      type: "COMPLETED",
+      data: { value: gates.ended },
+    });
     // The followed container's output after the restart is in the run's logs.
     await waitForLog(server.client, followed.id, `through the gate ${gates.followed}`);
     for (const done of [one!, two!]) {

@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -8,6 +8,13 @@ import { DIALECTS, startTestServer, type TestServer } from "../../../test/helper
 import type { TestProcess } from "../../../test/processes.js";
 import { isType, limitSpans, mostAtOnce, waitForLog, waitForRunState } from "../../../test/runs.js";
 import { deploy as deployFlow, startWorker as startWorkerProcess } from "./workers.js";
+import { cancelledMark } from "./fixtures/flows.js";
+
+/** Resolves once `file` exists (bounded: 200 looks, 50 ms apart). */
+async function waitForFile(file: string): Promise<void> {
+  for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(existsSync(file), `${file} exists`).toBe(true);
+}
 
 describe.each(DIALECTS)("process workers on %s", (dialect) => {
   let server: TestServer;
@@ -130,6 +137,82 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
       isType("CANCELLED", "COMPLETED", "FAILED", "CRASHED"),
     );
     expect(cancelled.state?.type).toBe("CANCELLED");
+  });
+
+  it("retries a failed run in its own process: no second job, no crash", async () => {
+    await api().createWorkPool({ body: { name: "retrying", type: "process" } });
+    const deployment = await deploy("flaky", "flaky", "retrying");
+    const worker = await startWorker("retrying");
+    const marker = join(mkdtempSync(join(tmpdir(), "baton-marker-")), "failed");
+    const run = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { marker } },
+    });
+    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    expect(done.state, done.state?.message ?? "").toMatchObject({
+      type: "COMPLETED",
+      data: { value: "second attempt" },
+    });
+    expect(done.runCount).toBe(2);
+    expect(done.attempt).toBe(1); // claimed once
+    const history = await api().listFlowRunStates({ params: { id: run.id } });
+    expect(history.map((state) => state.name)).toEqual([
+      "Scheduled",
+      "Pending",
+      "Running",
+      "AwaitingRetry",
+      "Pending",
+      "Running",
+      "Completed",
+    ]);
+    await worker.waitForLine(new RegExp(`'${done.name}' job exited with code 0`));
+    expect(worker.lines.filter((line) => line.includes(`flow run '${done.name}' started`))).toHaveLength(1);
+  });
+
+  it("cancelling asks the flow to stop first: its hook runs and its task run in flight ends CANCELLED", async () => {
+    await api().createWorkPool({ body: { name: "polite", type: "process" } });
+    const deployment = await deploy("patient", "patient", "polite");
+    await startWorker("polite");
+    const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    await waitForLog(server.client, run.id, "waiting in a task");
+    expect((await baton("flow-run", "cancel", run.id)).code).toBe(0);
+    const cancelled = await waitForRunState(
+      server.client,
+      run.id,
+      isType("CANCELLED", "COMPLETED", "FAILED", "CRASHED"),
+    );
+    expect(cancelled.state?.type).toBe("CANCELLED");
+    const tasks = await api().listTaskRuns({ query: { flowRunId: run.id } });
+    expect(tasks.items.map((taskRun) => taskRun.state?.type)).toEqual(["CANCELLED"]);
+    await waitForFile(cancelledMark(run.id));
+  });
+
+  it("fences a process frozen past the heartbeat timeout: the next attempt completes, the woken one changes nothing", async () => {
+    await api().createWorkPool({ body: { name: "frozen", type: "process" } });
+    const deployment = await deploy("survivor", "frozen", "frozen");
+    const worker = await startWorker("frozen");
+    const marker = join(mkdtempSync(join(tmpdir(), "baton-marker-")), "started");
+    const run = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { marker } },
+    });
+    await waitForLog(server.client, run.id, "first attempt: waiting to be killed");
+    const [, pid] = /started \(pid (\d+)\)/.exec(await worker.waitForLine(/started \(pid \d+\)/))!;
+    process.kill(Number(pid), "SIGSTOP");
+    try {
+      const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED"));
+      expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: "survived" } });
+      expect(done.attempt).toBeGreaterThan(1);
+    } finally {
+      process.kill(Number(pid), "SIGCONT");
+    }
+    // Woken, the first attempt hears that it is stale at its next heartbeat and stops; its end changes nothing.
+    await worker.waitForLine(/job exited with code 1/);
+    const after = await api().readFlowRun({ params: { id: run.id } });
+    expect(after.state?.type).toBe("COMPLETED");
+    const history = await api().listFlowRunStates({ params: { id: run.id } });
+    expect(history.filter((state) => state.type === "COMPLETED")).toHaveLength(1);
+    expect(history.at(-1)?.type).toBe("COMPLETED");
   });
 
   it("marks a run CRASHED when its worker and process are killed, then runs it again elsewhere", async () => {

@@ -68,6 +68,8 @@ export const FlowRun = z.object({
   endTime: Timestamp.nullable(),
   lastHeartbeat: Timestamp.nullable(),
   workerName: z.string().nullable(),
+  /** Raised by every claim (and by crash detection): the attempt that holds the run. */
+  attempt: z.number().int(),
   ...Timestamps,
 });
 export type FlowRun = z.infer<typeof FlowRun>;
@@ -160,7 +162,16 @@ export const FlowRunHistoryBucket = z.object({
 });
 export type FlowRunHistoryBucket = z.infer<typeof FlowRunHistoryBucket>;
 
-export const SetState = z.strictObject({ state: StateInputSchema, force: z.boolean().optional() });
+/** The attempt a process holds (a flow run's `attempt` when it was claimed): stale ones are refused. */
+const Attempt = z.number().int().min(0);
+export const SetState = z.strictObject({
+  state: StateInputSchema,
+  force: z.boolean().optional(),
+  /** The flow run's attempt this process carries out (for a task run: its flow run's). */
+  attempt: Attempt.optional(),
+});
+export const Heartbeat = z.strictObject({ attempt: Attempt.optional() });
+export type Heartbeat = z.infer<typeof Heartbeat>;
 export type SetState = z.infer<typeof SetState>;
 export const SetStateResult = z.object({
   status: z.enum(["ACCEPT", "REJECT", "WAIT", "ABORT"]),

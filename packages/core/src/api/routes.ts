@@ -143,9 +143,10 @@ export const routes = {
   heartbeatFlowRun: route({
     method: "POST",
     path: "/flow-runs/:id/heartbeat",
-    summary: "Say that the process running a flow run is alive",
+    summary: "Say that the process running a flow run is alive (409 when its attempt is stale: it must stop)",
     tag: "flow runs",
     params: ById,
+    body: m.Heartbeat,
     response: null,
     status: 204,
   }),

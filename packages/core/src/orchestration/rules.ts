@@ -6,6 +6,28 @@ const keep = (ctx: TransitionContext, reason: string): Verdict =>
 
 const describe = (state: State | null): string => (state ? `${state.name} (${state.type})` : "no state");
 
+/**
+ * Only the attempt that holds a flow run may move it or its task runs. A process whose attempt is
+ * older (frozen past the heartbeat timeout, its run crashed and claimed again since) is told to stop,
+ * so it can neither finish the run under the new attempt nor give back slots the new attempt holds.
+ * Proposals that carry no attempt (a person cancelling, say) are not fenced.
+ */
+export const fenceStaleAttempts: Rule = {
+  name: "fence-stale-attempts",
+  runKinds: ["flow", "task"],
+  from: "any",
+  to: "any",
+  apply(ctx) {
+    const { attempt, proposedAttempt } = ctx;
+    if (proposedAttempt === undefined || attempt === undefined || proposedAttempt === attempt)
+      return undefined;
+    return {
+      status: "ABORT",
+      reason: `attempt ${proposedAttempt} is stale: the flow run is held by attempt ${attempt} now, so this process must stop`,
+    };
+  },
+};
+
 /** Terminal runs stay terminal; only a flow run may be scheduled again (a rerun or a retry). */
 export const stayTerminal: Rule = {
   name: "stay-terminal",
@@ -207,6 +229,7 @@ export const retryFailures: Rule = {
  * Lifecycle rules come first, so a run that may not move at all is never delayed or retried.
  */
 export const POLICY: readonly Rule[] = [
+  fenceStaleAttempts,
   stayTerminal,
   claimPendingOnce,
   runningNeedsPending,

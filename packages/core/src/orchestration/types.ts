@@ -26,6 +26,10 @@ export interface TransitionContext {
   tagLimits?: readonly TagLimitUsage[];
   /** Task runs entering RUNNING with a cache key: a valid cached COMPLETED state, if one exists. */
   cachedState?: State | null;
+  /** The attempt that holds the flow run (the flow run a task run belongs to): raised by every claim. */
+  attempt?: number;
+  /** The attempt the proposing process carries, when it says (see fenceStaleAttempts). */
+  proposedAttempt?: number;
   /** How long to wait before asking again when a tag limit is full. */
   concurrencyRetryDelaySeconds?: number;
 }

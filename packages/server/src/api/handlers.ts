@@ -39,9 +39,12 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     readFlowRun: ({ params }) => flowRuns.readFlowRun(ctx, params.id),
     deleteFlowRun: ({ params }) => flowRuns.deleteFlowRun(ctx, params.id),
     setFlowRunState: ({ params, body }) =>
-      setRunState(ctx, "flow", params.id, makeState(body.state), { force: body.force ?? false }),
+      setRunState(ctx, "flow", params.id, makeState(body.state), {
+        force: body.force ?? false,
+        attempt: body.attempt,
+      }),
     listFlowRunStates: ({ params }) => flowRuns.listStates(ctx, "flow", params.id),
-    heartbeatFlowRun: ({ params }) => flowRuns.heartbeatFlowRun(ctx, params.id),
+    heartbeatFlowRun: ({ params, body }) => flowRuns.heartbeatFlowRun(ctx, params.id, body.attempt),
     updateFlowRun: ({ params, body }) => flowRuns.updateFlowRun(ctx, params.id, body),
     claimFlowRuns: ({ body }, closed) => claims.claimFlowRuns(ctx, body, closed()),
 
@@ -50,7 +53,10 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     readTaskRun: ({ params }) => taskRuns.readTaskRun(ctx, params.id),
     deleteTaskRun: ({ params }) => taskRuns.deleteTaskRun(ctx, params.id),
     setTaskRunState: ({ params, body }) =>
-      setRunState(ctx, "task", params.id, makeState(body.state), { force: body.force ?? false }),
+      setRunState(ctx, "task", params.id, makeState(body.state), {
+        force: body.force ?? false,
+        attempt: body.attempt,
+      }),
     recordTaskRuns: ({ body }) => taskRuns.recordTaskRuns(ctx, body),
     listTaskRunStates: ({ params }) => flowRuns.listStates(ctx, "task", params.id),
 

@@ -1,7 +1,7 @@
 import { makeState, newId, retryDelayFor, TERMINAL_STATE_TYPES } from "@baton/core";
 import type { ExpressionBuilder, Transaction } from "kysely";
 import type { Database } from "../db/schema.js";
-import { IN_FLIGHT_STATES } from "../store/claims.js";
+import { heldByProcess } from "../store/claims.js";
 import { fromJson, toJson } from "../store/context.js";
 import { recordEvents } from "../store/events.js";
 import { publishStateChange, transitionInTransaction, type Applied } from "../store/set-state.js";
@@ -10,15 +10,11 @@ import type { ServiceFactory } from "./index.js";
 type Trx = Transaction<Database>;
 
 /**
- * Flow runs a process has taken on (PENDING, RUNNING, CANCELLING) whose last heartbeat is older than
- * `cutoff`. Runs that never sent a heartbeat are not watched: nobody promised to send any.
+ * Flow runs a process holds (see heldByProcess) whose last heartbeat is older than `cutoff`. Entering
+ * PENDING or RUNNING counts as a heartbeat; a run in flight from before that rule has its last update.
  */
 const silentSince = (cutoff: string) => (eb: ExpressionBuilder<Database, "flowRuns">) =>
-  eb.and([
-    eb("stateType", "in", IN_FLIGHT_STATES),
-    eb("lastHeartbeat", "is not", null),
-    eb("lastHeartbeat", "<", cutoff),
-  ]);
+  eb.and([heldByProcess(eb), eb(eb.fn.coalesce("flowRuns.lastHeartbeat", "flowRuns.updated"), "<", cutoff)]);
 
 /**
  * Crash detection (Prefect 1's Lazarus): a flow run whose process stopped sending heartbeats is
@@ -26,25 +22,31 @@ const silentSince = (cutoff: string) => (eb: ExpressionBuilder<Database, "flowRu
  * A crashed deployment run is put back to SCHEDULED ("Rescheduled") when it never started or has
  * retries left, so a worker or serve process picks it up again.
  */
-export const crashedRunsService: ServiceFactory = (ctx, settings) => ({
-  name: "crashed-runs",
-  async runOnce(now) {
-    const timeout = settings.flowRunHeartbeatTimeoutSeconds;
-    const cutoff = new Date(now.getTime() - timeout * 1000).toISOString();
-    const silent = await ctx.db.kysely
-      .selectFrom("flowRuns")
-      .select("id")
-      .where(silentSince(cutoff))
-      .orderBy("lastHeartbeat")
-      .execute();
-    for (const { id } of silent) {
-      const changes = await ctx.db.kysely
-        .transaction()
-        .execute((trx) => endSilentRun(trx, id, cutoff, timeout));
-      for (const applied of changes) publishStateChange(ctx, applied);
-    }
-  },
-});
+export const crashedRunsService: ServiceFactory = (ctx, settings) => {
+  const startedAt = Date.now();
+  return {
+    name: "crashed-runs",
+    async runOnce(now) {
+      const timeout = settings.flowRunHeartbeatTimeoutSeconds;
+      // Heartbeats sent while this server was down were lost, not missed: a restarted server gives every
+      // process one full timeout to reach it again before it takes silence for a crash.
+      if (now.getTime() - startedAt < timeout * 1000) return;
+      const cutoff = new Date(now.getTime() - timeout * 1000).toISOString();
+      const silent = await ctx.db.kysely
+        .selectFrom("flowRuns")
+        .select("id")
+        .where(silentSince(cutoff))
+        .orderBy("lastHeartbeat")
+        .execute();
+      for (const { id } of silent) {
+        const changes = await ctx.db.kysely
+          .transaction()
+          .execute((trx) => endSilentRun(trx, id, cutoff, timeout));
+        for (const applied of changes) publishStateChange(ctx, applied);
+      }
+    },
+  };
+};
 
 /** Ends one silent run in the caller's transaction; returns the state changes to publish after commit. */
 async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: number): Promise<Applied[]> {
@@ -53,7 +55,8 @@ async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: numbe
   // another transaction's lock checks its WHERE again against the row that transaction committed.)
   const locked = await trx
     .updateTable("flowRuns")
-    .set((eb) => ({ updated: eb.ref("updated") }))
+    // A new attempt number fences the silent process: if it wakes up, whatever it proposes is refused.
+    .set((eb) => ({ attempt: eb("attempt", "+", 1) }))
     .where("id", "=", id)
     .where(silentSince(cutoff))
     .executeTakeFirst();
@@ -86,8 +89,8 @@ async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: numbe
   // a run that nothing would ever pick up again.
   const ended = await transitionInTransaction(trx, "flow", id, end, { force: false, noAutomaticRetry: true });
   if (!ended.changed) return [];
+  // Its unfinished task runs ended with it (see endUnfinishedTaskRuns).
   const changes: Applied[] = [ended];
-  changes.push(...(await crashTaskRuns(trx, id, `the process running its flow run ${silence}`)));
 
   // Only a deployment run has somewhere to run again. One that never started (runCount 0) is always
   // safe to run; one that did uses up a retry, as a failure would.
@@ -97,59 +100,6 @@ async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: numbe
     if (rescheduled.changed) changes.push(rescheduled);
   }
   return changes;
-}
-
-/**
- * Every unfinished task run of the flow run becomes CRASHED in one statement, so nothing shows as
- * running forever. Their tag slots were already given back when the flow run ended.
- */
-async function crashTaskRuns(trx: Trx, flowRunId: string, message: string): Promise<Applied[]> {
-  const state = makeState({ type: "CRASHED", message });
-  const crashed = await trx
-    .updateTable("taskRuns")
-    .set({
-      state: toJson(state),
-      stateType: state.type,
-      stateName: state.name,
-      endTime: state.timestamp,
-      updated: state.timestamp,
-    })
-    .where("flowRunId", "=", flowRunId)
-    .where("stateType", "not in", TERMINAL_STATE_TYPES)
-    .returning(["id", "tags"])
-    .execute();
-  // Their state history, in statements of bounded size (SQLite allows at most 32766 bound values).
-  for (let start = 0; start < crashed.length; start += 1000) {
-    await trx
-      .insertInto("states")
-      .values(
-        crashed.slice(start, start + 1000).map(({ id }) => ({
-          id: newId(),
-          flowRunId: null,
-          taskRunId: id,
-          type: state.type,
-          name: state.name,
-          timestamp: state.timestamp,
-          state: toJson(state),
-        })),
-      )
-      .execute();
-  }
-  // The one UPDATE does not tell each run's previous state.
-  const events = await recordEvents(
-    trx,
-    crashed.map(({ id, tags }) => ({
-      name: "task-run.state-changed",
-      resource: { kind: "task-run", id },
-      flowRunId,
-      payload: { state, previousType: null },
-      related: { tags: fromJson<string[]>(tags, []) },
-    })),
-  );
-  return crashed.map(({ id }, i) => ({
-    result: { status: "ACCEPT", reason: "its flow run crashed", state },
-    changed: { runId: id, flowRunId, state, previous: null, event: events[i]! },
-  }));
 }
 
 /** Puts a crashed run back to SCHEDULED after the retry delay of the attempt that crashed. */

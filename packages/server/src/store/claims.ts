@@ -8,7 +8,7 @@ import {
   type ClaimResult,
   type JsonObject,
 } from "@baton/core";
-import type { Transaction } from "kysely";
+import type { ExpressionBuilder, Transaction } from "kysely";
 import type { z } from "zod";
 import type { Database } from "../db/schema.js";
 import { fromJson, type StoreContext } from "./context.js";
@@ -22,6 +22,16 @@ type Request = z.output<typeof ClaimRequest>;
 
 /** The states in which a run holds its place against queue, pool and deployment limits. */
 export const IN_FLIGHT_STATES = ["PENDING", "RUNNING", "CANCELLING"] as const;
+
+/**
+ * Runs a process holds: in flight, or awaiting a retry that their process carries out itself (such a
+ * run keeps its heartbeat; see set-state.ts). They count against the limits and nobody else claims them.
+ */
+export const heldByProcess = (eb: ExpressionBuilder<Database, "flowRuns">) =>
+  eb.or([
+    eb("flowRuns.stateType", "in", IN_FLIGHT_STATES),
+    eb.and([eb("flowRuns.stateType", "=", "SCHEDULED"), eb("flowRuns.lastHeartbeat", "is not", null)]),
+  ]);
 
 interface Pass {
   claimed: Applied[];
@@ -199,7 +209,7 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
       : await trx
           .selectFrom("flowRuns")
           .select(["workPoolName", "workQueueId", "deploymentId"])
-          .where("stateType", "in", IN_FLIGHT_STATES)
+          .where(heldByProcess)
           .where((eb) =>
             eb.or([
               ...(poolName !== null ? [eb("workPoolName", "=", poolName)] : []),
@@ -243,7 +253,12 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
     if (applied.result.status !== "ACCEPT" || !applied.changed) continue;
     await trx
       .updateTable("flowRuns")
-      .set({ workerName: request.workerName, lastHeartbeat: nowIso })
+      // A new attempt: whatever an earlier one still proposes is refused from now on.
+      .set((eb) => ({
+        workerName: request.workerName,
+        lastHeartbeat: nowIso,
+        attempt: eb("attempt", "+", 1),
+      }))
       .where("id", "=", run.id)
       .execute();
     for (const key of keys) room.set(key, room.get(key)! - 1);
@@ -264,7 +279,8 @@ function scheduledRuns(trx: Trx, request: Request, queues: { id: string }[]) {
       "flowRuns.deploymentId",
       "flowRuns.nextScheduledStartTime",
     ])
-    .where("flowRuns.stateType", "=", "SCHEDULED");
+    .where("flowRuns.stateType", "=", "SCHEDULED")
+    .where("flowRuns.lastHeartbeat", "is", null); // not awaiting a retry in its own process
   return request.workPoolName !== undefined
     ? query.where(
         "flowRuns.workQueueId",

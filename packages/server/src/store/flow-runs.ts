@@ -53,6 +53,7 @@ export function toFlowRun(row: FlowRunRow): FlowRun {
     endTime: row.endTime,
     lastHeartbeat: row.lastHeartbeat,
     workerName: row.workerName,
+    attempt: row.attempt,
     created: row.created,
     updated: row.updated,
   };
@@ -315,13 +316,21 @@ export async function listStates(
   return rows.map((row) => ({ id: row.id, ...fromJson<State>(row.state, null as never) }));
 }
 
-export async function heartbeatFlowRun({ db }: StoreContext, id: string): Promise<void> {
-  const result = await db.kysely
-    .updateTable("flowRuns")
-    .set({ lastHeartbeat: nowIso() })
-    .where("id", "=", id)
-    .executeTakeFirst();
-  if (result.numUpdatedRows === 0n) throw notFound("flow run", id);
+/**
+ * Records that the process running a flow run is alive. One that carries a stale attempt (its run was
+ * crashed or claimed again since) is told to stop with a conflict, and its heartbeat changes nothing.
+ */
+export async function heartbeatFlowRun({ db }: StoreContext, id: string, attempt?: number): Promise<void> {
+  let update = db.kysely.updateTable("flowRuns").set({ lastHeartbeat: nowIso() }).where("id", "=", id);
+  if (attempt !== undefined) update = update.where("attempt", "=", attempt);
+  const result = await update.executeTakeFirst();
+  if (result.numUpdatedRows > 0n) return;
+  const run = await db.kysely.selectFrom("flowRuns").select("attempt").where("id", "=", id).executeTakeFirst();
+  if (!run) throw notFound("flow run", id);
+  throw new BatonError(
+    "conflict",
+    `attempt ${attempt} of flow run ${id} is stale: attempt ${run.attempt} holds it now, so this process must stop`,
+  );
 }
 
 export async function updateFlowRun(

@@ -1,6 +1,7 @@
 import {
   BatonError,
   isTerminal,
+  makeState,
   notFound,
   orchestrate,
   newId,
@@ -11,6 +12,7 @@ import {
   type StoredEvent,
   type TagLimitUsage,
   type TransitionContext,
+  TERMINAL_STATE_TYPES,
 } from "@baton/core";
 import type { Transaction } from "kysely";
 import type { Database } from "../db/schema.js";
@@ -31,6 +33,8 @@ export interface TransitionOptions {
   noAutomaticRetry?: boolean;
   /** A finished flow run scheduled again is a retry, not a rerun: it keeps its run count. */
   keepRunCount?: boolean;
+  /** The attempt the proposing process carries (see the fence-stale-attempts rule). */
+  attempt?: number | undefined;
 }
 
 const POLICY_WITHOUT_RETRIES = POLICY.filter((rule) => rule !== retryFailures);
@@ -45,6 +49,8 @@ export interface Applied {
     /** The stored `*-run.state-changed` event, to publish once the transaction commits. */
     event: StoredEvent;
   } | null;
+  /** Changes made along with this one (the task runs a flow run ended with). */
+  alsoChanged?: Applied[];
 }
 
 /**
@@ -93,6 +99,11 @@ export async function transitionInTransaction(
     claimable,
   };
 
+  if (options.attempt !== undefined) {
+    ctx.proposedAttempt = options.attempt;
+    if (kind === "flow") ctx.attempt = await attemptOf(trx, id);
+  }
+
   let task: { flowRunId: string | null; cacheKey: string | null } | undefined;
   if (kind === "task") {
     task = await trx
@@ -103,10 +114,11 @@ export async function transitionInTransaction(
     if (task.flowRunId) {
       const flowRun = await trx
         .selectFrom("flowRuns")
-        .select("state")
+        .select(["state", "attempt"])
         .where("id", "=", task.flowRunId)
         .executeTakeFirst();
       ctx.flowRunState = fromJson<State | null>(flowRun?.state, null);
+      if (options.attempt !== undefined) ctx.attempt = flowRun?.attempt;
     }
     if (proposed.type === "RUNNING") {
       ctx.tagLimits = await tagLimitUsage(trx, id, fromJson<string[]>(run.tags, []));
@@ -127,6 +139,8 @@ export async function transitionInTransaction(
   }
 
   const state = verdict.state;
+  /** Task runs ended with their flow run: changes to publish with it. */
+  const changedTasks: Applied[] = [];
   const enteringRunning = state.type === "RUNNING" && initial?.type !== "RUNNING";
   // A finished flow run scheduled again is a rerun: it starts over with all its retries (unless the
   // caller retries it, keepRunCount).
@@ -161,10 +175,14 @@ export async function transitionInTransaction(
         ...(state.type === "SCHEDULED" && options.initial
           ? { expectedStartTime: state.scheduledTime ?? state.timestamp }
           : {}),
+        ...holderColumns(proposed, state, now),
       })
       .where("id", "=", id)
       .execute();
-    if (isTerminal(state.type)) await releaseSlotsOfFlowRun(trx, id);
+    if (isTerminal(state.type)) {
+      await releaseSlotsOfFlowRun(trx, id);
+      changedTasks.push(...(await endUnfinishedTaskRuns(trx, id, state)));
+    }
   } else {
     const cached = state.type === "COMPLETED" && (state.cacheKey ?? task?.cacheKey);
     await trx
@@ -196,7 +214,91 @@ export async function transitionInTransaction(
   return {
     result: { ...base, state },
     changed: { runId: id, flowRunId, state, previous: initial, event: event! },
+    ...(changedTasks.length > 0 ? { alsoChanged: changedTasks } : {}),
   };
+}
+
+const attemptOf = async (trx: Trx, flowRunId: string): Promise<number | undefined> =>
+  (await trx.selectFrom("flowRuns").select("attempt").where("id", "=", flowRunId).executeTakeFirst())
+    ?.attempt;
+
+/**
+ * Who holds a flow run, as crash detection and claims see it. Entering PENDING or RUNNING is a
+ * heartbeat (a process just spoke for the run). A failure the rules turn into AwaitingRetry stays
+ * with its process, which retries it in place and keeps sending heartbeats: nobody else may claim it
+ * meanwhile. Any other way into SCHEDULED (a rerun, a reschedule, a crash turned into a retry) leaves
+ * the run to whoever claims it next.
+ */
+function holderColumns(proposed: State, state: State, now: Date) {
+  if (state.type === "PENDING" || state.type === "RUNNING") return { lastHeartbeat: now.toISOString() };
+  if (state.type === "SCHEDULED" && proposed.type !== "FAILED")
+    return { lastHeartbeat: null, workerName: null };
+  return {};
+}
+
+/**
+ * A flow run that ends leaves no task run hanging: those still unfinished end with it, CANCELLED when
+ * it was cancelled and CRASHED otherwise (their process stopped without saying how they ended). One
+ * statement for all of them; returns their changes to publish after commit.
+ */
+export async function endUnfinishedTaskRuns(
+  trx: Trx,
+  flowRunId: string,
+  flowState: State,
+): Promise<Applied[]> {
+  const cancelled = flowState.type === "CANCELLED";
+  const state = makeState({
+    type: cancelled ? "CANCELLED" : "CRASHED",
+    message: cancelled
+      ? "its flow run was cancelled"
+      : `its flow run ended ${flowState.name}${flowState.message ? `: ${flowState.message}` : ""}`,
+  });
+  const ended = await trx
+    .updateTable("taskRuns")
+    .set({
+      state: toJson(state),
+      stateType: state.type,
+      stateName: state.name,
+      endTime: state.timestamp,
+      updated: state.timestamp,
+    })
+    .where("flowRunId", "=", flowRunId)
+    .where("stateType", "not in", TERMINAL_STATE_TYPES)
+    .returning(["id", "tags"])
+    .execute();
+  if (ended.length === 0) return [];
+  // Their state history, in statements of bounded size (SQLite allows at most 32766 bound values).
+  for (let start = 0; start < ended.length; start += 1000) {
+    await trx
+      .insertInto("states")
+      .values(
+        ended.slice(start, start + 1000).map(({ id }) => ({
+          id: newId(),
+          flowRunId: null,
+          taskRunId: id,
+          type: state.type,
+          name: state.name,
+          timestamp: state.timestamp,
+          state: toJson(state),
+        })),
+      )
+      .execute();
+  }
+  // The one UPDATE does not tell each run's previous state.
+  const events = await recordEvents(
+    trx,
+    ended.map(({ id, tags }) => ({
+      name: "task-run.state-changed",
+      resource: { kind: "task-run", id },
+      flowRunId,
+      payload: { state, previousType: null },
+      related: { tags: fromJson<string[]>(tags, []) },
+    })),
+  );
+  return ended.map(({ id }, i) => ({
+    result: { status: "ACCEPT", reason: "its flow run ended", state },
+    changed: { runId: id, flowRunId, state, previous: null, event: events[i]! },
+  }));
 }
 
 /**
@@ -240,6 +342,7 @@ export async function setRunState(
 
 export function publishStateChange(ctx: StoreContext, applied: Applied): void {
   if (applied.changed) ctx.events.emit(applied.changed.event);
+  for (const task of applied.alsoChanged ?? []) publishStateChange(ctx, task);
 }
 
 /** Locks the limits of the run's tags (so two runs cannot take the last slot at once) and counts their slots. */
