@@ -326,6 +326,12 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       await callHooks(options.onCompletion, info, logger);
       return outcome.value;
     }
+    if (outcome.error instanceof StaleAttemptError) {
+      // Not this run's end: another attempt carries it on, and its hooks are that attempt's to call.
+      logger.warning(outcome.error.message);
+      await shipper?.flush();
+      throw outcome.error;
+    }
     logger.error(`finished in state ${outcome.state?.name ?? "Failed"}: ${(outcome.error as Error).message}`);
     const hooks = outcome.error instanceof CancelledError ? options.onCancellation : options.onFailure;
     await callHooks(hooks, { ...info, error: outcome.error }, logger);
