@@ -326,6 +326,8 @@ describe("a flow whose server goes away mid-run", () => {
   it("ends crashed: the call fails with a clear error and the crash hooks run", async () => {
     const server = await startTestServer("sqlite");
     process.env.BATON_API_URL = server.apiUrl;
+    // Reports wait for a server that went away (5 minutes by default): a second here, then it gives up.
+    process.env.BATON_REPORT_RETRY_SECONDS = "1";
     const crashes: string[] = [];
     const orphaned = flow(
       { name: "orphaned", onCrashed: [({ error }) => void crashes.push((error as BatonError).code)] },
@@ -336,6 +338,7 @@ describe("a flow whose server goes away mid-run", () => {
     );
     const error = await failure(orphaned());
     delete process.env.BATON_API_URL;
+    delete process.env.BATON_REPORT_RETRY_SECONDS;
     expect((error as BatonError).code).toBe("unavailable");
     expect(error.message).toContain(server.apiUrl);
     expect(crashes).toEqual(["unavailable"]);
