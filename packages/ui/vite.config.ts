@@ -18,6 +18,7 @@ export default defineConfig({
       },
     },
   },
-  // `npm run dev -w @baton/ui` talks to a server on the default port.
-  server: { proxy: { "/api": { target: "http://127.0.0.1:4200", changeOrigin: true } } },
+  // `npm run dev -w @baton/ui` talks to a server on the default port. The Host is passed on unchanged, so
+  // the server sees the page's own origin (localhost:5173) and takes its requests as same-origin.
+  server: { proxy: { "/api": { target: "http://127.0.0.1:4200", changeOrigin: false } } },
 });
