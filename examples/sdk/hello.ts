@@ -1,6 +1,6 @@
 // npx tsx examples/sdk/hello.ts  — with BATON_API_URL set, the run shows in the dashboard.
 import { z } from "zod";
-import { flow, task } from "@baton/sdk";
+import { flow, isMainModule, task } from "@baton/sdk";
 
 const fetchPage = task({ name: "fetch-page", retries: 2, retryDelaySeconds: 1 }, async (url: string) => {
   return `<html>${url}</html>`.length;
@@ -15,4 +15,5 @@ export const crawl = flow(
   },
 );
 
-console.log(await crawl({ urls: ["a", "b", "c"] }));
+// Only when this file is the program: `baton deploy examples/sdk/hello.ts:crawl` and workers import it.
+if (isMainModule(import.meta)) console.log(await crawl({ urls: ["a", "b", "c"] }));

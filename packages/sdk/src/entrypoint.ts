@@ -1,6 +1,7 @@
-import { existsSync } from "node:fs";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { existsSync, realpathSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { BatonError } from "@baton/core";
 import type { Flow } from "./flow.js";
 
@@ -12,12 +13,48 @@ export function parseEntrypoint(entrypoint: string): { file: string; exportName:
   return { file: entrypoint.slice(0, colon), exportName: entrypoint.slice(colon + 1) };
 }
 
+/** The entrypoint being imported by loadFlow, in the code its import runs (top-level awaits too). */
+const importing = new AsyncLocalStorage<string>();
+
+/**
+ * Refuses a flow call made while loadFlow imports an entrypoint module: a module that runs a flow at
+ * its top level would add a run nobody asked for at every `baton deploy` and every worker's run. As
+ * Python's `if __name__ == "__main__"`, the call belongs behind a main-module check.
+ */
+export function refuseRunsWhileImporting(what: string): void {
+  const entrypoint = importing.getStore();
+  if (entrypoint === undefined) return;
+  throw new BatonError(
+    "invalid_argument",
+    `${what} was called while its module was imported as the entrypoint '${entrypoint}': a module ` +
+      "that deployments and workers import must not run flows when imported. Run it only when the " +
+      "module is the program: `if (isMainModule(import.meta)) await myFlow(...)`, or from another file.",
+  );
+}
+
+/**
+ * Whether the module whose `import.meta` this is was started as the program (`node file.mjs`,
+ * `tsx file.ts`), rather than imported: `import.meta.main` where Node has it (22.18, 24.2).
+ */
+export function isMainModule(meta: ImportMeta): boolean {
+  const main = (meta as { main?: unknown }).main;
+  if (typeof main === "boolean") return main;
+  const program = process.argv[1];
+  if (!program) return false;
+  try {
+    return realpathSync(fileURLToPath(meta.url)) === realpathSync(resolve(program));
+  } catch {
+    return false;
+  }
+}
+
 const isFlow = (value: unknown): value is Flow<never, unknown> =>
   typeof value === "function" && typeof (value as { runFromJson?: unknown }).runFromJson === "function";
 
 /**
  * Imports the module an entrypoint names (relative to `cwd`) and returns the flow it exports.
- * TypeScript modules load when the process runs with a TypeScript loader such as tsx.
+ * TypeScript modules load when the process runs with a TypeScript loader such as tsx. A flow the
+ * module calls while it is imported is refused (see refuseRunsWhileImporting).
  */
 export async function loadFlow(entrypoint: string, cwd = process.cwd()): Promise<Flow<never, unknown>> {
   const { file, exportName } = parseEntrypoint(entrypoint);
@@ -25,7 +62,10 @@ export async function loadFlow(entrypoint: string, cwd = process.cwd()): Promise
   if (!existsSync(path)) {
     throw new BatonError("invalid_argument", `entrypoint '${entrypoint}': no file ${path}`);
   }
-  const module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  const module = (await importing.run(entrypoint, () => import(pathToFileURL(path).href))) as Record<
+    string,
+    unknown
+  >;
   const value = module[exportName];
   if (!isFlow(value)) {
     const flows = Object.keys(module).filter((key) => isFlow(module[key]));

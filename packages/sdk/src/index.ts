@@ -40,5 +40,5 @@ export {
 } from "./deployments.js";
 export { serve, type ServeOptions } from "./serve.js";
 export { claimLoop, type ClaimLoopOptions } from "./claim-loop.js";
-export { loadFlow, parseEntrypoint } from "./entrypoint.js";
+export { isMainModule, loadFlow, parseEntrypoint } from "./entrypoint.js";
 export { shipperFor } from "./logger.js";

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { BatonError, type FieldIssue, type JsonObject } from "@baton/core";
+import { refuseRunsWhileImporting } from "./entrypoint.js";
 
 /**
  * Turns one parameter between its JSON form (API, CLI, dashboard) and its typed value.
@@ -40,6 +41,55 @@ type OptionalWhereUndefined<T> = Omit<T, UndefinedKeys<T>> & Partial<Pick<T, Und
 
 const isZod = (spec: unknown): spec is z.ZodType => spec instanceof z.ZodType;
 
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Runs `read` with the clock (`Date`, `Date.now()`) a day ahead. */
+function withClockMovedOn<T>(read: () => T): T {
+  const RealDate = Date;
+  class MovedDate extends RealDate {
+    constructor(...args: unknown[]) {
+      super(...((args.length > 0 ? args : [RealDate.now() + DAY_MS]) as [number]));
+    }
+    static override now = () => RealDate.now() + DAY_MS;
+  }
+  globalThis.Date = MovedDate as DateConstructor;
+  try {
+    return read();
+  } finally {
+    globalThis.Date = RealDate;
+  }
+}
+
+/**
+ * Whether a zod default is computed for each use (`.default(() => new Date())`) rather than a value.
+ * zod keeps both behind a getter that calls the function, so this reads the default twice, the second
+ * time with the clock a day on: a function of the clock or of chance answers differently. Such a
+ * default belongs to each run (zod applies it when the run decodes its parameters), not to a schema
+ * made once at deploy time.
+ */
+function isComputedDefault(def: { defaultValue?: unknown }): boolean {
+  try {
+    const first = def.defaultValue;
+    const second = withClockMovedOn(() => def.defaultValue);
+    return !Object.is(first, second) && JSON.stringify(first) !== JSON.stringify(second);
+  } catch {
+    return true;
+  }
+}
+
+/** JSON Schema of a zod schema's input, leaving out the defaults computed for each run. */
+const zodJsonSchema = (schema: z.ZodType): JsonObject =>
+  z.toJSONSchema(schema, {
+    io: "input",
+    unrepresentable: "any",
+    override: ({ zodSchema, jsonSchema }) => {
+      const def = zodSchema._zod.def;
+      if (def.type === "default" && isComputedDefault(def)) {
+        delete jsonSchema.default;
+      }
+    },
+  }) as JsonObject;
+
 function zodIssues(error: z.ZodError, prefix: string): FieldIssue[] {
   return error.issues.map((issue) => ({
     path: [prefix, ...issue.path.map(String)].filter(Boolean).join("."),
@@ -69,20 +119,14 @@ export class ParametersCodec<S extends ParametersSchema | undefined> {
   jsonSchema(): JsonObject {
     const schema = this.schema;
     if (!schema) return {};
-    if (isZod(schema)) return z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonObject;
+    if (isZod(schema)) return zodJsonSchema(schema);
     const properties: Record<string, JsonObject> = {};
     const required: string[] = [];
     // References ("#/$defs/…") resolve against the whole document, so each parameter's
     // definitions move up to the top.
     const defs: JsonObject = {};
     for (const [name, spec] of Object.entries(schema)) {
-      const {
-        $schema: _ignored,
-        $defs,
-        ...property
-      } = isZod(spec)
-        ? (z.toJSONSchema(spec, { io: "input", unrepresentable: "any" }) as JsonObject)
-        : spec.jsonSchema();
+      const { $schema: _ignored, $defs, ...property } = isZod(spec) ? zodJsonSchema(spec) : spec.jsonSchema();
       Object.assign(defs, $defs);
       properties[name] = property;
       if (!isZod(spec) || !spec.safeParse(undefined).success) required.push(name);
@@ -132,6 +176,8 @@ export class ParametersCodec<S extends ParametersSchema | undefined> {
 
   /** Checks values passed from code and applies zod defaults; typed codec values pass as they are. */
   fromCode(input: ParametersInput<S> | undefined): ParametersOf<S> {
+    // Every call of a flow from code passes here first, so this is where a stray call is stopped.
+    refuseRunsWhileImporting(this.what);
     const schema = this.schema;
     if (!schema) return (input ?? {}) as ParametersOf<S>;
     if (isZod(schema)) return this.decode(input);
