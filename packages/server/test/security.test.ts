@@ -379,6 +379,7 @@ describe("browser safety without a key", async () => {
     await server.client.api.createConcurrencyLimit({ body: { tag: "db-lock", limit: 1 } });
     const answer = await reset({ origin: "https://evil.example", "x-baton-client": "x" });
     expect(answer.status).toBe(403);
+    expect(JSON.parse(answer.text)).toMatchObject({ status: 403, code: "permission_denied" });
     expect(detailOf(answer.text)).toContain("BATON_CORS_ORIGINS");
     expect((await reset({ origin: "null", "content-type": "application/json" })).status).toBe(403);
     const stream = await send(port, {

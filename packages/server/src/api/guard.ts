@@ -158,7 +158,7 @@ export async function installGuard(app: FastifyInstance, options: GuardOptions):
         reply,
         403,
         new BatonError(
-          "invalid_argument",
+          "permission_denied",
           `a page from '${origin}' may not use this server: it is not the server's own origin nor in BATON_CORS_ORIGINS. To let a dashboard served from another origin call the API, add that origin (scheme://host:port) to BATON_CORS_ORIGINS`,
         ),
       );
