@@ -19,6 +19,13 @@ export const routes = {
     tag: "health",
     response: m.Health,
   }),
+  ready: route({
+    method: "GET",
+    path: "/ready",
+    summary: "Server readiness: the database answers and its schema is current (503 naming what is not)",
+    tag: "health",
+    response: z.object({ ready: z.literal(true) }),
+  }),
 
   // Flows
   createFlow: route({

@@ -1,4 +1,12 @@
-import { makeState, type RouteName, type RouteOutput, type RouteRequest, type Routes } from "@baton/core";
+import {
+  BatonError,
+  makeState,
+  type RouteName,
+  type RouteOutput,
+  type RouteRequest,
+  type Routes,
+} from "@baton/core";
+import { readinessProblems } from "../db/database.js";
 import type { StoreContext } from "../store/context.js";
 import * as claims from "../store/claims.js";
 import * as automations from "../store/automations.js";
@@ -26,6 +34,11 @@ export type Handlers = {
 export function makeHandlers(ctx: StoreContext, version: string): Handlers {
   return {
     health: async () => ({ status: "ok", version, database: ctx.db.dialect }),
+    ready: async () => {
+      const problems = await readinessProblems(ctx.db);
+      if (problems.length > 0) throw new BatonError("unavailable", `not ready: ${problems.join("; ")}`);
+      return { ready: true as const };
+    },
 
     createFlow: ({ body }) => flows.ensureFlow(ctx, body),
     listFlows: ({ query }) => flows.listFlows(ctx, query),

@@ -6,7 +6,6 @@ import {
   CompiledQuery,
   Kysely,
   Migrator,
-  PostgresDialect,
   SqliteDialect,
   SqliteDriver,
   type DatabaseConnection,
@@ -14,6 +13,7 @@ import {
 } from "kysely";
 import pg from "pg";
 import { BatonError } from "@baton/core";
+import { ResilientKysely, ResilientPostgresDialect } from "./connection-loss.js";
 import { migrationProvider } from "./migrations.js";
 import type { Database } from "./schema.js";
 
@@ -72,17 +72,26 @@ function withStatementCache(sqlite: SQLite.Database, size = 1000) {
   };
 }
 
+const CONNECT_TIMEOUT_MS = 5000;
+
 const isPostgres = (url: string) => /^postgres(ql)?:\/\//.test(url);
 
 /** Opens the store: a PostgreSQL URL, or a path to a SQLite file (":memory:" for a throwaway one). */
 export function openDatabase(url: string): Db {
   const plugins = [new CamelCasePlugin()];
   if (isPostgres(url)) {
-    const pool = new pg.Pool({ connectionString: url, max: 10 });
-    // An idle connection the database closes (a restart, an admin) must not crash the process:
-    // the pool drops it and the next query opens a new one.
+    // A database that does not answer fails the connection attempt instead of holding the request.
+    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+    // A connection the database closes (a restart, an admin) must not crash the process. Idle, the
+    // pool drops it; checked out, pg emits 'error' on the client itself (no listener of the pool's is
+    // attached then): the statement in flight fails, the next one is refused, and the pool drops the
+    // client when it comes back. connection-loss.ts decides what is tried again.
     pool.on("error", () => undefined);
-    const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins });
+    pool.on("connect", (client) => client.on("error", () => undefined));
+    const kysely = new ResilientKysely<Database>({
+      dialect: new ResilientPostgresDialect({ pool }),
+      plugins,
+    });
     return {
       kysely,
       dialect: "postgres",
@@ -117,6 +126,37 @@ export async function migrateToLatest(db: Db): Promise<void> {
         cause: error,
       },
     );
+  }
+}
+
+/**
+ * What keeps the server from serving: the database not answering within `timeoutMs`, or migrations
+ * not applied. Empty when ready. (`/api/health` says only that the process is up.)
+ */
+export async function readinessProblems(db: Db, timeoutMs = 2000): Promise<string[]> {
+  const migrator = new Migrator({ db: db.kysely, provider: migrationProvider(db.dialect) });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timed out">((resolve) => {
+    timer = setTimeout(() => resolve("timed out"), timeoutMs);
+  });
+  const check = migrator.getMigrations();
+  check.catch(() => undefined); // a late failure after the timeout answered
+  try {
+    const migrations = await Promise.race([check, timedOut]);
+    if (migrations === "timed out") {
+      return [`the database at ${db.displayUrl} did not answer within ${timeoutMs / 1000} s`];
+    }
+    const pending = migrations.filter((migration) => !migration.executedAt).map((m) => m.name);
+    if (pending.length === 0) return [];
+    return [
+      `${pending.length} schema migration(s) not applied on ${db.displayUrl} (${pending.join(", ")}): ` +
+        "run 'baton server database upgrade' or restart the server",
+    ];
+  } catch (error) {
+    const cause = error instanceof Error ? error.message : String(error);
+    return [`the database at ${db.displayUrl} cannot be read: ${cause}`];
+  } finally {
+    clearTimeout(timer);
   }
 }
 
