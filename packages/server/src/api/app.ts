@@ -12,18 +12,11 @@ import Fastify, {
 } from "fastify";
 import { validatorCompiler } from "fastify-type-provider-zod";
 import { z } from "zod";
-import {
-  BatonError,
-  EVENT_STREAM_PATH,
-  EventStreamQuery,
-  routes,
-  type FieldIssue,
-  type RouteName,
-  type RouteSpec,
-} from "@baton/core";
+import { BatonError, routes, type FieldIssue, type RouteName, type RouteSpec } from "@baton/core";
 import type { StoreContext } from "../store/context.js";
 import { installGuard, isApiPath } from "./guard.js";
 import { answerClientError, guardInput, type InputLimits } from "./body.js";
+import { registerEventStream } from "./event-stream.js";
 import { makeHandlers } from "./handlers.js";
 import { sharedDefinitionsTransforms } from "./openapi.js";
 
@@ -202,39 +195,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
       api.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
-      api.get(
-        EVENT_STREAM_PATH,
-        {
-          schema: {
-            summary: "Live events (server-sent events)",
-            tags: ["events"],
-            querystring: EventStreamQuery,
-          },
-        },
-        (request, reply) => {
-          const query = request.query as { flowRunId?: string; name?: string[] };
-          reply.hijack();
-          const raw = reply.raw;
-          raw.writeHead(200, {
-            "content-type": "text/event-stream",
-            "cache-control": "no-cache",
-            connection: "keep-alive",
-            "x-accel-buffering": "no",
-          });
-          raw.write(": connected\n\n");
-          const unsubscribe = ctx.events.subscribe((event) => {
-            if (query.flowRunId && event.flowRunId !== query.flowRunId) return;
-            if (query.name?.length && !query.name.includes(event.name)) return;
-            raw.write(`id: ${event.id}\nevent: ${event.name}\ndata: ${JSON.stringify(event)}\n\n`);
-          });
-          // Comments keep proxies and idle timers from closing a quiet stream.
-          const keepAlive = setInterval(() => raw.write(": keep-alive\n\n"), 15_000);
-          request.raw.on("close", () => {
-            clearInterval(keepAlive);
-            unsubscribe();
-          });
-        },
-      );
+      registerEventStream(api, ctx);
     },
     { prefix: "/api" },
   );

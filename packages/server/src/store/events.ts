@@ -129,3 +129,37 @@ export async function listEvents({ db }: StoreContext, query: z.output<typeof Ev
     .execute();
   return toPage(rows.map(toStoredEvent), query.limit, query.offset);
 }
+
+/**
+ * Where a stream that last sent `lastEventId` resumes: after that stored event, or, for an event that
+ * is not stored (a log, a run created), before the first stored event made after it (ids are UUIDv7,
+ * ordered by time). `null` when no stored event follows it yet.
+ */
+export async function replayStart({ db }: StoreContext, lastEventId: string): Promise<number | null> {
+  const seen = await db.kysely
+    .selectFrom("events")
+    .select("seq")
+    .where("id", "=", lastEventId)
+    .executeTakeFirst();
+  if (seen) return seen.seq;
+  const next = await db.kysely
+    .selectFrom("events")
+    .select((eb) => eb.fn.min("seq").as("seq"))
+    .where("id", ">", lastEventId)
+    .executeTakeFirst();
+  return next?.seq === null || next?.seq === undefined ? null : Number(next.seq) - 1;
+}
+
+/** Stored events after `seq` in the order they were stored, for a stream's replay. */
+export async function storedEventsAfter(
+  { db }: StoreContext,
+  seq: number,
+  filter: { flowRunId?: string | undefined; names?: string[] | undefined },
+  limit: number,
+): Promise<{ seq: number; event: StoredEvent }[]> {
+  let q = db.kysely.selectFrom("events").selectAll().where("seq", ">", seq);
+  if (filter.flowRunId) q = q.where("flowRunId", "=", filter.flowRunId);
+  if (filter.names?.length) q = q.where("name", "in", filter.names);
+  const rows = await q.orderBy("seq").limit(limit).execute();
+  return rows.map((row) => ({ seq: row.seq, event: toStoredEvent(row) }));
+}
