@@ -219,6 +219,63 @@ describe("baton flow-run", () => {
     });
   });
 
+  it("lists the most recent runs by expected start, leaving out a schedule's runs still to come", async () => {
+    const hours = (n: number) => new Date(Date.now() + n * 3600_000).toISOString();
+    const create = (state: { type: "SCHEDULED"; name?: string; scheduledTime: string }) =>
+      server.client.api.createFlowRun({ body: { flowName: "ticker", state } });
+    // A schedule's runs ahead of time, made before the runs below and after them: newest created.
+    const ahead = [];
+    for (let n = 1; n <= 20; n++) ahead.push(await create({ type: "SCHEDULED", scheduledTime: hours(n) }));
+    const late = await create({ type: "SCHEDULED", name: "Late", scheduledTime: hours(-1) });
+    const ran = [];
+    for (let n = 3; n >= 1; n--) {
+      const run = await create({ type: "SCHEDULED", scheduledTime: hours(-n / 10) });
+      for (const type of ["PENDING", "RUNNING", "COMPLETED"] as const) {
+        await server.client.api.setFlowRunState({ params: { id: run.id }, body: { state: { type } } });
+      }
+      ran.push(run);
+    }
+    const ids = (result: Result) => json<RunSummary[]>(result).map((run) => run.id);
+    const [recent, table, scheduled, lateOnly, lateCased, lateAndCompleted] = await Promise.all([
+      baton("flow-run", "ls", "--flow", "ticker", "--limit", "5", "--json"),
+      baton("flow-run", "ls", "--flow", "ticker"),
+      baton("flow-run", "ls", "--flow", "ticker", "--state", "scheduled", "--limit", "3", "--json"),
+      baton("flow-run", "ls", "--flow", "ticker", "--state", "late", "--json"),
+      baton("flow-run", "ls", "--flow", "ticker", "--state", "LATE", "--json"),
+      baton("flow-run", "ls", "--flow", "ticker", "--state", "Late", "--state", "completed", "--json"),
+    ]);
+    // Newest expected start first, past runs included; the 20 still to come are left out and counted.
+    expect(ids(recent)).toEqual(
+      [...ran]
+        .reverse()
+        .map((run) => run.id)
+        .concat(late.id),
+    );
+    expect(table.stdout.split("\n").find((line) => line.startsWith(late.id))).toMatch(/\sLate\s/);
+    expect(table.stdout.trimEnd().split("\n").at(-1)).toBe(
+      "20 scheduled run(s) still to come not shown; list them with --state scheduled.",
+    );
+    // Asked for, Scheduled runs include those to come, latest first as well.
+    expect(ids(scheduled)).toEqual([ahead[19]!.id, ahead[18]!.id, ahead[17]!.id]);
+    expect(ids(lateOnly)).toEqual([late.id]);
+    expect(ids(lateCased)).toEqual([late.id]);
+    expect(ids(lateAndCompleted)).toEqual(
+      [...ran]
+        .reverse()
+        .map((run) => run.id)
+        .concat(late.id),
+    );
+  });
+
+  it("names the valid states when --state is not one", async () => {
+    const result = await baton("flow-run", "ls", "--state", "done");
+    expect(oneLineError(result)).toBe(
+      "error: option '-s, --state <state>' argument 'done' is invalid. 'done' is not a state type or name; " +
+        "use a type (SCHEDULED, PENDING, RUNNING, PAUSED, CANCELLING, COMPLETED, FAILED, CANCELLED, CRASHED) " +
+        "or a name (Late, AwaitingRetry, Retrying, Cached, TimedOut, Suspended), in any case",
+    );
+  });
+
   it("prints logs, and with --follow prints new logs and states until the run ends", async () => {
     const run = await server.client.api.createFlowRun({ body: { flowName: "logger" } });
     const log = (message: string, level = 20) =>

@@ -1,5 +1,13 @@
 import { Command, InvalidArgumentError } from "commander";
-import { Id, parseDeploymentName, STATE_TYPES, type FlowRun, type StateType } from "@baton/core";
+import {
+  Id,
+  parseDeploymentName,
+  StateName,
+  STATE_TYPES,
+  type FlowRun,
+  type FlowRunQuery,
+  type StateType,
+} from "@baton/core";
 import type { BatonClient } from "@baton/client";
 import { followRun, logLine, stateLine } from "../follow.js";
 import { allPages, details, print, printJson, stateCell, table, time } from "../format.js";
@@ -32,12 +40,72 @@ function runId(value: string): string {
   return value;
 }
 
-function parseStateType(value: string): StateType {
-  const type = value.toUpperCase() as StateType;
-  if (!STATE_TYPES.includes(type)) {
-    throw new InvalidArgumentError(`'${value}' is not a state type (${STATE_TYPES.join(", ")})`);
-  }
-  return type;
+/** What `--state` asks for: a state type (every state of it) or a state name such as Late. */
+type StateFilter = { type: StateType; name?: StateName };
+
+const STATE_NAMES = Object.keys(StateName) as StateName[];
+
+/**
+ * A state type or name in any case, as Prefect's `--state` and `--state-type` take them: a word that
+ * is both (`failed`) means the type, so it includes the states named on it (TimedOut).
+ */
+function parseState(value: string): StateFilter {
+  const type = STATE_TYPES.find((known) => known === value.toUpperCase());
+  if (type) return { type };
+  const name = STATE_NAMES.find((known) => known.toLowerCase() === value.toLowerCase());
+  if (name) return { type: StateName[name], name };
+  const names = STATE_NAMES.filter((known) => !STATE_TYPES.includes(known.toUpperCase() as StateType));
+  throw new InvalidArgumentError(
+    `'${value}' is not a state type or name; use a type (${STATE_TYPES.join(", ")}) or a name ` +
+      `(${names.join(", ")}), in any case`,
+  );
+}
+
+/** When a run starts or started, as Prefect sorts them: expected start, else actual start, else creation. */
+const expectedStart = (run: FlowRun): string => run.expectedStartTime ?? run.startTime ?? run.created;
+
+/** A Scheduled run whose time has not come yet (not a Late one). */
+const isUpcoming = (run: FlowRun, now: string): boolean =>
+  run.state?.type === "SCHEDULED" && (run.state.scheduledTime ?? expectedStart(run)) > now;
+
+type ListFilter = Pick<FlowRunQuery, "flowName" | "deploymentId">;
+
+/**
+ * The runs `flow-run ls` shows: the most recent by expected start time, newest first, as Prefect's
+ * `flow-run ls` sorts them. A schedule makes its runs ahead of time (up to 100), which would crowd out
+ * the runs that ran; so runs still to come are left out, and counted, unless Scheduled runs are asked
+ * for. The API lists runs newest created first: the runs that left Scheduled are read one page of
+ * `limit`, the Scheduled ones (few: a schedule's runs ahead, late ones) all, and the union is sorted.
+ */
+async function recentRuns(
+  client: BatonClient,
+  filter: ListFilter,
+  states: StateFilter[],
+  limit: number,
+): Promise<{ runs: FlowRun[]; upcoming: number }> {
+  const types = states.length === 0 ? STATE_TYPES : states.filter((s) => !s.name).map((s) => s.type);
+  const names = states.filter((s) => s.name && !types.includes(s.type));
+  const started = types.filter((type) => type !== "SCHEDULED");
+  const onePage = (query: FlowRunQuery) =>
+    client.api.listFlowRuns({ query: { ...filter, ...query, limit } }).then((page) => page.items);
+  const everyPage = (query: FlowRunQuery) =>
+    allPages((offset) => client.api.listFlowRuns({ query: { ...filter, ...query, limit: 1000, offset } }));
+  const pages = await Promise.all([
+    started.length > 0 ? onePage({ stateType: started }) : [],
+    types.includes("SCHEDULED") ? everyPage({ stateType: ["SCHEDULED"] }) : [],
+    ...names.map(({ type, name }) =>
+      type === "SCHEDULED" ? everyPage({ stateType: [type], stateName: name }) : onePage({ stateName: name }),
+    ),
+  ]);
+  const byId = new Map(pages.flat().map((run) => [run.id, run]));
+  const now = new Date().toISOString();
+  const showUpcoming = states.some((s) => s.type === "SCHEDULED");
+  const upcoming = showUpcoming ? [] : [...byId.values()].filter((run) => isUpcoming(run, now));
+  const runs = [...byId.values()]
+    .filter((run) => !upcoming.includes(run))
+    .sort((a, b) => expectedStart(b).localeCompare(expectedStart(a)) || b.id.localeCompare(a.id))
+    .slice(0, limit);
+  return { runs, upcoming: upcoming.length };
 }
 
 async function followLogs(client: BatonClient, id: string): Promise<void> {
@@ -52,11 +120,11 @@ export function flowRunCommand(): Command {
 
   group
     .command("ls")
-    .description("List flow runs, newest first")
+    .description("List the most recent flow runs, by expected start time, newest first")
     .option(
-      "-s, --state <type>",
-      "only runs in this state type (repeatable)",
-      (value, previous: StateType[] = []) => [...previous, parseStateType(value)],
+      "-s, --state <state>",
+      "only runs in this state type or named state, any case: failed, late, … (repeatable)",
+      (value, previous: StateFilter[] = []) => [...previous, parseState(value)],
     )
     .option("-f, --flow <name>", "only runs of this flow")
     .option("-d, --deployment <flow/deployment>", "only runs of this deployment")
@@ -64,7 +132,7 @@ export function flowRunCommand(): Command {
     .option("--json", "print JSON")
     .action(
       async (options: {
-        state?: StateType[];
+        state?: StateFilter[];
         flow?: string;
         deployment?: string;
         limit: number;
@@ -77,14 +145,12 @@ export function flowRunCommand(): Command {
             await client.api.readDeploymentByName({ params: parseDeploymentName(options.deployment) })
           ).id;
         }
-        const { items: runs } = await client.api.listFlowRuns({
-          query: {
-            limit: Math.min(options.limit, 1000),
-            ...(options.state?.length ? { stateType: options.state } : {}),
-            ...(options.flow ? { flowName: options.flow } : {}),
-            ...(deploymentId ? { deploymentId } : {}),
-          },
-        });
+        const { runs, upcoming } = await recentRuns(
+          client,
+          { ...(options.flow ? { flowName: options.flow } : {}), ...(deploymentId ? { deploymentId } : {}) },
+          options.state ?? [],
+          Math.min(options.limit, 1000),
+        );
         if (options.json) return printJson(runs.map(runSummary));
         print(
           table(
@@ -101,6 +167,9 @@ export function flowRunCommand(): Command {
             "No flow runs match.",
           ),
         );
+        if (upcoming > 0) {
+          print(`${upcoming} scheduled run(s) still to come not shown; list them with --state scheduled.`);
+        }
       },
     );
 
