@@ -7,6 +7,7 @@ import { deployCommand } from "./commands/deploy.js";
 import { deploymentCommand } from "./commands/deployment.js";
 import { flowRunCommand } from "./commands/flow-run.js";
 import { flowCommand } from "./commands/flow.js";
+import { initCommand } from "./commands/init.js";
 import { profileCommand } from "./commands/profile.js";
 import { secretCommand } from "./commands/secret.js";
 import { serverCommand } from "./commands/server.js";
@@ -24,6 +25,7 @@ export function program(): Command {
     .description("Baton: workflow orchestration for TypeScript")
     .version(VERSION, "-v, --version")
     .showHelpAfterError();
+  baton.addCommand(initCommand());
   baton.addCommand(serverCommand());
   baton.addCommand(workPoolCommand());
   baton.addCommand(workQueueCommand());

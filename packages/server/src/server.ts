@@ -1,5 +1,7 @@
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
 import { buildApp, type LogStream } from "./api/app.js";
 import { migrateToLatest, openDatabase, type Db } from "./db/database.js";
@@ -14,12 +16,16 @@ import { SERVICES } from "./services/all.js";
 const require = createRequire(import.meta.url);
 export const VERSION = (require("../package.json") as { version: string }).version;
 
-/** Where the built dashboard is, if @baton/ui is installed and built. */
+/**
+ * Where the built dashboard is: packages/ui/dist in the repository (@baton/ui through the workspace),
+ * or the copy the published package carries (`dashboard/` beside `dist/`, put there by `npm run pack`).
+ */
 export function findDashboard(): string | undefined {
   try {
     return join(dirname(require.resolve("@baton/ui/package.json")), "dist");
   } catch {
-    return undefined;
+    const bundled = fileURLToPath(new URL("../dashboard", import.meta.url));
+    return existsSync(join(bundled, "index.html")) ? bundled : undefined;
   }
 }
 
