@@ -51,6 +51,38 @@ describe("baton server", () => {
     expect(code).toBe(0);
   });
 
+  it("refuses to listen beyond this machine without an API key unless told it is on purpose", async () => {
+    const [open, openIpv6] = await Promise.all([
+      baton("server", "start", "--host", "0.0.0.0", "--port", "0"),
+      baton("server", "start", "--host", "::", "--port", "0"),
+    ]);
+    for (const [result, host] of [
+      [open, "0.0.0.0"],
+      [openIpv6, "::"],
+    ] as const) {
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        `error: refusing to listen on ${host} without an API key: anyone who can reach it could run and ` +
+          "change anything. Set BATON_API_KEY (clients send it too), listen on 127.0.0.1, or pass " +
+          "--insecure-no-api-key (BATON_INSECURE_NO_API_KEY=true) if something else keeps strangers out.",
+      );
+    }
+    // With the flag it starts (and warns), as it does with a key.
+    const child = spawn(
+      process.execPath,
+      [BATON, "server", "start", "--host", "0.0.0.0", "--port", "0", "--insecure-no-api-key"],
+      { env, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    let printed = "";
+    for await (const line of createInterface({ input: child.stdout })) {
+      printed += `${line}\n`;
+      if (line.startsWith("Warning:")) break;
+    }
+    expect(printed).toContain("Warning: listening beyond this machine without an API key");
+    child.kill("SIGTERM");
+    await once(child, "exit");
+  });
+
   it("upgrades and resets the database, asking for --yes before deleting anything", async () => {
     const upgrade = await baton("server", "database", "upgrade");
     expect(upgrade.stdout).toContain("is up to date");

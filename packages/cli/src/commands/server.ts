@@ -1,4 +1,6 @@
+import { isIP } from "node:net";
 import { Command, InvalidArgumentError } from "commander";
+import { BatonError } from "@baton/core";
 import { bold, dim } from "../output.js";
 
 // The server and its database drivers load only for these commands, so the others start fast.
@@ -12,8 +14,35 @@ function parsePort(value: string): number {
   return port;
 }
 
+/** Addresses only this machine can reach: the one kind a server may listen on without an API key. */
+function isLoopback(host: string): boolean {
+  if (host === "localhost") return true;
+  if (isIP(host) === 4) return host.startsWith("127.");
+  return host === "::1";
+}
+
+/**
+ * A server that others can reach answers anyone who finds it: it needs an API key, or an explicit
+ * statement that something else (a private network, a proxy that checks keys) keeps strangers out.
+ */
+function refuseOpenServer(host: string, apiKey: string | undefined, insecure: boolean): void {
+  if (apiKey || insecure || isLoopback(host)) return;
+  throw new BatonError(
+    "invalid_argument",
+    `refusing to listen on ${host} without an API key: anyone who can reach it could run and change ` +
+      "anything. Set BATON_API_KEY (clients send it too), listen on 127.0.0.1, or pass " +
+      "--insecure-no-api-key (BATON_INSECURE_NO_API_KEY=true) if something else keeps strangers out.",
+  );
+}
+
 interface DatabaseOptions {
   databaseUrl?: string;
+}
+
+interface StartOptions extends DatabaseOptions {
+  host?: string;
+  port?: number;
+  insecureNoApiKey?: boolean;
 }
 
 export function serverCommand(): Command {
@@ -25,8 +54,18 @@ export function serverCommand(): Command {
     .option("--host <host>", "address to listen on (BATON_SERVER_HOST)")
     .option("--port <port>", "port to listen on (BATON_SERVER_PORT)", parsePort)
     .option("--database-url <url>", "postgres://… or a SQLite file path (BATON_DATABASE_URL)")
-    .action(async (options: { host?: string; port?: number; databaseUrl?: string }) => {
-      const { startServer } = await loadServer();
+    .option(
+      "--insecure-no-api-key",
+      "listen beyond this machine without an API key (BATON_INSECURE_NO_API_KEY=true)",
+    )
+    .action(async (options: StartOptions) => {
+      const { serverSettings, startServer } = await loadServer();
+      const wanted = serverSettings(options.host ? { host: options.host } : {});
+      refuseOpenServer(
+        wanted.host,
+        wanted.apiKey,
+        options.insecureNoApiKey === true || process.env.BATON_INSECURE_NO_API_KEY === "true",
+      );
       const running = await startServer({
         ...(options.host ? { host: options.host } : {}),
         ...(options.port !== undefined ? { port: options.port } : {}),
@@ -42,7 +81,7 @@ export function serverCommand(): Command {
         `Point flows, workers and the CLI at it with: export BATON_API_URL=${running.apiUrl}`,
       ];
       if (settings.apiKey) lines.push("The API requires the key in BATON_API_KEY.");
-      else if (settings.host !== "127.0.0.1" && settings.host !== "localhost") {
+      else if (!isLoopback(settings.host)) {
         lines.push(
           "Warning: listening beyond this machine without an API key; set BATON_API_KEY to require one.",
         );
