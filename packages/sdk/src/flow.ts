@@ -2,7 +2,7 @@ import { setMaxListeners } from "node:events";
 import type { BatonClient } from "@baton/client";
 import { dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BatonError, newId, type Deployment, type FlowRun, type JsonObject, type State } from "@baton/core";
+import { BatonError, newId, type Deployment, type FlowRun, type JsonObject } from "@baton/core";
 import {
   deploy,
   toDeployment,
@@ -11,11 +11,13 @@ import {
   type DeployOptions,
 } from "./deployments.js";
 import { serve, type ServeOptions } from "./serve.js";
-import { currentRun, runContext, settleChildren, type RunContext } from "./context.js";
-import { CancelledError, runAttempts, StaleAttemptError, TimeoutError } from "./engine.js";
+import { currentRun, settleChildren, type RunContext } from "./context.js";
+import { drive, type StateHooks } from "./driver.js";
+import { CancelledError, StaleAttemptError, TimeoutError } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
+export type { StateHook, StateHooks } from "./driver.js";
 import { recorderFor } from "./recorder.js";
-import { LocalOrchestrator, RemoteOrchestrator, type Orchestrator } from "./orchestrator.js";
+import { LocalOrchestrator, RemoteOrchestrator } from "./orchestrator.js";
 import {
   ParametersCodec,
   type ParametersInput,
@@ -26,14 +28,7 @@ import type { ResultOptions } from "./results.js";
 import { captureConsoleOfRuns } from "./prints.js";
 import { defaultClient } from "./settings.js";
 
-export type StateHook = (info: {
-  name: string;
-  runId: string | null;
-  state: State | null;
-  error?: unknown;
-}) => void | Promise<void>;
-
-export interface FlowOptions<S extends ParametersSchema | undefined> extends ResultOptions {
+export interface FlowOptions<S extends ParametersSchema | undefined> extends ResultOptions, StateHooks {
   /** The flow's name, shared by its runs and deployments. */
   name: string;
   description?: string;
@@ -48,11 +43,6 @@ export interface FlowOptions<S extends ParametersSchema | undefined> extends Res
   tags?: string[];
   /** Send console.log and friends inside the run (and its tasks) to the run's logs. @default false */
   logPrints?: boolean;
-  onCompletion?: StateHook[];
-  onFailure?: StateHook[];
-  onCancellation?: StateHook[];
-  /** Called when the run could not be carried through: the engine, not the flow's code, failed. */
-  onCrashed?: StateHook[];
 }
 
 export interface RunOptions {
@@ -150,20 +140,6 @@ function watchForCancellation(
 const delays = (value: number | number[] | undefined): number[] =>
   value === undefined ? [] : Array.isArray(value) ? value : [value];
 
-async function callHooks(
-  hooks: StateHook[] | undefined,
-  info: Parameters<StateHook>[0],
-  logger: RunLogger,
-): Promise<void> {
-  for (const hook of hooks ?? []) {
-    try {
-      await hook(info);
-    } catch (error) {
-      logger.error(`a state hook failed: ${(error as Error).message}`);
-    }
-  }
-}
-
 /** Declares a flow: an async function whose every call is a run, tracked when BATON_API_URL is set. */
 export function flow<S extends ParametersSchema | undefined = undefined, R = unknown>(
   options: FlowOptions<S>,
@@ -173,21 +149,6 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
   const definedIn = callerFile();
 
   if (options.logPrints) captureConsoleOfRuns();
-
-  async function crash(
-    orchestrator: Orchestrator,
-    error: unknown,
-    logger: RunLogger,
-    info: { name: string; runId: string | null },
-  ) {
-    const message = `the run crashed: ${(error as Error).message}`;
-    logger.error(message);
-    const state = await orchestrator.propose({ type: "CRASHED", message }).then(
-      (verdict) => verdict.state,
-      () => null, // the server may be what failed
-    );
-    await callHooks(options.onCrashed, { ...info, state, error }, logger);
-  }
 
   /** Reads a run made elsewhere (a deployment run) and decodes its JSON parameters; bad ones fail the run. */
   async function takeExistingRun(client: BatonClient, flowRunId: string, json: unknown, known?: FlowRun) {
@@ -297,46 +258,32 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       client && flowRun
         ? new RemoteOrchestrator(client, "flow", flowRun.id, flowRun.attempt)
         : new LocalOrchestrator("flow", retries, retryDelaySeconds, { type: "PENDING" });
-    let outcome: Awaited<ReturnType<typeof runAttempts<R>>>;
     try {
-      outcome = await runAttempts({
+      const outcome = await drive({
+        name: options.name,
+        runId: flowRun?.id ?? null,
         what: label,
         orchestrator,
+        context,
         timeoutSeconds,
         signal: controller.signal,
-        body: (signal) => runContext.run({ ...context, signal }, () => fn(typed, { ...context, signal })),
+        body: (signal) => fn(typed, { ...context, signal }),
         results: options,
+        hooks: options,
+        logger,
         beforeFinalState: async () => {
           await settleChildren(context);
           if (client) await Promise.all([recorderFor(client).flush(), shipperFor(client).flush()]);
         },
-        log: logger.info,
       });
-    } catch (error) {
-      // Not the flow's code but the run itself broke (the server went away, say): a crash.
-      await crash(orchestrator, error, logger, { name: options.name, runId: flowRun?.id ?? null });
-      throw error;
+      if (outcome.ok) return outcome.value;
+      await shipper?.flush();
+      throw outcome.error;
     } finally {
       unwatch();
       stopHeartbeats();
       callSignal?.removeEventListener("abort", cancelByCaller);
     }
-    const info = { name: options.name, runId: flowRun?.id ?? null, state: outcome.state };
-    if (outcome.ok) {
-      await callHooks(options.onCompletion, info, logger);
-      return outcome.value;
-    }
-    if (outcome.error instanceof StaleAttemptError) {
-      // Not this run's end: another attempt carries it on, and its hooks are that attempt's to call.
-      logger.warning(outcome.error.message);
-      await shipper?.flush();
-      throw outcome.error;
-    }
-    logger.error(`finished in state ${outcome.state?.name ?? "Failed"}: ${(outcome.error as Error).message}`);
-    const hooks = outcome.error instanceof CancelledError ? options.onCancellation : options.onFailure;
-    await callHooks(hooks, { ...info, error: outcome.error }, logger);
-    await shipper?.flush();
-    throw outcome.error;
   }
 
   const callable = (async (parameters?: ParametersInput<S>) =>

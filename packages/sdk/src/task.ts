@@ -1,13 +1,12 @@
 import { BatonError, newId, type State } from "@baton/core";
-import { currentRun, runContext } from "./context.js";
-import { runAttempts } from "./engine.js";
-import type { StateHook } from "./flow.js";
+import { currentRun } from "./context.js";
+import { drive, type StateHooks } from "./driver.js";
 import { RunLogger, shipperFor } from "./logger.js";
 import type { ResultOptions } from "./results.js";
 import { LocalOrchestrator, RemoteOrchestrator, type Orchestrator } from "./orchestrator.js";
 import { hasLimitedTag, RecordingOrchestrator, recorderFor } from "./recorder.js";
 
-export interface TaskOptions<A extends unknown[]> extends ResultOptions {
+export interface TaskOptions<A extends unknown[]> extends ResultOptions, StateHooks {
   name: string;
   /** @default 0 */
   retries?: number;
@@ -19,8 +18,6 @@ export interface TaskOptions<A extends unknown[]> extends ResultOptions {
   /** Calls with the same key reuse the result of a completed run instead of running again. */
   cacheKey?: (...args: A) => string;
   cacheExpirationSeconds?: number;
-  onCompletion?: StateHook[];
-  onFailure?: StateHook[];
 }
 
 /** A task run that was submitted: await it for the result. */
@@ -139,37 +136,32 @@ export function task<A extends unknown[], R>(
       taskRunId: tracked ? taskRunId : null,
     });
     const signal = parent?.signal ?? new AbortController().signal;
-    const outcome = await runAttempts({
+    const outcome = await drive({
+      name: options.name,
+      runId: tracked ? taskRunId : null,
       what: `task run '${name}'`,
       orchestrator,
+      context: {
+        client,
+        flowRunId: parent?.flowRunId ?? null,
+        flowRunName: parent?.flowRunName ?? "",
+        ...(parent?.attempt !== undefined ? { attempt: parent.attempt } : {}),
+        taskRunId: tracked ? taskRunId : null,
+        logger,
+        signal,
+        taskCalls: parent?.taskCalls ?? new Map<string, number>(),
+        children: parent?.children ?? new Set(),
+        logPrints: parent?.logPrints ?? false,
+      },
       timeoutSeconds: options.timeoutSeconds,
       signal,
-      body: (attemptSignal) =>
-        runContext.run(
-          {
-            client,
-            flowRunId: parent?.flowRunId ?? null,
-            flowRunName: parent?.flowRunName ?? "",
-            ...(parent?.attempt !== undefined ? { attempt: parent.attempt } : {}),
-            taskRunId: tracked ? taskRunId : null,
-            logger,
-            signal: attemptSignal,
-            taskCalls: parent?.taskCalls ?? new Map<string, number>(),
-            children: parent?.children ?? new Set(),
-            logPrints: parent?.logPrints ?? false,
-          },
-          () => fn(...args),
-        ),
+      body: () => fn(...args),
       results: options,
-      log: logger.info,
+      hooks: options,
+      logger,
     });
     setState(outcome.state);
-    const info = { name: options.name, runId: tracked ? taskRunId : null, state: outcome.state };
-    if (outcome.ok) {
-      for (const hook of options.onCompletion ?? []) await hook(info);
-      return outcome.value;
-    }
-    for (const hook of options.onFailure ?? []) await hook({ ...info, error: outcome.error });
+    if (outcome.ok) return outcome.value;
     throw outcome.error instanceof Error ? outcome.error : BatonError.from(outcome.error);
   }
 
