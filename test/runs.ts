@@ -111,3 +111,9 @@ export function mostAtOnce(spans: [number, number][]): number {
   for (const [, change] of edges) most = Math.max(most, (open += change));
   return most;
 }
+
+/** A run's state history as one line ("Pending; Running; Crashed: why; …"), for assertion messages. */
+export async function historyLine(client: BatonClient, flowRunId: string): Promise<string> {
+  const states = await client.api.listFlowRunStates({ params: { id: flowRunId } });
+  return states.map((state) => (state.message ? `${state.name}: ${state.message}` : state.name)).join("; ");
+}

@@ -87,10 +87,10 @@ export class Worker {
 
     await adapter.check?.();
     await this.#heartbeat();
-    const heartbeats = setInterval(
-      () => void this.#heartbeat().catch((error: unknown) => this.#log(`heartbeat failed: ${String(error)}`)),
-      this.#heartbeatSeconds() * 1000,
-    );
+    const heartbeats = setInterval(() => {
+      void this.#heartbeat().catch((error: unknown) => this.#log(`heartbeat failed: ${String(error)}`));
+      void this.#heartbeatStartingRuns();
+    }, this.#heartbeatSeconds() * 1000);
     const watching = this.#watchCancellations(stop.signal);
     const queues = this.#options.queues?.length ? ` (queues ${this.#options.queues.join(", ")})` : "";
     this.#log(`Worker '${this.name}' started on ${workPool.type} pool '${pool}'${queues}`);
@@ -126,12 +126,20 @@ export class Worker {
       params: { pool: this.#options.pool },
       body: { name: this.name, heartbeatIntervalSeconds: this.#heartbeatSeconds() },
     });
-    for (const [id, attempt] of this.#starting) {
-      // A stale attempt (conflict) is the job's to find out; the worker just stops speaking for it.
-      await this.#client.api
-        .heartbeatFlowRun({ params: { id }, body: { attempt } })
-        .catch(() => this.#starting.delete(id));
-    }
+  }
+
+  /** Heartbeats for the runs whose jobs are still starting; a failed one is tried again at the next beat. */
+  async #heartbeatStartingRuns(): Promise<void> {
+    await Promise.all(
+      [...this.#starting].map(([id, attempt]) =>
+        this.#client.api.heartbeatFlowRun({ params: { id }, body: { attempt } }).catch((error: unknown) => {
+          const problem = BatonError.from(error);
+          // Stale or gone: the job finds out by itself; the worker stops speaking for the run.
+          if (problem.code === "conflict" || problem.code === "not_found") this.#starting.delete(id);
+          else this.#log(`heartbeat of a starting run failed: ${problem.message}`);
+        }),
+      ),
+    );
   }
 
   /** Ships a run's lines as its logs, under the name "worker"; the context a job reports through. */

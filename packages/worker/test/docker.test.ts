@@ -1,14 +1,25 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { FlowRun, JsonObject } from "@baton/core";
 import { batonAt, json } from "../../cli/test/run-baton.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 import type { TestProcess } from "../../../test/processes.js";
-import { isType, limitSpans, mostAtOnce, waitForLog, waitForRunState } from "../../../test/runs.js";
+import {
+  historyLine,
+  isType,
+  limitSpans,
+  mostAtOnce,
+  waitForLog,
+  waitForRunState,
+} from "../../../test/runs.js";
 import { containersOf, Docker, ensureNodeImage, findDockerEngine, NODE_IMAGE } from "./docker-engine.js";
 import { deploy as deployFlow, root, startWorker as startWorkerProcess } from "./workers.js";
+
+// A container takes seconds from claim to RUNNING under Podman (2–3 s on an idle 2-core machine, several
+// times that when the machine is busy): these tests get more time than the suite's default.
+vi.setConfig({ testTimeout: 120_000 });
 
 const noEngine = findDockerEngine();
 if (noEngine) {
@@ -69,7 +80,7 @@ describe.skipIf(noEngine !== undefined).each(DIALECTS)("docker workers on %s", (
     await docker.ping(); // an engine that is configured but does not answer fails the suite
     ensureNodeImage();
     shared = mkdtempSync(join(tmpdir(), "baton-docker-"));
-    server = await startTestServer(dialect, { flowRunHeartbeatTimeoutSeconds: 5, serviceLoopSeconds: 0.2 });
+    server = await startTestServer(dialect, { flowRunHeartbeatTimeoutSeconds: 10, serviceLoopSeconds: 0.2 });
     baton = batonAt(server.apiUrl);
   });
   afterEach(async () => {
@@ -93,7 +104,10 @@ describe.skipIf(noEngine !== undefined).each(DIALECTS)("docker workers on %s", (
       await baton("deployment", "run", "add/sum", "--params", '{"a": 20, "b": 22}', "--json"),
     );
     const done = await waitForRunState(server.client, created.id, ended);
-    expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: 42 } });
+    expect(done.state, await historyLine(server.client, created.id)).toMatchObject({
+      type: "COMPLETED",
+      data: { value: 42 },
+    });
     expect(done.workerName).toBe(`adder-${dialect}`);
     // The container's console output, shipped by the worker; the worker's line names the container.
     await waitForLog(server.client, created.id, "adding 20 and 22");
@@ -122,7 +136,7 @@ describe.skipIf(noEngine !== undefined).each(DIALECTS)("docker workers on %s", (
     );
     expect(
       finished.map((done) => done.state?.type),
-      finished.map((done) => done.state?.message).join("; "),
+      (await Promise.all(finished.map((done) => historyLine(server.client, done.id)))).join(" | "),
     ).toEqual(["COMPLETED", "COMPLETED", "COMPLETED"]);
     expect(finished.map((done) => done.workerName)).toEqual(["hard-worker", "hard-worker", "hard-worker"]);
     expect(mostAtOnce(await limitSpans(server.client, finished))).toBe(1);
