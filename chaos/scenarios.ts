@@ -109,14 +109,19 @@ const serverKill: Scenario = {
     await startWorker("chaos", "steady", stage.env());
     await startServe("served", stage.env());
     const count = full ? 20 : 5;
-    const runs = [
-      ...(await stage.runs(pooled, count, { steps: 30, stepMs: 100 })),
-      ...(await stage.runs(served, count, { steps: 30, stepMs: 100 })),
-    ];
+    const byWorker = await stage.runs(pooled, count, { steps: 30, stepMs: 100 });
+    const byServe = await stage.runs(served, count, { steps: 30, stepMs: 100 });
+    const runs = [...byWorker, ...byServe];
+    // Runs of both kinds well under way (others may still be starting: that is in flight too).
     const entries = await stage.untilLedger(
-      `${count} runs past their third step`,
+      "two runs of each deployment past their third step",
       START_SECONDS,
-      (all) => [...activeRuns(all).values()].filter((entry) => (entry.i ?? 0) >= 3).length >= count,
+      (all) => {
+        const going = [...activeRuns(all).values()].filter((entry) => (entry.i ?? 0) >= 3);
+        return [byWorker, byServe].every(
+          (ids) => going.filter((entry) => ids.includes(entry.run)).length >= 2,
+        );
+      },
     );
     const faultAt = Date.now();
     kill(stage.server.process);
