@@ -1,9 +1,17 @@
 import { EventEmitter } from "node:events";
 import { newId, type BatonEvent, type JsonObject } from "@baton/core";
 
-/** In-process fan-out of events to live subscribers (the SSE stream, services). */
+/** How many recent event ids a bus remembers, so that an event delivered twice reaches nobody twice. */
+const REMEMBERED = 10_000;
+
+/**
+ * Fan-out of events to live subscribers (the SSE stream, claims, services). Events this server makes
+ * are `emit`ted: delivered here and handed to `subscribeOwn` listeners (the relay that sends them to
+ * the other servers of a PostgreSQL database). Events heard from elsewhere are `deliver`ed here only.
+ */
 export class EventBus {
   readonly #emitter = new EventEmitter();
+  readonly #recent = new Set<string>();
 
   constructor() {
     // Every open dashboard tab and CLI follower is a listener.
@@ -19,13 +27,28 @@ export class EventBus {
     this.emit({ id: newId(), name, occurred: new Date().toISOString(), resource, flowRunId, payload });
   }
 
-  /** Sends an event made elsewhere: a stored one goes out with the id it is stored under. */
+  /** Sends an event made by this server: a stored one goes out with the id it is stored under. */
   emit(event: BatonEvent): void {
+    this.deliver(event);
+    this.#emitter.emit("own", event);
+  }
+
+  /** Delivers an event to this server's subscribers only, once per id. */
+  deliver(event: BatonEvent): void {
+    if (this.#recent.has(event.id)) return;
+    this.#recent.add(event.id);
+    if (this.#recent.size > REMEMBERED) this.#recent.delete(this.#recent.values().next().value!);
     this.#emitter.emit("event", event);
   }
 
   subscribe(listener: (event: BatonEvent) => void): () => void {
     this.#emitter.on("event", listener);
     return () => this.#emitter.off("event", listener);
+  }
+
+  /** Events this server made (not those heard from others). */
+  subscribeOwn(listener: (event: BatonEvent) => void): () => void {
+    this.#emitter.on("own", listener);
+    return () => this.#emitter.off("own", listener);
   }
 }

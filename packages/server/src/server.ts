@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import { buildApp, type LogStream } from "./api/app.js";
 import { migrateToLatest, openDatabase, type Db } from "./db/database.js";
 import { EventBus } from "./events.js";
+import { PostgresEventRelay } from "./event-relay.js";
 import { serverSettings, type ServerSettings } from "./settings.js";
 import { loadSecretsKey } from "./secrets-key.js";
 import { encryptStoredSecrets } from "./store/secrets.js";
@@ -68,6 +69,12 @@ export async function startServer(
       `secrets ${secrets.otherKey.map((name) => `'${name}'`).join(", ")} were encrypted with another secrets key than this server's (${secretsKey.id}), and notifications using them will fail: give every server of this database the same BATON_SECRETS_KEY, or set them again with 'baton secret set NAME'`,
     );
   }
+  // Servers sharing a PostgreSQL database hear each other's events (SQLite has one server).
+  const relay =
+    db.dialect === "postgres"
+      ? new PostgresEventRelay(settings.databaseUrl, ctx, (message) => app.log.warn(message))
+      : null;
+  await relay?.start();
   const address = await app.listen({ host: settings.host, port: settings.port });
   const url = address.replace("[::1]", "localhost");
   // Links in notifications lead to this server's dashboard unless BATON_UI_URL says where it is.
@@ -83,6 +90,7 @@ export async function startServer(
     close: async () => {
       await services?.stop();
       await app.close();
+      await relay?.close();
       await db.close();
     },
   };

@@ -150,6 +150,12 @@ export async function replayStart({ db }: StoreContext, lastEventId: string): Pr
   return next?.seq === null || next?.seq === undefined ? null : Number(next.seq) - 1;
 }
 
+/** One stored event by its id; null when there is none (deleted by retention, say). */
+export async function readStoredEvent({ db }: StoreContext, id: string): Promise<StoredEvent | null> {
+  const row = await db.kysely.selectFrom("events").selectAll().where("id", "=", id).executeTakeFirst();
+  return row ? toStoredEvent(row) : null;
+}
+
 /** Stored events after `seq` in the order they were stored, for a stream's replay. */
 export async function storedEventsAfter(
   { db }: StoreContext,

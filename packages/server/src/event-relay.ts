@@ -1,0 +1,180 @@
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import type { BatonEvent } from "@baton/core";
+import type { EventBus } from "./events.js";
+import type { StoreContext } from "./store/context.js";
+import { readStoredEvent, replayStart, storedEventsAfter } from "./store/events.js";
+
+/** The channel every server of one PostgreSQL database sends and hears its events on. */
+const CHANNEL = "baton_events";
+/** NOTIFY's payload limit is 8,000 bytes: bigger events go by reference (stored) or shortened (live). */
+const MAX_PAYLOAD = 7900;
+const RECONNECT_MS = { first: 200, most: 5000 };
+
+/** What one notification carries: the sending server, and the event or the id it is stored under. */
+interface Notice {
+  origin: string;
+  event?: BatonEvent;
+  storedId?: string;
+}
+
+/**
+ * Relays events between the servers of one PostgreSQL database over LISTEN/NOTIFY, so that a state
+ * change made through any server reaches the claims, event streams and services of every server.
+ * Each server delivers its own events at once and hears the others'. A stored event too big for
+ * NOTIFY goes by its id and is read back; a live-only one (a long log line) goes with its payload
+ * shortened. After its listening connection comes back, a server delivers the stored events it
+ * missed meanwhile (the bus drops any it already delivered).
+ */
+export class PostgresEventRelay {
+  readonly #origin = randomUUID();
+  readonly #queue: string[] = [];
+  #sending: Promise<void> | null = null;
+  #delivering: Promise<void> = Promise.resolve();
+  #notifier: pg.Client | null = null;
+  #listener: pg.Client | null = null;
+  #closed = false;
+  /** The last stored event heard or sent: where a catch-up after a lost connection starts. */
+  #lastStoredId: string | null = null;
+  readonly #unsubscribe: () => void;
+
+  constructor(
+    private readonly url: string,
+    private readonly ctx: StoreContext,
+    private readonly log: (message: string) => void,
+  ) {
+    this.#unsubscribe = ctx.events.subscribeOwn((event) => this.#send(event));
+  }
+
+  get #bus(): EventBus {
+    return this.ctx.events;
+  }
+
+  /** Connects the listening connection; resolves once this server hears the others. */
+  async start(): Promise<void> {
+    await this.#listen(false);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#unsubscribe();
+    await this.#sending;
+    for (const client of [this.#listener, this.#notifier]) await client?.end().catch(() => undefined);
+  }
+
+  #connect(): pg.Client {
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5000 });
+    // A dropped connection is replaced below; its error must not end the process.
+    client.on("error", () => undefined);
+    return client;
+  }
+
+  async #listen(catchUp: boolean): Promise<void> {
+    const client = this.#connect();
+    client.on("notification", (message) => {
+      if (message.channel === CHANNEL && message.payload) this.#heard(message.payload);
+    });
+    client.once("end", () => {
+      if (this.#listener === client) this.#listener = null;
+      if (!this.#closed) void this.#reconnect();
+    });
+    await client.connect();
+    await client.query(`LISTEN ${CHANNEL}`);
+    this.#listener = client;
+    if (catchUp) await (this.#delivering = this.#delivering.then(() => this.#catchUp()));
+  }
+
+  async #reconnect(): Promise<void> {
+    for (let delay = RECONNECT_MS.first; !this.#closed; delay = Math.min(delay * 2, RECONNECT_MS.most)) {
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      try {
+        await this.#listen(true);
+        this.log("event relay: listening again; delivered the stored events missed meanwhile");
+        return;
+      } catch (error) {
+        this.log(`event relay: cannot listen yet (${(error as Error).message}); trying again`);
+      }
+    }
+  }
+
+  /** Stored events since the last one this server knew of, delivered in the order they were stored. */
+  async #catchUp(): Promise<void> {
+    if (this.#lastStoredId === null) return;
+    const start = await replayStart(this.ctx, this.#lastStoredId);
+    if (start === null) return;
+    for (let seq = start; ;) {
+      const page = await storedEventsAfter(this.ctx, seq, {}, 500);
+      for (const { event } of page) this.#deliver(event);
+      if (page.length < 500) return;
+      seq = page.at(-1)!.seq;
+    }
+  }
+
+  /** Delivers what another server sent, in the order heard (a stored event read back waits its turn). */
+  #heard(payload: string): void {
+    let notice: Notice;
+    try {
+      notice = JSON.parse(payload) as Notice;
+    } catch {
+      return; // not ours
+    }
+    if (notice.origin === this.#origin) return;
+    this.#delivering = this.#delivering.then(async () => {
+      const event =
+        notice.event ??
+        (notice.storedId ? await readStoredEvent(this.ctx, notice.storedId).catch(() => null) : null);
+      if (event) this.#deliver(event);
+    });
+  }
+
+  #deliver(event: BatonEvent): void {
+    if ("related" in event) this.#lastStoredId = event.id;
+    this.#bus.deliver(event);
+  }
+
+  #send(event: BatonEvent): void {
+    const stored = "related" in event;
+    if (stored) this.#lastStoredId = event.id;
+    let payload = JSON.stringify({ origin: this.#origin, event } satisfies Notice);
+    if (Buffer.byteLength(payload) > MAX_PAYLOAD) {
+      payload = JSON.stringify(
+        stored
+          ? ({ origin: this.#origin, storedId: event.id } satisfies Notice)
+          : ({ origin: this.#origin, event: { ...event, payload: { truncated: true } } } satisfies Notice),
+      );
+    }
+    this.#queue.push(payload);
+    this.#sending ??= this.#drain();
+  }
+
+  /** Sends the queued notices in order, in batches of one statement, on one connection. */
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const batch = this.#queue.splice(0, 100);
+        try {
+          this.#notifier ??= await this.#openNotifier();
+          await this.#notifier.query(`SELECT pg_notify('${CHANNEL}', p) FROM unnest($1::text[]) AS p`, [
+            batch,
+          ]);
+        } catch (error) {
+          // The others miss these live; stored ones they read when their own catch-up runs.
+          this.log(`event relay: could not send ${batch.length} event(s): ${(error as Error).message}`);
+          await this.#notifier?.end().catch(() => {});
+          this.#notifier = null;
+        }
+      }
+    } finally {
+      this.#sending = null;
+    }
+  }
+
+  async #openNotifier(): Promise<pg.Client> {
+    const client = this.#connect();
+    client.once("end", () => {
+      if (this.#notifier === client) this.#notifier = null;
+    });
+    await client.connect();
+    return client;
+  }
+}
