@@ -91,4 +91,35 @@ describe.skipIf(!TEST_POSTGRES_URL)("servers sharing one PostgreSQL database", (
     });
     expect(seen).toEqual(["RUNNING", "COMPLETED"]);
   });
+
+  it("runs each background service on one server, and another takes over when that one stops", async () => {
+    const settings = { serviceLoopSeconds: 0.2 };
+    const c = await startTestServer("postgres", settings);
+    let d: TestServer | undefined;
+    const scheduler = () =>
+      (d ?? c).db.kysely
+        .selectFrom("serviceLeases")
+        .select("holder")
+        .where("name", "=", "scheduler")
+        .executeTakeFirst();
+    const holderOtherThan = async (previous: string | undefined) => {
+      for (let i = 0; i < 200; i++) {
+        const row = await scheduler();
+        if (row && row.holder !== previous) return row.holder;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new Error(`the scheduler's lease is still ${previous ?? "not taken"}`);
+    };
+    try {
+      const first = await holderOtherThan(undefined); // C's: it is alone
+      d = await startTestServer("postgres", settings, c.database);
+      // D's passes find the lease held: they skip, as long as C renews it.
+      expect((await scheduler())?.holder).toBe(first);
+      await c.close(); // C stops and gives its leases back; D runs the scheduler from its next pass
+      expect(await holderOtherThan(first)).not.toBe(first);
+    } finally {
+      await d?.stop();
+      await c.database.drop();
+    }
+  });
 });

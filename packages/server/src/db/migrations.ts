@@ -417,6 +417,19 @@ const attemptsAndPoolCommands: Migration = {
   },
 };
 
+const serviceLeases: Migration = {
+  async up(db: Db) {
+    // Which server runs each background service now: with several servers on one database, each
+    // service's pass is made by one of them, and another takes over when the lease runs out.
+    await db.schema
+      .createTable("service_leases")
+      .addColumn("name", "text", (c) => c.primaryKey())
+      .addColumn("holder", "text", (c) => c.notNull())
+      .addColumn("expires", "text", (c) => c.notNull())
+      .execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -425,6 +438,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0003_automations": automations(dialect),
     "0004_dashboard_queries": dashboardQueries(dialect),
     "0005_attempts_and_pool_commands": attemptsAndPoolCommands,
+    "0006_service_leases": serviceLeases,
   };
   return { getMigrations: async () => migrations };
 }

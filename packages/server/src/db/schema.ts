@@ -15,6 +15,7 @@ export interface Database {
   deployments: DeploymentTable;
   deploymentSchedules: DeploymentScheduleTable;
   workPools: WorkPoolTable;
+  serviceLeases: ServiceLeaseTable;
   workQueues: WorkQueueTable;
   workers: WorkerTable;
   concurrencyLimits: ConcurrencyLimitTable;
@@ -142,6 +143,13 @@ export interface DeploymentScheduleTable extends Stamped {
   deploymentId: string;
   schedule: string;
   active: number;
+}
+
+/** One row per background service: the server that runs it until `expires` (see store/leases.ts). */
+export interface ServiceLeaseTable {
+  name: string;
+  holder: string;
+  expires: string;
 }
 
 export interface WorkPoolTable extends Stamped {

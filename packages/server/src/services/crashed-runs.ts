@@ -1,9 +1,8 @@
-import { makeState, newId, retryDelayFor, TERMINAL_STATE_TYPES } from "@baton/core";
+import { makeState, retryDelayFor } from "@baton/core";
 import type { ExpressionBuilder, Transaction } from "kysely";
 import type { Database } from "../db/schema.js";
 import { heldByProcess } from "../store/claims.js";
-import { fromJson, toJson } from "../store/context.js";
-import { recordEvents } from "../store/events.js";
+import { fromJson } from "../store/context.js";
 import { publishStateChange, transitionInTransaction, type Applied } from "../store/set-state.js";
 import type { ServiceFactory } from "./index.js";
 

@@ -1,6 +1,8 @@
+import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import type { ServerSettings } from "../settings.js";
 import type { StoreContext } from "../store/context.js";
+import { holdLease, releaseLeases } from "../store/leases.js";
 
 /** A background service: one pass over the store, repeated every loop and on the events it wakes on. */
 export interface Service {
@@ -23,7 +25,9 @@ export interface RunningServices {
 
 /**
  * Runs each service in a loop of its own; a pass never overlaps the previous one, and a failing
- * pass is logged and tried again next loop (the store may be briefly unavailable).
+ * pass is logged and tried again next loop (the store may be briefly unavailable). With several
+ * servers on one database, each service runs on the one that holds its lease (store/leases.ts):
+ * renewed at every pass, taken over by another server once it runs out (three loops, 15 s at least).
  */
 export function startServices(
   ctx: StoreContext,
@@ -31,6 +35,8 @@ export function startServices(
   factories: readonly ServiceFactory[],
   log: FastifyBaseLogger,
 ): RunningServices {
+  const holder = randomUUID();
+  const leaseSeconds = Math.max(15, settings.serviceLoopSeconds * 3);
   const loops = factories.map((factory) => {
     const service = factory(ctx, settings);
     let timer: NodeJS.Timeout | undefined;
@@ -44,8 +50,8 @@ export function startServices(
         return;
       }
       clearTimeout(timer);
-      running = service
-        .runOnce(new Date())
+      running = holdLease(ctx, service.name, holder, leaseSeconds)
+        .then((held) => (held ? service.runOnce(new Date()) : undefined))
         .catch((error: unknown) => log.error({ err: error }, `service ${service.name} failed`))
         .finally(() => {
           running = undefined;
@@ -80,5 +86,10 @@ export function startServices(
       },
     };
   });
-  return { stop: async () => void (await Promise.all(loops.map((loop) => loop.stop()))) };
+  return {
+    stop: async () => {
+      await Promise.all(loops.map((loop) => loop.stop()));
+      await releaseLeases(ctx, holder).catch(() => undefined); // they run out by themselves otherwise
+    },
+  };
 }
