@@ -15,6 +15,7 @@ import { currentRun, settleChildren, type RunContext } from "./context.js";
 import { drive, type StateHooks } from "./driver.js";
 import { CancelledError, StaleAttemptError, TimeoutError } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
+import { untilReachable } from "./reachable.js";
 export type { StateHook, StateHooks } from "./driver.js";
 import { recorderFor } from "./recorder.js";
 import { LocalOrchestrator, RemoteOrchestrator } from "./orchestrator.js";
@@ -152,17 +153,24 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
 
   /** Reads a run made elsewhere (a deployment run) and decodes its JSON parameters; bad ones fail the run. */
   async function takeExistingRun(client: BatonClient, flowRunId: string, json: unknown, known?: FlowRun) {
+    // A process started while the server restarts waits for it rather than failing the run.
     const flowRun =
-      known?.id === flowRunId ? known : await client.api.readFlowRun({ params: { id: flowRunId } });
+      known?.id === flowRunId
+        ? known
+        : await untilReachable(`a read of flow run ${flowRunId}`, () =>
+            client.api.readFlowRun({ params: { id: flowRunId } }),
+          );
     let typed: ParametersOf<S>;
     try {
       typed = codec.decode(json ?? flowRun.parameters);
     } catch (error) {
       const message = (error as Error).message;
-      await client.api.setFlowRunState({
-        params: { id: flowRunId },
-        body: { state: { type: "FAILED", name: "InvalidParameters", message } },
-      });
+      await untilReachable(`the failure of flow run ${flowRunId}`, () =>
+        client.api.setFlowRunState({
+          params: { id: flowRunId },
+          body: { state: { type: "FAILED", name: "InvalidParameters", message } },
+        }),
+      );
       throw error;
     }
     const timeoutSeconds = options.timeoutSeconds ?? null;
@@ -173,10 +181,12 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       flowRun.retryDelaySeconds.join() !== retryDelaySeconds.join()
     ) {
       // The server retries and times the run out by these, so it must know them before it runs.
-      await client.api.updateFlowRun({
-        params: { id: flowRunId },
-        body: { retries: options.retries ?? 0, retryDelaySeconds, timeoutSeconds },
-      });
+      await untilReachable(`the retries of flow run ${flowRunId}`, () =>
+        client.api.updateFlowRun({
+          params: { id: flowRunId },
+          body: { retries: options.retries ?? 0, retryDelaySeconds, timeoutSeconds },
+        }),
+      );
     }
     return { flowRun, typed };
   }

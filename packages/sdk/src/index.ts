@@ -42,3 +42,4 @@ export { serve, type ServeOptions } from "./serve.js";
 export { claimLoop, type ClaimLoopOptions } from "./claim-loop.js";
 export { isMainModule, loadFlow, parseEntrypoint } from "./entrypoint.js";
 export { shipperFor } from "./logger.js";
+export { untilReachable } from "./reachable.js";

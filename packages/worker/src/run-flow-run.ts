@@ -1,7 +1,7 @@
 // The process a worker starts for one flow run: loads the flow from the deployment's entrypoint
 // and carries out the run; its exit code tells the worker whether it completed.
 import { BatonError } from "@baton/core";
-import { CancelledError, defaultClient, loadFlow, shipperFor } from "@baton/sdk";
+import { CancelledError, defaultClient, loadFlow, shipperFor, untilReachable } from "@baton/sdk";
 
 const flowRunId = process.env.BATON_FLOW_RUN_ID;
 const attempt = process.env.BATON_FLOW_RUN_ATTEMPT ? Number(process.env.BATON_FLOW_RUN_ATTEMPT) : undefined;
@@ -18,13 +18,15 @@ try {
 } catch (error) {
   const message = `cannot load the flow from entrypoint '${entrypoint}' in ${process.cwd()}: ${BatonError.from(error).message}`;
   console.error(message);
-  await client.api.setFlowRunState({
-    params: { id: flowRunId },
-    body: {
-      state: { type: "FAILED", name: "EntrypointError", message },
-      ...(attempt !== undefined ? { attempt } : {}),
-    },
-  });
+  await untilReachable(`the failure of flow run ${flowRunId}`, () =>
+    client.api.setFlowRunState({
+      params: { id: flowRunId },
+      body: {
+        state: { type: "FAILED", name: "EntrypointError", message },
+        ...(attempt !== undefined ? { attempt } : {}),
+      },
+    }),
+  );
   process.exit(1);
 }
 

@@ -339,8 +339,9 @@ export class Worker {
       await this.#client
         .events({ names: ["flow-run.state-changed"], signal }, (event) => {
           const type = (event.payload.state as State | undefined)?.type;
-          // The flow speaks for itself from RUNNING on (or has ended).
-          if (type !== "PENDING") this.#starting.delete(event.resource.id);
+          // The flow speaks for itself from RUNNING on (or has ended). A SCHEDULED event is older than
+          // the claim (the run's creation, or its reschedule), however late it arrives.
+          if (type && type !== "PENDING" && type !== "SCHEDULED") this.#starting.delete(event.resource.id);
           const entry = this.#inFlight.get(event.resource.id);
           if (!entry || entry.cancelling || (type !== "CANCELLING" && type !== "CANCELLED")) return;
           entry.cancelling = true;
