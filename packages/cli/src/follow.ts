@@ -85,6 +85,8 @@ export async function followRun(
       flowRunId: id,
       names: ["log", "flow-run.state-changed"],
       signal: controller.signal,
+      // Through a server restart or another replica: the states missed meanwhile come first.
+      resume: true,
       onOpen: () => opened(),
     },
     handle,

@@ -132,11 +132,47 @@ export class BatonClient {
   }
 
   /**
-   * Follows the live event stream until `signal` aborts. Resolves when the stream ends;
-   * rejects when the server cannot be reached or refuses.
+   * Follows the live event stream until `signal` aborts. Resolves when the stream ends; rejects when
+   * the server cannot be reached or refuses. With `resume`, a stream that ends or breaks (a server
+   * restarting, a replica gone behind the load balancer) is opened again, with backoff, from the last
+   * event seen (`Last-Event-ID`: the stored events missed meanwhile are sent first); `onOpen` is called
+   * at each opening. `lastEventId` starts after that event.
    */
   async events(
+    options: {
+      flowRunId?: string;
+      names?: string[];
+      signal?: AbortSignal;
+      onOpen?: () => void;
+      resume?: boolean;
+      lastEventId?: string;
+    },
+    onEvent: (event: BatonEvent) => void,
+  ): Promise<void> {
+    let lastEventId = options.lastEventId;
+    let delay = RESUME_MS.first;
+    const seen = (event: BatonEvent) => {
+      lastEventId = event.id;
+      delay = RESUME_MS.first;
+      onEvent(event);
+    };
+    for (;;) {
+      try {
+        await this.#eventsOnce(options, lastEventId, seen);
+      } catch (error) {
+        const unreachable = error instanceof BatonError && error.code === "unavailable";
+        if (!options.resume || !(unreachable || isBrokenStream(error)) || options.signal?.aborted)
+          throw error;
+      }
+      if (!options.resume || options.signal?.aborted) return;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, RESUME_MS.most);
+    }
+  }
+
+  async #eventsOnce(
     options: { flowRunId?: string; names?: string[]; signal?: AbortSignal; onOpen?: () => void },
+    lastEventId: string | undefined,
     onEvent: (event: BatonEvent) => void,
   ): Promise<void> {
     const search = new URLSearchParams();
@@ -144,7 +180,11 @@ export class BatonClient {
     if (options.names?.length) search.set("name", options.names.join(","));
     const query = search.toString();
     const response = await this.#send(EVENT_STREAM_PATH + (query ? `?${query}` : ""), {
-      headers: { ...this.#headers(false), accept: "text/event-stream" },
+      headers: {
+        ...this.#headers(false),
+        accept: "text/event-stream",
+        ...(lastEventId ? { "last-event-id": lastEventId } : {}),
+      },
       ...(options.signal ? { signal: options.signal } : {}),
     });
     if (!response.ok || !response.body) {
@@ -161,3 +201,9 @@ export class BatonClient {
     }
   }
 }
+
+/** How long a resumed stream waits before opening again: doubling from `first` up to `most`. */
+const RESUME_MS = { first: 200, most: 5000 };
+
+/** A stream cut in the middle (the server went away while it was open): fetch's TypeError. */
+const isBrokenStream = (error: unknown): boolean => error instanceof TypeError;

@@ -208,6 +208,7 @@ export async function waitForFlowRun(
             flowRunId,
             names: ["flow-run.state-changed"],
             signal: stop.signal,
+            resume: true,
             // A run that ended before the stream opened is seen by reading it once it is open.
             onOpen: () => void check().catch(fail),
           },

@@ -122,6 +122,7 @@ function watchForCancellation(
         flowRunId,
         names: ["flow-run.state-changed"],
         signal: stop.signal,
+        resume: true, // through a server restart: the cancel may come meanwhile
         onOpen: () => {
           client.api.readFlowRun({ params: { id: flowRunId } }).then(
             (run) => cancelling(run.state) && cancel(),

@@ -330,6 +330,8 @@ export function useEvents(
     async function follow(): Promise<void> {
       let failures = 0;
       let opened = false;
+      // Reopened streams start after the last event seen: the stored ones missed meanwhile come first.
+      let lastEventId: string | undefined;
       while (!signal.aborted) {
         try {
           await client.events(
@@ -337,6 +339,7 @@ export function useEvents(
               flowRunId,
               ...(names ? { names: names.split(",") } : {}),
               signal,
+              ...(lastEventId ? { lastEventId } : {}),
               onOpen: () => {
                 failures = 0;
                 setStatus("live");
@@ -344,7 +347,10 @@ export function useEvents(
                 opened = true;
               },
             },
-            (event) => handlers.current.onEvent(event),
+            (event) => {
+              lastEventId = event.id;
+              handlers.current.onEvent(event);
+            },
           );
         } catch (error) {
           if (signal.aborted) return;

@@ -337,7 +337,7 @@ export class Worker {
   async #watchCancellations(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await this.#client
-        .events({ names: ["flow-run.state-changed"], signal }, (event) => {
+        .events({ names: ["flow-run.state-changed"], signal, resume: true }, (event) => {
           const type = (event.payload.state as State | undefined)?.type;
           // The flow speaks for itself from RUNNING on (or has ended). A SCHEDULED event is older than
           // the claim (the run's creation, or its reschedule), however late it arrives.
