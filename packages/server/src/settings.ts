@@ -1,8 +1,19 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { DEFAULT_INPUT_LIMITS } from "./api/body.js";
+import { DEFAULT_INPUT_LIMITS, type InputLimits } from "./api/body.js";
 
-export interface ServerSettings {
+/** The environment variable of each input limit (checked as requests arrive: api/body.ts). */
+const INPUT_LIMIT_VARIABLES: Record<keyof InputLimits, string> = {
+  maxJsonDepth: "BATON_MAX_JSON_DEPTH",
+  maxParametersBytes: "BATON_MAX_PARAMETERS_BYTES",
+  maxLabelsBytes: "BATON_MAX_LABELS_BYTES",
+  maxJobVariablesBytes: "BATON_MAX_JOB_VARIABLES_BYTES",
+  maxResultBytes: "BATON_MAX_RESULT_BYTES",
+  maxLogLineBytes: "BATON_MAX_LOG_LINE_BYTES",
+};
+
+/** Input limits (api/body.ts): JSON nesting depth, and bytes of each stored field. */
+export interface ServerSettings extends InputLimits {
   host: string;
   port: number;
   /** A postgres:// URL, or a SQLite file path. */
@@ -32,13 +43,6 @@ export interface ServerSettings {
   actionMaxAttempts: number;
   /** The delay before the second attempt of an action; it doubles after each failure. */
   actionRetrySeconds: number;
-  /** Input limits, checked as requests arrive (api/body.ts): JSON nesting depth, and bytes of each stored field. */
-  maxJsonDepth: number;
-  maxParametersBytes: number;
-  maxLabelsBytes: number;
-  maxJobVariablesBytes: number;
-  maxResultBytes: number;
-  maxLogLineBytes: number;
 }
 
 const number = (value: string | undefined): number | undefined =>
@@ -76,23 +80,14 @@ export function serverSettings(
     uiUrl: overrides.uiUrl ?? (env.BATON_UI_URL || undefined),
     actionMaxAttempts: overrides.actionMaxAttempts ?? number(env.BATON_ACTION_MAX_ATTEMPTS) ?? 5,
     actionRetrySeconds: overrides.actionRetrySeconds ?? number(env.BATON_ACTION_RETRY_SECONDS) ?? 5,
-    maxJsonDepth:
-      overrides.maxJsonDepth ?? number(env.BATON_MAX_JSON_DEPTH) ?? DEFAULT_INPUT_LIMITS.maxJsonDepth,
-    maxParametersBytes:
-      overrides.maxParametersBytes ??
-      number(env.BATON_MAX_PARAMETERS_BYTES) ??
-      DEFAULT_INPUT_LIMITS.maxParametersBytes,
-    maxLabelsBytes:
-      overrides.maxLabelsBytes ?? number(env.BATON_MAX_LABELS_BYTES) ?? DEFAULT_INPUT_LIMITS.maxLabelsBytes,
-    maxJobVariablesBytes:
-      overrides.maxJobVariablesBytes ??
-      number(env.BATON_MAX_JOB_VARIABLES_BYTES) ??
-      DEFAULT_INPUT_LIMITS.maxJobVariablesBytes,
-    maxResultBytes:
-      overrides.maxResultBytes ?? number(env.BATON_MAX_RESULT_BYTES) ?? DEFAULT_INPUT_LIMITS.maxResultBytes,
-    maxLogLineBytes:
-      overrides.maxLogLineBytes ??
-      number(env.BATON_MAX_LOG_LINE_BYTES) ??
-      DEFAULT_INPUT_LIMITS.maxLogLineBytes,
+    ...inputLimits(overrides, env),
   };
+}
+
+function inputLimits(overrides: Partial<InputLimits>, env: NodeJS.ProcessEnv): InputLimits {
+  const limits = { ...DEFAULT_INPUT_LIMITS };
+  for (const [key, variable] of Object.entries(INPUT_LIMIT_VARIABLES) as [keyof InputLimits, string][]) {
+    limits[key] = overrides[key] ?? number(env[variable]) ?? limits[key];
+  }
+  return limits;
 }
