@@ -193,7 +193,9 @@ describe.each(DIALECTS)("crashed runs on %s", (dialect: TestDialect) => {
     expect((await api().readConcurrencyLimit({ params: { tag } })).activeSlots).toEqual([]);
     const task = await api().readTaskRun({ params: { id: holding.id } });
     expect(task.state).toMatchObject({ type: "CRASHED", name: "Crashed" });
-    expect(task.state?.message).toContain("its flow run ended Crashed: the process running this flow run stopped sending heartbeats");
+    expect(task.state?.message).toContain(
+      "its flow run ended Crashed: the process running this flow run stopped sending heartbeats",
+    );
     expect(task.endTime).toBe(task.state?.timestamp);
     const history = await api().listTaskRunStates({ params: { id: holding.id } });
     expect(history.map((state) => state.type)).toEqual(["PENDING", "RUNNING", "CRASHED"]);

@@ -325,7 +325,11 @@ export async function heartbeatFlowRun({ db }: StoreContext, id: string, attempt
   if (attempt !== undefined) update = update.where("attempt", "=", attempt);
   const result = await update.executeTakeFirst();
   if (result.numUpdatedRows > 0n) return;
-  const run = await db.kysely.selectFrom("flowRuns").select("attempt").where("id", "=", id).executeTakeFirst();
+  const run = await db.kysely
+    .selectFrom("flowRuns")
+    .select("attempt")
+    .where("id", "=", id)
+    .executeTakeFirst();
   if (!run) throw notFound("flow run", id);
   throw new BatonError(
     "conflict",
