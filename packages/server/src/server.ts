@@ -30,6 +30,9 @@ export function findDashboard(): string | undefined {
   }
 }
 
+/** How long a stopping server lets its requests in flight finish. */
+const CLOSE_GRACE_MS = 10_000;
+
 export interface RunningServer {
   app: FastifyInstance;
   db: Db;
@@ -50,7 +53,8 @@ export async function startServer(
   const db = openDatabase(settings.databaseUrl);
   await migrateToLatest(db);
   const secrets = await encryptStoredSecrets(db, secretsKey);
-  const ctx: StoreContext = { db, events: new EventBus(), secretsKey };
+  const stopping = new AbortController();
+  const ctx: StoreContext = { db, events: new EventBus(), secretsKey, stopping: stopping.signal };
   const app = await buildApp({
     ctx,
     version: VERSION,
@@ -88,8 +92,13 @@ export async function startServer(
     url,
     apiUrl: `${url}/api`,
     close: async () => {
+      // Waiting claims answer and event streams end first, so their clients go on elsewhere; then the
+      // requests in flight finish (those still open after the grace period are cut).
+      stopping.abort();
       await services?.stop();
+      const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
       await app.close();
+      clearTimeout(cut);
       await relay?.close();
       await db.close();
     },

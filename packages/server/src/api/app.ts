@@ -115,8 +115,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: 16 * 1024 * 1024,
-    // Event streams never go idle; closing the server must not wait for them.
-    forceCloseConnections: true,
+    // Closing waits for requests in flight; event streams and long polls end themselves when the server
+    // stops (StoreContext.stopping), and server.ts forces what is left after a grace period.
+    forceCloseConnections: "idle",
     // Above the 200 characters a name may have, so that the schemas, not the router, judge path parameters.
     routerOptions: { maxParamLength: 1000 },
     // URLs the router refuses (bad percent-encoding, over-long parameters) get problem documents too.

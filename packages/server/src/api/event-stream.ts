@@ -145,9 +145,14 @@ export function registerEventStream(api: FastifyInstance, ctx: StoreContext): vo
       });
       raw.write(": connected\n\n");
       const keepAlive = setInterval(() => client.send(": keep-alive\n\n"), KEEP_ALIVE_MS);
+      // A stopping server ends its streams: clients open them again elsewhere, from their last event.
+      const end = () => (raw.writableLength > 0 ? raw.destroy() : raw.end()); // a stalled client is cut
+      if (ctx.stopping?.aborted) end();
+      ctx.stopping?.addEventListener("abort", end, { once: true });
       raw.once("close", () => {
         clearInterval(keepAlive);
         unsubscribe();
+        ctx.stopping?.removeEventListener("abort", end);
       });
       if (!held) return;
 

@@ -68,8 +68,10 @@ export async function claimFlowRuns(
   });
   const onClose = () => wake?.();
   closed?.addEventListener("abort", onClose);
+  ctx.stopping?.addEventListener("abort", onClose);
   try {
     for (;;) {
+      if (ctx.stopping?.aborted) return { runs: [] };
       changed = false;
       const pass = await ctx.db.kysely.transaction().execute((trx) => claimPass(ctx, trx, request));
       for (const applied of pass.claimed) publishStateChange(ctx, applied);
@@ -90,6 +92,7 @@ export async function claimFlowRuns(
   } finally {
     unsubscribe();
     closed?.removeEventListener("abort", onClose);
+    ctx.stopping?.removeEventListener("abort", onClose);
   }
 }
 

@@ -8,6 +8,11 @@ export interface StoreContext {
   events: EventBus;
   /** The key secrets are encrypted with; only the operations on secrets need it. */
   secretsKey?: SecretsKey;
+  /**
+   * Aborts when the server begins to stop: waiting claims answer at once and event streams end, so
+   * their clients go on through another server (or this one, restarted).
+   */
+  stopping?: AbortSignal;
 }
 
 export const nowIso = (): string => new Date().toISOString();
