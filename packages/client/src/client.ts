@@ -133,10 +133,11 @@ export class BatonClient {
 
   /**
    * Follows the live event stream until `signal` aborts. Resolves when the stream ends; rejects when
-   * the server cannot be reached or refuses. With `resume`, a stream that ends or breaks (a server
-   * restarting, a replica gone behind the load balancer) is opened again, with backoff, from the last
-   * event seen (`Last-Event-ID`: the stored events missed meanwhile are sent first); `onOpen` is called
-   * at each opening. `lastEventId` starts after that event.
+   * the server cannot be reached or refuses. With `resume`, a stream that was open and ends or breaks
+   * (a server restarting, a replica gone behind the load balancer) is opened again, with backoff, from
+   * the last event seen (`Last-Event-ID`: the stored events missed meanwhile are sent first); `onOpen`
+   * is called at each opening. A server that cannot be reached at the first opening is an error at
+   * once, resume or not. `lastEventId` starts after that event.
    */
   async events(
     options: {
@@ -151,6 +152,8 @@ export class BatonClient {
   ): Promise<void> {
     let lastEventId = options.lastEventId;
     let delay = RESUME_MS.first;
+    let opened = false;
+    const open = { ...options, onOpen: () => ((opened = true), options.onOpen?.()) };
     const seen = (event: BatonEvent) => {
       lastEventId = event.id;
       delay = RESUME_MS.first;
@@ -158,11 +161,11 @@ export class BatonClient {
     };
     for (;;) {
       try {
-        await this.#eventsOnce(options, lastEventId, seen);
+        await this.#eventsOnce(open, lastEventId, seen);
       } catch (error) {
         const unreachable = error instanceof BatonError && error.code === "unavailable";
-        if (!options.resume || !(unreachable || isBrokenStream(error)) || options.signal?.aborted)
-          throw error;
+        const resumable = options.resume && opened && (unreachable || isBrokenStream(error));
+        if (!resumable || options.signal?.aborted) throw error;
       }
       if (!options.resume || options.signal?.aborted) return;
       await new Promise((resolve) => setTimeout(resolve, delay));
