@@ -77,7 +77,7 @@ export async function claimFlowRuns(
       for (const applied of pass.claimed) publishStateChange(ctx, applied);
       if (pass.claimed.length > 0) return { runs: await describeClaimed(ctx, pass) };
       const now = Date.now();
-      if (now >= deadline || closed?.aborted) return { runs: [] };
+      if (now >= deadline || closed?.aborted || ctx.stopping?.aborted) return { runs: [] };
       if (changed) continue;
       const until = Math.min(deadline, pass.nextDue ? Date.parse(pass.nextDue) : Infinity);
       await new Promise<void>((resolve) => {
