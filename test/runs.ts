@@ -1,5 +1,5 @@
 import type { BatonClient } from "@baton/client";
-import type { BatonEvent, FlowRun, State } from "@baton/core";
+import { EventName, isEvent, type BatonEvent, type FlowRun, type State } from "@baton/core";
 
 /**
  * Resolves with the run once its state matches, following the event stream (and reading the run
@@ -25,12 +25,14 @@ export async function waitForRunState(
     .events(
       {
         flowRunId,
-        names: ["flow-run.state-changed"],
+        names: [EventName.FlowRunStateChanged],
         signal: stop.signal,
         onOpen: () => void check().catch((error: unknown) => ((failure = error as Error), stop.abort())),
       },
       (event) => {
-        if (matches(event.payload.state as State)) void check(true).catch(() => undefined);
+        if (isEvent(event, EventName.FlowRunStateChanged) && matches(event.payload.state)) {
+          void check(true).catch(() => undefined);
+        }
       },
     )
     .catch((error: unknown) => {
@@ -54,10 +56,14 @@ export async function waitForLog(client: BatonClient, flowRunId: string, text: s
     if (logs.items.some((log) => log.message.includes(text))) stop.abort();
   };
   await client
-    .events({ flowRunId, names: ["log"], signal: stop.signal, onOpen: () => void check() }, (event) => {
-      const logs = event.payload.logs as { message: string }[];
-      if (logs.some((log) => log.message.includes(text))) stop.abort();
-    })
+    .events(
+      { flowRunId, names: [EventName.Log], signal: stop.signal, onOpen: () => void check() },
+      (event) => {
+        if (isEvent(event, EventName.Log) && event.payload.logs.some((log) => log.message.includes(text))) {
+          stop.abort();
+        }
+      },
+    )
     .catch((error: unknown) => {
       if (!stop.signal.aborted) throw error;
     });

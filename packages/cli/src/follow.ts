@@ -1,4 +1,13 @@
-import { BatonError, isTerminal, type BatonEvent, type FlowRun, type Log, type State } from "@baton/core";
+import {
+  BatonError,
+  EventName,
+  isEvent,
+  isTerminal,
+  type BatonEvent,
+  type FlowRun,
+  type Log,
+  type State,
+} from "@baton/core";
 import type { BatonClient } from "@baton/client";
 import { allPages, clock, escapeControl } from "./format.js";
 import { dim, paint } from "./output.js";
@@ -70,10 +79,10 @@ export async function followRun(
       return;
     }
     if (ended || controller.signal.aborted) return;
-    if (event.name === "log") {
-      for (const log of (event.payload.logs ?? []) as unknown as Log[]) show(log);
-    } else if (event.name === "flow-run.state-changed" && event.resource.id === id) {
-      const state = event.payload.state as unknown as State;
+    if (isEvent(event, EventName.Log)) {
+      for (const log of event.payload.logs) show(log);
+    } else if (isEvent(event, EventName.FlowRunStateChanged) && event.resource.id === id) {
+      const { state } = event.payload;
       if (isTerminal(state.type)) end(state);
       else handlers.state(state);
     }
@@ -83,7 +92,7 @@ export async function followRun(
   const stream = client.events(
     {
       flowRunId: id,
-      names: ["log", "flow-run.state-changed"],
+      names: [EventName.Log, EventName.FlowRunStateChanged],
       signal: controller.signal,
       // Through a server restart or another replica: the states missed meanwhile come first.
       resume: true,

@@ -3,6 +3,8 @@ import { pathToFileURL } from "node:url";
 import type { BatonClient } from "@baton/client";
 import {
   BatonError,
+  EventName,
+  isEvent,
   isTerminal,
   parseDeploymentName,
   type Deployment,
@@ -10,7 +12,6 @@ import {
   type FlowRun,
   type JsonObject,
   type ScheduleSpec,
-  type State,
 } from "@baton/core";
 import type { Flow } from "./flow.js";
 import { defaultClient } from "./settings.js";
@@ -206,14 +207,16 @@ export async function waitForFlowRun(
         .events(
           {
             flowRunId,
-            names: ["flow-run.state-changed"],
+            names: [EventName.FlowRunStateChanged],
             signal: stop.signal,
             resume: true,
             // A run that ended before the stream opened is seen by reading it once it is open.
             onOpen: () => void check().catch(fail),
           },
           (event) => {
-            if (isTerminal((event.payload.state as State | undefined)?.type)) stop.abort();
+            if (isEvent(event, EventName.FlowRunStateChanged) && isTerminal(event.payload.state.type)) {
+              stop.abort();
+            }
           },
         )
         .catch((error: unknown) => {

@@ -2,7 +2,16 @@ import { setMaxListeners } from "node:events";
 import type { BatonClient } from "@baton/client";
 import { dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BatonError, newId, type Deployment, type FlowRun, type JsonObject } from "@baton/core";
+import {
+  BatonError,
+  EventName,
+  isEvent,
+  newId,
+  type Deployment,
+  type FlowRun,
+  type JsonObject,
+  type State,
+} from "@baton/core";
 import {
   deploy,
   toDeployment,
@@ -114,13 +123,12 @@ function watchForCancellation(
 ): () => void {
   const stop = new AbortController();
   const cancel = () => controller.abort(new CancelledError(what));
-  const cancelling = (state: { type?: string } | null | undefined) =>
-    state?.type === "CANCELLING" || state?.type === "CANCELLED";
+  const cancelling = (state: State | null) => state?.type === "CANCELLING" || state?.type === "CANCELLED";
   client
     .events(
       {
         flowRunId,
-        names: ["flow-run.state-changed"],
+        names: [EventName.FlowRunStateChanged],
         signal: stop.signal,
         resume: true, // through a server restart: the cancel may come meanwhile
         onOpen: () => {
@@ -131,7 +139,7 @@ function watchForCancellation(
         },
       },
       (event) => {
-        if (cancelling(event.payload.state as { type?: string } | undefined)) cancel();
+        if (isEvent(event, EventName.FlowRunStateChanged) && cancelling(event.payload.state)) cancel();
       },
     )
     // Losing the stream only loses the cancel signal, never the run.

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import type { BatonEvent } from "@baton/core";
+import { TRUNCATED_PAYLOAD, type BatonEvent } from "@baton/core";
 import type { EventBus } from "./events.js";
 import type { StoreContext } from "./store/context.js";
 import { readStoredEvent, replayStart, storedEventsAfter } from "./store/events.js";
@@ -140,7 +140,7 @@ export class PostgresEventRelay {
       payload = JSON.stringify(
         stored
           ? ({ origin: this.#origin, storedId: event.id } satisfies Notice)
-          : ({ origin: this.#origin, event: { ...event, payload: { truncated: true } } } satisfies Notice),
+          : ({ origin: this.#origin, event: { ...event, payload: TRUNCATED_PAYLOAD } } satisfies Notice),
       );
     }
     this.#queue.push(payload);

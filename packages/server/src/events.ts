@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { newId, type BatonEvent, type JsonObject } from "@baton/core";
+import { newId, type BatonEvent, type EventName, type EventPayloads } from "@baton/core";
 
 /** How many recent event ids a bus remembers, so that an event delivered twice reaches nobody twice. */
 const REMEMBERED = 10_000;
@@ -18,11 +18,12 @@ export class EventBus {
     this.#emitter.setMaxListeners(0);
   }
 
-  publish(
-    name: string,
+  /** Sends one of Baton's live-only events (stored ones are sent by `emit` once stored). */
+  publish<N extends EventName>(
+    name: N,
     resource: { kind: string; id: string },
     flowRunId: string | null,
-    payload: JsonObject,
+    payload: EventPayloads[N],
   ): void {
     this.emit({ id: newId(), name, occurred: new Date().toISOString(), resource, flowRunId, payload });
   }

@@ -1,4 +1,4 @@
-import type { ActionAttempt, ActionRun, BatonEvent } from "@baton/core";
+import { EventName, isEvent, type ActionAttempt, type ActionRun, type BatonEvent } from "@baton/core";
 import { useDebouncedBatch, useEvents, usePagedList } from "./api.js";
 import { ErrorBox, LiveIndicator, Loading, LoadMore, Time } from "./components.js";
 import { actionSummary } from "./automation-text.js";
@@ -6,12 +6,11 @@ import { stateLabel } from "./format.js";
 import { Link } from "./router.js";
 
 /** An automation fires (its action runs are stored), then each attempt of an action run is recorded. */
-const EVENTS = ["automation.triggered", "action-run.updated"];
+const EVENTS = [EventName.AutomationTriggered, EventName.ActionRunUpdated];
 
 function concerns(event: BatonEvent, automationId: string): boolean {
-  if (event.name === "automation.triggered") return event.resource.id === automationId;
-  const run = event.payload.actionRun as { automationId?: string } | undefined;
-  return run?.automationId === automationId;
+  if (event.name === EventName.AutomationTriggered) return event.resource.id === automationId;
+  return isEvent(event, EventName.ActionRunUpdated) && event.payload.actionRun.automationId === automationId;
 }
 
 function StatusBadge({ status }: { status: ActionRun["status"] }) {

@@ -1,5 +1,5 @@
 import { BatonClient } from "@baton/client";
-import type { BatonEvent, Page } from "@baton/core";
+import { EventName, type BatonEvent, type Page } from "@baton/core";
 import {
   createContext,
   useCallback,
@@ -304,7 +304,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** The events that change what a list of flow runs shows. */
-export const FLOW_RUN_EVENTS = ["flow-run.created", "flow-run.state-changed", "flow-run.deleted"];
+export const FLOW_RUN_EVENTS = [
+  EventName.FlowRunCreated,
+  EventName.FlowRunStateChanged,
+  EventName.FlowRunDeleted,
+];
 
 /**
  * Follows the server's event stream while mounted and reconnects with backoff when it ends.

@@ -5,6 +5,7 @@
  */
 import {
   AutomationCreate,
+  EventName,
   type AutomationActionType,
   type Automation,
   type AutomationUpdate,
@@ -161,7 +162,7 @@ export const automationUiSchema: UiSchema = {
 /** A new automation: failed and crashed flow runs, recorded by the test sink until a real action is chosen. */
 export const NEW_AUTOMATION: AutomationDraft = {
   enabled: true,
-  trigger: { events: ["flow-run.state-changed"], stateTypes: ["FAILED", "CRASHED"] },
+  trigger: { events: [EventName.FlowRunStateChanged], stateTypes: ["FAILED", "CRASHED"] },
   actions: [{ type: "test-sink" }],
 };
 

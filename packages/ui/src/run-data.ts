@@ -1,5 +1,12 @@
 /** Everything a flow run's page shows, kept up to date from the event stream. */
-import { isTerminal, type FlowRun, type Log, type StateHistoryEntry, type TaskRun } from "@baton/core";
+import {
+  EventName,
+  isTerminal,
+  type FlowRun,
+  type Log,
+  type StateHistoryEntry,
+  type TaskRun,
+} from "@baton/core";
 import { useState } from "react";
 import {
   useApi,
@@ -70,7 +77,7 @@ export function useRunData(id: string): RunData {
     { flowRunId: id },
     (event) => {
       if (event.name.startsWith("task-run.")) schedule("tasks");
-      else if (event.name === "log" || event.name.startsWith("log.")) schedule("logs");
+      else if (event.name === EventName.Log || event.name.startsWith("log.")) schedule("logs");
       else {
         schedule("run");
         schedule("subflows");

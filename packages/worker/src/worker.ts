@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import type { BatonClient } from "@baton/client";
-import { BatonError, isTerminal, type ClaimedRun, type State } from "@baton/core";
+import { BatonError, EventName, isEvent, isTerminal, type ClaimedRun, type State } from "@baton/core";
 import { claimLoop, defaultClient, LogLevel, shipperFor } from "@baton/sdk";
 import type { JobAdapter, JobContext, JobExit, JobHandle, RecoveredJob } from "./adapters.js";
 import { dockerAdapter } from "./docker-adapter.js";
@@ -337,11 +337,12 @@ export class Worker {
   async #watchCancellations(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await this.#client
-        .events({ names: ["flow-run.state-changed"], signal, resume: true }, (event) => {
-          const type = (event.payload.state as State | undefined)?.type;
+        .events({ names: [EventName.FlowRunStateChanged], signal, resume: true }, (event) => {
+          if (!isEvent(event, EventName.FlowRunStateChanged)) return;
+          const { type } = event.payload.state;
           // The flow speaks for itself from RUNNING on (or has ended). A SCHEDULED event is older than
           // the claim (the run's creation, or its reschedule), however late it arrives.
-          if (type && type !== "PENDING" && type !== "SCHEDULED") this.#starting.delete(event.resource.id);
+          if (type !== "PENDING" && type !== "SCHEDULED") this.#starting.delete(event.resource.id);
           const entry = this.#inFlight.get(event.resource.id);
           if (!entry || entry.cancelling || (type !== "CANCELLING" && type !== "CANCELLED")) return;
           entry.cancelling = true;

@@ -1,20 +1,8 @@
 import { z } from "zod";
+import { STORED_EVENTS } from "../events.js";
 import { STATE_TYPES } from "../states.js";
 import { CsvList, Id, JsonObject, Limit, Name, Offset, Tags, Timestamp, Timestamps } from "./common.js";
 import { BatonEvent } from "./models.js";
-
-/**
- * The events the server keeps in its store (for `BATON_EVENT_RETENTION_DAYS`) and that automations
- * can react to. Other events (`log`, `flow-run.created`, …) are only streamed live.
- */
-export const STORED_EVENTS = [
-  "flow-run.state-changed",
-  "task-run.state-changed",
-  "deployment.updated",
-  "work-pool.updated",
-  "worker.offline",
-] as const;
-export type StoredEventName = (typeof STORED_EVENTS)[number];
 
 // ── Stored events ────────────────────────────────────────────────────────────
 /** What an event concerns besides its resource: automations match on these. */

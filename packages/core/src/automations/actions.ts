@@ -2,7 +2,7 @@ import type { AutomationAction, Automation, StoredEvent } from "../api/automatio
 import type { JsonObject } from "../api/common.js";
 import { BatonError } from "../errors.js";
 import { defaultMessage, renderJson, renderTemplate, type TemplateValues } from "./templates.js";
-import { eventState } from "./triggers.js";
+import { eventState } from "../events.js";
 
 type Json = JsonObject[string];
 

@@ -1,12 +1,5 @@
 import type { AutomationTrigger, StoredEvent } from "../api/automations.js";
-import type { BatonEvent } from "../api/models.js";
-import type { State } from "../states.js";
-
-/** The state a state-change event moved to; null for other events. */
-export function eventState(event: Pick<BatonEvent, "payload">): State | null {
-  const state = event.payload.state;
-  return state !== null && typeof state === "object" && !Array.isArray(state) ? (state as State) : null;
-}
+import { eventState } from "../events.js";
 
 /** A filter left out matches everything; one given needs the event to have one of its values. */
 const anyOf = (wanted: readonly string[] | undefined, value: string | null | undefined): boolean =>

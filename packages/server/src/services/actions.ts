@@ -1,5 +1,6 @@
 import {
   BatonError,
+  EventName,
   makeState,
   parseDeploymentName,
   type ActionAttempt,
@@ -40,7 +41,7 @@ type Outcome = Omit<ActionAttempt, "attempt" | "started"> & {
  */
 export const actionsService: ServiceFactory = (ctx, settings) => ({
   name: "actions",
-  wakeOn: ["automation.triggered"],
+  wakeOn: [EventName.AutomationTriggered],
   async runOnce(now) {
     const due = await ctx.db.kysely
       .selectFrom("actionRuns")
@@ -85,7 +86,7 @@ export const actionsService: ServiceFactory = (ctx, settings) => ({
           .where("id", "=", id)
           .returningAll()
           .executeTakeFirstOrThrow();
-        ctx.events.publish("action-run.updated", { kind: "action-run", id }, null, {
+        ctx.events.publish(EventName.ActionRunUpdated, { kind: "action-run", id }, null, {
           actionRun: toActionRun(updated),
         });
       }),

@@ -1,4 +1,5 @@
 import {
+  EventName,
   AutomationCreate,
   matchesTrigger,
   newId,
@@ -193,7 +194,7 @@ async function enqueue(trx: Trx, firings: Firing[], dashboardUrl: string): Promi
 function announce(ctx: StoreContext, firings: Firing[]): void {
   for (const { automation, event } of firings) {
     ctx.events.publish(
-      "automation.triggered",
+      EventName.AutomationTriggered,
       { kind: "automation", id: automation.id },
       event?.flowRunId ?? null,
       {

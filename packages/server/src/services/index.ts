@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { EventName } from "@baton/core";
 import type { FastifyBaseLogger } from "fastify";
 import type { ServerSettings } from "../settings.js";
 import type { StoreContext } from "../store/context.js";
@@ -9,7 +10,7 @@ export interface Service {
   name: string;
   runOnce(now: Date): Promise<void>;
   /** Event names that make the service run again at once (a new schedule, say). */
-  wakeOn?: readonly string[];
+  wakeOn?: readonly EventName[];
   /**
    * Events within this long after the first are handled in one pass: a busy server's state changes
    * then cost the service a pass per batch, not one per event. @default 0
@@ -64,7 +65,7 @@ export function startServices(
           }
         });
     };
-    const wakeOn = new Set(service.wakeOn ?? []);
+    const wakeOn = new Set<string>(service.wakeOn ?? []);
     let wakeTimer: NodeJS.Timeout | undefined;
     const wake = (): void => {
       if (!service.wakeDelayMs) return pass();

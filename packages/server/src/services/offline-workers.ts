@@ -1,3 +1,4 @@
+import { EventName } from "@baton/core";
 import { recordEvents } from "../store/events.js";
 import { workerIsOnline } from "../store/work-pools.js";
 import type { ServiceFactory } from "./index.js";
@@ -36,7 +37,7 @@ export const offlineWorkersService: ServiceFactory = (ctx) => ({
         const { workPoolName, ...payload } = worker;
         return recordEvents(trx, [
           {
-            name: "worker.offline",
+            name: EventName.WorkerOffline,
             resource: { kind: "worker", id: worker.id },
             flowRunId: null,
             payload: { worker: payload },

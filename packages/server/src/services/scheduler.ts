@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { ScheduleSpec } from "@baton/core";
+import { EventName, type ScheduleSpec } from "@baton/core";
 import { sql, type ExpressionBuilder } from "kysely";
 import type { Database } from "../db/schema.js";
 import { fromJson, type StoreContext } from "../store/context.js";
@@ -56,7 +56,7 @@ interface WantedRun {
  */
 export const schedulerService: ServiceFactory = (ctx) => ({
   name: "scheduler",
-  wakeOn: ["deployment.updated", "deployment.deleted"],
+  wakeOn: [EventName.DeploymentUpdated, EventName.DeploymentDeleted],
   async runOnce(now) {
     const schedules = await activeSchedules(ctx);
     await removeStaleRuns(ctx, schedules, now);
@@ -129,7 +129,7 @@ async function removeStaleRuns(ctx: StoreContext, schedules: ActiveSchedule[], n
     const rows = await trx.deleteFrom("flowRuns").where(stale).returning("id").execute();
     return rows.map((row) => row.id);
   });
-  for (const id of removed) ctx.events.publish("flow-run.deleted", { kind: "flow-run", id }, id, {});
+  for (const id of removed) ctx.events.publish(EventName.FlowRunDeleted, { kind: "flow-run", id }, id, {});
 }
 
 /**

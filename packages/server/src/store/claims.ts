@@ -1,5 +1,7 @@
 import {
   BatonError,
+  EventName,
+  isEvent,
   makeState,
   notFound,
   type BatonEvent,
@@ -7,6 +9,7 @@ import {
   type ClaimRequest,
   type ClaimResult,
   type JsonObject,
+  type StateType,
 } from "@baton/core";
 import type { ExpressionBuilder, Transaction } from "kysely";
 import type { z } from "zod";
@@ -120,21 +123,22 @@ async function markPolled(ctx: StoreContext, request: Request): Promise<void> {
   }
 }
 
-const holdsLimit = (type: unknown): boolean => IN_FLIGHT_STATES.includes(type as never);
+const holdsLimit = (type: StateType | null): boolean =>
+  type !== null && (IN_FLIGHT_STATES as readonly StateType[]).includes(type);
 
 /**
  * Events after which a claim may find work: a run became due or left the limits (PENDING → RUNNING
  * frees nothing, so it wakes nobody), a limit or pause changed.
  */
 function mayFreeWork(event: BatonEvent): boolean {
-  if (event.name === "flow-run.state-changed") {
-    const type = (event.payload.state as { type?: string } | undefined)?.type;
-    return type === "SCHEDULED" || (holdsLimit(event.payload.previousType) && !holdsLimit(type));
+  if (isEvent(event, EventName.FlowRunStateChanged)) {
+    const { state, previousType } = event.payload;
+    return state.type === "SCHEDULED" || (holdsLimit(previousType) && !holdsLimit(state.type));
   }
   return (
-    event.name === "work-pool.updated" ||
-    event.name === "work-queue.updated" ||
-    event.name === "deployment.updated"
+    event.name === EventName.WorkPoolUpdated ||
+    event.name === EventName.WorkQueueUpdated ||
+    event.name === EventName.DeploymentUpdated
   );
 }
 

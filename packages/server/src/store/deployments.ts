@@ -1,5 +1,6 @@
 import {
   BatonError,
+  EventName,
   newId,
   notFound,
   type Deployment,
@@ -293,7 +294,7 @@ export async function updateDeployment(
 /** Automations match a deployment's events on its names, work pool and tags. */
 const recordDeploymentUpdated = (ctx: StoreContext, deployment: Deployment) =>
   recordEvent(ctx, {
-    name: "deployment.updated",
+    name: EventName.DeploymentUpdated,
     resource: { kind: "deployment", id: deployment.id },
     flowRunId: null,
     payload: { deployment },
@@ -309,7 +310,7 @@ const recordDeploymentUpdated = (ctx: StoreContext, deployment: Deployment) =>
 export async function deleteDeployment(ctx: StoreContext, id: string): Promise<void> {
   const result = await ctx.db.kysely.deleteFrom("deployments").where("id", "=", id).executeTakeFirst();
   if (result.numDeletedRows === 0n) throw notFound("deployment", id);
-  ctx.events.publish("deployment.deleted", { kind: "deployment", id }, null, {});
+  ctx.events.publish(EventName.DeploymentDeleted, { kind: "deployment", id }, null, {});
 }
 
 /** Creates a run of a deployment: defaults merged under the given parameters, checked against the schema first. */

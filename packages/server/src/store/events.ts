@@ -1,7 +1,7 @@
 import {
   newId,
   type EventRelated,
-  type JsonObject,
+  type EventPayloads,
   type StoredEvent,
   type StoredEventName,
   type EventQuery,
@@ -13,15 +13,20 @@ import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.j
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
-/** An event to store: what it relates to is read from its flow run, unless `related` says it. */
-export interface EventDraft {
-  name: StoredEventName;
+interface DraftFields {
   resource: { kind: string; id: string };
   flowRunId: string | null;
-  payload: JsonObject;
   /** What the flow run does not tell: a task run's own tags, a deployment's names. */
   related?: Partial<EventRelated>;
 }
+
+/**
+ * An event to store, its payload typed by its name. What it relates to is read from its flow run,
+ * unless `related` says it.
+ */
+export type EventDraft = {
+  [N in StoredEventName]: DraftFields & { name: N; payload: EventPayloads[N] };
+}[StoredEventName];
 
 const UNRELATED: EventRelated = {
   flowRunName: null,

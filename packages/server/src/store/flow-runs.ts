@@ -1,5 +1,6 @@
 import {
   BatonError,
+  EventName,
   makeState,
   MAX_HISTORY_BUCKETS,
   STATE_TYPES,
@@ -157,7 +158,7 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
     throw known ?? error;
   }
   const run = await readFlowRun(ctx, id);
-  ctx.events.publish("flow-run.created", { kind: "flow-run", id }, id, { flowRun: run });
+  ctx.events.publish(EventName.FlowRunCreated, { kind: "flow-run", id }, id, { flowRun: run });
   publishStateChange(ctx, applied);
   return run;
 }
@@ -295,7 +296,7 @@ export async function deleteFlowRun(ctx: StoreContext, id: string): Promise<void
     if (result.numDeletedRows === 0n) throw notFound("flow run", id);
     await trx.deleteFrom("logs").where("flowRunId", "=", id).execute();
   });
-  ctx.events.publish("flow-run.deleted", { kind: "flow-run", id }, id, {});
+  ctx.events.publish(EventName.FlowRunDeleted, { kind: "flow-run", id }, id, {});
 }
 
 export async function listStates(

@@ -1,4 +1,4 @@
-import { newId, type Log, type LogQuery, type LogBatch } from "@baton/core";
+import { EventName, newId, type Log, type LogQuery, type LogBatch } from "@baton/core";
 import type { z } from "zod";
 import { toPage, type StoreContext } from "./context.js";
 
@@ -26,7 +26,7 @@ export async function createLogs(
   const byFlowRun = new Map<string | null, Log[]>();
   for (const row of rows) byFlowRun.set(row.flowRunId, [...(byFlowRun.get(row.flowRunId) ?? []), row]);
   for (const [flowRunId, logs] of byFlowRun) {
-    ctx.events.publish("log", { kind: "flow-run", id: flowRunId ?? "" }, flowRunId, { logs });
+    ctx.events.publish(EventName.Log, { kind: "flow-run", id: flowRunId ?? "" }, flowRunId, { logs });
   }
   return { count: rows.length };
 }

@@ -1,5 +1,6 @@
 import {
   BatonError,
+  EventName,
   isTerminal,
   makeState,
   notFound,
@@ -204,7 +205,7 @@ export async function transitionInTransaction(
   const flowRunId = kind === "flow" ? id : (task?.flowRunId ?? null);
   const [event] = await recordEvents(trx, [
     {
-      name: `${kind}-run.state-changed`,
+      name: kind === "flow" ? EventName.FlowRunStateChanged : EventName.TaskRunStateChanged,
       resource: { kind: `${kind}-run`, id },
       flowRunId,
       payload: { state, previousType: initial?.type ?? null },
@@ -288,7 +289,7 @@ export async function endUnfinishedTaskRuns(
   const events = await recordEvents(
     trx,
     ended.map(({ id, tags }) => ({
-      name: "task-run.state-changed",
+      name: EventName.TaskRunStateChanged,
       resource: { kind: "task-run", id },
       flowRunId,
       payload: { state, previousType: null },

@@ -1,4 +1,5 @@
 import {
+  EventName,
   isTerminal,
   makeState,
   newId,
@@ -92,7 +93,7 @@ export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Pr
     throw constraintError(error, `task run '${id}'`) ?? error;
   }
   const run = await readTaskRun(ctx, id);
-  ctx.events.publish("task-run.created", { kind: "task-run", id }, run.flowRunId, { taskRun: run });
+  ctx.events.publish(EventName.TaskRunCreated, { kind: "task-run", id }, run.flowRunId, { taskRun: run });
   publishStateChange(ctx, applied);
   return run;
 }
@@ -201,7 +202,7 @@ export async function recordTaskRuns(ctx: StoreContext, batch: TaskRunRecord[]):
       return recordEvents(
         trx,
         records.map((record) => ({
-          name: "task-run.state-changed",
+          name: EventName.TaskRunStateChanged,
           resource: { kind: "task-run", id: record.id },
           flowRunId: record.flowRunId,
           payload: { state: record.states[record.states.length - 1]!, previousType: null },

@@ -1,5 +1,6 @@
 import {
   BatonError,
+  EventName,
   newId,
   notFound,
   type JsonObject,
@@ -119,7 +120,7 @@ export const readWorkPool = async (ctx: StoreContext, name: string): Promise<Wor
 
 const recordWorkPoolUpdated = (ctx: StoreContext, pool: WorkPool) =>
   recordEvent(ctx, {
-    name: "work-pool.updated",
+    name: EventName.WorkPoolUpdated,
     resource: { kind: "work-pool", id: pool.id },
     flowRunId: null,
     payload: { workPool: pool },
@@ -300,7 +301,7 @@ export async function updateWorkQueue(
   await ctx.db.kysely.updateTable("workQueues").set(columns).where("id", "=", queue.id).execute();
   const updated = await readWorkQueue(ctx, pool, name);
   // A queue resumed or given room wakes the workers waiting on it.
-  ctx.events.publish("work-queue.updated", { kind: "work-queue", id: queue.id }, null, {
+  ctx.events.publish(EventName.WorkQueueUpdated, { kind: "work-queue", id: queue.id }, null, {
     workQueue: updated,
   });
   return updated;

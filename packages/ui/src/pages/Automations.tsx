@@ -1,4 +1,4 @@
-import type { Automation } from "@baton/core";
+import { EventName, type Automation } from "@baton/core";
 import { lazy, Suspense, useState } from "react";
 import { useApi, useDebouncedBatch, useEvents, usePagedList } from "../api.js";
 import { AutomationControls, EnabledBadge } from "../automation-controls.js";
@@ -101,7 +101,7 @@ export function AutomationsPage() {
     lastFired.reload();
   }, 500);
   const live = useEvents(
-    { names: ["automation.triggered"] },
+    { names: [EventName.AutomationTriggered] },
     () => schedule("fired"),
     () => schedule("all"),
   );

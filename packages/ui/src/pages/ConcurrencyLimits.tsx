@@ -1,5 +1,5 @@
 import type { BatonClient } from "@baton/client";
-import type { ConcurrencyLimit, TaskRun } from "@baton/core";
+import { EventName, type ConcurrencyLimit, type TaskRun } from "@baton/core";
 import { useState, type FormEvent } from "react";
 import { useAction, useApi, useDebouncedBatch, useEvents, usePagedList } from "../api.js";
 import {
@@ -22,7 +22,7 @@ import { Link } from "../router.js";
 const HOLDERS_SHOWN = 10;
 
 /** Task runs take and give back slots as they enter and leave RUNNING. */
-const EVENTS = ["task-run.state-changed", "task-run.created"];
+const EVENTS = [EventName.TaskRunStateChanged, EventName.TaskRunCreated];
 
 /** The task runs holding a tag's slots, each linking to its flow run. */
 function SlotHolders({ ids }: { ids: string[] }) {

@@ -1,4 +1,4 @@
-import type { Deployment, FlowRun } from "@baton/core";
+import { EventName, isEvent, type Deployment, type FlowRun } from "@baton/core";
 import { lazy, Suspense, useState } from "react";
 import {
   FLOW_RUN_EVENTS,
@@ -31,7 +31,7 @@ const RunDeploymentForm = lazy(() =>
 );
 
 const RECENT_RUNS = 10;
-const EVENTS = [...FLOW_RUN_EVENTS, "deployment.updated", "deployment.deleted"];
+const EVENTS = [...FLOW_RUN_EVENTS, EventName.DeploymentUpdated, EventName.DeploymentDeleted];
 
 function Details({ deployment }: { deployment: Deployment }) {
   return (
@@ -122,9 +122,11 @@ export function DeploymentPage({ id }: { id: string }) {
     (event) => {
       if (event.name.startsWith("deployment.")) {
         if (event.resource.id === id) schedule("deployment");
-      } else if (event.name === "flow-run.created") {
-        const created = event.payload.flowRun as { deploymentId?: string } | undefined;
-        if (created?.deploymentId === id) schedule("runs");
+      } else if (event.name === EventName.FlowRunCreated) {
+        // One relayed from another server without its payload (too big) may be of this deployment.
+        if (!isEvent(event, EventName.FlowRunCreated) || event.payload.flowRun.deploymentId === id) {
+          schedule("runs");
+        }
       } else if (event.flowRunId && shown.has(event.flowRunId)) {
         schedule("runs");
       }

@@ -1,4 +1,11 @@
-import { STORED_EVENTS, type State, type StoredEvent } from "@baton/core";
+import {
+  EventName,
+  eventState,
+  isEvent,
+  STORED_EVENTS,
+  type BatonEvent,
+  type StoredEvent,
+} from "@baton/core";
 import { useState, type FormEvent } from "react";
 import { useDebouncedBatch, useEvents, usePagedList } from "../api.js";
 import {
@@ -119,16 +126,10 @@ function Related({ event }: { event: StoredEvent }) {
   );
 }
 
-const pausedOf = (value: unknown): boolean | undefined =>
-  typeof value === "object" && value !== null && "paused" in value && typeof value.paused === "boolean"
-    ? value.paused
-    : undefined;
-
 /** What the event says happened: a state (and its message), a pool or deployment paused or not. */
-function Change({ event }: { event: StoredEvent }) {
-  const { payload } = event;
-  const state = payload.state as State | undefined;
-  if (state?.type) {
+function Change({ event }: { event: BatonEvent }) {
+  const state = eventState(event);
+  if (state) {
     return (
       <>
         <StateBadge state={state} />
@@ -136,8 +137,12 @@ function Change({ event }: { event: StoredEvent }) {
       </>
     );
   }
-  if (event.name === "worker.offline") return <Badge tone="off">Offline</Badge>;
-  const paused = pausedOf(payload.workPool ?? payload.deployment);
+  if (event.name === EventName.WorkerOffline) return <Badge tone="off">Offline</Badge>;
+  const paused = isEvent(event, EventName.WorkPoolUpdated)
+    ? event.payload.workPool.paused
+    : isEvent(event, EventName.DeploymentUpdated)
+      ? event.payload.deployment.paused
+      : undefined;
   if (paused === undefined) return <span className="muted">—</span>;
   return paused ? <Badge tone="warn">Paused</Badge> : <Badge tone="ok">Active</Badge>;
 }

@@ -1,4 +1,4 @@
-import { STATE_TYPES } from "@baton/core";
+import { EventName, STATE_TYPES } from "@baton/core";
 import type { BatonClient } from "@baton/client";
 import { FLOW_RUN_EVENTS, useApi, useDebouncedBatch, useEvents } from "../api.js";
 import {
@@ -220,8 +220,8 @@ export function OverviewPage() {
     if (changed.has("pools")) pools.reload();
   }, 1000);
   const live = useEvents(
-    { names: [...FLOW_RUN_EVENTS, "work-pool.updated"] },
-    (event) => schedule(event.name === "work-pool.updated" ? "pools" : "runs"),
+    { names: [...FLOW_RUN_EVENTS, EventName.WorkPoolUpdated] },
+    (event) => schedule(event.name === EventName.WorkPoolUpdated ? "pools" : "runs"),
     () => {
       schedule("runs");
       schedule("pools");

@@ -1,4 +1,6 @@
 import {
+  EventName,
+  isEvent,
   STATE_TYPES,
   type BatonEvent,
   type Deployment,
@@ -59,7 +61,11 @@ async function loadChoices(client: BatonClient, signal: AbortSignal): Promise<Ch
 }
 
 /** Events after which the lists to pick from may have grown. */
-const CHOICE_EVENTS = ["deployment.updated", "deployment.deleted", "work-pool.updated"];
+const CHOICE_EVENTS: readonly string[] = [
+  EventName.DeploymentUpdated,
+  EventName.DeploymentDeleted,
+  EventName.WorkPoolUpdated,
+];
 
 /** A select of one filter; a value the list does not hold (deleted since, or past its end) is still shown. */
 function FilterSelect({
@@ -245,8 +251,8 @@ export function RunsPage() {
       if (CHOICE_EVENTS.includes(event.name)) return schedule("choices");
       schedule("runs");
       // A run of a flow the Flow filter does not offer yet.
-      const flowId = (event.payload.flowRun as { flowId?: unknown } | undefined)?.flowId;
-      if (typeof flowId === "string" && choices.data && !knownFlows.has(flowId)) schedule("choices");
+      const created = isEvent(event, EventName.FlowRunCreated) ? event.payload.flowRun : null;
+      if (created && choices.data && !knownFlows.has(created.flowId)) schedule("choices");
     },
     () => {
       schedule("runs");

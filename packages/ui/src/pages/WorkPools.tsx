@@ -1,4 +1,10 @@
-import type { FlowRunQuery, WorkPool, WorkQueue, Worker as PoolWorker } from "@baton/core";
+import {
+  EventName,
+  type FlowRunQuery,
+  type WorkPool,
+  type WorkQueue,
+  type Worker as PoolWorker,
+} from "@baton/core";
 import type { BatonClient } from "@baton/client";
 import { FLOW_RUN_EVENTS, readAll, useAction, useApi, useDebouncedBatch, useEvents } from "../api.js";
 import {
@@ -280,7 +286,12 @@ function Pool({ view, onChanged }: { view: PoolLoad; onChanged: () => void }) {
   );
 }
 
-const EVENTS = [...FLOW_RUN_EVENTS, "work-pool.updated", "work-queue.updated", "worker.offline"];
+const EVENTS = [
+  ...FLOW_RUN_EVENTS,
+  EventName.WorkPoolUpdated,
+  EventName.WorkQueueUpdated,
+  EventName.WorkerOffline,
+];
 /** Workers' heartbeats come with no event: the page looks again this often. */
 const HEARTBEAT_REFRESH_MS = 10_000;
 
