@@ -7,6 +7,7 @@ import pg from "pg";
 import type { DatabaseKind } from "../test/databases.js";
 import type { Limits } from "./checks.js";
 import { SLOT_TAG } from "./flows.js";
+import type { LedgerEntry } from "./ledger.js";
 import { activeRuns, type Stage } from "./stage.js";
 import { alive, kill, startServe, startWorker } from "./processes.js";
 
@@ -98,6 +99,14 @@ const flowKill: Scenario = {
   },
 };
 
+/** Whether two of `ids` are running past their third step by the ledger. */
+function pastThirdStep(entries: LedgerEntry[], ids: string[]): boolean {
+  return (
+    [...activeRuns(entries).values()].filter((entry) => ids.includes(entry.run) && (entry.i ?? 0) >= 3)
+      .length >= 2
+  );
+}
+
 /** Kills the server with runs in flight (a worker's and a serve process's), restarts it a few seconds later. */
 const serverKill: Scenario = {
   name: "server-kill",
@@ -109,19 +118,19 @@ const serverKill: Scenario = {
     await startWorker("chaos", "steady", stage.env());
     await startServe("served", stage.env());
     const count = full ? 20 : 5;
-    const byWorker = await stage.runs(pooled, count, { steps: 30, stepMs: 100 });
+    // A process worker takes seconds to start its flow processes, a serve process none: the served
+    // runs are created once the worker's are under way, and the worker's last long enough to still
+    // be running then, so that runs of both kinds are in flight at the fault.
+    const byWorker = await stage.runs(pooled, count, { steps: 100, stepMs: 100 });
+    await stage.untilLedger("two of the worker's runs past their third step", START_SECONDS, (all) =>
+      pastThirdStep(all, byWorker),
+    );
     const byServe = await stage.runs(served, count, { steps: 30, stepMs: 100 });
     const runs = [...byWorker, ...byServe];
-    // Runs of both kinds well under way (others may still be starting: that is in flight too).
     const entries = await stage.untilLedger(
       "two runs of each deployment past their third step",
       START_SECONDS,
-      (all) => {
-        const going = [...activeRuns(all).values()].filter((entry) => (entry.i ?? 0) >= 3);
-        return [byWorker, byServe].every(
-          (ids) => going.filter((entry) => ids.includes(entry.run)).length >= 2,
-        );
-      },
+      (all) => pastThirdStep(all, byWorker) && pastThirdStep(all, byServe),
     );
     const faultAt = Date.now();
     kill(stage.server.process);
