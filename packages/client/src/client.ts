@@ -74,6 +74,14 @@ export class BatonClient {
     }
   }
 
+  /** A proxy's answer for a server it could not reach: the same as reaching none (callers try again). */
+  #gatewayError(what: string, status: number): BatonError {
+    return new BatonError(
+      "unavailable",
+      `a proxy in front of the Baton API at ${this.url} answered ${what} with ${status}: no server behind it answered (one stopped or died); try again`,
+    );
+  }
+
   /** Calls one operation by name. */
   call<K extends keyof Routes>(
     name: K,
@@ -113,16 +121,23 @@ export class BatonClient {
     if (response.status === 204) return undefined;
     const text = await response.text();
     let payload: unknown;
+    let json = true;
     try {
       payload = text ? JSON.parse(text) : undefined;
     } catch {
+      json = false;
+    }
+    if (!response.ok && isProblem(payload)) throw BatonError.fromProblem(payload);
+    if (!response.ok && GATEWAY_STATUSES.has(response.status)) {
+      throw this.#gatewayError(`${spec.method} ${path}`, response.status);
+    }
+    if (!json) {
       throw new BatonError(
         "internal",
         `the API answered ${spec.method} ${path} with ${response.status} and a body that is not JSON: ${text.slice(0, 200)}`,
       );
     }
     if (!response.ok) {
-      if (isProblem(payload)) throw BatonError.fromProblem(payload);
       throw new BatonError(
         "internal",
         `the API answered ${spec.method} ${path} with ${response.status}: ${text.slice(0, 200)}`,
@@ -193,6 +208,8 @@ export class BatonClient {
     if (!response.ok || !response.body) {
       const payload: unknown = await response.json().catch(() => undefined);
       if (isProblem(payload)) throw BatonError.fromProblem(payload);
+      if (GATEWAY_STATUSES.has(response.status))
+        throw this.#gatewayError("the event stream", response.status);
       throw new BatonError("internal", `the event stream answered ${response.status}`);
     }
     options.onOpen?.();
@@ -207,6 +224,12 @@ export class BatonClient {
 
 /** How long a resumed stream waits before opening again: doubling from `first` up to `most`. */
 const RESUME_MS = { first: 200, most: 5000 };
+
+/**
+ * What a load balancer or proxy answers (HTML, not our problem document) when the server behind it
+ * died during the request (502), it has none up (503) or none answered in time (504).
+ */
+const GATEWAY_STATUSES = new Set([502, 503, 504]);
 
 /** A stream cut in the middle (the server went away while it was open): fetch's TypeError. */
 const isBrokenStream = (error: unknown): boolean => error instanceof TypeError;
