@@ -1,14 +1,13 @@
 // The real processes a chaos scenario runs and harms: `baton server start`, `baton worker start` and a
 // serve process, each from the workspace's sources, as a child of the runner.
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startProcess, type TestProcess } from "../test/processes.js";
+import { freePort, startProcess, type TestProcess } from "../test/processes.js";
 
 export const root = fileURLToPath(new URL("..", import.meta.url));
-const CLI = fileURLToPath(new URL("../packages/cli/src/bin.ts", import.meta.url));
+export const CLI = fileURLToPath(new URL("../packages/cli/src/bin.ts", import.meta.url));
 const SERVE = fileURLToPath(new URL("./serve.ts", import.meta.url));
 
 /** Short heartbeat settings, so that a crash is noticed in seconds. */
@@ -45,16 +44,7 @@ function track(child: TestProcess): TestProcess {
   return child;
 }
 
-const quiet = { BATON_API_KEY: "", NO_COLOR: "1", BATON_DEBUG: "" };
-
-/** A port nobody listens on now: the server restarts on the same one, so its clients find it again. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export const quiet = { BATON_API_KEY: "", NO_COLOR: "1", BATON_DEBUG: "" };
 
 export interface ChaosServer {
   apiUrl: string;
@@ -65,6 +55,7 @@ export interface ChaosServer {
 }
 
 export async function startServer(databaseUrl: string): Promise<ChaosServer> {
+  // A port of its own, kept across restarts: its clients find it again.
   const port = await freePort();
   const home = mkdtempSync(join(tmpdir(), "baton-chaos-home-"));
   const launch = async () => {

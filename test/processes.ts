@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 
 /** A real child process whose output lines can be awaited. */
@@ -16,14 +17,21 @@ export interface TestProcess {
 
 /**
  * Runs a script under Node: by default a TypeScript file with the workspace's sources; with
- * `built: true` a built script (the `baton` binary) exactly as users run it.
+ * `built: true` a built script (the `baton` binary) exactly as users run it; with `command`, that
+ * program instead of Node (haproxy).
  */
 export function startProcess(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; cwd?: string; detached?: boolean; built?: boolean } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    detached?: boolean;
+    built?: boolean;
+    command?: string;
+  } = {},
 ): TestProcess {
-  const flags = options.built ? [] : ["--conditions=source", "--import", "tsx"];
-  const child = spawn(process.execPath, [...flags, ...args], {
+  const flags = options.built || options.command ? [] : ["--conditions=source", "--import", "tsx"];
+  const child = spawn(options.command ?? process.execPath, [...flags, ...args], {
     env: { ...process.env, ...options.env },
     cwd: options.cwd,
     stdio: ["ignore", "pipe", "pipe"],
@@ -63,4 +71,13 @@ export function startProcess(
       return exited;
     },
   };
+}
+
+/** A port nobody listens on now, for a process that must be told its port before it starts. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
