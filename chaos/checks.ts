@@ -1,5 +1,5 @@
 // What a scenario must hold, checked from the ledger (what the flows' code did) and the store (what
-// the server recorded). Every figure but `staleSteps` and `duplicateLogs` is a violation when not 0.
+// the server recorded). Every figure but `staleSteps` is a violation when not 0.
 import type { BatonClient } from "@baton/client";
 import { isTerminal, type FlowRun } from "@baton/core";
 import { executions, type Execution, type LedgerEntry } from "./ledger.js";
@@ -20,7 +20,7 @@ export interface Figures {
   limitViolations: number;
   /** Ledger entries a stale attempt wrote after a newer attempt of its run had started (not a violation). */
   staleSteps: number;
-  /** Step lines stored more than once (not a violation: the count shows whether retries repeat them). */
+  /** Step lines stored more than once (a batch sent again after a lost answer must be stored once). */
   duplicateLogs: number;
 }
 
@@ -29,6 +29,7 @@ export const VIOLATIONS = [
   "lost",
   "duplicates",
   "lostLogs",
+  "duplicateLogs",
   "leakedSlots",
   "limitViolations",
 ] as const satisfies readonly (keyof Figures)[];

@@ -1,5 +1,5 @@
 import type { BatonClient } from "@baton/client";
-import type { LogCreate } from "@baton/core";
+import { newId, type LogCreate } from "@baton/core";
 import { Batcher, perClient } from "./batcher.js";
 
 export const LogLevel = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 } as const;
@@ -7,11 +7,21 @@ export type LogLevelName = keyof typeof LogLevel;
 
 const NAMES: Record<number, string> = { 10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL" };
 
-/** Logs of every run of the process go to the API in batches. */
-export const shipperFor = perClient(
-  (client: BatonClient) =>
-    new Batcher<LogCreate>("log line(s)", (batch) => client.api.createLogs({ body: batch }), 50, 1000),
-);
+/**
+ * Logs of every run of the process go to the API in batches. Each line gets its id here, once, so a
+ * batch sent again after a lost answer is stored once.
+ */
+class LogShipper extends Batcher<LogCreate> {
+  constructor(client: BatonClient) {
+    super("log line(s)", (batch) => client.api.createLogs({ body: batch }), 50, 1000);
+  }
+
+  override push(line: LogCreate): void {
+    super.push({ id: newId(), ...line });
+  }
+}
+
+export const shipperFor = perClient((client: BatonClient) => new LogShipper(client));
 
 /**
  * A worker turns its child's console output into the run's logs; there the logger's lines, already

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BatonError, type BatonEvent } from "@baton/core";
+import { BatonError, newId, type BatonEvent } from "@baton/core";
 import { BatonClient } from "@baton/client";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 
@@ -323,6 +323,24 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
     expect(errors.items).toHaveLength(600);
     await api().deleteFlowRun({ params: { id: run.id } });
     expect((await api().listLogs({ query: { flowRunId: run.id } })).items).toEqual([]);
+  });
+
+  it("stores a log batch sent again after a lost answer once, by the ids its sender chose", async () => {
+    const run = await api().createFlowRun({ body: { flowName: "logger" } });
+    const line = (i: number) => ({
+      id: newId(),
+      flowRunId: run.id,
+      level: 20,
+      message: `line ${i}`,
+      timestamp: new Date().toISOString(),
+    });
+    const first = [line(0), line(1)];
+    expect(await api().createLogs({ body: first })).toEqual({ count: 2 });
+    // The retry carries the same lines and one written since: only that one is new.
+    expect(await api().createLogs({ body: [...first, line(2)] })).toEqual({ count: 1 });
+    const stored = await api().listLogs({ query: { flowRunId: run.id } });
+    expect(stored.items.map((log) => log.message)).toEqual(["line 0", "line 1", "line 2"]);
+    expect(stored.items.map((log) => log.id)).toEqual([first[0]!.id, first[1]!.id, expect.any(String)]);
   });
 
   it("manages work pools with a default queue, queues by priority, and workers", async () => {

@@ -259,6 +259,8 @@ export const Log = z.object({
 });
 export type Log = z.infer<typeof Log>;
 export const LogCreate = z.strictObject({
+  /** Chosen by the sender, so that a batch sent again after a lost answer is stored once. */
+  id: Id.optional(),
   flowRunId: Id.nullish(),
   taskRunId: Id.nullish(),
   name: z.string().max(200).default("baton"),

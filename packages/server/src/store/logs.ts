@@ -2,13 +2,16 @@ import { EventName, newId, type Log, type LogQuery, type LogBatch } from "@baton
 import type { z } from "zod";
 import { toPage, type StoreContext } from "./context.js";
 
-/** Writes a batch of logs in one statement and announces them to live followers. */
+/**
+ * Writes a batch of logs in one statement and announces them to live followers. Lines whose id is
+ * already stored (a batch sent again after its answer was lost) are skipped: each is stored once.
+ */
 export async function createLogs(
   ctx: StoreContext,
   batch: z.output<typeof LogBatch>,
 ): Promise<{ count: number }> {
   const rows = batch.map((log) => ({
-    id: newId(),
+    id: log.id ?? newId(),
     flowRunId: log.flowRunId ?? null,
     taskRunId: log.taskRunId ?? null,
     name: log.name,
@@ -16,19 +19,25 @@ export async function createLogs(
     message: log.message,
     timestamp: log.timestamp,
   }));
+  const stored = new Set<string>();
   // Bound the statement size: SQLite allows at most 32766 bound values.
   for (let start = 0; start < rows.length; start += 500) {
-    await ctx.db.kysely
+    const inserted = await ctx.db.kysely
       .insertInto("logs")
       .values(rows.slice(start, start + 500))
+      .onConflict((conflict) => conflict.column("id").doNothing())
+      .returning("id")
       .execute();
+    for (const { id } of inserted) stored.add(id);
   }
   const byFlowRun = new Map<string | null, Log[]>();
-  for (const row of rows) byFlowRun.set(row.flowRunId, [...(byFlowRun.get(row.flowRunId) ?? []), row]);
+  for (const row of rows.filter(({ id }) => stored.has(id))) {
+    byFlowRun.set(row.flowRunId, [...(byFlowRun.get(row.flowRunId) ?? []), row]);
+  }
   for (const [flowRunId, logs] of byFlowRun) {
     ctx.events.publish(EventName.Log, { kind: "flow-run", id: flowRunId ?? "" }, flowRunId, { logs });
   }
-  return { count: rows.length };
+  return { count: stored.size };
 }
 
 export async function listLogs({ db }: StoreContext, query: z.output<typeof LogQuery>) {
