@@ -59,107 +59,112 @@ async function race(
 const count = (verdicts: VerdictStatus[], status: VerdictStatus) =>
   verdicts.filter((verdict) => verdict === status).length;
 
-describe.each(DIALECTS)("racing state proposals from many connections on %s", (dialect) => {
-  let database: ThrowawayDatabase;
-  let db: Db;
-  let ctx: StoreContext;
+// Each race starts its racers as Node processes with tsx: seconds apiece on a busy 2-core machine.
+describe.each(DIALECTS)(
+  "racing state proposals from many connections on %s",
+  { timeout: 120_000 },
+  (dialect) => {
+    let database: ThrowawayDatabase;
+    let db: Db;
+    let ctx: StoreContext;
 
-  beforeAll(async () => {
-    database = await throwawayDatabase(dialect);
-    db = openDatabase(database.url);
-    await migrateToLatest(db);
-    ctx = { db, events: new EventBus() };
-  });
+    beforeAll(async () => {
+      database = await throwawayDatabase(dialect);
+      db = openDatabase(database.url);
+      await migrateToLatest(db);
+      ctx = { db, events: new EventBus() };
+    });
 
-  afterAll(async () => {
-    await db.close();
-    await database.drop();
-  });
+    afterAll(async () => {
+      await db.close();
+      await database.drop();
+    });
 
-  it("lets exactly one of many racing proposals claim each scheduled flow run", async () => {
-    const runs = await Promise.all(
-      Array.from({ length: 4 }, () => createFlowRun(ctx, { flowName: "race-flow" })),
-    );
-    const ids = runs.map((run) => run.id);
-    // Every process proposes PENDING for every run, twice over.
-    const verdicts = await race(
-      database.url,
-      "flow",
-      "PENDING",
-      Array.from({ length: PROCESSES }, () => [...ids, ...ids]),
-    );
-    expect(count(verdicts, "ACCEPT")).toBe(runs.length);
-    expect(count(verdicts, "ABORT")).toBe(verdicts.length - runs.length);
-    for (const run of runs) {
-      const history = await db.kysely
-        .selectFrom("states")
-        .select("type")
-        .where("flowRunId", "=", run.id)
+    it("lets exactly one of many racing proposals claim each scheduled flow run", async () => {
+      const runs = await Promise.all(
+        Array.from({ length: 4 }, () => createFlowRun(ctx, { flowName: "race-flow" })),
+      );
+      const ids = runs.map((run) => run.id);
+      // Every process proposes PENDING for every run, twice over.
+      const verdicts = await race(
+        database.url,
+        "flow",
+        "PENDING",
+        Array.from({ length: PROCESSES }, () => [...ids, ...ids]),
+      );
+      expect(count(verdicts, "ACCEPT")).toBe(runs.length);
+      expect(count(verdicts, "ABORT")).toBe(verdicts.length - runs.length);
+      for (const run of runs) {
+        const history = await db.kysely
+          .selectFrom("states")
+          .select("type")
+          .where("flowRunId", "=", run.id)
+          .execute();
+        expect(history.map((row) => row.type)).toEqual(["SCHEDULED", "PENDING"]);
+      }
+    });
+
+    it("never gives a tag's single slot to two racing task runs", async () => {
+      await upsertConcurrencyLimit(ctx, { tag: "db-lock", limit: 1 });
+      const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
+      await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
+      const tasks = await Promise.all(
+        Array.from({ length: PROCESSES * 3 }, (_, i) =>
+          createTaskRun(ctx, {
+            flowRunId: flowRun.id,
+            name: `db-write-${i}`,
+            taskKey: "db-write",
+            tags: ["db-lock"],
+          }),
+        ),
+      );
+      const ids = tasks.map((task) => task.id);
+      const split = Array.from({ length: PROCESSES }, (_, p) => ids.filter((_, i) => i % PROCESSES === p));
+      const verdicts = await race(database.url, "task", "RUNNING", split);
+      expect(count(verdicts, "ACCEPT")).toBe(1);
+      expect(count(verdicts, "WAIT")).toBe(tasks.length - 1);
+      const slots = await db.kysely
+        .selectFrom("concurrencySlots")
+        .selectAll()
+        .where("tag", "=", "db-lock")
         .execute();
-      expect(history.map((row) => row.type)).toEqual(["SCHEDULED", "PENDING"]);
-    }
-  });
+      expect(slots).toHaveLength(1);
 
-  it("never gives a tag's single slot to two racing task runs", async () => {
-    await upsertConcurrencyLimit(ctx, { tag: "db-lock", limit: 1 });
-    const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
-    await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
-    const tasks = await Promise.all(
-      Array.from({ length: PROCESSES * 3 }, (_, i) =>
-        createTaskRun(ctx, {
-          flowRunId: flowRun.id,
-          name: `db-write-${i}`,
-          taskKey: "db-write",
-          tags: ["db-lock"],
-        }),
-      ),
-    );
-    const ids = tasks.map((task) => task.id);
-    const split = Array.from({ length: PROCESSES }, (_, p) => ids.filter((_, i) => i % PROCESSES === p));
-    const verdicts = await race(database.url, "task", "RUNNING", split);
-    expect(count(verdicts, "ACCEPT")).toBe(1);
-    expect(count(verdicts, "WAIT")).toBe(tasks.length - 1);
-    const slots = await db.kysely
-      .selectFrom("concurrencySlots")
-      .selectAll()
-      .where("tag", "=", "db-lock")
-      .execute();
-    expect(slots).toHaveLength(1);
-
-    // The holder finishing frees the slot for exactly one of the others.
-    const holder = slots[0]!.taskRunId;
-    await setRunState(ctx, "task", holder, makeState({ type: "COMPLETED" }), { force: false });
-    const others = ids.filter((id) => id !== holder);
-    const second = await race(
-      database.url,
-      "task",
-      "RUNNING",
-      Array.from({ length: PROCESSES }, (_, p) => others.filter((_, i) => i % PROCESSES === p)),
-    );
-    expect(count(second, "ACCEPT")).toBe(1);
-  });
-
-  it("releases every slot of a flow run's tasks when the flow run crashes", async () => {
-    await upsertConcurrencyLimit(ctx, { tag: "crash-lock", limit: 1 });
-    const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
-    await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
-    const task = await createTaskRun(ctx, {
-      flowRunId: flowRun.id,
-      name: "t",
-      taskKey: "t",
-      tags: ["crash-lock"],
+      // The holder finishing frees the slot for exactly one of the others.
+      const holder = slots[0]!.taskRunId;
+      await setRunState(ctx, "task", holder, makeState({ type: "COMPLETED" }), { force: false });
+      const others = ids.filter((id) => id !== holder);
+      const second = await race(
+        database.url,
+        "task",
+        "RUNNING",
+        Array.from({ length: PROCESSES }, (_, p) => others.filter((_, i) => i % PROCESSES === p)),
+      );
+      expect(count(second, "ACCEPT")).toBe(1);
     });
-    expect(
-      (await setRunState(ctx, "task", task.id, makeState({ type: "RUNNING" }), { force: false })).status,
-    ).toBe("ACCEPT");
-    await setRunState(ctx, "flow", flowRun.id, makeState({ type: "CRASHED", message: "heartbeat lost" }), {
-      force: false,
+
+    it("releases every slot of a flow run's tasks when the flow run crashes", async () => {
+      await upsertConcurrencyLimit(ctx, { tag: "crash-lock", limit: 1 });
+      const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
+      await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
+      const task = await createTaskRun(ctx, {
+        flowRunId: flowRun.id,
+        name: "t",
+        taskKey: "t",
+        tags: ["crash-lock"],
+      });
+      expect(
+        (await setRunState(ctx, "task", task.id, makeState({ type: "RUNNING" }), { force: false })).status,
+      ).toBe("ACCEPT");
+      await setRunState(ctx, "flow", flowRun.id, makeState({ type: "CRASHED", message: "heartbeat lost" }), {
+        force: false,
+      });
+      const slots = await db.kysely
+        .selectFrom("concurrencySlots")
+        .selectAll()
+        .where("tag", "=", "crash-lock")
+        .execute();
+      expect(slots).toEqual([]);
     });
-    const slots = await db.kysely
-      .selectFrom("concurrencySlots")
-      .selectAll()
-      .where("tag", "=", "crash-lock")
-      .execute();
-    expect(slots).toEqual([]);
-  });
-});
+  },
+);

@@ -16,6 +16,8 @@ type Executor = Kysely<Database> | Transaction<Database>;
 interface DraftFields {
   resource: { kind: string; id: string };
   flowRunId: string | null;
+  /** The flow run's names and tags when the caller has read them already (they are read here otherwise). */
+  flowRun?: EventRelated | null;
   /** What the flow run does not tell: a task run's own tags, a deployment's names. */
   related?: Partial<EventRelated>;
 }
@@ -47,7 +49,11 @@ const chunks = <T>(items: T[]): T[][] =>
  * work pool and tags of the events' flow runs are read in one query for the whole batch.
  */
 export async function recordEvents(db: Executor, drafts: EventDraft[]): Promise<StoredEvent[]> {
-  const runIds = [...new Set(drafts.flatMap((draft) => (draft.flowRunId ? [draft.flowRunId] : [])))];
+  const runIds = [
+    ...new Set(
+      drafts.flatMap((draft) => (draft.flowRunId && draft.flowRun === undefined ? [draft.flowRunId] : [])),
+    ),
+  ];
   const runs = new Map<string, EventRelated>();
   for (const ids of chunks(runIds)) {
     const rows = await db
@@ -73,7 +79,11 @@ export async function recordEvents(db: Executor, drafts: EventDraft[]): Promise<
     resource: draft.resource,
     flowRunId: draft.flowRunId,
     payload: draft.payload,
-    related: { ...UNRELATED, ...(draft.flowRunId ? runs.get(draft.flowRunId) : {}), ...draft.related },
+    related: {
+      ...UNRELATED,
+      ...(draft.flowRun ?? (draft.flowRunId ? runs.get(draft.flowRunId) : {})),
+      ...draft.related,
+    },
   }));
   for (const batch of chunks(events)) {
     await db

@@ -10,6 +10,7 @@ import {
   retryFailures,
   type SetStateResult,
   type State,
+  type EventRelated,
   type StoredEvent,
   type TagLimitUsage,
   type TransitionContext,
@@ -66,25 +67,7 @@ export async function transitionInTransaction(
   proposed: State,
   options: TransitionOptions,
 ): Promise<Applied> {
-  const table = kind === "flow" ? "flowRuns" : "taskRuns";
-  const locked = await trx
-    .updateTable(table)
-    .set((eb) => ({ updated: eb.ref("updated") }))
-    .where("id", "=", id)
-    .executeTakeFirst();
-  if (locked.numUpdatedRows === 0n) throw notFound(kind === "flow" ? "flow run" : "task run", id);
-
-  const run = await trx
-    .selectFrom(table)
-    .select(["state", "runCount", "retries", "retryDelaySeconds", "tags", "startTime"])
-    .where("id", "=", id)
-    .executeTakeFirstOrThrow();
-  // Only a crash asks (see the retry rule), so other proposals pay no extra read.
-  const claimable =
-    kind === "flow" &&
-    proposed.type === "CRASHED" &&
-    (await trx.selectFrom("flowRuns").select("deploymentId").where("id", "=", id).executeTakeFirstOrThrow())
-      .deploymentId !== null;
+  const run = await lockRun(trx, kind, id);
   const initial = fromJson<State | null>(run.state, null);
   const now = new Date();
   const ctx: TransitionContext = {
@@ -97,33 +80,19 @@ export async function transitionInTransaction(
     retryDelaySeconds: fromJson(run.retryDelaySeconds, []),
     // Waiting tasks ask again this often; a pushed "slot free" signal would be better still.
     concurrencyRetryDelaySeconds: 0.2,
-    claimable,
+    // Only a crash asks (see the retry rule).
+    claimable: kind === "flow" && run.deploymentId !== null,
   };
-
   if (options.attempt !== undefined) {
     ctx.proposedAttempt = options.attempt;
-    if (kind === "flow") ctx.attempt = await attemptOf(trx, id);
+    ctx.attempt = run.attempt ?? undefined;
   }
-
-  let task: { flowRunId: string | null; cacheKey: string | null } | undefined;
+  const tags = fromJson<string[]>(run.tags, []);
   if (kind === "task") {
-    task = await trx
-      .selectFrom("taskRuns")
-      .select(["flowRunId", "cacheKey"])
-      .where("id", "=", id)
-      .executeTakeFirstOrThrow();
-    if (task.flowRunId) {
-      const flowRun = await trx
-        .selectFrom("flowRuns")
-        .select(["state", "attempt"])
-        .where("id", "=", task.flowRunId)
-        .executeTakeFirst();
-      ctx.flowRunState = fromJson<State | null>(flowRun?.state, null);
-      if (options.attempt !== undefined) ctx.attempt = flowRun?.attempt;
-    }
+    if (run.flowRunId) ctx.flowRunState = fromJson<State | null>(run.flowRunState, null);
     if (proposed.type === "RUNNING") {
-      ctx.tagLimits = await tagLimitUsage(trx, id, fromJson<string[]>(run.tags, []));
-      const cacheKey = proposed.cacheKey ?? task.cacheKey;
+      ctx.tagLimits = await tagLimitUsage(trx, id, tags);
+      const cacheKey = proposed.cacheKey ?? run.cacheKey;
       if (cacheKey) ctx.cachedState = await findCachedState(trx, id, cacheKey, now);
     }
   }
@@ -185,14 +154,14 @@ export async function transitionInTransaction(
       changedTasks.push(...(await endUnfinishedTaskRuns(trx, id, state)));
     }
   } else {
-    const cached = state.type === "COMPLETED" && (state.cacheKey ?? task?.cacheKey);
+    const cached = state.type === "COMPLETED" && (state.cacheKey ?? run.cacheKey);
     await trx
       .updateTable("taskRuns")
       .set({
         ...common,
         ...(cached
           ? {
-              cacheKey: state.cacheKey ?? task?.cacheKey ?? null,
+              cacheKey: state.cacheKey ?? run.cacheKey ?? null,
               cacheExpiration: state.cacheExpiration ?? null,
             }
           : {}),
@@ -200,16 +169,18 @@ export async function transitionInTransaction(
       .where("id", "=", id)
       .execute();
     if (state.type === "RUNNING") await takeSlots(trx, id, ctx.tagLimits ?? [], now);
-    else await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
+    // Slots are taken only for a run's own tags: a run without tags holds none.
+    else if (tags.length > 0) await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
   }
-  const flowRunId = kind === "flow" ? id : (task?.flowRunId ?? null);
+  const flowRunId = kind === "flow" ? id : run.flowRunId;
   const [event] = await recordEvents(trx, [
     {
       name: kind === "flow" ? EventName.FlowRunStateChanged : EventName.TaskRunStateChanged,
       resource: { kind: `${kind}-run`, id },
       flowRunId,
       payload: { state, previousType: initial?.type ?? null },
-      ...(kind === "task" ? { related: { tags: fromJson<string[]>(run.tags, []) } } : {}),
+      flowRun: run.related,
+      ...(kind === "task" ? { related: { tags } } : {}),
     },
   ]);
   return {
@@ -219,9 +190,118 @@ export async function transitionInTransaction(
   };
 }
 
-const attemptOf = async (trx: Trx, flowRunId: string): Promise<number | undefined> =>
-  (await trx.selectFrom("flowRuns").select("attempt").where("id", "=", flowRunId).executeTakeFirst())
-    ?.attempt;
+/** What a transition reads of its run, and of the flow run it belongs to. */
+interface LockedRun {
+  state: string | null;
+  runCount: number;
+  retries: number;
+  retryDelaySeconds: string;
+  tags: string;
+  startTime: string | null;
+  /** The flow run's attempt (of the run, or of a task run's flow run). */
+  attempt: number | null;
+  /** A flow run's deployment. */
+  deploymentId: string | null;
+  /** A task run's flow run, its state and cache key. */
+  flowRunId: string | null;
+  flowRunState: string | null;
+  cacheKey: string | null;
+  /** What the run's events relate to (its flow run's names and tags). */
+  related: EventRelated | null;
+}
+
+/**
+ * Locks the run's row (an UPDATE takes the row lock on PostgreSQL and the write lock on SQLite) and
+ * reads, in the same statement, everything the rules and the run's event need: one round trip.
+ */
+async function lockRun(trx: Trx, kind: Kind, id: string): Promise<LockedRun> {
+  let row;
+  if (kind === "flow") {
+    row = await trx
+      .updateTable("flowRuns")
+      .set((eb) => ({ updated: eb.ref("updated") }))
+      .where("id", "=", id)
+      .returning((eb) => [
+        "state",
+        "runCount",
+        "retries",
+        "retryDelaySeconds",
+        "tags",
+        "startTime",
+        "attempt",
+        "deploymentId",
+        eb.val<string | null>(null).as("flowRunId"),
+        eb.val<string | null>(null).as("flowRunState"),
+        eb.val<string | null>(null).as("cacheKey"),
+        "name as flowRunName",
+        eb
+          .selectFrom("flows")
+          .select("flows.name")
+          .whereRef("flows.id", "=", "flowRuns.flowId")
+          .as("flowName"),
+        "deploymentName",
+        "workPoolName",
+        "tags as flowRunTags",
+      ])
+      .executeTakeFirst();
+  } else {
+    row = await trx
+      .updateTable("taskRuns")
+      .set((eb) => ({ updated: eb.ref("updated") }))
+      .where("id", "=", id)
+      .returning((eb) => {
+        const ofFlowRun = <
+          C extends "state" | "attempt" | "name" | "deploymentName" | "workPoolName" | "tags",
+        >(
+          column: C,
+        ) =>
+          eb
+            .selectFrom("flowRuns")
+            .select(`flowRuns.${column}`)
+            .whereRef("flowRuns.id", "=", "taskRuns.flowRunId");
+        return [
+          "state",
+          "runCount",
+          "retries",
+          "retryDelaySeconds",
+          "tags",
+          "startTime",
+          ofFlowRun("attempt").as("attempt"),
+          eb.val<string | null>(null).as("deploymentId"),
+          "flowRunId",
+          ofFlowRun("state").as("flowRunState"),
+          "cacheKey",
+          ofFlowRun("name").as("flowRunName"),
+          eb
+            .selectFrom("flowRuns")
+            .innerJoin("flows", "flows.id", "flowRuns.flowId")
+            .select("flows.name")
+            .whereRef("flowRuns.id", "=", "taskRuns.flowRunId")
+            .as("flowName"),
+          ofFlowRun("deploymentName").as("deploymentName"),
+          ofFlowRun("workPoolName").as("workPoolName"),
+          ofFlowRun("tags").as("flowRunTags"),
+        ];
+      })
+      .executeTakeFirst();
+  }
+  if (!row) throw notFound(kind === "flow" ? "flow run" : "task run", id);
+  const { flowRunName, flowName, deploymentName, workPoolName, flowRunTags, ...run } = row;
+  const hasFlowRun = kind === "flow" || run.flowRunId !== null;
+  return {
+    ...run,
+    attempt: run.attempt ?? null,
+    related: hasFlowRun
+      ? {
+          flowRunName: flowRunName ?? null,
+          flowName: flowName ?? null,
+          deploymentName: deploymentName ?? null,
+          workPoolName: workPoolName ?? null,
+          tags: fromJson<string[]>(flowRunTags, []),
+        }
+      : null,
+  };
+}
 
 /**
  * Who holds a flow run, as crash detection and claims see it. Entering PENDING or RUNNING is a
