@@ -1,29 +1,55 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { TRUNCATED_PAYLOAD, type BatonEvent } from "@baton/core";
+import { EventName, isEvent, newId, TRUNCATED_PAYLOAD, type BatonEvent } from "@baton/core";
 import type { EventBus } from "./events.js";
 import type { StoreContext } from "./store/context.js";
 import { readStoredEvent, replayStart, storedEventsAfter } from "./store/events.js";
+import { readFlowRun } from "./store/flow-runs.js";
+import { readLogs } from "./store/logs.js";
+import { readTaskRun } from "./store/task-runs.js";
 
 /** The channel every server of one PostgreSQL database sends and hears its events on. */
 const CHANNEL = "baton_events";
 /** NOTIFY's payload limit is 8,000 bytes: bigger events go by reference (stored) or shortened (live). */
 const MAX_PAYLOAD = 7900;
 const RECONNECT_MS = { first: 200, most: 5000 };
+/** Log line ids per notification of a batch too big to send whole (an id and its quotes: 39 bytes). */
+const LOG_IDS_PER_NOTICE = 150;
 
-/** What one notification carries: the sending server, and the event or the id it is stored under. */
+/**
+ * What one notification carries: the sending server, and the event, or the id it is stored under,
+ * or the event without its payload and the ids of the log lines it carried.
+ */
 interface Notice {
   origin: string;
   event?: BatonEvent;
   storedId?: string;
+  logIds?: string[];
+}
+
+/**
+ * A live-only event heard without its payload, read back from the store: its log lines, or the run
+ * it announced. Others stay without their payload (readers go by their name).
+ */
+async function restorePayload(
+  ctx: StoreContext,
+  event: BatonEvent,
+  logIds: string[] | undefined,
+): Promise<BatonEvent> {
+  if (logIds) return { ...event, payload: { logs: await readLogs(ctx, logIds) } };
+  if (event.name === EventName.FlowRunCreated)
+    return { ...event, payload: { flowRun: await readFlowRun(ctx, event.resource.id) } };
+  if (event.name === EventName.TaskRunCreated)
+    return { ...event, payload: { taskRun: await readTaskRun(ctx, event.resource.id) } };
+  return event;
 }
 
 /**
  * Relays events between the servers of one PostgreSQL database over LISTEN/NOTIFY, so that a state
  * change made through any server reaches the claims, event streams and services of every server.
  * Each server delivers its own events at once and hears the others'. A stored event too big for
- * NOTIFY goes by its id and is read back; a live-only one (a long log line) goes with its payload
- * shortened. After its listening connection comes back, a server delivers the stored events it
+ * NOTIFY goes by its id and is read back; a live-only one goes without its payload, which the
+ * hearing server reads back where it can (log lines by their ids, a created run by its id). After its listening connection comes back, a server delivers the stored events it
  * missed meanwhile (the bus drops any it already delivered).
  */
 export class PostgresEventRelay {
@@ -120,9 +146,14 @@ export class PostgresEventRelay {
     }
     if (notice.origin === this.#origin) return;
     this.#delivering = this.#delivering.then(async () => {
-      const event =
-        notice.event ??
-        (notice.storedId ? await readStoredEvent(this.ctx, notice.storedId).catch(() => null) : null);
+      let event: BatonEvent | null = notice.storedId
+        ? await readStoredEvent(this.ctx, notice.storedId).catch(() => null)
+        : null;
+      if (notice.event) {
+        event = notice.event.payload.truncated
+          ? await restorePayload(this.ctx, notice.event, notice.logIds).catch(() => notice.event!)
+          : notice.event;
+      }
       if (event) this.#deliver(event);
     });
   }
@@ -135,15 +166,27 @@ export class PostgresEventRelay {
   #send(event: BatonEvent): void {
     const stored = "related" in event;
     if (stored) this.#lastStoredId = event.id;
-    let payload = JSON.stringify({ origin: this.#origin, event } satisfies Notice);
-    if (Buffer.byteLength(payload) > MAX_PAYLOAD) {
-      payload = JSON.stringify(
-        stored
-          ? ({ origin: this.#origin, storedId: event.id } satisfies Notice)
-          : ({ origin: this.#origin, event: { ...event, payload: TRUNCATED_PAYLOAD } } satisfies Notice),
-      );
+    const whole = JSON.stringify({ origin: this.#origin, event } satisfies Notice);
+    if (Buffer.byteLength(whole) <= MAX_PAYLOAD) this.#queue.push(whole);
+    else if (stored)
+      this.#queue.push(JSON.stringify({ origin: this.#origin, storedId: event.id } satisfies Notice));
+    else {
+      const bare = { ...event, payload: TRUNCATED_PAYLOAD };
+      if (isEvent(event, EventName.Log)) {
+        // The lines go by id, a bounded number per notification, each one an event of its own.
+        const ids = event.payload.logs.map((log) => log.id);
+        for (let start = 0; start < ids.length; start += LOG_IDS_PER_NOTICE) {
+          const logIds = ids.slice(start, start + LOG_IDS_PER_NOTICE);
+          this.#queue.push(
+            JSON.stringify({
+              origin: this.#origin,
+              event: { ...bare, id: newId() },
+              logIds,
+            } satisfies Notice),
+          );
+        }
+      } else this.#queue.push(JSON.stringify({ origin: this.#origin, event: bare } satisfies Notice));
     }
-    this.#queue.push(payload);
     this.#sending ??= this.#drain();
   }
 

@@ -92,6 +92,44 @@ describe.skipIf(!TEST_POSTGRES_URL)("servers sharing one PostgreSQL database", (
     expect(seen).toEqual(["RUNNING", "COMPLETED"]);
   });
 
+  it("streams through one server every log line written through another, however big the batch", async () => {
+    const run = await a.client.api.createFlowRun({
+      body: { flowName: "relayed", state: { type: "PENDING" } },
+    });
+    // Far past NOTIFY's 8,000 bytes: 400 lines, one of them 20 KB on its own.
+    const messages = Array.from({ length: 400 }, (_, i) => (i === 7 ? "x".repeat(20_000) : `line ${i}`));
+    const heard: string[] = [];
+    const stop = new AbortController();
+    let writing: Promise<unknown> = Promise.resolve();
+    await b.client
+      .events(
+        {
+          flowRunId: run.id,
+          names: ["log"],
+          signal: stop.signal,
+          onOpen: () =>
+            void (writing = a.client.api.createLogs({
+              body: messages.map((message) => ({
+                flowRunId: run.id,
+                level: 20,
+                message,
+                timestamp: new Date().toISOString(),
+              })),
+            })),
+        },
+        (event) => {
+          expect(event.payload.truncated).toBeUndefined();
+          for (const log of event.payload.logs as { message: string }[]) heard.push(log.message);
+          if (heard.length >= messages.length) stop.abort();
+        },
+      )
+      .catch((error: unknown) => {
+        if (!stop.signal.aborted) throw error;
+      });
+    await writing;
+    expect(heard).toEqual(messages);
+  });
+
   it("runs each background service on one server, and another takes over when that one stops", async () => {
     const settings = { serviceLoopSeconds: 0.2 };
     const c = await startTestServer("postgres", settings);

@@ -40,6 +40,18 @@ export async function createLogs(
   return { count: stored.size };
 }
 
+/** Log lines by their ids, in the order they were written (another server's, heard by reference). */
+export async function readLogs({ db }: StoreContext, ids: string[]): Promise<Log[]> {
+  if (ids.length === 0) return [];
+  return db.kysely
+    .selectFrom("logs")
+    .select(["id", "flowRunId", "taskRunId", "name", "level", "message", "timestamp"])
+    .where("id", "in", ids)
+    .orderBy("timestamp")
+    .orderBy("seq")
+    .execute();
+}
+
 export async function listLogs({ db }: StoreContext, query: z.output<typeof LogQuery>) {
   let q = db.kysely
     .selectFrom("logs")
