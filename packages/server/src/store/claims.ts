@@ -256,18 +256,9 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
     if (keys.some((key) => room.get(key)! <= 0)) continue;
     const applied = await transitionInTransaction(trx, "flow", run.id, makeState({ type: "PENDING" }), {
       force: false,
+      claimedBy: request.workerName,
     });
     if (applied.result.status !== "ACCEPT" || !applied.changed) continue;
-    await trx
-      .updateTable("flowRuns")
-      // A new attempt: whatever an earlier one still proposes is refused from now on.
-      .set((eb) => ({
-        workerName: request.workerName,
-        lastHeartbeat: nowIso,
-        attempt: eb("attempt", "+", 1),
-      }))
-      .where("id", "=", run.id)
-      .execute();
     for (const key of keys) room.set(key, room.get(key)! - 1);
     claimed.push(applied);
   }

@@ -37,6 +37,11 @@ export interface TransitionOptions {
   keepRunCount?: boolean;
   /** The attempt the proposing process carries (see the fence-stale-attempts rule). */
   attempt?: number | undefined;
+  /**
+   * The worker or serve process claiming the run: it holds the run from now on, as a new attempt
+   * (whatever an earlier attempt still proposes is refused from then on).
+   */
+  claimedBy?: string;
 }
 
 const POLICY_WITHOUT_RETRIES = POLICY.filter((rule) => rule !== retryFailures);
@@ -139,14 +144,17 @@ export async function transitionInTransaction(
   if (kind === "flow") {
     await trx
       .updateTable("flowRuns")
-      .set({
+      .set((eb) => ({
         ...common,
         nextScheduledStartTime: state.type === "SCHEDULED" ? (state.scheduledTime ?? state.timestamp) : null,
         ...(state.type === "SCHEDULED" && options.initial
           ? { expectedStartTime: state.scheduledTime ?? state.timestamp }
           : {}),
         ...holderColumns(proposed, state, now),
-      })
+        ...(options.claimedBy !== undefined
+          ? { workerName: options.claimedBy, attempt: eb("attempt", "+", 1) }
+          : {}),
+      }))
       .where("id", "=", id)
       .execute();
     if (isTerminal(state.type)) {
