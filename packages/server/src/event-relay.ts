@@ -3,27 +3,29 @@ import pg from "pg";
 import { EventName, isEvent, newId, TRUNCATED_PAYLOAD, type BatonEvent } from "@baton/core";
 import type { EventBus } from "./events.js";
 import type { StoreContext } from "./store/context.js";
-import { readStoredEvent, replayStart, storedEventsAfter } from "./store/events.js";
+import type { Selectable } from "kysely";
+import { EVENT_CHANNEL, MAX_NOTICE_BYTES } from "./db/migrations.js";
+import type { EventTable } from "./db/schema.js";
+import { readStoredEvent, replayStart, storedEventsAfter, toStoredEvent } from "./store/events.js";
 import { readFlowRun } from "./store/flow-runs.js";
 import { readLogs } from "./store/logs.js";
 import { readTaskRun } from "./store/task-runs.js";
 
-/** The channel every server of one PostgreSQL database sends and hears its events on. */
-const CHANNEL = "baton_events";
-/** NOTIFY's payload limit is 8,000 bytes: bigger events go by reference (stored) or shortened (live). */
-const MAX_PAYLOAD = 7900;
 const RECONNECT_MS = { first: 200, most: 5000 };
 /** Log line ids per notification of a batch too big to send whole (an id and its quotes: 39 bytes). */
 const LOG_IDS_PER_NOTICE = 150;
 
 /**
- * What one notification carries: the sending server, and the event, or the id it is stored under,
- * or the event without its payload and the ids of the log lines it carried.
+ * What one notification carries. A stored event's is sent by the transaction that stores it (the
+ * events table's trigger): its row, or its id when too big. A live-only event's is sent by the server
+ * that made it: its origin, and the event, or the event without its payload and the ids of the log
+ * lines it carried.
  */
 interface Notice {
-  origin: string;
-  event?: BatonEvent;
+  origin?: string;
+  row?: Selectable<EventTable>;
   storedId?: string;
+  event?: BatonEvent;
   logIds?: string[];
 }
 
@@ -47,9 +49,12 @@ async function restorePayload(
 /**
  * Relays events between the servers of one PostgreSQL database over LISTEN/NOTIFY, so that a state
  * change made through any server reaches the claims, event streams and services of every server.
- * Each server delivers its own events at once and hears the others'. A stored event too big for
- * NOTIFY goes by its id and is read back; a live-only one goes without its payload, which the
- * hearing server reads back where it can (log lines by their ids, a created run by its id). After its listening connection comes back, a server delivers the stored events it
+ * Each server delivers its own events at once and hears the others'. Stored events are announced by
+ * the transactions that store them, so they are heard in commit order (one run's changes in the
+ * order they were made); a server hears its own too, which its bus drops as already delivered. One
+ * too big for NOTIFY goes by its id and is read back. Live-only events are sent by the server that
+ * made them, after the fact; one too big goes without its payload, which the hearing server reads
+ * back where it can (log lines by their ids, a created run by its id). After its listening connection comes back, a server delivers the stored events it
  * missed meanwhile (the bus drops any it already delivered).
  */
 export class PostgresEventRelay {
@@ -98,14 +103,14 @@ export class PostgresEventRelay {
   async #listen(catchUp: boolean): Promise<void> {
     const client = this.#connect();
     client.on("notification", (message) => {
-      if (message.channel === CHANNEL && message.payload) this.#heard(message.payload);
+      if (message.channel === EVENT_CHANNEL && message.payload) this.#heard(message.payload);
     });
     client.once("end", () => {
       if (this.#listener === client) this.#listener = null;
       if (!this.#closed) void this.#reconnect();
     });
     await client.connect();
-    await client.query(`LISTEN ${CHANNEL}`);
+    await client.query(`LISTEN ${EVENT_CHANNEL}`);
     this.#listener = client;
     if (catchUp) await (this.#delivering = this.#delivering.then(() => this.#catchUp()));
   }
@@ -146,9 +151,11 @@ export class PostgresEventRelay {
     }
     if (notice.origin === this.#origin) return;
     this.#delivering = this.#delivering.then(async () => {
-      let event: BatonEvent | null = notice.storedId
-        ? await readStoredEvent(this.ctx, notice.storedId).catch(() => null)
-        : null;
+      let event: BatonEvent | null = notice.row
+        ? toStoredEvent(notice.row)
+        : notice.storedId
+          ? await readStoredEvent(this.ctx, notice.storedId).catch(() => null)
+          : null;
       if (notice.event) {
         event = notice.event.payload.truncated
           ? await restorePayload(this.ctx, notice.event, notice.logIds).catch(() => notice.event!)
@@ -164,12 +171,12 @@ export class PostgresEventRelay {
   }
 
   #send(event: BatonEvent): void {
-    const stored = "related" in event;
-    if (stored) this.#lastStoredId = event.id;
+    if ("related" in event) {
+      this.#lastStoredId = event.id; // announced by the transaction that stored it
+      return;
+    }
     const whole = JSON.stringify({ origin: this.#origin, event } satisfies Notice);
-    if (Buffer.byteLength(whole) <= MAX_PAYLOAD) this.#queue.push(whole);
-    else if (stored)
-      this.#queue.push(JSON.stringify({ origin: this.#origin, storedId: event.id } satisfies Notice));
+    if (Buffer.byteLength(whole) <= MAX_NOTICE_BYTES) this.#queue.push(whole);
     else {
       const bare = { ...event, payload: TRUNCATED_PAYLOAD };
       if (isEvent(event, EventName.Log)) {
@@ -197,7 +204,7 @@ export class PostgresEventRelay {
         const batch = this.#queue.splice(0, 100);
         try {
           this.#notifier ??= await this.#openNotifier();
-          await this.#notifier.query(`SELECT pg_notify('${CHANNEL}', p) FROM unnest($1::text[]) AS p`, [
+          await this.#notifier.query(`SELECT pg_notify('${EVENT_CHANNEL}', p) FROM unnest($1::text[]) AS p`, [
             batch,
           ]);
         } catch (error) {

@@ -92,6 +92,54 @@ describe.skipIf(!TEST_POSTGRES_URL)("servers sharing one PostgreSQL database", (
     expect(seen).toEqual(["RUNNING", "COMPLETED"]);
   });
 
+  it("streams through a third server each run's states in the order they were made, through either of two others", async () => {
+    const c = await startTestServer("postgres", {}, a.database);
+    try {
+      const runs = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          a.client.api.createFlowRun({ body: { flowName: "relayed", state: { type: "PENDING" } } }),
+        ),
+      );
+      const ids = new Set(runs.map((run) => run.id));
+      const seen = new Map<string, string[]>();
+      let completed = 0;
+      const stop = new AbortController();
+      let acting: Promise<void> = Promise.resolve();
+      const act = async () => {
+        // Each run's next state is made through the other server the moment the first answers.
+        await Promise.all(
+          runs.map(async (run) => {
+            await a.client.api.setFlowRunState({
+              params: { id: run.id },
+              body: { state: { type: "RUNNING" } },
+            });
+            await b.client.api.setFlowRunState({
+              params: { id: run.id },
+              body: { state: { type: "COMPLETED" } },
+            });
+          }),
+        );
+      };
+      await c.client
+        .events(
+          { names: ["flow-run.state-changed"], signal: stop.signal, onOpen: () => void (acting = act()) },
+          (event) => {
+            if (!event.flowRunId || !ids.has(event.flowRunId) || event.payload.previousType === null) return;
+            const type = (event.payload.state as { type: string }).type;
+            seen.set(event.flowRunId, [...(seen.get(event.flowRunId) ?? []), type]);
+            if (type === "COMPLETED" && ++completed === runs.length) stop.abort();
+          },
+        )
+        .catch((error: unknown) => {
+          if (!stop.signal.aborted) throw error;
+        });
+      await acting;
+      for (const run of runs) expect(seen.get(run.id)).toEqual(["RUNNING", "COMPLETED"]);
+    } finally {
+      await c.stop();
+    }
+  });
+
   it("streams through one server every log line written through another, however big the batch", async () => {
     const run = await a.client.api.createFlowRun({
       body: { flowName: "relayed", state: { type: "PENDING" } },

@@ -430,6 +430,42 @@ const serviceLeases: Migration = {
   },
 };
 
+/** The PostgreSQL channel the servers of one database hear each other's events on (see event-relay.ts). */
+export const EVENT_CHANNEL = "baton_events";
+/** NOTIFY's payload limit is 8,000 bytes; a stored event bigger than this goes by its id. */
+export const MAX_NOTICE_BYTES = 7900;
+
+const eventNotices = (dialect: Dialect): Migration => ({
+  async up(db: Db) {
+    if (dialect !== "postgres") return;
+    // A stored event is announced by the transaction that stores it, so the other servers hear the
+    // events in the order their transactions committed: the changes of one run in the order they
+    // were made, whichever servers made them. The keys are the stored event's, as the relay reads them.
+    await sql
+      .raw(
+        `CREATE FUNCTION baton_notify_event() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE notice text;
+BEGIN
+  notice := json_build_object('row', json_build_object(
+    'seq', NEW.seq, 'id', NEW.id, 'occurred', NEW.occurred, 'name', NEW.name,
+    'resourceKind', NEW.resource_kind, 'resourceId', NEW.resource_id, 'flowRunId', NEW.flow_run_id,
+    'flowRunName', NEW.flow_run_name, 'flowName', NEW.flow_name, 'deploymentName', NEW.deployment_name,
+    'workPoolName', NEW.work_pool_name, 'tags', NEW.tags, 'payload', NEW.payload,
+    'processed', NEW.processed))::text;
+  IF octet_length(notice) > ${MAX_NOTICE_BYTES} THEN
+    notice := json_build_object('storedId', NEW.id)::text;
+  END IF;
+  PERFORM pg_notify('${EVENT_CHANNEL}', notice);
+  RETURN NULL;
+END $$`,
+      )
+      .execute(db);
+    await sql`CREATE TRIGGER events_notify AFTER INSERT ON events FOR EACH ROW EXECUTE FUNCTION baton_notify_event()`.execute(
+      db,
+    );
+  },
+});
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -439,6 +475,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0004_dashboard_queries": dashboardQueries(dialect),
     "0005_attempts_and_pool_commands": attemptsAndPoolCommands,
     "0006_service_leases": serviceLeases,
+    "0007_event_notices": eventNotices(dialect),
   };
   return { getMigrations: async () => migrations };
 }
