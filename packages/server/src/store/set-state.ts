@@ -218,6 +218,9 @@ interface LockedRun {
   related: EventRelated | null;
 }
 
+/** The columns flow and task runs share that a transition reads. */
+const RUN_COLUMNS = ["state", "runCount", "retries", "retryDelaySeconds", "tags", "startTime"] as const;
+
 /**
  * Locks the run's row (an UPDATE takes the row lock on PostgreSQL and the write lock on SQLite) and
  * reads, in the same statement, everything the rules and the run's event need: one round trip.
@@ -230,12 +233,7 @@ async function lockRun(trx: Trx, kind: Kind, id: string): Promise<LockedRun> {
       .set((eb) => ({ updated: eb.ref("updated") }))
       .where("id", "=", id)
       .returning((eb) => [
-        "state",
-        "runCount",
-        "retries",
-        "retryDelaySeconds",
-        "tags",
-        "startTime",
+        ...RUN_COLUMNS,
         "attempt",
         "deploymentId",
         eb.val<string | null>(null).as("flowRunId"),
@@ -268,12 +266,7 @@ async function lockRun(trx: Trx, kind: Kind, id: string): Promise<LockedRun> {
             .select(`flowRuns.${column}`)
             .whereRef("flowRuns.id", "=", "taskRuns.flowRunId");
         return [
-          "state",
-          "runCount",
-          "retries",
-          "retryDelaySeconds",
-          "tags",
-          "startTime",
+          ...RUN_COLUMNS,
           ofFlowRun("attempt").as("attempt"),
           eb.val<string | null>(null).as("deploymentId"),
           "flowRunId",
