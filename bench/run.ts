@@ -28,6 +28,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   memory: async () => (await import("./memory.js")).memory,
   "job-queues": async () => (await import("./job-queues.js")).jobQueues,
   "dashboard-scale": async () => (await import("./dashboard-scale.js")).dashboardScale,
+  replicas: async () => (await import("./replicas.js")).replicas,
 };
 
 function parseArgs(argv: string[]) {

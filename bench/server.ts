@@ -85,6 +85,34 @@ export async function startBenchServer(database: DatabaseKind, mode: ServerMode)
   }
 }
 
+export interface BenchReplicas {
+  /** Each server's API URL, e.g. http://127.0.0.1:4321/api */
+  apiUrls: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * `count` servers in processes of their own on one new PostgreSQL database, started together, as the
+ * replicas behind a load balancer are.
+ */
+export async function startBenchReplicas(count: number): Promise<BenchReplicas> {
+  const db = await throwawayDatabase("postgres");
+  const homes = Array.from({ length: count }, () => mkdtempSync(join(tmpdir(), "baton-bench-home-")));
+  const started = await Promise.allSettled(homes.map((home) => startChild(db.url, home)));
+  const children = started.flatMap((result) => (result.status === "fulfilled" ? [result.value] : []));
+  const stop = async () => {
+    await Promise.all(children.map((child) => child.stop()));
+    await db.drop();
+    for (const home of homes) rmSync(home, { recursive: true, force: true });
+  };
+  const failed = started.find((result) => result.status === "rejected");
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  return { apiUrls: children.map((child) => child.apiUrl), stop };
+}
+
 /** Runs bench/server-process.mjs on the built server (as users run it) and waits for its URL. */
 async function startChild(
   databaseUrl: string,
