@@ -50,7 +50,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const settings = serverSettings(overrides);
   const secretsKey = loadSecretsKey(settings);
-  const db = openDatabase(settings.databaseUrl);
+  const db = openDatabase(settings.databaseUrl, settings.databasePoolSize);
   await migrateToLatest(db);
   const secrets = await encryptStoredSecrets(db, secretsKey);
   const stopping = new AbortController();

@@ -1,6 +1,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_INPUT_LIMITS, type InputLimits } from "./api/body.js";
+import { DEFAULT_POOL_SIZE } from "./db/database.js";
 
 /** The environment variable of each input limit (checked as requests arrive: api/body.ts). */
 const INPUT_LIMIT_VARIABLES: Record<keyof InputLimits, string> = {
@@ -18,6 +19,8 @@ export interface ServerSettings extends InputLimits {
   port: number;
   /** A postgres:// URL, or a SQLite file path. */
   databaseUrl: string;
+  /** Connections to PostgreSQL for requests and services, at most (docs/production.md sizes them). */
+  databasePoolSize: number;
   apiKey: string | undefined;
   /** The key secrets are encrypted with (32 bytes, base64 or hex); `$BATON_HOME/secrets.key` when unset. */
   secretsKey: string | undefined;
@@ -45,8 +48,16 @@ export interface ServerSettings extends InputLimits {
   actionRetrySeconds: number;
 }
 
-const number = (value: string | undefined): number | undefined =>
-  value === undefined || value === "" ? undefined : Number(value);
+/** A numeric setting from the environment variable `name`, if set; anything else than a number of `min` or more is refused. */
+function number(env: NodeJS.ProcessEnv, name: string, min = 0): number | undefined {
+  const value = env[name];
+  if (value === undefined || value.trim() === "") return undefined;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < min) {
+    throw new Error(`${name} must be a number of ${min} or more, not '${value}': fix it or unset it`);
+  }
+  return parsed;
+}
 
 /** A comma-separated list, blanks dropped. */
 const list = (value: string | undefined): string[] =>
@@ -65,6 +76,8 @@ export function serverSettings(
     host: overrides.host ?? (env.BATON_SERVER_HOST || undefined) ?? "127.0.0.1",
     port: overrides.port ?? Number(env.BATON_SERVER_PORT || 4200),
     databaseUrl: overrides.databaseUrl ?? (env.BATON_DATABASE_URL || undefined) ?? join(home, "baton.db"),
+    databasePoolSize:
+      overrides.databasePoolSize ?? number(env, "BATON_DATABASE_POOL_SIZE", 1) ?? DEFAULT_POOL_SIZE,
     apiKey: overrides.apiKey ?? (env.BATON_API_KEY || undefined),
     secretsKey: overrides.secretsKey ?? (env.BATON_SECRETS_KEY || undefined),
     allowedHosts: overrides.allowedHosts ?? list(env.BATON_ALLOWED_HOSTS),
@@ -72,14 +85,17 @@ export function serverSettings(
     home,
     logLevel: overrides.logLevel ?? (env.BATON_LOG_LEVEL || undefined) ?? "warn",
     services: overrides.services ?? env.BATON_SERVICES !== "false",
-    serviceLoopSeconds: overrides.serviceLoopSeconds ?? number(env.BATON_SERVICE_LOOP_SECONDS) ?? 5,
+    serviceLoopSeconds: overrides.serviceLoopSeconds ?? number(env, "BATON_SERVICE_LOOP_SECONDS") ?? 5,
     flowRunHeartbeatTimeoutSeconds:
-      overrides.flowRunHeartbeatTimeoutSeconds ?? number(env.BATON_FLOW_RUN_HEARTBEAT_TIMEOUT_SECONDS) ?? 90,
-    lateRunsAfterSeconds: overrides.lateRunsAfterSeconds ?? number(env.BATON_LATE_RUNS_AFTER_SECONDS) ?? 15,
-    eventRetentionDays: overrides.eventRetentionDays ?? number(env.BATON_EVENT_RETENTION_DAYS) ?? 7,
+      overrides.flowRunHeartbeatTimeoutSeconds ??
+      number(env, "BATON_FLOW_RUN_HEARTBEAT_TIMEOUT_SECONDS") ??
+      90,
+    lateRunsAfterSeconds:
+      overrides.lateRunsAfterSeconds ?? number(env, "BATON_LATE_RUNS_AFTER_SECONDS") ?? 15,
+    eventRetentionDays: overrides.eventRetentionDays ?? number(env, "BATON_EVENT_RETENTION_DAYS") ?? 7,
     uiUrl: overrides.uiUrl ?? (env.BATON_UI_URL || undefined),
-    actionMaxAttempts: overrides.actionMaxAttempts ?? number(env.BATON_ACTION_MAX_ATTEMPTS) ?? 5,
-    actionRetrySeconds: overrides.actionRetrySeconds ?? number(env.BATON_ACTION_RETRY_SECONDS) ?? 5,
+    actionMaxAttempts: overrides.actionMaxAttempts ?? number(env, "BATON_ACTION_MAX_ATTEMPTS") ?? 5,
+    actionRetrySeconds: overrides.actionRetrySeconds ?? number(env, "BATON_ACTION_RETRY_SECONDS") ?? 5,
     ...inputLimits(overrides, env),
   };
 }
@@ -87,7 +103,7 @@ export function serverSettings(
 function inputLimits(overrides: Partial<InputLimits>, env: NodeJS.ProcessEnv): InputLimits {
   const limits = { ...DEFAULT_INPUT_LIMITS };
   for (const [key, variable] of Object.entries(INPUT_LIMIT_VARIABLES) as [keyof InputLimits, string][]) {
-    limits[key] = overrides[key] ?? number(env[variable]) ?? limits[key];
+    limits[key] = overrides[key] ?? number(env, variable) ?? limits[key];
   }
   return limits;
 }

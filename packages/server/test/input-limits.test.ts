@@ -326,4 +326,14 @@ describe("input limit settings", () => {
       maxLogLineBytes: 5,
     });
   });
+
+  it("refuses a numeric setting that is no number, naming the variable", () => {
+    expect(() => serverSettings({}, { BATON_MAX_JSON_DEPTH: "deep" })).toThrow(
+      "BATON_MAX_JSON_DEPTH must be a number of 0 or more, not 'deep'",
+    );
+    expect(() => serverSettings({}, { BATON_DATABASE_POOL_SIZE: "0" })).toThrow(
+      "BATON_DATABASE_POOL_SIZE must be a number of 1 or more, not '0'",
+    );
+    expect(serverSettings({}, { BATON_DATABASE_POOL_SIZE: "25" }).databasePoolSize).toBe(25);
+  });
 });

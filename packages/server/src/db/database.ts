@@ -76,12 +76,22 @@ const CONNECT_TIMEOUT_MS = 5000;
 
 const isPostgres = (url: string) => /^postgres(ql)?:\/\//.test(url);
 
-/** Opens the store: a PostgreSQL URL, or a path to a SQLite file (":memory:" for a throwaway one). */
-export function openDatabase(url: string): Db {
+/** Connections a server's PostgreSQL pool opens at most, unless its settings say (BATON_DATABASE_POOL_SIZE). */
+export const DEFAULT_POOL_SIZE = 10;
+
+/**
+ * Opens the store: a PostgreSQL URL, or a path to a SQLite file (":memory:" for a throwaway one).
+ * `poolSize` bounds PostgreSQL's connections (SQLite has one).
+ */
+export function openDatabase(url: string, poolSize = DEFAULT_POOL_SIZE): Db {
   const plugins = [new CamelCasePlugin()];
   if (isPostgres(url)) {
     // A database that does not answer fails the connection attempt instead of holding the request.
-    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: poolSize,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
     // A connection the database closes (a restart, an admin) must not crash the process. Idle, the
     // pool drops it; checked out, pg emits 'error' on the client itself (no listener of the pool's is
     // attached then): the statement in flight fails, the next one is refused, and the pool drops the
