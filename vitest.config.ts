@@ -1,11 +1,11 @@
 import { defineConfig } from "vitest/config";
 
 /**
- * Tests that build for minutes (the install test compiles the native SQLite module; the image test
- * builds a container image): they run after the rest, so they never starve the browser and process
- * tests of the machine's CPU.
+ * Tests that take the machine for minutes (the install test compiles the native SQLite module; the
+ * image test builds a container image; the HAProxy test runs three servers, a worker and a serve
+ * process): they run after the rest, so they never starve the browser and process tests of CPU.
  */
-const BUILDS = ["test/install.test.ts", "test/image.test.ts"];
+const HEAVY = ["test/install.test.ts", "test/image.test.ts", "test/haproxy.test.ts"];
 
 export default defineConfig({
   resolve: { conditions: ["source"] },
@@ -25,11 +25,11 @@ export default defineConfig({
             "test/**/*.test.ts",
             "examples/*/test/**/*.test.ts",
           ],
-          exclude: ["**/node_modules/**", ...BUILDS],
+          exclude: ["**/node_modules/**", ...HEAVY],
           sequence: { groupOrder: 0 },
         },
       },
-      { extends: true, test: { name: "builds", include: BUILDS, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: "heavy", include: HEAVY, sequence: { groupOrder: 1 } } },
     ],
   },
 });

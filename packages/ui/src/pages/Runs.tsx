@@ -127,6 +127,9 @@ function TagFilter({
   const applyRef = useRef(apply);
   applyRef.current = apply;
   useEffect(() => {
+    // Only typing is applied: text that follows the URL (a tag clicked, Clear filters) is already
+    // in it, and applying it later would undo a change made to the URL meanwhile.
+    if ((text.trim() || null) === value) return;
     const timer = setTimeout(() => applyRef.current(text), TAG_DEBOUNCE_MS);
     return () => clearTimeout(timer);
   }, [text]);
