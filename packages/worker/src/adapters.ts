@@ -48,4 +48,6 @@ export interface JobAdapter {
    * those still running are followed again, those that ended are settled from their exit.
    */
   recover?(workerName: string, contextFor: (flowRunId: string) => JobContext): Promise<RecoveredJob[]>;
+  /** Lets go of what the adapter keeps for its worker (runner processes started ahead), when it stops. */
+  close?(): void;
 }

@@ -8,4 +8,4 @@ export {
   type DockerJobVariables,
   type PullPolicy,
 } from "./docker-adapter.js";
-export { processAdapter, processJobVariables, type ProcessJobVariables } from "./process-adapter.js";
+export { ProcessAdapter, processJobVariables, type ProcessJobVariables } from "./process-adapter.js";

@@ -1,9 +1,10 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { BatonError, type ClaimedRun, type JsonObject } from "@baton/core";
 import { parseEntrypoint } from "@baton/sdk";
-import type { JobAdapter, JobContext, JobHandle } from "./adapters.js";
+import type { JobAdapter, JobContext, JobExit, JobHandle } from "./adapters.js";
+import { WarmRunners } from "./warm-runners.js";
 
 /** Job variables of the process type, from the pool's template, the deployment and the run. */
 export interface ProcessJobVariables {
@@ -54,9 +55,20 @@ export function processJobVariables(variables: JsonObject): ProcessJobVariables 
   return { env, command, workingDir, stopGracePeriodSeconds };
 }
 
-/** Runs each flow run in a child process of the worker. */
-export const processAdapter: JobAdapter = {
-  type: "process",
+/**
+ * Runs each flow run in a child process of its own. With the default command the process comes from
+ * the runners started ahead (see WarmRunners), so a claimed run starts in milliseconds; a pool's own
+ * `command` is started for each run, with the run's details in its environment.
+ */
+export class ProcessAdapter implements JobAdapter {
+  readonly type = "process";
+  readonly #runners: WarmRunners;
+
+  /** @param warmRunners runner processes kept started ahead (0: each starts when its run is claimed) */
+  constructor(warmRunners = 1) {
+    this.#runners = new WarmRunners(warmRunners);
+  }
+
   start(run: ClaimedRun, context: JobContext): Promise<JobHandle> {
     const entrypoint = run.deployment?.entrypoint;
     if (!entrypoint) {
@@ -66,29 +78,66 @@ export const processAdapter: JobAdapter = {
       );
     }
     const variables = processJobVariables(run.jobVariables);
-    const [command, ...args] = variables.command ?? defaultCommand(entrypoint);
-    const child = spawn(command!, args, {
-      cwd: variables.workingDir ?? run.deployment?.path ?? process.cwd(),
-      env: { ...process.env, ...variables.env, ...context.env, BATON_ENTRYPOINT: entrypoint },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    createInterface({ input: child.stdout }).on("line", (line) => context.onOutput("stdout", line));
-    createInterface({ input: child.stderr }).on("line", (line) => context.onOutput("stderr", line));
-    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-      child.once("error", (error) => {
-        context.onOutput("stderr", `cannot start ${command}: ${error.message}`);
-        resolve({ code: null, signal: null });
+    const cwd = variables.workingDir ?? run.deployment?.path ?? process.cwd();
+    const ofRun = { ...context.env, BATON_ENTRYPOINT: entrypoint };
+    if (variables.command) {
+      const [command, ...args] = variables.command;
+      const child = spawn(command!, args, {
+        cwd,
+        env: { ...process.env, ...variables.env, ...ofRun },
+        stdio: ["ignore", "pipe", "pipe"],
       });
-      child.once("close", (code, signal) => resolve({ code, signal }));
+      createInterface({ input: child.stdout }).on("line", (line) => context.onOutput("stdout", line));
+      createInterface({ input: child.stderr }).on("line", (line) => context.onOutput("stderr", line));
+      return Promise.resolve(handleOf(child, command!, context));
+    }
+    // What differs from run to run goes to the runner when its run begins; the rest (the pool's env
+    // included, which Node may read at start, as NODE_OPTIONS) is how the runner was launched.
+    const [command, ...args] = defaultCommand(entrypoint);
+    const { BATON_FLOW_RUN_ID, BATON_FLOW_RUN_ATTEMPT, ...shared } = context.env;
+    const runner = this.#runners.take({
+      command: command!,
+      args,
+      cwd,
+      env: { ...process.env, ...variables.env, ...shared },
     });
-    return Promise.resolve({
-      id: `pid ${child.pid ?? "?"}`,
-      exited,
-      stop(graceSeconds) {
-        child.kill("SIGTERM");
-        const force = setTimeout(() => child.kill("SIGKILL"), graceSeconds * 1000);
-        void exited.then(() => clearTimeout(force));
+    runner.begin(
+      {
+        BATON_ENTRYPOINT: entrypoint,
+        ...(BATON_FLOW_RUN_ID ? { BATON_FLOW_RUN_ID } : {}),
+        ...(BATON_FLOW_RUN_ATTEMPT ? { BATON_FLOW_RUN_ATTEMPT } : {}),
       },
+      (stream, line) => context.onOutput(stream, line),
+    );
+    return Promise.resolve(handleOf(runner.child, command!, context));
+  }
+
+  /** Stops the runners started ahead that no run took. */
+  close(): void {
+    this.#runners.close();
+  }
+}
+
+/** The job of a run's child process: its exit, and SIGTERM then SIGKILL to stop it. */
+function handleOf(child: ChildProcess, command: string, context: JobContext): JobHandle {
+  const exited = new Promise<JobExit>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    child.once("error", (error) => {
+      context.onOutput("stderr", `cannot start ${command}: ${error.message}`);
+      resolve({ code: null, signal: null });
     });
-  },
-};
+    child.once("close", (code, signal) => resolve({ code, signal }));
+  });
+  return {
+    id: `pid ${child.pid ?? "?"}`,
+    exited,
+    stop(graceSeconds) {
+      child.kill("SIGTERM");
+      const force = setTimeout(() => child.kill("SIGKILL"), graceSeconds * 1000);
+      void exited.then(() => clearTimeout(force));
+    },
+  };
+}

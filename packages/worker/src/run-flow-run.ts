@@ -1,7 +1,25 @@
 // The process a worker starts for one flow run: loads the flow from the deployment's entrypoint
 // and carries out the run; its exit code tells the worker whether it completed.
+import { createInterface } from "node:readline";
 import { BatonError } from "@baton/core";
 import { CancelledError, defaultClient, loadFlow, shipperFor, untilReachable } from "@baton/sdk";
+import { WARM_RUNNER_ENV } from "./warm-runners.js";
+
+// Started ahead of its run (see WarmRunners): the run's own environment comes as one line on stdin;
+// stdin closing first means the worker is gone or did not need this runner.
+if (process.env[WARM_RUNNER_ENV]) {
+  const line = await new Promise<string | undefined>((resolve) => {
+    const lines = createInterface({ input: process.stdin });
+    lines.once("line", (first) => {
+      resolve(first);
+      lines.close();
+    });
+    lines.once("close", () => resolve(undefined));
+  });
+  if (line === undefined) process.exit(0);
+  Object.assign(process.env, JSON.parse(line) as Record<string, string>);
+  delete process.env[WARM_RUNNER_ENV];
+}
 
 const flowRunId = process.env.BATON_FLOW_RUN_ID;
 const attempt = process.env.BATON_FLOW_RUN_ATTEMPT ? Number(process.env.BATON_FLOW_RUN_ATTEMPT) : undefined;

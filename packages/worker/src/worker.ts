@@ -4,16 +4,16 @@ import { BatonError, EventName, isEvent, isTerminal, type ClaimedRun, type State
 import { claimLoop, defaultClient, LogLevel, shipperFor } from "@baton/sdk";
 import type { JobAdapter, JobContext, JobExit, JobHandle, RecoveredJob } from "./adapters.js";
 import { dockerAdapter } from "./docker-adapter.js";
-import { processAdapter, processJobVariables } from "./process-adapter.js";
+import { ProcessAdapter, processJobVariables } from "./process-adapter.js";
 
-/** The job adapters a worker knows, by work-pool type. */
-const ADAPTERS = new Map<string, JobAdapter>([
-  [processAdapter.type, processAdapter],
-  [dockerAdapter.type, dockerAdapter],
+/** The job adapters a worker knows, by work-pool type: each worker makes its own. */
+const ADAPTERS = new Map<string, (options: WorkerOptions) => JobAdapter>([
+  ["process", (options) => new ProcessAdapter(options.warmRunners ?? 1)],
+  [dockerAdapter.type, () => dockerAdapter],
 ]);
 
 export function registerJobAdapter(adapter: JobAdapter): void {
-  ADAPTERS.set(adapter.type, adapter);
+  ADAPTERS.set(adapter.type, () => adapter);
 }
 
 export interface WorkerOptions {
@@ -26,6 +26,11 @@ export interface WorkerOptions {
   limit?: number;
   /** @default 10 */
   heartbeatIntervalSeconds?: number;
+  /**
+   * Process pools: runner processes kept started ahead, so a claimed run starts without waiting for
+   * Node to start. @default 1 (0: each run's process starts when the run is claimed)
+   */
+  warmRunners?: number;
   client?: BatonClient;
   /** Stops the worker: it takes no new runs and waits for those in flight. */
   signal?: AbortSignal;
@@ -74,7 +79,7 @@ export class Worker {
   async run(): Promise<void> {
     const { pool } = this.#options;
     const workPool = await this.#client.api.readWorkPool({ params: { name: pool } });
-    const adapter = ADAPTERS.get(workPool.type);
+    const adapter = ADAPTERS.get(workPool.type)?.(this.#options);
     if (!adapter) {
       throw new BatonError(
         "invalid_argument",
@@ -113,6 +118,7 @@ export class Worker {
       await Promise.all(recovered);
       clearInterval(heartbeats);
       await watching;
+      adapter.close?.();
     }
     this.#log(`Worker '${this.name}' stopped`);
   }

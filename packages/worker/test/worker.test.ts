@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { FlowRun } from "@baton/core";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { FlowRun, JsonObject } from "@baton/core";
 import { batonAt, json } from "../../cli/test/run-baton.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 import type { TestProcess } from "../../../test/processes.js";
@@ -14,6 +15,22 @@ import { cancelledMark } from "./fixtures/flows.js";
 async function waitForFile(file: string): Promise<void> {
   for (let i = 0; i < 200 && !existsSync(file); i++) await new Promise((resolve) => setTimeout(resolve, 50));
   expect(existsSync(file), `${file} exists`).toBe(true);
+}
+
+/** Pids of the runner processes started ahead for the server at `apiUrl` and not handed a run yet. */
+function warmRunnersOf(apiUrl: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    let environ: string[];
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    if (environ.includes("BATON_WARM_RUNNER=1") && environ.includes(`BATON_API_URL=${apiUrl}`))
+      pids.push(Number(pid));
+  }
+  return pids;
 }
 
 describe.each(DIALECTS)("process workers on %s", (dialect) => {
@@ -238,5 +255,36 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
       expect.arrayContaining(["Running", "Crashed", "Rescheduled", "Completed"]),
     );
     expect(completed.runCount).toBe(2);
+  });
+
+  it("starts each run in a runner process started ahead of it, one process per run, none left behind", async () => {
+    await api().createWorkPool({ body: { name: "warm", type: "process" } });
+    const deployment = await deploy("whoAmI", "who", "warm", "--job-variable", 'env={"GREETING":"hi"}');
+    const worker = await startWorker("warm");
+    const runOnce = async () => {
+      const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+      const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+      expect(done.state?.type).toBe("COMPLETED");
+      const seen = done.state?.data as { value: { pid: number; processStarted: string } & JsonObject };
+      return { run, done, seen: seen.value };
+    };
+    const first = await runOnce();
+    // The first run's runner was started when it was claimed; the next one right after, ahead of its run.
+    const second = await runOnce();
+    expect(second.seen.processStarted < second.run.created).toBe(true);
+    expect(second.seen).toMatchObject({ runId: second.run.id, greeting: "hi" });
+    expect(second.seen.pid).not.toBe(first.seen.pid);
+    expect(first.seen).toMatchObject({ runId: first.run.id, greeting: "hi" });
+
+    // One runner waits for the next run; when its worker dies (SIGKILL, the worker alone), it goes too.
+    // (The runners of the runs just completed may take a moment to exit.)
+    const runners = async (count: number) => {
+      for (let i = 0; i < 100 && warmRunnersOf(server.apiUrl).length !== count; i++) await sleep(50);
+      expect(warmRunnersOf(server.apiUrl)).toHaveLength(count);
+    };
+    await runners(1);
+    process.kill(worker.child.pid!, "SIGKILL");
+    await worker.exited;
+    await runners(0);
   });
 });

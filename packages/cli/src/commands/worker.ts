@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { Worker } from "@baton/worker";
-import { collect, parsePositive } from "../options.js";
+import { collect, parseCount, parsePositive } from "../options.js";
 import { requirePool } from "../pools.js";
 import { apiClient } from "../settings.js";
 
@@ -14,6 +14,12 @@ export function workerCommand(): Command {
     .option("-n, --name <name>", "the worker's name (default worker-<host>-<pid>)")
     .option("-l, --limit <n>", "runs carried out at once, at most", parsePositive, 10)
     .option("--heartbeat-interval <seconds>", "seconds between heartbeats", parsePositive, 10)
+    .option(
+      "--warm-runners <n>",
+      "process pools: runner processes kept started ahead, so a run starts at once (0: none)",
+      parseCount,
+      1,
+    )
     .action(
       async (options: {
         pool: string;
@@ -21,6 +27,7 @@ export function workerCommand(): Command {
         name?: string;
         limit: number;
         heartbeatInterval: number;
+        warmRunners: number;
       }) => {
         const client = apiClient();
         // Fails fast, in one line, on an unreachable server or a pool or queue that does not exist.
@@ -41,6 +48,7 @@ export function workerCommand(): Command {
           ...(options.name ? { name: options.name } : {}),
           limit: options.limit,
           heartbeatIntervalSeconds: options.heartbeatInterval,
+          warmRunners: options.warmRunners,
           signal: stop.signal,
         }).run();
       },

@@ -1,0 +1,93 @@
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { createInterface } from "node:readline";
+import type { Readable, Writable } from "node:stream";
+
+/** How a runner process is started; runners started alike are interchangeable. */
+export interface RunnerLaunch {
+  command: string;
+  args: string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+/** A runner process, started ahead or just now, handed to one run. */
+export interface Runner {
+  child: ChildProcessByStdio<Writable, Readable, Readable>;
+  /** Sends the run's own environment: the runner applies it and starts the run. */
+  begin(env: Record<string, string>, onLine: (stream: "stdout" | "stderr", line: string) => void): void;
+}
+
+/** Tells a runner that it was started ahead: it waits for its run on stdin. */
+export const WARM_RUNNER_ENV = "BATON_WARM_RUNNER";
+
+/**
+ * Runner processes started ahead, so that a claimed run does not wait for Node and the TypeScript
+ * loader to start (hundreds of milliseconds): each is handed to exactly one run, which it carries out
+ * alone and exits, so runs stay isolated as before. After a runner is handed out, another one like it
+ * is started for the next run. A runner that loses its worker (its stdin closes) exits by itself.
+ */
+export class WarmRunners {
+  /** Runners ready, by launch, the launch used last at the end. */
+  readonly #idle = new Map<string, Runner[]>();
+
+  /** Keeps this many runners of each launch ready; 0 starts every runner on demand. */
+  constructor(readonly ahead: number) {}
+
+  /** A runner for `launch`: one started ahead when there is one, else started now. */
+  take(launch: RunnerLaunch): Runner {
+    const key = keyOf(launch);
+    const ready = this.#idle.get(key) ?? [];
+    this.#idle.delete(key);
+    let runner = ready.shift();
+    while (runner && !alive(runner)) runner = ready.shift();
+    runner ??= start(launch);
+    if (this.ahead > 0) {
+      while (ready.length < this.ahead) ready.push(start(launch));
+      this.#idle.set(key, ready);
+      // Runs launched unlike the others (their own env, say) must not leave runners waiting forever.
+      for (const [oldest, unused] of this.#idle) {
+        if (this.#idle.size <= MAX_LAUNCHES) break;
+        for (const idle of unused) idle.child.kill("SIGKILL");
+        this.#idle.delete(oldest);
+      }
+    }
+    return runner;
+  }
+
+  /** Stops the runners nobody took. */
+  close(): void {
+    for (const ready of this.#idle.values()) for (const runner of ready) runner.child.kill("SIGKILL");
+    this.#idle.clear();
+  }
+}
+
+/** Launches kept ready at once: the ones used last. */
+const MAX_LAUNCHES = 4;
+
+const alive = (runner: Runner) => runner.child.exitCode === null && runner.child.signalCode === null;
+
+const keyOf = (launch: RunnerLaunch) =>
+  JSON.stringify([launch.command, launch.args, launch.cwd, Object.entries(launch.env).sort()]);
+
+function start(launch: RunnerLaunch): Runner {
+  const child = spawn(launch.command, launch.args, {
+    cwd: launch.cwd,
+    env: { ...launch.env, [WARM_RUNNER_ENV]: "1" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  child.stdin.on("error", () => {}); // a runner that died before its run: its exit says so
+  // What it prints before its run begins (a loader warning) belongs to that run's output.
+  const early: ["stdout" | "stderr", string][] = [];
+  let sink = (stream: "stdout" | "stderr", line: string): void => void early.push([stream, line]);
+  createInterface({ input: child.stdout }).on("line", (line) => sink("stdout", line));
+  createInterface({ input: child.stderr }).on("line", (line) => sink("stderr", line));
+  child.on("error", () => {}); // reported through the run's exit
+  return {
+    child,
+    begin(env, onLine) {
+      for (const [stream, line] of early.splice(0)) onLine(stream, line);
+      sink = onLine;
+      child.stdin.end(`${JSON.stringify(env)}\n`);
+    },
+  };
+}
