@@ -20,6 +20,7 @@ import {
   type DeployOptions,
 } from "./deployments.js";
 import { serve, type ServeOptions } from "./serve.js";
+import { refuseRunsWhileImporting } from "./entrypoint.js";
 import { currentRun, settleChildren, type RunContext } from "./context.js";
 import { drive, type StateHooks } from "./driver.js";
 import { CancelledError, StaleAttemptError, TimeoutError } from "./engine.js";
@@ -305,8 +306,13 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     }
   }
 
+  /** A call from code: a stray one, made while the module is imported as an entrypoint, is refused. */
+  const fromCode = (parameters: ParametersInput<S> | undefined) => {
+    refuseRunsWhileImporting(codec.what);
+    return codec.fromCode(parameters);
+  };
   const callable = (async (parameters?: ParametersInput<S>) =>
-    run({ typed: codec.fromCode(parameters) })) as unknown as Flow<S, R>;
+    run({ typed: fromCode(parameters) })) as unknown as Flow<S, R>;
   Object.defineProperties(callable, {
     flowName: { value: options.name },
     options: { value: options },
@@ -331,7 +337,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     },
     runWith: {
       value: async (parameters: ParametersInput<S>, runOptions: RunOptions) =>
-        run({ typed: codec.fromCode(parameters) }, runOptions),
+        run({ typed: fromCode(parameters) }, runOptions),
     },
     toDeployment: { value: (deployment: DeploymentOptions) => toDeployment(callable, deployment) },
     serve: {

@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { BatonError, type FieldIssue, type JsonObject } from "@baton/core";
-import { refuseRunsWhileImporting } from "./entrypoint.js";
 
 /**
  * Turns one parameter between its JSON form (API, CLI, dashboard) and its typed value.
@@ -176,8 +175,6 @@ export class ParametersCodec<S extends ParametersSchema | undefined> {
 
   /** Checks values passed from code and applies zod defaults; typed codec values pass as they are. */
   fromCode(input: ParametersInput<S> | undefined): ParametersOf<S> {
-    // Every call of a flow from code passes here first, so this is where a stray call is stopped.
-    refuseRunsWhileImporting(this.what);
     const schema = this.schema;
     if (!schema) return (input ?? {}) as ParametersOf<S>;
     if (isZod(schema)) return this.decode(input);
