@@ -103,9 +103,12 @@ export class ProcessAdapter implements JobAdapter {
     });
     runner.begin(
       {
-        BATON_ENTRYPOINT: entrypoint,
-        ...(BATON_FLOW_RUN_ID ? { BATON_FLOW_RUN_ID } : {}),
-        ...(BATON_FLOW_RUN_ATTEMPT ? { BATON_FLOW_RUN_ATTEMPT } : {}),
+        env: {
+          BATON_ENTRYPOINT: entrypoint,
+          ...(BATON_FLOW_RUN_ID ? { BATON_FLOW_RUN_ID } : {}),
+          ...(BATON_FLOW_RUN_ATTEMPT ? { BATON_FLOW_RUN_ATTEMPT } : {}),
+        },
+        flowRun: run.flowRun,
       },
       (stream, line) => context.onOutput(stream, line),
     );

@@ -1,13 +1,18 @@
 // The process a worker starts for one flow run: loads the flow from the deployment's entrypoint
 // and carries out the run; its exit code tells the worker whether it completed.
 import { createInterface } from "node:readline";
-import { BatonError } from "@baton/core";
+import { BatonError, type FlowRun } from "@baton/core";
 import { CancelledError, defaultClient, loadFlow, shipperFor, untilReachable } from "@baton/sdk";
-import { WARM_RUNNER_ENV } from "./warm-runners.js";
+import { WARM_RUNNER_ENV, type RunnerJob } from "./warm-runners.js";
 
-// Started ahead of its run (see WarmRunners): the run's own environment comes as one line on stdin;
-// stdin closing first means the worker is gone or did not need this runner.
+// Started ahead of its run (see WarmRunners): the run comes as one line on stdin; stdin closing first
+// means the worker is gone or did not need this runner. Meanwhile a first request readies the HTTP
+// client (a fresh process's first one takes tens of milliseconds more).
+let claimed: FlowRun | undefined;
 if (process.env[WARM_RUNNER_ENV]) {
+  void defaultClient()
+    ?.api.health()
+    .catch(() => undefined);
   const line = await new Promise<string | undefined>((resolve) => {
     const lines = createInterface({ input: process.stdin });
     lines.once("line", (first) => {
@@ -17,8 +22,10 @@ if (process.env[WARM_RUNNER_ENV]) {
     lines.once("close", () => resolve(undefined));
   });
   if (line === undefined) process.exit(0);
-  Object.assign(process.env, JSON.parse(line) as Record<string, string>);
+  const job = JSON.parse(line) as RunnerJob;
+  Object.assign(process.env, job.env);
   delete process.env[WARM_RUNNER_ENV];
+  claimed = job.flowRun;
 }
 
 const flowRunId = process.env.BATON_FLOW_RUN_ID;
@@ -59,6 +66,7 @@ let code = 0;
 try {
   await flow.runFromJson(undefined, {
     flowRunId,
+    ...(claimed?.id === flowRunId ? { flowRun: claimed } : {}),
     signal: stop.signal,
     ...(attempt !== undefined ? { attempt } : {}),
   });

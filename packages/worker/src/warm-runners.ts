@@ -1,6 +1,7 @@
 import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
+import type { FlowRun } from "@baton/core";
 
 /** How a runner process is started; runners started alike are interchangeable. */
 export interface RunnerLaunch {
@@ -10,11 +11,19 @@ export interface RunnerLaunch {
   env: NodeJS.ProcessEnv;
 }
 
+/** What a runner is told when its run begins: one line of JSON on its stdin. */
+export interface RunnerJob {
+  /** The run's own environment (its id, attempt and entrypoint), added to the runner's. */
+  env: Record<string, string>;
+  /** The run as its claim returned it, so the runner need not read it again. */
+  flowRun: FlowRun;
+}
+
 /** A runner process, started ahead or just now, handed to one run. */
 export interface Runner {
   child: ChildProcessByStdio<Writable, Readable, Readable>;
-  /** Sends the run's own environment: the runner applies it and starts the run. */
-  begin(env: Record<string, string>, onLine: (stream: "stdout" | "stderr", line: string) => void): void;
+  /** Hands the runner its run; from then on its output is the run's. */
+  begin(job: RunnerJob, onLine: (stream: "stdout" | "stderr", line: string) => void): void;
 }
 
 /** Tells a runner that it was started ahead: it waits for its run on stdin. */
@@ -84,10 +93,10 @@ function start(launch: RunnerLaunch): Runner {
   child.on("error", () => {}); // reported through the run's exit
   return {
     child,
-    begin(env, onLine) {
+    begin(job, onLine) {
       for (const [stream, line] of early.splice(0)) onLine(stream, line);
       sink = onLine;
-      child.stdin.end(`${JSON.stringify(env)}\n`);
+      child.stdin.end(`${JSON.stringify(job)}\n`);
     },
   };
 }
