@@ -119,7 +119,19 @@ describe.skipIf(!TEST_POSTGRES_URL)("a server whose PostgreSQL connections are k
           }
         }
       };
-      const writers = Array.from({ length: 4 }, writer);
+      // And one process's heartbeats, which the server retries on a new connection (they are idempotent):
+      // a run must not be taken for crashed because its database connections died.
+      const beating = JSON.parse(
+        (await send(server.apiUrl, "POST", "/flow-runs", { flowId, state: { type: "PENDING" } })).body,
+      ) as { id: string };
+      const heartbeats: number[] = [];
+      const heartbeat = async () => {
+        while (writing) {
+          const answer = await send(server.apiUrl, "POST", `/flow-runs/${beating.id}/heartbeat`, {});
+          heartbeats.push(answer.status);
+        }
+      };
+      const writers = [...Array.from({ length: 4 }, writer), heartbeat()];
       // Writes flow before, during and after the terminations.
       await until(() => created.length >= 20);
       const terminated = await terminateBackends(40);
@@ -131,6 +143,8 @@ describe.skipIf(!TEST_POSTGRES_URL)("a server whose PostgreSQL connections are k
       expect(server.alive(), server.process.lines.join("\n")).toBe(true);
       expect(server.process.lines.filter((line) => /Unhandled|uncaught/i.test(line))).toEqual([]);
       expect(terminated).toBeGreaterThan(0);
+      expect(heartbeats.length).toBeGreaterThan(0);
+      expect(heartbeats.filter((status) => status < 200 || status >= 300)).toEqual([]);
       const unexpected = answers.filter((answer) => ![200, 201, 503].includes(answer.status));
       expect(unexpected).toEqual([]);
       for (const answer of answers.filter((a) => a.status === 503)) {

@@ -73,6 +73,19 @@ async function retrying<T>(attempt: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Runs a write that changes nothing more when it runs twice (a heartbeat: "alive now") again while
+ * its connection is lost, even after it was sent: an answer lost with its connection costs nothing.
+ */
+export function retryIdempotent<T>(write: () => Promise<T>): Promise<T> {
+  return retrying(() =>
+    write().catch((error: unknown) => {
+      // The 503 of a write sent on a connection that died: the lost connection is what to retry on.
+      throw error instanceof BatonError && isConnectionLost(error.cause) ? error.cause : error;
+    }),
+  );
+}
+
 const isRead = (query: CompiledQuery): boolean => query.query.kind === "SelectQueryNode";
 
 /** One checkout of a pooled connection: knows whether it is in a transaction, and can be replaced. */

@@ -18,6 +18,7 @@ import {
 } from "@baton/core";
 import { sql, type Selectable, type Updateable } from "kysely";
 import type { z } from "zod";
+import { retryIdempotent } from "../db/connection-loss.js";
 import { constraintError } from "../db/database.js";
 import type { FlowRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, toStoredTime, type StoreContext } from "./context.js";
@@ -324,7 +325,7 @@ export async function listStates(
 export async function heartbeatFlowRun({ db }: StoreContext, id: string, attempt?: number): Promise<void> {
   let update = db.kysely.updateTable("flowRuns").set({ lastHeartbeat: nowIso() }).where("id", "=", id);
   if (attempt !== undefined) update = update.where("attempt", "=", attempt);
-  const result = await update.executeTakeFirst();
+  const result = await retryIdempotent(() => update.executeTakeFirst());
   if (result.numUpdatedRows > 0n) return;
   const run = await db.kysely
     .selectFrom("flowRuns")

@@ -15,6 +15,7 @@ import {
 } from "@baton/core";
 import type { Kysely, Selectable, Updateable } from "kysely";
 import type { z } from "zod";
+import { retryIdempotent } from "../db/connection-loss.js";
 import { constraintError } from "../db/database.js";
 import type { Database, WorkerTable, WorkPoolTable, WorkQueueTable } from "../db/schema.js";
 import { fromJson, nowIso, toFlag, toJson, toPage, type StoreContext } from "./context.js";
@@ -319,7 +320,7 @@ export async function heartbeatWorker(
 ): Promise<Worker> {
   const poolId = (await poolRow(ctx, pool)).id;
   const now = nowIso();
-  await ctx.db.kysely
+  const upsert = ctx.db.kysely
     .insertInto("workers")
     .values({
       id: newId(),
@@ -338,8 +339,8 @@ export async function heartbeatWorker(
         // Back online: going offline again is announced again.
         offlineSince: null,
       }),
-    )
-    .execute();
+    );
+  await retryIdempotent(() => upsert.execute());
   const row = await ctx.db.kysely
     .selectFrom("workers")
     .selectAll()
