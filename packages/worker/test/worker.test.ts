@@ -265,7 +265,9 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
       const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
       const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
       expect(done.state?.type).toBe("COMPLETED");
-      const seen = done.state?.data as { value: { pid: number; processStarted: string } & JsonObject };
+      const seen = done.state?.data as unknown as {
+        value: { pid: number; processStarted: string } & JsonObject;
+      };
       return { run, done, seen: seen.value };
     };
     const first = await runOnce();
