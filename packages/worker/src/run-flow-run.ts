@@ -6,12 +6,16 @@ import { CancelledError, defaultClient, loadFlow, shipperFor, untilReachable } f
 import { WARM_RUNNER_ENV, type RunnerJob } from "./warm-runners.js";
 
 // Started ahead of its run (see WarmRunners): the run comes as one line on stdin; stdin closing first
-// means the worker is gone or did not need this runner. Meanwhile a first request readies the HTTP
-// client (a fresh process's first one takes tens of milliseconds more).
+// means the worker is gone or did not need this runner. Meanwhile two requests ready the HTTP client
+// for the run's own (a fresh process's first GET and first POST each take tens of milliseconds more):
+// the health check, and a heartbeat of no run, which the server answers 404 without writing anything.
+const NO_RUN = "00000000-0000-0000-0000-000000000000";
 let claimed: FlowRun | undefined;
 if (process.env[WARM_RUNNER_ENV]) {
-  void defaultClient()
-    ?.api.health()
+  const client = defaultClient();
+  void client?.api
+    .health()
+    .then(() => client.api.heartbeatFlowRun({ params: { id: NO_RUN }, body: {} }))
     .catch(() => undefined);
   const line = await new Promise<string | undefined>((resolve) => {
     const lines = createInterface({ input: process.stdin });
