@@ -1,3 +1,4 @@
 export * from "./types.js";
 export * from "./rules.js";
 export * from "./orchestrate.js";
+export * from "./admission.js";

@@ -1,4 +1,5 @@
 import {
+  admit,
   BatonError,
   EventName,
   isEvent,
@@ -225,42 +226,24 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
           )
           .execute();
 
-  const room = new Map<string, number>();
-  const countIn = (key: string, limit: number | null, held: number) =>
-    limit === null ? undefined : room.set(key, limit - held);
-  if (poolName !== null) {
-    countIn("pool", poolLimit, inFlight.filter((run) => run.workPoolName === poolName).length);
-    for (const queue of queues) {
-      countIn(
-        `queue:${queue.id}`,
-        queue.limit,
-        inFlight.filter((run) => run.workQueueId === queue.id).length,
-      );
-    }
-  }
-  for (const deployment of limitedDeployments) {
-    countIn(
-      `deployment:${deployment.id}`,
-      deployment.concurrencyLimit,
-      inFlight.filter((run) => run.deploymentId === deployment.id).length,
-    );
-  }
-
+  const admitted = admit(
+    due,
+    {
+      ...(poolName !== null ? { pool: { name: poolName, limit: poolLimit } } : {}),
+      queues,
+      deployments: limitedDeployments.map((row) => ({ id: row.id, limit: row.concurrencyLimit! })),
+    },
+    inFlight,
+    request.limit,
+  );
   const claimed: Applied[] = [];
-  for (const run of due) {
-    if (claimed.length >= request.limit) break;
-    const keys = [
-      ...(poolName !== null ? ["pool", `queue:${run.workQueueId}`] : []),
-      ...(run.deploymentId ? [`deployment:${run.deploymentId}`] : []),
-    ].filter((key) => room.has(key));
-    if (keys.some((key) => room.get(key)! <= 0)) continue;
+  for (const run of admitted) {
     const applied = await transitionInTransaction(trx, "flow", run.id, makeState({ type: "PENDING" }), {
       force: false,
       claimedBy: request.workerName,
     });
-    if (applied.result.status !== "ACCEPT" || !applied.changed) continue;
-    for (const key of keys) room.set(key, room.get(key)! - 1);
-    claimed.push(applied);
+    // Refused (its state changed since it was read): it is not claimed, and its room is left unused.
+    if (applied.result.status === "ACCEPT" && applied.changed) claimed.push(applied);
   }
   return { ...empty, claimed };
 }
@@ -273,6 +256,7 @@ function scheduledRuns(trx: Trx, request: Request, queues: { id: string }[]) {
     .selectFrom("flowRuns")
     .select([
       "flowRuns.id",
+      "flowRuns.workPoolName",
       "flowRuns.workQueueId",
       "flowRuns.deploymentId",
       "flowRuns.nextScheduledStartTime",

@@ -1,0 +1,75 @@
+/**
+ * Which due runs a claim may take without exceeding a limit: the work pool's, each work queue's and
+ * each deployment's concurrency limit. Pure: the store reads the limits and the runs holding them in
+ * the claim's transaction (with the pool and the limited deployments locked), and claims what this
+ * answers, so that racing claims are decided one after the other and every limit stays exact.
+ */
+
+/** Where a run counts: its pool, queue and deployment (null when it has none). */
+export interface RunPlace {
+  workPoolName: string | null;
+  workQueueId: string | null;
+  deploymentId: string | null;
+}
+
+/** The limits that apply to a claim; null or absent means unlimited. */
+export interface AdmissionLimits {
+  /** The pool a worker claims from (absent for a serve process, which has none). */
+  pool?: { name: string; limit: number | null };
+  /** The queues claimed from, with their limits. */
+  queues?: readonly { id: string; limit: number | null }[];
+  /** The deployments among the candidates that have a concurrency limit. */
+  deployments?: readonly { id: string; limit: number }[];
+}
+
+/** A limit's name in `admit`'s bookkeeping. */
+type Key = string;
+
+/** The limits `place` counts against, among those given. */
+function keysOf(limits: AdmissionLimits, place: RunPlace): Key[] {
+  const keys: Key[] = [];
+  if (limits.pool && place.workPoolName === limits.pool.name) {
+    keys.push("pool");
+    if (place.workQueueId !== null) keys.push(`queue:${place.workQueueId}`);
+  }
+  if (place.deploymentId !== null) keys.push(`deployment:${place.deploymentId}`);
+  return keys;
+}
+
+/**
+ * The candidates to claim, in their order (the caller orders them: higher-priority queue first, then
+ * the earliest due), at most `max`: each one whose every limit still has room once the runs holding
+ * them (`holding`: in flight, or awaiting a retry in their own process) and the ones admitted before
+ * it are counted. A candidate that does not fit is skipped, not waited for: one further down (another
+ * queue or deployment) may fit.
+ */
+export function admit<C extends RunPlace>(
+  candidates: readonly C[],
+  limits: AdmissionLimits,
+  holding: readonly RunPlace[],
+  max: number,
+): C[] {
+  const room = new Map<Key, number>();
+  const limited: [Key, number | null][] = [
+    ...(limits.pool ? [["pool", limits.pool.limit] as [Key, number | null]] : []),
+    ...(limits.queues ?? []).map((queue): [Key, number | null] => [`queue:${queue.id}`, queue.limit]),
+    ...(limits.deployments ?? []).map((deployment): [Key, number] => [
+      `deployment:${deployment.id}`,
+      deployment.limit,
+    ]),
+  ];
+  for (const [key, limit] of limited) if (limit !== null) room.set(key, limit);
+  for (const run of holding) {
+    for (const key of keysOf(limits, run)) if (room.has(key)) room.set(key, room.get(key)! - 1);
+  }
+
+  const admitted: C[] = [];
+  for (const run of candidates) {
+    if (admitted.length >= max) break;
+    const keys = keysOf(limits, run).filter((key) => room.has(key));
+    if (keys.some((key) => room.get(key)! <= 0)) continue;
+    for (const key of keys) room.set(key, room.get(key)! - 1);
+    admitted.push(run);
+  }
+  return admitted;
+}
