@@ -14,7 +14,7 @@ import {
   type ScheduleSpec,
 } from "@baton/core";
 import type { Flow } from "./flow.js";
-import { defaultClient } from "./settings.js";
+import { requiredClient } from "./settings.js";
 
 /** A schedule as users write it; the time zone defaults to UTC. */
 export type Schedule =
@@ -60,16 +60,8 @@ export interface DeploymentSpec {
   client: BatonClient;
 }
 
-function clientOf(options: { client?: BatonClient }, what: string): BatonClient {
-  const client = options.client ?? defaultClient();
-  if (!client) {
-    throw new BatonError(
-      "invalid_argument",
-      `${what} needs a Baton server: set BATON_API_URL (for example http://127.0.0.1:4200/api)`,
-    );
-  }
-  return client;
-}
+const clientOf = (options: { client?: BatonClient }, what: string): BatonClient =>
+  options.client ?? requiredClient(what);
 
 const withTimezone = (schedule: Schedule): ScheduleSpec => ({
   ...schedule,

@@ -43,3 +43,10 @@ export { claimLoop, type ClaimLoopOptions } from "./claim-loop.js";
 export { isMainModule, loadFlow, parseEntrypoint } from "./entrypoint.js";
 export { shipperFor } from "./logger.js";
 export { untilReachable } from "./reachable.js";
+export {
+  variables,
+  variablesOf,
+  type SetVariableOptions,
+  type VariableValue,
+  type Variables,
+} from "./variables.js";

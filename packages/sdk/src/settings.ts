@@ -1,4 +1,5 @@
 import { BatonClient } from "@baton/client";
+import { BatonError } from "@baton/core";
 
 let cached: { key: string; client: BatonClient | null } | undefined;
 
@@ -14,4 +15,16 @@ export function defaultClient(): BatonClient | null {
     cached = { key, client: url ? new BatonClient({ url, ...(apiKey ? { apiKey } : {}) }) : null };
   }
   return cached.client;
+}
+
+/** The default client, for `what`, which cannot go without a server: a clear error when BATON_API_URL is not set. */
+export function requiredClient(what: string): BatonClient {
+  const client = defaultClient();
+  if (!client) {
+    throw new BatonError(
+      "invalid_argument",
+      `${what} needs a Baton server: set BATON_API_URL (for example http://127.0.0.1:4200/api)`,
+    );
+  }
+  return client;
 }

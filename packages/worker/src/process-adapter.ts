@@ -79,12 +79,11 @@ export class ProcessAdapter implements JobAdapter {
     }
     const variables = processJobVariables(run.jobVariables);
     const cwd = variables.workingDir ?? run.deployment?.path ?? process.cwd();
-    const ofRun = { ...context.env, BATON_ENTRYPOINT: entrypoint };
     if (variables.command) {
       const [command, ...args] = variables.command;
       const child = spawn(command!, args, {
         cwd,
-        env: { ...process.env, ...variables.env, ...ofRun },
+        env: { ...process.env, ...variables.env, ...context.env, BATON_ENTRYPOINT: entrypoint },
         stdio: ["ignore", "pipe", "pipe"],
       });
       createInterface({ input: child.stdout }).on("line", (line) => context.onOutput("stdout", line));
