@@ -20,17 +20,20 @@ export function parsePositive(value: string): number {
 /** Collects a repeatable option into a list. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
+/** A value typed on the command line: parsed as JSON when it parses (`3`, `true`, `[1]`), else kept as a string. */
+export function jsonOrString(raw: string): JsonObject[string] {
+  try {
+    return JSON.parse(raw) as JsonObject[string];
+  } catch {
+    return raw;
+  }
+}
+
 /** `key=value`, the value parsed as JSON when it parses, else kept as a string. */
 export function parseParam(pair: string): [string, JsonObject[string]] {
   const eq = pair.indexOf("=");
   if (eq <= 0) throw new InvalidArgumentError(`--param '${pair}' is not key=value`);
-  const key = pair.slice(0, eq);
-  const raw = pair.slice(eq + 1);
-  try {
-    return [key, JSON.parse(raw) as JsonObject[string]];
-  } catch {
-    return [key, raw];
-  }
+  return [pair.slice(0, eq), jsonOrString(pair.slice(eq + 1))];
 }
 
 /** `--params '{"a": 1}'` merged with `--param a=1` (the single ones win). */

@@ -11,6 +11,7 @@ import { initCommand } from "./commands/init.js";
 import { profileCommand } from "./commands/profile.js";
 import { secretCommand } from "./commands/secret.js";
 import { serverCommand } from "./commands/server.js";
+import { variableCommand } from "./commands/variable.js";
 import { workPoolCommand } from "./commands/work-pool.js";
 import { workQueueCommand } from "./commands/work-queue.js";
 import { workerCommand } from "./commands/worker.js";
@@ -36,6 +37,7 @@ export function program(): Command {
   baton.addCommand(deployCommand());
   baton.addCommand(deploymentCommand());
   baton.addCommand(automationCommand());
+  baton.addCommand(variableCommand());
   baton.addCommand(secretCommand());
   baton.addCommand(configCommand());
   baton.addCommand(profileCommand());
