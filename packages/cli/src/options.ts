@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "commander";
-import type { JsonObject } from "@baton/core";
+import { jsonOrString, type JsonObject } from "@baton/core";
 
 /** A whole number ≥ 0, for limits and priorities. */
 export function parseCount(value: string): number {
@@ -19,15 +19,6 @@ export function parsePositive(value: string): number {
 
 /** Collects a repeatable option into a list. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
-/** A value typed on the command line: parsed as JSON when it parses (`3`, `true`, `[1]`), else kept as a string. */
-export function jsonOrString(raw: string): JsonObject[string] {
-  try {
-    return JSON.parse(raw) as JsonObject[string];
-  } catch {
-    return raw;
-  }
-}
 
 /** `key=value`, the value parsed as JSON when it parses, else kept as a string. */
 export function parseParam(pair: string): [string, JsonObject[string]] {

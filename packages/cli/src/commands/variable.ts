@@ -1,8 +1,8 @@
 import { Command } from "commander";
-import { BatonError } from "@baton/core";
+import { BatonError, jsonOrString } from "@baton/core";
 import { variablesOf, type VariableValue } from "@baton/sdk";
 import { allPages, print, printJson, table, time } from "../format.js";
-import { collect, jsonOrString } from "../options.js";
+import { collect } from "../options.js";
 import { apiClient } from "../settings.js";
 
 interface JsonOption {

@@ -5,6 +5,18 @@ export const Timestamp = z.iso.datetime({ offset: true });
 export const JsonObject = z.record(z.string(), z.json());
 export type JsonObject = z.infer<typeof JsonObject>;
 
+/**
+ * A value a person typed (on the command line, in the dashboard): JSON when it parses (`3`, `true`,
+ * `"3"`, `[1]`), else the text itself as a string, as Prefect's CLI reads values.
+ */
+export function jsonOrString(text: string): JsonObject[string] {
+  try {
+    return JSON.parse(text) as JsonObject[string];
+  } catch {
+    return text;
+  }
+}
+
 /** Names of flows, deployments, pools, queues, tags and the like: no slash, since "flow/deployment" addresses. */
 export const Name = z
   .string()
