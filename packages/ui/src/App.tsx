@@ -10,6 +10,7 @@ import { EventsPage } from "./pages/Events.js";
 import { OverviewPage } from "./pages/Overview.js";
 import { RunDetailPage } from "./pages/RunDetail.js";
 import { RunsPage } from "./pages/Runs.js";
+import { VariablesPage } from "./pages/Variables.js";
 import { WorkPoolsPage } from "./pages/WorkPools.js";
 import { Link, useLocation } from "./router.js";
 
@@ -19,6 +20,7 @@ const NAV = [
   { href: "/deployments", label: "Deployments" },
   { href: "/work-pools", label: "Work pools" },
   { href: "/concurrency-limits", label: "Concurrency limits" },
+  { href: "/variables", label: "Variables" },
   { href: "/automations", label: "Automations" },
   { href: "/events", label: "Events" },
 ] as const;
@@ -39,6 +41,7 @@ function route(path: string): ReactNode {
   }
   if (path === "/work-pools") return <WorkPoolsPage />;
   if (path === "/concurrency-limits") return <ConcurrencyLimitsPage />;
+  if (path === "/variables") return <VariablesPage />;
   if (path === "/automations") return <AutomationsPage />;
   const automation = /^\/automations\/([^/]+)$/.exec(path);
   if (automation?.[1]) {

@@ -234,6 +234,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
       { path: "/deployments", title: "Deployments", shot: "deployments" },
       { path: "/work-pools", title: "Work pools", shot: "work-pools" },
       { path: "/concurrency-limits", title: "Concurrency limits", shot: "concurrency-limits" },
+      { path: "/variables", title: "Variables", shot: "variables" },
       { path: "/automations", title: "Automations", shot: "automations" },
       { path: "/events", title: "Events", shot: "events" },
     ];
@@ -765,6 +766,49 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
       code: "not_found",
     });
     await move(flowRun.id, { type: "COMPLETED" });
+  });
+
+  it("adds variables with values read as JSON when they parse, edits a value, refuses a taken name, and deletes one", async () => {
+    await open("/variables");
+    const form = page.getByRole("form", { name: "New variable" });
+    const add = async (name: string, value: string, tags = "") => {
+      await form.getByLabel("Name").fill(name);
+      await form.getByLabel("Value").fill(value);
+      await form.getByLabel("Tags").fill(tags);
+      await form.getByRole("button", { name: "Add variable" }).click();
+    };
+    const table = page.getByRole("table", { name: "Variables" });
+    const row = (name: string) => table.getByRole("row", { name: new RegExp(`^${name} `) });
+
+    await add("region", "eu-west-1", "infra, eu");
+    await row("region").getByText('"eu-west-1"').waitFor();
+    await add("batch", "25");
+    await row("batch").getByText("25", { exact: true }).waitFor();
+    expect(await api().readVariable({ params: { name: "region" } })).toMatchObject({
+      value: "eu-west-1",
+      tags: ["infra", "eu"],
+    });
+    expect((await api().readVariable({ params: { name: "batch" } })).value).toBe(25);
+
+    // A taken name is the server's refusal, shown beside the form; the value stays as it was.
+    expectedErrors.push(/status of 409/);
+    await add("region", "us-east-1");
+    await form.getByRole("alert").getByText("variable 'region' already exists").waitFor();
+    expect((await api().readVariable({ params: { name: "region" } })).value).toBe("eu-west-1");
+
+    await row("batch").getByRole("button", { name: "Edit the value of batch" }).click();
+    await row("batch").getByLabel("Value of batch").fill('{"size": 50}');
+    await row("batch").getByRole("button", { name: "Save" }).click();
+    await row("batch").getByText('{"size":50}').waitFor();
+    expect((await api().readVariable({ params: { name: "batch" } })).value).toEqual({ size: 50 });
+    await shoot("variables-edited");
+
+    await row("region").getByRole("button", { name: "Delete" }).click();
+    await row("region").getByRole("button", { name: "Yes, delete" }).click();
+    await row("region").waitFor({ state: "detached" });
+    await expect(api().readVariable({ params: { name: "region" } })).rejects.toMatchObject({
+      code: "not_found",
+    });
   });
 
   it("creates an automation from its form, shows what it did when a run fails, edits, pauses, resumes and deletes it", async () => {
