@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FlowRun, State } from "@baton/core";
 import { DIALECTS, startTestServer, type TestDialect, type TestServer } from "../../../test/helpers.js";
-import { crashedRunsService } from "../src/services/crashed-runs.js";
+import { crashedRunsService, MAX_CRASHES_BEFORE_START } from "../src/services/crashed-runs.js";
 
 const TIMEOUT_SECONDS = 1;
 
@@ -143,6 +143,29 @@ describe.each(DIALECTS)("crashed runs on %s", (dialect: TestDialect) => {
       workerName: null,
       lastHeartbeat: null,
       state: { type: "SCHEDULED" },
+    });
+  });
+
+  it("stops rescheduling a run that keeps crashing before it starts, and says why", async () => {
+    const run = await claimedRun(0);
+    // Claimed again once each crash has rescheduled it (a long poll), by a process that never reports.
+    for (let crash = 1; crash < MAX_CRASHES_BEFORE_START; crash++) {
+      await claim(run.deploymentId!, "w1", 1, 30);
+    }
+    const last = await stateOf(
+      run.id,
+      (state) => state.type === "CRASHED" && /not rescheduled/.test(state.message ?? ""),
+    );
+    expect(last.message).toContain(
+      `it crashed ${MAX_CRASHES_BEFORE_START} times before it started, so it is not rescheduled again`,
+    );
+    const names = await stateNames(run.id);
+    expect(names.filter((name) => name === "Crashed")).toHaveLength(MAX_CRASHES_BEFORE_START);
+    expect(names.filter((name) => name === "Rescheduled")).toHaveLength(MAX_CRASHES_BEFORE_START - 1);
+    expect(names.at(-1)).toBe("Crashed");
+    expect(await api().readFlowRun({ params: { id: run.id } })).toMatchObject({
+      runCount: 0,
+      state: { type: "CRASHED" },
     });
   });
 

@@ -77,13 +77,28 @@ async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: numbe
 
   const worker = run.workerName ? `, worker '${run.workerName}'` : "";
   const silence = `stopped sending heartbeats (last at ${run.lastHeartbeat}${worker}; timeout ${timeout} s)`;
+  // Only a deployment run has somewhere to run again. One that did start uses up a retry, as a failure
+  // would; one that never started (its process died or hung before RUNNING) is always safe to run,
+  // but not forever: a run whose every start dies the same way would be rescheduled without end.
+  const neverStarted = run.runCount === 0;
+  const crashes = neverStarted ? (await crashesOf(trx, id)) + 1 : 0;
+  const giveUp = neverStarted && crashes >= MAX_CRASHES_BEFORE_START;
+  const retriesLeft = neverStarted ? !giveUp : run.runCount <= run.retries;
   const end =
     run.stateType === "CANCELLING"
       ? makeState({
           type: "CANCELLED",
           message: `the process running this flow run ${silence} while it was being cancelled`,
         })
-      : makeState({ type: "CRASHED", message: `the process running this flow run ${silence}` });
+      : makeState({
+          type: "CRASHED",
+          message:
+            `the process running this flow run ${silence}` +
+            (giveUp
+              ? `; it crashed ${crashes} times before it started, so it is not rescheduled again: ` +
+                "look at the output of the worker or serve process that claimed it"
+              : ""),
+        });
   // Retrying is decided below, not by the rules: they would turn the crash into AwaitingRetry even for
   // a run that nothing would ever pick up again.
   const ended = await transitionInTransaction(trx, "flow", id, end, { force: false, noAutomaticRetry: true });
@@ -91,14 +106,25 @@ async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: numbe
   // Its unfinished task runs ended with it (see endUnfinishedTaskRuns).
   const changes: Applied[] = [ended];
 
-  // Only a deployment run has somewhere to run again. One that never started (runCount 0) is always
-  // safe to run; one that did uses up a retry, as a failure would.
-  const retriesLeft = run.runCount === 0 || run.runCount <= run.retries;
   if (ended.changed.state.type === "CRASHED" && run.deploymentId !== null && retriesLeft) {
     const rescheduled = await reschedule(trx, run);
     if (rescheduled.changed) changes.push(rescheduled);
   }
   return changes;
+}
+
+/** How many times a run that never started may crash before it is left CRASHED. */
+export const MAX_CRASHES_BEFORE_START = 3;
+
+/** The crashes in a run's history (for a run that never started: all of them were before its start). */
+async function crashesOf(trx: Trx, id: string): Promise<number> {
+  const row = await trx
+    .selectFrom("states")
+    .select((eb) => eb.fn.countAll<number>().as("count"))
+    .where("flowRunId", "=", id)
+    .where("type", "=", "CRASHED")
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
 }
 
 /** Puts a crashed run back to SCHEDULED after the retry delay of the attempt that crashed. */
