@@ -240,7 +240,9 @@ describe.each(DIALECTS)("automations on %s", (dialect: TestDialect) => {
     expect(closed!.attempts[0]!.error).toMatch(/^fetch failed: /);
     expect(missing).toMatchObject({
       status: "FAILED",
-      attempts: [{ error: "secret 'no-such-secret' does not exist" }],
+      attempts: [
+        { error: "secret 'no-such-secret' does not exist: set it with 'baton secret set no-such-secret'" },
+      ],
     });
     // The default body: the template values of the event.
     expect(hooks.to("/hooks/gone-token-3")[0]?.body).toMatchObject({

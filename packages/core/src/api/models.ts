@@ -479,6 +479,9 @@ export const Secret = z.object({ id: Id, name: Name, valueLength: z.number().int
 export type Secret = z.infer<typeof Secret>;
 export const SecretCreate = z.strictObject({ name: Name, value: z.string().min(1).max(100_000) });
 export type SecretCreate = z.infer<typeof SecretCreate>;
+/** A secret's value, answered only by its own route (with the API key, when the server has one). */
+export const SecretValue = z.object({ name: Name, value: z.string() });
+export type SecretValue = z.infer<typeof SecretValue>;
 
 // Automations, their triggers and actions: automations.ts.
 

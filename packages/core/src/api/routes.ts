@@ -531,6 +531,14 @@ export const routes = {
     params: ByName,
     response: m.Secret,
   }),
+  revealSecret: route({
+    method: "GET",
+    path: "/secrets/:name/value",
+    summary: "Read a secret's value (for flows; the API key is the right to read it)",
+    tag: "secrets",
+    params: ByName,
+    response: m.SecretValue,
+  }),
   deleteSecret: route({
     method: "DELETE",
     path: "/secrets/:name",

@@ -113,6 +113,10 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     setSecret: ({ body }) => secrets.setSecret(ctx, body),
     listSecrets: ({ query }) => secrets.listSecrets(ctx, query),
     readSecret: ({ params }) => secrets.readSecret(ctx, params.name),
+    revealSecret: async ({ params }) => ({
+      name: params.name,
+      value: await secrets.revealSecret(ctx, params.name),
+    }),
     deleteSecret: ({ params }) => secrets.deleteSecret(ctx, params.name),
 
     createAutomation: ({ body }) => automations.createAutomation(ctx, body),

@@ -61,8 +61,9 @@ function requireKey(ctx: StoreContext): SecretsKey {
 }
 
 /**
- * Secrets leave the store only through `revealSecret`, for the server's own use (notifications).
- * The length is the value's in UTF-8 bytes, read from the sealed value without opening it.
+ * Secrets leave the store only through `revealSecret`: for the server's own use (notifications) and
+ * for flows, through a route of its own that needs the API key. The length is the value's in UTF-8
+ * bytes, read from the sealed value without opening it.
  */
 const toSecret = ({ value, ...row }: Selectable<SecretTable>): Secret => ({
   ...row,
@@ -83,7 +84,12 @@ export async function revealSecret(ctx: StoreContext, name: string): Promise<str
     .select("value")
     .where("name", "=", name)
     .executeTakeFirst();
-  if (!row) throw notFound("secret", name);
+  if (!row) {
+    throw new BatonError(
+      "not_found",
+      `secret '${name}' does not exist: set it with 'baton secret set ${name}'`,
+    );
+  }
   return openSecret(requireKey(ctx), name, row.value);
 }
 
