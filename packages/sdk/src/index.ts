@@ -50,3 +50,4 @@ export {
   type VariableValue,
   type Variables,
 } from "./variables.js";
+export { secret } from "./secrets.js";
