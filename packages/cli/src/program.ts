@@ -6,6 +6,7 @@ import { configCommand } from "./commands/config.js";
 import { deployCommand } from "./commands/deploy.js";
 import { deploymentCommand } from "./commands/deployment.js";
 import { flowRunCommand } from "./commands/flow-run.js";
+import { taskRunCommand } from "./commands/task-run.js";
 import { flowCommand } from "./commands/flow.js";
 import { initCommand } from "./commands/init.js";
 import { profileCommand } from "./commands/profile.js";
@@ -33,6 +34,7 @@ export function program(): Command {
   baton.addCommand(concurrencyLimitCommand());
   baton.addCommand(flowCommand());
   baton.addCommand(flowRunCommand());
+  baton.addCommand(taskRunCommand());
   baton.addCommand(workerCommand());
   baton.addCommand(deployCommand());
   baton.addCommand(deploymentCommand());

@@ -340,6 +340,78 @@ describe("baton flow-run", () => {
   });
 });
 
+describe("baton flow-run retry", () => {
+  it("runs a finished deployment run again, and refuses a run in flight or one without a deployment", async () => {
+    const deployment = await server.client.api.readDeploymentByName({
+      params: { flowName: "report", deploymentName: "weekly" },
+    });
+    const run = await server.client.api.createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    const inFlight = await baton("flow-run", "retry", run.id);
+    expect(oneLineError(inFlight)).toBe(
+      `error: flow run ${run.id} cannot be retried: only a finished run can run again (it is Scheduled)`,
+    );
+    await server.client.api.setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "FAILED", message: "broke" }, force: true },
+    });
+    expect((await baton("flow-run", "retry", run.id)).stdout.trim()).toBe(
+      `Flow run ${run.id} is scheduled again; its deployment's worker or serve process picks it up.`,
+    );
+    const again = await server.client.api.readFlowRun({ params: { id: run.id } });
+    expect(again).toMatchObject({
+      state: { type: "SCHEDULED", message: "Retried from the CLI" },
+      runCount: 0,
+    });
+
+    const adhoc = await server.client.api.createFlowRun({
+      body: { flowName: "adhoc", state: { type: "FAILED" } },
+    });
+    expect(oneLineError(await baton("flow-run", "retry", adhoc.id))).toBe(
+      `error: flow run ${adhoc.id} cannot be retried: only a deployment's runs run again: nothing would pick this one up (it is Failed)`,
+    );
+  });
+});
+
+describe("baton task-run", () => {
+  it("lists task runs by flow run and state, as a table and JSON, and inspects one", async () => {
+    const flowRun = await server.client.api.createFlowRun({ body: { flowName: "with-tasks" } });
+    const make = (name: string, type: "COMPLETED" | "FAILED") =>
+      server.client.api.createTaskRun({
+        body: {
+          flowRunId: flowRun.id,
+          name,
+          taskKey: name,
+          tags: ["etl"],
+          state: { type, message: `${name} ${type}` },
+        },
+      });
+    const done = await make("extract-0", "COMPLETED");
+    const failed = await make("load-0", "FAILED");
+    const [table, failedOnly, asJson, inspect, inspectJson, malformed] = await Promise.all([
+      baton("task-run", "ls", "--flow-run", flowRun.id),
+      baton("task-run", "ls", "--flow-run", flowRun.id, "--state", "failed", "--json"),
+      baton("task-run", "ls", "--tag", "etl", "--json"),
+      baton("task-run", "inspect", failed.id),
+      baton("task-run", "inspect", done.id, "--json"),
+      baton("task-run", "inspect", "abc"),
+    ]);
+    expect(table.stdout).toMatch(/^ID\s+NAME\s+FLOW RUN\s+STATE\s+STARTED\s+ENDED$/m);
+    expect(table.stdout).toMatch(new RegExp(`^${done.id}\\s+extract-0\\s+${flowRun.id}\\s+Completed`, "m"));
+    expect(table.stdout).toMatch(new RegExp(`^${failed.id}\\s+load-0\\s+${flowRun.id}\\s+Failed`, "m"));
+    expect(json<{ id: string }[]>(failedOnly).map((run) => run.id)).toEqual([failed.id]);
+    expect(json<{ id: string }[]>(asJson).map((run) => run.id)).toEqual(
+      expect.arrayContaining([done.id, failed.id]),
+    );
+    expect(inspect.stdout).toMatch(/Name:\s+load-0/);
+    expect(inspect.stdout).toMatch(/Message:\s+load-0 FAILED/);
+    expect(json<{ id: string; taskKey: string }>(inspectJson)).toMatchObject({
+      id: done.id,
+      taskKey: "extract-0",
+    });
+    expect(oneLineError(malformed)).toContain("'abc' is not a task run id (a UUID)");
+  });
+});
+
 describe("an unreachable server", () => {
   it("says in one line which URL was tried and how to set it", async () => {
     const offline = batonAt("http://127.0.0.1:9/api");

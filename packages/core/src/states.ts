@@ -110,3 +110,16 @@ export function makeState(input: StateInput, now: Date = new Date()): State {
   if (state.type === "SCHEDULED" && !state.scheduledTime) state.scheduledTime = state.timestamp;
   return state;
 }
+
+/**
+ * Why a flow run cannot be run again (a rerun: SCHEDULED again with all its retries), or null when it
+ * can: it must have finished, and have a deployment whose worker or serve process will pick it up.
+ */
+export function whyNoRerun(run: {
+  state: { type: StateType } | null;
+  deploymentId: string | null;
+}): string | null {
+  if (!isTerminal(run.state?.type)) return "only a finished run can run again";
+  if (!run.deploymentId) return "only a deployment's runs run again: nothing would pick this one up";
+  return null;
+}

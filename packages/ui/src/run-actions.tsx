@@ -1,4 +1,4 @@
-import { isTerminal, type FlowRun, type StateInput, type StateType } from "@baton/core";
+import { isTerminal, whyNoRerun, type FlowRun, type StateInput, type StateType } from "@baton/core";
 import { useAction } from "./api.js";
 import { ConfirmButton, InlineError } from "./components.js";
 import { navigate } from "./router.js";
@@ -26,9 +26,10 @@ const RERUN: Proposal = {
 };
 
 function retryTitle(run: FlowRun): string {
-  if (!isTerminal(run.state?.type)) return "Only a finished run can run again";
-  if (!run.deploymentId) return "Only a deployment's runs run again: nothing would pick this one up";
-  return "Run it again: its deployment's worker or serve process picks it up";
+  const why = whyNoRerun(run);
+  return why
+    ? why[0]!.toUpperCase() + why.slice(1)
+    : "Run it again: its deployment's worker or serve process picks it up";
 }
 
 /** Cancel, Retry (a rerun) and Delete for a flow run; what the server answered goes to `onNotice`. */
@@ -44,7 +45,7 @@ export function RunActions({
   const action = useAction();
   const stateType = run.state?.type;
   const canCancel = !isTerminal(stateType) && stateType !== "CANCELLING";
-  const canRetry = isTerminal(stateType) && run.deploymentId !== null;
+  const canRetry = whyNoRerun(run) === null;
 
   async function propose(name: string, proposal: Proposal): Promise<void> {
     onNotice(null);

@@ -7,6 +7,7 @@ import {
   type FlowRun,
   type FlowRunQuery,
   type StateType,
+  whyNoRerun,
 } from "@baton/core";
 import type { BatonClient } from "@baton/client";
 import { followRun, logLine, stateLine } from "../follow.js";
@@ -34,14 +35,14 @@ export function runSummary(run: FlowRun) {
 }
 
 /** A flow run id, checked here so that a typo is named as such. */
-function runId(value: string): string {
+export function runId(value: string): string {
   if (!Id.safeParse(value).success)
     throw new InvalidArgumentError(`'${value}' is not a flow run id (a UUID)`);
   return value;
 }
 
 /** What `--state` asks for: a state type (every state of it) or a state name such as Late. */
-type StateFilter = { type: StateType; name?: StateName };
+export type StateFilter = { type: StateType; name?: StateName };
 
 const STATE_NAMES = Object.keys(StateName) as StateName[];
 
@@ -49,7 +50,7 @@ const STATE_NAMES = Object.keys(StateName) as StateName[];
  * A state type or name in any case, as Prefect's `--state` and `--state-type` take them: a word that
  * is both (`failed`) means the type, so it includes the states named on it (TimedOut).
  */
-function parseState(value: string): StateFilter {
+export function parseState(value: string): StateFilter {
   const type = STATE_TYPES.find((known) => known === value.toUpperCase());
   if (type) return { type };
   const name = STATE_NAMES.find((known) => known.toLowerCase() === value.toLowerCase());
@@ -232,6 +233,33 @@ export function flowRunCommand(): Command {
         );
       }
       print(`Flow run ${id} is ${result.state?.name ?? "Cancelling"}.`);
+    });
+
+  group
+    .command("retry")
+    .description(
+      "Run a finished deployment run again (a rerun, with all its retries), as the dashboard's Retry",
+    )
+    .argument("<id>", "flow run id", runId)
+    .action(async (id: string) => {
+      const client = apiClient();
+      const run = await client.api.readFlowRun({ params: { id } });
+      const why = whyNoRerun(run);
+      if (why) {
+        throw new InvalidArgumentError(
+          `flow run ${id} cannot be retried: ${why} (it is ${run.state?.name ?? "without a state"})`,
+        );
+      }
+      const result = await client.api.setFlowRunState({
+        params: { id },
+        body: { state: { type: "SCHEDULED", message: "Retried from the CLI" } },
+      });
+      if (result.status !== "ACCEPT") {
+        throw new InvalidArgumentError(
+          `flow run ${id} was not scheduled again (${result.status}: ${result.reason}); it is ${result.state?.name ?? "without a state"}`,
+        );
+      }
+      print(`Flow run ${id} is scheduled again; its deployment's worker or serve process picks it up.`);
     });
 
   group
