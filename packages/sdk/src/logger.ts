@@ -1,6 +1,7 @@
 import type { BatonClient } from "@baton/client";
 import { newId, type LogCreate } from "@baton/core";
 import { Batcher, perClient } from "./batcher.js";
+import { maskSecrets } from "./secrets.js";
 
 export const LogLevel = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 } as const;
 export type LogLevelName = keyof typeof LogLevel;
@@ -37,7 +38,9 @@ export class RunLogger {
     private readonly ids: { flowRunId: string | null; taskRunId: string | null },
   ) {}
 
-  log(level: number, message: string): void {
+  log(level: number, text: string): void {
+    // Every line of a run passes here (console output too, with logPrints) before it is shown or shipped.
+    const message = maskSecrets(text);
     const timestamp = new Date().toISOString();
     // Straight to stderr: console output may itself be routed here (logPrints).
     if (echoToConsole) {

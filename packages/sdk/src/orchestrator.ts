@@ -1,6 +1,7 @@
 import type { BatonClient } from "@baton/client";
 import { untilReachable } from "./reachable.js";
 import { makeState, orchestrate, type SetStateResult, type State, type StateInput } from "@baton/core";
+import { maskSecrets } from "./secrets.js";
 
 /** Where a run's state proposals go: the server, or the same rules applied in this process. */
 export interface Orchestrator {
@@ -16,7 +17,9 @@ export class RemoteOrchestrator implements Orchestrator {
     private readonly attempt?: number,
   ) {}
 
-  propose(state: StateInput): Promise<SetStateResult> {
+  propose(proposed: StateInput): Promise<SetStateResult> {
+    // A state's message may quote an error that holds a secret's value (a failure, a crash).
+    const state = proposed.message ? { ...proposed, message: maskSecrets(proposed.message) } : proposed;
     const input = {
       params: { id: this.id },
       body: { state, ...(this.attempt !== undefined ? { attempt: this.attempt } : {}) },

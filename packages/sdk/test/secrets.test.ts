@@ -63,6 +63,53 @@ describe.each(DIALECTS)("secrets read by flows from a server on %s that needs an
     }
   });
 
+  /** The messages of the logs stored for the last run of flow `name`, and that run's state message. */
+  async function stored(name: string): Promise<{ logs: string[]; stateMessage: string | null | undefined }> {
+    const [run] = (await api().listFlowRuns({ query: { flowName: name } })).items;
+    const logs = (await api().listLogs({ query: { flowRunId: run!.id } })).items.map((log) => log.message);
+    return { logs, stateMessage: run!.state?.message };
+  }
+
+  it("ships *** in place of a value handed out, from the logger and from console output", async () => {
+    const value = `pw-${randomBytes(8).toString("hex")}`;
+    await api().setSecret({ body: { name: "db-password", value } });
+    const leaky = flow({ name: "leaky", logPrints: true }, async (_: Record<string, never>, { logger }) => {
+      const password = await secret("db-password");
+      logger.info(`connecting with ${password}`);
+      console.log("printed: %s, twice: %s", password, password);
+      console.warn({ password });
+    });
+    await leaky({});
+    const { logs } = await stored("leaky");
+    expect(logs).toEqual(
+      expect.arrayContaining(["connecting with ***", "printed: ***, twice: ***", "{ password: '***' }"]),
+    );
+    expect(logs.join("\n")).not.toContain(value);
+  });
+
+  it("masks the value in the message of a failed run and in the log line saying so", async () => {
+    const value = `api-${randomBytes(8).toString("hex")}`;
+    await api().setSecret({ body: { name: "api-token", value } });
+    const failing = flow({ name: "failing" }, async () => {
+      throw new Error(`the API refused token ${await secret("api-token")}`);
+    });
+    // The caller gets the error as thrown; only what leaves the process is masked.
+    expect((await failure(failing())).message).toBe(`the API refused token ${value}`);
+    const { logs, stateMessage } = await stored("failing");
+    expect(stateMessage).toBe("Error: the API refused token ***");
+    expect(logs.some((log) => log.includes("the API refused token ***"))).toBe(true);
+    expect(logs.join("\n")).not.toContain(value);
+  });
+
+  it("leaves values shorter than 4 characters unmasked, which would mangle the logs", async () => {
+    await api().setSecret({ body: { name: "short", value: "abc" } });
+    const short = flow({ name: "short", logPrints: true }, async () => {
+      console.log(`value ${await secret("short")}`);
+    });
+    await short();
+    expect((await stored("short")).logs).toContain("value abc");
+  });
+
   it("names a missing secret and says how to set it", async () => {
     const missing = await failure(secret("no-such-secret"));
     expect(missing).toBeInstanceOf(BatonError);
