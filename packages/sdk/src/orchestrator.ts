@@ -18,8 +18,7 @@ export class RemoteOrchestrator implements Orchestrator {
   ) {}
 
   propose(proposed: StateInput): Promise<SetStateResult> {
-    // A state's message may quote an error that holds a secret's value (a failure, a crash).
-    const state = proposed.message ? { ...proposed, message: maskSecrets(proposed.message) } : proposed;
+    const state = masked(proposed);
     const input = {
       params: { id: this.id },
       body: { state, ...(this.attempt !== undefined ? { attempt: this.attempt } : {}) },
@@ -31,6 +30,10 @@ export class RemoteOrchestrator implements Orchestrator {
     );
   }
 }
+
+/** A state's message may quote an error that holds a secret's value (a failure, a crash): masked. */
+const masked = (state: StateInput): StateInput =>
+  state.message ? { ...state, message: maskSecrets(state.message) } : state;
 
 /** Untracked runs obey the very same rules as tracked ones, over a state kept in memory. */
 export class LocalOrchestrator implements Orchestrator {
@@ -59,7 +62,8 @@ export class LocalOrchestrator implements Orchestrator {
     const verdict = orchestrate({
       runKind: this.kind,
       initial: this.#state,
-      proposed: makeState(input, now),
+      // Recorded task runs ship the states made here (RecordingOrchestrator).
+      proposed: makeState(masked(input), now),
       now,
       runCount: this.#runCount,
       retries: this.retries,

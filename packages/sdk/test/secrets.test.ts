@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatonError } from "@baton/core";
-import { flow, secret } from "@baton/sdk";
+import { flow, secret, task } from "@baton/sdk";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 
 async function failure(promise: Promise<unknown>): Promise<BatonError> {
@@ -99,6 +99,23 @@ describe.each(DIALECTS)("secrets read by flows from a server on %s that needs an
     expect(stateMessage).toBe("Error: the API refused token ***");
     expect(logs.some((log) => log.includes("the API refused token ***"))).toBe(true);
     expect(logs.join("\n")).not.toContain(value);
+  });
+
+  it("masks the value in the message of a failed task run, recorded in a batch", async () => {
+    const value = `tk-${randomBytes(8).toString("hex")}`;
+    await api().setSecret({ body: { name: "task-token", value } });
+    const call = task({ name: "call-api" }, async () => {
+      throw new Error(`refused ${await secret("task-token")}`);
+    });
+    const caller = flow({ name: "calls-a-task" }, async () => {
+      await call().catch(() => undefined);
+    });
+    await caller();
+    const [run] = (await api().listFlowRuns({ query: { flowName: "calls-a-task" } })).items;
+    const [taskRun] = (await api().listTaskRuns({ query: { flowRunId: run!.id } })).items;
+    expect(taskRun?.state).toMatchObject({ type: "FAILED", message: "Error: refused ***" });
+    const history = await api().listTaskRunStates({ params: { id: taskRun!.id } });
+    expect(JSON.stringify(history)).not.toContain(value);
   });
 
   it("leaves values shorter than 4 characters unmasked, which would mangle the logs", async () => {
