@@ -15,15 +15,23 @@ const env = { ...process.env, BATON_HOME: home, BATON_API_KEY: "", BATON_DATABAS
 
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 
-async function baton(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** The built `baton` with these arguments, in `env` plus `extra`. */
+async function batonIn(
+  extra: NodeJS.ProcessEnv,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BATON, ...args], { env });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BATON, ...args], {
+      env: { ...env, ...extra },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
     return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
   }
 }
+
+const baton = (...args: string[]) => batonIn({}, ...args);
 
 describe("baton server", () => {
   it("starts on the embedded SQLite store, prints its URLs, serves the API and dashboard, and stops on SIGTERM", async () => {
@@ -91,6 +99,41 @@ describe("baton server", () => {
     expect(refused.stderr).toContain("--yes");
     const reset = await baton("server", "database", "reset", "--yes");
     expect(reset.stdout).toContain("was reset");
+  });
+
+  it("logs JSON lines with request ids, pretty ones with BATON_LOG_FORMAT=pretty, and refuses other formats", async () => {
+    /** The first stdout line of a server (level info) after one request that `matches`. */
+    const logLineOf = async (format: string, matches: (line: string) => boolean) => {
+      const child = spawn(process.execPath, [BATON, "server", "start", "--port", "0"], {
+        env: { ...env, BATON_LOG_LEVEL: "info", BATON_LOG_FORMAT: format },
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      try {
+        for await (const line of createInterface({ input: child.stdout })) {
+          const api = /API:\s+(\S+)/.exec(line);
+          if (api) await fetch(`${api[1]}/health`);
+          if (matches(line)) return line;
+        }
+        throw new Error("the server's output ended without the line");
+      } finally {
+        child.kill("SIGTERM");
+        await once(child, "exit");
+      }
+    };
+    const json = await logLineOf(
+      "json",
+      (line) => line.startsWith("{") && line.includes("request completed"),
+    );
+    const logged = JSON.parse(json) as { level: number; msg: string; reqId?: unknown };
+    expect(logged).toMatchObject({ level: 30, msg: "request completed" });
+    expect(typeof logged.reqId).toBe("string");
+    const pretty = await logLineOf("pretty", (line) => line.includes("request completed"));
+    expect(pretty).toMatch(/^\[[\d:.]+\] INFO \(\d+\): request completed/);
+
+    const refused = await batonIn({ BATON_LOG_FORMAT: "xml" }, "server", "start", "--port", "0");
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("BATON_LOG_FORMAT must be one of json, pretty, not 'xml'");
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
   });
 
   it("rejects a bad port in one line without a stack trace", async () => {

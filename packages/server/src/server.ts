@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance } from "fastify";
+import pinoPretty from "pino-pretty";
 import { buildApp, type LogStream } from "./api/app.js";
 import { migrateToLatest, openDatabase, type Db } from "./db/database.js";
 import { EventBus } from "./events.js";
@@ -64,7 +65,9 @@ export async function startServer(
     corsOrigins: settings.corsOrigins,
     dashboardDir: overrides.dashboardDir ?? findDashboard(),
     logLevel: settings.logLevel,
-    logStream: overrides.logStream,
+    logStream:
+      overrides.logStream ??
+      (settings.logFormat === "pretty" ? pinoPretty({ colorize: process.stdout.isTTY === true }) : undefined),
     inputLimits: settings,
   });
   if (secrets.encrypted > 0) app.log.info(`encrypted ${secrets.encrypted} secret(s) stored in plain text`);

@@ -29,7 +29,9 @@ export interface ServerSettings extends InputLimits {
   /** Origins (scheme://host:port) of dashboards on other sites that may call the API; CORS is off when empty. */
   corsOrigins: string[];
   home: string;
-  logLevel: string;
+  logLevel: LogLevel;
+  /** The server's log lines: JSON, one object per line with request ids (pino's), or pretty for people. */
+  logFormat: LogFormat;
   /** Run the background services (scheduler, late runs, crashed runs) in this server. */
   services: boolean;
   /** How often each background service looks at the store. */
@@ -59,6 +61,21 @@ function number(env: NodeJS.ProcessEnv, name: string, min = 0): number | undefin
   return parsed;
 }
 
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ["json", "pretty"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** A setting from the environment variable `name` that must be one of `allowed`, if set. */
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[]): T | undefined {
+  const value = env[name];
+  if (value === undefined || value.trim() === "") return undefined;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new Error(`${name} must be one of ${allowed.join(", ")}, not '${value}': fix it or unset it`);
+  }
+  return value as T;
+}
+
 /** A comma-separated list, blanks dropped. */
 const list = (value: string | undefined): string[] =>
   (value ?? "")
@@ -83,7 +100,8 @@ export function serverSettings(
     allowedHosts: overrides.allowedHosts ?? list(env.BATON_ALLOWED_HOSTS),
     corsOrigins: overrides.corsOrigins ?? list(env.BATON_CORS_ORIGINS),
     home,
-    logLevel: overrides.logLevel ?? (env.BATON_LOG_LEVEL || undefined) ?? "warn",
+    logLevel: overrides.logLevel ?? oneOf(env, "BATON_LOG_LEVEL", LOG_LEVELS) ?? "warn",
+    logFormat: overrides.logFormat ?? oneOf(env, "BATON_LOG_FORMAT", LOG_FORMATS) ?? "json",
     services: overrides.services ?? env.BATON_SERVICES !== "false",
     serviceLoopSeconds: overrides.serviceLoopSeconds ?? number(env, "BATON_SERVICE_LOOP_SECONDS") ?? 5,
     flowRunHeartbeatTimeoutSeconds:
