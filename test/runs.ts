@@ -1,5 +1,5 @@
 import type { BatonClient } from "@baton/client";
-import { EventName, isEvent, type BatonEvent, type FlowRun, type State } from "@baton/core";
+import { EventName, isEvent, type BatonError, type BatonEvent, type FlowRun, type State } from "@baton/core";
 
 /**
  * Resolves with the run once its state matches, following the event stream (and reading the run
@@ -122,4 +122,14 @@ export function mostAtOnce(spans: [number, number][]): number {
 export async function historyLine(client: BatonClient, flowRunId: string): Promise<string> {
   const states = await client.api.listFlowRunStates({ params: { id: flowRunId } });
   return states.map((state) => (state.message ? `${state.name}: ${state.message}` : state.name)).join("; ");
+}
+
+/** What `promise` rejects with; a test fails when it resolves instead. */
+export async function failure<E extends Error = BatonError>(promise: Promise<unknown>): Promise<E> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as E;
+  }
+  throw new Error("expected a failure");
 }

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from "commander";
-import { jsonOrString, type JsonObject } from "@baton/core";
+import { Id, jsonOrString, type JsonObject } from "@baton/core";
 
 /** A whole number ≥ 0, for limits and priorities. */
 export function parseCount(value: string): number {
@@ -16,6 +16,15 @@ export function parsePositive(value: string): number {
   if (n < 1) throw new InvalidArgumentError(`'${value}' must be at least 1`);
   return n;
 }
+
+/** A parser of ids of one kind ("flow run"), checked here so that a typo is named as such. */
+export const parseId =
+  (kind: string) =>
+  (value: string): string => {
+    if (!Id.safeParse(value).success)
+      throw new InvalidArgumentError(`'${value}' is not a ${kind} id (a UUID)`);
+    return value;
+  };
 
 /** Collects a repeatable option into a list. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];

@@ -9,16 +9,8 @@ import { z } from "zod";
 import { BatonError } from "@baton/core";
 import { CancelledError, flow, getFlowRunResult, task, TimeoutError } from "@baton/sdk";
 import { Point, pointSerializer } from "./fixtures/point.js";
+import { failure } from "../../../test/runs.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("expected a failure");
-}
 
 describe.each(DIALECTS)("flows and tasks tracked by a server on %s", (dialect) => {
   let server: TestServer;
@@ -64,7 +56,7 @@ describe.each(DIALECTS)("flows and tasks tracked by a server on %s", (dialect) =
     );
     const error = await failure(typed.runFromJson({ count: "three", tags: ["a", 1], extra: true }));
     expect(error).toBeInstanceOf(BatonError);
-    expect((error as BatonError).code).toBe("invalid_argument");
+    expect(error.code).toBe("invalid_argument");
     expect(error.message).toContain("count");
     expect(error.message).toContain("tags.1");
     expect(error.message).toContain("extra");
@@ -339,7 +331,7 @@ describe("a flow whose server goes away mid-run", () => {
     const error = await failure(orphaned());
     delete process.env.BATON_API_URL;
     delete process.env.BATON_REPORT_RETRY_SECONDS;
-    expect((error as BatonError).code).toBe("unavailable");
+    expect(error.code).toBe("unavailable");
     expect(error.message).toContain(server.apiUrl);
     expect(crashes).toEqual(["unavailable"]);
   });

@@ -2,16 +2,8 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatonError } from "@baton/core";
 import { flow, secret, task } from "@baton/sdk";
+import { failure } from "../../../test/runs.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
-
-async function failure(promise: Promise<unknown>): Promise<BatonError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as BatonError;
-  }
-  throw new Error("expected a failure");
-}
 
 const API_KEY = `key-${randomBytes(12).toString("hex")}`;
 

@@ -1,16 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatonError } from "@baton/core";
 import { flow, variables } from "@baton/sdk";
+import { failure } from "../../../test/runs.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
-
-async function failure(promise: Promise<unknown>): Promise<BatonError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as BatonError;
-  }
-  throw new Error("expected a failure");
-}
 
 describe.each(DIALECTS)("variables on a server on %s", (dialect) => {
   let server: TestServer;

@@ -1,6 +1,5 @@
 import { Command, InvalidArgumentError } from "commander";
 import {
-  Id,
   parseDeploymentName,
   StateName,
   STATE_TYPES,
@@ -12,7 +11,7 @@ import {
 import type { BatonClient } from "@baton/client";
 import { followRun, logLine, stateLine } from "../follow.js";
 import { allPages, details, print, printJson, stateCell, table, time } from "../format.js";
-import { parsePositive } from "../options.js";
+import { parseId, parsePositive } from "../options.js";
 import { apiClient } from "../settings.js";
 
 /** What `flow-run ls --json` gives per run. */
@@ -34,12 +33,7 @@ export function runSummary(run: FlowRun) {
   };
 }
 
-/** A flow run id, checked here so that a typo is named as such. */
-export function runId(value: string): string {
-  if (!Id.safeParse(value).success)
-    throw new InvalidArgumentError(`'${value}' is not a flow run id (a UUID)`);
-  return value;
-}
+export const runId = parseId("flow run");
 
 /** What `--state` asks for: a state type (every state of it) or a state name such as Late. */
 export type StateFilter = { type: StateType; name?: StateName };

@@ -1,15 +1,9 @@
-import { Command, InvalidArgumentError } from "commander";
-import { Id, type TaskRun } from "@baton/core";
+import { Command } from "commander";
+import type { TaskRun } from "@baton/core";
 import { details, print, printJson, stateCell, table, time } from "../format.js";
-import { parsePositive } from "../options.js";
+import { parseId, parsePositive } from "../options.js";
 import { apiClient } from "../settings.js";
 import { parseState, runId, type StateFilter } from "./flow-run.js";
-
-function taskRunId(value: string): string {
-  if (!Id.safeParse(value).success)
-    throw new InvalidArgumentError(`'${value}' is not a task run id (a UUID)`);
-  return value;
-}
 
 /** Whether a task run is in one of the states asked for (a type, or a name on its type). */
 const inStates = (run: TaskRun, states: StateFilter[]) =>
@@ -69,7 +63,7 @@ export function taskRunCommand(): Command {
   group
     .command("inspect")
     .description("Show a task run")
-    .argument("<id>", "task run id", taskRunId)
+    .argument("<id>", "task run id", parseId("task run"))
     .option("--json", "print JSON")
     .action(async (id: string, options: { json?: boolean }) => {
       const run = await apiClient().api.readTaskRun({ params: { id } });
