@@ -5,7 +5,9 @@ import {
   EventName,
   STORED_EVENTS,
   TRUNCATED_PAYLOAD,
+  customEventNameProblem,
   eventState,
+  isStoredEventName,
   isEvent,
   type EventPayloads,
 } from "./events.js";
@@ -58,5 +60,30 @@ describe("eventState", () => {
 
   it("is null for other events", () => {
     expect(eventState(event(EventName.FlowRunDeleted, {}))).toBeNull();
+  });
+});
+
+describe("custom event names", () => {
+  it("are lowercase dotted words", () => {
+    for (const name of ["github.push", "billing.invoice-paid", "deploy_done", "shop.v2.order"]) {
+      expect(customEventNameProblem(name)).toBeNull();
+    }
+    for (const name of ["", "Github.push", "github push", "github..push", ".push", "push.", "a/b"]) {
+      expect(customEventNameProblem(name)).toMatch(/lowercase words/);
+    }
+    expect(customEventNameProblem(`a${".b".repeat(60)}`)).toMatch(/over the 100/);
+  });
+
+  it("never are Baton's own", () => {
+    for (const name of [...EVENT_NAMES, "flow-run.anything", "worker.fake", "baton.x"]) {
+      expect(customEventNameProblem(name)).toMatch(/is Baton's own/);
+    }
+  });
+
+  it("are stored (automations may trigger on them) as Baton's stored events are", () => {
+    expect(isStoredEventName("github.push")).toBe(true);
+    expect(isStoredEventName("flow-run.state-changed")).toBe(true);
+    expect(isStoredEventName("log")).toBe(false);
+    expect(isStoredEventName("flow-run.created")).toBe(false);
   });
 });

@@ -49,6 +49,52 @@ export const STORED_EVENTS = [
 ] as const;
 export type StoredEventName = (typeof STORED_EVENTS)[number];
 
+/**
+ * A custom event's name: lowercase words (letters, digits, `_`, `-`) joined by dots, such as
+ * `github.push` or `billing.invoice-paid`, at most 100 characters.
+ */
+export const CUSTOM_EVENT_NAME = /^[a-z][a-z0-9_-]*(?:\.[a-z0-9][a-z0-9_-]*)*$/;
+export const MAX_EVENT_NAME_LENGTH = 100;
+
+/**
+ * Prefixes only Baton's own events bear: a custom event may not start with one (nor be `log`), so
+ * that no client can pass itself off as a state change, a worker going offline and the like.
+ */
+export const RESERVED_EVENT_PREFIXES = [
+  "baton.",
+  "flow-run.",
+  "task-run.",
+  "deployment.",
+  "work-pool.",
+  "work-queue.",
+  "worker.",
+  "automation.",
+  "action-run.",
+] as const;
+
+/** Why `name` cannot be a custom event's name; null when it can. */
+export function customEventNameProblem(name: string): string | null {
+  if (name.length > MAX_EVENT_NAME_LENGTH) {
+    return `is ${name.length} characters, over the ${MAX_EVENT_NAME_LENGTH} an event name may have`;
+  }
+  if (!CUSTOM_EVENT_NAME.test(name)) {
+    return "must be lowercase words (a-z, 0-9, '_', '-') joined by dots, such as 'github.push'";
+  }
+  const reserved = RESERVED_EVENT_PREFIXES.find((prefix) => name.startsWith(prefix));
+  if (reserved || (EVENT_NAMES as readonly string[]).includes(name)) {
+    const why = reserved ? ` (names starting with '${reserved}' are reserved)` : "";
+    return `is Baton's own${why}: choose a name of your own, such as 'myapp.${name.replace(/^[^.]*\./, "")}'`;
+  }
+  return null;
+}
+
+/** Whether `name` is a custom event's name (not one of Baton's own). */
+export const isCustomEventName = (name: string): boolean => customEventNameProblem(name) === null;
+
+/** The events stored and that automations can react to: Baton's stored ones and every custom one. */
+export const isStoredEventName = (name: string): boolean =>
+  (STORED_EVENTS as readonly string[]).includes(name) || isCustomEventName(name);
+
 /** A run's new state, and the type of the one it left (null where a batch does not tell it). */
 type StateChanged = { state: State; previousType: StateType | null };
 type Empty = Record<string, never>;

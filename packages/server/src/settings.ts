@@ -11,6 +11,7 @@ const INPUT_LIMIT_VARIABLES: Record<keyof InputLimits, string> = {
   maxJobVariablesBytes: "BATON_MAX_JOB_VARIABLES_BYTES",
   maxResultBytes: "BATON_MAX_RESULT_BYTES",
   maxLogLineBytes: "BATON_MAX_LOG_LINE_BYTES",
+  maxEventPayloadBytes: "BATON_MAX_EVENT_PAYLOAD_BYTES",
 };
 
 /** Input limits (api/body.ts): JSON nesting depth, and bytes of each stored field. */

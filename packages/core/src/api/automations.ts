@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { STORED_EVENTS } from "../events.js";
+import { customEventNameProblem, STORED_EVENTS } from "../events.js";
 import { STATE_TYPES } from "../states.js";
 import { CsvList, Id, JsonObject, Limit, Name, Offset, Tags, Timestamp, Timestamps } from "./common.js";
 import { BatonEvent } from "./models.js";
@@ -28,12 +28,50 @@ export const EventQuery = z.strictObject({
 });
 export type EventQuery = z.input<typeof EventQuery>;
 
+/** A custom event's name (see `customEventNameProblem`): Baton's own names are refused. */
+export const CustomEventName = z.string().superRefine((name, context) => {
+  const problem = customEventNameProblem(name);
+  if (problem) context.addIssue({ code: "custom", message: `'${name.slice(0, 120)}' ${problem}` });
+});
+
+/** What an event is about: a kind and an id of the sender's choosing (`{ kind: "order", id: "1234" }`). */
+export const EventResource = z.strictObject({
+  kind: z.string().min(1).max(100),
+  id: z.string().min(1).max(200),
+});
+
+/**
+ * A custom event, sent by flow code (`emitEvent`), any client (`POST /api/events`) or a webhook. It
+ * is stored and streamed with Baton's own, and automations can trigger on its name.
+ */
+export const EventCreate = z.strictObject({
+  event: CustomEventName,
+  /** What the event is about; the event's name itself (`{ kind: "event", id: <event> }`) when left out. */
+  resource: EventResource.optional(),
+  /** The flow run the event concerns: its flow, deployment, work pool and tags become the event's. */
+  flowRunId: Id.optional(),
+  payload: JsonObject.optional(),
+});
+export type EventCreate = z.input<typeof EventCreate>;
+
 // ── Triggers ─────────────────────────────────────────────────────────────────
 const DeploymentAddress = z
   .string()
   .max(401)
   .regex(/^[^/\s][^/]*\/[^/\s][^/]*$/, "write a deployment as <flow name>/<deployment name>");
 const Names = z.array(z.string().min(1).max(200)).min(1).max(100);
+
+/** One of Baton's stored events, or a custom event's name. */
+const TriggerEvent = z.string().superRefine((name, context) => {
+  if ((STORED_EVENTS as readonly string[]).includes(name)) return;
+  const problem = customEventNameProblem(name);
+  if (problem === null) return;
+  const own = `Baton's events automations react to are ${STORED_EVENTS.join(", ")}`;
+  context.addIssue({
+    code: "custom",
+    message: `'${name.slice(0, 120)}' is not one of them and ${problem} (${own})`,
+  });
+});
 
 /**
  * Which events an automation reacts to and when it fires. Every filter given must match (a list
@@ -42,7 +80,8 @@ const Names = z.array(z.string().min(1).max(200)).min(1).max(100);
  */
 export const AutomationTrigger = z
   .strictObject({
-    events: z.array(z.enum(STORED_EVENTS)).min(1),
+    /** Baton's stored events and custom events' names. */
+    events: z.array(TriggerEvent).min(1).max(100),
     flows: Names.optional(),
     deployments: z.array(DeploymentAddress).min(1).max(100).optional(),
     workPools: Names.optional(),

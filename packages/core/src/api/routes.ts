@@ -606,10 +606,20 @@ export const routes = {
   listEvents: route({
     method: "GET",
     path: "/events",
-    summary: "Stored events (state changes, deployment, work pool and worker changes), newest first",
+    summary:
+      "Stored events (state changes, deployment, work pool and worker changes, custom events), newest first",
     tag: "events",
     query: a.EventQuery,
     response: page(a.StoredEvent),
+  }),
+  createEvent: route({
+    method: "POST",
+    path: "/events",
+    summary: "Send a custom event: stored and streamed with Baton's own; automations can trigger on its name",
+    tag: "events",
+    body: a.EventCreate,
+    response: a.StoredEvent,
+    status: 201,
   }),
 } as const;
 

@@ -1,7 +1,7 @@
 import type { AutomationAction, Automation, StoredEvent } from "../api/automations.js";
 import type { JsonObject } from "../api/common.js";
 import { BatonError } from "../errors.js";
-import { defaultMessage, renderJson, renderTemplate, type TemplateValues } from "./templates.js";
+import { defaultMessage, renderJson, renderTemplate, renderTyped, type TemplateValues } from "./templates.js";
 import { eventState } from "../events.js";
 
 type Json = JsonObject[string];
@@ -30,7 +30,9 @@ export function templateValues(
   const { trigger } = automation;
   return {
     automation: { id: automation.id, name: automation.name },
-    event: event ? { id: event.id, name: event.name, occurred: event.occurred } : null,
+    event: event
+      ? { id: event.id, name: event.name, occurred: event.occurred, payload: event.payload }
+      : null,
     resource: event?.resource ?? null,
     flow_run: event?.flowRunId
       ? {
@@ -78,7 +80,11 @@ export function resolveAction(action: AutomationAction, values: TemplateValues):
         body: action.body === undefined ? (values as unknown as JsonObject) : renderJson(action.body, values),
       };
     case "run-deployment":
-      return { type: action.type, deployment: action.deployment, parameters: action.parameters ?? {} };
+      return {
+        type: action.type,
+        deployment: action.deployment,
+        parameters: renderTyped(action.parameters ?? {}, values) as JsonObject,
+      };
     case "cancel-flow-run":
       return { type: action.type, flowRunId: target(values.flow_run?.id, "flow run to cancel") };
     case "pause-deployment":

@@ -1,9 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { defaultMessage, renderJson, renderTemplate, type TemplateValues } from "./templates.js";
+import { defaultMessage, renderJson, renderTemplate, renderTyped, type TemplateValues } from "./templates.js";
 
 const values: TemplateValues = {
   automation: { id: "a1", name: "alerts" },
-  event: { id: "e1", name: "flow-run.state-changed", occurred: "2030-01-01T00:00:00.000Z" },
+  event: {
+    id: "e1",
+    name: "flow-run.state-changed",
+    occurred: "2030-01-01T00:00:00.000Z",
+    payload: { count: 3, items: [{ sku: "a-1" }], note: null },
+  },
   resource: { kind: "flow-run", id: "r1" },
   flow_run: { id: "r1", name: "brave-otter", url: "http://ui/runs/r1" },
   flow: { name: "etl" },
@@ -71,5 +76,30 @@ describe("defaultMessage", () => {
     expect(defaultMessage(proactive)).toBe(
       "Baton automation 'alerts': no flow-run.state-changed event matched for 3600 s.",
     );
+  });
+});
+
+describe("renderTyped", () => {
+  it("keeps the type of a value a string names alone, and renders other strings as text", () => {
+    expect(
+      renderTyped(
+        {
+          count: "{{ event.payload.count }}",
+          first: "{{event.payload.items.0}}",
+          missing: "{{ event.payload.nope }}",
+          empty: "{{ event.payload.note }}",
+          text: "{{ event.payload.count }} items",
+          fixed: 7,
+        },
+        values,
+      ),
+    ).toEqual({ count: 3, first: { sku: "a-1" }, missing: null, empty: null, text: "3 items", fixed: 7 });
+  });
+
+  it("looks up names with dashes (headers) list items by index and a list's length, never inherited properties", () => {
+    const request = { headers: { "x-github-event": "push" }, body: { list: ["x"] } };
+    expect(renderTemplate("{{ headers.x-github-event }}/{{ body.list.0 }}", request)).toBe("push/x");
+    expect(renderTyped("{{ body.list.length }}", request)).toBe(1);
+    expect(renderTyped("{{ body.constructor }}", request)).toBeNull();
   });
 });

@@ -9,7 +9,8 @@ type Json = JsonObject[string];
  */
 export interface TemplateValues {
   automation: { id: string; name: string };
-  event: { id: string; name: string; occurred: string } | null;
+  /** The event's payload: a custom event's own fields (`{{ event.payload.order_id }}`). */
+  event: { id: string; name: string; occurred: string; payload: JsonObject } | null;
   resource: { kind: string; id: string } | null;
   flow_run: { id: string; name: string; url: string } | null;
   flow: { name: string } | null;
@@ -20,7 +21,11 @@ export interface TemplateValues {
 }
 
 // A dotted path of plain names between double braces: nothing else is ever looked at, let alone run.
-const TAG = /\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}/g;
+// Names may hold '-' after their first character, as HTTP headers do (`{{ headers.x-github-event }}`).
+const PATH = String.raw`([A-Za-z_][\w-]*(?:\.[A-Za-z_0-9][\w-]*)*)`;
+const TAG = new RegExp(String.raw`\{\{\s*${PATH}\s*\}\}`, "g");
+/** A string that is one tag and nothing else: its value is taken as it is (a number stays a number). */
+const WHOLE_TAG = new RegExp(String.raw`^\{\{\s*${PATH}\s*\}\}$`);
 
 function lookup(values: unknown, path: string): unknown {
   let current = values;
@@ -47,6 +52,26 @@ export function renderJson(value: Json, values: TemplateValues | JsonObject): Js
   if (Array.isArray(value)) return value.map((item) => renderJson(item, values));
   if (value !== null && typeof value === "object") {
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, renderJson(item, values)]));
+  }
+  return value;
+}
+
+/**
+ * Renders a JSON value whose strings are templates, keeping the values' types where a string is one
+ * `{{ path }}` and nothing else: `"{{ event.payload.count }}"` gives the number 3, an object its
+ * object, a missing value null. Other strings are rendered as text. Used for a run-deployment
+ * action's parameters and a webhook's template.
+ */
+export function renderTyped(value: Json, values: TemplateValues | JsonObject): Json {
+  if (typeof value === "string") {
+    const whole = WHOLE_TAG.exec(value);
+    if (!whole) return renderTemplate(value, values);
+    const found = lookup(values, whole[1] ?? "");
+    return found === undefined ? null : (found as Json);
+  }
+  if (Array.isArray(value)) return value.map((item) => renderTyped(item, values));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, renderTyped(item, values)]));
   }
   return value;
 }

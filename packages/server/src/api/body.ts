@@ -22,6 +22,8 @@ export interface InputLimits {
   maxResultBytes: number;
   /** One log line's message. */
   maxLogLineBytes: number;
+  /** A custom event's payload (`POST /api/events`, webhooks), as JSON. */
+  maxEventPayloadBytes: number;
 }
 
 const KiB = 1024;
@@ -34,6 +36,7 @@ export const DEFAULT_INPUT_LIMITS: InputLimits = {
   maxJobVariablesBytes: 64 * KiB,
   maxResultBytes: MiB,
   maxLogLineBytes: 64 * KiB,
+  maxEventPayloadBytes: 256 * KiB,
 };
 
 type SizeLimit = Exclude<keyof InputLimits, "maxJsonDepth">;
@@ -53,6 +56,10 @@ const SIZE_LIMITS: Record<SizeLimit, { setting: string; hint: string }> = {
     hint: "persist large results to result storage instead of inline",
   },
   maxLogLineBytes: { setting: "BATON_MAX_LOG_LINE_BYTES", hint: "split the message into several lines" },
+  maxEventPayloadBytes: {
+    setting: "BATON_MAX_EVENT_PAYLOAD_BYTES",
+    hint: "send what automations need and refer to the rest (a path or URL)",
+  },
 };
 
 /**
@@ -87,6 +94,7 @@ const STORED_FIELDS: Partial<Record<RouteName, [path: string, limit: SizeLimit][
     ["parameters", "maxParametersBytes"],
     ["jobVariables", "maxJobVariablesBytes"],
   ],
+  createEvent: [["payload", "maxEventPayloadBytes"]],
   createAutomation: [["actions.*.parameters", "maxParametersBytes"]],
   updateAutomation: [["actions.*.parameters", "maxParametersBytes"]],
 };

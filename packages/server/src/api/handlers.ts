@@ -127,5 +127,6 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     listActionRuns: ({ query }) => automations.listActionRuns(ctx, query),
 
     listEvents: ({ query }) => events.listEvents(ctx, query),
+    createEvent: ({ body }) => events.createEvent(ctx, body),
   };
 }

@@ -6,7 +6,7 @@ import {
   observeMatch,
   proactiveDue,
   resolveAction,
-  STORED_EVENTS,
+  isStoredEventName,
   templateValues,
   type ActionAttempt,
   type Automation,
@@ -53,7 +53,8 @@ export const automationsService: ServiceFactory = (ctx, settings) => {
   const dashboardUrl = settings.uiUrl ?? "";
   return {
     name: "automations",
-    wakeOn: STORED_EVENTS,
+    // Baton's stored events and every custom one.
+    wakeOn: isStoredEventName,
     // Notifications may wait a few milliseconds; a transaction per state change may not.
     wakeDelayMs: 50,
     async runOnce(now) {

@@ -9,8 +9,8 @@ import { holdLease, releaseLeases } from "../store/leases.js";
 export interface Service {
   name: string;
   runOnce(now: Date): Promise<void>;
-  /** Event names that make the service run again at once (a new schedule, say). */
-  wakeOn?: readonly EventName[];
+  /** Event names that make the service run again at once (a new schedule, say), or a test of a name. */
+  wakeOn?: readonly EventName[] | ((name: string) => boolean);
   /**
    * Events within this long after the first are handled in one pass: a busy server's state changes
    * then cost the service a pass per batch, not one per event. @default 0
@@ -65,7 +65,8 @@ export function startServices(
           }
         });
     };
-    const wakeOn = new Set<string>(service.wakeOn ?? []);
+    const names = new Set<string>(typeof service.wakeOn === "function" ? [] : (service.wakeOn ?? []));
+    const wakesOn = typeof service.wakeOn === "function" ? service.wakeOn : (name: string) => names.has(name);
     let wakeTimer: NodeJS.Timeout | undefined;
     const wake = (): void => {
       if (!service.wakeDelayMs) return pass();
@@ -74,8 +75,9 @@ export function startServices(
         pass();
       }, service.wakeDelayMs);
     };
-    const unsubscribe =
-      wakeOn.size > 0 ? ctx.events.subscribe((event) => wakeOn.has(event.name) && wake()) : () => undefined;
+    const unsubscribe = service.wakeOn
+      ? ctx.events.subscribe((event) => wakesOn(event.name) && wake())
+      : () => undefined;
     pass();
     return {
       stop: async () => {

@@ -1,6 +1,9 @@
 import {
   newId,
+  notFound,
+  type EventCreate,
   type EventRelated,
+  type JsonObject,
   type EventPayloads,
   type StoredEvent,
   type StoredEventName,
@@ -30,6 +33,9 @@ export type EventDraft = {
   [N in StoredEventName]: DraftFields & { name: N; payload: EventPayloads[N] };
 }[StoredEventName];
 
+/** A custom event to store (its name checked by `EventCreate`): any JSON object as its payload. */
+export type CustomEventDraft = DraftFields & { name: string; payload: JsonObject };
+
 const UNRELATED: EventRelated = {
   flowRunName: null,
   flowName: null,
@@ -48,7 +54,11 @@ const chunks = <T>(items: T[]): T[][] =>
  * (or neither does), and returns them to publish once that transaction commits. The flow, deployment,
  * work pool and tags of the events' flow runs are read in one query for the whole batch.
  */
-export async function recordEvents(db: Executor, drafts: EventDraft[]): Promise<StoredEvent[]> {
+export function recordEvents(db: Executor, drafts: EventDraft[]): Promise<StoredEvent[]> {
+  return storeEvents(db, drafts);
+}
+
+async function storeEvents(db: Executor, drafts: readonly CustomEventDraft[]): Promise<StoredEvent[]> {
   const runIds = [
     ...new Set(
       drafts.flatMap((draft) => (draft.flowRunId && draft.flowRun === undefined ? [draft.flowRunId] : [])),
@@ -113,6 +123,36 @@ export async function recordEvents(db: Executor, drafts: EventDraft[]): Promise<
 /** Stores one event outside any transaction of the change it reports, and publishes it. */
 export async function recordEvent(ctx: StoreContext, draft: EventDraft): Promise<void> {
   for (const event of await recordEvents(ctx.db.kysely, [draft])) ctx.events.emit(event);
+}
+
+/**
+ * Stores and publishes a custom event (`POST /api/events`, `emitEvent`, a webhook). One that names a
+ * flow run relates to it: its flow, deployment, work pool and tags become the event's, as for
+ * Baton's own events; a flow run that does not exist is a 404 rather than an event about nothing.
+ */
+export async function createEvent(
+  ctx: StoreContext,
+  input: z.output<typeof EventCreate>,
+): Promise<StoredEvent> {
+  const flowRunId = input.flowRunId ?? null;
+  if (flowRunId) {
+    const run = await ctx.db.kysely
+      .selectFrom("flowRuns")
+      .select("id")
+      .where("id", "=", flowRunId)
+      .executeTakeFirst();
+    if (!run) throw notFound("flow run", flowRunId);
+  }
+  const [event] = await storeEvents(ctx.db.kysely, [
+    {
+      name: input.event,
+      resource: input.resource ?? { kind: "event", id: input.event },
+      flowRunId,
+      payload: input.payload ?? {},
+    },
+  ]);
+  ctx.events.emit(event!);
+  return event!;
 }
 
 export const toStoredEvent = (row: Selectable<EventTable>): StoredEvent => ({
