@@ -51,3 +51,4 @@ export {
   type Variables,
 } from "./variables.js";
 export { secret } from "./secrets.js";
+export { emitEvent, type EmitEventOptions } from "./events.js";
