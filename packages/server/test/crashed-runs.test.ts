@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FlowRun, State } from "@baton/core";
 import { DIALECTS, startTestServer, type TestDialect, type TestServer } from "../../../test/helpers.js";
+import { failure } from "../../../test/runs.js";
 import { crashedRunsService, MAX_CRASHES_BEFORE_START } from "../src/services/crashed-runs.js";
 
 const TIMEOUT_SECONDS = 1;
@@ -167,6 +168,30 @@ describe.each(DIALECTS)("crashed runs on %s", (dialect: TestDialect) => {
       runCount: 0,
       state: { type: "CRASHED" },
     });
+  });
+
+  it("takes a worker's heartbeat for a starting run only while it is PENDING and of the attempt claimed", async () => {
+    const run = await claimedRun(0);
+    const beat = (attempt: number) =>
+      api().heartbeatFlowRun({ params: { id: run.id }, body: { attempt, whileStarting: true } });
+    await beat(run.attempt);
+    const before = await api().readFlowRun({ params: { id: run.id } });
+    expect(before.lastHeartbeat).not.toBeNull();
+
+    const stale = await failure(beat(run.attempt - 1));
+    expect(stale.code).toBe("conflict");
+    expect(stale.message).toContain(`attempt ${run.attempt - 1} of flow run ${run.id} is stale`);
+
+    // From RUNNING on the flow's own heartbeats count, and its worker's would keep a hung flow alive.
+    await api().setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "RUNNING" }, attempt: run.attempt },
+    });
+    const running = await failure(beat(run.attempt));
+    expect(running.code).toBe("conflict");
+    expect(running.message).toContain("is RUNNING, no longer starting");
+    await api().heartbeatFlowRun({ params: { id: run.id }, body: { attempt: run.attempt } });
+    await propose(run.id, "COMPLETED");
   });
 
   it("crashes an ad-hoc run (no deployment) and does not reschedule it, retries or not", async () => {

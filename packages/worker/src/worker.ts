@@ -58,8 +58,9 @@ export class Worker {
   readonly #client: BatonClient;
   readonly #inFlight = new Map<string, InFlight>();
   /**
-   * Runs claimed whose flow has not said RUNNING yet (a container or process still starting): the
-   * worker sends their heartbeats until the flow sends its own.
+   * Runs claimed whose flow has not said RUNNING yet (a container or process still starting), with
+   * the attempt each was claimed for: the worker sends their heartbeats until the server answers that
+   * the run has left PENDING (its flow sends its own) or moved on to another attempt.
    */
   readonly #starting = new Map<string, number>();
   readonly #log: (line: string) => void;
@@ -138,14 +139,25 @@ export class Worker {
   async #heartbeatStartingRuns(): Promise<void> {
     await Promise.all(
       [...this.#starting].map(([id, attempt]) =>
-        this.#client.api.heartbeatFlowRun({ params: { id }, body: { attempt } }).catch((error: unknown) => {
-          const problem = BatonError.from(error);
-          // Stale or gone: the job finds out by itself; the worker stops speaking for the run.
-          if (problem.code === "conflict" || problem.code === "not_found") this.#starting.delete(id);
-          else this.#log(`heartbeat of a starting run failed: ${problem.message}`);
-        }),
+        this.#client.api
+          .heartbeatFlowRun({ params: { id }, body: { attempt, whileStarting: true } })
+          .catch((error: unknown) => {
+            const problem = BatonError.from(error);
+            // Running, stale or gone: the worker stops speaking for this attempt of the run.
+            if (problem.code === "conflict" || problem.code === "not_found")
+              this.#stopSpeakingFor(id, attempt);
+            else this.#log(`heartbeat of a starting run failed: ${problem.message}`);
+          }),
       ),
     );
+  }
+
+  /**
+   * Forgets one attempt of a starting run. Keyed by run and checked by attempt: an older attempt's job
+   * (ending late, or a late answer about it) must not silence the attempt claimed since.
+   */
+  #stopSpeakingFor(id: string, attempt: number): void {
+    if (this.#starting.get(id) === attempt) this.#starting.delete(id);
   }
 
   /** Ships a run's lines as its logs, under the name "worker"; the context a job reports through. */
@@ -190,7 +202,7 @@ export class Worker {
       ship(LogLevel.info, `worker '${this.name}' started the job (${job.id})`);
       await this.#follow({ run, job, cancelling: false }, shipper);
     } finally {
-      this.#starting.delete(flowRun.id);
+      this.#stopSpeakingFor(flowRun.id, flowRun.attempt);
     }
   }
 
@@ -203,7 +215,8 @@ export class Worker {
       await shipper.flush();
       await this.#settle(entry, exit);
     } finally {
-      this.#inFlight.delete(flowRun.id);
+      // Only its own entry: the run may have been claimed again, for a later attempt, meanwhile.
+      if (this.#inFlight.get(flowRun.id) === entry) this.#inFlight.delete(flowRun.id);
     }
   }
 
@@ -346,9 +359,6 @@ export class Worker {
         .events({ names: [EventName.FlowRunStateChanged], signal, resume: true }, (event) => {
           if (!isEvent(event, EventName.FlowRunStateChanged)) return;
           const { type } = event.payload.state;
-          // The flow speaks for itself from RUNNING on (or has ended). A SCHEDULED event is older than
-          // the claim (the run's creation, or its reschedule), however late it arrives.
-          if (type !== "PENDING" && type !== "SCHEDULED") this.#starting.delete(event.resource.id);
           const entry = this.#inFlight.get(event.resource.id);
           if (!entry || entry.cancelling || (type !== "CANCELLING" && type !== "CANCELLED")) return;
           entry.cancelling = true;

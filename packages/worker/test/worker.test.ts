@@ -3,12 +3,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { FlowRun, JsonObject } from "@baton/core";
+import type { FlowRun, JsonObject, State } from "@baton/core";
 import { batonAt, json } from "../../cli/test/run-baton.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 import type { TestProcess } from "../../../test/processes.js";
-import { isType, limitSpans, mostAtOnce, waitForLog, waitForRunState } from "../../../test/runs.js";
-import { deploy as deployFlow, startWorker as startWorkerProcess } from "./workers.js";
+import {
+  isType,
+  limitSpans,
+  mostAtOnce,
+  waitForEvent,
+  waitForLog,
+  waitForRunState,
+} from "../../../test/runs.js";
+import { deploy as deployFlow, fixtures, startWorker as startWorkerProcess } from "./workers.js";
 import { cancelledMark } from "./fixtures/flows.js";
 
 /** Resolves once `file` exists (bounded: 200 looks, 50 ms apart). */
@@ -230,6 +237,63 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
     const history = await api().listFlowRunStates({ params: { id: run.id } });
     expect(history.filter((state) => state.type === "COMPLETED")).toHaveLength(1);
     expect(history.at(-1)?.type).toBe("COMPLETED");
+  });
+
+  it("keeps a run whose process is slow to start alive with the worker's heartbeats, past the timeout", async () => {
+    await api().createWorkPool({ body: { name: "slow", type: "process" } });
+    const deployment = json<{ id: string }>(
+      await baton("deploy", `${fixtures}/slow-start.ts:late`, "--name", "slow", "--pool", "slow", "--json"),
+    );
+    // Loading the module takes 3 heartbeat timeouts; the worker beats for the run meanwhile.
+    const worker = await startWorkerProcess(server.apiUrl, "slow", [], { SLOW_START_MS: "6000" });
+    workers.push(worker);
+    const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: "started late" } });
+    const history = await api().listFlowRunStates({ params: { id: run.id } });
+    expect(history.map((state) => state.name)).toEqual(["Scheduled", "Pending", "Running", "Completed"]);
+    expect(done.attempt).toBe(1);
+  });
+
+  it("a worker frozen past the timeout claims the run again and keeps the new attempt alive while the old job ends", async () => {
+    await api().createWorkPool({ body: { name: "thawed", type: "process" } });
+    const deployment = json<{ id: string }>(
+      await baton(
+        "deploy",
+        `${fixtures}/slow-start.ts:late`,
+        "--name",
+        "thawed",
+        "--pool",
+        "thawed",
+        "--json",
+      ),
+    );
+    const worker = await startWorkerProcess(server.apiUrl, "thawed", ["--warm-runners", "0"], {
+      SLOW_START_MS: "6000",
+    });
+    workers.push(worker);
+    const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    await worker.waitForLine(/started \(pid \d+\)/);
+    // Frozen, the worker's heartbeats stop while its first job is still loading: the run is crashed and
+    // rescheduled, and the worker, thawed at once, claims it again. The first job then finds itself
+    // stale and ends; neither its end nor the crash arriving late may silence the new attempt.
+    const crashed = waitForEvent(
+      server.client,
+      ["flow-run.state-changed"],
+      (event) => event.resource.id === run.id && (event.payload as { state: State }).state.type === "CRASHED",
+      () => process.kill(worker.child.pid!, "SIGSTOP"),
+    );
+    try {
+      await crashed;
+    } finally {
+      process.kill(worker.child.pid!, "SIGCONT");
+    }
+    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: "started late" } });
+    const history = await api().listFlowRunStates({ params: { id: run.id } });
+    expect(history.filter((state) => state.type === "CRASHED")).toHaveLength(1);
+    expect(done.attempt).toBe(3);
+    await worker.waitForLine(/job exited with code 1/); // the first attempt's, told it is stale
   });
 
   it("marks a run CRASHED when its worker and process are killed, then runs it again elsewhere", async () => {

@@ -4,8 +4,10 @@ import { startProcess, type TestProcess } from "../../../test/processes.js";
 
 /** The repository root: workers and `baton deploy` run from there, as from a user's project. */
 export const root = fileURLToPath(new URL("../../..", import.meta.url));
-/** The module the workers' flows come from, relative to the root. */
-export const flows = "packages/worker/test/fixtures/flows.ts";
+/** The folder of the workers' flow modules, relative to the root. */
+export const fixtures = "packages/worker/test/fixtures";
+/** The module most of the workers' flows come from. */
+export const flows = `${fixtures}/flows.ts`;
 
 /**
  * `baton worker start` as a real process on the built CLI, detached so a test can kill it with its

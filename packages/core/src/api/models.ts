@@ -170,7 +170,15 @@ export const SetState = z.strictObject({
   /** The flow run's attempt this process carries out (for a task run: its flow run's). */
   attempt: Attempt.optional(),
 });
-export const Heartbeat = z.strictObject({ attempt: Attempt.optional() });
+export const Heartbeat = z.strictObject({
+  attempt: Attempt.optional(),
+  /**
+   * A worker speaking for a run whose process is still starting: it counts only while the run is
+   * PENDING. From RUNNING on the flow sends its own, and the worker's is refused (409), so a hung flow
+   * process is not kept alive by its healthy worker.
+   */
+  whileStarting: z.boolean().optional(),
+});
 export type Heartbeat = z.infer<typeof Heartbeat>;
 export type SetState = z.infer<typeof SetState>;
 export const SetStateResult = z.object({

@@ -57,7 +57,7 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
         attempt: body.attempt,
       }),
     listFlowRunStates: ({ params }) => flowRuns.listStates(ctx, "flow", params.id),
-    heartbeatFlowRun: ({ params, body }) => flowRuns.heartbeatFlowRun(ctx, params.id, body.attempt),
+    heartbeatFlowRun: ({ params, body }) => flowRuns.heartbeatFlowRun(ctx, params.id, body),
     updateFlowRun: ({ params, body }) => flowRuns.updateFlowRun(ctx, params.id, body),
     claimFlowRuns: ({ body }, closed) => claims.claimFlowRuns(ctx, body, closed()),
 

@@ -12,6 +12,7 @@ import {
   type FlowRunHistoryQuery,
   type FlowRunQuery,
   type FlowRunUpdate,
+  type Heartbeat,
   type State,
   type StateHistoryEntry,
   type StateType,
@@ -320,22 +321,34 @@ export async function listStates(
 
 /**
  * Records that the process running a flow run is alive. One that carries a stale attempt (its run was
- * crashed or claimed again since) is told to stop with a conflict, and its heartbeat changes nothing.
+ * crashed or claimed again since) is told to stop with a conflict, and its heartbeat changes nothing;
+ * so is a worker speaking for a starting run (`whileStarting`) once the run has left PENDING.
  */
-export async function heartbeatFlowRun({ db }: StoreContext, id: string, attempt?: number): Promise<void> {
+export async function heartbeatFlowRun(
+  { db }: StoreContext,
+  id: string,
+  { attempt, whileStarting }: Heartbeat,
+): Promise<void> {
   let update = db.kysely.updateTable("flowRuns").set({ lastHeartbeat: nowIso() }).where("id", "=", id);
   if (attempt !== undefined) update = update.where("attempt", "=", attempt);
+  if (whileStarting) update = update.where("stateType", "=", "PENDING");
   const result = await retryIdempotent(() => update.executeTakeFirst());
   if (result.numUpdatedRows > 0n) return;
   const run = await db.kysely
     .selectFrom("flowRuns")
-    .select("attempt")
+    .select(["attempt", "stateType"])
     .where("id", "=", id)
     .executeTakeFirst();
   if (!run) throw notFound("flow run", id);
+  if (attempt !== undefined && run.attempt !== attempt) {
+    throw new BatonError(
+      "conflict",
+      `attempt ${attempt} of flow run ${id} is stale: attempt ${run.attempt} holds it now, so this process must stop`,
+    );
+  }
   throw new BatonError(
     "conflict",
-    `attempt ${attempt} of flow run ${id} is stale: attempt ${run.attempt} holds it now, so this process must stop`,
+    `flow run ${id} is ${run.stateType}, no longer starting: its own process sends its heartbeats`,
   );
 }
 
