@@ -3,3 +3,4 @@ export * from "./models.js";
 export * from "./automations.js";
 export * from "./route.js";
 export * from "./routes.js";
+export * from "./webhooks.js";

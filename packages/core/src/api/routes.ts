@@ -3,6 +3,7 @@ import { Id, Name, page } from "./common.js";
 import * as a from "./automations.js";
 import * as m from "./models.js";
 import { route } from "./route.js";
+import * as w from "./webhooks.js";
 
 const ById = z.strictObject({ id: Id });
 const ByName = z.strictObject({ name: Name });
@@ -600,6 +601,51 @@ export const routes = {
     tag: "automations",
     query: a.ActionRunQuery,
     response: page(a.ActionRun),
+  }),
+
+  // Incoming webhooks (served at /hooks/<slug>, outside /api)
+  createWebhook: route({
+    method: "POST",
+    path: "/webhooks",
+    summary: "Create an incoming webhook: a URL that turns requests into events by a template",
+    tag: "webhooks",
+    body: w.WebhookCreate,
+    response: w.Webhook,
+    status: 201,
+  }),
+  listWebhooks: route({
+    method: "GET",
+    path: "/webhooks",
+    summary: "List incoming webhooks",
+    tag: "webhooks",
+    query: m.NameQuery,
+    response: page(w.Webhook),
+  }),
+  readWebhook: route({
+    method: "GET",
+    path: "/webhooks/:name",
+    summary: "Read an incoming webhook",
+    tag: "webhooks",
+    params: ByName,
+    response: w.Webhook,
+  }),
+  updateWebhook: route({
+    method: "PATCH",
+    path: "/webhooks/:name",
+    summary: "Change an incoming webhook (enable, disable, template, token, a new URL)",
+    tag: "webhooks",
+    params: ByName,
+    body: w.WebhookUpdate,
+    response: w.Webhook,
+  }),
+  deleteWebhook: route({
+    method: "DELETE",
+    path: "/webhooks/:name",
+    summary: "Delete an incoming webhook",
+    tag: "webhooks",
+    params: ByName,
+    response: null,
+    status: 204,
   }),
 
   // Events

@@ -15,8 +15,9 @@ import { z } from "zod";
 import { BatonError, routes, type FieldIssue, type RouteName, type RouteSpec } from "@baton/core";
 import type { StoreContext } from "../store/context.js";
 import { installGuard, isApiPath } from "./guard.js";
-import { answerClientError, guardInput, type InputLimits } from "./body.js";
+import { answerClientError, DEFAULT_INPUT_LIMITS, guardInput, type InputLimits } from "./body.js";
 import { registerEventStream } from "./event-stream.js";
+import { registerHooks } from "./hooks.js";
 import { makeHandlers } from "./handlers.js";
 import { sharedDefinitionsTransforms } from "./openapi.js";
 
@@ -200,6 +201,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     { prefix: "/api" },
   );
+
+  // Incoming webhooks, outside /api: each guarded by its own token, not the API key (see hooks.ts).
+  await registerHooks(app, ctx, options.inputLimits ?? DEFAULT_INPUT_LIMITS);
 
   if (options.dashboardDir && existsSync(join(options.dashboardDir, "index.html"))) {
     await app.register(fastifyStatic, { root: options.dashboardDir, wildcard: false, index: "index.html" });

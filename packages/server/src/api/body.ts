@@ -95,6 +95,8 @@ const STORED_FIELDS: Partial<Record<RouteName, [path: string, limit: SizeLimit][
     ["jobVariables", "maxJobVariablesBytes"],
   ],
   createEvent: [["payload", "maxEventPayloadBytes"]],
+  createWebhook: [["template", "maxEventPayloadBytes"]],
+  updateWebhook: [["template", "maxEventPayloadBytes"]],
   createAutomation: [["actions.*.parameters", "maxParametersBytes"]],
   updateAutomation: [["actions.*.parameters", "maxParametersBytes"]],
 };

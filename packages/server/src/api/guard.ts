@@ -9,7 +9,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
 import fastifyCors from "@fastify/cors";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { BatonError } from "@baton/core";
+import { BatonError, WEBHOOK_PATH_PREFIX } from "@baton/core";
 
 export interface GuardOptions {
   /** When set, every API route but the public ones below needs `Authorization: Bearer <key>`. */
@@ -29,6 +29,14 @@ export interface GuardOptions {
  */
 const PUBLIC_ROUTES = new Set(["/api/health", "/api/ready", "/api/openapi.json", "/api/docs"]);
 const PUBLIC_ROUTE_PREFIXES = ["/api/docs/"];
+
+/**
+ * Incoming webhooks' one route, outside /api, by its pattern: it needs no API key (the systems that
+ * call it have none) and takes forms and text as well as JSON; the webhook's own token guards it
+ * (api/hooks.ts). A request the router matched to no route is judged by `isApiPath`, so no spelling
+ * of an /api path (`/hooks/../api/…`, `/%68ooks/…`) reaches an API route without the key.
+ */
+export const WEBHOOK_ROUTE = `${WEBHOOK_PATH_PREFIX}:slug`;
 
 /** The methods that change something; a browser can send them cross-site from a form or a no-cors fetch. */
 const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -185,6 +193,7 @@ export async function installGuard(app: FastifyInstance, options: GuardOptions):
     const matched = request.routeOptions.url !== undefined;
     if (
       matched &&
+      request.routeOptions.url !== WEBHOOK_ROUTE &&
       STATE_CHANGING.has(request.method) &&
       !isJson(request) &&
       !request.headers[CLIENT_HEADER]

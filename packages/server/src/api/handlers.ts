@@ -20,6 +20,7 @@ import * as secrets from "../store/secrets.js";
 import { setRunState } from "../store/set-state.js";
 import * as taskRuns from "../store/task-runs.js";
 import * as variables from "../store/variables.js";
+import * as webhooks from "../store/webhooks.js";
 import * as pools from "../store/work-pools.js";
 
 export type Handlers = {
@@ -125,6 +126,12 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     updateAutomation: ({ params, body }) => automations.updateAutomation(ctx, params.id, body),
     deleteAutomation: ({ params }) => automations.deleteAutomation(ctx, params.id),
     listActionRuns: ({ query }) => automations.listActionRuns(ctx, query),
+
+    createWebhook: ({ body }) => webhooks.createWebhook(ctx, body),
+    listWebhooks: ({ query }) => webhooks.listWebhooks(ctx, query),
+    readWebhook: ({ params }) => webhooks.readWebhook(ctx, params.name),
+    updateWebhook: ({ params, body }) => webhooks.updateWebhook(ctx, params.name, body),
+    deleteWebhook: ({ params }) => webhooks.deleteWebhook(ctx, params.name),
 
     listEvents: ({ query }) => events.listEvents(ctx, query),
     createEvent: ({ body }) => events.createEvent(ctx, body),

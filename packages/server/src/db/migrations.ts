@@ -466,6 +466,24 @@ END $$`,
   },
 });
 
+const webhooks: Migration = {
+  async up(db: Db) {
+    // Incoming webhooks: a request to /hooks/<slug> becomes an event by the template; the token is
+    // kept as its SHA-256 only.
+    await stamps(
+      db.schema
+        .createTable("webhooks")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("slug", "text", (c) => c.notNull().unique())
+        .addColumn("description", "text")
+        .addColumn("enabled", "integer", (c) => c.notNull())
+        .addColumn("template", "text", (c) => c.notNull())
+        .addColumn("token_hash", "text"),
+    ).execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -476,6 +494,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0005_attempts_and_pool_commands": attemptsAndPoolCommands,
     "0006_service_leases": serviceLeases,
     "0007_event_notices": eventNotices(dialect),
+    "0008_webhooks": webhooks,
   };
   return { getMigrations: async () => migrations };
 }

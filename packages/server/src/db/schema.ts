@@ -25,6 +25,7 @@ export interface Database {
   automations: AutomationTable;
   events: EventTable;
   actionRuns: ActionRunTable;
+  webhooks: WebhookTable;
 }
 
 interface Stamped {
@@ -202,6 +203,19 @@ export interface VariableTable extends Stamped {
   name: string;
   value: string;
   tags: string;
+}
+
+/** An incoming webhook, served at /hooks/<slug>. */
+export interface WebhookTable extends Stamped {
+  id: string;
+  name: string;
+  slug: string;
+  description: string | null;
+  enabled: number;
+  /** The template, as JSON. */
+  template: string;
+  /** The SHA-256 of the token callers must send (hex); null: none needed. */
+  tokenHash: string | null;
 }
 
 export interface SecretTable extends Stamped {
