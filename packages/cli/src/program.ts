@@ -11,6 +11,8 @@ import { flowCommand } from "./commands/flow.js";
 import { initCommand } from "./commands/init.js";
 import { profileCommand } from "./commands/profile.js";
 import { secretCommand } from "./commands/secret.js";
+import { eventCommand } from "./commands/event.js";
+import { webhookCommand } from "./commands/webhook.js";
 import { serverCommand } from "./commands/server.js";
 import { variableCommand } from "./commands/variable.js";
 import { workPoolCommand } from "./commands/work-pool.js";
@@ -41,6 +43,8 @@ export function program(): Command {
   baton.addCommand(automationCommand());
   baton.addCommand(variableCommand());
   baton.addCommand(secretCommand());
+  baton.addCommand(eventCommand());
+  baton.addCommand(webhookCommand());
   baton.addCommand(configCommand());
   baton.addCommand(profileCommand());
   baton
