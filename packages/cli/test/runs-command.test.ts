@@ -159,6 +159,47 @@ describe("baton deployment", () => {
 });
 
 describe("baton flow-run", () => {
+  it("deletes the runs that ended before a time, in given final states, only with --yes", async () => {
+    const finished = async (flowName: string, end: "COMPLETED" | "FAILED") => {
+      const run = await server.client.api.createFlowRun({ body: { flowName } });
+      for (const type of ["PENDING", "RUNNING", end] as const) {
+        await server.client.api.setFlowRunState({ params: { id: run.id }, body: { state: { type } } });
+      }
+      return run.id;
+    };
+    const [ok, failed] = [await finished("cleaned", "COMPLETED"), await finished("cleaned", "FAILED")];
+    const exists = async (id: string) =>
+      server.client.api.readFlowRun({ params: { id } }).then(
+        () => true,
+        () => false,
+      );
+
+    const [unasked, badTime, badState, both, neither] = await Promise.all([
+      baton("flow-run", "delete", "--before", "1d"),
+      baton("flow-run", "delete", "--before", "last tuesday", "--yes"),
+      baton("flow-run", "delete", "--before", "1d", "--state", "running", "--yes"),
+      baton("flow-run", "delete", ok, "--before", "1d"),
+      baton("flow-run", "delete"),
+    ]);
+    expect(oneLineError(unasked)).toMatch(
+      /this deletes every flow run that ended before .+ with its task runs and logs: add --yes/,
+    );
+    expect(oneLineError(badTime)).toContain("'last tuesday' is not a time: give an ISO 8601 date or time");
+    expect(oneLineError(badState)).toContain(
+      "'running' is not a final state: give one of completed, failed, cancelled, crashed",
+    );
+    expect(oneLineError(both)).toContain("give a flow run id or --before (with --state), not both");
+    expect(oneLineError(neither)).toContain("give a flow run id, or --before TIME for a clean-up");
+    expect([await exists(ok), await exists(failed)]).toEqual([true, true]);
+
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const onlyFailed = await baton("flow-run", "delete", "--before", tomorrow, "--state", "failed", "--yes");
+    expect(onlyFailed.stdout).toMatch(
+      /^Deleted [1-9]\d* flow run\(s\): every flow run that ended before .+ in FAILED\.$/m,
+    );
+    expect([await exists(ok), await exists(failed)]).toEqual([true, false]);
+  });
+
   it("lists runs filtered by state, flow and deployment, as a table and JSON, and inspects one", async () => {
     const deployment = await server.client.api.readDeploymentByName({
       params: { flowName: "report", deploymentName: "weekly" },

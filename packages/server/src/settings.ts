@@ -43,6 +43,8 @@ export interface ServerSettings extends InputLimits {
   lateRunsAfterSeconds: number;
   /** Stored events (and finished action runs) older than this are deleted. */
   eventRetentionDays: number;
+  /** Finished flow runs that ended longer ago than this are deleted with all they hold; 0 keeps them. */
+  runRetentionDays: number;
   /** The dashboard's address for links in notifications; the server's own URL when unset. */
   uiUrl: string | undefined;
   /** How many times an automation's action is tried before it is marked FAILED. */
@@ -112,6 +114,7 @@ export function serverSettings(
     lateRunsAfterSeconds:
       overrides.lateRunsAfterSeconds ?? number(env, "BATON_LATE_RUNS_AFTER_SECONDS") ?? 15,
     eventRetentionDays: overrides.eventRetentionDays ?? number(env, "BATON_EVENT_RETENTION_DAYS") ?? 7,
+    runRetentionDays: overrides.runRetentionDays ?? number(env, "BATON_RUN_RETENTION_DAYS") ?? 0,
     uiUrl: overrides.uiUrl ?? (env.BATON_UI_URL || undefined),
     actionMaxAttempts: overrides.actionMaxAttempts ?? number(env, "BATON_ACTION_MAX_ATTEMPTS") ?? 5,
     actionRetrySeconds: overrides.actionRetrySeconds ?? number(env, "BATON_ACTION_RETRY_SECONDS") ?? 5,

@@ -3,6 +3,7 @@ import {
   parseDeploymentName,
   StateName,
   STATE_TYPES,
+  TERMINAL_STATE_TYPES,
   type FlowRun,
   type FlowRunQuery,
   type StateType,
@@ -258,11 +259,69 @@ export function flowRunCommand(): Command {
 
   group
     .command("delete")
-    .description("Delete a flow run, its task runs and logs")
-    .argument("<id>", "flow run id", runId)
-    .action(async (id: string) => {
-      await apiClient().api.deleteFlowRun({ params: { id } });
-      print(`Deleted flow run ${id}.`);
-    });
+    .description(
+      "Delete a flow run, or with --before every run that ended before then, with their task runs and logs",
+    )
+    .argument("[id]", "flow run id", runId)
+    .option(
+      "--before <time>",
+      "runs that ended before this: an ISO 8601 date or time, or days ago as 30d",
+      endedBefore,
+    )
+    .option(
+      "-s, --state <type>",
+      "only runs that ended in this final state (completed, failed, cancelled, crashed); repeatable",
+      finalStateType,
+      [] as StateType[],
+    )
+    .option("--yes", "delete them without asking (needed with --before)")
+    .action(
+      async (id: string | undefined, options: { before?: string; state: StateType[]; yes?: boolean }) => {
+        const client = apiClient();
+        if (id !== undefined) {
+          if (options.before || options.state.length > 0) {
+            throw new InvalidArgumentError("give a flow run id or --before (with --state), not both");
+          }
+          await client.api.deleteFlowRun({ params: { id } });
+          print(`Deleted flow run ${id}.`);
+          return;
+        }
+        if (!options.before)
+          throw new InvalidArgumentError("give a flow run id, or --before TIME for a clean-up");
+        const which = `every flow run that ended before ${options.before}${options.state.length > 0 ? ` in ${options.state.join(" or ")}` : ""}`;
+        if (!options.yes)
+          throw new InvalidArgumentError(`this deletes ${which}, with its task runs and logs: add --yes`);
+        const { deleted } = await client.api.deleteFlowRuns({
+          query: {
+            before: options.before,
+            ...(options.state.length > 0 ? { stateType: options.state } : {}),
+          },
+        });
+        print(`Deleted ${deleted} flow run(s): ${which}.`);
+      },
+    );
   return group;
+}
+
+/** `--before`: an ISO 8601 date or time, or `<N>d` for N days before now. */
+function endedBefore(value: string): string {
+  const days = /^(\d+(?:\.\d+)?)d$/.exec(value.trim());
+  const time = days ? Date.now() - Number(days[1]) * 86_400_000 : Date.parse(value);
+  if (Number.isNaN(time)) {
+    throw new InvalidArgumentError(
+      `'${value}' is not a time: give an ISO 8601 date or time (2026-11-01) or days ago (30d)`,
+    );
+  }
+  return new Date(time).toISOString();
+}
+
+/** `--state` of a clean-up: a final state type, in any case. */
+function finalStateType(value: string, previous: StateType[]): StateType[] {
+  const type = value.trim().toUpperCase() as StateType;
+  if (!TERMINAL_STATE_TYPES.includes(type)) {
+    throw new InvalidArgumentError(
+      `'${value}' is not a final state: give one of ${TERMINAL_STATE_TYPES.map((t) => t.toLowerCase()).join(", ")}`,
+    );
+  }
+  return [...previous, type];
 }

@@ -1,5 +1,11 @@
 import { z } from "zod";
-import { STATE_TYPES, StateInputSchema, StateSchema } from "../states.js";
+import {
+  STATE_TYPES,
+  StateInputSchema,
+  StateSchema,
+  TERMINAL_STATE_TYPES,
+  type StateType,
+} from "../states.js";
 import {
   CsvList,
   Id,
@@ -134,6 +140,18 @@ export const FlowRunQuery = z.strictObject({
   offset: Offset,
 });
 export type FlowRunQuery = z.input<typeof FlowRunQuery>;
+
+/**
+ * A clean-up of finished flow runs: those that ended before `before`, in the final states given (all
+ * four when left out), go with their task runs, states and logs.
+ */
+export const FlowRunDeletion = z.strictObject({
+  before: Timestamp,
+  stateType: CsvList(z.enum(TERMINAL_STATE_TYPES as [StateType, ...StateType[]])).optional(),
+});
+export type FlowRunDeletion = z.input<typeof FlowRunDeletion>;
+export const FlowRunsDeleted = z.object({ deleted: z.number().int() });
+export type FlowRunsDeleted = z.infer<typeof FlowRunsDeleted>;
 
 /** The longest history answered at once, in buckets. */
 export const MAX_HISTORY_BUCKETS = 1000;

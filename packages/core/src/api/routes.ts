@@ -114,6 +114,15 @@ export const routes = {
     response: null,
     status: 204,
   }),
+  deleteFlowRuns: route({
+    method: "DELETE",
+    path: "/flow-runs",
+    summary:
+      "Delete the flow runs that ended before a time (in the given final states), with their task runs and logs",
+    tag: "flow runs",
+    query: m.FlowRunDeletion,
+    response: m.FlowRunsDeleted,
+  }),
   setFlowRunState: route({
     method: "POST",
     path: "/flow-runs/:id/state",

@@ -57,6 +57,7 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
         force: body.force ?? false,
         attempt: body.attempt,
       }),
+    deleteFlowRuns: ({ query }) => flowRuns.deleteFinishedFlowRuns(ctx, query),
     listFlowRunStates: ({ params }) => flowRuns.listStates(ctx, "flow", params.id),
     heartbeatFlowRun: ({ params, body }) => flowRuns.heartbeatFlowRun(ctx, params.id, body),
     updateFlowRun: ({ params, body }) => flowRuns.updateFlowRun(ctx, params.id, body),

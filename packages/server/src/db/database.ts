@@ -24,7 +24,23 @@ export interface Db {
   dialect: Dialect;
   /** The URL without its password, for messages. */
   displayUrl: string;
+  /** The connections open now, at most, idle and waited for (PostgreSQL's pool; SQLite has one). */
+  connections(): ConnectionUse;
+  /**
+   * Gives the space of deleted rows back to the file system (SQLite's incremental vacuum; PostgreSQL's
+   * autovacuum keeps it for new rows by itself). Returns the bytes given back.
+   */
+  reclaimSpace(): Promise<number>;
   close(): Promise<void>;
+}
+
+export interface ConnectionUse {
+  open: number;
+  max: number;
+  /** Open and not in use; unknown on SQLite (one connection, used in turn). */
+  idle?: number;
+  /** Requests waiting for a connection; unknown on SQLite. */
+  waiting?: number;
 }
 
 // PostgreSQL's bigint (count(*), bigserial) would otherwise arrive as a string.
@@ -106,12 +122,22 @@ export function openDatabase(url: string, poolSize = DEFAULT_POOL_SIZE): Db {
       kysely,
       dialect: "postgres",
       displayUrl: url.replace(/:[^:@/]*@/, ":***@"),
+      connections: () => ({
+        open: pool.totalCount,
+        max: poolSize,
+        idle: pool.idleCount,
+        waiting: pool.waitingCount,
+      }),
+      reclaimSpace: async () => 0,
       close: () => kysely.destroy(),
     };
   }
   const path = url.replace(/^sqlite:(\/\/)?/, "");
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SQLite(path);
+  // Takes effect in a new file only (before its first table); a file made before keeps its space
+  // until a full VACUUM (docs/operations.md).
+  sqlite.pragma("auto_vacuum = INCREMENTAL");
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("foreign_keys = ON");
@@ -120,7 +146,23 @@ export function openDatabase(url: string, poolSize = DEFAULT_POOL_SIZE): Db {
     dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }),
     plugins,
   });
-  return { kysely, dialect: "sqlite", displayUrl: path, close: () => kysely.destroy() };
+  return {
+    kysely,
+    dialect: "sqlite",
+    displayUrl: path,
+    connections: () => ({ open: 1, max: 1 }),
+    // On Kysely's connection, so it waits its turn instead of joining an open transaction; through
+    // better-sqlite3's pragma(), which steps the statement to its end (one step frees one page).
+    reclaimSpace: () =>
+      kysely.connection().execute(async () => {
+        const pageSize = sqlite.pragma("page_size", { simple: true }) as number;
+        const bytes = () => (sqlite.pragma("page_count", { simple: true }) as number) * pageSize;
+        const before = bytes();
+        sqlite.pragma("incremental_vacuum");
+        return before - bytes();
+      }),
+    close: () => kysely.destroy(),
+  };
 }
 
 /** Brings the schema up to date; safe to run on every start and from several processes. */

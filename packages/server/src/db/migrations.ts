@@ -484,6 +484,13 @@ const webhooks: Migration = {
   },
 };
 
+const runRetention: Migration = {
+  async up(db: Db) {
+    // Retention finds the oldest finished runs by their end, without reading every finished run.
+    await db.schema.createIndex("flow_runs_end_time").on("flow_runs").columns(["end_time"]).execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -495,6 +502,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0006_service_leases": serviceLeases,
     "0007_event_notices": eventNotices(dialect),
     "0008_webhooks": webhooks,
+    "0009_run_retention": runRetention,
   };
   return { getMigrations: async () => migrations };
 }

@@ -5,6 +5,7 @@ import { eventRetentionService } from "./event-retention.js";
 import type { ServiceFactory } from "./index.js";
 import { lateRunsService } from "./late-runs.js";
 import { offlineWorkersService } from "./offline-workers.js";
+import { runRetentionService } from "./run-retention.js";
 import { schedulerService } from "./scheduler.js";
 
 /** The background services a server runs, in the order they start. */
@@ -16,4 +17,5 @@ export const SERVICES: readonly ServiceFactory[] = [
   automationsService,
   actionsService,
   eventRetentionService,
+  runRetentionService,
 ];

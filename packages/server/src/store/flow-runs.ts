@@ -4,10 +4,13 @@ import {
   makeState,
   MAX_HISTORY_BUCKETS,
   STATE_TYPES,
+  TERMINAL_STATE_TYPES,
   newId,
   notFound,
   type FlowRun,
   type FlowRunCreate,
+  type FlowRunDeletion,
+  type FlowRunsDeleted,
   type FlowRunHistoryBucket,
   type FlowRunHistoryQuery,
   type FlowRunQuery,
@@ -299,6 +302,45 @@ export async function deleteFlowRun(ctx: StoreContext, id: string): Promise<void
     await trx.deleteFrom("logs").where("flowRunId", "=", id).execute();
   });
   ctx.events.publish(EventName.FlowRunDeleted, { kind: "flow-run", id }, id, {});
+}
+
+/** Finished flow runs deleted per transaction: each batch holds its locks only briefly. */
+const DELETE_BATCH = 500;
+
+/**
+ * Deletes the flow runs that ended before `before` in the final states given (all four by default),
+ * with everything they hold: their task runs, states and tags (by the foreign keys) and their logs.
+ * Oldest first, in batches of a transaction each; runs still in flight are never touched. SQLite's
+ * file then gives the space back.
+ */
+export async function deleteFinishedFlowRuns(
+  ctx: StoreContext,
+  query: z.output<typeof FlowRunDeletion>,
+): Promise<FlowRunsDeleted> {
+  const before = toStoredTime(query.before);
+  const states = query.stateType ?? TERMINAL_STATE_TYPES;
+  let deleted = 0;
+  for (;;) {
+    const batch = await ctx.db.kysely.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom("flowRuns")
+        .select("id")
+        .where("endTime", "<", before)
+        .where("stateType", "in", states)
+        .orderBy("endTime")
+        .limit(DELETE_BATCH)
+        .execute();
+      const ids = rows.map((row) => row.id);
+      if (ids.length === 0) return 0;
+      await trx.deleteFrom("logs").where("flowRunId", "in", ids).execute();
+      await trx.deleteFrom("flowRuns").where("id", "in", ids).execute();
+      return ids.length;
+    });
+    deleted += batch;
+    if (batch < DELETE_BATCH) break;
+  }
+  if (deleted > 0) await ctx.db.reclaimSpace();
+  return { deleted };
 }
 
 export async function listStates(
