@@ -30,21 +30,32 @@ export class EventBus {
 
   /** Sends an event made by this server: a stored one goes out with the id it is stored under. */
   emit(event: BatonEvent): void {
-    this.deliver(event);
+    this.#deliver(event, false);
     this.#emitter.emit("own", event);
   }
 
-  /** Delivers an event to this server's subscribers only, once per id. */
+  /** Delivers an event heard from another server to this server's subscribers only, once per id. */
   deliver(event: BatonEvent): void {
+    this.#deliver(event, true);
+  }
+
+  #deliver(event: BatonEvent, relayed: boolean): void {
     if (this.#recent.has(event.id)) return;
     this.#recent.add(event.id);
     if (this.#recent.size > REMEMBERED) this.#recent.delete(this.#recent.values().next().value!);
     this.#emitter.emit("event", event);
+    this.#emitter.emit("delivered", event, relayed);
   }
 
   subscribe(listener: (event: BatonEvent) => void): () => void {
     this.#emitter.on("event", listener);
     return () => this.#emitter.off("event", listener);
+  }
+
+  /** Every delivery, after the subscribers had it, and whether the event was heard from another server (metrics). */
+  subscribeDelivered(listener: (event: BatonEvent, relayed: boolean) => void): () => void {
+    this.#emitter.on("delivered", listener);
+    return () => this.#emitter.off("delivered", listener);
   }
 
   /** Events this server made (not those heard from others). */

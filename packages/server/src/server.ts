@@ -7,6 +7,7 @@ import pinoPretty from "pino-pretty";
 import { buildApp, type LogStream } from "./api/app.js";
 import { migrateToLatest, openDatabase, type Db } from "./db/database.js";
 import { EventBus } from "./events.js";
+import { ServerMetrics } from "./metrics.js";
 import { PostgresEventRelay } from "./event-relay.js";
 import { serverSettings, type ServerSettings } from "./settings.js";
 import { loadSecretsKey } from "./secrets-key.js";
@@ -55,11 +56,15 @@ export async function startServer(
   await migrateToLatest(db);
   const secrets = await encryptStoredSecrets(db, secretsKey);
   const stopping = new AbortController();
-  const ctx: StoreContext = { db, events: new EventBus(), secretsKey, stopping: stopping.signal };
+  const events = new EventBus();
+  const metrics = new ServerMetrics(db, events);
+  const ctx: StoreContext = { db, events, secretsKey, stopping: stopping.signal, observer: metrics };
   const app = await buildApp({
     ctx,
     version: VERSION,
     apiKey: settings.apiKey,
+    metricsToken: settings.metricsToken,
+    metrics,
     boundHost: settings.host,
     allowedHosts: settings.allowedHosts,
     corsOrigins: settings.corsOrigins,
@@ -103,6 +108,7 @@ export async function startServer(
       await app.close();
       clearTimeout(cut);
       await relay?.close();
+      metrics.close();
       await db.close();
     },
   };

@@ -23,6 +23,8 @@ export interface ServerSettings extends InputLimits {
   /** Connections to PostgreSQL for requests and services, at most (docs/production.md sizes them). */
   databasePoolSize: number;
   apiKey: string | undefined;
+  /** A token that reads `/api/metrics` only (`Authorization: Bearer <token>`), beside the API key. */
+  metricsToken: string | undefined;
   /** The key secrets are encrypted with (32 bytes, base64 or hex); `$BATON_HOME/secrets.key` when unset. */
   secretsKey: string | undefined;
   /** Host names the server answers to besides IP addresses, loopback names and `host`; "*" for any (docs/security.md). */
@@ -99,6 +101,7 @@ export function serverSettings(
     databasePoolSize:
       overrides.databasePoolSize ?? number(env, "BATON_DATABASE_POOL_SIZE", 1) ?? DEFAULT_POOL_SIZE,
     apiKey: overrides.apiKey ?? (env.BATON_API_KEY || undefined),
+    metricsToken: overrides.metricsToken ?? (env.BATON_METRICS_TOKEN || undefined),
     secretsKey: overrides.secretsKey ?? (env.BATON_SECRETS_KEY || undefined),
     allowedHosts: overrides.allowedHosts ?? list(env.BATON_ALLOWED_HOSTS),
     corsOrigins: overrides.corsOrigins ?? list(env.BATON_CORS_ORIGINS),

@@ -13,6 +13,7 @@ import Fastify, {
 import { validatorCompiler } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { BatonError, routes, type FieldIssue, type RouteName, type RouteSpec } from "@baton/core";
+import { ServerMetrics } from "../metrics.js";
 import type { StoreContext } from "../store/context.js";
 import { installGuard, isApiPath } from "./guard.js";
 import { answerClientError, DEFAULT_INPUT_LIMITS, guardInput, type InputLimits } from "./body.js";
@@ -26,6 +27,10 @@ export interface AppOptions {
   version: string;
   /** When set, every API route but the few public ones (see guard.ts) needs `Authorization: Bearer <key>`. */
   apiKey?: string | undefined;
+  /** When set, `/api/metrics` also answers this token (see guard.ts). */
+  metricsToken?: string | undefined;
+  /** The server's metrics (`/api/metrics`); made here over `ctx` when not given. */
+  metrics?: ServerMetrics;
   /** The address listened on, and the other Host names and browser origins accepted (see guard.ts). */
   boundHost?: string;
   allowedHosts?: readonly string[];
@@ -110,6 +115,7 @@ function closedSignal(response: ServerResponse): AbortSignal {
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { ctx, apiKey } = options;
+  const metrics = options.metrics ?? new ServerMetrics(ctx.db, ctx.events);
   const app = Fastify({
     logger: {
       level: options.logLevel ?? "warn",
@@ -134,6 +140,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler(answerError);
   guardInput(app, options.inputLimits);
+  // Every answer, refusals included, by the route the router matched (a bounded set of labels).
+  app.addHook("onResponse", async (request, reply) => {
+    metrics.request(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+  });
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0] ?? "";
@@ -148,6 +158,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await installGuard(app, {
     apiKey,
+    metricsToken: options.metricsToken,
     boundHost: options.boundHost ?? "127.0.0.1",
     allowedHosts: options.allowedHosts ?? [],
     corsOrigins: options.corsOrigins ?? [],
@@ -196,6 +207,31 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       }
 
       api.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+      api.get(
+        "/metrics",
+        {
+          schema: {
+            summary:
+              "Prometheus metrics (text format): runs by state, work queues, workers, claims, HTTP requests, database connections, event delivery",
+            tags: ["operations"],
+            querystring: NoQuery,
+          },
+        },
+        async (_request, reply) => {
+          let text: string;
+          try {
+            text = await metrics.render();
+          } catch (error) {
+            throw new BatonError(
+              "unavailable",
+              `the metrics could not be read from the database at ${ctx.db.displayUrl}: ${error instanceof Error ? error.message : String(error)}`,
+              { cause: error },
+            );
+          }
+          return reply.type(metrics.contentType).send(text);
+        },
+      );
 
       registerEventStream(api, ctx);
     },

@@ -14,6 +14,8 @@ import { BatonError, WEBHOOK_PATH_PREFIX } from "@baton/core";
 export interface GuardOptions {
   /** When set, every API route but the public ones below needs `Authorization: Bearer <key>`. */
   apiKey: string | undefined;
+  /** When set, `/api/metrics` also answers `Authorization: Bearer <token>` (BATON_METRICS_TOKEN). */
+  metricsToken?: string | undefined;
   /** The address the server listens on: its name is accepted as a Host. */
   boundHost: string;
   /** More Host names to answer to (BATON_ALLOWED_HOSTS); "*" answers to any. */
@@ -29,6 +31,12 @@ export interface GuardOptions {
  */
 const PUBLIC_ROUTES = new Set(["/api/health", "/api/ready", "/api/openapi.json", "/api/docs"]);
 const PUBLIC_ROUTE_PREFIXES = ["/api/docs/"];
+
+/**
+ * Prometheus' route: it takes the API key, or the metrics token, which opens nothing else (so that a
+ * scraper's configuration holds no key to the whole API). With a token and no key it needs the token.
+ */
+export const METRICS_ROUTE = "/api/metrics";
 
 /**
  * Incoming webhooks' one route, outside /api, by its pattern: it needs no API key (the systems that
@@ -95,6 +103,7 @@ export async function installGuard(app: FastifyInstance, options: GuardOptions):
   const corsOrigins = new Set(options.corsOrigins.map(originOf));
   // Digests of equal length, compared in constant time: neither the key nor its length leaks.
   const expectedKey = options.apiKey ? digest(options.apiKey) : undefined;
+  const expectedMetricsToken = options.metricsToken ? digest(options.metricsToken) : undefined;
 
   /**
    * A name a DNS rebinding attack cannot use: an IP address (the page's origin is then that address,
@@ -172,7 +181,37 @@ export async function installGuard(app: FastifyInstance, options: GuardOptions):
       );
     }
 
-    if (expectedKey && needsKey(request)) {
+    if (request.routeOptions.url === METRICS_ROUTE) {
+      if (expectedKey || expectedMetricsToken) {
+        const given = keyGiven(request);
+        const sent = given === undefined ? undefined : digest(given);
+        // Both compared whatever the first answers, in constant time.
+        const asKey = sent !== undefined && expectedKey !== undefined && timingSafeEqual(sent, expectedKey);
+        const asToken =
+          sent !== undefined &&
+          expectedMetricsToken !== undefined &&
+          timingSafeEqual(sent, expectedMetricsToken);
+        if (!asKey && !asToken) {
+          const accepted = [
+            expectedKey ? "the API key" : "",
+            expectedMetricsToken ? "BATON_METRICS_TOKEN" : "",
+          ]
+            .filter(Boolean)
+            .join(" or ");
+          reply.header("www-authenticate", "Bearer");
+          return refuse(
+            reply,
+            401,
+            new BatonError(
+              "unauthenticated",
+              given === undefined
+                ? `the metrics need ${accepted}, sent as 'Authorization: Bearer <token>' (in Prometheus: authorization.credentials of the scrape job)`
+                : `the token sent for the metrics is not ${accepted} of this server`,
+            ),
+          );
+        }
+      }
+    } else if (expectedKey && needsKey(request)) {
       const given = keyGiven(request);
       if (given === undefined || !timingSafeEqual(digest(given), expectedKey)) {
         reply.header("www-authenticate", "Bearer");

@@ -39,6 +39,8 @@ export const heldByProcess = (eb: ExpressionBuilder<Database, "flowRuns">) =>
 
 interface Pass {
   claimed: Applied[];
+  /** When each claimed run became due: its scheduled time, or its creation when that was later. */
+  claimedDue: string[];
   /** When the earliest run that is not due yet becomes due, to wake a long poll then. */
   nextDue: string | null;
   poolDefaults: JsonObject;
@@ -77,7 +79,9 @@ export async function claimFlowRuns(
     for (;;) {
       if (ctx.stopping?.aborted) return { runs: [] };
       changed = false;
+      const started = performance.now();
       const pass = await ctx.db.kysely.transaction().execute((trx) => claimPass(ctx, trx, request));
+      ctx.observer?.claimPass((performance.now() - started) / 1000, pass.claimedDue, new Date());
       for (const applied of pass.claimed) publishStateChange(ctx, applied);
       if (pass.claimed.length > 0) return { runs: await describeClaimed(ctx, pass) };
       const now = Date.now();
@@ -146,7 +150,7 @@ function mayFreeWork(event: BatonEvent): boolean {
 async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise<Pass> {
   const now = new Date();
   const nowIso = now.toISOString();
-  const empty: Pass = { claimed: [], nextDue: null, poolDefaults: {} };
+  const empty: Pass = { claimed: [], claimedDue: [], nextDue: null, poolDefaults: {} };
 
   // Lock order: pool, then deployments. Touching a row with an UPDATE takes its lock on PostgreSQL
   // (SQLite's BEGIN IMMEDIATE already serializes writers).
@@ -237,15 +241,20 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
     request.limit,
   );
   const claimed: Applied[] = [];
+  const claimedDue: string[] = [];
   for (const run of admitted) {
     const applied = await transitionInTransaction(trx, "flow", run.id, makeState({ type: "PENDING" }), {
       force: false,
       claimedBy: request.workerName,
     });
     // Refused (its state changed since it was read): it is not claimed, and its room is left unused.
-    if (applied.result.status === "ACCEPT" && applied.changed) claimed.push(applied);
+    if (applied.result.status === "ACCEPT" && applied.changed) {
+      claimed.push(applied);
+      const scheduled = run.nextScheduledStartTime ?? run.created;
+      claimedDue.push(scheduled > run.created ? scheduled : run.created);
+    }
   }
-  return { ...empty, claimed };
+  return { ...empty, claimed, claimedDue };
 }
 
 /** At most this many candidates are read per pass; limits may skip some of them. */
@@ -260,6 +269,7 @@ function scheduledRuns(trx: Trx, request: Request, queues: { id: string }[]) {
       "flowRuns.workQueueId",
       "flowRuns.deploymentId",
       "flowRuns.nextScheduledStartTime",
+      "flowRuns.created",
     ])
     .where("flowRuns.stateType", "=", "SCHEDULED")
     .where("flowRuns.lastHeartbeat", "is", null); // not awaiting a retry in its own process

@@ -13,6 +13,16 @@ export interface StoreContext {
    * their clients go on through another server (or this one, restarted).
    */
   stopping?: AbortSignal;
+  /** Told what the store alone knows, for the server's metrics (metrics.ts). */
+  observer?: StoreObserver;
+}
+
+export interface StoreObserver {
+  /**
+   * A claim pass ended: how long its transaction took, and, for each run it claimed, when that run
+   * became due (its scheduled time, or its creation when that was later).
+   */
+  claimPass(seconds: number, claimedDue: readonly string[], claimedAt: Date): void;
 }
 
 export const nowIso = (): string => new Date().toISOString();
