@@ -11,6 +11,7 @@ import { OverviewPage } from "./pages/Overview.js";
 import { RunDetailPage } from "./pages/RunDetail.js";
 import { RunsPage } from "./pages/Runs.js";
 import { VariablesPage } from "./pages/Variables.js";
+import { WebhooksPage } from "./pages/Webhooks.js";
 import { WorkPoolsPage } from "./pages/WorkPools.js";
 import { Link, useLocation } from "./router.js";
 
@@ -23,6 +24,7 @@ const NAV = [
   { href: "/variables", label: "Variables" },
   { href: "/automations", label: "Automations" },
   { href: "/events", label: "Events" },
+  { href: "/webhooks", label: "Webhooks" },
 ] as const;
 
 function route(path: string): ReactNode {
@@ -49,6 +51,7 @@ function route(path: string): ReactNode {
     return <AutomationPage key={id} id={id} />;
   }
   if (path === "/events") return <EventsPage />;
+  if (path === "/webhooks") return <WebhooksPage />;
   return <NotFound />;
 }
 

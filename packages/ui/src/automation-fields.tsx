@@ -4,6 +4,7 @@
  */
 import { getUiOptions, type FieldProps, type RegistryFieldsType, type WidgetProps } from "@rjsf/utils";
 import { useEffect, useState, type ChangeEvent } from "react";
+import { STORED_EVENTS } from "@baton/core";
 
 /** What the editor hands its fields. */
 export interface AutomationFormContext {
@@ -56,6 +57,106 @@ function parseLines(text: string): string[] | undefined {
     .map((line) => line.trim())
     .filter(Boolean);
   return values.length > 0 ? values : undefined;
+}
+
+/** A list of choices as boxes; none checked is no list (a filter left out), not an empty one. */
+function ChoicesField(props: FieldProps<string[] | undefined>) {
+  const { fieldPathId, formData, onChange, disabled, readonly, schema } = props;
+  const items = schema.items as { enum?: unknown[] } | undefined;
+  const choices = (items?.enum ?? []).map(String);
+  const chosen = formData ?? [];
+  function toggle(choice: string, on: boolean) {
+    const next = choices.filter((item) => (item === choice ? on : chosen.includes(item)));
+    onChange(next.length > 0 ? next : undefined, fieldPathId.path);
+  }
+  return (
+    <>
+      <label className="control-label">{labelOf(props)}</label>
+      <div className="checkboxes">
+        {choices.map((choice) => (
+          <label key={choice} className="checkbox-inline">
+            <span>
+              <input
+                type="checkbox"
+                checked={chosen.includes(choice)}
+                disabled={disabled || readonly}
+                onChange={(event) => toggle(choice, event.target.checked)}
+              />
+              {choice}
+            </span>
+          </label>
+        ))}
+      </div>
+    </>
+  );
+}
+
+const isBatons = (name: string): boolean => (STORED_EVENTS as readonly string[]).includes(name);
+
+/**
+ * A trigger's events: a box for each of Baton's stored events, and custom events' names one a line
+ * (`github.push`). Together they are the list; none at all is no list.
+ */
+function EventsField(props: FieldProps<string[] | undefined>) {
+  const { fieldPathId, formData, onChange, disabled, readonly } = props;
+  const chosen = formData ?? [];
+  const custom = chosen.filter((name) => !isBatons(name));
+  const [text, setText] = useState(() => custom.join("\n"));
+  useEffect(() => {
+    setText((current) => (textOf(parseLines(current)) === custom.join("\n") ? current : custom.join("\n")));
+  }, [formData]);
+  const send = (own: string[], others: string[] | undefined) => {
+    const all = [...own, ...(others ?? [])];
+    onChange(all.length > 0 ? all : undefined, fieldPathId.path);
+  };
+  const own = chosen.filter(isBatons);
+  function toggle(name: string, on: boolean) {
+    send(
+      STORED_EVENTS.filter((event) => (event === name ? on : own.includes(event))),
+      parseLines(text),
+    );
+  }
+  function type(event: ChangeEvent<HTMLTextAreaElement>) {
+    setText(event.target.value);
+    send(own, parseLines(event.target.value));
+  }
+  const id = fieldPathId.$id;
+  return (
+    <>
+      <label className="control-label">{labelOf(props)}</label>
+      <div className="checkboxes">
+        {STORED_EVENTS.map((name) => (
+          <label key={name} className="checkbox-inline">
+            <span>
+              <input
+                type="checkbox"
+                checked={own.includes(name)}
+                disabled={disabled || readonly}
+                onChange={(event) => toggle(name, event.target.checked)}
+              />
+              {name}
+            </span>
+          </label>
+        ))}
+      </div>
+      <label className="control-label" htmlFor={`${id}-custom`}>
+        Custom events
+      </label>
+      <textarea
+        id={`${id}-custom`}
+        className="form-control lines-input"
+        rows={Math.max(1, Math.min(6, text.split("\n").length))}
+        placeholder="github.push"
+        spellCheck={false}
+        value={text}
+        disabled={disabled || readonly}
+        onChange={type}
+      />
+      <p className="help-block">
+        Names of custom events (sent with emitEvent, POST /api/events or a webhook), one a line.
+      </p>
+    </>
+  );
 }
 
 /** Any JSON value as text; while the text is not JSON, the form keeps the last value and says so. */
@@ -163,5 +264,10 @@ function ActionKindWidget({ id, value, options, onChange, disabled, readonly }: 
   );
 }
 
-export const automationFields: RegistryFieldsType = { lines: LinesField, json: JsonField };
+export const automationFields: RegistryFieldsType = {
+  lines: LinesField,
+  json: JsonField,
+  events: EventsField,
+  choices: ChoicesField,
+};
 export const automationWidgets = { secret: SecretWidget, actionKind: ActionKindWidget };

@@ -110,8 +110,8 @@ export const automationUiSchema: UiSchema = {
       "withinSeconds",
       "*",
     ],
-    events: { "ui:title": "Events", "ui:widget": "checkboxes", "ui:options": { inline: true } },
-    stateTypes: { "ui:title": "State types", "ui:widget": "checkboxes", "ui:options": { inline: true } },
+    events: { "ui:title": "Events", "ui:field": "events" },
+    stateTypes: { "ui:title": "State types", "ui:field": "choices" },
     flows: { "ui:title": "Flows", ...lines("Flow names, one a line.", "nightly-etl") },
     deployments: {
       "ui:title": "Deployments",

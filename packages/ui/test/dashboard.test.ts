@@ -237,6 +237,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
       { path: "/variables", title: "Variables", shot: "variables" },
       { path: "/automations", title: "Automations", shot: "automations" },
       { path: "/events", title: "Events", shot: "events" },
+      { path: "/webhooks", title: "Webhooks", shot: "webhooks" },
     ];
     for (const { path, title, shot } of pages) {
       await open(path);
@@ -1012,5 +1013,76 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     await expect.poll(() => rows.count()).toBe(50);
     await page.getByRole("button", { name: "Load more" }).click();
     await expect.poll(() => rows.count()).toBeGreaterThan(50);
+  });
+
+  it("creates a webhook with a token and copies its URL; its requests are events that an automation made in the form reacts to; disables and deletes it", async () => {
+    // An automation on a custom event, from the form: Baton's events unchecked, a custom name typed.
+    await open("/automations");
+    await page.getByRole("button", { name: "New automation" }).click();
+    const form = page.getByRole("region", { name: "New automation" });
+    await form.locator("#root_name").fill("on finished deploys");
+    await form.getByRole("checkbox", { name: "flow-run.state-changed" }).uncheck();
+    await form.getByRole("checkbox", { name: "FAILED" }).uncheck();
+    await form.getByRole("checkbox", { name: "CRASHED" }).uncheck();
+    await form.getByLabel("Custom events").fill("deploys.finished");
+    await form.getByRole("button", { name: "Create" }).click();
+    await page.waitForURL(/\/automations\/[\w-]+$/);
+    const automationId = page.url().split("/").pop()!;
+    expect((await api().readAutomation({ params: { id: automationId } })).trigger.events).toEqual([
+      "deploys.finished",
+    ]);
+
+    await open("/webhooks");
+    await page.getByText("No webhooks.").waitFor();
+    const create = page.getByRole("form", { name: "New webhook" });
+    await create.getByLabel("Name").fill("deploys");
+    await create.getByLabel("Event").fill("deploys.{{ body.kind }}");
+    await create.getByLabel("Payload").fill("{not json");
+    await create.getByRole("button", { name: "Create webhook" }).click();
+    await create
+      .getByRole("alert")
+      .getByText(/The payload is not JSON/)
+      .waitFor();
+    await create.getByLabel("Payload").fill('{"sha": "{{ body.sha }}"}');
+    await create.getByRole("button", { name: "Create webhook" }).click();
+    const token = await page.getByRole("status", { name: "New token" }).locator("code").last().textContent();
+    expect(token).toMatch(/^[\w-]{32}$/);
+
+    const table = page.getByRole("table", { name: "Webhooks" });
+    const row = table.getByRole("row", { name: /deploys/ });
+    await row.getByText("required").waitFor();
+    await shoot("webhooks-created");
+    await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
+    await row.getByRole("button", { name: "Copy URL" }).click();
+    await row.getByRole("button", { name: "Copied" }).waitFor();
+    const url = await page.evaluate(() => navigator.clipboard.readText());
+    const webhook = await api().readWebhook({ params: { name: "deploys" } });
+    expect(url).toBe(`${server.url}${webhook.path}`);
+
+    // An external system calls it: no API key, the webhook's token.
+    const call = () =>
+      fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-baton-webhook-token": token! },
+        body: JSON.stringify({ kind: "finished", sha: "abc123" }),
+      });
+    expect((await call()).status).toBe(202);
+    await open("/events");
+    await page
+      .getByRole("table", { name: "Events" })
+      .getByRole("row", { name: /deploys\.finished.*webhook.*sha.*abc123/ })
+      .waitFor();
+    await expect
+      .poll(async () => (await api().listActionRuns({ query: { automationId } })).items.length)
+      .toBe(1);
+
+    await open("/webhooks");
+    await row.getByRole("button", { name: "Disable deploys" }).click();
+    await row.locator(".badge", { hasText: /^Disabled$/ }).waitFor();
+    expect((await call()).status).toBe(404);
+    await row.getByRole("button", { name: "Delete" }).click();
+    await row.getByRole("button", { name: "Yes, delete" }).click();
+    await page.getByText("No webhooks.").waitFor();
+    expect((await api().listWebhooks({})).items).toEqual([]);
   });
 });

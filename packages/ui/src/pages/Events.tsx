@@ -2,6 +2,7 @@ import {
   EventName,
   eventState,
   isEvent,
+  isStoredEventName,
   STORED_EVENTS,
   type BatonEvent,
   type StoredEvent,
@@ -138,6 +139,16 @@ function Change({ event }: { event: BatonEvent }) {
     );
   }
   if (event.name === EventName.WorkerOffline) return <Badge tone="off">Offline</Badge>;
+  if (!(STORED_EVENTS as readonly string[]).includes(event.name)) {
+    // A custom event: what it carries.
+    const text = JSON.stringify(event.payload);
+    if (text === "{}") return <span className="muted">—</span>;
+    return (
+      <code className="small" title={text}>
+        {text.length > 80 ? `${text.slice(0, 79)}…` : text}
+      </code>
+    );
+  }
   const paused = isEvent(event, EventName.WorkPoolUpdated)
     ? event.payload.workPool.paused
     : isEvent(event, EventName.DeploymentUpdated)
@@ -172,9 +183,10 @@ export function EventsPage() {
     [name, resource, since],
   );
   const schedule = useDebouncedBatch<"events">(() => events.refresh(), 300);
+  // Custom events bear names of their own: every event comes, and the stored ones refresh the list.
   const live = useEvents(
-    { names: STORED_EVENTS },
-    () => schedule("events"),
+    {},
+    (event) => isStoredEventName(event.name) && schedule("events"),
     () => schedule("events"),
   );
 
@@ -196,7 +208,8 @@ export function EventsPage() {
       </PageHeader>
       <p className="muted intro">
         What the server stores for automations to react to: state changes of flow and task runs, deployment
-        and work pool changes, workers going offline. Newest first; kept for a week by default.
+        and work pool changes, workers going offline, and custom events (sent by flows, clients and{" "}
+        <Link href="/webhooks">webhooks</Link>). Newest first; kept for a week by default.
       </p>
       <FilterForm key={`${name}|${resource}|${since}`} filters={filters} onApply={apply} />
       {events.error ? <ErrorBox error={events.error} onRetry={events.refresh} /> : null}

@@ -1,0 +1,274 @@
+import type { JsonObject, Webhook, WebhookTemplate } from "@baton/core";
+import { useState, type FormEvent } from "react";
+import { useAction, usePagedList } from "../api.js";
+import {
+  Badge,
+  ConfirmButton,
+  EmptyState,
+  ErrorBox,
+  InlineError,
+  Loading,
+  LoadMore,
+  PageHeader,
+  Time,
+  useTitle,
+} from "../components.js";
+import { Link } from "../router.js";
+
+/** Where callers reach a webhook: this server (the dashboard is served by it) and the hook's path. */
+const urlOf = (webhook: Pick<Webhook, "path">): string => new URL(webhook.path, window.location.origin).href;
+
+/** A token of 192 random bits, URL-safe, made in the browser and shown once. */
+function newToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+/** Copies text to the clipboard, and says whether it did. */
+function CopyButton({ text, label }: { text: string; label: string }) {
+  const [copied, setCopied] = useState<"yes" | "no" | null>(null);
+  async function copy(): Promise<void> {
+    try {
+      // Only secure contexts (https, or this machine) have a clipboard.
+      if (!navigator.clipboard) throw new Error("no clipboard");
+      await navigator.clipboard.writeText(text);
+      setCopied("yes");
+    } catch {
+      setCopied("no");
+    }
+  }
+  return (
+    <button type="button" className="button small" title={label} onClick={() => void copy()}>
+      {copied === "yes" ? "Copied" : copied === "no" ? "Select and copy it" : label}
+    </button>
+  );
+}
+
+function WebhookRow({ webhook, onChanged }: { webhook: Webhook; onChanged: () => void }) {
+  const action = useAction(onChanged);
+  const { name } = webhook;
+  const url = urlOf(webhook);
+  const toggle = () =>
+    void action.run(webhook.enabled ? "disable" : "enable", (client) =>
+      client.api.updateWebhook({ params: { name }, body: { enabled: !webhook.enabled } }),
+    );
+  return (
+    <tr>
+      <td>
+        <code>{name}</code>
+        {webhook.description ? <div className="muted small">{webhook.description}</div> : null}
+      </td>
+      <td>
+        <span className="variable-value">
+          <code className="small" title={url}>
+            {url}
+          </code>
+          <CopyButton text={url} label="Copy URL" />
+        </span>
+      </td>
+      <td>
+        <code className="small" title={JSON.stringify(webhook.template)}>
+          {webhook.template.event}
+        </code>
+      </td>
+      <td>{webhook.hasToken ? "required" : <span className="muted">none</span>}</td>
+      <td>{webhook.enabled ? <Badge tone="ok">Enabled</Badge> : <Badge tone="off">Disabled</Badge>}</td>
+      <td>
+        <Time value={webhook.created} />
+      </td>
+      <td className="row-actions">
+        <button
+          type="button"
+          className="button small"
+          aria-label={`${webhook.enabled ? "Disable" : "Enable"} ${name}`}
+          disabled={action.busy !== null}
+          onClick={toggle}
+        >
+          {webhook.enabled ? "Disable" : "Enable"}
+        </button>
+        <ConfirmButton
+          label="Delete"
+          question={`Delete the webhook ${name}? Its URL will answer 404.`}
+          confirmLabel="Yes, delete"
+          small
+          busy={action.busy !== null}
+          onConfirm={() =>
+            void action.run("delete", (client) => client.api.deleteWebhook({ params: { name } }))
+          }
+        />
+        <InlineError error={action.error} />
+      </td>
+    </tr>
+  );
+}
+
+const PAYLOAD_HINT =
+  'A JSON object whose strings are templates, e.g. {"ref": "{{ body.ref }}"}; empty: the body';
+
+/** A new webhook; with a token, the token is made here and shown once. */
+function CreateWebhook({ onCreated }: { onCreated: (webhook: Webhook, token: string | null) => void }) {
+  const action = useAction();
+  const [name, setName] = useState("");
+  const [event, setEvent] = useState("");
+  const [payload, setPayload] = useState("");
+  const [withToken, setWithToken] = useState(true);
+  const [payloadError, setPayloadError] = useState<Error | null>(null);
+
+  async function submit(submitted: FormEvent<HTMLFormElement>): Promise<void> {
+    submitted.preventDefault();
+    if (name.trim() === "" || event.trim() === "") return;
+    const template: WebhookTemplate = { event: event.trim() };
+    if (payload.trim() !== "") {
+      try {
+        template.payload = JSON.parse(payload) as JsonObject;
+      } catch (error) {
+        setPayloadError(new Error(`The payload is not JSON: ${(error as Error).message}`));
+        return;
+      }
+    }
+    setPayloadError(null);
+    const token = withToken ? newToken() : null;
+    const created = await action.run("create", (client) =>
+      client.api.createWebhook({ body: { name: name.trim(), template, ...(token ? { token } : {}) } }),
+    );
+    if (!created) return;
+    onCreated(created.value, token);
+    setName("");
+    setEvent("");
+    setPayload("");
+  }
+
+  return (
+    <form
+      className="card inline-form"
+      aria-label="New webhook"
+      onSubmit={(submitted) => void submit(submitted)}
+    >
+      <label className="field-inline">
+        Name
+        <input value={name} onChange={(change) => setName(change.target.value)} placeholder="github" />
+      </label>
+      <label className="field-inline">
+        Event
+        <input
+          value={event}
+          spellCheck={false}
+          title="The event's name, or a template of it"
+          onChange={(change) => setEvent(change.target.value)}
+          placeholder="github.{{ headers.x-github-event }}"
+        />
+      </label>
+      <label className="field-inline">
+        Payload
+        <input
+          value={payload}
+          spellCheck={false}
+          title={PAYLOAD_HINT}
+          onChange={(change) => setPayload(change.target.value)}
+          placeholder='{"ref": "{{ body.ref }}"}'
+        />
+      </label>
+      <label className="field-inline">
+        <input
+          type="checkbox"
+          checked={withToken}
+          onChange={(change) => setWithToken(change.target.checked)}
+        />
+        Require a token
+      </label>
+      <button
+        type="submit"
+        className="button primary"
+        disabled={name.trim() === "" || event.trim() === "" || action.busy !== null}
+      >
+        {action.busy ? "Creating…" : "Create webhook"}
+      </button>
+      <InlineError error={payloadError ?? action.error} />
+    </form>
+  );
+}
+
+export function WebhooksPage() {
+  useTitle("Webhooks");
+  const webhooks = usePagedList<Webhook>(
+    (client, page, signal) => client.api.listWebhooks({ query: page }, signal),
+    [],
+    { pageSize: 200 },
+  );
+  const [fresh, setFresh] = useState<{ name: string; token: string } | null>(null);
+
+  return (
+    <>
+      <PageHeader title="Webhooks">
+        <Link href="/events">Events</Link>
+      </PageHeader>
+      <p className="muted intro">
+        URLs under this server that turn any HTTP request into a custom event by a template: the event&apos;s
+        name and payload from the request&apos;s <code>{"{{ body.… }}"}</code>,{" "}
+        <code>{"{{ headers.… }}"}</code>, <code>{"{{ query.… }}"}</code> and <code>{"{{ method }}"}</code>.
+        Automations can trigger on the events. Callers need no API key; a webhook with a token needs its
+        token. A disabled webhook answers 404.
+      </p>
+      <CreateWebhook
+        onCreated={(webhook, token) => {
+          setFresh(token ? { name: webhook.name, token } : null);
+          webhooks.refresh();
+        }}
+      />
+      {fresh ? (
+        <div className="notice" role="status" aria-label="New token">
+          <p>
+            The token of <code>{fresh.name}</code>, shown this once: callers send it as{" "}
+            <code>Authorization: Bearer &lt;token&gt;</code> or an <code>X-Baton-Webhook-Token</code> header.
+          </p>
+          <span className="variable-value">
+            <code>{fresh.token}</code>
+            <CopyButton text={fresh.token} label="Copy token" />
+            <button type="button" className="button small" onClick={() => setFresh(null)}>
+              Done
+            </button>
+          </span>
+        </div>
+      ) : null}
+      {webhooks.error ? <ErrorBox error={webhooks.error} onRetry={webhooks.refresh} /> : null}
+      {!webhooks.loaded ? (
+        <Loading what="Loading webhooks…" />
+      ) : webhooks.items.length === 0 ? (
+        webhooks.error ? null : (
+          <EmptyState title="No webhooks.">
+            Create one above, or with baton webhook create NAME --template &apos;…&apos;.
+          </EmptyState>
+        )
+      ) : (
+        <>
+          <table className="table" aria-label="Webhooks">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>URL</th>
+                <th>Event</th>
+                <th>Token</th>
+                <th>Status</th>
+                <th>Created</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {webhooks.items.map((webhook) => (
+                <WebhookRow key={webhook.id} webhook={webhook} onChanged={webhooks.refresh} />
+              ))}
+            </tbody>
+          </table>
+          <LoadMore
+            nextOffset={webhooks.nextOffset}
+            loading={webhooks.loadingMore}
+            onClick={webhooks.loadMore}
+          />
+        </>
+      )}
+    </>
+  );
+}
