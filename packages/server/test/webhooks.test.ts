@@ -272,6 +272,10 @@ describe.each(DIALECTS)("incoming webhooks on %s", (dialect: TestDialect) => {
       q: null,
     });
     expect(await send({ method: "GET" }, "?q=1")).toEqual({ body: null, method: "GET", q: "1" });
+    // A HEAD (a link checker) makes no event.
+    const events = (await api().listEvents({ query: { resourceId: "anything" } })).items.length;
+    expect((await hook(webhook, { method: "HEAD" })).status).toBe(404);
+    expect((await api().listEvents({ query: { resourceId: "anything" } })).items).toHaveLength(events);
     const xml = await hook(webhook, {
       method: "POST",
       headers: { "content-type": "application/octet-stream" },

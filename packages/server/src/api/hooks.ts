@@ -131,6 +131,8 @@ export async function registerHooks(
     hooks.route({
       method: ["GET", "POST", "PUT", "PATCH", "DELETE"],
       url: WEBHOOK_ROUTE,
+      // A HEAD (a link checker, a monitor) makes no event.
+      exposeHeadRoute: false,
       bodyLimit: WEBHOOK_BODY_LIMIT,
       schema: { hide: true },
       handler: async (request, reply) => {
