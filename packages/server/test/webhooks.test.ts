@@ -309,6 +309,17 @@ describe.each(DIALECTS)("incoming webhooks on %s", (dialect: TestDialect) => {
     });
     expect(deep.status).toBe(400);
     expect(deep.body?.detail).toContain("deeper than 64 levels");
+    // A NUL reaches the event's resource only through a form or text (JSON bodies are checked whole).
+    const nul = await api().createWebhook({
+      body: { name: "nul", template: { event: "nul.sent", resource: { kind: "form", id: "{{ body.id }}" } } },
+    });
+    const form = await hook(nul, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "id=a%00b",
+    });
+    expect(form.status).toBe(400);
+    expect(form.body?.detail).toContain("NUL character");
     expect((await api().listEvents({ query: { resourceId: "shaky" } })).items).toHaveLength(before);
     expect((await hook(webhook, json({ kind: "ok", data: { n: 1 } }))).status).toBe(202);
     const [event] = (await api().listEvents({ query: { resourceId: "shaky", limit: 1 } })).items;

@@ -35,10 +35,13 @@ export const CustomEventName = z.string().superRefine((name, context) => {
 });
 
 /** What an event is about: a kind and an id of the sender's choosing (`{ kind: "order", id: "1234" }`). */
-export const EventResource = z.strictObject({
-  kind: z.string().min(1).max(100),
-  id: z.string().min(1).max(200),
-});
+const ResourcePart = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((text) => !text.includes("\u0000"), "contains a NUL character (\\u0000), which cannot be stored");
+export const EventResource = z.strictObject({ kind: ResourcePart(100), id: ResourcePart(200) });
 
 /**
  * A custom event, sent by flow code (`emitEvent`), any client (`POST /api/events`) or a webhook. It
