@@ -129,6 +129,67 @@ describe("baton deployment", () => {
     expect((await server.client.api.listFlowRuns()).items.length).toBe(before);
   });
 
+  it("adds, lists, pauses, resumes and removes a deployment's schedules, each with its parameters", async () => {
+    const created = await baton(
+      "deployment",
+      "schedule",
+      "create",
+      "etl/nightly",
+      "--cron",
+      "0 3 * * *",
+      "--timezone",
+      "Europe/Paris",
+      "--param",
+      "dataset=eu",
+      "--json",
+    );
+    const schedule = json<{ id: string; active: boolean; parameters: Record<string, unknown> }>(created);
+    expect(schedule).toMatchObject({ active: true, parameters: { dataset: "eu" } });
+
+    const [table, listed, bad, wrongParams, noTimes] = await Promise.all([
+      baton("deployment", "schedule", "ls", "etl/nightly"),
+      baton("deployment", "schedule", "ls", "etl/nightly", "--json"),
+      baton("deployment", "schedule", "create", "etl/nightly", "--cron", "every day"),
+      baton("deployment", "schedule", "create", "etl/nightly", "--interval", "60", "--param", "dataset=3"),
+      baton("deployment", "schedule", "create", "etl/nightly", "--param", "dataset=x"),
+    ]);
+    expect(table.stdout).toMatch(/^ID\s+SCHEDULE\s+STATUS\s+PARAMETERS$/m);
+    expect(table.stdout).toMatch(
+      new RegExp(
+        `^${schedule.id}\\s+cron '0 3 \\* \\* \\*' Europe/Paris\\s+active\\s+\\{"dataset":"eu"\\}$`,
+        "m",
+      ),
+    );
+    expect(json<unknown[]>(listed)).toEqual([schedule]);
+    expect(oneLineError(bad)).toContain("every day");
+    expect(oneLineError(wrongParams)).toContain("dataset");
+    expect(oneLineError(noTimes)).toContain("give one of --cron, --interval and --rrule");
+
+    const active = async () =>
+      (
+        await server.client.api.readDeploymentByName({
+          params: { flowName: "etl", deploymentName: "nightly" },
+        })
+      ).schedules[0]?.active;
+    expect((await baton("deployment", "schedule", "pause", "etl/nightly", schedule.id)).stdout.trim()).toBe(
+      `Paused schedule ${schedule.id} of deployment 'etl/nightly'.`,
+    );
+    expect(await active()).toBe(false);
+    await baton("deployment", "schedule", "resume", "etl/nightly", schedule.id);
+    expect(await active()).toBe(true);
+    expect((await baton("deployment", "schedule", "delete", "etl/nightly", schedule.id)).stdout.trim()).toBe(
+      `Removed schedule ${schedule.id} from deployment 'etl/nightly'.`,
+    );
+    const [again, notAnId, none] = await Promise.all([
+      baton("deployment", "schedule", "delete", "etl/nightly", schedule.id),
+      baton("deployment", "schedule", "pause", "etl/nightly", "nope"),
+      baton("deployment", "schedule", "ls", "etl/nightly"),
+    ]);
+    expect(oneLineError(again)).toContain(`schedule '${schedule.id}'`);
+    expect(oneLineError(notAnId)).toContain("'nope' is not a schedule id");
+    expect(none.stdout).toContain("Deployment 'etl/nightly' has no schedules.");
+  });
+
   it("pauses, resumes and deletes a deployment", async () => {
     await server.client.api.createDeployment({ body: { flowName: "report", name: "temp" } });
     await server.client.api.createDeployment({ body: { flowName: "report", name: "gone" } });
@@ -198,6 +259,7 @@ describe("baton flow-run", () => {
       /^Deleted [1-9]\d* flow run\(s\): every flow run that ended before .+ in FAILED\.$/m,
     );
     expect([await exists(ok), await exists(failed)]).toEqual([true, false]);
+    await baton("flow-run", "delete", ok); // leaves the store as the tests after this one expect it
   });
 
   it("lists runs filtered by state, flow and deployment, as a table and JSON, and inspects one", async () => {

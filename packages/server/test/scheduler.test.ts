@@ -295,6 +295,90 @@ describe.each(DIALECTS)("the scheduler and late runs on %s", (dialect: TestDiale
     );
   });
 
+  it("gives each schedule's runs its own parameters over the deployment's, and pauses, changes and removes one schedule", async () => {
+    const recorder = await recordEvents(server.client, ["flow-run.created", "flow-run.deleted"]);
+    const anchor = anchorIn(5);
+    const deployment = await api().createDeployment({
+      body: {
+        flowName: "reports",
+        name: "per-schedule",
+        parameters: { region: "eu", format: "pdf" },
+        parameterSchema: {
+          type: "object",
+          properties: { region: { type: "string" }, format: { enum: ["pdf", "csv"] } },
+          required: ["region"],
+        },
+      },
+    });
+    // Hourly in CSV, and daily with the defaults.
+    const hourly = await api().createDeploymentSchedule({
+      params: { id: deployment.id },
+      body: { schedule: { interval: 3600, anchorDate: iso(anchor) }, parameters: { format: "csv" } },
+    });
+    expect(hourly).toMatchObject({ active: true, parameters: { format: "csv" } });
+    const daily = await api().createDeploymentSchedule({
+      params: { id: deployment.id },
+      body: { schedule: { interval: 86_400, anchorDate: iso(anchor + MINUTE) } },
+    });
+    await recorder.until((events) => createdFor(events, deployment.id).length >= 6);
+    const runs = await runsOf(server.client, deployment.id);
+    const at = (time: number) => runs.find((run) => run.expectedStartTime === iso(time))!;
+    expect(at(anchor).parameters).toEqual({ region: "eu", format: "csv" });
+    expect(at(anchor + MINUTE).parameters).toEqual({ region: "eu", format: "pdf" });
+    expect((await api().readDeployment({ params: { id: deployment.id } })).schedules).toEqual([
+      hourly,
+      daily,
+    ]);
+
+    // Parameters that do not fit the schema are refused, naming the schedule and the field; nothing changes.
+    const wrong = await rejection(
+      api().updateDeploymentSchedule({
+        params: { id: deployment.id, scheduleId: hourly.id },
+        body: { parameters: { format: "docx" } },
+      }),
+    );
+    expect(wrong.code).toBe("invalid_argument");
+    expect(wrong.message).toContain(`the runs of schedule ${hourly.id} (every 3600 s UTC)`);
+    expect(wrong.message).toContain("format");
+    expect((await api().readDeployment({ params: { id: deployment.id } })).schedules[0]).toEqual(hourly);
+
+    // New parameters: the hourly runs to come are made again with them.
+    const hourlyRuns = runs.filter((run) => run.parameters.format === "csv");
+    await api().updateDeploymentSchedule({
+      params: { id: deployment.id, scheduleId: hourly.id },
+      body: { parameters: { format: "csv", region: "us" } },
+    });
+    await recorder.until((events) => hourlyRuns.every((run) => deletedIds(events).has(run.id)));
+    await recorder.until((events) =>
+      createdFor(events, deployment.id).some((run) => run.parameters.region === "us"),
+    );
+    expect(at(anchor + MINUTE).id).toBe(
+      (await runsOf(server.client, deployment.id)).find(
+        (run) => run.expectedStartTime === iso(anchor + MINUTE),
+      )?.id,
+    );
+
+    // Paused, then removed: the daily runs go, the hourly ones stay.
+    const dailyRuns = (await runsOf(server.client, deployment.id)).filter(
+      (run) => run.parameters.format === "pdf",
+    );
+    const paused = await api().updateDeploymentSchedule({
+      params: { id: deployment.id, scheduleId: daily.id },
+      body: { active: false },
+    });
+    expect(paused.active).toBe(false);
+    await recorder.until((events) => dailyRuns.every((run) => deletedIds(events).has(run.id)));
+    await api().deleteDeploymentSchedule({ params: { id: deployment.id, scheduleId: daily.id } });
+    const gone = await rejection(
+      api().deleteDeploymentSchedule({ params: { id: deployment.id, scheduleId: daily.id } }),
+    );
+    expect(gone.code).toBe("not_found");
+    await recorder.close();
+    const left = await runsOf(server.client, deployment.id);
+    expect(left.length).toBeGreaterThanOrEqual(3);
+    expect(left.every((run) => run.parameters.region === "us" && run.parameters.format === "csv")).toBe(true);
+  });
+
   it("refuses an invalid cron expression, RRULE or time zone, naming the schedule, and writes nothing", async () => {
     const bad = await rejection(
       api().createDeployment({

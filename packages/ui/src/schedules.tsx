@@ -15,6 +15,12 @@ export function Schedules({ schedules }: { schedules: DeploymentSchedule[] }) {
       {schedules.map((schedule) => (
         <li key={schedule.id} className={schedule.active ? undefined : "muted"}>
           <code>{describeSchedule(schedule)}</code>
+          {Object.keys(schedule.parameters).length > 0 ? (
+            <>
+              {" with "}
+              <code>{JSON.stringify(schedule.parameters)}</code>
+            </>
+          ) : null}
           {schedule.active ? null : " (inactive)"}
         </li>
       ))}

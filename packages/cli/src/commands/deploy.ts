@@ -1,41 +1,25 @@
 import { relative, resolve } from "node:path";
-import { Command, InvalidArgumentError } from "commander";
+import { Command } from "commander";
 import type { JsonObject } from "@baton/core";
-import { loadFlow, parseEntrypoint, type Schedule } from "@baton/sdk";
+import { loadFlow, parseEntrypoint } from "@baton/sdk";
 import { print, printJson } from "../format.js";
 import { collect, parseParam, parseParameters, parsePositive } from "../options.js";
 import { requirePool } from "../pools.js";
 import { apiClient } from "../settings.js";
+import { scheduleOf, withScheduleOptions, type ScheduleOptions } from "../schedules.js";
 import { schedulesText } from "./deployment.js";
 
-interface DeployOptions {
+interface DeployOptions extends ScheduleOptions {
   name: string;
   pool: string;
   workQueue?: string;
   param: string[];
   params?: string;
   jobVariable: string[];
-  cron?: string;
-  interval?: number;
-  rrule?: string;
-  timezone?: string;
   concurrencyLimit?: number;
   tag: string[];
   description?: string;
   json?: boolean;
-}
-
-function scheduleOf(options: DeployOptions): Schedule[] {
-  const given = [options.cron, options.interval, options.rrule].filter((value) => value !== undefined);
-  if (given.length > 1) throw new InvalidArgumentError("give one of --cron, --interval and --rrule");
-  if (given.length === 0 && options.timezone) {
-    throw new InvalidArgumentError("--timezone only applies with --cron, --interval or --rrule");
-  }
-  const timezone = options.timezone ? { timezone: options.timezone } : {};
-  if (options.cron !== undefined) return [{ cron: options.cron, ...timezone }];
-  if (options.interval !== undefined) return [{ interval: options.interval, ...timezone }];
-  if (options.rrule !== undefined) return [{ rrule: options.rrule, ...timezone }];
-  return [];
 }
 
 /** Loads TypeScript entrypoints the way the worker will run them: through tsx, without a build. */
@@ -46,7 +30,7 @@ async function registerTypeScript(file: string): Promise<void> {
 }
 
 export function deployCommand(): Command {
-  return new Command("deploy")
+  return withScheduleOptions(new Command("deploy"))
     .description("Register a deployment of a flow in a module, for a work pool's workers to run")
     .argument("<entrypoint>", "the module and the flow it exports, like src/flows.ts:myFlow")
     .requiredOption("-n, --name <name>", "the deployment's name")
@@ -60,16 +44,13 @@ export function deployCommand(): Command {
     )
     .option("--params <json>", "default parameters as one JSON object")
     .option("--job-variable <key=value>", "a job variable for the pool's template (repeatable)", collect, [])
-    .option("--cron <expression>", "run on a cron schedule")
-    .option("--interval <seconds>", "run every so many seconds", parsePositive)
-    .option("--rrule <rule>", "run on an iCalendar RRULE schedule")
-    .option("--timezone <zone>", "the schedule's IANA time zone (default UTC)")
     .option("--concurrency-limit <n>", "runs of this deployment at once, at most", parsePositive)
     .option("-t, --tag <tag>", "a tag for its runs (repeatable)", collect, [])
     .option("-d, --description <text>", "what the deployment is for")
     .option("--json", "print the deployment as JSON")
     .action(async (entrypointArgument: string, options: DeployOptions) => {
-      const schedules = scheduleOf(options);
+      const schedule = scheduleOf(options);
+      const schedules = schedule ? [schedule] : [];
       const parameters = parseParameters(options.params, options.param);
       const jobVariables: JsonObject = Object.fromEntries(options.jobVariable.map(parseParam));
       const { file, exportName } = parseEntrypoint(entrypointArgument);

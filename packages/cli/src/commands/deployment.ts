@@ -1,9 +1,16 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { BatonClient } from "@baton/client";
-import { parseDeploymentName, type Deployment, type FlowRun, type State } from "@baton/core";
+import {
+  describeSchedule,
+  parseDeploymentName,
+  type Deployment,
+  type FlowRun,
+  type State,
+} from "@baton/core";
 import { followRun, logLine, stateLine, statusOutput } from "../follow.js";
 import { allPages, details, flag, limitText, print, printJson, table, time } from "../format.js";
-import { collect, parseParameters } from "../options.js";
+import { collect, parseId, parseParameters } from "../options.js";
+import { scheduleOf, withScheduleOptions, type ScheduleOptions } from "../schedules.js";
 import { apiClient } from "../settings.js";
 
 interface JsonOption {
@@ -110,15 +117,7 @@ function readDeployment(client: BatonClient, address: string): Promise<Deploymen
 /** A deployment's schedules in one line: `cron '0 9 * * *' Asia/Seoul, every 60 s UTC`. */
 export const schedulesText = (deployment: Deployment) =>
   deployment.schedules
-    .map(({ schedule, active }) => {
-      const what =
-        "cron" in schedule
-          ? `cron '${schedule.cron}'`
-          : "interval" in schedule
-            ? `every ${schedule.interval} s`
-            : `rrule '${schedule.rrule}'`;
-      return `${what} ${schedule.timezone}${active ? "" : " (inactive)"}`;
-    })
+    .map(({ schedule, active }) => `${describeSchedule(schedule)}${active ? "" : " (inactive)"}`)
     .join(", ");
 
 export function deploymentCommand(): Command {
@@ -244,6 +243,112 @@ export function deploymentCommand(): Command {
       const deployment = await readDeployment(client, address);
       await client.api.deleteDeployment({ params: { id: deployment.id } });
       print(`Deleted deployment '${addressOf(deployment)}'.`);
+    });
+  group.addCommand(scheduleCommand());
+  return group;
+}
+
+interface ScheduleCreateOptions extends ScheduleOptions {
+  param?: string[];
+  params?: string;
+  inactive?: boolean;
+  json?: boolean;
+}
+
+/** `baton deployment schedule …`: a deployment's schedules, each with parameters of its own. */
+function scheduleCommand(): Command {
+  const group = new Command("schedule").description(
+    "List, add, pause, resume and remove a deployment's schedules, each with parameters of its own",
+  );
+  const scheduleId = parseId("schedule");
+
+  group
+    .command("ls")
+    .description("List a deployment's schedules")
+    .argument("<flow/deployment>", "the flow's name and the deployment's name")
+    .option("--json", "print JSON")
+    .action(async (address: string, options: JsonOption) => {
+      const deployment = await readDeployment(apiClient(), address);
+      if (options.json) return printJson(deployment.schedules);
+      print(
+        table(
+          ["ID", "SCHEDULE", "STATUS", "PARAMETERS"],
+          deployment.schedules.map((entry) => [
+            entry.id,
+            describeSchedule(entry.schedule),
+            entry.active ? "active" : flag(true, "paused"),
+            Object.keys(entry.parameters).length > 0 ? JSON.stringify(entry.parameters) : "-",
+          ]),
+          `Deployment '${addressOf(deployment)}' has no schedules.`,
+        ),
+      );
+    });
+
+  withScheduleOptions(
+    group
+      .command("create")
+      .description("Add a schedule; its runs get --param/--params over the deployment's default parameters")
+      .argument("<flow/deployment>", "the flow's name and the deployment's name"),
+  )
+    .option(
+      "-p, --param <key=value>",
+      "a parameter of this schedule's runs, the value as JSON or a bare string (repeatable)",
+      collect,
+    )
+    .option("--params <json>", "this schedule's parameters as one JSON object")
+    .option("--inactive", "add it paused")
+    .option("--json", "print the schedule as JSON")
+    .action(async (address: string, options: ScheduleCreateOptions) => {
+      const schedule = scheduleOf(options);
+      if (!schedule) throw new InvalidArgumentError("give one of --cron, --interval and --rrule");
+      const parameters = parseParameters(options.params, options.param);
+      const client = apiClient();
+      const deployment = await readDeployment(client, address);
+      const created = await client.api.createDeploymentSchedule({
+        params: { id: deployment.id },
+        body: { schedule, parameters, active: !options.inactive },
+      });
+      if (options.json) return printJson(created);
+      print(
+        `Added schedule ${created.id} (${describeSchedule(created.schedule)}) to deployment '${addressOf(deployment)}'` +
+          (Object.keys(parameters).length > 0 ? ` with parameters ${JSON.stringify(parameters)}` : "") +
+          (created.active ? "." : ", paused."),
+      );
+    });
+
+  const setActive = (command: string, description: string, active: boolean, done: string) =>
+    group
+      .command(command)
+      .description(description)
+      .argument("<flow/deployment>", "the flow's name and the deployment's name")
+      .argument("<schedule-id>", "the schedule's id (see 'baton deployment schedule ls')", scheduleId)
+      .action(async (address: string, id: string) => {
+        const client = apiClient();
+        const deployment = await readDeployment(client, address);
+        await client.api.updateDeploymentSchedule({
+          params: { id: deployment.id, scheduleId: id },
+          body: { active },
+        });
+        print(`${done} schedule ${id} of deployment '${addressOf(deployment)}'.`);
+      });
+  setActive(
+    "pause",
+    "Pause a schedule: it makes no runs, and its runs still to come are removed",
+    false,
+    "Paused",
+  );
+  setActive("resume", "Resume a paused schedule", true, "Resumed");
+
+  group
+    .command("delete")
+    .description("Remove a schedule and its runs still to come")
+    .argument("<flow/deployment>", "the flow's name and the deployment's name")
+    .argument("<schedule-id>", "the schedule's id (see 'baton deployment schedule ls')", scheduleId)
+    .action(async (address: string, id: string) => {
+      const client = apiClient();
+      const deployment = await readDeployment(client, address);
+      await client.api.deleteDeploymentSchedule({ params: { id: deployment.id, scheduleId: id } });
+      print(`Removed schedule ${id} from deployment '${addressOf(deployment)}'.`);
     });
   return group;
 }

@@ -316,9 +316,37 @@ export const ScheduleSpec = z.union([
   z.strictObject({ rrule: z.string().min(1), timezone: z.string().default("UTC") }),
 ]);
 export type ScheduleSpec = z.infer<typeof ScheduleSpec>;
-export const DeploymentSchedule = z.object({ id: Id, schedule: ScheduleSpec, active: z.boolean() });
+
+/** A schedule in a few words, for messages and listings: `cron '0 9 * * *' Asia/Seoul`, `every 60 s UTC`. */
+export function describeSchedule(schedule: ScheduleSpec): string {
+  const what =
+    "cron" in schedule
+      ? `cron '${schedule.cron}'`
+      : "interval" in schedule
+        ? `every ${schedule.interval} s`
+        : `rrule '${schedule.rrule}'`;
+  return `${what} ${schedule.timezone}`;
+}
+/** A schedule of a deployment; its runs get `parameters` over the deployment's default parameters. */
+export const DeploymentSchedule = z.object({
+  id: Id,
+  schedule: ScheduleSpec,
+  active: z.boolean(),
+  parameters: JsonObject,
+});
 export type DeploymentSchedule = z.infer<typeof DeploymentSchedule>;
-export const ScheduleCreate = z.strictObject({ schedule: ScheduleSpec, active: z.boolean().default(true) });
+export const ScheduleCreate = z.strictObject({
+  schedule: ScheduleSpec,
+  active: z.boolean().default(true),
+  parameters: JsonObject.default({}),
+});
+export type ScheduleCreate = z.input<typeof ScheduleCreate>;
+export const ScheduleUpdate = z.strictObject({
+  schedule: ScheduleSpec.optional(),
+  active: z.boolean().optional(),
+  parameters: JsonObject.optional(),
+});
+export type ScheduleUpdate = z.input<typeof ScheduleUpdate>;
 
 export const Deployment = z.object({
   id: Id,

@@ -10,6 +10,7 @@ const ByName = z.strictObject({ name: Name });
 const ByPool = z.strictObject({ pool: Name });
 const ByPoolAndName = z.strictObject({ pool: Name, name: Name });
 const ByTag = z.strictObject({ tag: z.string().min(1).max(200) });
+const ByDeploymentAndSchedule = z.strictObject({ id: Id, scheduleId: Id });
 
 /** Every operation of the API, under /api. */
 export const routes = {
@@ -297,6 +298,34 @@ export const routes = {
     summary: "Delete a deployment; its runs are kept",
     tag: "deployments",
     params: ById,
+    response: null,
+    status: 204,
+  }),
+  createDeploymentSchedule: route({
+    method: "POST",
+    path: "/deployments/:id/schedules",
+    summary: "Add a schedule to a deployment, with parameters of its own for its runs",
+    tag: "deployments",
+    params: ById,
+    body: m.ScheduleCreate,
+    response: m.DeploymentSchedule,
+    status: 201,
+  }),
+  updateDeploymentSchedule: route({
+    method: "PATCH",
+    path: "/deployments/:id/schedules/:scheduleId",
+    summary: "Change a deployment's schedule: pause or resume it, its times or its parameters",
+    tag: "deployments",
+    params: ByDeploymentAndSchedule,
+    body: m.ScheduleUpdate,
+    response: m.DeploymentSchedule,
+  }),
+  deleteDeploymentSchedule: route({
+    method: "DELETE",
+    path: "/deployments/:id/schedules/:scheduleId",
+    summary: "Remove a deployment's schedule and its runs still to come",
+    tag: "deployments",
+    params: ByDeploymentAndSchedule,
     response: null,
     status: 204,
   }),

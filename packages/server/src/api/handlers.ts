@@ -61,6 +61,10 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     listFlowRunStates: ({ params }) => flowRuns.listStates(ctx, "flow", params.id),
     heartbeatFlowRun: ({ params, body }) => flowRuns.heartbeatFlowRun(ctx, params.id, body),
     updateFlowRun: ({ params, body }) => flowRuns.updateFlowRun(ctx, params.id, body),
+    createDeploymentSchedule: ({ params, body }) => deployments.createSchedule(ctx, params.id, body),
+    updateDeploymentSchedule: ({ params, body }) =>
+      deployments.updateSchedule(ctx, params.id, params.scheduleId, body),
+    deleteDeploymentSchedule: ({ params }) => deployments.deleteSchedule(ctx, params.id, params.scheduleId),
     claimFlowRuns: ({ body }, closed) => claims.claimFlowRuns(ctx, body, closed()),
 
     createTaskRun: ({ body }) => taskRuns.createTaskRun(ctx, body),

@@ -491,6 +491,15 @@ const runRetention: Migration = {
   },
 };
 
+const scheduleParameters: Migration = {
+  async up(db: Db) {
+    await db.schema
+      .alterTable("deployment_schedules")
+      .addColumn("parameters", "text", (c) => c.notNull().defaultTo("{}"))
+      .execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -503,6 +512,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0007_event_notices": eventNotices(dialect),
     "0008_webhooks": webhooks,
     "0009_run_retention": runRetention,
+    "0010_schedule_parameters": scheduleParameters,
   };
   return { getMigrations: async () => migrations };
 }

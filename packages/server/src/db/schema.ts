@@ -144,6 +144,8 @@ export interface DeploymentScheduleTable extends Stamped {
   deploymentId: string;
   schedule: string;
   active: number;
+  /** JSON: the runs of this schedule get these over the deployment's default parameters. */
+  parameters: string;
 }
 
 /** One row per background service: the server that runs it until `expires` (see store/leases.ts). */

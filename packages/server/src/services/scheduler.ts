@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { EventName, type ScheduleSpec } from "@baton/core";
+import { EventName, type JsonObject, type ScheduleSpec } from "@baton/core";
 import { sql, type ExpressionBuilder } from "kysely";
 import type { Database } from "../db/schema.js";
 import { fromJson, type StoreContext } from "../store/context.js";
 import { deploymentRunInsert, readDeployment } from "../store/deployments.js";
-import { insertFlowRun } from "../store/flow-runs.js";
+import { insertFlowRun, type FlowRunInsert } from "../store/flow-runs.js";
 import type { ServiceFactory } from "./index.js";
 import { nextRunTimes } from "./schedules.js";
 
@@ -28,17 +28,32 @@ const KEYS_PER_QUERY = 1000;
 
 /**
  * The schedule's identity in run keys: the same schedule, saved again (serve() upserts its deployment
- * on every start), keeps its runs; a changed one gets new runs and its old ones are removed.
+ * on every start), keeps its runs; a changed one (its times or its parameters) gets new runs and its
+ * old ones are removed. A schedule without parameters keeps the key it had before they existed.
  */
-export function scheduleHash(spec: ScheduleSpec): string {
-  const canonical = JSON.stringify(spec, Object.keys(spec).sort());
+export function scheduleHash(spec: ScheduleSpec, parameters: JsonObject = {}): string {
+  let canonical = JSON.stringify(spec, Object.keys(spec).sort());
+  if (Object.keys(parameters).length > 0) canonical += JSON.stringify(sortedKeys(parameters));
   return createHash("sha256").update(canonical).digest("hex").slice(0, HASH_LENGTH);
+}
+
+/** The same JSON value with every object's keys in order, so equal parameters hash alike. */
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map((key) => [key, sortedKeys((value as Record<string, unknown>)[key])]),
+  );
 }
 
 interface ActiveSchedule {
   deploymentId: string;
   flowId: string;
   spec: ScheduleSpec;
+  /** Its runs get these over the deployment's default parameters. */
+  parameters: JsonObject;
   /** `scheduled:<deployment id>:<schedule hash>:` */
   keyPrefix: string;
 }
@@ -68,17 +83,24 @@ async function activeSchedules(ctx: StoreContext): Promise<ActiveSchedule[]> {
   const rows = await ctx.db.kysely
     .selectFrom("deploymentSchedules")
     .innerJoin("deployments", "deployments.id", "deploymentSchedules.deploymentId")
-    .select(["deploymentSchedules.deploymentId", "deployments.flowId", "deploymentSchedules.schedule"])
+    .select([
+      "deploymentSchedules.deploymentId",
+      "deployments.flowId",
+      "deploymentSchedules.schedule",
+      "deploymentSchedules.parameters",
+    ])
     .where("deploymentSchedules.active", "=", 1)
     .where("deployments.paused", "=", 0)
     .execute();
   return rows.map((row) => {
     const spec = fromJson<ScheduleSpec>(row.schedule, { cron: "", timezone: "UTC" });
+    const parameters = fromJson<JsonObject>(row.parameters, {});
     return {
       deploymentId: row.deploymentId,
       flowId: row.flowId,
       spec,
-      keyPrefix: `${KEY_PREFIX}${row.deploymentId}:${scheduleHash(spec)}:`,
+      parameters,
+      keyPrefix: `${KEY_PREFIX}${row.deploymentId}:${scheduleHash(spec, parameters)}:`,
     };
   });
 }
@@ -134,7 +156,7 @@ async function removeStaleRuns(ctx: StoreContext, schedules: ActiveSchedule[], n
 
 /**
  * Finds the wanted runs that do not exist yet (by key, on the unique index) and creates them, each
- * deployment's with its default parameters and work queue. A deployment whose runs cannot be created
+ * deployment's with its default parameters (and its schedule's over them) and work queue. A deployment whose runs cannot be created
  * (its work queue was deleted, say) does not hold up the others; the pass then fails naming it, so
  * that it is logged.
  */
@@ -179,9 +201,14 @@ async function createMissingRuns(ctx: StoreContext, schedules: ActiveSchedule[],
   for (const [deploymentId, runs] of missing) {
     try {
       const deployment = await readDeployment(ctx, { id: deploymentId });
-      const fields = await deploymentRunInsert(ctx, deployment, {});
+      const fieldsOf = new Map<ActiveSchedule, FlowRunInsert>();
       // insertFlowRun answers with the existing run when another server made it first.
       for (const run of runs) {
+        let fields = fieldsOf.get(run.schedule);
+        if (!fields) {
+          fields = await deploymentRunInsert(ctx, deployment, { parameters: run.schedule.parameters });
+          fieldsOf.set(run.schedule, fields);
+        }
         await insertFlowRun(ctx, {
           ...fields,
           idempotencyKey: run.key,

@@ -1,5 +1,6 @@
 import {
   BatonError,
+  describeSchedule,
   EventName,
   newId,
   notFound,
@@ -10,18 +11,20 @@ import {
   type DeploymentSchedule,
   type DeploymentUpdate,
   type FlowRun,
+  type ScheduleCreate,
   type ScheduleSpec,
+  type ScheduleUpdate,
 } from "@baton/core";
 import type { Selectable, Transaction, Updateable } from "kysely";
 import type { z } from "zod";
-import type { Database, DeploymentTable } from "../db/schema.js";
+import type { Database, DeploymentScheduleTable, DeploymentTable } from "../db/schema.js";
 import { fromJson, nowIso, toFlag, toJson, toPage, type StoreContext } from "./context.js";
 import { recordEvent } from "./events.js";
 import { ensureFlow, readFlow } from "./flows.js";
 import { insertFlowRun, type FlowRunInsert } from "./flow-runs.js";
 import { validateParameters } from "./parameters.js";
 import { checkCommandOverride } from "./work-pools.js";
-import { checkSchedules } from "../services/schedules.js";
+import { checkSchedule, checkSchedules } from "../services/schedules.js";
 
 type DeploymentRow = Selectable<DeploymentTable> & { flowName: string };
 
@@ -57,6 +60,15 @@ const selectDeployments = ({ db }: StoreContext) =>
     .selectAll("deployments")
     .select("flows.name as flowName");
 
+function toSchedule(row: Selectable<DeploymentScheduleTable>): DeploymentSchedule {
+  return {
+    id: row.id,
+    schedule: fromJson<ScheduleSpec>(row.schedule, { cron: "", timezone: "UTC" }),
+    active: row.active === 1,
+    parameters: fromJson(row.parameters, {}),
+  };
+}
+
 async function withSchedules(ctx: StoreContext, rows: DeploymentRow[]): Promise<Deployment[]> {
   if (rows.length === 0) return [];
   const schedules = await ctx.db.kysely
@@ -70,16 +82,7 @@ async function withSchedules(ctx: StoreContext, rows: DeploymentRow[]): Promise<
     .orderBy("created")
     .execute();
   return rows.map((row) =>
-    toDeployment(
-      row,
-      schedules
-        .filter((schedule) => schedule.deploymentId === row.id)
-        .map((schedule) => ({
-          id: schedule.id,
-          schedule: fromJson<ScheduleSpec>(schedule.schedule, { cron: "", timezone: "UTC" }),
-          active: schedule.active === 1,
-        })),
-    ),
+    toDeployment(row, schedules.filter((schedule) => schedule.deploymentId === row.id).map(toSchedule)),
   );
 }
 
@@ -112,42 +115,46 @@ export async function listDeployments(ctx: StoreContext, query: z.output<typeof 
   return { items: await withSchedules(ctx, page.items), nextOffset: page.nextOffset };
 }
 
+type NewSchedule = z.output<typeof ScheduleCreate>;
+
+const scheduleRow = (deploymentId: string, entry: NewSchedule, now: string) => ({
+  id: newId(),
+  deploymentId,
+  schedule: toJson(entry.schedule),
+  active: toFlag(entry.active),
+  parameters: toJson(entry.parameters),
+  created: now,
+  updated: now,
+});
+
 async function replaceSchedules(
   trx: Transaction<Database>,
   deploymentId: string,
-  schedules: { schedule: ScheduleSpec; active: boolean }[],
+  schedules: NewSchedule[],
 ): Promise<void> {
   await trx.deleteFrom("deploymentSchedules").where("deploymentId", "=", deploymentId).execute();
   if (schedules.length === 0) return;
   const now = nowIso();
   await trx
     .insertInto("deploymentSchedules")
-    .values(
-      schedules.map((entry) => ({
-        id: newId(),
-        deploymentId,
-        schedule: toJson(entry.schedule),
-        active: toFlag(entry.active),
-        created: now,
-        updated: now,
-      })),
-    )
+    .values(schedules.map((entry) => scheduleRow(deploymentId, entry, now)))
     .execute();
 }
 
 /**
- * Scheduled runs get exactly the deployment's default parameters: with an active schedule, the
- * defaults must fit the schema, or every scheduled run would be refused later, out of sight.
+ * A scheduled run gets the deployment's default parameters with its schedule's over them: for each
+ * active schedule they must fit the schema, or every run it makes would be refused later, out of sight.
  * Checked after the write, inside its transaction, so a refusal writes nothing.
  */
-async function checkScheduledDefaults(trx: Transaction<Database>, deploymentId: string) {
-  const scheduled = await trx
+async function checkScheduledParameters(trx: Transaction<Database>, deploymentId: string) {
+  const schedules = await trx
     .selectFrom("deploymentSchedules")
-    .select("id")
+    .selectAll()
     .where("deploymentId", "=", deploymentId)
     .where("active", "=", 1)
-    .executeTakeFirst();
-  if (!scheduled) return;
+    .orderBy("created")
+    .execute();
+  if (schedules.length === 0) return;
   const row = await trx
     .selectFrom("deployments")
     .innerJoin("flows", "flows.id", "deployments.flowId")
@@ -159,11 +166,98 @@ async function checkScheduledDefaults(trx: Transaction<Database>, deploymentId: 
     ])
     .where("deployments.id", "=", deploymentId)
     .executeTakeFirstOrThrow();
-  validateParameters(
-    fromJson(row.parameterSchema, {}),
-    fromJson(row.parameters, {}),
-    `the scheduled runs of deployment '${row.flowName}/${row.name}' (they get its default parameters; give defaults for the required ones)`,
-  );
+  for (const schedule of schedules.map(toSchedule)) {
+    validateParameters(
+      fromJson(row.parameterSchema, {}),
+      { ...fromJson(row.parameters, {}), ...schedule.parameters },
+      `the runs of schedule ${schedule.id} (${describeSchedule(schedule.schedule)}) of deployment ` +
+        `'${row.flowName}/${row.name}' (they get its default parameters and the schedule's over them; ` +
+        "give the required ones to either)",
+    );
+  }
+}
+
+/** Adds a schedule to a deployment; its runs get `parameters` over the deployment's defaults. */
+export async function createSchedule(
+  ctx: StoreContext,
+  deploymentId: string,
+  input: NewSchedule,
+): Promise<DeploymentSchedule> {
+  const row = scheduleRow(deploymentId, input, nowIso());
+  await ctx.db.kysely.transaction().execute(async (trx) => {
+    await lockDeployment(trx, deploymentId);
+    checkOneSchedule(input.schedule);
+    await trx.insertInto("deploymentSchedules").values(row).execute();
+    await checkScheduledParameters(trx, deploymentId);
+  });
+  return scheduleChanged(ctx, deploymentId, row.id);
+}
+
+/** Changes one schedule of a deployment: its times, whether it is active, its parameters. */
+export async function updateSchedule(
+  ctx: StoreContext,
+  deploymentId: string,
+  scheduleId: string,
+  input: z.output<typeof ScheduleUpdate>,
+): Promise<DeploymentSchedule> {
+  const columns: Updateable<DeploymentScheduleTable> = { updated: nowIso() };
+  if (input.schedule !== undefined) columns.schedule = toJson(input.schedule);
+  if (input.active !== undefined) columns.active = toFlag(input.active);
+  if (input.parameters !== undefined) columns.parameters = toJson(input.parameters);
+  await ctx.db.kysely.transaction().execute(async (trx) => {
+    await lockDeployment(trx, deploymentId);
+    if (input.schedule) checkOneSchedule(input.schedule);
+    const result = await trx
+      .updateTable("deploymentSchedules")
+      .set(columns)
+      .where("id", "=", scheduleId)
+      .where("deploymentId", "=", deploymentId)
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw notFound("schedule", scheduleId);
+    await checkScheduledParameters(trx, deploymentId);
+  });
+  return scheduleChanged(ctx, deploymentId, scheduleId);
+}
+
+/** Removes a schedule; the scheduler then removes its runs still to come. */
+export async function deleteSchedule(
+  ctx: StoreContext,
+  deploymentId: string,
+  scheduleId: string,
+): Promise<void> {
+  await ctx.db.kysely.transaction().execute(async (trx) => {
+    await lockDeployment(trx, deploymentId);
+    const result = await trx
+      .deleteFrom("deploymentSchedules")
+      .where("id", "=", scheduleId)
+      .where("deploymentId", "=", deploymentId)
+      .executeTakeFirst();
+    if (result.numDeletedRows === 0n) throw notFound("schedule", scheduleId);
+  });
+  await recordDeploymentUpdated(ctx, await readDeployment(ctx, { id: deploymentId }));
+}
+
+/** A schedule's own problem (its cron expression, RRULE or time zone), as a refusal. */
+function checkOneSchedule(schedule: ScheduleSpec): void {
+  const problem = checkSchedule(schedule);
+  if (problem) throw new BatonError("invalid_argument", problem);
+}
+
+/** Takes the deployment's row lock (so its schedules are checked against the defaults of now). */
+async function lockDeployment(trx: Transaction<Database>, id: string): Promise<void> {
+  const result = await trx
+    .updateTable("deployments")
+    .set({ updated: nowIso() })
+    .where("id", "=", id)
+    .executeTakeFirst();
+  if (result.numUpdatedRows === 0n) throw notFound("deployment", id);
+}
+
+/** Tells the scheduler and automations (deployment.updated); answers the schedule as it is now. */
+async function scheduleChanged(ctx: StoreContext, deploymentId: string, scheduleId: string) {
+  const deployment = await readDeployment(ctx, { id: deploymentId });
+  await recordDeploymentUpdated(ctx, deployment);
+  return deployment.schedules.find((schedule) => schedule.id === scheduleId)!;
 }
 
 /** A deployment's `command` must be allowed by its pool: checked after the write, inside its transaction. */
@@ -259,7 +353,7 @@ export async function upsertDeployment(
         .execute();
     }
     if (schedules) await replaceSchedules(trx, deploymentId, schedules);
-    await checkScheduledDefaults(trx, deploymentId);
+    await checkScheduledParameters(trx, deploymentId);
     await checkDeploymentCommand(trx, deploymentId, fields);
     return deploymentId;
   });
@@ -283,7 +377,7 @@ export async function updateDeployment(
       .executeTakeFirst();
     if (result.numUpdatedRows === 0n) throw notFound("deployment", id);
     if (schedules) await replaceSchedules(trx, id, schedules);
-    await checkScheduledDefaults(trx, id);
+    await checkScheduledParameters(trx, id);
     await checkDeploymentCommand(trx, id, fields);
   });
   const deployment = await readDeployment(ctx, { id });
