@@ -29,6 +29,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   "job-queues": async () => (await import("./job-queues.js")).jobQueues,
   "dashboard-scale": async () => (await import("./dashboard-scale.js")).dashboardScale,
   replicas: async () => (await import("./replicas.js")).replicas,
+  "store-growth": async () => (await import("./store-growth.js")).storeGrowth,
 };
 
 function parseArgs(argv: string[]) {
