@@ -422,6 +422,42 @@ describe.each(DIALECTS)("automations on %s", (dialect: TestDialect) => {
     ).toMatch(/actions\.0/);
   });
 
+  it("keeps what a PATCH leaves out: a paused automation stays paused and keeps counting its window", async () => {
+    const paused = await automation({
+      name: "paused on purpose",
+      description: "left alone",
+      enabled: false,
+      trigger: { events: ["deployment.updated"] },
+      actions: [{ type: "test-sink" }],
+    });
+    const windowOf = async () =>
+      (
+        await server.ctx.db.kysely
+          .selectFrom("automations")
+          .select("windowStart")
+          .where("id", "=", paused.id)
+          .executeTakeFirstOrThrow()
+      ).windowStart;
+    const before = await windowOf();
+    const renamed = await api().updateAutomation({
+      params: { id: paused.id },
+      body: { name: "still paused" },
+    });
+    expect(renamed).toMatchObject({
+      name: "still paused",
+      description: "left alone",
+      enabled: false,
+      trigger: { events: ["deployment.updated"], posture: "reactive", threshold: 1 },
+      actions: [{ type: "test-sink" }],
+    });
+    // Neither paused nor resumed: the window it counts in is not started again.
+    expect(await windowOf()).toBe(before);
+    expect(await api().readAutomation({ params: { id: paused.id } })).toMatchObject({ enabled: false });
+    const resumed = await api().updateAutomation({ params: { id: paused.id }, body: { enabled: true } });
+    expect(resumed).toMatchObject({ name: "still paused", description: "left alone", enabled: true });
+    await api().deleteAutomation({ params: { id: paused.id } });
+  });
+
   it("never shows a secret's value in an API answer or a log line", async () => {
     const answers = JSON.stringify([
       await api().listSecrets(),

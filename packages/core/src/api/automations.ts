@@ -159,15 +159,19 @@ export const Automation = z.object({
   ...Timestamps,
 });
 export type Automation = z.infer<typeof Automation>;
-export const AutomationCreate = z.strictObject({
+const AutomationFields = {
   name: Name,
   description: z.string().max(10_000).nullish(),
-  enabled: z.boolean().default(true),
   trigger: AutomationTrigger,
   actions: z.array(AutomationAction).min(1).max(20),
-});
+};
+export const AutomationCreate = z.strictObject({ ...AutomationFields, enabled: z.boolean().default(true) });
 export type AutomationCreate = z.input<typeof AutomationCreate>;
-export const AutomationUpdate = AutomationCreate.partial();
+/**
+ * A PATCH: a field left out stays as it is. No field here has a default (zod would fill it in for a
+ * field left out, turning a rename into a resume); a trigger given is the whole trigger.
+ */
+export const AutomationUpdate = z.strictObject({ ...AutomationFields, enabled: z.boolean() }).partial();
 export type AutomationUpdate = z.input<typeof AutomationUpdate>;
 
 // ── Action runs: one per action each time an automation fires ────────────────
