@@ -74,7 +74,7 @@ describe.skipIf(!PROMETHEUS).each(DIALECTS)("Prometheus scraping a server on %s"
     await api.setFlowRunState({ params: { id: done.id }, body: { state: { type: "COMPLETED" } } });
 
     await settles('up{job="baton"}', "job", { baton: 1 });
-    await settles("sum by (state) (baton_flow_runs)", "state", states({ SCHEDULED: 5, COMPLETED: 1 }));
+    await settles("baton_stored_flow_runs", "state", states({ SCHEDULED: 5, COMPLETED: 1 }));
     await settles('baton_flow_runs{state="SCHEDULED"}', "deployment", {
       "load/nightly": 4,
       "load/urgent": 1,
@@ -88,11 +88,12 @@ describe.skipIf(!PROMETHEUS).each(DIALECTS)("Prometheus scraping a server on %s"
     });
     expect(runs).toHaveLength(3);
     await settles('baton_work_queue_depth{work_pool="etl"}', "work_queue", { default: 0, urgent: 1 });
-    await settles(
-      "sum by (state) (baton_flow_runs)",
-      "state",
-      states({ SCHEDULED: 2, PENDING: 3, COMPLETED: 1 }),
-    );
+    await settles("baton_stored_flow_runs", "state", states({ SCHEDULED: 2, PENDING: 3, COMPLETED: 1 }));
+    await settles('baton_flow_runs{state="PENDING"}', "deployment", {
+      "load/nightly": 3,
+      "load/urgent": 0,
+      "": 0,
+    });
     await settles("baton_dispatch_latency_seconds_count", "job", { baton: 3 });
 
     // The documented alerting rules load and evaluate without error against these series.

@@ -3,9 +3,11 @@
  * per server (several servers may share one process, as in tests).
  *
  * Two kinds:
- * - what the database holds (runs by state and deployment, late runs, each work queue's due runs and
- *   the oldest one's age, workers online): read at scrape time by a few aggregate queries, so every
- *   server of one database reports the same, right figures;
+ * - what the database holds (unfinished runs by state and deployment, late runs, every run by state,
+ *   each work queue's due runs and the oldest one's age, workers online): read at scrape time by a
+ *   few aggregate queries, so every server of one database reports the same, right figures. Only
+ *   the count of every run by state reads a whole index (of `flow_runs`' state and creation time);
+ *   the others read the unfinished runs only;
  * - what this process saw (runs created and ended by it, claim passes, dispatch latency, HTTP
  *   requests, event delivery lag, its database connections): counters and histograms of its own,
  *   which add up across servers. Nothing is computed for them until a scrape asks but an increment or
@@ -13,7 +15,14 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { sql } from "kysely";
-import { EventName, isEvent, STATE_TYPES, TERMINAL_STATE_TYPES, type BatonEvent } from "@baton/core";
+import {
+  EventName,
+  isEvent,
+  STATE_TYPES,
+  TERMINAL_STATE_TYPES,
+  type BatonEvent,
+  type EventRelated,
+} from "@baton/core";
 import type { Db } from "./db/database.js";
 import type { EventBus } from "./events.js";
 import type { StoreObserver } from "./store/context.js";
@@ -27,6 +36,9 @@ const LAG_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 /** The label of runs that belong to no deployment. */
 const NO_DEPLOYMENT = "";
 
+/** The states a run is in until it ends: few runs at a time, counted by deployment. */
+const UNFINISHED_STATES = STATE_TYPES.filter((type) => !TERMINAL_STATE_TYPES.includes(type));
+
 export class ServerMetrics implements StoreObserver {
   readonly registry = new Registry();
   readonly #db: Db;
@@ -34,8 +46,13 @@ export class ServerMetrics implements StoreObserver {
 
   readonly #runs = this.#gauge(
     "baton_flow_runs",
-    "Flow runs in each state type, by deployment ('flow/deployment'; empty for none), from the database",
+    "Unfinished flow runs in each state type (SCHEDULED, PENDING, RUNNING, PAUSED, CANCELLING), by deployment ('flow/deployment'; empty for none), from the database",
     ["state", "deployment"],
+  );
+  readonly #stored = this.#gauge(
+    "baton_stored_flow_runs",
+    "Every flow run in the database by state type, finished ones included until run retention deletes them",
+    ["state"],
   );
   readonly #late = this.#gauge(
     "baton_flow_runs_late",
@@ -74,8 +91,8 @@ export class ServerMetrics implements StoreObserver {
   });
   readonly #finished = new Counter({
     name: "baton_flow_runs_finished_total",
-    help: "Flow runs this server moved into a final state (COMPLETED, FAILED, CRASHED, CANCELLED)",
-    labelNames: ["state"],
+    help: "Flow runs this server moved into a final state (COMPLETED, FAILED, CRASHED, CANCELLED), by deployment ('flow/deployment'; empty for none)",
+    labelNames: ["state", "deployment"],
     registers: [this.registry],
   });
   readonly #claimDuration = new Histogram({
@@ -107,7 +124,7 @@ export class ServerMetrics implements StoreObserver {
   constructor(db: Db, events: EventBus) {
     this.#db = db;
     collectDefaultMetrics({ register: this.registry });
-    for (const state of TERMINAL_STATE_TYPES) this.#finished.inc({ state }, 0);
+    for (const state of TERMINAL_STATE_TYPES) this.#finished.inc({ state, deployment: NO_DEPLOYMENT }, 0);
     this.#unsubscribe.push(
       events.subscribeOwn((event) => this.#count(event)),
       events.subscribeDelivered((event, relayed) => {
@@ -156,16 +173,23 @@ export class ServerMetrics implements StoreObserver {
     else if (isEvent(event, EventName.FlowRunStateChanged)) {
       const { state, previousType } = event.payload;
       if (TERMINAL_STATE_TYPES.includes(state.type) && previousType !== state.type) {
-        this.#finished.inc({ state: state.type });
+        // A stored event names the run's flow and deployment.
+        const related = (event as { related?: Partial<EventRelated> }).related;
+        const deployment =
+          related?.deploymentName && related.flowName
+            ? `${related.flowName}/${related.deploymentName}`
+            : NO_DEPLOYMENT;
+        this.#finished.inc({ state: state.type, deployment });
       }
     }
   }
 
-  /** The figures only the database knows, in four aggregate queries. */
+  /** The figures only the database knows, in five aggregate queries. */
   async #readStore(now: Date): Promise<void> {
     const db = this.#db.kysely;
     const nowIso = now.toISOString();
-    const [runs, deployments, queues, workers] = await Promise.all([
+    const [runs, stored, deployments, queues, workers] = await Promise.all([
+      // The unfinished runs only, from the index on the state type.
       db
         .selectFrom("flowRuns")
         .select([
@@ -176,7 +200,14 @@ export class ServerMetrics implements StoreObserver {
             "late",
           ),
         ])
+        .where("stateType", "in", UNFINISHED_STATES)
         .groupBy(["stateType", "deploymentId"])
+        .execute(),
+      // Every run, from that index alone (no row is read).
+      db
+        .selectFrom("flowRuns")
+        .select(["stateType", (eb) => eb.fn.countAll<number>().as("runs")])
+        .groupBy("stateType")
         .execute(),
       db
         .selectFrom("deployments")
@@ -213,21 +244,32 @@ export class ServerMetrics implements StoreObserver {
     const deploymentLabel = (id: string | null) => (id === null ? NO_DEPLOYMENT : (names.get(id) ?? id));
     this.#runs.reset();
     this.#late.reset();
-    const byDeployment = new Map<string, Map<string, number>>();
-    const late = new Map<string, number>();
+    const counts = new Map<string, Map<string, { runs: number; late: number }>>();
     for (const row of runs) {
       if (row.stateType === null) continue;
       const deployment = deploymentLabel(row.deploymentId);
-      const states = byDeployment.get(deployment) ?? new Map<string, number>();
-      states.set(row.stateType, (states.get(row.stateType) ?? 0) + Number(row.runs));
-      byDeployment.set(deployment, states);
-      late.set(deployment, (late.get(deployment) ?? 0) + Number(row.late));
+      const states = counts.get(deployment) ?? new Map<string, { runs: number; late: number }>();
+      const count = states.get(row.stateType) ?? { runs: 0, late: 0 };
+      states.set(row.stateType, { runs: count.runs + Number(row.runs), late: count.late + Number(row.late) });
+      counts.set(deployment, states);
     }
-    // Every state of a deployment that has runs, 0 included: a state emptied reads 0, not a gap.
-    for (const [deployment, states] of byDeployment) {
-      for (const state of STATE_TYPES) this.#runs.set({ state, deployment }, states.get(state) ?? 0);
-      this.#late.set({ deployment }, late.get(deployment) ?? 0);
+    // Every deployment (and none) with every unfinished state, 0 included: an emptied state reads 0,
+    // not a gap, and a deployment's series are there before its first run.
+    for (const deployment of new Set([NO_DEPLOYMENT, ...names.values(), ...counts.keys()])) {
+      const states = counts.get(deployment);
+      let late = 0;
+      for (const state of UNFINISHED_STATES) {
+        const count = states?.get(state);
+        this.#runs.set({ state, deployment }, count?.runs ?? 0);
+        late += count?.late ?? 0;
+      }
+      this.#late.set({ deployment }, late);
     }
+    this.#stored.reset();
+    const storedCounts = new Map<string | null, number>(
+      stored.map((row) => [row.stateType, Number(row.runs)]),
+    );
+    for (const state of STATE_TYPES) this.#stored.set({ state }, storedCounts.get(state) ?? 0);
 
     this.#queueDepth.reset();
     this.#oldestDue.reset();

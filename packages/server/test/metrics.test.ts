@@ -114,9 +114,19 @@ describe.each(DIALECTS)("Prometheus metrics on %s", (dialect) => {
     expect(runs("SCHEDULED", "etl/hourly")).toBe(1);
     expect(runs("RUNNING", "etl/nightly")).toBe(0); // every state of a deployment with runs, 0 included
     expect(runs("PENDING", "report/daily")).toBe(1);
-    expect(runs("COMPLETED", "report/daily")).toBe(1);
-    expect(runs("FAILED", "report/daily")).toBe(1);
+    expect(runs("SCHEDULED", "report/daily")).toBe(0);
     expect(runs("RUNNING", "")).toBe(1);
+    // Finished runs are counted by state only (the unfinished ones by deployment).
+    expect(runs("COMPLETED", "report/daily")).toBeUndefined();
+    const stored = (state: string) => valueOf(samples, "baton_stored_flow_runs", { state });
+    expect([
+      stored("SCHEDULED"),
+      stored("PENDING"),
+      stored("RUNNING"),
+      stored("COMPLETED"),
+      stored("FAILED"),
+      stored("CRASHED"),
+    ]).toEqual([4, 1, 1, 1, 1, 0]);
     expect(valueOf(samples, "baton_flow_runs_late", { deployment: "etl/hourly" })).toBe(1);
     expect(valueOf(samples, "baton_flow_runs_late", { deployment: "etl/nightly" })).toBe(0);
 
@@ -134,9 +144,11 @@ describe.each(DIALECTS)("Prometheus metrics on %s", (dialect) => {
 
     // This server's own counters and histograms.
     expect(valueOf(samples, "baton_flow_runs_created_total")).toBe(8);
-    expect(valueOf(samples, "baton_flow_runs_finished_total", { state: "COMPLETED" })).toBe(1);
-    expect(valueOf(samples, "baton_flow_runs_finished_total", { state: "FAILED" })).toBe(1);
-    expect(valueOf(samples, "baton_flow_runs_finished_total", { state: "CRASHED" })).toBe(0);
+    const finished = (state: string, deployment: string) =>
+      valueOf(samples, "baton_flow_runs_finished_total", { state, deployment });
+    expect(finished("COMPLETED", "report/daily")).toBe(1);
+    expect(finished("FAILED", "report/daily")).toBe(1);
+    expect(finished("CRASHED", "")).toBe(0);
     expect(valueOf(samples, "baton_dispatch_latency_seconds_count")).toBe(claimed);
     expect(valueOf(samples, "baton_claim_duration_seconds_count", { claimed: "true" })).toBe(2);
     const lagged = valueOf(samples, "baton_event_delivery_lag_seconds_count", { origin: "own" });
@@ -172,8 +184,62 @@ describe.each(DIALECTS)("Prometheus metrics on %s", (dialect) => {
     const samples = parseExposition(await (await scrape(server.url)).text());
     expect(valueOf(samples, "baton_work_queue_depth", { work_pool: "batch", work_queue: "urgent" })).toBe(0);
     expect(valueOf(samples, "baton_flow_runs_late", { deployment: "etl/hourly" })).toBe(0);
-    expect(valueOf(samples, "baton_flow_runs", { state: "CANCELLED", deployment: "etl/hourly" })).toBe(1);
-    expect(valueOf(samples, "baton_flow_runs_finished_total", { state: "CANCELLED" })).toBe(1);
+    expect(valueOf(samples, "baton_flow_runs", { state: "SCHEDULED", deployment: "etl/hourly" })).toBe(0);
+    expect(valueOf(samples, "baton_stored_flow_runs", { state: "CANCELLED" })).toBe(1);
+    expect(
+      valueOf(samples, "baton_flow_runs_finished_total", { state: "CANCELLED", deployment: "etl/hourly" }),
+    ).toBe(1);
+  });
+});
+
+describe.skipIf(!DIALECTS.includes("postgres"))("two servers on one PostgreSQL database", () => {
+  let first: TestServer;
+  let second: TestServer;
+  beforeAll(async () => {
+    first = await startTestServer("postgres", { services: false });
+    second = await startTestServer("postgres", { services: false }, first.database);
+  });
+  afterAll(async () => {
+    await second?.stop();
+    await first?.stop();
+  });
+
+  it("count each change once, on the server that made it, and time the relay to the other", async () => {
+    const run = await first.client.api.createFlowRun({
+      body: { flowName: "relayed", state: { type: "PENDING" } },
+    });
+    await first.client.api.setFlowRunState({ params: { id: run.id }, body: { state: { type: "RUNNING" } } });
+    // The second server's bus delivers the change to its subscribers (the metrics among them).
+    const heard = new Promise<void>((resolve) => {
+      const unsubscribe = second.ctx.events.subscribe((event) => {
+        if (event.resource.id === run.id && event.name === "flow-run.state-changed") {
+          const { state } = event.payload as { state: { type: string } };
+          if (state.type === "COMPLETED") {
+            unsubscribe();
+            resolve();
+          }
+        }
+      });
+    });
+    await first.client.api.setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "COMPLETED" } },
+    });
+    await heard;
+
+    const [made, relayed] = await Promise.all(
+      [first, second].map(async (server) => parseExposition(await (await scrape(server.url)).text())),
+    );
+    const completed = { state: "COMPLETED", deployment: "" };
+    expect(valueOf(made!, "baton_flow_runs_finished_total", completed)).toBe(1);
+    expect(valueOf(relayed!, "baton_flow_runs_finished_total", completed)).toBe(0);
+    expect(
+      valueOf(relayed!, "baton_event_delivery_lag_seconds_count", { origin: "relayed" }),
+    ).toBeGreaterThan(0);
+    // The database's figures are the same through either server.
+    for (const samples of [made!, relayed!]) {
+      expect(valueOf(samples, "baton_stored_flow_runs", { state: "COMPLETED" })).toBe(1);
+    }
   });
 });
 
