@@ -127,7 +127,8 @@ describe("baton deployment run --watch", () => {
     expect(stdout).toMatch(/\| STATE {4}\| flow run is Completed\n/);
     expect(stdout).toContain(
       "Result: stored in 'local' result storage under key 'abc.superjson' (serializer 'superjson'); " +
-        "baton cannot read it: load it in code with the flow's serializer\n",
+        `the result of flow run ${id} was written by the 'superjson' serializer, which the server does not know: ` +
+        "load it in code with getFlowRunResult() where its storage and serializer are registered\n",
     );
   });
 

@@ -58,7 +58,14 @@ export async function startServer(
   const stopping = new AbortController();
   const events = new EventBus();
   const metrics = new ServerMetrics(db, events);
-  const ctx: StoreContext = { db, events, secretsKey, stopping: stopping.signal, observer: metrics };
+  const ctx: StoreContext = {
+    db,
+    events,
+    secretsKey,
+    stopping: stopping.signal,
+    observer: metrics,
+    resultsDirectory: join(settings.home, "results"),
+  };
   const app = await buildApp({
     ctx,
     version: VERSION,

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { BatonClient } from "@baton/client";
 import {
+  BatonError,
   describeSchedule,
   parseDeploymentName,
   type Deployment,
@@ -35,15 +36,21 @@ function parseSeconds(value: string): number {
 }
 
 /** What a completed run returned: the inline JSON value, or where a stored result is. */
-function resultText(state: State): string {
+async function resultText(client: BatonClient, runId: string, state: State): Promise<string> {
   const data = state.data;
   if (!data) return "Result: none recorded";
   if (data.kind === "inline") return `Result: ${JSON.stringify(data.value)}`;
-  return (
-    `Result: stored in '${data.storage}' result storage under key '${data.key}' ` +
-    `(serializer '${data.serializer}'${data.typeName ? `, type ${data.typeName}` : ""}); ` +
-    "baton cannot read it: load it in code with the flow's serializer"
-  );
+  // Stored: the server reads it when it was written as JSON to local storage on its machine.
+  try {
+    const result = await client.api.readFlowRunResult({ params: { id: runId } });
+    return `Result: ${JSON.stringify(result.value)}`;
+  } catch (error) {
+    return (
+      `Result: stored in '${data.storage}' result storage under key '${data.key}' ` +
+      `(serializer '${data.serializer}'${data.typeName ? `, type ${data.typeName}` : ""}); ` +
+      BatonError.from(error).message
+    );
+  }
 }
 
 /**
@@ -104,7 +111,7 @@ async function watchRun(client: BatonClient, run: FlowRun, timeout: number | und
     print(outcome);
     return 1;
   }
-  print(`${outcome}\n${resultText(ended)}`);
+  print(`${outcome}\n${await resultText(client, run.id, ended)}`);
   return 0;
 }
 

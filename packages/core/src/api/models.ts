@@ -153,6 +153,14 @@ export type FlowRunDeletion = z.input<typeof FlowRunDeletion>;
 export const FlowRunsDeleted = z.object({ deleted: z.number().int() });
 export type FlowRunsDeleted = z.infer<typeof FlowRunsDeleted>;
 
+/** A run's result as the server read it: the JSON value, and how it was written. */
+export const RunResult = z.object({
+  value: z.json(),
+  serializer: z.string(),
+  typeName: z.string().optional(),
+});
+export type RunResult = z.infer<typeof RunResult>;
+
 /** The longest history answered at once, in buckets. */
 export const MAX_HISTORY_BUCKETS = 1000;
 

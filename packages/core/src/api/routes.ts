@@ -106,6 +106,15 @@ export const routes = {
     params: ById,
     response: m.FlowRun,
   }),
+  readFlowRunResult: route({
+    method: "GET",
+    path: "/flow-runs/:id/result",
+    summary:
+      "A finished flow run's result (or error) as JSON: inline, or stored by the SDK's local result storage on the server's machine",
+    tag: "flow runs",
+    params: ById,
+    response: m.RunResult,
+  }),
   deleteFlowRun: route({
     method: "DELETE",
     path: "/flow-runs/:id",
@@ -194,6 +203,14 @@ export const routes = {
     tag: "task runs",
     params: ById,
     response: m.TaskRun,
+  }),
+  readTaskRunResult: route({
+    method: "GET",
+    path: "/task-runs/:id/result",
+    summary: "A finished task run's result (or error) as JSON, as for a flow run",
+    tag: "task runs",
+    params: ById,
+    response: m.RunResult,
   }),
   deleteTaskRun: route({
     method: "DELETE",

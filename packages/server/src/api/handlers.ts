@@ -16,6 +16,7 @@ import * as events from "../store/events.js";
 import * as flowRuns from "../store/flow-runs.js";
 import * as flows from "../store/flows.js";
 import * as logs from "../store/logs.js";
+import * as results from "../store/results.js";
 import * as secrets from "../store/secrets.js";
 import { setRunState } from "../store/set-state.js";
 import * as taskRuns from "../store/task-runs.js";
@@ -58,6 +59,8 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
         attempt: body.attempt,
       }),
     deleteFlowRuns: ({ query }) => flowRuns.deleteFinishedFlowRuns(ctx, query),
+    readFlowRunResult: ({ params }) => results.readRunResult(ctx, "flow", params.id),
+    readTaskRunResult: ({ params }) => results.readRunResult(ctx, "task", params.id),
     listFlowRunStates: ({ params }) => flowRuns.listStates(ctx, "flow", params.id),
     heartbeatFlowRun: ({ params, body }) => flowRuns.heartbeatFlowRun(ctx, params.id, body),
     updateFlowRun: ({ params, body }) => flowRuns.updateFlowRun(ctx, params.id, body),

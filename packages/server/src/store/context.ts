@@ -15,6 +15,11 @@ export interface StoreContext {
   stopping?: AbortSignal;
   /** Told what the store alone knows, for the server's metrics (metrics.ts). */
   observer?: StoreObserver;
+  /**
+   * Where the SDK's local result storage keeps results on this machine (BATON_HOME/results): the
+   * dashboard shows a stored result from there when the run wrote it here (results.ts).
+   */
+  resultsDirectory?: string;
 }
 
 export interface StoreObserver {

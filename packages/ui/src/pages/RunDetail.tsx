@@ -1,6 +1,6 @@
-import { isTerminal, type FlowRun, type State } from "@baton/core";
+import { isTerminal, type FlowRun, type ResultReference, type State } from "@baton/core";
 import { useState } from "react";
-import { isNotFound } from "../api.js";
+import { isNotFound, useApi } from "../api.js";
 import {
   Duration,
   EmptyState,
@@ -21,8 +21,33 @@ import { RunLogs } from "../run-logs.js";
 import { StateTimeline } from "../run-timeline.js";
 import { Link } from "../router.js";
 
+/** A result kept in result storage, as the server reads it (when it can, else why not). */
+function StoredResult({
+  runId,
+  data,
+}: {
+  runId: string;
+  data: Extract<ResultReference, { kind: "stored" }>;
+}) {
+  const result = useApi((c, signal) => c.api.readFlowRunResult({ params: { id: runId } }, signal), [runId]);
+  if (result.data) return <Json value={result.data.value} />;
+  return (
+    <p className={result.error ? undefined : "muted"}>
+      Stored in <code>{data.storage}</code> result storage under <code>{data.key}</code> (serializer{" "}
+      <code>{data.serializer}</code>)
+      {result.error ? (
+        <>
+          : <span className="muted">{result.error.message}</span>
+        </>
+      ) : (
+        "; loading it…"
+      )}
+    </p>
+  );
+}
+
 /** The final state's data: the run's result, or for a failure the error it ended with. */
-function RunResult({ state }: { state: State }) {
+function RunResult({ runId, state }: { runId: string; state: State }) {
   const data = state.data;
   if (!data) return null;
   const failed = state.type !== "COMPLETED";
@@ -36,14 +61,7 @@ function RunResult({ state }: { state: State }) {
           </span>
         ) : null}
       </div>
-      {data.kind === "inline" ? (
-        <Json value={data.value} />
-      ) : (
-        <p>
-          Stored in <code>{data.storage}</code> result storage under <code>{data.key}</code> (serializer{" "}
-          <code>{data.serializer}</code>); load it in code with the flow&apos;s serializer.
-        </p>
-      )}
+      {data.kind === "inline" ? <Json value={data.value} /> : <StoredResult runId={runId} data={data} />}
     </section>
   );
 }
@@ -190,7 +208,7 @@ export function RunDetailPage({ id }: { id: string }) {
       ) : null}
 
       {flowRun.state && isTerminal(flowRun.state.type) && flowRun.state.data ? (
-        <RunResult state={flowRun.state} />
+        <RunResult runId={flowRun.id} state={flowRun.state} />
       ) : null}
 
       <div className="columns">
