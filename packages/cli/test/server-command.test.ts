@@ -50,6 +50,9 @@ describe("baton server", () => {
     }
     expect(printed.join("\n")).toContain(join(home, "baton.db"));
     expect(printed.join("\n")).toMatch(/Dashboard: http:\/\/127\.0\.0\.1:\d+\//);
+    const metricsUrl = /Metrics:\s+(\S+)/.exec(printed.join("\n"))?.[1];
+    expect(metricsUrl).toBe(`${apiUrl}/metrics`);
+    expect(await (await fetch(metricsUrl!)).text()).toContain("# TYPE baton_flow_runs gauge");
     const health = (await (await fetch(`${apiUrl}/health`)).json()) as { status: string; database: string };
     expect(health).toMatchObject({ status: "ok", database: "sqlite" });
     const page = await fetch(apiUrl.replace(/\/api$/, "/runs"));

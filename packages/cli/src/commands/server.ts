@@ -76,6 +76,7 @@ export function serverCommand(): Command {
         `${bold("Baton server")} is running.`,
         `  Dashboard: ${running.url}/`,
         `  API:       ${running.apiUrl}  ${dim(`(docs: ${running.apiUrl}/docs)`)}`,
+        `  Metrics:   ${running.apiUrl}/metrics  ${dim("(Prometheus)")}`,
         `  Database:  ${running.db.displayUrl} ${dim(`(${running.db.dialect})`)}`,
         "",
         `Point flows, workers and the CLI at it with: export BATON_API_URL=${running.apiUrl}`,
