@@ -13,6 +13,7 @@ import {
   checkAutomation,
   cleanDraft,
   draftOf,
+  formTakes,
   NEW_AUTOMATION,
   type AutomationDraft,
 } from "./automation-model.js";
@@ -121,10 +122,11 @@ export function AutomationEditor({
   onCancel: () => void;
 }) {
   const { client, reportError } = useApiContext();
-  const [mode, setMode] = useState<Mode>("form");
   const [values, setValues] = useState<AutomationDraft>(() =>
     automation ? draftOf(automation) : NEW_AUTOMATION,
   );
+  // A compound or sequence trigger is edited as JSON: the form draws event triggers only.
+  const [mode, setMode] = useState<Mode>(() => (formTakes(values) ? "json" : "form"));
   const [jsonText, setJsonText] = useState(() => pretty(values));
   const [problem, setProblem] = useState<Problem | null>(null);
   const [fieldErrors, setFieldErrors] = useState<ErrorSchema | undefined>(undefined);
@@ -178,6 +180,11 @@ export function AutomationEditor({
       const read = readJson(jsonText);
       if (!read.ok) {
         setProblem({ ...read.problem, title: `${read.problem.title} Fix it to go back to the form.` });
+        return;
+      }
+      const cannot = formTakes(read.value);
+      if (cannot) {
+        setProblem({ title: cannot, issues: [] });
         return;
       }
       setValues(read.value);

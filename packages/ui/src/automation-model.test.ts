@@ -9,6 +9,7 @@ import {
   checkAutomation,
   cleanDraft,
   draftOf,
+  formTakes,
   NEW_AUTOMATION,
 } from "./automation-model.js";
 import { actionSummary, triggerSummary } from "./automation-text.js";
@@ -57,6 +58,15 @@ describe("automationSchema", () => {
     const webhook = options[2]!.properties as Record<string, RJSFSchema>;
     expect(webhook.body).toEqual({ title: "body" });
     expect((options[3]!.properties as Record<string, RJSFSchema>).parameters).toEqual({ type: "object" });
+  });
+
+  it("draws event triggers, and sends compound and sequence triggers to the JSON editor", () => {
+    expect(trigger.type).toBeDefined();
+    expect(properties.trigger).not.toHaveProperty("oneOf");
+    expect(formTakes(NEW_AUTOMATION)).toBeNull();
+    expect(formTakes({ trigger: { type: "sequence", triggers: [], within: 5 } })).toBe(
+      "The form draws event triggers; a sequence trigger is edited as JSON.",
+    );
   });
 
   it("takes a new automation, and says which field of which action is missing", () => {
@@ -159,6 +169,17 @@ describe("summaries", () => {
     expect(
       triggerSummary({ events: ["worker.offline"], posture: "reactive", threshold: 3, withinSeconds: 60 }),
     ).toBe("worker.offline · 3 within 60 s");
+    const paid = { events: ["shop.paid"], posture: "reactive" as const, threshold: 1 };
+    const shipped = { events: ["shop.shipped"], posture: "reactive" as const, threshold: 1 };
+    expect(
+      triggerSummary({ type: "compound", require: "all", triggers: [paid, shipped], within: 3600 }),
+    ).toBe("all of (shop.paid | shop.shipped) within 3600 s");
+    expect(triggerSummary({ type: "compound", require: 2, triggers: [paid, shipped], within: 60 })).toBe(
+      "2 of (shop.paid | shop.shipped) within 60 s",
+    );
+    expect(triggerSummary({ type: "sequence", triggers: [paid, shipped], within: 60 })).toBe(
+      "shop.paid, then shop.shipped, within 60 s",
+    );
     expect(stored.actions.map(actionSummary)).toEqual(["slack (slack-data-team)"]);
     expect(actionSummary({ type: "pause-work-pool" })).toBe("pause-work-pool");
     expect(actionSummary({ type: "run-deployment", deployment: "etl/prod" })).toBe("run-deployment etl/prod");

@@ -6,6 +6,7 @@
 import {
   AutomationCreate,
   EventName,
+  EventTrigger,
   type AutomationActionType,
   type Automation,
   type AutomationUpdate,
@@ -75,9 +76,13 @@ function adapt(node: unknown, name?: string): unknown {
   return out;
 }
 
-/** The form's schema: the model's input JSON Schema, in draft-07, adapted as `adapt` says. */
+/**
+ * The form's schema: the model's input JSON Schema, in draft-07, adapted as `adapt` says. The form
+ * draws event triggers; a compound or sequence trigger is written as JSON (see `formTakes`).
+ */
 export function automationSchema(): RJSFSchema {
-  const zodSchema = AutomationCreate.toJSONSchema({ io: "input" }) as unknown as JsonObject;
+  const formModel = AutomationCreate.extend({ trigger: EventTrigger });
+  const zodSchema = formModel.toJSONSchema({ io: "input" }) as unknown as JsonObject;
   return adapt(formSchema(zodSchema)) as RJSFSchema;
 }
 
@@ -110,6 +115,7 @@ export const automationUiSchema: UiSchema = {
       "withinSeconds",
       "*",
     ],
+    type: { "ui:widget": "hidden" },
     events: { "ui:title": "Events", "ui:field": "events" },
     stateTypes: { "ui:title": "State types", "ui:field": "choices" },
     flows: { "ui:title": "Flows", ...lines("Flow names, one a line.", "nightly-etl") },
@@ -165,6 +171,17 @@ export const NEW_AUTOMATION: AutomationDraft = {
   trigger: { events: [EventName.FlowRunStateChanged], stateTypes: ["FAILED", "CRASHED"] },
   actions: [{ type: "test-sink" }],
 };
+
+/**
+ * Whether the form can draw a draft: it draws event triggers; a compound or sequence trigger is
+ * edited as JSON. The reason when it cannot.
+ */
+export function formTakes(draft: AutomationDraft): string | null {
+  const type = isObject(draft.trigger) ? draft.trigger.type : undefined;
+  return type === "compound" || type === "sequence"
+    ? `The form draws event triggers; a ${type} trigger is edited as JSON.`
+    : null;
+}
 
 /** An automation as the form edits it. */
 export function draftOf(automation: Automation): AutomationDraft {

@@ -1,10 +1,27 @@
 /** Automations in a line: their triggers and actions, for lists. */
-import type { AutomationAction, AutomationTrigger } from "@baton/core";
+import {
+  isCombinedTrigger,
+  type AutomationAction,
+  type AutomationTrigger,
+  type EventTrigger,
+} from "@baton/core";
 
 const list = (values: string[] | undefined) => values?.join(", ");
 
-/** "flow-run.state-changed · state FAILED, CRASHED · deployment etl/prod · 3 within 60 s" */
+/**
+ * "flow-run.state-changed · state FAILED, CRASHED · deployment etl/prod · 3 within 60 s"; a
+ * compound trigger "all of (order.paid | order.shipped) within 3600 s", a sequence
+ * "order.paid, then order.shipped, within 3600 s".
+ */
 export function triggerSummary(trigger: AutomationTrigger): string {
+  if (!isCombinedTrigger(trigger)) return eventTriggerSummary(trigger);
+  const children = trigger.triggers.map(eventTriggerSummary);
+  if (trigger.type === "sequence") return `${children.join(", then ")}, within ${trigger.within} s`;
+  const require = typeof trigger.require === "number" ? `${trigger.require}` : trigger.require;
+  return `${require} of (${children.join(" | ")}) within ${trigger.within} s`;
+}
+
+function eventTriggerSummary(trigger: EventTrigger): string {
   const parts = [trigger.events.join(", ")];
   const filters: [string, string[] | undefined][] = [
     ["state", trigger.stateTypes],

@@ -7,6 +7,8 @@ import {
   type Automation,
   type AutomationCreate,
   type AutomationTrigger,
+  type EventTrigger,
+  isCombinedTrigger,
 } from "@baton/core";
 import type { BatonClient } from "@baton/client";
 import { allPages, details, flag, print, printJson, table, time } from "../format.js";
@@ -18,8 +20,21 @@ interface JsonOption {
 
 const FILTERS = ["flows", "deployments", "workPools", "tags", "stateTypes", "stateNames"] as const;
 
-/** "flow-run.state-changed flows=etl stateTypes=FAILED 3 within 600 s" */
+/**
+ * "flow-run.state-changed flows=etl stateTypes=FAILED 3 within 600 s"; a compound trigger
+ * "all of [order.paid; order.shipped] within 3600 s", a sequence "order.paid then order.shipped within 3600 s".
+ */
 function triggerText(trigger: AutomationTrigger): string {
+  if (!isCombinedTrigger(trigger)) return eventTriggerText(trigger);
+  const within = `within ${trigger.within} s`;
+  if (trigger.type === "sequence") {
+    return `${trigger.triggers.map(eventTriggerText).join(" then ")} ${within}`;
+  }
+  const require = typeof trigger.require === "number" ? `${trigger.require}` : trigger.require;
+  return `${require} of [${trigger.triggers.map(eventTriggerText).join("; ")}] ${within}`;
+}
+
+function eventTriggerText(trigger: EventTrigger): string {
   const filters = FILTERS.flatMap((key) => (trigger[key] ? [`${key}=${trigger[key].join(",")}`] : []));
   const when =
     trigger.posture === "proactive"

@@ -81,8 +81,10 @@ const TriggerEvent = z.string().superRefine((name, context) => {
  * matches when any of its values does); a filter on something the event does not have (a state on
  * a deployment update) does not match.
  */
-export const AutomationTrigger = z
+export const EventTrigger = z
   .strictObject({
+    /** An event trigger may say so; one without a type is an event trigger. */
+    type: z.literal("event").optional(),
     /** Baton's stored events and custom events' names. */
     events: z.array(TriggerEvent).min(1).max(100),
     flows: Names.optional(),
@@ -119,7 +121,82 @@ export const AutomationTrigger = z
     message: "a proactive trigger has no threshold",
     path: ["threshold"],
   });
+export type EventTrigger = z.output<typeof EventTrigger>;
+
+/** The most event triggers a compound or sequence trigger combines. */
+export const MAX_COMBINED_TRIGGERS = 10;
+/** A compound or sequence trigger's window: up to 30 days. */
+const CombinedWindow = z
+  .number({ error: "within is required: the window, in seconds, its triggers must match in" })
+  .positive("within must be a number of seconds above 0")
+  .max(86_400 * 30, "within is at most 30 days (2592000 seconds)");
+/** A compound or sequence trigger nested in another: refused with a message saying why. */
+const Nested = z.looseObject({ type: z.enum(["compound", "sequence"]) }).superRefine((nested, context) =>
+  context.addIssue({
+    code: "custom",
+    message: `a ${nested.type} trigger cannot be nested: a compound or sequence trigger combines event triggers only (one level deep)`,
+  }),
+);
+/** An event trigger; a nested one is refused by Nested, so only event triggers come out of it. */
+const Child = z.discriminatedUnion("type", [EventTrigger, Nested], {
+  error: "each of triggers is an event trigger (its type is 'event' or left out)",
+}) as unknown as typeof EventTrigger;
+const Combined = z
+  .array(Child)
+  .min(1, "triggers is empty: give the event triggers to combine")
+  .max(MAX_COMBINED_TRIGGERS, `triggers holds at most ${MAX_COMBINED_TRIGGERS} event triggers`)
+  .superRefine((triggers, context) => {
+    triggers.forEach((trigger, index) => {
+      if (trigger.posture === "proactive") {
+        context.addIssue({
+          code: "custom",
+          path: [index, "posture"],
+          message:
+            "a compound or sequence trigger combines reactive event triggers: a proactive one has no event to match",
+        });
+      }
+    });
+  });
+/**
+ * Fires when `require` of its event triggers (all, any, or a number of them) have each matched
+ * within `within` seconds of one another, as Prefect's compound triggers do. Firing starts it afresh.
+ */
+export const CompoundTrigger = z
+  .strictObject({
+    type: z.literal("compound"),
+    require: z.union([z.enum(["all", "any"]), z.number().int().min(1)], {
+      error: "require is 'all', 'any' or how many of the triggers must match (a whole number from 1)",
+    }),
+    triggers: Combined,
+    within: CombinedWindow,
+  })
+  .refine((trigger) => typeof trigger.require !== "number" || trigger.require <= trigger.triggers.length, {
+    message: "require is more than the number of triggers: it could never fire",
+    path: ["require"],
+  });
+export type CompoundTrigger = z.output<typeof CompoundTrigger>;
+
+/** Fires when its event triggers match one after the other, in their order, within `within` seconds of the first. */
+export const SequenceTrigger = z.strictObject({
+  type: z.literal("sequence"),
+  triggers: Combined,
+  within: CombinedWindow,
+});
+export type SequenceTrigger = z.output<typeof SequenceTrigger>;
+
+/** An event trigger (the type may be left out), or a compound or sequence trigger of event triggers. */
+export const AutomationTrigger = z.discriminatedUnion(
+  "type",
+  [EventTrigger, CompoundTrigger, SequenceTrigger],
+  {
+    error: "type is 'event' (or left out), 'compound' or 'sequence'",
+  },
+);
 export type AutomationTrigger = z.output<typeof AutomationTrigger>;
+/** A compound or sequence trigger: the ones that keep what their event triggers matched. */
+export type CombinedTrigger = CompoundTrigger | SequenceTrigger;
+export const isCombinedTrigger = (trigger: AutomationTrigger): trigger is CombinedTrigger =>
+  trigger.type === "compound" || trigger.type === "sequence";
 
 // ── Actions ──────────────────────────────────────────────────────────────────
 /** A `{{ flow_run.name }}`-style template (see docs/automations.md); never evaluated as code. */

@@ -1,4 +1,9 @@
-import type { AutomationAction, Automation, StoredEvent } from "../api/automations.js";
+import {
+  isCombinedTrigger,
+  type AutomationAction,
+  type Automation,
+  type StoredEvent,
+} from "../api/automations.js";
 import type { JsonObject } from "../api/common.js";
 import { BatonError } from "../errors.js";
 import { defaultMessage, renderJson, renderTemplate, renderTyped, type TemplateValues } from "./templates.js";
@@ -48,12 +53,21 @@ export function templateValues(
         : null,
     work_pool: related?.workPoolName ? { name: related.workPoolName } : null,
     state: state ? { type: state.type, name: state.name, message: state.message ?? null } : null,
-    trigger: {
-      posture: trigger.posture,
-      events: trigger.events,
-      within_seconds: trigger.withinSeconds ?? null,
-      threshold: trigger.threshold,
-    },
+    trigger: isCombinedTrigger(trigger)
+      ? {
+          type: trigger.type,
+          posture: "reactive",
+          events: [...new Set(trigger.triggers.flatMap((child) => child.events))],
+          within_seconds: trigger.within,
+          threshold: 1,
+        }
+      : {
+          type: "event",
+          posture: trigger.posture,
+          events: trigger.events,
+          within_seconds: trigger.withinSeconds ?? null,
+          threshold: trigger.threshold,
+        },
   };
 }
 

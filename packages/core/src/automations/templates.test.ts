@@ -15,7 +15,13 @@ const values: TemplateValues = {
   deployment: { name: "daily", full_name: "etl/daily" },
   work_pool: null,
   state: { type: "FAILED", name: "Failed", message: "disk full" },
-  trigger: { posture: "reactive", events: ["flow-run.state-changed"], within_seconds: null, threshold: 1 },
+  trigger: {
+    type: "event",
+    posture: "reactive",
+    events: ["flow-run.state-changed"],
+    within_seconds: null,
+    threshold: 1,
+  },
 };
 
 describe("renderTemplate", () => {
@@ -67,6 +73,7 @@ describe("defaultMessage", () => {
       deployment: null,
       state: null,
       trigger: {
+        type: "event",
         posture: "proactive",
         events: ["flow-run.state-changed"],
         within_seconds: 3600,

@@ -17,7 +17,14 @@ export interface TemplateValues {
   deployment: { name: string; full_name: string } | null;
   work_pool: { name: string } | null;
   state: { type: string; name: string; message: string | null } | null;
-  trigger: { posture: string; events: string[]; within_seconds: number | null; threshold: number };
+  /** A compound or sequence trigger's: its event triggers' events, and its window as within_seconds. */
+  trigger: {
+    type: string;
+    posture: string;
+    events: string[];
+    within_seconds: number | null;
+    threshold: number;
+  };
 }
 
 // A dotted path of plain names between double braces: nothing else is ever looked at, let alone run.

@@ -1,10 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { AutomationTrigger, type StoredEvent } from "../api/automations.js";
-import { freshWindow, matchesTrigger, observeMatch, proactiveDue, type TriggerWindow } from "./triggers.js";
+import { AutomationTrigger, EventTrigger, isCombinedTrigger, type StoredEvent } from "../api/automations.js";
+import {
+  freshCombinedState,
+  freshWindow,
+  matchesTrigger,
+  observeCombined,
+  observeMatch,
+  proactiveDue,
+  type CombinedState,
+  type TriggerWindow,
+} from "./triggers.js";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 const at = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString();
-const trigger = (input: object) => AutomationTrigger.parse(input);
+const trigger = (input: object) => EventTrigger.parse(input);
 
 const failed: StoredEvent = {
   id: "01900000-0000-7000-8000-000000000001",
@@ -107,5 +116,168 @@ describe("AutomationTrigger", () => {
     expect(refused({ events: ["flow-run.state-changed"], deployments: ["no-slash"] })).toMatch(
       /<flow name>\/<deployment name>/,
     );
+  });
+});
+
+describe("observeCombined", () => {
+  const custom = (name: string, seconds: number): StoredEvent => ({
+    ...failed,
+    id: `${name}-${seconds}`,
+    name,
+    occurred: at(seconds),
+    resource: { kind: "event", id: name },
+    flowRunId: null,
+    payload: {},
+  });
+  const combined = (input: object) => {
+    const parsed = AutomationTrigger.parse(input);
+    if (!isCombinedTrigger(parsed)) throw new Error("not combined");
+    return parsed;
+  };
+  /** The seconds (of the events given as [name, seconds]) at which the trigger fires. */
+  function firings(input: object, events: [string, number][]): number[] {
+    const trigger = combined(input);
+    let state: CombinedState = freshCombinedState(trigger, new Date(T0));
+    const fired: number[] = [];
+    for (const [name, seconds] of events) {
+      const seen = observeCombined(trigger, state, custom(name, seconds));
+      state = seen.state;
+      if (seen.fires) fired.push(seconds);
+    }
+    return fired;
+  }
+  const a = { events: ["shop.a"] };
+  const b = { events: ["shop.b"] };
+  const c = { events: ["shop.c"] };
+
+  it("fires a compound 'all' on the last of its triggers within the window, then starts afresh", () => {
+    const all = { type: "compound", require: "all", triggers: [a, b], within: 60 };
+    expect(firings(all, [["shop.a", 0]])).toEqual([]);
+    expect(
+      firings(all, [
+        ["shop.a", 0],
+        ["shop.a", 10],
+        ["shop.b", 20],
+      ]),
+    ).toEqual([20]);
+    expect(
+      firings(all, [
+        ["shop.a", 0],
+        ["shop.b", 61],
+      ]),
+    ).toEqual([]);
+    expect(
+      firings(all, [
+        ["shop.a", 0],
+        ["shop.b", 10],
+        ["shop.b", 20],
+        ["shop.a", 30],
+      ]),
+    ).toEqual([10, 30]);
+  });
+
+  it("fires a compound 'any' on each match, and a number when that many match", () => {
+    expect(
+      firings({ type: "compound", require: "any", triggers: [a, b], within: 60 }, [
+        ["shop.a", 0],
+        ["shop.b", 1],
+        ["shop.c", 2],
+      ]),
+    ).toEqual([0, 1]);
+    expect(
+      firings({ type: "compound", require: 2, triggers: [a, b, c], within: 60 }, [
+        ["shop.c", 0],
+        ["shop.c", 5],
+        ["shop.a", 100],
+        ["shop.b", 110],
+      ]),
+    ).toEqual([110]);
+  });
+
+  it("fires a sequence only in its order within the window of its first step", () => {
+    const sequence = { type: "sequence", triggers: [a, b], within: 60 };
+    expect(
+      firings(sequence, [
+        ["shop.b", 0],
+        ["shop.a", 10],
+      ]),
+    ).toEqual([]);
+    expect(
+      firings(sequence, [
+        ["shop.a", 0],
+        ["shop.b", 10],
+      ]),
+    ).toEqual([10]);
+    expect(
+      firings(sequence, [
+        ["shop.a", 0],
+        ["shop.b", 61],
+      ]),
+    ).toEqual([]);
+    // A later first step starts the window again.
+    expect(
+      firings(sequence, [
+        ["shop.a", 0],
+        ["shop.a", 50],
+        ["shop.b", 100],
+      ]),
+    ).toEqual([100]);
+    expect(
+      firings({ type: "sequence", triggers: [a, b, c], within: 60 }, [
+        ["shop.a", 0],
+        ["shop.c", 1],
+        ["shop.b", 2],
+        ["shop.c", 3],
+        ["shop.c", 4],
+      ]),
+    ).toEqual([3]);
+  });
+
+  it("counts a step's threshold before the step matches", () => {
+    const twice = { events: ["shop.a"], threshold: 2, withinSeconds: 60 };
+    expect(
+      firings({ type: "sequence", triggers: [twice, b], within: 60 }, [
+        ["shop.a", 0],
+        ["shop.b", 1],
+        ["shop.a", 2],
+        ["shop.b", 3],
+      ]),
+    ).toEqual([3]);
+  });
+
+  it("refuses what cannot work, naming it", () => {
+    const issue = (input: object) => {
+      const error = AutomationTrigger.safeParse(input).error;
+      return error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    };
+    expect(issue({ type: "compound", require: "all", triggers: [], within: 60 })).toMatch(
+      /^triggers: triggers is empty/,
+    );
+    expect(
+      issue({
+        type: "sequence",
+        triggers: [a, { type: "compound", require: "all", triggers: [a], within: 5 }],
+        within: 60,
+      }),
+    ).toMatch(/^triggers\.1: a compound trigger cannot be nested/);
+    expect(issue({ type: "sequence", triggers: [a], within: 0 })).toMatch(
+      /^within: within must be .* above 0/,
+    );
+    expect(issue({ type: "sequence", triggers: [a], within: 86_400 * 31 })).toMatch(
+      /^within: within is at most 30 days/,
+    );
+    expect(issue({ type: "sequence", triggers: [a] })).toMatch(/^within: within is required/);
+    expect(issue({ type: "compound", require: 3, triggers: [a, b], within: 5 })).toMatch(
+      /^require: require is more than the number of triggers/,
+    );
+    expect(
+      issue({
+        type: "compound",
+        require: "all",
+        triggers: [{ ...a, posture: "proactive", withinSeconds: 5 }],
+        within: 5,
+      }),
+    ).toMatch(/^triggers\.0\.posture: .*reactive event triggers/);
+    expect(issue({ type: "chain", triggers: [a], within: 5 })).toMatch(/^type: type is 'event'/);
   });
 });

@@ -1,4 +1,10 @@
-import type { AutomationTrigger, StoredEvent } from "../api/automations.js";
+import {
+  isCombinedTrigger,
+  type AutomationTrigger,
+  type CombinedTrigger,
+  type EventTrigger,
+  type StoredEvent,
+} from "../api/automations.js";
 import { eventState } from "../events.js";
 
 /** A filter left out matches everything; one given needs the event to have one of its values. */
@@ -6,7 +12,7 @@ const anyOf = (wanted: readonly string[] | undefined, value: string | null | und
   wanted === undefined || (value != null && wanted.includes(value));
 
 /** Whether an event is one the trigger looks for (its posture then decides what that means). */
-export function matchesTrigger(trigger: AutomationTrigger, event: StoredEvent): boolean {
+export function matchesTrigger(trigger: EventTrigger, event: StoredEvent): boolean {
   const { related } = event;
   const state = eventState(event);
   const deployment =
@@ -39,7 +45,7 @@ export const freshWindow = (now: Date): TriggerWindow => ({ start: now.toISOStri
 
 /** Takes in one matching event: the window after it, and whether the automation fires on it. */
 export function observeMatch(
-  trigger: AutomationTrigger,
+  trigger: EventTrigger,
   window: TriggerWindow,
   occurred: string,
 ): { window: TriggerWindow; fires: boolean } {
@@ -59,7 +65,95 @@ export function observeMatch(
 /** A proactive trigger is due when no matching event came for `withinSeconds` since its window started. */
 export function proactiveDue(trigger: AutomationTrigger, window: TriggerWindow, now: Date): boolean {
   return (
+    !isCombinedTrigger(trigger) &&
     trigger.posture === "proactive" &&
     now.getTime() - Date.parse(window.start) >= (trigger.withinSeconds ?? 0) * 1000
   );
+}
+
+/**
+ * What a compound or sequence trigger remembers between events, stored with the automation: each
+ * event trigger's own window (its threshold is counted there), and when each one last matched
+ * (a sequence: when each step of the sequence matched so far, in order; null for the rest).
+ */
+export interface CombinedState {
+  windows: TriggerWindow[];
+  matched: (string | null)[];
+}
+
+/** A new or changed compound or sequence trigger starts with nothing matched. */
+export const freshCombinedState = (trigger: CombinedTrigger, now: Date): CombinedState => ({
+  windows: trigger.triggers.map(() => freshWindow(now)),
+  matched: trigger.triggers.map(() => null),
+});
+
+/** The state stored, or a fresh one when it is missing or was made for another trigger. */
+export function combinedStateOf(trigger: CombinedTrigger, stored: unknown, now: Date): CombinedState {
+  const state = stored as Partial<CombinedState> | null | undefined;
+  const size = trigger.triggers.length;
+  return Array.isArray(state?.windows) &&
+    Array.isArray(state.matched) &&
+    state.windows.length === size &&
+    state.matched.length === size
+    ? (state as CombinedState)
+    : freshCombinedState(trigger, now);
+}
+
+/** How many of a compound trigger's event triggers must match for it to fire. */
+export const required = (trigger: CombinedTrigger): number =>
+  trigger.type === "sequence" || trigger.require === "all"
+    ? trigger.triggers.length
+    : trigger.require === "any"
+      ? 1
+      : trigger.require;
+
+/**
+ * Takes in one event for a compound or sequence trigger: the state after it, and whether the
+ * trigger fires on it. An event trigger "matches" when it would fire on its own (its threshold met).
+ *
+ * compound: each event trigger's last match counts for `within` seconds; the trigger fires when
+ * `required` of them count at once, and then starts afresh.
+ *
+ * sequence: the steps match in order, each by a later event than the one before, all within
+ * `within` seconds of the first step; it fires on the last step and starts afresh. A first step
+ * matching again while only the first has matched starts the window again from it.
+ */
+export function observeCombined(
+  trigger: CombinedTrigger,
+  state: CombinedState,
+  event: StoredEvent,
+): { state: CombinedState; fires: boolean } {
+  const at = Date.parse(event.occurred);
+  const withinMs = trigger.within * 1000;
+  const windows = [...state.windows];
+  const hits = new Set<number>();
+  trigger.triggers.forEach((child, index) => {
+    if (!matchesTrigger(child, event)) return;
+    const seen = observeMatch(child, windows[index]!, event.occurred);
+    windows[index] = seen.window;
+    if (seen.fires) hits.add(index);
+  });
+  if (hits.size === 0) return { state: { windows, matched: state.matched }, fires: false };
+
+  const none = trigger.triggers.map(() => null);
+  if (trigger.type === "compound") {
+    const matched = state.matched.map((when, index) =>
+      hits.has(index) ? event.occurred : when !== null && at - Date.parse(when) <= withinMs ? when : null,
+    );
+    const count = matched.filter((when) => when !== null).length;
+    if (count >= required(trigger)) return { state: { windows, matched: none }, fires: true };
+    return { state: { windows, matched }, fires: false };
+  }
+
+  // A sequence whose first step is older than the window starts again.
+  const first = state.matched[0] ?? null;
+  let matched = first !== null && at - Date.parse(first) <= withinMs ? [...state.matched] : [...none];
+  const step = matched.findIndex((when) => when === null);
+  if (hits.has(step)) {
+    matched[step] = event.occurred;
+    if (step === matched.length - 1) return { state: { windows, matched: none }, fires: true };
+  } else if (hits.has(0) && step <= 1) {
+    matched = [event.occurred, ...none.slice(1)];
+  }
+  return { state: { windows, matched }, fires: false };
 }

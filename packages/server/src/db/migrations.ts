@@ -500,6 +500,13 @@ const scheduleParameters: Migration = {
   },
 };
 
+const combinedTriggers: Migration = {
+  async up(db: Db) {
+    // What a compound or sequence trigger's event triggers matched so far (JSON; null for others).
+    await db.schema.alterTable("automations").addColumn("trigger_state", "text").execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -513,6 +520,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0008_webhooks": webhooks,
     "0009_run_retention": runRetention,
     "0010_schedule_parameters": scheduleParameters,
+    "0011_combined_triggers": combinedTriggers,
   };
   return { getMigrations: async () => migrations };
 }

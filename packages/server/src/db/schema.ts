@@ -236,6 +236,8 @@ export interface AutomationTable extends Stamped {
   /** What the trigger remembers between events (see `TriggerWindow` in core). */
   windowStart: string;
   windowCount: number;
+  /** A compound or sequence trigger's `CombinedState` (JSON); null for an event trigger's, or afresh. */
+  triggerState: Generated<string | null>;
 }
 
 export interface EventTable {

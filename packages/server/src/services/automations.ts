@@ -1,7 +1,10 @@
 import {
   EventName,
   AutomationCreate,
+  combinedStateOf,
+  isCombinedTrigger,
   matchesTrigger,
+  observeCombined,
   newId,
   observeMatch,
   proactiveDue,
@@ -15,7 +18,7 @@ import {
 import type { Insertable, Selectable, Transaction } from "kysely";
 import type { ActionRunTable, AutomationTable, Database } from "../db/schema.js";
 import { toAutomation } from "../store/automations.js";
-import { nowIso, toJson, type StoreContext } from "../store/context.js";
+import { fromJson, nowIso, toJson, type StoreContext } from "../store/context.js";
 import { toStoredEvent } from "../store/events.js";
 import type { ServiceFactory } from "./index.js";
 
@@ -106,10 +109,29 @@ async function matchBatch(ctx: StoreContext, dashboardUrl: string): Promise<bool
 
     const firings: Firing[] = [];
     for (const { row, automation } of usable(rows)) {
+      const { trigger } = automation;
+      if (isCombinedTrigger(trigger)) {
+        // Kept in the row, in this transaction: a restart or another server goes on from here.
+        let state = combinedStateOf(trigger, fromJson(row.triggerState, null), new Date());
+        for (const event of events) {
+          const seen = observeCombined(trigger, state, event);
+          state = seen.state;
+          if (seen.fires) firings.push({ automation, event });
+        }
+        const stored = toJson(state);
+        if (stored !== row.triggerState) {
+          await trx
+            .updateTable("automations")
+            .set({ triggerState: stored })
+            .where("id", "=", row.id)
+            .execute();
+        }
+        continue;
+      }
       let window = { start: row.windowStart, count: row.windowCount };
       for (const event of events) {
-        if (!matchesTrigger(automation.trigger, event)) continue;
-        const seen = observeMatch(automation.trigger, window, event.occurred);
+        if (!matchesTrigger(trigger, event)) continue;
+        const seen = observeMatch(trigger, window, event.occurred);
         window = seen.window;
         if (seen.fires) firings.push({ automation, event });
       }

@@ -16,6 +16,7 @@ import { fromJson, toFlag, toJson, toPage, type StoreContext } from "./context.j
 export const toAutomation = ({
   windowStart: _start,
   windowCount: _count,
+  triggerState: _state,
   ...row
 }: Selectable<AutomationTable>): Automation => ({
   ...row,
@@ -72,7 +73,7 @@ export async function updateAutomation(
       ...(input.enabled !== undefined ? { enabled: toFlag(input.enabled) } : {}),
       ...(input.trigger !== undefined ? { trigger: toJson(input.trigger) } : {}),
       ...(input.actions !== undefined ? { actions: toJson(input.actions) } : {}),
-      ...(window ? { windowStart: window.start, windowCount: window.count } : {}),
+      ...(window ? { windowStart: window.start, windowCount: window.count, triggerState: null } : {}),
     })
     .where("id", "=", id)
     .executeTakeFirst();
