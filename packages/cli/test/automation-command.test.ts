@@ -167,6 +167,39 @@ describe("baton automation", () => {
     );
   });
 
+  it("shows compound and sequence triggers in a line, and names what is wrong with one", async () => {
+    const paid = { events: ["shop.order-paid"] };
+    const shipped = { events: ["shop.order-shipped"], tags: ["express"] };
+    const combined = (name: string, trigger: unknown) =>
+      baton(
+        "automation",
+        "create",
+        "--file",
+        file(`${name}.json`, { name, trigger, actions: [{ type: "test-sink" }] }),
+      );
+    await combined("paid and shipped", {
+      type: "compound",
+      require: "all",
+      triggers: [paid, shipped],
+      within: 3600,
+    });
+    await combined("paid then shipped", { type: "sequence", triggers: [paid, shipped], within: 600 });
+    const rows = (await baton("automation", "ls")).stdout.trimEnd().split("\n").slice(1);
+    expect(rows[0]).toMatch(
+      /^paid and shipped\s+\S+\s+enabled\s+all of \[shop\.order-paid; shop\.order-shipped tags=express\] within 3600 s\s+test-sink/,
+    );
+    expect(rows[1]).toMatch(
+      /^paid then shipped\s+\S+\s+enabled\s+shop\.order-paid then shop\.order-shipped tags=express within 600 s\s+test-sink/,
+    );
+    expect((await baton("automation", "inspect", "paid then shipped")).stdout).toMatch(
+      /Trigger:\s+shop\.order-paid then shop\.order-shipped tags=express within 600 s/,
+    );
+    expect(oneLineError(await combined("empty", { type: "sequence", triggers: [], within: 600 }))).toContain(
+      "trigger.triggers: triggers is empty",
+    );
+    for (const name of ["paid and shipped", "paid then shipped"]) await baton("automation", "delete", name);
+  });
+
   it("says in one line what is wrong with a bad --file", async () => {
     const missing = join(dir, "missing.json");
     const broken = file("broken.json", '{"name": ');

@@ -203,7 +203,8 @@ function withoutEmpty(object: unknown): unknown {
  */
 export function cleanDraft(draft: AutomationDraft): AutomationDraft {
   const clean = withoutEmpty(draft) as AutomationDraft;
-  if (isObject(clean.trigger)) clean.trigger = withoutEmpty(clean.trigger);
+  // A compound or sequence trigger is written as JSON: kept as written, an empty list included.
+  if (isObject(clean.trigger) && !formTakes(clean)) clean.trigger = withoutEmpty(clean.trigger);
   if (Array.isArray(clean.actions)) clean.actions = clean.actions.map(withoutEmpty);
   return clean;
 }

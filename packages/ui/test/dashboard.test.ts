@@ -911,6 +911,72 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     await expect(api().readAutomation({ params: { id } })).rejects.toMatchObject({ code: "not_found" });
   });
 
+  it("creates a compound trigger as JSON, shows it in a line, fires it on its second event and edits it as JSON", async () => {
+    await open("/automations");
+    await page.getByRole("button", { name: "New automation" }).click();
+    const form = page.getByRole("region", { name: "New automation" });
+    await form.getByRole("button", { name: "JSON", exact: true }).click();
+    const automation = {
+      name: "paid and shipped",
+      trigger: {
+        type: "compound",
+        require: "all",
+        triggers: [{ events: ["dash.paid"] }, { events: ["dash.shipped"] }],
+        within: 3600,
+      },
+      actions: [{ type: "test-sink", text: "{{ event.name }} completed it" }],
+    };
+    await form
+      .getByLabel("Automation (JSON)")
+      .fill(JSON.stringify({ ...automation, trigger: { ...automation.trigger, triggers: [] } }));
+    await form.getByRole("button", { name: "Create" }).click();
+    await form
+      .getByRole("alert")
+      .getByText(/triggers is empty/)
+      .waitFor();
+    await form.getByLabel("Automation (JSON)").fill(JSON.stringify(automation));
+    await form.getByRole("button", { name: "Create" }).click();
+
+    await page.waitForURL(/\/automations\/[\w-]+$/);
+    const id = page.url().split("/").pop()!;
+    await page.locator(".details").getByText("all of (dash.paid | dash.shipped) within 3600 s").waitFor();
+    const runs = page.getByRole("region", { name: "Action runs" });
+    await runs.locator(".live-live").waitFor();
+    await api().createEvent({ body: { event: "dash.paid" } });
+    await api().createEvent({ body: { event: "dash.shipped" } });
+    const row = runs.getByRole("row", { name: /dash\.shipped completed it/ });
+    await row.locator(".badge", { hasText: /^Completed$/ }).waitFor();
+    expect((await api().listActionRuns({ query: { automationId: id } })).items).toHaveLength(1);
+    await shoot("automation-compound");
+
+    // The editor opens as JSON, and says why the form will not take it.
+    await page.getByRole("button", { name: "Edit" }).click();
+    const edit = page.getByRole("region", { name: "Edit paid and shipped" });
+    const json = edit.getByLabel("Automation (JSON)");
+    expect(JSON.parse(await json.inputValue())).toMatchObject({
+      trigger: { type: "compound", within: 3600 },
+    });
+    await edit.getByRole("button", { name: "Form", exact: true }).click();
+    await edit.getByText("The form draws event triggers; a compound trigger is edited as JSON.").waitFor();
+    await json.fill(
+      JSON.stringify({
+        ...automation,
+        trigger: { ...automation.trigger, type: "sequence", require: undefined },
+      }),
+    );
+    await edit.getByRole("button", { name: "Save" }).click();
+    await edit.waitFor({ state: "detached" });
+    await page.locator(".details").getByText("dash.paid, then dash.shipped, within 3600 s").waitFor();
+    expect((await api().readAutomation({ params: { id } })).trigger).toMatchObject({ type: "sequence" });
+
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Automations" }).click();
+    const listed = page
+      .getByRole("table", { name: "Automations" })
+      .getByRole("row", { name: /paid and shipped/ });
+    await listed.getByText("dash.paid, then dash.shipped, within 3600 s").waitFor();
+    await api().deleteAutomation({ params: { id } });
+  });
+
   it("sets and deletes a secret, offered by name to notifications, its value never in the page", async () => {
     const value = "https://hooks.example.test/services/T000/B000/never-shown-7f3a9c";
     await open("/automations");
