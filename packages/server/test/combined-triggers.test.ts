@@ -13,6 +13,7 @@ import { newId, type ActionRun, type AutomationCreate } from "@baton/core";
 import {
   DIALECTS,
   startTestServer,
+  TEST_POSTGRES_URL,
   throwawayDatabase,
   type TestDialect,
   type TestServer,
@@ -204,6 +205,14 @@ describe.each(DIALECTS)("compound and sequence triggers on %s", (dialect: TestDi
     expect(texts(await actionRuns(server, all.id, 1))).toEqual(["fresh.a 3"]);
   });
 
+  it("describes compound and sequence triggers in the OpenAPI document", async () => {
+    const response = await fetch(`${server.url}/api/openapi.json`);
+    expect(response.status).toBe(200);
+    const document = JSON.stringify(await response.json());
+    expect(document).toContain('"compound"');
+    expect(document).toContain('"sequence"');
+  });
+
   it("refuses a combined trigger that cannot work with a 400 naming the field", async () => {
     const refused = async (trigger: unknown) => {
       const response = await fetch(`${server.url}/api/automations`, {
@@ -279,5 +288,61 @@ describe.each(DIALECTS)("combined triggers across a restart on %s", (dialect: Te
     } finally {
       await database.drop();
     }
+  });
+});
+
+// Several servers share one database on PostgreSQL only.
+describe.skipIf(!TEST_POSTGRES_URL)("combined triggers on two servers sharing PostgreSQL", () => {
+  let a: TestServer;
+  let b: TestServer;
+  beforeAll(async () => {
+    a = await startTestServer("postgres", FAST);
+    b = await startTestServer("postgres", FAST, a.database);
+  });
+  afterAll(async () => {
+    await b?.stop();
+    await a?.stop();
+  });
+
+  it("fires once per completion, whichever server took each event, and never twice", async () => {
+    const all = await a.client.api.createAutomation({
+      body: sink("shared all", {
+        type: "compound",
+        require: "all",
+        triggers: [{ events: ["shared.a"] }, { events: ["shared.b"] }],
+        within: 3600,
+      }),
+    });
+    const any = await a.client.api.createAutomation({
+      body: sink("shared any", {
+        type: "compound",
+        require: "any",
+        triggers: [{ events: ["shared.a"] }, { events: ["shared.b"] }],
+        within: 3600,
+      }),
+    });
+    const seen = await a.client.api.createAutomation({ body: witness("shared", ["shared.a", "shared.b"]) });
+    // Each pair: its first event through one server, its second through the other.
+    for (let pair = 0; pair < 3; pair++) {
+      const [first, second] = pair % 2 === 0 ? [a, b] : [b, a];
+      await first.client.api.createEvent({ body: { event: "shared.a", payload: { n: pair } } });
+      await actionRuns(a, seen.id, 2 * pair + 1);
+      expect(await actionRuns(a, all.id, pair)).toHaveLength(pair);
+      await second.client.api.createEvent({ body: { event: "shared.b", payload: { n: pair } } });
+      await actionRuns(a, all.id, pair + 1);
+    }
+    // A burst through both servers at once: "any" fires on each event exactly once.
+    await Promise.all(
+      Array.from({ length: 20 }, (_, n) =>
+        (n % 2 === 0 ? a : b).client.api.createEvent({
+          body: { event: "shared.a", payload: { n: 100 + n } },
+        }),
+      ),
+    );
+    await actionRuns(a, seen.id, 26);
+    const fired = (await a.client.api.listActionRuns({ query: { automationId: any.id, limit: 1000 } })).items;
+    expect(fired).toHaveLength(26);
+    expect(new Set(fired.map((run) => run.eventId)).size).toBe(26);
+    expect(await actionRuns(a, all.id, 3)).toHaveLength(3);
   });
 });
