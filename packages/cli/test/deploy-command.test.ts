@@ -80,6 +80,7 @@ describe.each(DIALECTS)("baton deploy and baton worker start on %s", (dialect) =
       baton(
         ...["deploy", ENTRYPOINT, "-n", "morning", "-p", "lock-pool", "--param", 'names=["Ada"]'],
         ...["--cron", "0 9 * * *", "--timezone", "Asia/Seoul", "--json"],
+        ...["--concurrency-limit", "1", "--collision-strategy", "cancel-new"],
       ),
       baton(
         ...["deploy", ENTRYPOINT, "-n", "hourly", "-p", "lock-pool", "--params", '{"names": ["Grace"]}'],
@@ -93,7 +94,10 @@ describe.each(DIALECTS)("baton deploy and baton worker start on %s", (dialect) =
       workPoolName: "lock-pool",
       workQueueName: null, // the pool's default queue
       schedules: [{ schedule: { cron: "0 9 * * *", timezone: "Asia/Seoul" }, active: true }],
+      concurrencyLimit: 1,
+      collisionStrategy: "CANCEL_NEW",
     });
+    expect((await stored("hourly")).collisionStrategy).toBe("ENQUEUE");
     expect((await stored("morning")).schedules).toEqual(printed.schedules);
     expect(interval.stdout).toContain("\nSchedule:        every 3600 s Europe/Paris\n");
     expect((await stored("hourly")).schedules[0]?.schedule).toEqual({

@@ -7,6 +7,7 @@ import {
   isEvent,
   isTerminal,
   parseDeploymentName,
+  type CollisionStrategy,
   type Deployment,
   type DeploymentCreate,
   type FlowRun,
@@ -33,6 +34,8 @@ export interface DeploymentOptions {
   tags?: string[];
   /** At most this many runs of the deployment at once. */
   concurrencyLimit?: number;
+  /** A run due while the limit is full waits (ENQUEUE, the default) or is cancelled (CANCEL_NEW). */
+  collisionStrategy?: CollisionStrategy;
   paused?: boolean;
   client?: BatonClient;
 }
@@ -87,6 +90,7 @@ export function toDeployment(
       parameterSchema: flow.parameterSchema(),
       tags: options.tags ?? flowOptions.tags ?? [],
       concurrencyLimit: options.concurrencyLimit ?? null,
+      collisionStrategy: options.collisionStrategy ?? "ENQUEUE",
       ...(options.paused !== undefined ? { paused: options.paused } : {}),
       schedules: (options.schedules ?? []).map((schedule) => ({
         schedule: withTimezone(schedule),

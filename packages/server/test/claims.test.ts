@@ -77,6 +77,47 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     expect(mostAtOnce(await of())).toBeLessThanOrEqual(3);
   });
 
+  it("cancels a run due while its deployment is full when the deployment cancels new runs (CANCEL_NEW)", async () => {
+    const deployment = await api().createDeployment({
+      body: { name: "exclusive", flowName: "collide", concurrencyLimit: 1, collisionStrategy: "CANCEL_NEW" },
+    });
+    expect(deployment.collisionStrategy).toBe("CANCEL_NEW");
+    const claim = (client: BatonClient) =>
+      client.api.claimFlowRuns({ body: { workerName: "serve", deploymentIds: [deployment.id], limit: 5 } });
+    const first = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    const { runs: claimed } = await claim(server.client);
+    expect(claimed.map((run) => run.flowRun.id)).toEqual([first.id]);
+
+    // While the first one runs, two more come due: both are cancelled at the next claim, none waits.
+    await api().setFlowRunState({ params: { id: first.id }, body: { state: { type: "RUNNING" } } });
+    const late = [
+      await api().createDeploymentRun({ params: { id: deployment.id }, body: {} }),
+      await api().createDeploymentRun({ params: { id: deployment.id }, body: {} }),
+    ];
+    expect((await claim(second.client)).runs).toEqual([]);
+    for (const run of late) {
+      const after = await api().readFlowRun({ params: { id: run.id } });
+      expect(after.state).toMatchObject({
+        type: "CANCELLED",
+        message:
+          "its deployment had all 1 concurrency slot(s) in use when it was due, and cancels new runs then (collision strategy CANCEL_NEW)",
+      });
+    }
+
+    // Once it has room again, a new run is claimed as usual; ENQUEUE (the default) keeps runs waiting.
+    await api().setFlowRunState({ params: { id: first.id }, body: { state: { type: "COMPLETED" } } });
+    const next = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    expect((await claim(server.client)).runs.map((run) => run.flowRun.id)).toEqual([next.id]);
+    const queued = await api().updateDeployment({
+      params: { id: deployment.id },
+      body: { collisionStrategy: "ENQUEUE" },
+    });
+    expect(queued.collisionStrategy).toBe("ENQUEUE");
+    const waiting = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    expect((await claim(server.client)).runs).toEqual([]);
+    expect((await api().readFlowRun({ params: { id: waiting.id } })).state?.type).toBe("SCHEDULED");
+  });
+
   it("answers a waiting claim as soon as a run is created, and serves paused queues only once resumed", async () => {
     await api().createWorkPool({ body: { name: "wait", type: "process" } });
     const deployment = await api().createDeployment({

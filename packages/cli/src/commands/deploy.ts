@@ -1,6 +1,6 @@
 import { relative, resolve } from "node:path";
-import { Command } from "commander";
-import type { JsonObject } from "@baton/core";
+import { Command, Option } from "commander";
+import type { CollisionStrategy, JsonObject } from "@baton/core";
 import { loadFlow, parseEntrypoint } from "@baton/sdk";
 import { print, printJson } from "../format.js";
 import { collect, parseParam, parseParameters, parsePositive } from "../options.js";
@@ -17,6 +17,7 @@ interface DeployOptions extends ScheduleOptions {
   params?: string;
   jobVariable: string[];
   concurrencyLimit?: number;
+  collisionStrategy?: CollisionStrategy;
   tag: string[];
   description?: string;
   json?: boolean;
@@ -45,6 +46,14 @@ export function deployCommand(): Command {
     .option("--params <json>", "default parameters as one JSON object")
     .option("--job-variable <key=value>", "a job variable for the pool's template (repeatable)", collect, [])
     .option("--concurrency-limit <n>", "runs of this deployment at once, at most", parsePositive)
+    .addOption(
+      new Option(
+        "--collision-strategy <strategy>",
+        "a run due while the limit is full waits (enqueue, the default) or is cancelled (cancel-new)",
+      )
+        .choices(["enqueue", "cancel-new"])
+        .argParser((value) => value.toUpperCase().replace("-", "_") as CollisionStrategy),
+    )
     .option("-t, --tag <tag>", "a tag for its runs (repeatable)", collect, [])
     .option("-d, --description <text>", "what the deployment is for")
     .option("--json", "print the deployment as JSON")
@@ -70,6 +79,7 @@ export function deployCommand(): Command {
         jobVariables,
         schedules,
         ...(options.concurrencyLimit ? { concurrencyLimit: options.concurrencyLimit } : {}),
+        ...(options.collisionStrategy ? { collisionStrategy: options.collisionStrategy } : {}),
         ...(options.tag.length > 0 ? { tags: options.tag } : {}),
         ...(options.description ? { description: options.description } : {}),
         entrypoint,

@@ -174,7 +174,13 @@ export function deploymentCommand(): Command {
           ["Status", deployment.paused ? "paused" : "ready"],
           ["Work pool", deployment.workPoolName ?? "-"],
           ["Work queue", deployment.workQueueName ?? "-"],
-          ["Concurrency limit", limitText(deployment.concurrencyLimit)],
+          [
+            "Concurrency limit",
+            limitText(deployment.concurrencyLimit) +
+              (deployment.concurrencyLimit !== null && deployment.collisionStrategy === "CANCEL_NEW"
+                ? " (runs due while full are cancelled)"
+                : ""),
+          ],
           ["Parameters", JSON.stringify(deployment.parameters)],
           ["Parameter schema", JSON.stringify(deployment.parameterSchema)],
           ["Schedules", schedulesText(deployment) || "-"],

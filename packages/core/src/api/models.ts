@@ -356,6 +356,13 @@ export const ScheduleUpdate = z.strictObject({
 });
 export type ScheduleUpdate = z.input<typeof ScheduleUpdate>;
 
+/**
+ * What becomes of a deployment run that is due while the deployment has all its concurrency slots
+ * in use: it waits its turn (ENQUEUE), or it is cancelled at once (CANCEL_NEW), as Prefect's.
+ */
+export const COLLISION_STRATEGIES = ["ENQUEUE", "CANCEL_NEW"] as const;
+export type CollisionStrategy = (typeof COLLISION_STRATEGIES)[number];
+
 export const Deployment = z.object({
   id: Id,
   name: Name,
@@ -372,6 +379,7 @@ export const Deployment = z.object({
   workQueueName: z.string().nullable(),
   jobVariables: JsonObject,
   concurrencyLimit: z.number().int().nullable(),
+  collisionStrategy: z.enum(COLLISION_STRATEGIES),
   paused: z.boolean(),
   schedules: z.array(DeploymentSchedule),
   lastPolled: Timestamp.nullable(),
@@ -391,6 +399,7 @@ const DeploymentFields = {
   workQueueName: Name.nullish(),
   jobVariables: JsonObject.optional(),
   concurrencyLimit: z.number().int().min(0).nullish(),
+  collisionStrategy: z.enum(COLLISION_STRATEGIES).optional(),
   paused: z.boolean().optional(),
 };
 /** Creating a deployment that exists (same flow and name) updates it, as `serve()` and `deploy()` rely on. */

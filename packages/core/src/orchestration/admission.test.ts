@@ -21,6 +21,8 @@ describe("admit", () => {
     holding?: string[];
     max?: number;
     admitted: string[];
+    /** Default: none. */
+    cancelled?: string[];
   }[] = [
     {
       name: "takes every candidate when nothing is limited, in the order given",
@@ -89,6 +91,34 @@ describe("admit", () => {
       admitted: ["-/-/d", "-/-/e"],
     },
     {
+      name: "cancels the candidates of a full deployment that cancels new runs, and admits the others",
+      candidates: ["p/a/d", "p/a/e", "p/a/d", "p/a/f"],
+      limits: {
+        ...pool(null, ["a", null]),
+        deployments: [
+          { id: "d", limit: 1, cancelNew: true },
+          { id: "f", limit: 1 },
+        ],
+      },
+      holding: ["p/a/d", "p/a/f"],
+      admitted: ["p/a/e"],
+      cancelled: ["p/a/d", "p/a/d"],
+    },
+    {
+      name: "a deployment that cancels new runs admits up to its limit, then cancels",
+      candidates: ["-/-/d", "-/-/d", "-/-/d"],
+      limits: { deployments: [{ id: "d", limit: 2, cancelNew: true }] },
+      admitted: ["-/-/d", "-/-/d"],
+      cancelled: ["-/-/d"],
+    },
+    {
+      name: "a full pool keeps such a deployment's run waiting while the deployment has room",
+      candidates: ["p/a/d"],
+      limits: { ...pool(1, ["a", null]), deployments: [{ id: "d", limit: 1, cancelNew: true }] },
+      holding: ["p/a/x"],
+      admitted: [],
+    },
+    {
       name: "runs held by another pool do not count against this pool",
       candidates: ["p/a/x"],
       limits: pool(1, ["a", 1]),
@@ -97,15 +127,16 @@ describe("admit", () => {
     },
   ];
 
-  for (const { name, candidates, limits, holding = [], max = 100, admitted } of cases) {
+  for (const { name, candidates, limits, holding = [], max = 100, admitted, cancelled = [] } of cases) {
     it(name, () => {
       const chosen = admit(runs(...candidates), limits, runs(...holding), max);
-      expect(chosen.map((run) => run.spec)).toEqual(admitted);
+      expect(chosen.admitted.map((run) => run.spec)).toEqual(admitted);
+      expect(chosen.cancelled.map((run) => run.spec)).toEqual(cancelled);
     });
   }
 
   it("returns the candidates themselves, so the caller claims the very rows it read", () => {
     const candidates = runs("p/a/x");
-    expect(admit(candidates, pool(null, ["a", null]), [], 1)[0]).toBe(candidates[0]);
+    expect(admit(candidates, pool(null, ["a", null]), [], 1).admitted[0]).toBe(candidates[0]);
   });
 });

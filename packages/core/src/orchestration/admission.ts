@@ -18,8 +18,19 @@ export interface AdmissionLimits {
   pool?: { name: string; limit: number | null };
   /** The queues claimed from, with their limits. */
   queues?: readonly { id: string; limit: number | null }[];
-  /** The deployments among the candidates that have a concurrency limit. */
-  deployments?: readonly { id: string; limit: number }[];
+  /**
+   * The deployments among the candidates that have a concurrency limit; `cancelNew` when a run due
+   * while the limit is full is cancelled rather than left to wait (the CANCEL_NEW strategy).
+   */
+  deployments?: readonly { id: string; limit: number; cancelNew?: boolean }[];
+}
+
+/** What a claim pass does with its candidates. */
+export interface Admission<C> {
+  /** To claim, in their order. */
+  admitted: C[];
+  /** To cancel: their deployment has every slot in use and cancels new runs then. */
+  cancelled: C[];
 }
 
 /** A limit's name in `admit`'s bookkeeping. */
@@ -41,14 +52,15 @@ function keysOf(limits: AdmissionLimits, place: RunPlace): Key[] {
  * the earliest due), at most `max`: each one whose every limit still has room once the runs holding
  * them (`holding`: in flight, or awaiting a retry in their own process) and the ones admitted before
  * it are counted. A candidate that does not fit is skipped, not waited for: one further down (another
- * queue or deployment) may fit.
+ * queue or deployment) may fit, unless its deployment's limit is full and cancels new runs: then it
+ * is to be cancelled.
  */
 export function admit<C extends RunPlace>(
   candidates: readonly C[],
   limits: AdmissionLimits,
   holding: readonly RunPlace[],
   max: number,
-): C[] {
+): Admission<C> {
   const room = new Map<Key, number>();
   const limited: [Key, number | null][] = [
     ...(limits.pool ? [["pool", limits.pool.limit] as [Key, number | null]] : []),
@@ -63,13 +75,19 @@ export function admit<C extends RunPlace>(
     for (const key of keysOf(limits, run)) if (room.has(key)) room.set(key, room.get(key)! - 1);
   }
 
+  const cancelling = new Set(
+    (limits.deployments ?? []).filter((deployment) => deployment.cancelNew).map((d) => `deployment:${d.id}`),
+  );
   const admitted: C[] = [];
+  const cancelled: C[] = [];
   for (const run of candidates) {
     if (admitted.length >= max) break;
     const keys = keysOf(limits, run).filter((key) => room.has(key));
-    if (keys.some((key) => room.get(key)! <= 0)) continue;
+    const full = keys.filter((key) => room.get(key)! <= 0);
+    if (full.some((key) => cancelling.has(key))) cancelled.push(run);
+    if (full.length > 0) continue;
     for (const key of keys) room.set(key, room.get(key)! - 1);
     admitted.push(run);
   }
-  return admitted;
+  return { admitted, cancelled };
 }

@@ -507,6 +507,15 @@ const combinedTriggers: Migration = {
   },
 };
 
+const collisionStrategy: Migration = {
+  async up(db: Db) {
+    await db.schema
+      .alterTable("deployments")
+      .addColumn("collision_strategy", "text", (c) => c.notNull().defaultTo("ENQUEUE"))
+      .execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -521,6 +530,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0009_run_retention": runRetention,
     "0010_schedule_parameters": scheduleParameters,
     "0011_combined_triggers": combinedTriggers,
+    "0012_collision_strategy": collisionStrategy,
   };
   return { getMigrations: async () => migrations };
 }

@@ -135,6 +135,8 @@ export interface DeploymentTable extends Stamped {
   workQueueName: string | null;
   jobVariables: string;
   concurrencyLimit: number | null;
+  /** ENQUEUE or CANCEL_NEW (see COLLISION_STRATEGIES). */
+  collisionStrategy: string;
   paused: number;
   lastPolled: string | null;
 }

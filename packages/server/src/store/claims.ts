@@ -39,6 +39,8 @@ export const heldByProcess = (eb: ExpressionBuilder<Database, "flowRuns">) =>
 
 interface Pass {
   claimed: Applied[];
+  /** Runs cancelled because their deployment was full and cancels new runs (CANCEL_NEW). */
+  cancelled: Applied[];
   /** When each claimed run became due: its scheduled time, or its creation when that was later. */
   claimedDue: string[];
   /** When the earliest run that is not due yet becomes due, to wake a long poll then. */
@@ -82,7 +84,7 @@ export async function claimFlowRuns(
       const started = performance.now();
       const pass = await ctx.db.kysely.transaction().execute((trx) => claimPass(ctx, trx, request));
       ctx.observer?.claimPass((performance.now() - started) / 1000, pass.claimedDue, new Date());
-      for (const applied of pass.claimed) publishStateChange(ctx, applied);
+      for (const applied of [...pass.cancelled, ...pass.claimed]) publishStateChange(ctx, applied);
       if (pass.claimed.length > 0) return { runs: await describeClaimed(ctx, pass) };
       const now = Date.now();
       if (now >= deadline || closed?.aborted || ctx.stopping?.aborted) return { runs: [] };
@@ -150,7 +152,7 @@ function mayFreeWork(event: BatonEvent): boolean {
 async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise<Pass> {
   const now = new Date();
   const nowIso = now.toISOString();
-  const empty: Pass = { claimed: [], claimedDue: [], nextDue: null, poolDefaults: {} };
+  const empty: Pass = { claimed: [], cancelled: [], claimedDue: [], nextDue: null, poolDefaults: {} };
 
   // Lock order: pool, then deployments. Touching a row with an UPDATE takes its lock on PostgreSQL
   // (SQLite's BEGIN IMMEDIATE already serializes writers).
@@ -197,7 +199,7 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
       ? []
       : await trx
           .selectFrom("deployments")
-          .select(["id", "concurrencyLimit"])
+          .select(["id", "concurrencyLimit", "collisionStrategy"])
           .where("id", "in", deploymentIds)
           .where("concurrencyLimit", "is not", null)
           .orderBy("id")
@@ -230,16 +232,30 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
           )
           .execute();
 
-  const admitted = admit(
+  const { admitted, cancelled: colliding } = admit(
     due,
     {
       ...(poolName !== null ? { pool: { name: poolName, limit: poolLimit } } : {}),
       queues,
-      deployments: limitedDeployments.map((row) => ({ id: row.id, limit: row.concurrencyLimit! })),
+      deployments: limitedDeployments.map((row) => ({
+        id: row.id,
+        limit: row.concurrencyLimit!,
+        cancelNew: row.collisionStrategy === "CANCEL_NEW",
+      })),
     },
     inFlight,
     request.limit,
   );
+  const cancelled: Applied[] = [];
+  for (const run of colliding) {
+    const limit = limitedDeployments.find((row) => row.id === run.deploymentId)!.concurrencyLimit;
+    const state = makeState({
+      type: "CANCELLED",
+      message: `its deployment had all ${limit} concurrency slot(s) in use when it was due, and cancels new runs then (collision strategy CANCEL_NEW)`,
+    });
+    const applied = await transitionInTransaction(trx, "flow", run.id, state, { force: false });
+    if (applied.changed) cancelled.push(applied);
+  }
   const claimed: Applied[] = [];
   const claimedDue: string[] = [];
   for (const run of admitted) {
@@ -254,7 +270,7 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
       claimedDue.push(scheduled > run.created ? scheduled : run.created);
     }
   }
-  return { ...empty, claimed, claimedDue };
+  return { ...empty, claimed, cancelled, claimedDue };
 }
 
 /** At most this many candidates are read per pass; limits may skip some of them. */

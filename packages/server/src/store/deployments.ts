@@ -5,6 +5,7 @@ import {
   newId,
   notFound,
   type Deployment,
+  type CollisionStrategy,
   type DeploymentCreate,
   type DeploymentQuery,
   type DeploymentRunCreate,
@@ -45,6 +46,7 @@ function toDeployment(row: DeploymentRow, schedules: DeploymentSchedule[]): Depl
     workQueueName: row.workQueueName,
     jobVariables: fromJson(row.jobVariables, {}),
     concurrencyLimit: row.concurrencyLimit,
+    collisionStrategy: row.collisionStrategy as CollisionStrategy,
     paused: row.paused === 1,
     schedules,
     lastPolled: row.lastPolled,
@@ -297,6 +299,7 @@ function columnsOf(fields: Fields) {
   if (fields.workQueueName !== undefined) columns.workQueueName = fields.workQueueName;
   if (fields.jobVariables !== undefined) columns.jobVariables = toJson(fields.jobVariables);
   if (fields.concurrencyLimit !== undefined) columns.concurrencyLimit = fields.concurrencyLimit;
+  if (fields.collisionStrategy !== undefined) columns.collisionStrategy = fields.collisionStrategy;
   if (fields.paused !== undefined) columns.paused = toFlag(fields.paused);
   return columns;
 }
@@ -344,6 +347,7 @@ export async function upsertDeployment(
           workQueueName: null,
           jobVariables: "{}",
           concurrencyLimit: null,
+          collisionStrategy: "ENQUEUE",
           paused: 0,
           lastPolled: null,
           created: now,

@@ -62,7 +62,12 @@ function Details({ deployment }: { deployment: Deployment }) {
         )}
       </dd>
       <dt>Concurrency limit</dt>
-      <dd>{deployment.concurrencyLimit ?? <span className="muted">none</span>}</dd>
+      <dd>
+        {deployment.concurrencyLimit ?? <span className="muted">none</span>}
+        {deployment.concurrencyLimit !== null && deployment.collisionStrategy === "CANCEL_NEW" ? (
+          <span className="muted"> · runs due while full are cancelled</span>
+        ) : null}
+      </dd>
       <dt>Last polled</dt>
       <dd>
         <Time value={deployment.lastPolled} relative />
