@@ -127,7 +127,12 @@ export type EventTrigger = z.output<typeof EventTrigger>;
 export const MAX_COMBINED_TRIGGERS = 10;
 /** A compound or sequence trigger's window: up to 30 days. */
 const CombinedWindow = z
-  .number({ error: "within is required: the window, in seconds, its triggers must match in" })
+  .number({
+    error: (issue) =>
+      issue.input === undefined
+        ? "within is required: the window, in seconds, its triggers must match in"
+        : "within is a number of seconds",
+  })
   .positive("within must be a number of seconds above 0")
   .max(86_400 * 30, "within is at most 30 days (2592000 seconds)");
 /** A compound or sequence trigger nested in another: refused with a message saying why. */

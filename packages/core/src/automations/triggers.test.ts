@@ -267,6 +267,9 @@ describe("observeCombined", () => {
       /^within: within is at most 30 days/,
     );
     expect(issue({ type: "sequence", triggers: [a] })).toMatch(/^within: within is required/);
+    expect(issue({ type: "sequence", triggers: [a], within: "60" })).toBe(
+      "within: within is a number of seconds",
+    );
     expect(issue({ type: "compound", require: 3, triggers: [a, b], within: 5 })).toMatch(
       /^require: require is more than the number of triggers/,
     );
