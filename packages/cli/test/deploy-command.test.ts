@@ -84,7 +84,7 @@ describe.each(DIALECTS)("baton deploy and baton worker start on %s", (dialect) =
       ),
       baton(
         ...["deploy", ENTRYPOINT, "-n", "hourly", "-p", "lock-pool", "--params", '{"names": ["Grace"]}'],
-        ...["--interval", "3600", "--timezone", "Europe/Paris"],
+        ...["--interval", "3600", "--timezone", "Europe/Paris", "--retention-days", "14"],
       ),
     ]);
     const printed = json<Deployment>(cron);
@@ -97,7 +97,8 @@ describe.each(DIALECTS)("baton deploy and baton worker start on %s", (dialect) =
       concurrencyLimit: 1,
       collisionStrategy: "CANCEL_NEW",
     });
-    expect((await stored("hourly")).collisionStrategy).toBe("ENQUEUE");
+    expect(await stored("hourly")).toMatchObject({ collisionStrategy: "ENQUEUE", runRetentionDays: 14 });
+    expect((await stored("morning")).runRetentionDays).toBeNull();
     expect((await stored("morning")).schedules).toEqual(printed.schedules);
     expect(interval.stdout).toContain("\nSchedule:        every 3600 s Europe/Paris\n");
     expect((await stored("hourly")).schedules[0]?.schedule).toEqual({

@@ -36,6 +36,8 @@ export interface DeploymentOptions {
   concurrencyLimit?: number;
   /** A run due while the limit is full waits (ENQUEUE, the default) or is cancelled (CANCEL_NEW). */
   collisionStrategy?: CollisionStrategy;
+  /** Its finished runs are deleted this many days after they end (default: the server's setting). */
+  runRetentionDays?: number;
   paused?: boolean;
   client?: BatonClient;
 }
@@ -91,6 +93,7 @@ export function toDeployment(
       tags: options.tags ?? flowOptions.tags ?? [],
       concurrencyLimit: options.concurrencyLimit ?? null,
       collisionStrategy: options.collisionStrategy ?? "ENQUEUE",
+      runRetentionDays: options.runRetentionDays ?? null,
       ...(options.paused !== undefined ? { paused: options.paused } : {}),
       schedules: (options.schedules ?? []).map((schedule) => ({
         schedule: withTimezone(schedule),

@@ -139,6 +139,44 @@ describe.each(DIALECTS)("run retention on %s", (dialect: TestDialect) => {
     expect(await rowsOf(kept)).toEqual(keptBefore);
   });
 
+  it("keeps a deployment's runs as long as the deployment says, the others as the server says", async () => {
+    const finishedRunOf = async (deploymentId: string) => {
+      const run = await api().createDeploymentRun({ params: { id: deploymentId }, body: {} });
+      for (const type of ["PENDING", "RUNNING", "COMPLETED"] as const) {
+        await api().setFlowRunState({ params: { id: run.id }, body: { state: { type } } });
+      }
+      return (await api().readFlowRun({ params: { id: run.id } })).id;
+    };
+    const short = await api().createDeployment({
+      body: { name: "short", flowName: "retained", runRetentionDays: 2 },
+    });
+    expect(short.runRetentionDays).toBe(2);
+    const long = await api().createDeployment({
+      body: { name: "long", flowName: "retained", runRetentionDays: 60 },
+    });
+    const usual = await api().createDeployment({ body: { name: "usual", flowName: "retained" } });
+    expect(usual.runRetentionDays).toBeNull();
+    const [inShort, inLong, inUsual] = [
+      await finishedRunOf(short.id),
+      await finishedRunOf(long.id),
+      await finishedRunOf(usual.id),
+    ];
+    const exists = async (id: string) => (await rowsOf([id])).flowRuns === 1;
+    const pass = (serverDays: number, daysLater: number) =>
+      runRetentionService(server.ctx, { ...server.settings, runRetentionDays: serverDays }).runOnce(
+        new Date(Date.now() + daysLater * DAY_MS),
+      );
+
+    // The server keeps runs for ever (0): only a deployment's own retention deletes.
+    await pass(0, 3);
+    expect([await exists(inShort), await exists(inLong), await exists(inUsual)]).toEqual([false, true, true]);
+    // The server's 30 days apply to the deployment without its own; the 60-day one keeps its runs.
+    await pass(30, 31);
+    expect([await exists(inLong), await exists(inUsual)]).toEqual([true, false]);
+    await pass(30, 61);
+    expect(await exists(inLong)).toBe(false);
+  });
+
   it("deletes through the API by end time and final state, and refuses a request without a time", async () => {
     const completed = await runWithEverything("COMPLETED");
     const failed = await runWithEverything("FAILED");

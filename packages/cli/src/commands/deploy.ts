@@ -18,6 +18,7 @@ interface DeployOptions extends ScheduleOptions {
   jobVariable: string[];
   concurrencyLimit?: number;
   collisionStrategy?: CollisionStrategy;
+  retentionDays?: number;
   tag: string[];
   description?: string;
   json?: boolean;
@@ -54,6 +55,11 @@ export function deployCommand(): Command {
         .choices(["enqueue", "cancel-new"])
         .argParser((value) => value.toUpperCase().replace("-", "_") as CollisionStrategy),
     )
+    .option(
+      "--retention-days <days>",
+      "delete its finished runs this many days after they end (default: the server's BATON_RUN_RETENTION_DAYS)",
+      parsePositive,
+    )
     .option("-t, --tag <tag>", "a tag for its runs (repeatable)", collect, [])
     .option("-d, --description <text>", "what the deployment is for")
     .option("--json", "print the deployment as JSON")
@@ -80,6 +86,7 @@ export function deployCommand(): Command {
         schedules,
         ...(options.concurrencyLimit ? { concurrencyLimit: options.concurrencyLimit } : {}),
         ...(options.collisionStrategy ? { collisionStrategy: options.collisionStrategy } : {}),
+        ...(options.retentionDays ? { runRetentionDays: options.retentionDays } : {}),
         ...(options.tag.length > 0 ? { tags: options.tag } : {}),
         ...(options.description ? { description: options.description } : {}),
         entrypoint,

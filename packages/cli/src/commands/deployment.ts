@@ -181,6 +181,12 @@ export function deploymentCommand(): Command {
                 ? " (runs due while full are cancelled)"
                 : ""),
           ],
+          [
+            "Run retention",
+            deployment.runRetentionDays === null
+              ? "the server's (BATON_RUN_RETENTION_DAYS)"
+              : `${deployment.runRetentionDays} days after a run ends`,
+          ],
           ["Parameters", JSON.stringify(deployment.parameters)],
           ["Parameter schema", JSON.stringify(deployment.parameterSchema)],
           ["Schedules", schedulesText(deployment) || "-"],

@@ -380,6 +380,8 @@ export const Deployment = z.object({
   jobVariables: JsonObject,
   concurrencyLimit: z.number().int().nullable(),
   collisionStrategy: z.enum(COLLISION_STRATEGIES),
+  /** Its finished runs are deleted this many days after they end; null: the server's setting. */
+  runRetentionDays: z.number().nullable(),
   paused: z.boolean(),
   schedules: z.array(DeploymentSchedule),
   lastPolled: Timestamp.nullable(),
@@ -400,6 +402,7 @@ const DeploymentFields = {
   jobVariables: JsonObject.optional(),
   concurrencyLimit: z.number().int().min(0).nullish(),
   collisionStrategy: z.enum(COLLISION_STRATEGIES).optional(),
+  runRetentionDays: z.number().positive().max(36_500).nullish(),
   paused: z.boolean().optional(),
 };
 /** Creating a deployment that exists (same flow and name) updates it, as `serve()` and `deploy()` rely on. */

@@ -516,6 +516,12 @@ const collisionStrategy: Migration = {
   },
 };
 
+const deploymentRunRetention: Migration = {
+  async up(db: Db) {
+    await db.schema.alterTable("deployments").addColumn("run_retention_days", "real").execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -531,6 +537,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0010_schedule_parameters": scheduleParameters,
     "0011_combined_triggers": combinedTriggers,
     "0012_collision_strategy": collisionStrategy,
+    "0013_deployment_run_retention": deploymentRunRetention,
   };
   return { getMigrations: async () => migrations };
 }

@@ -137,6 +137,8 @@ export interface DeploymentTable extends Stamped {
   concurrencyLimit: number | null;
   /** ENQUEUE or CANCEL_NEW (see COLLISION_STRATEGIES). */
   collisionStrategy: string;
+  /** Days its finished runs are kept; null: BATON_RUN_RETENTION_DAYS. */
+  runRetentionDays: number | null;
   paused: number;
   lastPolled: string | null;
 }

@@ -1,15 +1,34 @@
 import { deleteFinishedFlowRuns } from "../store/flow-runs.js";
 import type { ServiceFactory } from "./index.js";
 
+const daysBefore = (now: Date, days: number) => new Date(now.getTime() - days * 86_400_000).toISOString();
+
 /**
- * Deletes the flow runs that ended more than `BATON_RUN_RETENTION_DAYS` ago, with everything they
- * hold (see deleteFinishedFlowRuns). Off at 0, the default.
+ * Deletes the flow runs that ended more than their retention period ago, with everything they hold
+ * (see deleteFinishedFlowRuns): a deployment's own `runRetentionDays`, else `BATON_RUN_RETENTION_DAYS`
+ * (0, the default, keeps them).
  */
 export const runRetentionService: ServiceFactory = (ctx, settings) => ({
   name: "run-retention",
   async runOnce(now) {
-    if (settings.runRetentionDays <= 0) return;
-    const before = new Date(now.getTime() - settings.runRetentionDays * 86_400_000).toISOString();
-    await deleteFinishedFlowRuns(ctx, { before });
+    const own = await ctx.db.kysely
+      .selectFrom("deployments")
+      .select(["id", "runRetentionDays"])
+      .where("runRetentionDays", "is not", null)
+      .execute();
+    for (const deployment of own) {
+      await deleteFinishedFlowRuns(
+        ctx,
+        { before: daysBefore(now, deployment.runRetentionDays!) },
+        { deploymentId: deployment.id },
+      );
+    }
+    if (settings.runRetentionDays > 0) {
+      await deleteFinishedFlowRuns(
+        ctx,
+        { before: daysBefore(now, settings.runRetentionDays) },
+        "without-own-retention",
+      );
+    }
   },
 });

@@ -47,6 +47,7 @@ function toDeployment(row: DeploymentRow, schedules: DeploymentSchedule[]): Depl
     jobVariables: fromJson(row.jobVariables, {}),
     concurrencyLimit: row.concurrencyLimit,
     collisionStrategy: row.collisionStrategy as CollisionStrategy,
+    runRetentionDays: row.runRetentionDays,
     paused: row.paused === 1,
     schedules,
     lastPolled: row.lastPolled,
@@ -300,6 +301,7 @@ function columnsOf(fields: Fields) {
   if (fields.jobVariables !== undefined) columns.jobVariables = toJson(fields.jobVariables);
   if (fields.concurrencyLimit !== undefined) columns.concurrencyLimit = fields.concurrencyLimit;
   if (fields.collisionStrategy !== undefined) columns.collisionStrategy = fields.collisionStrategy;
+  if (fields.runRetentionDays !== undefined) columns.runRetentionDays = fields.runRetentionDays;
   if (fields.paused !== undefined) columns.paused = toFlag(fields.paused);
   return columns;
 }
@@ -348,6 +350,7 @@ export async function upsertDeployment(
           jobVariables: "{}",
           concurrencyLimit: null,
           collisionStrategy: "ENQUEUE",
+          runRetentionDays: null,
           paused: 0,
           lastPolled: null,
           created: now,

@@ -316,20 +316,35 @@ const DELETE_BATCH = 500;
 export async function deleteFinishedFlowRuns(
   ctx: StoreContext,
   query: z.output<typeof FlowRunDeletion>,
+  /** Only the runs of one deployment, or only those whose deployment has no retention of its own. */
+  scope?: { deploymentId: string } | "without-own-retention",
 ): Promise<FlowRunsDeleted> {
   const before = toStoredTime(query.before);
   const states = query.stateType ?? TERMINAL_STATE_TYPES;
   let deleted = 0;
   for (;;) {
     const batch = await ctx.db.kysely.transaction().execute(async (trx) => {
-      const rows = await trx
+      let oldest = trx
         .selectFrom("flowRuns")
         .select("id")
         .where("endTime", "<", before)
-        .where("stateType", "in", states)
-        .orderBy("endTime")
-        .limit(DELETE_BATCH)
-        .execute();
+        .where("stateType", "in", states);
+      if (scope === "without-own-retention") {
+        oldest = oldest.where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom("deployments")
+                .select("deployments.id")
+                .whereRef("deployments.id", "=", "flowRuns.deploymentId")
+                .where("deployments.runRetentionDays", "is not", null),
+            ),
+          ),
+        );
+      } else if (scope) {
+        oldest = oldest.where("deploymentId", "=", scope.deploymentId);
+      }
+      const rows = await oldest.orderBy("endTime").limit(DELETE_BATCH).execute();
       const ids = rows.map((row) => row.id);
       if (ids.length === 0) return 0;
       await trx.deleteFrom("logs").where("flowRunId", "in", ids).execute();

@@ -61,6 +61,14 @@ function Details({ deployment }: { deployment: Deployment }) {
           </span>
         )}
       </dd>
+      <dt>Run retention</dt>
+      <dd>
+        {deployment.runRetentionDays === null ? (
+          <span className="muted">the server&apos;s</span>
+        ) : (
+          `${deployment.runRetentionDays} days after a run ends`
+        )}
+      </dd>
       <dt>Concurrency limit</dt>
       <dd>
         {deployment.concurrencyLimit ?? <span className="muted">none</span>}
