@@ -1,5 +1,13 @@
 import type { BatonClient } from "@baton/client";
-import { EventName, isEvent, type BatonError, type BatonEvent, type FlowRun, type State } from "@baton/core";
+import {
+  EventName,
+  isEvent,
+  type ActionRun,
+  type BatonError,
+  type BatonEvent,
+  type FlowRun,
+  type State,
+} from "@baton/core";
 
 /**
  * Resolves with the run once its state matches, following the event stream (and reading the run
@@ -133,3 +141,39 @@ export async function failure<E extends Error = BatonError>(promise: Promise<unk
   }
   throw new Error("expected a failure");
 }
+
+/**
+ * The action runs of an automation, oldest first, once `done` holds: read again whenever an
+ * automation fires or an action run moves (the stream is open before the first read).
+ */
+export async function actionRunsOf(
+  client: BatonClient,
+  automationId: string,
+  done: (runs: ActionRun[]) => boolean,
+): Promise<ActionRun[]> {
+  const controller = new AbortController();
+  let opened!: () => void;
+  const open = new Promise<void>((resolve) => (opened = resolve));
+  let moved = () => {};
+  const stream = client.events(
+    { names: ["automation.triggered", "action-run.updated"], signal: controller.signal, onOpen: opened },
+    () => moved(),
+  );
+  await Promise.race([open, stream]);
+  try {
+    for (;;) {
+      // Listen before reading, so that nothing that happens in between is missed.
+      const next = new Promise<void>((resolve) => (moved = resolve));
+      const runs = (await client.api.listActionRuns({ query: { automationId, limit: 1000 } })).items;
+      if (done(runs)) return runs.reverse();
+      await next;
+    }
+  } finally {
+    controller.abort();
+    await stream;
+  }
+}
+
+/** For actionRunsOf: at least `count` action runs, none of them still pending. */
+export const finishedActionRuns = (count: number) => (runs: ActionRun[]) =>
+  runs.length >= count && runs.every((run) => run.status !== "PENDING");

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ActionRun, AutomationCreate, State } from "@baton/core";
+import type { AutomationCreate, State } from "@baton/core";
 import {
   DIALECTS,
   startTestServer,
@@ -9,6 +9,7 @@ import {
   type TestDialect,
   type TestServer,
 } from "../../../test/helpers.js";
+import { actionRunsOf, finishedActionRuns } from "../../../test/runs.js";
 import { eventRetentionService } from "../src/services/event-retention.js";
 
 /**
@@ -44,41 +45,7 @@ class Hooks {
 
 const FAST = { serviceLoopSeconds: 0.1, actionRetrySeconds: 0.05, actionMaxAttempts: 4 } as const;
 
-/** The action runs of an automation once `done` holds, re-read whenever an automation or action run moves. */
-async function actionRunsOf(
-  server: TestServer,
-  automationId: string,
-  done: (runs: ActionRun[]) => boolean,
-): Promise<ActionRun[]> {
-  const controller = new AbortController();
-  let opened!: () => void;
-  const open = new Promise<void>((resolve) => (opened = resolve));
-  let moved = () => {};
-  const stream = server.client.events(
-    {
-      names: ["automation.triggered", "action-run.updated"],
-      signal: controller.signal,
-      onOpen: opened,
-    },
-    () => moved(),
-  );
-  await Promise.race([open, stream]);
-  try {
-    for (;;) {
-      // Listen before reading, so that nothing that happens in between is missed.
-      const next = new Promise<void>((resolve) => (moved = resolve));
-      const runs = (await server.client.api.listActionRuns({ query: { automationId } })).items;
-      if (done(runs)) return runs.reverse();
-      await next;
-    }
-  } finally {
-    controller.abort();
-    await stream;
-  }
-}
-
-const finished = (count: number) => (runs: ActionRun[]) =>
-  runs.length >= count && runs.every((run) => run.status !== "PENDING");
+const finished = finishedActionRuns;
 
 describe.each(DIALECTS)("automations on %s", (dialect: TestDialect) => {
   const hooks = new Hooks();
@@ -136,7 +103,7 @@ describe.each(DIALECTS)("automations on %s", (dialect: TestDialect) => {
     await run("other-etl", {}, { type: "FAILED", message: "not ours" });
     const failed = await run("nightly-etl", {}, { type: "FAILED", message: "disk full" });
 
-    const [delivered] = await actionRunsOf(server, alert.id, finished(1));
+    const [delivered] = await actionRunsOf(server.client, alert.id, finished(1));
     const text = `nightly-etl run ${failed.name} is Failed: disk full <${server.url}/runs/${failed.id}>`;
     expect(hooks.to("/services/T000/B000/slack-token-1")).toEqual([
       { path: "/services/T000/B000/slack-token-1", body: { text } },
@@ -203,7 +170,7 @@ describe.each(DIALECTS)("automations on %s", (dialect: TestDialect) => {
     });
     await api().createDeployment({ body: { name: "daily", flowName: "hooked" } });
 
-    const [delivered] = await actionRunsOf(server, hook.id, finished(1));
+    const [delivered] = await actionRunsOf(server.client, hook.id, finished(1));
     expect(delivered!.status).toBe("COMPLETED");
     expect(delivered!.attempts.map((attempt) => [attempt.statusCode, attempt.response])).toEqual([
       [500, "no luck with ***"],
@@ -230,7 +197,7 @@ describe.each(DIALECTS)("automations on %s", (dialect: TestDialect) => {
     });
     await api().createWorkPool({ body: { name: "broken-pool" } });
 
-    const [gone, closed, missing] = await actionRunsOf(server, broken.id, finished(3));
+    const [gone, closed, missing] = await actionRunsOf(server.client, broken.id, finished(3));
     expect(gone).toMatchObject({
       status: "FAILED",
       attempts: [{ statusCode: 404, response: "no luck with ***" }],
@@ -280,7 +247,7 @@ describe.each(DIALECTS)("automations on %s", (dialect: TestDialect) => {
     }
     const runaway = await run("runaway", {});
 
-    const guarded = await actionRunsOf(server, guard.id, finished(3));
+    const guarded = await actionRunsOf(server.client, guard.id, finished(3));
     expect(guarded.map((action) => [action.status, action.resolved])).toEqual([
       ["COMPLETED", { type: "pause-deployment", deployment: "guarded/main" }],
       ["COMPLETED", { type: "pause-work-pool", workPool: "guarded-pool" }],
@@ -294,7 +261,7 @@ describe.each(DIALECTS)("automations on %s", (dialect: TestDialect) => {
     const cleanups = await api().listFlowRuns({ query: { deploymentId: cleanup.id } });
     expect(cleanups.items.map((flowRun) => flowRun.parameters)).toEqual([{ reason: "main failed" }]);
 
-    const [cancel] = await actionRunsOf(server, stopper.id, finished(1));
+    const [cancel] = await actionRunsOf(server.client, stopper.id, finished(1));
     expect(cancel).toMatchObject({ status: "COMPLETED", resolved: { flowRunId: runaway.id } });
     const cancelled = await api().readFlowRun({ params: { id: runaway.id } });
     expect(cancelled.state).toMatchObject({
@@ -318,13 +285,13 @@ describe.each(DIALECTS)("automations on %s", (dialect: TestDialect) => {
     const failures = [];
     for (let i = 0; i < 3; i++)
       failures.push(await run("flaky", {}, { type: "FAILED", message: `try ${i}` }));
-    const [first] = await actionRunsOf(server, flaky.id, finished(1));
+    const [first] = await actionRunsOf(server.client, flaky.id, finished(1));
     // The third failure fired it; the test sink records the default message, link included.
     expect(first!.resolved.text).toBe(
       `Baton automation 'flaky': flow run '${failures[2]!.name}' (flow 'flaky') is Failed: try 2 ${server.url}/runs/${failures[2]!.id}`,
     );
     for (let i = 3; i < 6; i++) await run("flaky", {}, { type: "FAILED" });
-    const both = await actionRunsOf(server, flaky.id, finished(2));
+    const both = await actionRunsOf(server.client, flaky.id, finished(2));
     expect(both).toHaveLength(2);
   });
 
@@ -342,7 +309,7 @@ describe.each(DIALECTS)("automations on %s", (dialect: TestDialect) => {
         { type: "test-sink", text: "No completed run of quiet/hourly in {{ trigger.within_seconds }} s" },
       ],
     });
-    const [fired] = await actionRunsOf(server, quiet.id, finished(1));
+    const [fired] = await actionRunsOf(server.client, quiet.id, finished(1));
     await api().updateAutomation({ params: { id: quiet.id }, body: { enabled: false } });
     expect(fired).toMatchObject({
       status: "COMPLETED",
@@ -365,10 +332,10 @@ describe.each(DIALECTS)("automations on %s", (dialect: TestDialect) => {
         body: { name: "w1", heartbeatIntervalSeconds: 0.05 },
       });
     const worker = await beat();
-    const [first] = await actionRunsOf(server, offline.id, finished(1));
+    const [first] = await actionRunsOf(server.client, offline.id, finished(1));
     expect(first!.resolved.text).toBe("heartbeat-pool lost a worker");
     await beat();
-    await actionRunsOf(server, offline.id, finished(2));
+    await actionRunsOf(server.client, offline.id, finished(2));
     const events = await api().listEvents({ query: { name: "worker.offline", resourceId: worker.id } });
     expect(events.items.map((event) => event.related.workPoolName)).toEqual([
       "heartbeat-pool",
@@ -399,7 +366,9 @@ describe.each(DIALECTS)("automations on %s", (dialect: TestDialect) => {
       actions: [{ type: "test-sink" }],
     });
     await run("after-legacy", {}, { type: "COMPLETED" });
-    expect(await actionRunsOf(server, current.id, finished(1))).toMatchObject([{ status: "COMPLETED" }]);
+    expect(await actionRunsOf(server.client, current.id, finished(1))).toMatchObject([
+      { status: "COMPLETED" },
+    ]);
   });
 
   it("refuses triggers and actions that cannot work, naming the field", async () => {
@@ -521,7 +490,7 @@ describe.each(DIALECTS)("automations across a restart on %s", (dialect: TestDial
 
       const second = await startTestServer(dialect, FAST, database);
       try {
-        const [delivered] = await actionRunsOf(second, alert.id, finished(1));
+        const [delivered] = await actionRunsOf(second.client, alert.id, finished(1));
         expect(delivered).toMatchObject({ status: "COMPLETED", eventId: event!.id });
         expect(hooks.to("/restart/slack-token-5").map((request) => request.body)).toEqual([
           { text: `${crashed.name} Crashed` },
@@ -550,13 +519,13 @@ describe.each(DIALECTS)("automations across a restart on %s", (dialect: TestDial
         },
       });
       await first.client.api.createWorkPool({ body: { name: "restarted" } });
-      await actionRunsOf(first, hook.id, (runs) => (runs[0]?.attempts.length ?? 0) > 0);
+      await actionRunsOf(first.client, hook.id, (runs) => (runs[0]?.attempts.length ?? 0) > 0);
       await first.stop();
       hooks.answer(path, []);
 
       const second = await startTestServer(dialect, FAST, database);
       try {
-        const [delivered] = await actionRunsOf(second, hook.id, finished(1));
+        const [delivered] = await actionRunsOf(second.client, hook.id, finished(1));
         expect(delivered!.status).toBe("COMPLETED");
         const codes = delivered!.attempts.map((attempt) => attempt.statusCode);
         expect(codes.at(-1)).toBe(200);

@@ -18,32 +18,13 @@ import {
   type TestDialect,
   type TestServer,
 } from "../../../test/helpers.js";
+import { actionRunsOf } from "../../../test/runs.js";
 
 const FAST = { serviceLoopSeconds: 0.1, actionRetrySeconds: 0.05 } as const;
 
-/** The action runs of an automation, oldest first, once there are `count` (re-read whenever one moves). */
-async function actionRuns(server: TestServer, automationId: string, count: number): Promise<ActionRun[]> {
-  const controller = new AbortController();
-  let opened!: () => void;
-  const open = new Promise<void>((resolve) => (opened = resolve));
-  let moved = () => {};
-  const stream = server.client.events(
-    { names: ["automation.triggered", "action-run.updated"], signal: controller.signal, onOpen: opened },
-    () => moved(),
-  );
-  await Promise.race([open, stream]);
-  try {
-    for (;;) {
-      const next = new Promise<void>((resolve) => (moved = resolve));
-      const runs = (await server.client.api.listActionRuns({ query: { automationId, limit: 1000 } })).items;
-      if (runs.length >= count) return runs.reverse();
-      await next;
-    }
-  } finally {
-    controller.abort();
-    await stream;
-  }
-}
+/** The action runs of an automation, oldest first, once there are `count`. */
+const actionRuns = (server: TestServer, automationId: string, count: number) =>
+  actionRunsOf(server.client, automationId, (runs) => runs.length >= count);
 
 /** An automation of `trigger` that records the name of the event that fired it. */
 const sink = (name: string, trigger: unknown): AutomationCreate => ({

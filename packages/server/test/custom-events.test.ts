@@ -5,8 +5,9 @@
  * the event's payload.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ActionRun, BatonEvent } from "@baton/core";
+import type { BatonEvent } from "@baton/core";
 import { DIALECTS, startTestServer, type TestDialect, type TestServer } from "../../../test/helpers.js";
+import { actionRunsOf, finishedActionRuns } from "../../../test/runs.js";
 
 const KiB = 1024;
 
@@ -39,34 +40,6 @@ export async function nextEvent(
       return stream;
     }),
   };
-}
-
-/** The action runs of an automation once `done` holds, re-read whenever one moves. */
-async function actionRunsOf(
-  server: TestServer,
-  automationId: string,
-  done: (runs: ActionRun[]) => boolean,
-): Promise<ActionRun[]> {
-  const controller = new AbortController();
-  let opened!: () => void;
-  const open = new Promise<void>((resolve) => (opened = resolve));
-  let moved = () => {};
-  const stream = server.client.events(
-    { names: ["automation.triggered", "action-run.updated"], signal: controller.signal, onOpen: opened },
-    () => moved(),
-  );
-  await Promise.race([open, stream]);
-  try {
-    for (;;) {
-      const next = new Promise<void>((resolve) => (moved = resolve));
-      const runs = (await server.client.api.listActionRuns({ query: { automationId } })).items;
-      if (done(runs)) return runs;
-      await next;
-    }
-  } finally {
-    controller.abort();
-    await stream;
-  }
 }
 
 describe.each(DIALECTS)("custom events on %s", (dialect: TestDialect) => {
@@ -186,11 +159,7 @@ describe.each(DIALECTS)("custom events on %s", (dialect: TestDialect) => {
     const paid = await api().createEvent({
       body: { event: "shop.order-paid", payload: { order_id: 7, items: [{ sku: "a", count: 2 }] } },
     });
-    const [run] = await actionRunsOf(
-      server,
-      automation.id,
-      (runs) => runs.length > 0 && runs.every((actionRun) => actionRun.status !== "PENDING"),
-    );
+    const [run] = await actionRunsOf(server.client, automation.id, finishedActionRuns(1));
     expect(run).toMatchObject({ status: "COMPLETED", eventId: paid.id });
     const flowRuns = await api().listFlowRuns({ query: { deploymentId: deployment.id } });
     expect(flowRuns.items.map((flowRun) => flowRun.parameters)).toEqual([

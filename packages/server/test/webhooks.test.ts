@@ -6,8 +6,9 @@
  */
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ActionRun, Webhook } from "@baton/core";
+import type { Webhook } from "@baton/core";
 import { DIALECTS, startTestServer, type TestDialect, type TestServer } from "../../../test/helpers.js";
+import { actionRunsOf, finishedActionRuns } from "../../../test/runs.js";
 
 const TOKEN = "s3cret-token-0123456789";
 const API_KEY = "the-api-key-0123456789";
@@ -43,34 +44,6 @@ function rawPost(origin: string, target: string, body: string): Promise<number> 
     request.on("error", reject);
     request.end(body);
   });
-}
-
-/** The action runs of an automation once `done` holds, re-read whenever one moves. */
-async function actionRunsOf(
-  server: TestServer,
-  automationId: string,
-  done: (runs: ActionRun[]) => boolean,
-): Promise<ActionRun[]> {
-  const controller = new AbortController();
-  let opened!: () => void;
-  const open = new Promise<void>((resolve) => (opened = resolve));
-  let moved = () => {};
-  const stream = server.client.events(
-    { names: ["automation.triggered", "action-run.updated"], signal: controller.signal, onOpen: opened },
-    () => moved(),
-  );
-  await Promise.race([open, stream]);
-  try {
-    for (;;) {
-      const next = new Promise<void>((resolve) => (moved = resolve));
-      const runs = (await server.client.api.listActionRuns({ query: { automationId } })).items;
-      if (done(runs)) return runs;
-      await next;
-    }
-  } finally {
-    controller.abort();
-    await stream;
-  }
 }
 
 describe.each(DIALECTS)("incoming webhooks on %s", (dialect: TestDialect) => {
@@ -207,11 +180,7 @@ describe.each(DIALECTS)("incoming webhooks on %s", (dialect: TestDialect) => {
     expect(headers.authorization).toBeUndefined();
     expect(JSON.stringify(event)).not.toContain(TOKEN);
 
-    const [run] = await actionRunsOf(
-      server,
-      automation.id,
-      (runs) => runs.length > 0 && runs.every((actionRun) => actionRun.status !== "PENDING"),
-    );
+    const [run] = await actionRunsOf(server.client, automation.id, finishedActionRuns(1));
     expect(run).toMatchObject({ status: "COMPLETED", eventId: event!.id });
     const flowRuns = await api().listFlowRuns({ query: { deploymentId: deployment.id } });
     expect(flowRuns.items.map((flowRun) => flowRun.parameters)).toEqual([
