@@ -12,16 +12,20 @@ import {
   type DeploymentCreate,
   type FlowRun,
   type JsonObject,
-  type ScheduleSpec,
 } from "@baton/core";
 import type { Flow } from "./flow.js";
 import { requiredClient } from "./settings.js";
 
 /** A schedule as users write it; the time zone defaults to UTC. */
-export type Schedule =
+/**
+ * When a deployment runs by itself: a cron expression, an interval or an RRULE, in a time zone (UTC
+ * by default); its runs get `parameters` over the deployment's; `active: false` adds it paused.
+ */
+export type Schedule = (
   | { cron: string; timezone?: string }
   | { interval: number; anchorDate?: string; timezone?: string }
-  | { rrule: string; timezone?: string };
+  | { rrule: string; timezone?: string }
+) & { parameters?: JsonObject; active?: boolean };
 
 export interface DeploymentOptions {
   /** The deployment's name; it is addressed as `<flow name>/<name>`. */
@@ -68,9 +72,11 @@ export interface DeploymentSpec {
 const clientOf = (options: { client?: BatonClient }, what: string): BatonClient =>
   options.client ?? requiredClient(what);
 
-const withTimezone = (schedule: Schedule): ScheduleSpec => ({
-  ...schedule,
-  timezone: schedule.timezone ?? "UTC",
+/** A schedule as the API takes it. */
+const scheduleCreate = ({ parameters, active, ...spec }: Schedule) => ({
+  schedule: { ...spec, timezone: spec.timezone ?? "UTC" },
+  active: active ?? true,
+  parameters: parameters ?? {},
 });
 
 export function toDeployment(
@@ -95,10 +101,7 @@ export function toDeployment(
       collisionStrategy: options.collisionStrategy ?? "ENQUEUE",
       runRetentionDays: options.runRetentionDays ?? null,
       ...(options.paused !== undefined ? { paused: options.paused } : {}),
-      schedules: (options.schedules ?? []).map((schedule) => ({
-        schedule: withTimezone(schedule),
-        active: true,
-      })),
+      schedules: (options.schedules ?? []).map(scheduleCreate),
       ...extra,
     },
   };

@@ -42,6 +42,29 @@ describe("a parameter's default that is a function", () => {
       await server.stop();
     });
 
+    it("gives each schedule of a deployment made in code its own parameters, active or not", async () => {
+      const report = flow({ name: "report", parameters: { format: z.enum(["pdf", "csv"]) } }, async (p) => p);
+      const deployment = await report.deploy({
+        name: "twice",
+        workPool: "pool",
+        entrypoint: "x.ts:report",
+        schedules: [
+          { cron: "0 * * * *", parameters: { format: "csv" } },
+          { interval: 86_400, timezone: "Asia/Seoul", parameters: { format: "pdf" }, active: false },
+        ],
+      });
+      expect(
+        deployment.schedules.map(({ schedule, active, parameters }) => ({ schedule, active, parameters })),
+      ).toEqual([
+        { schedule: { cron: "0 * * * *", timezone: "UTC" }, active: true, parameters: { format: "csv" } },
+        {
+          schedule: { interval: 86_400, timezone: "Asia/Seoul" },
+          active: false,
+          parameters: { format: "pdf" },
+        },
+      ]);
+    });
+
     it("is not frozen into the deployment: each run computes it when it decodes its parameters", async () => {
       const stamped = flow(
         { name: "stamped", parameters: { since: shapes.since, batch: shapes.batch } },
