@@ -12,6 +12,7 @@ const INPUT_LIMIT_VARIABLES: Record<keyof InputLimits, string> = {
   maxResultBytes: "BATON_MAX_RESULT_BYTES",
   maxLogLineBytes: "BATON_MAX_LOG_LINE_BYTES",
   maxEventPayloadBytes: "BATON_MAX_EVENT_PAYLOAD_BYTES",
+  maxArtifactBytes: "BATON_MAX_ARTIFACT_BYTES",
 };
 
 /** Input limits (api/body.ts): JSON nesting depth, and bytes of each stored field. */

@@ -21,7 +21,7 @@ describe.each(DIALECTS)("run retention on %s", (dialect: TestDialect) => {
   });
   const api = () => server.client.api;
 
-  /** A tagged flow run with a task run and log lines of both, left in `end` (or in flight). */
+  /** A tagged flow run with a task run, log lines and artifacts of both, left in `end` (or in flight). */
   async function runWithEverything(end: StateType | "RUNNING"): Promise<FlowRun> {
     const run = await api().createFlowRun({
       body: { flowName: "kept-or-not", tags: ["nightly"], state: { type: "PENDING" } },
@@ -39,6 +39,12 @@ describe.each(DIALECTS)("run retention on %s", (dialect: TestDialect) => {
         { flowRunId: run.id, level: 20, message: "flow line", timestamp },
         { flowRunId: run.id, taskRunId: task.id, level: 20, message: "task line", timestamp },
       ],
+    });
+    await api().createArtifact({
+      body: { type: "markdown", key: "run-report", data: "# kept or not", flowRunId: run.id },
+    });
+    await api().createArtifact({
+      body: { type: "progress", data: 100, flowRunId: run.id, taskRunId: task.id },
     });
     if (end !== "RUNNING") await api().setFlowRunState({ ...id, body: { state: { type: end } } });
     return api().readFlowRun(id);
@@ -86,6 +92,13 @@ describe.each(DIALECTS)("run retention on %s", (dialect: TestDialect) => {
           .where("flowRunId", "in", runIds)
           .executeTakeFirstOrThrow(),
       ),
+      artifacts: await count(
+        db
+          .selectFrom("artifacts")
+          .select((eb) => eb.fn.countAll().as("count"))
+          .where("flowRunId", "in", runIds)
+          .executeTakeFirstOrThrow(),
+      ),
     };
   }
 
@@ -115,6 +128,7 @@ describe.each(DIALECTS)("run retention on %s", (dialect: TestDialect) => {
       states: 18,
       logs: 6,
       tags: 3,
+      artifacts: 6,
     });
 
     // A pass one day after the cutoff, with a retention of one day.
@@ -127,8 +141,12 @@ describe.each(DIALECTS)("run retention on %s", (dialect: TestDialect) => {
       states: 0,
       logs: 0,
       tags: 0,
+      artifacts: 0,
     });
     expect(await rowsOf(kept)).toEqual(keptBefore);
+    // The key's newest version went with its run: the newest left is a kept run's.
+    const [newest] = (await api().listArtifacts({ query: { key: "run-report", latest: "true" } })).items;
+    expect(newest?.flowRunId).toBe(recent.id);
     for (const run of old) {
       expect((await failure(api().readFlowRun({ params: { id: run.id } }))).code).toBe("not_found");
     }

@@ -1,5 +1,6 @@
 export * from "./common.js";
 export * from "./models.js";
+export * from "./artifacts.js";
 export * from "./automations.js";
 export * from "./route.js";
 export * from "./routes.js";

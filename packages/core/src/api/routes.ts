@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Id, Name, page } from "./common.js";
+import * as art from "./artifacts.js";
 import * as a from "./automations.js";
 import * as m from "./models.js";
 import { route } from "./route.js";
@@ -560,6 +561,69 @@ export const routes = {
     params: ByName,
     response: null,
     status: 204,
+  }),
+
+  // Artifacts
+  createArtifact: route({
+    method: "POST",
+    path: "/artifacts",
+    summary: "Create an artifact: markdown, a table, a link or progress, of a flow or task run or none",
+    tag: "artifacts",
+    body: art.ArtifactCreate,
+    response: art.Artifact,
+    status: 201,
+  }),
+  listArtifacts: route({
+    method: "GET",
+    path: "/artifacts",
+    summary: "List artifacts, newest first; latest=true: the newest version of each key",
+    tag: "artifacts",
+    query: art.ArtifactQuery,
+    response: page(art.Artifact),
+  }),
+  readArtifact: route({
+    method: "GET",
+    path: "/artifacts/:id",
+    summary: "Read an artifact",
+    tag: "artifacts",
+    params: ById,
+    response: art.Artifact,
+  }),
+  updateArtifact: route({
+    method: "PATCH",
+    path: "/artifacts/:id",
+    summary:
+      "Change an artifact in place (a progress artifact's progress): its data, held to its type, or description",
+    tag: "artifacts",
+    params: ById,
+    body: art.ArtifactUpdate,
+    response: art.Artifact,
+  }),
+  deleteArtifact: route({
+    method: "DELETE",
+    path: "/artifacts/:id",
+    summary: "Delete an artifact",
+    tag: "artifacts",
+    params: ById,
+    response: null,
+    status: 204,
+  }),
+  listArtifactVersions: route({
+    method: "GET",
+    path: "/artifacts/key/:key",
+    summary: "The versions of an artifact key, newest first",
+    tag: "artifacts",
+    params: art.ByArtifactKey,
+    query: art.ArtifactVersionsQuery,
+    response: page(art.Artifact),
+  }),
+  deleteArtifactKey: route({
+    method: "DELETE",
+    path: "/artifacts/key/:key",
+    summary: "Delete every version of an artifact key",
+    tag: "artifacts",
+    params: art.ByArtifactKey,
+    response: art.ArtifactsDeleted,
   }),
 
   // Secrets

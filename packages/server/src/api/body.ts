@@ -24,6 +24,8 @@ export interface InputLimits {
   maxLogLineBytes: number;
   /** A custom event's payload (`POST /api/events`, webhooks), as JSON. */
   maxEventPayloadBytes: number;
+  /** An artifact's data (markdown, table rows, a link), as JSON. */
+  maxArtifactBytes: number;
 }
 
 const KiB = 1024;
@@ -37,6 +39,7 @@ export const DEFAULT_INPUT_LIMITS: InputLimits = {
   maxResultBytes: MiB,
   maxLogLineBytes: 64 * KiB,
   maxEventPayloadBytes: 256 * KiB,
+  maxArtifactBytes: MiB,
 };
 
 type SizeLimit = Exclude<keyof InputLimits, "maxJsonDepth">;
@@ -59,6 +62,10 @@ const SIZE_LIMITS: Record<SizeLimit, { setting: string; hint: string }> = {
   maxEventPayloadBytes: {
     setting: "BATON_MAX_EVENT_PAYLOAD_BYTES",
     hint: "send what automations need and refer to the rest (a path or URL)",
+  },
+  maxArtifactBytes: {
+    setting: "BATON_MAX_ARTIFACT_BYTES",
+    hint: "keep the full report elsewhere and link to it (a link artifact)",
   },
 };
 
@@ -99,6 +106,8 @@ const STORED_FIELDS: Partial<Record<RouteName, [path: string, limit: SizeLimit][
   updateWebhook: [["template", "maxEventPayloadBytes"]],
   createAutomation: [["actions.*.parameters", "maxParametersBytes"]],
   updateAutomation: [["actions.*.parameters", "maxParametersBytes"]],
+  createArtifact: [["data", "maxArtifactBytes"]],
+  updateArtifact: [["data", "maxArtifactBytes"]],
 };
 
 /** A problem answered with an HTTP status of its own (413, 431) rather than its code's. */

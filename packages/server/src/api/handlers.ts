@@ -8,6 +8,7 @@ import {
 } from "@baton/core";
 import { readinessProblems } from "../db/database.js";
 import type { StoreContext } from "../store/context.js";
+import * as artifacts from "../store/artifacts.js";
 import * as claims from "../store/claims.js";
 import * as automations from "../store/automations.js";
 import * as limits from "../store/concurrency-limits.js";
@@ -118,6 +119,14 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     readVariable: ({ params }) => variables.readVariable(ctx, params.name),
     updateVariable: ({ params, body }) => variables.updateVariable(ctx, params.name, body),
     deleteVariable: ({ params }) => variables.deleteVariable(ctx, params.name),
+
+    createArtifact: ({ body }) => artifacts.createArtifact(ctx, body),
+    listArtifacts: ({ query }) => artifacts.listArtifacts(ctx, query),
+    readArtifact: ({ params }) => artifacts.readArtifact(ctx, params.id),
+    updateArtifact: ({ params, body }) => artifacts.updateArtifact(ctx, params.id, body),
+    deleteArtifact: ({ params }) => artifacts.deleteArtifact(ctx, params.id),
+    listArtifactVersions: ({ params, query }) => artifacts.listArtifactVersions(ctx, params.key, query),
+    deleteArtifactKey: ({ params }) => artifacts.deleteArtifactKey(ctx, params.key),
 
     setSecret: ({ body }) => secrets.setSecret(ctx, body),
     listSecrets: ({ query }) => secrets.listSecrets(ctx, query),

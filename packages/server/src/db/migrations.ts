@@ -522,6 +522,33 @@ const deploymentRunRetention: Migration = {
   },
 };
 
+const artifacts: Migration = {
+  async up(db: Db) {
+    // A task run of a tracked flow may be recorded after its artifacts (in batches), so task_run_id
+    // refers to nothing; the flow run's artifacts go with it, by its retention too.
+    await stamps(
+      db.schema
+        .createTable("artifacts")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("key", "text")
+        .addColumn("type", "text", (c) => c.notNull())
+        .addColumn("description", "text")
+        .addColumn("data", "text", (c) => c.notNull())
+        .addColumn("flow_run_id", "text", (c) => c.references("flow_runs.id").onDelete("cascade"))
+        .addColumn("task_run_id", "text"),
+    ).execute();
+    // A key's versions and its newest, newest first (created, then id, as two may share a millisecond).
+    await db.schema.createIndex("artifacts_key").on("artifacts").columns(["key", "created", "id"]).execute();
+    await db.schema.createIndex("artifacts_created").on("artifacts").columns(["created", "id"]).execute();
+    await db.schema
+      .createIndex("artifacts_flow_run")
+      .on("artifacts")
+      .columns(["flow_run_id", "created"])
+      .execute();
+    await db.schema.createIndex("artifacts_task_run").on("artifacts").columns(["task_run_id"]).execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -538,6 +565,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0011_combined_triggers": combinedTriggers,
     "0012_collision_strategy": collisionStrategy,
     "0013_deployment_run_retention": deploymentRunRetention,
+    "0014_artifacts": artifacts,
   };
   return { getMigrations: async () => migrations };
 }

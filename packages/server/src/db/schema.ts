@@ -26,6 +26,7 @@ export interface Database {
   events: EventTable;
   actionRuns: ActionRunTable;
   webhooks: WebhookTable;
+  artifacts: ArtifactTable;
 }
 
 interface Stamped {
@@ -209,6 +210,18 @@ export interface VariableTable extends Stamped {
   name: string;
   value: string;
   tags: string;
+}
+
+export interface ArtifactTable extends Stamped {
+  id: string;
+  key: string | null;
+  type: string;
+  description: string | null;
+  /** As JSON. */
+  data: string;
+  flowRunId: string | null;
+  /** Not a reference: a tracked flow's task runs may be recorded after their artifacts. */
+  taskRunId: string | null;
 }
 
 /** An incoming webhook, served at /hooks/<slug>. */

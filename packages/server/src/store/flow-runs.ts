@@ -309,7 +309,8 @@ const DELETE_BATCH = 500;
 
 /**
  * Deletes the flow runs that ended before `before` in the final states given (all four by default),
- * with everything they hold: their task runs, states and tags (by the foreign keys) and their logs.
+ * with everything they hold: their task runs, states, tags and artifacts (by the foreign keys) and
+ * their logs.
  * Oldest first, in batches of a transaction each; runs still in flight are never touched. SQLite's
  * file then gives the space back.
  */
