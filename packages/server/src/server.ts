@@ -8,6 +8,7 @@ import { buildApp, type LogStream } from "./api/app.js";
 import { migrateToLatest, openDatabase, type Db } from "./db/database.js";
 import { EventBus } from "./events.js";
 import { ServerMetrics } from "./metrics.js";
+import type { ServerTraces } from "./traces.js";
 import { PostgresEventRelay } from "./event-relay.js";
 import { serverSettings, type ServerSettings } from "./settings.js";
 import { loadSecretsKey } from "./secrets-key.js";
@@ -40,6 +41,8 @@ export interface RunningServer {
   db: Db;
   ctx: StoreContext;
   settings: ServerSettings;
+  /** The server's traces exporter, when OTEL_EXPORTER_OTLP_ENDPOINT (or the traces one) is set; null when off. */
+  traces: ServerTraces | null;
   /** Base URL of the server, e.g. http://127.0.0.1:4200 */
   url: string;
   apiUrl: string;
@@ -66,12 +69,23 @@ export async function startServer(
     observer: metrics,
     resultsDirectory: join(settings.home, "results"),
   };
+  // Loaded only when on: a server without traces neither loads OpenTelemetry's SDK nor makes a span.
+  const traces = settings.tracesEndpoint
+    ? new (await import("./traces.js")).ServerTraces(db, events, {
+        endpoint: settings.tracesEndpoint,
+        serviceName: settings.serviceName,
+        version: VERSION,
+        // Told only once runs end, when the app below is long made.
+        warn: (message) => app.log.warn(message),
+      })
+    : null;
   const app = await buildApp({
     ctx,
     version: VERSION,
     apiKey: settings.apiKey,
     metricsToken: settings.metricsToken,
     metrics,
+    traces,
     boundHost: settings.host,
     allowedHosts: settings.allowedHosts,
     corsOrigins: settings.corsOrigins,
@@ -103,6 +117,7 @@ export async function startServer(
     app,
     db,
     ctx,
+    traces,
     settings: running,
     url,
     apiUrl: `${url}/api`,
@@ -115,6 +130,8 @@ export async function startServer(
       await app.close();
       clearTimeout(cut);
       await relay?.close();
+      // The spans of the runs that ended go out before the database they are read from closes.
+      await traces?.close();
       metrics.close();
       await db.close();
     },

@@ -54,6 +54,13 @@ export interface ServerSettings extends InputLimits {
   actionMaxAttempts: number;
   /** The delay before the second attempt of an action; it doubles after each failure. */
   actionRetrySeconds: number;
+  /**
+   * Where OpenTelemetry spans go over OTLP/HTTP (a collector's `/v1/traces`): traces are off, and cost
+   * nothing, when unset (docs/operations.md).
+   */
+  tracesEndpoint: string | undefined;
+  /** The `service.name` of the server's spans. */
+  serviceName: string;
 }
 
 /** A numeric setting from the environment variable `name`, if set; anything else than a number of `min` or more is refused. */
@@ -122,8 +129,21 @@ export function serverSettings(
     uiUrl: overrides.uiUrl ?? (env.BATON_UI_URL || undefined),
     actionMaxAttempts: overrides.actionMaxAttempts ?? number(env, "BATON_ACTION_MAX_ATTEMPTS") ?? 5,
     actionRetrySeconds: overrides.actionRetrySeconds ?? number(env, "BATON_ACTION_RETRY_SECONDS") ?? 5,
+    tracesEndpoint: overrides.tracesEndpoint ?? otlpTracesEndpoint(env),
+    serviceName: overrides.serviceName ?? (env.OTEL_SERVICE_NAME || undefined) ?? "baton-server",
     ...inputLimits(overrides, env),
   };
+}
+
+/**
+ * OpenTelemetry's own variables, read as its exporters read them: the traces endpoint as it is, or
+ * the general endpoint with the traces path appended.
+ */
+function otlpTracesEndpoint(env: NodeJS.ProcessEnv): string | undefined {
+  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
+  if (traces) return traces;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  return base ? `${base.replace(/\/+$/, "")}/v1/traces` : undefined;
 }
 
 function inputLimits(overrides: Partial<InputLimits>, env: NodeJS.ProcessEnv): InputLimits {

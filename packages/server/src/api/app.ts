@@ -14,6 +14,7 @@ import { validatorCompiler } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { BatonError, routes, type FieldIssue, type RouteName, type RouteSpec } from "@baton/core";
 import { ServerMetrics } from "../metrics.js";
+import type { ServerTraces } from "../traces.js";
 import type { StoreContext } from "../store/context.js";
 import { installGuard, isApiPath } from "./guard.js";
 import { answerClientError, DEFAULT_INPUT_LIMITS, guardInput, type InputLimits } from "./body.js";
@@ -31,6 +32,8 @@ export interface AppOptions {
   metricsToken?: string | undefined;
   /** The server's metrics (`/api/metrics`); made here over `ctx` when not given. */
   metrics?: ServerMetrics;
+  /** The server's traces, when exported (OTEL_EXPORTER_OTLP_ENDPOINT); null or absent when off. */
+  traces?: ServerTraces | null;
   /** The address listened on, and the other Host names and browser origins accepted (see guard.ts). */
   boundHost?: string;
   allowedHosts?: readonly string[];
@@ -140,9 +143,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler(answerError);
   guardInput(app, options.inputLimits);
-  // Every answer, refusals included, by the route the router matched (a bounded set of labels).
+  // Every answer, refusals included, by the route the router matched (a bounded set of labels); its
+  // span too when traces are on (started when the request came: its answer tells how long ago).
+  const traces = options.traces ?? null;
   app.addHook("onResponse", async (request, reply) => {
     metrics.request(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+    if (traces) {
+      traces.request({
+        method: request.method,
+        route: request.routeOptions.url,
+        path: request.url.split("?")[0] ?? "",
+        statusCode: reply.statusCode,
+        elapsedMs: reply.elapsedTime,
+        traceparent: request.headers.traceparent,
+      });
+    }
   });
 
   app.setNotFoundHandler((request, reply) => {
