@@ -17,12 +17,19 @@ export const withScheduleOptions = (command: Command): Command =>
     .option("--rrule <rule>", "run on an iCalendar RRULE schedule")
     .option("--timezone <zone>", "the schedule's IANA time zone (default UTC)");
 
-/** The schedule the options give: none, or one of cron, interval and RRULE in a time zone. */
-export function scheduleOf(options: ScheduleOptions): ScheduleSpec | undefined {
+/**
+ * The schedule the options give: none, or one of cron, interval and RRULE in a time zone. `spell`
+ * names a field in messages: an option on the command line, a field as is in baton.yaml.
+ */
+export function scheduleOf(
+  options: ScheduleOptions,
+  spell: (field: keyof ScheduleOptions) => string = (field) => `--${field}`,
+): ScheduleSpec | undefined {
   const given = [options.cron, options.interval, options.rrule].filter((value) => value !== undefined);
-  if (given.length > 1) throw new InvalidArgumentError("give one of --cron, --interval and --rrule");
+  const kinds = `${spell("cron")}, ${spell("interval")}`;
+  if (given.length > 1) throw new InvalidArgumentError(`give one of ${kinds} and ${spell("rrule")}`);
   if (given.length === 0 && options.timezone) {
-    throw new InvalidArgumentError("--timezone only applies with --cron, --interval or --rrule");
+    throw new InvalidArgumentError(`${spell("timezone")} only applies with ${kinds} or ${spell("rrule")}`);
   }
   const timezone = options.timezone ?? "UTC";
   if (options.cron !== undefined) return { cron: options.cron, timezone };

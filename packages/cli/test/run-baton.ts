@@ -22,19 +22,35 @@ const envFor = (apiUrl: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEn
 /** A command still running after this long is killed, so that a hang fails its test and says so. */
 const TIMEOUT_MS = 25_000;
 
-/** Runs `baton …args` with exactly `env`; never rejects. */
-function runBaton(env: NodeJS.ProcessEnv, args: string[]): Promise<Result> {
+/** Runs `baton …args` with exactly `env` (in `cwd`, else the tests' directory); never rejects. */
+function runBaton(env: NodeJS.ProcessEnv, args: string[], cwd?: string): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BATON, ...args], { env, timeout: TIMEOUT_MS }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-      resolve({ code, stdout, stderr: error?.killed ? `${stderr}(killed after ${TIMEOUT_MS} ms)` : stderr });
-    });
+    execFile(
+      process.execPath,
+      [BATON, ...args],
+      { env, cwd, timeout: TIMEOUT_MS },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+        resolve({
+          code,
+          stdout,
+          stderr: error?.killed ? `${stderr}(killed after ${TIMEOUT_MS} ms)` : stderr,
+        });
+      },
+    );
   });
 }
 
-/** Runs `baton …args` against the API at `apiUrl` (with `env` added to the environment); never rejects. */
-export function batonAt(apiUrl: string, env: NodeJS.ProcessEnv = {}): (...args: string[]) => Promise<Result> {
-  return (...args) => runBaton(envFor(apiUrl, env), args);
+/**
+ * Runs `baton …args` against the API at `apiUrl` (with `env` added to the environment, in `cwd` when
+ * given); never rejects.
+ */
+export function batonAt(
+  apiUrl: string,
+  env: NodeJS.ProcessEnv = {},
+  cwd?: string,
+): (...args: string[]) => Promise<Result> {
+  return (...args) => runBaton(envFor(apiUrl, env), args, cwd);
 }
 
 /** Starts `baton …args` and leaves it running. */

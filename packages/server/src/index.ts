@@ -5,6 +5,7 @@ export { openDatabase, migrateToLatest, resetDatabase, type Db, type Dialect } f
 export { EventBus } from "./events.js";
 export type { StoreContext } from "./store/context.js";
 export { setRunState } from "./store/set-state.js";
+export { checkSchedule } from "./services/schedules.js";
 export {
   generateSecretsKey,
   loadSecretsKey,

@@ -114,6 +114,30 @@ if (process.argv[1] && realpathSync(process.argv[1]) === import.meta.filename) {
 }
 `;
 
+const BATON_YAML_STARTER = `# Deployments of this project's flows: \`npx baton deploy --all\` registers them all,
+# \`npx baton deploy NAME\` the one named. Entrypoints are relative to this file's folder.
+deployments:
+  - name: main
+    entrypoint: flows.ts:hello
+    workPool: local # create it with: npx baton work-pool create local --type process
+    # workQueue: default
+    parameters:
+      name: world
+    # jobVariables: { env: { LOG_LEVEL: debug } }
+    # tags: [examples]
+    # concurrencyLimit: 1
+    # collisionStrategy: ENQUEUE # or CANCEL_NEW: a run due while the limit is full is cancelled
+    # runRetentionDays: 30
+    schedules:
+      # Each schedule: one of cron, interval (seconds) or rrule, in a time zone (UTC by default),
+      # with parameters of its own over the deployment's; active: false adds it paused.
+      - cron: "0 9 * * 1-5"
+        timezone: Europe/Paris
+        parameters:
+          name: weekdays
+        active: false
+`;
+
 const GITIGNORE = `node_modules/
 *.tsbuildinfo
 `;
@@ -142,7 +166,7 @@ npm install
 
    \`\`\`sh
    npx baton work-pool create local --type process
-   npx baton deploy flows.ts:hello --name main --pool local
+   npx baton deploy --all   # the deployments of baton.yaml
    npx baton worker start --pool local &
    npx baton deployment run hello/main --param name=Ada --watch
    \`\`\`
@@ -164,6 +188,7 @@ export function scaffold(dir: string, options: { packages?: string } = {}): stri
     "flows.ts": FLOWS,
     ".gitignore": GITIGNORE,
     "README.md": readme(name),
+    "baton.yaml": BATON_YAML_STARTER,
   };
   const existing = Object.keys(files).filter((file) => existsSync(join(dir, file)));
   if (existing.length > 0) {
@@ -178,7 +203,9 @@ export function scaffold(dir: string, options: { packages?: string } = {}): stri
 
 export function initCommand(): Command {
   return new Command("init")
-    .description("Start a Baton project: package.json, tsconfig, flows.ts with a flow and two tasks, README")
+    .description(
+      "Start a Baton project: package.json, tsconfig, flows.ts with a flow and two tasks, README, baton.yaml",
+    )
     .argument("[dir]", "the project's folder (made if missing)", ".")
     .option(
       "--packages <folder>",
