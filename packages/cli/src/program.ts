@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { Command } from "commander";
+import { artifactCommand } from "./commands/artifact.js";
 import { automationCommand } from "./commands/automation.js";
 import { concurrencyLimitCommand } from "./commands/concurrency-limit.js";
 import { configCommand } from "./commands/config.js";
@@ -42,6 +43,7 @@ export function program(): Command {
   baton.addCommand(deploymentCommand());
   baton.addCommand(automationCommand());
   baton.addCommand(variableCommand());
+  baton.addCommand(artifactCommand());
   baton.addCommand(secretCommand());
   baton.addCommand(eventCommand());
   baton.addCommand(webhookCommand());

@@ -52,3 +52,15 @@ export {
 } from "./variables.js";
 export { secret } from "./secrets.js";
 export { emitEvent, type EmitEventOptions } from "./events.js";
+export {
+  createMarkdownArtifact,
+  createTableArtifact,
+  createLinkArtifact,
+  createProgressArtifact,
+  updateProgressArtifact,
+  type ArtifactOptions,
+  type MarkdownArtifactOptions,
+  type TableArtifactOptions,
+  type LinkArtifactOptions,
+  type ProgressArtifactOptions,
+} from "./artifacts.js";

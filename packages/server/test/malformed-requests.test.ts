@@ -187,7 +187,10 @@ function casesFor(entry: OperationEntry, document: OpenApiDocument): Case[] {
   // The body, when there is one, is an object or a list of objects: `fields` is that object.
   const bodySchema = entry.operation.requestBody?.content["application/json"]?.schema;
   const root = bodySchema && resolve(bodySchema);
-  const fields = root?.type === "array" ? resolve(root.items ?? {}) : root;
+  const shape = root?.type === "array" ? resolve(root.items ?? {}) : root;
+  // A body of several shapes (a discriminated union) is tried in its first, as sampleFor fills it.
+  const [firstShape] = shape?.oneOf ?? [];
+  const fields = firstShape ? resolve(firstShape) : shape;
   const wrap = (object: Record<string, Json>) => JSON.stringify(root?.type === "array" ? [object] : object);
   const base = fields?.type === "object" ? (sampleFor(fields) as Record<string, Json>) : {};
   const validBody = bodySchema && JSON.stringify(sampleFor(bodySchema));
