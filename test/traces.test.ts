@@ -44,7 +44,9 @@ const attributesOf = (list: KeyValues): Record<string, unknown> =>
   Object.fromEntries((list ?? []).map(({ key, value }) => [key, valueOf(value)]));
 
 /** A plain OTLP/HTTP receiver: POST /v1/traces with a JSON ExportTraceServiceRequest. */
-async function startReceiver(): Promise<{ url: string; spans: ReceivedSpan[]; close(): Promise<void> }> {
+async function startReceiver(
+  answer = 200,
+): Promise<{ url: string; spans: ReceivedSpan[]; close(): Promise<void> }> {
   const spans: ReceivedSpan[] = [];
   const server: Server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -97,7 +99,7 @@ async function startReceiver(): Promise<{ url: string; spans: ReceivedSpan[]; cl
           });
         }
       }
-      response.writeHead(200, { "content-type": "application/json" }).end("{}");
+      response.writeHead(answer, { "content-type": "application/json" }).end("{}");
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -310,6 +312,31 @@ describe.each(DIALECTS)("OpenTelemetry traces of a server on %s", (dialect) => {
       ["POST /api/flow-runs/:id/state", 200, undefined],
     ]);
     expect(new Set(states.map((span) => span.traceId)).size).toBe(2);
+  });
+});
+
+describe("OpenTelemetry traces refused by the collector", () => {
+  it("are told in the server's log, once", async () => {
+    const receiver = await startReceiver(400);
+    const lines: string[] = [];
+    const server = await startTestServer("sqlite", {
+      tracesEndpoint: receiver.url,
+      logStream: { write: (line) => void lines.push(line) },
+    });
+    try {
+      expect((await fetch(`${server.apiUrl}/health`)).status).toBe(200);
+      expect((await fetch(`${server.apiUrl}/ready`)).status).toBe(200);
+    } finally {
+      // Closing sends the spans: the warning is logged once it returns.
+      await server.stop();
+      await receiver.close();
+    }
+    const warnings = lines
+      .map((line) => JSON.parse(line) as { level: number; msg: string })
+      .filter((line) => line.msg.includes("could not be sent"));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.msg).toContain(`span(s) could not be sent to ${receiver.url}`);
+    expect(receiver.spans.length).toBeGreaterThanOrEqual(2); // it read them, and refused them
   });
 });
 

@@ -41,6 +41,7 @@ import {
   BasicTracerProvider,
   BatchSpanProcessor,
   type ReadableSpan,
+  type SpanExporter,
   type TimedEvent,
 } from "@opentelemetry/sdk-trace-base";
 import {
@@ -60,6 +61,8 @@ import { fromJson } from "./store/context.js";
 const BATCH = 500;
 /** A state message longer than this is cut in span attributes. */
 const MAX_MESSAGE = 1000;
+/** How long a stopping server waits for its last spans to be sent. */
+const CLOSE_FLUSH_MS = 3000;
 /** Subflows nested deeper than this are traced from the deepest parent found. */
 const MAX_DEPTH = 100;
 
@@ -70,7 +73,7 @@ export interface TracesOptions {
   endpoint: string;
   serviceName: string;
   version: string;
-  /** Where a failure to read ended runs is told (the server's log). */
+  /** Where failures are told (the server's log): reading ended runs, sending spans. */
   warn: (message: string) => void;
 }
 
@@ -114,7 +117,9 @@ export class ServerTraces {
       );
     // The exporter reads OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT and _COMPRESSION itself; the processor
     // OTEL_BSP_*, the provider OTEL_TRACES_SAMPLER (request spans only: a run's span is always sent).
-    this.#processor = new BatchSpanProcessor(new OTLPTraceExporter({ url: options.endpoint }));
+    this.#processor = new BatchSpanProcessor(
+      new WarningExporter(new OTLPTraceExporter({ url: options.endpoint }), options.endpoint, options.warn),
+    );
     this.#provider = new BasicTracerProvider({ resource: this.#resource, spanProcessors: [this.#processor] });
     this.#scope = { name: "baton-server", version: options.version };
     this.#tracer = this.#provider.getTracer(this.#scope.name, this.#scope.version);
@@ -159,7 +164,12 @@ export class ServerTraces {
     this.#unsubscribe();
     // A reading may start another for runs that ended while it finished.
     while (this.#reading) await this.#reading;
-    await this.#provider.shutdown();
+    // A collector that refuses them does not fail the server's stop (the exporter told the log), and
+    // one that is down holds it up for a few seconds at most (the exporter retries for longer).
+    const sent = this.#provider.shutdown().catch(() => undefined);
+    let giveUp: NodeJS.Timeout | undefined;
+    await Promise.race([sent, new Promise((resolve) => (giveUp = setTimeout(resolve, CLOSE_FLUSH_MS)))]);
+    clearTimeout(giveUp);
   }
 
   #runEnded(event: BatonEvent): void {
@@ -411,6 +421,51 @@ export class ServerTraces {
       droppedEventsCount: 0,
       droppedLinksCount: 0,
     };
+  }
+}
+
+/** The outcome of an export (OpenTelemetry's `ExportResult`). */
+type ExportResult = Parameters<Parameters<SpanExporter["export"]>[1]>[0];
+/** `ExportResultCode.SUCCESS`, of @opentelemetry/core (which the SDK depends on, not the server). */
+const EXPORTED = 0 as ExportResult["code"];
+
+/**
+ * Tells the server's log when spans cannot be sent (the SDK would tell only a global diagnostic
+ * logger), once until they can again, so that a collector that is down does not flood the log.
+ */
+class WarningExporter implements SpanExporter {
+  readonly #exporter: SpanExporter;
+  readonly #endpoint: string;
+  readonly #warn: (message: string) => void;
+  #failing = false;
+
+  constructor(exporter: SpanExporter, endpoint: string, warn: (message: string) => void) {
+    this.#exporter = exporter;
+    this.#endpoint = endpoint;
+    this.#warn = warn;
+  }
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.#exporter.export(spans, (result) => {
+      const failed = result.code !== EXPORTED;
+      if (failed && !this.#failing) {
+        this.#warn(
+          `${spans.length} span(s) could not be sent to ${this.#endpoint}: ${result.error?.message ?? "the export failed"}; check OTEL_EXPORTER_OTLP_ENDPOINT and the collector (told once until spans go through again)`,
+        );
+      } else if (!failed && this.#failing) {
+        this.#warn(`spans are sent to ${this.#endpoint} again`);
+      }
+      this.#failing = failed;
+      done(result);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.#exporter.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.#exporter.forceFlush?.() ?? Promise.resolve();
   }
 }
 
