@@ -31,7 +31,7 @@ export interface TableArtifactOptions extends ArtifactOptions {
 }
 
 export interface LinkArtifactOptions extends ArtifactOptions {
-  /** An absolute URL; the dashboard makes a link of http and https ones. */
+  /** An absolute URL; the dashboard makes a link of http, https and mailto ones. */
   link: string;
   /** The link's text; the URL itself when left out. */
   linkText?: string;

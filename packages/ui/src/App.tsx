@@ -1,6 +1,7 @@
 import { useState, type FormEvent, type ReactNode } from "react";
 import { ApiProvider, useApiContext } from "./api.js";
 import { EmptyState, useTitle } from "./components.js";
+import { ArtifactKeyPage, ArtifactsPage } from "./pages/Artifacts.js";
 import { AutomationPage } from "./pages/Automation.js";
 import { AutomationsPage } from "./pages/Automations.js";
 import { ConcurrencyLimitsPage } from "./pages/ConcurrencyLimits.js";
@@ -22,6 +23,7 @@ const NAV = [
   { href: "/work-pools", label: "Work pools" },
   { href: "/concurrency-limits", label: "Concurrency limits" },
   { href: "/variables", label: "Variables" },
+  { href: "/artifacts", label: "Artifacts" },
   { href: "/automations", label: "Automations" },
   { href: "/events", label: "Events" },
   { href: "/webhooks", label: "Webhooks" },
@@ -44,6 +46,12 @@ function route(path: string): ReactNode {
   if (path === "/work-pools") return <WorkPoolsPage />;
   if (path === "/concurrency-limits") return <ConcurrencyLimitsPage />;
   if (path === "/variables") return <VariablesPage />;
+  if (path === "/artifacts") return <ArtifactsPage />;
+  const artifactKey = /^\/artifacts\/([^/]+)$/.exec(path);
+  if (artifactKey?.[1]) {
+    const key = decodeURIComponent(artifactKey[1]);
+    return <ArtifactKeyPage key={key} artifactKey={key} />;
+  }
   if (path === "/automations") return <AutomationsPage />;
   const automation = /^\/automations\/([^/]+)$/.exec(path);
   if (automation?.[1]) {

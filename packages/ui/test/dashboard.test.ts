@@ -235,6 +235,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
       { path: "/work-pools", title: "Work pools", shot: "work-pools" },
       { path: "/concurrency-limits", title: "Concurrency limits", shot: "concurrency-limits" },
       { path: "/variables", title: "Variables", shot: "variables" },
+      { path: "/artifacts", title: "Artifacts", shot: "artifacts" },
       { path: "/automations", title: "Automations", shot: "automations" },
       { path: "/events", title: "Events", shot: "events" },
       { path: "/webhooks", title: "Webhooks", shot: "webhooks" },
@@ -1150,5 +1151,102 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     await row.getByRole("button", { name: "Yes, delete" }).click();
     await page.getByText("No webhooks.").waitFor();
     expect((await api().listWebhooks({})).items).toEqual([]);
+  });
+
+  it("shows a run's artifacts rendered on its page, never running HTML in markdown, and a key's versions", async () => {
+    const run = await api().createFlowRun({ body: { flowName: "reports", name: "artifact-run" } });
+    const task = await api().createTaskRun({ body: { flowRunId: run.id, name: "load-0", taskKey: "load" } });
+    const older = await api().createFlowRun({ body: { flowName: "reports", name: "older-run" } });
+    await api().createArtifact({
+      body: { type: "markdown", key: "browser-report", data: "# Old report", flowRunId: older.id },
+    });
+    const hostile = [
+      "# Report",
+      "",
+      "**7** rows <script>window.pwned = 'script'</script>",
+      "",
+      '<img src="x" onerror="window.pwned = \'img\'">',
+      "",
+      "[bad](javascript:window.pwned='link') and [good](https://example.com/report)",
+      "",
+      "| region | rows |",
+      "| --- | --- |",
+      "| eu | 3 |",
+    ].join("\n");
+    await api().createArtifact({
+      body: {
+        type: "markdown",
+        key: "browser-report",
+        data: hostile,
+        description: "nightly",
+        flowRunId: run.id,
+      },
+    });
+    await api().createArtifact({
+      body: {
+        type: "table",
+        data: [
+          { region: "eu", rows: 3 },
+          { region: "us", rows: 4 },
+        ],
+        flowRunId: run.id,
+        taskRunId: task.id,
+      },
+    });
+    await api().createArtifact({
+      body: {
+        type: "link",
+        data: { link: "javascript:window.pwned='href'", linkText: "sneaky" },
+        flowRunId: run.id,
+      },
+    });
+    const progress = await api().createArtifact({
+      body: { type: "progress", key: "browser-progress", data: 40, flowRunId: run.id, taskRunId: task.id },
+    });
+
+    await open(`/runs/${run.id}`);
+    const section = page.getByRole("region", { name: "Artifacts" });
+    const report = section.getByRole("article", { name: "browser-report" });
+    await report.getByRole("heading", { name: "Report" }).waitFor();
+    expect(await report.locator("strong").textContent()).toBe("7");
+    // The HTML is shown as text: no element made of it, nothing of it run.
+    await report.getByText("<script>window.pwned = 'script'</script>", { exact: false }).waitFor();
+    await report.getByText(`<img src="x" onerror="window.pwned = 'img'">`).waitFor();
+    expect(await section.locator("script, img, iframe").count()).toBe(0);
+    expect(await report.getByRole("link", { name: "good" }).getAttribute("href")).toBe(
+      "https://example.com/report",
+    );
+    expect(await report.getByRole("link", { name: "bad" }).count()).toBe(0);
+    expect(await report.getByRole("cell", { name: "eu" }).count()).toBe(1);
+    // A link that is not http or https is its text, never an href.
+    await section.getByText("javascript:window.pwned='href'").waitFor();
+    expect(await page.locator('a[href^="javascript"]').count()).toBe(0);
+    const rows = section.getByRole("table", { name: "table artifact" });
+    expect(await rows.getByRole("columnheader").allTextContents()).toEqual(["region", "rows"]);
+    expect(await rows.getByRole("row").nth(2).getByRole("cell").allTextContents()).toEqual(["us", "4"]);
+    await section.getByText("from load-0", { exact: false }).first().waitFor();
+    const bar = section.getByRole("progressbar", { name: "browser-progress" });
+    expect(await bar.getAttribute("aria-valuenow")).toBe("40");
+
+    // The bar moves while the run goes on.
+    await api().updateArtifact({ params: { id: progress.id }, body: { data: 80 } });
+    await expect.poll(() => bar.getAttribute("aria-valuenow"), { timeout: UI_TIMEOUT }).toBe("80");
+    await shoot("run-artifacts");
+    expect(await page.evaluate(() => (window as { pwned?: string }).pwned)).toBeUndefined();
+
+    // The Artifacts page: the newest of each key; a key's page: the newest in full, then its history.
+    await open("/artifacts");
+    const listing = page.getByRole("table", { name: "Artifacts" });
+    await listing.getByRole("row", { name: /browser-report markdown nightly artifact-run/ }).waitFor();
+    await listing.getByRole("link", { name: "browser-report" }).click();
+    await page.waitForURL(`${server.url}/artifacts/browser-report`);
+    const latest = page.getByRole("region", { name: "Latest version" });
+    await latest.getByRole("heading", { name: "Report" }).waitFor();
+    await latest.getByRole("link", { name: "artifact-run" }).waitFor();
+    const history = page.getByRole("region", { name: "History" });
+    await history.locator("summary", { hasText: "older-run" }).click();
+    await history.getByRole("heading", { name: "Old report" }).waitFor();
+    await shoot("artifact-key");
+    expect(await page.evaluate(() => (window as { pwned?: string }).pwned)).toBeUndefined();
   });
 });

@@ -18,7 +18,7 @@ export const ArtifactKey = z
 const TableRow = z.union([z.record(z.string(), z.json()), z.array(z.json())]);
 
 const LinkData = z.strictObject({
-  /** An absolute URL; the dashboard links only http and https ones and shows the others as text. */
+  /** An absolute URL; the dashboard links only http, https and mailto ones and shows the others as text. */
   link: z
     .string()
     .min(1)

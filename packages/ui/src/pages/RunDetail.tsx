@@ -1,6 +1,7 @@
 import { isTerminal, type FlowRun, type ResultReference, type State } from "@baton/core";
 import { useState } from "react";
 import { isNotFound, useApi } from "../api.js";
+import { RunArtifacts } from "../artifacts/run-artifacts.js";
 import {
   Duration,
   EmptyState,
@@ -221,6 +222,7 @@ export function RunDetailPage({ id }: { id: string }) {
 
       <StateTimeline states={states} />
       <RunGantt tasks={tasks} subflows={subflows} />
+      <RunArtifacts runId={flowRun.id} stateType={flowRun.state?.type} taskNames={taskNames} />
       <RunLogs
         logs={logs}
         minLevel={minLevel}
