@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import { z } from "zod";
-import { BatonError, COLLISION_STRATEGIES, JsonObject, Name, Tags } from "@baton/core";
+import { BatonError, COLLISION_STRATEGIES, JsonObject, Name, PullStep, PullSteps, Tags } from "@baton/core";
 import type { Schedule } from "@baton/sdk";
 import { checkSchedule } from "@baton/server";
 import { scheduleOf } from "./schedules.js";
@@ -60,11 +60,16 @@ const DeploymentEntry = z.strictObject({
   collisionStrategy: z.enum(COLLISION_STRATEGIES).optional(),
   runRetentionDays: z.number().positive().max(36_500).optional(),
   schedules: z.array(ScheduleEntry).optional(),
+  /** Steps a worker takes to get the code before each run; the file's own `pull` when left out. */
+  pull: PullSteps.optional(),
 });
-export type DeploymentEntry = z.output<typeof DeploymentEntry>;
 
 const BatonYaml = z
-  .strictObject({ deployments: z.array(DeploymentEntry).min(1) })
+  .strictObject({
+    /** The pull steps of every deployment that gives none of its own. */
+    pull: PullSteps.optional(),
+    deployments: z.array(DeploymentEntry).min(1),
+  })
   .superRefine(({ deployments }, context) => {
     deployments.forEach(({ name }, index) => {
       const first = deployments.findIndex((other) => other.name === name);
@@ -78,9 +83,15 @@ const BatonYaml = z
     });
   });
 
+/** A deployment of baton.yaml, with the pull steps it takes (its own, or the file's). */
+export type DeploymentEntry = Omit<z.output<typeof DeploymentEntry>, "pull"> & { pullSteps?: PullStep[] };
+
 /** A project's baton.yaml, read and checked. */
 export interface Project {
-  /** The folder holding baton.yaml: entrypoints are relative to it, and workers run from it. */
+  /**
+   * The folder holding baton.yaml: entrypoints are relative to it, and workers run from it unless
+   * pull steps get the code elsewhere.
+   */
   dir: string;
   deployments: DeploymentEntry[];
 }
@@ -120,11 +131,19 @@ export function readProject(file: string): Project {
         ? "unknown field"
         : /received undefined$/.test(issue.message)
           ? "is required"
-          : issue.message;
+          : issue.code === "invalid_union" && path.at(-1) === "step"
+            ? `must be one of ${PULL_STEP_KINDS.join(", ")}`
+            : issue.message;
     throw new BatonError("invalid_argument", `${shown}:${lines.linePos(offset).line}: ${where}${message}`);
   }
-  return { dir: dirname(path), deployments: parsed.data.deployments };
+  const deployments = parsed.data.deployments.map(({ pull, ...deployment }) => {
+    const pullSteps = pull ?? parsed.data.pull;
+    return pullSteps ? { ...deployment, pullSteps } : deployment;
+  });
+  return { dir: dirname(path), deployments };
 }
+
+const PULL_STEP_KINDS = [...PullStep.def.options.map((option) => option.shape.step.value)];
 
 /** `deployments[1].schedules[0].cron`, as a field is named in messages. */
 const fieldPath = (path: readonly PropertyKey[]): string =>

@@ -12,6 +12,7 @@ import {
   type DeploymentCreate,
   type FlowRun,
   type JsonObject,
+  type PullStep,
 } from "@baton/core";
 import type { Flow } from "./flow.js";
 import { requiredClient } from "./settings.js";
@@ -59,6 +60,12 @@ export interface DeployOptions extends DeploymentOptions {
   entrypoint?: string;
   /** The directory workers run the flow from. @default process.cwd() */
   path?: string;
+  /**
+   * What a worker does before each run to get the code (clone it, install its dependencies), in a
+   * fresh directory of the run's own; the entrypoint is then relative to where the steps leave it,
+   * and `path` is not used. @default none: workers run the flow from `path`
+   */
+  pullSteps?: PullStep[];
 }
 
 /** A deployment of a flow, ready to be registered. */
@@ -144,6 +151,7 @@ export async function deploy(flow: Flow<any, unknown>, options: DeployOptions): 
       jobVariables: options.jobVariables ?? {},
       entrypoint,
       path,
+      pullSteps: options.pullSteps ?? [],
     }),
   );
 }

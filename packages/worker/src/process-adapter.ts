@@ -1,9 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { BatonClient } from "@baton/client";
 import { BatonError, type ClaimedRun, type JsonObject } from "@baton/core";
 import { parseEntrypoint } from "@baton/sdk";
 import type { JobAdapter, JobContext, JobExit, JobHandle } from "./adapters.js";
+import { GitCache } from "./git-cache.js";
+import { defaultPullCacheDir, pullCode, type PulledCode } from "./pull-steps.js";
 import { WarmRunners } from "./warm-runners.js";
 
 /** Job variables of the process type, from the pool's template, the deployment and the run. */
@@ -12,7 +15,7 @@ export interface ProcessJobVariables {
   env?: Record<string, string>;
   /** Replaces the default command (node with the flow runner); the run's details are in its environment. */
   command?: string[];
-  /** @default the deployment's path, else the worker's directory */
+  /** @default where the deployment's pull steps left the code, else its path, else the worker's directory */
   workingDir?: string;
   /** Seconds between SIGTERM and SIGKILL when a run is cancelled. @default 10 */
   stopGracePeriodSeconds?: number;
@@ -63,13 +66,52 @@ export function processJobVariables(variables: JsonObject): ProcessJobVariables 
 export class ProcessAdapter implements JobAdapter {
   readonly type = "process";
   readonly #runners: WarmRunners;
+  readonly #clones: GitCache;
 
-  /** @param warmRunners runner processes kept started ahead (0: each starts when its run is claimed) */
-  constructor(warmRunners = 1) {
+  /**
+   * @param warmRunners runner processes kept started ahead (0: each starts when its run is claimed)
+   * @param pullCacheDir where pull steps' clones are cached (default: BATON_PULL_CACHE_DIR, else
+   *   `pull-cache` under BATON_HOME)
+   */
+  constructor(warmRunners = 1, pullCacheDir = defaultPullCacheDir()) {
     this.#runners = new WarmRunners(warmRunners);
+    this.#clones = new GitCache(pullCacheDir);
   }
 
-  start(run: ClaimedRun, context: JobContext): Promise<JobHandle> {
+  /**
+   * Starts the run's process, after its deployment's pull steps when it has some: they run in a
+   * folder of the run's own, which the process runs in and which is removed when it exits.
+   */
+  async start(run: ClaimedRun, context: JobContext): Promise<JobHandle> {
+    const steps = run.deployment?.pullSteps ?? [];
+    if (steps.length === 0) return this.#spawn(run, context);
+    const client = new BatonClient({
+      url: context.env.BATON_API_URL!,
+      ...(context.env.BATON_API_KEY ? { apiKey: context.env.BATON_API_KEY } : {}),
+    });
+    const pulled = await pullCode(steps, this.#clones, {
+      secret: async (name) => (await client.api.revealSecret({ params: { name } })).value,
+      onOutput: (stream, line) => context.onOutput(stream, line),
+    });
+    let job: JobHandle;
+    try {
+      job = this.#spawn(run, context, pulled);
+    } catch (error) {
+      await pulled.remove();
+      throw error;
+    }
+    const exited = job.exited.then(async (exit) => {
+      await pulled
+        .remove()
+        .catch((error: unknown) =>
+          context.onOutput("stderr", `cannot remove ${pulled.workingDir}: ${BatonError.from(error).message}`),
+        );
+      return exit;
+    });
+    return { ...job, exited };
+  }
+
+  #spawn(run: ClaimedRun, context: JobContext, pulled?: PulledCode): JobHandle {
     const entrypoint = run.deployment?.entrypoint;
     if (!entrypoint) {
       throw new BatonError(
@@ -78,7 +120,7 @@ export class ProcessAdapter implements JobAdapter {
       );
     }
     const variables = processJobVariables(run.jobVariables);
-    const cwd = variables.workingDir ?? run.deployment?.path ?? process.cwd();
+    const cwd = pulled?.workingDir ?? variables.workingDir ?? run.deployment?.path ?? process.cwd();
     if (variables.command) {
       const [command, ...args] = variables.command;
       const child = spawn(command!, args, {
@@ -88,16 +130,18 @@ export class ProcessAdapter implements JobAdapter {
       });
       createInterface({ input: child.stdout }).on("line", (line) => context.onOutput("stdout", line));
       createInterface({ input: child.stderr }).on("line", (line) => context.onOutput("stderr", line));
-      return Promise.resolve(handleOf(child, command!, context));
+      return handleOf(child, command!, context);
     }
     // What differs from run to run goes to the runner when its run begins; the rest (the pool's env
     // included, which Node may read at start, as NODE_OPTIONS) is how the runner was launched.
     const [command, ...args] = defaultCommand(entrypoint);
     const { BATON_FLOW_RUN_ID, BATON_FLOW_RUN_ATTEMPT, ...shared } = context.env;
+    // A run in a folder of its own takes a runner started in the worker's, which moves to its folder:
+    // runners started ahead in a folder that each run removes would serve no other run.
     const runner = this.#runners.take({
       command: command!,
       args,
-      cwd,
+      cwd: pulled ? process.cwd() : cwd,
       env: { ...process.env, ...variables.env, ...shared },
     });
     runner.begin(
@@ -108,10 +152,11 @@ export class ProcessAdapter implements JobAdapter {
           ...(BATON_FLOW_RUN_ATTEMPT ? { BATON_FLOW_RUN_ATTEMPT } : {}),
         },
         flowRun: run.flowRun,
+        ...(pulled ? { cwd } : {}),
       },
       (stream, line) => context.onOutput(stream, line),
     );
-    return Promise.resolve(handleOf(runner.child, command!, context));
+    return handleOf(runner.child, command!, context);
   }
 
   /** Stops the runners started ahead that no run took. */

@@ -29,6 +29,8 @@ if (process.env[WARM_RUNNER_ENV]) {
   const job = JSON.parse(line) as RunnerJob;
   Object.assign(process.env, job.env);
   delete process.env[WARM_RUNNER_ENV];
+  // A run whose code its pull steps fetched runs from their folder: the entrypoint is relative to it.
+  if (job.cwd) process.chdir(job.cwd);
   claimed = job.flowRun;
 }
 

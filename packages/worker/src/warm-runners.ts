@@ -17,6 +17,8 @@ export interface RunnerJob {
   env: Record<string, string>;
   /** The run as its claim returned it, so the runner need not read it again. */
   flowRun: FlowRun;
+  /** The run's own working directory (where its pull steps left the code), when not the runner's. */
+  cwd?: string;
 }
 
 /** A runner process, started ahead or just now, handed to one run. */

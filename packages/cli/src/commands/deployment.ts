@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import type { BatonClient } from "@baton/client";
 import {
   BatonError,
+  describePullStep,
   describeSchedule,
   parseDeploymentName,
   type Deployment,
@@ -190,6 +191,7 @@ export function deploymentCommand(): Command {
           ["Parameters", JSON.stringify(deployment.parameters)],
           ["Parameter schema", JSON.stringify(deployment.parameterSchema)],
           ["Schedules", schedulesText(deployment) || "-"],
+          ["Pull steps", deployment.pullSteps.map(describePullStep).join("; ") || "-"],
           ["Tags", deployment.tags.join(", ") || "-"],
           ["Updated", time(deployment.updated)],
         ]),

@@ -356,6 +356,75 @@ export const ScheduleUpdate = z.strictObject({
 });
 export type ScheduleUpdate = z.input<typeof ScheduleUpdate>;
 
+/** A folder inside the run's working directory: relative, never climbing out of it. */
+const InsidePath = z
+  .string()
+  .min(1)
+  .max(2000)
+  .refine(
+    (path) => !/^([/\\]|[A-Za-z]:)/.test(path) && !path.split(/[/\\]/).includes(".."),
+    "must be a relative path that stays inside the working directory (no leading '/', no '..')",
+  );
+
+/**
+ * What a worker does before each run of a deployment, in a fresh working directory of the run's own
+ * (removed after it): clone the code (cached by commit), step into a folder of it, run a script such
+ * as `npm ci`. The flow's entrypoint is then found in the working directory the steps leave.
+ */
+export const PullStep = z.discriminatedUnion("step", [
+  z
+    .strictObject({
+      step: z.literal("git_clone"),
+      /** Cloned into a folder named after it, which becomes the working directory. */
+      repository: z
+        .string()
+        .min(1)
+        .max(2000)
+        .refine(
+          (url) => !/^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(url),
+          "must not hold a password: keep it in a secret and name that secret in credentialsSecret",
+        ),
+      /** @default the repository's default branch */
+      branch: z.string().min(1).max(500).optional(),
+      commit: z
+        .string()
+        .regex(/^[0-9a-f]{7,64}$/i, "must be a commit's hash (7 to 64 hexadecimal digits)")
+        .optional(),
+      /** A secret holding `user:token`, or a token alone (sent as GitHub's x-access-token), for HTTPS. */
+      credentialsSecret: Name.optional(),
+    })
+    .refine((step) => step.branch === undefined || step.commit === undefined, {
+      message: "give branch or commit, not both",
+      path: ["commit"],
+    }),
+  z.strictObject({ step: z.literal("set_working_directory"), directory: InsidePath }),
+  z.strictObject({
+    step: z.literal("run_shell_script"),
+    /** Run by `sh -c` in the working directory, with the worker's environment and `env`. */
+    script: z.string().min(1).max(100_000),
+    env: z.record(z.string(), z.string()).optional(),
+  }),
+]);
+export type PullStep = z.infer<typeof PullStep>;
+export const PullSteps = z.array(PullStep).max(50);
+
+/** A pull step in a few words, for messages and listings: `git_clone <url> at main`, `run_shell_script 'npm ci'`. */
+export function describePullStep(step: PullStep): string {
+  switch (step.step) {
+    case "git_clone": {
+      const at = step.commit ?? step.branch;
+      return `git_clone ${step.repository}${at ? ` at ${at}` : ""}`;
+    }
+    case "set_working_directory":
+      return `set_working_directory ${step.directory}`;
+    case "run_shell_script": {
+      const [first = ""] = step.script.trim().split("\n");
+      const more = first.length > 60 || step.script.trim().includes("\n");
+      return `run_shell_script '${first.slice(0, 60)}${more ? " …" : ""}'`;
+    }
+  }
+}
+
 /**
  * What becomes of a deployment run that is due while the deployment has all its concurrency slots
  * in use: it waits its turn (ENQUEUE), or it is cancelled at once (CANCEL_NEW), as Prefect's.
@@ -382,6 +451,8 @@ export const Deployment = z.object({
   collisionStrategy: z.enum(COLLISION_STRATEGIES),
   /** Its finished runs are deleted this many days after they end; null: the server's setting. */
   runRetentionDays: z.number().nullable(),
+  /** What a worker does before each run to get the code (empty: it runs from `path`). */
+  pullSteps: PullSteps,
   paused: z.boolean(),
   schedules: z.array(DeploymentSchedule),
   lastPolled: Timestamp.nullable(),
@@ -403,6 +474,7 @@ const DeploymentFields = {
   concurrencyLimit: z.number().int().min(0).nullish(),
   collisionStrategy: z.enum(COLLISION_STRATEGIES).optional(),
   runRetentionDays: z.number().positive().max(36_500).nullish(),
+  pullSteps: PullSteps.optional(),
   paused: z.boolean().optional(),
 };
 /** Creating a deployment that exists (same flow and name) updates it, as `serve()` and `deploy()` rely on. */

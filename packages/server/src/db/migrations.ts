@@ -549,6 +549,15 @@ const artifacts: Migration = {
   },
 };
 
+const deploymentPullSteps: Migration = {
+  async up(db: Db) {
+    await db.schema
+      .alterTable("deployments")
+      .addColumn("pull_steps", "text", (c) => c.notNull().defaultTo("[]"))
+      .execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -565,6 +574,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0011_combined_triggers": combinedTriggers,
     "0012_collision_strategy": collisionStrategy,
     "0013_deployment_run_retention": deploymentRunRetention,
+    "0015_deployment_pull_steps": deploymentPullSteps,
     "0014_artifacts": artifacts,
   };
   return { getMigrations: async () => migrations };

@@ -140,6 +140,8 @@ export interface DeploymentTable extends Stamped {
   collisionStrategy: string;
   /** Days its finished runs are kept; null: BATON_RUN_RETENTION_DAYS. */
   runRetentionDays: number | null;
+  /** JSON list of PullStep. */
+  pullSteps: string;
   paused: number;
   lastPolled: string | null;
 }

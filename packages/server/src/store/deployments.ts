@@ -48,6 +48,7 @@ function toDeployment(row: DeploymentRow, schedules: DeploymentSchedule[]): Depl
     concurrencyLimit: row.concurrencyLimit,
     collisionStrategy: row.collisionStrategy as CollisionStrategy,
     runRetentionDays: row.runRetentionDays,
+    pullSteps: fromJson(row.pullSteps, []),
     paused: row.paused === 1,
     schedules,
     lastPolled: row.lastPolled,
@@ -302,6 +303,7 @@ function columnsOf(fields: Fields) {
   if (fields.concurrencyLimit !== undefined) columns.concurrencyLimit = fields.concurrencyLimit;
   if (fields.collisionStrategy !== undefined) columns.collisionStrategy = fields.collisionStrategy;
   if (fields.runRetentionDays !== undefined) columns.runRetentionDays = fields.runRetentionDays;
+  if (fields.pullSteps !== undefined) columns.pullSteps = toJson(fields.pullSteps);
   if (fields.paused !== undefined) columns.paused = toFlag(fields.paused);
   return columns;
 }
@@ -351,6 +353,7 @@ export async function upsertDeployment(
           concurrencyLimit: null,
           collisionStrategy: "ENQUEUE",
           runRetentionDays: null,
+          pullSteps: "[]",
           paused: 0,
           lastPolled: null,
           created: now,
