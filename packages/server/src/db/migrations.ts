@@ -574,8 +574,8 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0011_combined_triggers": combinedTriggers,
     "0012_collision_strategy": collisionStrategy,
     "0013_deployment_run_retention": deploymentRunRetention,
-    "0015_deployment_pull_steps": deploymentPullSteps,
     "0014_artifacts": artifacts,
+    "0015_deployment_pull_steps": deploymentPullSteps,
   };
   return { getMigrations: async () => migrations };
 }
