@@ -48,6 +48,8 @@ describe.each(DIALECTS)("artifacts from flows on a server on %s", (dialect) => {
 
   it("attaches the artifacts a flow and its task create to their runs", async () => {
     const { progress, flowRunId, taskRunId } = await report({ key: "nightly-summary" });
+    // The task run the artifacts name is the one recorded for the flow run.
+    expect((await api().readTaskRun({ params: { id: taskRunId } })).flowRunId).toBe(flowRunId);
     const ofRun = (await api().listArtifacts({ query: { flowRunId } })).items;
     expect(ofRun.map((artifact) => [artifact.type, artifact.taskRunId])).toEqual([
       ["link", null],
