@@ -70,6 +70,34 @@ describe("baton.yaml", () => {
     ]);
   });
 
+  it("gives each deployment the file's pull steps unless it has its own (none, with an empty list)", () => {
+    const file = project(`pull:
+  - step: git_clone
+    repository: https://example.com/acme/flows.git
+    branch: main
+  - { step: run_shell_script, script: npm ci }
+deployments:
+  - { name: shared, entrypoint: flows.ts:hello, workPool: local }
+  - name: own
+    entrypoint: flows.ts:hello
+    workPool: local
+    pull:
+      - { step: git_clone, repository: "https://example.com/acme/other.git", commit: 0123abcd }
+      - { step: set_working_directory, directory: flows }
+  - { name: local, entrypoint: flows.ts:hello, workPool: local, pull: [] }
+`);
+    const [shared, own, local] = readProject(file).deployments;
+    expect(shared!.pullSteps).toEqual([
+      { step: "git_clone", repository: "https://example.com/acme/flows.git", branch: "main" },
+      { step: "run_shell_script", script: "npm ci" },
+    ]);
+    expect(own!.pullSteps).toEqual([
+      { step: "git_clone", repository: "https://example.com/acme/other.git", commit: "0123abcd" },
+      { step: "set_working_directory", directory: "flows" },
+    ]);
+    expect(local!.pullSteps).toEqual([]);
+  });
+
   it("names the file, the line and the field of a mistake", () => {
     const file = project(`deployments:
   - name: nightly
@@ -122,6 +150,11 @@ describe("baton.yaml", () => {
       ":5: deployments[1].name: 'a' is the name of deployments[0] already",
     ],
     ["no deployments", "deployments: []\n", ":1: deployments: Too small"],
+    [
+      "a pull step given a branch and a commit",
+      "pull:\n  - step: git_clone\n    repository: x\n    branch: main\n    commit: 0123abcd\ndeployments: []\n",
+      ":5: pull[0].commit: give branch or commit, not both",
+    ],
     ["broken YAML", "deployments:\n  - name: a\n   entrypoint: [\n", ":3: "],
   ])("refuses %s", (_, text, expected) => {
     const file = project(text);

@@ -1,0 +1,142 @@
+import { execFileSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { PullStep } from "@baton/core";
+import { GitCache } from "./git-cache.js";
+import { pullCode } from "./pull-steps.js";
+
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync("git", ["-c", "user.name=Baton", "-c", "user.email=baton@example.com", ...args], {
+    cwd,
+    encoding: "utf8",
+  }).trim();
+
+describe("pull steps", () => {
+  let root: string;
+  let repository: string;
+  let author: string;
+
+  /** Commits `text` as version.txt and pushes it to the repository's main branch; its commit. */
+  const publish = (text: string): string => {
+    writeFileSync(join(author, "version.txt"), text);
+    git(author, "add", ".");
+    git(author, "commit", "--quiet", "-m", text);
+    git(author, "push", "--quiet", "origin", "main");
+    return git(author, "rev-parse", "HEAD");
+  };
+
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), "baton-pull-steps-"));
+    const origin = join(root, "app.git");
+    git(root, "init", "--quiet", "--bare", "-b", "main", origin);
+    repository = `file://${origin}`;
+    author = join(root, "author");
+    mkdirSync(join(author, "service"), { recursive: true });
+    writeFileSync(join(author, "service", "README"), "the service\n");
+    git(author, "init", "--quiet", "-b", "main");
+    git(author, "remote", "add", "origin", origin);
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  /** Takes the steps with a cache in `cacheDir`; the lines they printed come with the result. */
+  const pull = async (steps: PullStep[], cacheDir: string) => {
+    const lines: string[] = [];
+    const pulled = await pullCode(steps, new GitCache(cacheDir), {
+      secret: (name) => Promise.reject(new Error(`secret '${name}' does not exist`)),
+      onOutput: (_, line) => lines.push(line),
+    });
+    return { ...pulled, lines };
+  };
+
+  it("checks out a branch's newest commit, fetching only what the cache lacks, and a pinned commit without fetching", async () => {
+    const cacheDir = join(root, "cache-1");
+    const first = publish("one");
+    const clone: PullStep = { step: "git_clone", repository, branch: "main" };
+
+    const one = await pull([clone], cacheDir);
+    expect(one.workingDir).toMatch(/baton-run-.*\/app$/);
+    expect(readFileSync(join(one.workingDir, "version.txt"), "utf8")).toBe("one");
+    expect(one.lines.filter((line) => line.startsWith("cloning "))).toHaveLength(1);
+
+    const second = publish("two");
+    const two = await pull([clone], cacheDir);
+    expect(readFileSync(join(two.workingDir, "version.txt"), "utf8")).toBe("two");
+    expect(two.lines).toContain(`fetching ${repository}: commit ${second} is not in the cache yet`);
+    expect(two.lines.some((line) => line.startsWith("cloning "))).toBe(false);
+
+    const pinned = await pull([{ step: "git_clone", repository, commit: first.slice(0, 10) }], cacheDir);
+    expect(readFileSync(join(pinned.workingDir, "version.txt"), "utf8")).toBe("one");
+    expect(pinned.lines).toContainEqual(expect.stringMatching(/is in the cache .*: no clone$/) as string);
+    // Two runs at once each have their own folder, from the one clone.
+    expect(one.workingDir).not.toBe(pinned.workingDir);
+    expect(readdirSync(cacheDir)).toHaveLength(1);
+
+    for (const run of [one, two, pinned]) await run.remove();
+    expect([one, two, pinned].some((run) => existsSync(run.workingDir))).toBe(false);
+    const worktrees = git(join(cacheDir, readdirSync(cacheDir)[0]!), "worktree", "list");
+    expect(worktrees.split("\n")).toHaveLength(1); // the clone itself: the runs' worktrees are forgotten
+  });
+
+  it("steps into a folder of the clone and runs scripts there, their output as lines", async () => {
+    const pulled = await pull(
+      [
+        { step: "git_clone", repository },
+        { step: "set_working_directory", directory: "service" },
+        { step: "run_shell_script", script: 'cat README; echo "$GREETING" >&2', env: { GREETING: "hi" } },
+      ],
+      join(root, "cache-2"),
+    );
+    expect(pulled.workingDir).toMatch(/\/app\/service$/);
+    expect(pulled.lines).toEqual([
+      `pull step 1 of 3 (git_clone ${repository})`,
+      expect.stringMatching(/^cloning /) as string,
+      expect.stringMatching(/^checked out /) as string,
+      "pull step 2 of 3 (set_working_directory service)",
+      `pull step 3 of 3 (run_shell_script 'cat README; echo "$GREETING" >&2')`,
+      "the service",
+      "hi",
+    ]);
+    await pulled.remove();
+  });
+
+  it.each<[string, PullStep[], string]>([
+    [
+      "an unknown branch",
+      [{ step: "git_clone", repository: "", branch: "nope" }],
+      "pull step 1 of 1 (git_clone REPO at nope) failed: REPO has no branch 'nope'",
+    ],
+    [
+      "a folder the clone lacks",
+      [
+        { step: "git_clone", repository: "" },
+        { step: "set_working_directory", directory: "docs" },
+      ],
+      "pull step 2 of 2 (set_working_directory docs) failed: no folder 'docs' in ",
+    ],
+    [
+      "a folder outside the run's",
+      [{ step: "set_working_directory", directory: "../.." }],
+      "pull step 1 of 1 (set_working_directory ../..) failed: '../..' is outside the run's folder",
+    ],
+    [
+      "a missing secret",
+      [{ step: "git_clone", repository: "", credentialsSecret: "token" }],
+      "pull step 1 of 1 (git_clone REPO) failed: secret 'token' does not exist",
+    ],
+  ])("fails on %s, naming the step", async (_, steps, message) => {
+    const withRepository = steps.map((step) => (step.step === "git_clone" ? { ...step, repository } : step));
+    await expect(pull(withRepository, join(root, "cache-3"))).rejects.toThrow(
+      message.replaceAll("REPO", repository),
+    );
+  });
+});
