@@ -1,4 +1,5 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { createServer, type Server } from "node:http";
 import {
   existsSync,
   mkdirSync,
@@ -109,6 +110,45 @@ describe("pull steps", () => {
     await pulled.remove();
   });
 
+  it("clones over HTTP with the secret's credentials, which no line shows", async () => {
+    publish("served");
+    const token = "s3cret-token-value";
+    const served = await gitOverHttp(
+      root,
+      `Basic ${Buffer.from(`x-access-token:${token}`).toString("base64")}`,
+    );
+    try {
+      const url = `${served.url}/app.git`;
+      const cacheDir = join(root, "cache-http");
+      const without = await pull([{ step: "git_clone", repository: url }], cacheDir).catch(
+        (error: Error) => error,
+      );
+      expect(without).toBeInstanceOf(Error);
+      expect((without as Error).message).toMatch(
+        /^pull step 1 of 1 \(git_clone .*\) failed: git ls-remote failed/,
+      );
+
+      const lines: string[] = [];
+      const pulled = await pullCode(
+        [{ step: "git_clone", repository: url, credentialsSecret: "git-token" }],
+        new GitCache(cacheDir),
+        {
+          secret: (name) => (name === "git-token" ? Promise.resolve(token) : Promise.reject(new Error(name))),
+          onOutput: (_, line) => lines.push(line),
+        },
+      );
+      expect(readFileSync(join(pulled.workingDir, "version.txt"), "utf8")).toBe("served");
+      expect(lines.join("\n")).not.toContain(token);
+      // The cached clone keeps the URL as given: the credentials are nowhere on disk.
+      const clone = join(cacheDir, readdirSync(cacheDir)[0]!);
+      expect(readFileSync(join(clone, "config"), "utf8")).not.toContain(token);
+      expect(served.refused).toBeGreaterThan(0);
+      await pulled.remove();
+    } finally {
+      await new Promise((resolve) => served.server.close(resolve));
+    }
+  });
+
   it.each<[string, PullStep[], string]>([
     [
       "an unknown branch",
@@ -140,3 +180,53 @@ describe("pull steps", () => {
     );
   });
 });
+
+/**
+ * The repositories under `root` over HTTP on 127.0.0.1, through git's own http-backend, answering
+ * 401 to a request without `authorization` as its Authorization header.
+ */
+async function gitOverHttp(
+  root: string,
+  authorization: string,
+): Promise<{ server: Server; url: string; refused: number }> {
+  const served = { refused: 0 } as { server: Server; url: string; refused: number };
+  served.server = createServer((request, response) => {
+    if (request.headers.authorization !== authorization) {
+      served.refused += 1;
+      response.writeHead(401, { "WWW-Authenticate": 'Basic realm="git"' }).end();
+      return;
+    }
+    const [path = "", query = ""] = (request.url ?? "").split("?");
+    const backend = spawn("git", ["http-backend"], {
+      env: {
+        ...process.env,
+        GIT_PROJECT_ROOT: root,
+        GIT_HTTP_EXPORT_ALL: "1",
+        PATH_INFO: path,
+        QUERY_STRING: query,
+        REQUEST_METHOD: request.method ?? "GET",
+        CONTENT_TYPE: request.headers["content-type"] ?? "",
+        REMOTE_USER: "x-access-token",
+      },
+    });
+    request.pipe(backend.stdin);
+    const chunks: Buffer[] = [];
+    backend.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+    backend.on("close", () => {
+      const output = Buffer.concat(chunks);
+      const end = output.indexOf("\r\n\r\n");
+      const headers = output.subarray(0, end).toString().split("\r\n");
+      let status = 200;
+      for (const header of headers) {
+        const [name = "", ...value] = header.split(": ");
+        if (name.toLowerCase() === "status") status = Number.parseInt(value.join(": "), 10);
+        else response.setHeader(name, value.join(": "));
+      }
+      response.writeHead(status).end(output.subarray(end + 4));
+    });
+  });
+  await new Promise<void>((resolve) => served.server.listen(0, "127.0.0.1", resolve));
+  const { port } = served.server.address() as { port: number };
+  served.url = `http://127.0.0.1:${port}`;
+  return served;
+}
