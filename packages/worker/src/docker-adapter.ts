@@ -188,6 +188,14 @@ export class DockerAdapter implements JobAdapter {
         `deployment '${flowRun.flowName}/${flowRun.deploymentName}' has no entrypoint: register it with flow.deploy() or 'baton deploy'`,
       );
     }
+    // A container runs the code its image holds: taking the steps on the worker's machine would get it
+    // nowhere the container sees. Refused rather than ignored, so that the run says why.
+    if ((run.deployment?.pullSteps.length ?? 0) > 0) {
+      throw new BatonError(
+        "invalid_argument",
+        `deployment '${flowRun.flowName}/${flowRun.deploymentName}' has pull steps, which process pools take; a docker pool runs the code of its image: build it in, or deploy it without pull steps`,
+      );
+    }
     const variables = dockerJobVariables(run.jobVariables);
     const docker = await this.engine();
     const image = variables.image!;

@@ -12,7 +12,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PullStep } from "@baton/core";
+import type { ClaimedRun, PullStep } from "@baton/core";
+import { dockerAdapter } from "./docker-adapter.js";
 import { GitCache } from "./git-cache.js";
 import { pullCode } from "./pull-steps.js";
 
@@ -177,6 +178,23 @@ describe("pull steps", () => {
     const withRepository = steps.map((step) => (step.step === "git_clone" ? { ...step, repository } : step));
     await expect(pull(withRepository, join(root, "cache-3"))).rejects.toThrow(
       message.replaceAll("REPO", repository),
+    );
+  });
+});
+
+describe("a docker pool", () => {
+  it("refuses a run whose deployment has pull steps before reaching the engine, saying why", async () => {
+    const run = {
+      flowRun: { flowName: "report", deploymentName: "nightly" },
+      deployment: {
+        entrypoint: "flows.ts:report",
+        pullSteps: [{ step: "run_shell_script", script: "npm ci" }],
+      },
+      jobVariables: { image: "node:22" },
+    } as unknown as ClaimedRun;
+    const context = { workerName: "w", env: {}, onOutput: () => undefined };
+    await expect(dockerAdapter.start(run, context)).rejects.toThrow(
+      "deployment 'report/nightly' has pull steps, which process pools take",
     );
   });
 });
