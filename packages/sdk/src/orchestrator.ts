@@ -31,6 +31,34 @@ export class RemoteOrchestrator implements Orchestrator {
   }
 }
 
+/**
+ * A task run the server started as it created it (`start`): the first RUNNING proposal is answered by
+ * the state that left it in, with no round trip; every other proposal goes on to the server.
+ */
+export class StartedOrchestrator implements Orchestrator {
+  #started: SetStateResult | null;
+
+  constructor(
+    private readonly remote: Orchestrator,
+    created: State | null,
+  ) {
+    // RUNNING: started. COMPLETED: a valid cached result, refused as the server refuses a start then.
+    // Anything else (the rules said wait, or refused): proposed again, as if not tried yet.
+    this.#started =
+      created?.type === "RUNNING"
+        ? { status: "ACCEPT", reason: "started as it was created", state: created }
+        : created?.type === "COMPLETED"
+          ? { status: "REJECT", reason: "a valid cached result", state: created }
+          : null;
+  }
+
+  propose(state: StateInput): Promise<SetStateResult> {
+    const started = this.#started;
+    this.#started = null;
+    return started && state.type === "RUNNING" ? Promise.resolve(started) : this.remote.propose(state);
+  }
+}
+
 /** A state's message may quote an error that holds a secret's value (a failure, a crash): masked. */
 const masked = (state: StateInput): StateInput =>
   state.message ? { ...state, message: maskSecrets(state.message) } : state;

@@ -3,7 +3,12 @@ import { currentRun } from "./context.js";
 import { drive, type StateHooks } from "./driver.js";
 import { RunLogger, shipperFor } from "./logger.js";
 import type { ResultOptions } from "./results.js";
-import { LocalOrchestrator, RemoteOrchestrator, type Orchestrator } from "./orchestrator.js";
+import {
+  LocalOrchestrator,
+  RemoteOrchestrator,
+  StartedOrchestrator,
+  type Orchestrator,
+} from "./orchestrator.js";
 import { hasLimitedTag, RecordingOrchestrator, recorderFor } from "./recorder.js";
 
 export interface TaskOptions<A extends unknown[]> extends ResultOptions, StateHooks {
@@ -122,10 +127,16 @@ export function task<A extends unknown[], R>(
           ...(cacheKey && options.cacheExpirationSeconds
             ? { cacheExpiration: new Date(Date.now() + options.cacheExpirationSeconds * 1000).toISOString() }
             : {}),
+          // Created and started in one round trip.
+          start: true,
+          ...(parent.attempt !== undefined ? { attempt: parent.attempt } : {}),
         },
       });
       setState(created.state);
-      orchestrator = new RemoteOrchestrator(client, "task", taskRunId, parent.attempt);
+      orchestrator = new StartedOrchestrator(
+        new RemoteOrchestrator(client, "task", taskRunId, parent.attempt),
+        created.state,
+      );
     } else {
       orchestrator = new LocalOrchestrator("task", retries, retryDelaySeconds, { type: "PENDING" });
     }

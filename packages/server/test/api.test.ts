@@ -220,6 +220,46 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
     expect(duplicate.code).toBe("already_exists");
   });
 
+  it("starts a task run as it creates it when asked, in one round trip, by the same rules", async () => {
+    const flowRun = await api().createFlowRun({ body: { flowName: "started", state: { type: "PENDING" } } });
+    await api().setFlowRunState({ params: { id: flowRun.id }, body: { state: { type: "RUNNING" } } });
+    await api().createConcurrencyLimit({ body: { tag: "start-lock", limit: 1 } });
+    const start = (extra: { tags?: string[]; cacheKey?: string; attempt?: number }) =>
+      api().createTaskRun({
+        body: { flowRunId: flowRun.id, name: "step", taskKey: "step", start: true, ...extra },
+      });
+    const history = async (id: string) =>
+      (await api().listTaskRunStates({ params: { id } })).map((state) => state.type);
+
+    // Started: PENDING, then RUNNING, both recorded; the slot of its tag is taken.
+    const holder = await start({ tags: ["start-lock"], cacheKey: "step-v1" });
+    expect(holder.state?.type).toBe("RUNNING");
+    expect(await history(holder.id)).toEqual(["PENDING", "RUNNING"]);
+    expect((await api().readConcurrencyLimit({ params: { tag: "start-lock" } })).activeSlots).toEqual([
+      holder.id,
+    ]);
+    // The tag is full: created, not started; its process asks again later.
+    const waiting = await start({ tags: ["start-lock"] });
+    expect(waiting.state?.type).toBe("PENDING");
+    await api().setTaskRunState({
+      params: { id: holder.id },
+      body: { state: { type: "COMPLETED", data: { kind: "inline", serializer: "json", value: 7 } } },
+    });
+    // A valid cached result: it ends COMPLETED at once, with that result.
+    const cached = await start({ cacheKey: "step-v1" });
+    expect(cached.state).toMatchObject({ type: "COMPLETED", name: "Cached", data: { value: 7 } });
+    // Another attempt than the one holding its flow run is refused the start (fence-stale-attempts).
+    const stale = await start({ attempt: flowRun.attempt + 1 });
+    expect(stale.state?.type).toBe("PENDING");
+
+    const missing = await rejection(
+      api().createTaskRun({
+        body: { flowRunId: "0190a1b2-c3d4-7e5f-8a9b-000000000000", name: "x", taskKey: "x", start: true },
+      }),
+    );
+    expect(missing.code).toBe("not_found");
+  });
+
   it("records client-orchestrated task runs in batches, appending states to runs it knows", async () => {
     const flowRun = await api().createFlowRun({ body: { flowName: "recorded", state: { type: "PENDING" } } });
     const at = (ms: number) => new Date(Date.parse("2026-01-01T00:00:00Z") + ms).toISOString();

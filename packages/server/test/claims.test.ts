@@ -143,6 +143,54 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     expect((await resumedClaim).runs.map((run) => run.flowRun.id)).toEqual([paused.id]);
   });
 
+  it("gives a freed slot to one waiting claim, not to all, and hands a raised limit on to as many", async () => {
+    await api().createWorkPool({ body: { name: "line", type: "process" } });
+    await api().updateWorkQueue({ params: { pool: "line", name: "default" }, body: { concurrencyLimit: 1 } });
+    const deployment = await api().createDeployment({
+      body: { name: "lined", flowName: "lined", workPoolName: "line" },
+    });
+    for (let i = 0; i < 5; i++) await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    const request = (workerName: string) => ({ workerName, workPoolName: "line", waitSeconds: 30 });
+    const [first] = (await api().claimFlowRuns({ body: request("first") })).runs;
+
+    // Claim passes of this server, from its metrics: those that claimed runs and those that did not.
+    const passes = async () => {
+      const text = await (await fetch(`${server.apiUrl}/metrics`)).text();
+      const count = (claimed: boolean) =>
+        Number(
+          new RegExp(`^baton_claim_duration_seconds_count{claimed="${claimed}"} (\\d+)$`, "m").exec(
+            text,
+          )?.[1] ?? 0,
+        );
+      return { claimed: count(true), empty: count(false) };
+    };
+    const start = await passes();
+    const waiting = ["a", "b", "c", "d"].map((name) => api().claimFlowRuns({ body: request(name) }));
+    // Each waiting claim has made its first pass, found the queue full, and waits.
+    for (let tries = 0; (await passes()).empty < start.empty + 4; tries++) {
+      expect(tries).toBeLessThan(500);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const before = await passes();
+
+    // The run ends: one waiting claim takes its slot; it took all it asked for, so it hands the change
+    // on to the next, which finds the queue full again. The other two are not woken.
+    for (const type of ["RUNNING", "COMPLETED"] as const) {
+      await api().setFlowRunState({ params: { id: first!.flowRun.id }, body: { state: { type } } });
+    }
+    const winner = await Promise.race(waiting.map((claim, i) => claim.then((answer) => ({ i, answer }))));
+    expect(winner.answer.runs).toHaveLength(1);
+
+    // Room for three more at once: the change is handed from claim to claim until each has its run.
+    await api().updateWorkQueue({ params: { pool: "line", name: "default" }, body: { concurrencyLimit: 4 } });
+    const others = await Promise.all(waiting.filter((_, i) => i !== winner.i));
+    expect(others.map((answer) => answer.runs.length)).toEqual([1, 1, 1]);
+    const after = await passes();
+    expect(after.claimed - before.claimed).toBe(4);
+    // Waking every waiting claim would have made three passes that found nothing.
+    expect(after.empty - before.empty).toBeLessThanOrEqual(1);
+  });
+
   it("gives the pool's job template defaults under the deployment's job variables", async () => {
     await api().createWorkPool({
       body: {

@@ -250,6 +250,15 @@ export const TaskRunCreate = z.strictObject({
   cacheKey: z.string().max(500).optional(),
   cacheExpiration: Timestamp.optional(),
   taskInputs: JsonObject.optional(),
+  /**
+   * Propose RUNNING right after the first state, in the same transaction: one round trip to start a
+   * task whose start the server decides (a cache key, a limited tag). The answer's state tells how it
+   * went: RUNNING (started), COMPLETED (a valid cached result), or the first state still (the rules
+   * said to wait: propose RUNNING again later).
+   */
+  start: z.boolean().optional(),
+  /** With start: the attempt of the flow run that proposes it. */
+  attempt: Attempt.optional(),
 });
 export type TaskRunCreate = z.infer<typeof TaskRunCreate>;
 /**

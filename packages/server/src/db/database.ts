@@ -230,12 +230,18 @@ async function sqlRaw(db: Db, text: string): Promise<void> {
 }
 
 /** Turns constraint violations from either database into errors that name the problem. */
+/** The row refers (by a foreign key) to one that does not exist. */
+export function isForeignKeyError(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === "23503" || code === "SQLITE_CONSTRAINT_FOREIGNKEY";
+}
+
 export function constraintError(error: unknown, what: string): BatonError | undefined {
   const code = (error as { code?: string } | null)?.code;
   if (code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
     return new BatonError("already_exists", `${what} already exists`, { cause: error });
   }
-  if (code === "23503" || code === "SQLITE_CONSTRAINT_FOREIGNKEY") {
+  if (isForeignKeyError(error)) {
     return new BatonError("invalid_argument", `${what} refers to something that does not exist`, {
       cause: error,
     });

@@ -15,9 +15,10 @@ import {
 import type { ExpressionBuilder, Transaction } from "kysely";
 import type { z } from "zod";
 import type { Database } from "../db/schema.js";
+import type { EventBus } from "../events.js";
 import { fromJson, type StoreContext } from "./context.js";
-import { readDeployment } from "./deployments.js";
-import { selectFlowRuns, toFlowRun } from "./flow-runs.js";
+import { readDeployments } from "./deployments.js";
+import { toFlowRun } from "./flow-runs.js";
 import { publishStateChange, transitionInTransaction, type Applied } from "./set-state.js";
 import { jobVariableDefaults, jobVariablesForRun } from "./work-pools.js";
 
@@ -46,6 +47,8 @@ interface Pass {
   /** When the earliest run that is not due yet becomes due, to wake a long poll then. */
   nextDue: string | null;
   poolDefaults: JsonObject;
+  /** The pool lets a run's job variables override the command it is started with. */
+  poolAllowsCommand: boolean;
 }
 
 /**
@@ -64,46 +67,129 @@ export async function claimFlowRuns(
       "give workPoolName (a worker claims from its pool) or deploymentIds (a serve process), not both",
     );
   }
-  await markPolled(ctx, request);
+  const claims = serverClaimsOf(ctx.events);
+  const kind = claimKind(request);
+  if (claims.pollToMark(kind)) await markPolled(ctx, request);
   const deadline = Date.now() + request.waitSeconds * 1000;
-  // Subscribed before the first pass, so a run created during a pass is not missed.
-  let changed = false;
-  let wake: (() => void) | undefined;
-  const unsubscribe = ctx.events.subscribe((event) => {
-    if (!mayFreeWork(event)) return;
-    changed = true;
-    wake?.();
-  });
-  const onClose = () => wake?.();
+  // Joined before the first pass, so a run created during a pass is not missed.
+  const waiter = claims.join(kind);
+  let claimedAll = false;
+  const onClose = () => waiter.wake?.();
   closed?.addEventListener("abort", onClose);
   ctx.stopping?.addEventListener("abort", onClose);
   try {
     for (;;) {
       if (ctx.stopping?.aborted) return { runs: [] };
-      changed = false;
+      waiter.changed = false;
       const started = performance.now();
       const pass = await ctx.db.kysely.transaction().execute((trx) => claimPass(ctx, trx, request));
       ctx.observer?.claimPass((performance.now() - started) / 1000, pass.claimedDue, new Date());
       for (const applied of [...pass.cancelled, ...pass.claimed]) publishStateChange(ctx, applied);
-      if (pass.claimed.length > 0) return { runs: await describeClaimed(ctx, pass) };
+      if (pass.claimed.length > 0) {
+        claimedAll = pass.claimed.length === request.limit;
+        return { runs: await describeClaimed(ctx, pass) };
+      }
       const now = Date.now();
       if (now >= deadline || closed?.aborted || ctx.stopping?.aborted) return { runs: [] };
-      if (changed) continue;
+      if (waiter.changed) continue;
       const until = Math.min(deadline, pass.nextDue ? Date.parse(pass.nextDue) : Infinity);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(0, until - now));
-        wake = () => {
+        waiter.wake = () => {
           clearTimeout(timer);
           resolve();
         };
       });
-      wake = undefined;
+      waiter.wake = undefined;
     }
   } finally {
-    unsubscribe();
+    // Took all it asked for (there may be more), or heard a change it did not pass over: the next
+    // claim of its kind looks instead.
+    waiter.leave(claimedAll || waiter.changed);
     closed?.removeEventListener("abort", onClose);
     ctx.stopping?.removeEventListener("abort", onClose);
   }
+}
+
+/** A claim in progress, as the claims waiting beside it know it. */
+interface Waiter {
+  /** A change that may free work came since its last pass began: it passes again before waiting. */
+  changed: boolean;
+  /** Ends its wait, while it waits. */
+  wake: (() => void) | undefined;
+  /** Leaves its kind's line; with `handOn`, the next in line is told of a change in its place. */
+  leave(handOn: boolean): void;
+}
+
+/** Claims of one kind see the same runs: a pool and its queues, or a serve process's deployments. */
+const claimKind = (request: Request): string =>
+  request.workPoolName !== undefined
+    ? `pool ${request.workPoolName} ${[...(request.workQueueNames ?? [])].sort().join(",")}`
+    : `deployments ${[...(request.deploymentIds ?? [])].sort().join(",")}`;
+
+/**
+ * The claims in progress on one server, in line by kind, and when each kind's polls were last recorded. A change that may free work is given to the
+ * first claim of each kind that has not heard of one yet, not to all: when every waiting worker woke,
+ * each freed slot cost a pass under the pool's lock per worker and all but one found nothing. A claim
+ * that took as many runs as it asked for (there may be more), or leaves with a change it did not pass
+ * over, hands the change on to the next in line, so no change is lost.
+ */
+class ServerClaims {
+  readonly #lines = new Map<string, Waiter[]>();
+  /** When each kind's last poll was recorded (markPolled). */
+  readonly #marked = new Map<string, number>();
+
+  constructor(events: EventBus) {
+    events.subscribe((event) => {
+      if (!mayFreeWork(event)) return;
+      for (const line of this.#lines.values()) ServerClaims.#tell(line);
+    });
+  }
+
+  join(kind: string): Waiter {
+    const line = this.#lines.get(kind) ?? [];
+    this.#lines.set(kind, line);
+    const waiter: Waiter = {
+      changed: false,
+      wake: undefined,
+      leave: (handOn) => {
+        line.splice(line.indexOf(waiter), 1);
+        if (line.length === 0) this.#lines.delete(kind);
+        else if (handOn) ServerClaims.#tell(line);
+      },
+    };
+    line.push(waiter);
+    return waiter;
+  }
+
+  /**
+   * Whether to record this poll: once per kind every few seconds is all "last polled" needs, and a
+   * write per claim was one more statement on every run's way to its worker.
+   */
+  pollToMark(kind: string): boolean {
+    const now = Date.now();
+    if (now - (this.#marked.get(kind) ?? -Infinity) < POLL_MARK_INTERVAL_MS) return false;
+    this.#marked.set(kind, now);
+    return true;
+  }
+
+  static #tell(line: Waiter[]): void {
+    const next = line.find((waiter) => !waiter.changed);
+    if (!next) return;
+    next.changed = true;
+    next.wake?.();
+  }
+}
+
+const POLL_MARK_INTERVAL_MS = 5000;
+
+const serverClaims = new WeakMap<EventBus, ServerClaims>();
+
+/** The claims of one server, that is of one event bus. */
+function serverClaimsOf(events: EventBus): ServerClaims {
+  let claims = serverClaims.get(events);
+  if (!claims) serverClaims.set(events, (claims = new ServerClaims(events)));
+  return claims;
 }
 
 /**
@@ -152,7 +238,14 @@ function mayFreeWork(event: BatonEvent): boolean {
 async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise<Pass> {
   const now = new Date();
   const nowIso = now.toISOString();
-  const empty: Pass = { claimed: [], cancelled: [], claimedDue: [], nextDue: null, poolDefaults: {} };
+  const empty: Pass = {
+    claimed: [],
+    cancelled: [],
+    claimedDue: [],
+    nextDue: null,
+    poolDefaults: {},
+    poolAllowsCommand: false,
+  };
 
   // Lock order: pool, then deployments. Touching a row with an UPDATE takes its lock on PostgreSQL
   // (SQLite's BEGIN IMMEDIATE already serializes writers).
@@ -161,18 +254,15 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
   let poolName: string | null = null;
   if (request.workPoolName !== undefined) {
     poolName = request.workPoolName;
-    await trx
+    const pool = await trx
       .updateTable("workPools")
       .set((eb) => ({ updated: eb.ref("updated") }))
       .where("name", "=", poolName)
-      .execute();
-    const pool = await trx
-      .selectFrom("workPools")
-      .selectAll()
-      .where("name", "=", poolName)
+      .returningAll()
       .executeTakeFirst();
     if (!pool) throw notFound("work pool", poolName);
     empty.poolDefaults = jobVariableDefaults(fromJson(pool.baseJobTemplate, {}));
+    empty.poolAllowsCommand = pool.allowCommandOverride === 1;
     if (pool.paused === 1) return empty;
     poolLimit = pool.concurrencyLimit;
     let query = trx
@@ -193,17 +283,16 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
   const due = await candidates(trx, request, queues, nowIso);
   if (due.length === 0) return { ...empty, nextDue: await nextDueTime(trx, request, queues, nowIso) };
 
-  const deploymentIds = [...new Set(due.map((run) => run.deploymentId).filter((id) => id !== null))];
-  const limitedDeployments =
-    deploymentIds.length === 0
-      ? []
-      : await trx
-          .selectFrom("deployments")
-          .select(["id", "concurrencyLimit", "collisionStrategy"])
-          .where("id", "in", deploymentIds)
-          .where("concurrencyLimit", "is not", null)
-          .orderBy("id")
-          .execute();
+  // Locked in id order, as every claim locks them.
+  const limitedDeployments = [
+    ...new Map(
+      due.flatMap(({ deploymentId: id, deploymentLimit: limit, collisionStrategy }) =>
+        id !== null && limit !== null
+          ? [[id, { id, limit, cancelNew: collisionStrategy === "CANCEL_NEW" }] as const]
+          : [],
+      ),
+    ).values(),
+  ].sort((a, b) => (a.id < b.id ? -1 : 1));
   if (limitedDeployments.length > 0) {
     await trx
       .updateTable("deployments")
@@ -237,18 +326,14 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
     {
       ...(poolName !== null ? { pool: { name: poolName, limit: poolLimit } } : {}),
       queues,
-      deployments: limitedDeployments.map((row) => ({
-        id: row.id,
-        limit: row.concurrencyLimit!,
-        cancelNew: row.collisionStrategy === "CANCEL_NEW",
-      })),
+      deployments: limitedDeployments,
     },
     inFlight,
     request.limit,
   );
   const cancelled: Applied[] = [];
   for (const run of colliding) {
-    const limit = limitedDeployments.find((row) => row.id === run.deploymentId)!.concurrencyLimit;
+    const limit = limitedDeployments.find((row) => row.id === run.deploymentId)!.limit;
     const state = makeState({
       type: "CANCELLED",
       message: `its deployment had all ${limit} concurrency slot(s) in use when it was due, and cancels new runs then (collision strategy CANCEL_NEW)`,
@@ -300,10 +385,15 @@ function scheduledRuns(trx: Trx, request: Request, queues: { id: string }[]) {
         .where("flowRuns.workPoolName", "is", null);
 }
 
-/** Due runs, higher-priority queues first and, within a queue, the earliest due first. */
+/**
+ * Due runs, higher-priority queues first and, within a queue, the earliest due first, with their
+ * deployment's concurrency limit and collision strategy.
+ */
 async function candidates(trx: Trx, request: Request, queues: { id: string }[], nowIso: string) {
   return scheduledRuns(trx, request, queues)
     .leftJoin("workQueues", "workQueues.id", "flowRuns.workQueueId")
+    .leftJoin("deployments", "deployments.id", "flowRuns.deploymentId")
+    .select(["deployments.concurrencyLimit as deploymentLimit", "deployments.collisionStrategy"])
     .where("flowRuns.nextScheduledStartTime", "<=", nowIso)
     .orderBy("workQueues.priority")
     .orderBy("flowRuns.nextScheduledStartTime")
@@ -327,38 +417,18 @@ async function nextDueTime(
 }
 
 async function describeClaimed(ctx: StoreContext, pass: Pass): Promise<ClaimedRun[]> {
-  const ids = pass.claimed.map((applied) => applied.changed!.runId);
-  const rows = await selectFlowRuns(ctx).where("flowRuns.id", "in", ids).execute();
-  const runs = ids.map((id) => toFlowRun(rows.find((row) => row.id === id)!));
-  const deployments = new Map<string, Awaited<ReturnType<typeof readDeployment>> | null>();
-  for (const run of runs) {
-    if (run.deploymentId && !deployments.has(run.deploymentId)) {
-      deployments.set(
-        run.deploymentId,
-        await readDeployment(ctx, { id: run.deploymentId }).catch(() => null), // deleted since
-      );
-    }
-  }
-  const poolNames = [...new Set(runs.flatMap((run) => (run.workPoolName ? [run.workPoolName] : [])))];
-  const allowingCommand = new Set(
-    poolNames.length === 0
-      ? []
-      : (
-          await ctx.db.kysely
-            .selectFrom("workPools")
-            .select("name")
-            .where("name", "in", poolNames)
-            .where("allowCommandOverride", "=", 1)
-            .execute()
-        ).map((pool) => pool.name),
-  );
+  const runs = pass.claimed.map((applied) => toFlowRun(applied.flowRunRow!));
+  // A deployment deleted since is left out.
+  const deployments = await readDeployments(ctx, [
+    ...new Set(runs.flatMap((run) => (run.deploymentId ? [run.deploymentId] : []))),
+  ]);
   return runs.map((flowRun) => ({
     flowRun,
-    deployment: flowRun.deploymentId ? (deployments.get(flowRun.deploymentId) ?? null) : null,
+    deployment: deployments.find((deployment) => deployment.id === flowRun.deploymentId) ?? null,
     jobVariables: jobVariablesForRun(
       pass.poolDefaults,
       flowRun.jobVariables,
-      flowRun.workPoolName !== null && allowingCommand.has(flowRun.workPoolName),
+      flowRun.workPoolName !== null && pass.poolAllowsCommand,
     ),
   }));
 }

@@ -90,10 +90,9 @@ async function withSchedules(ctx: StoreContext, rows: DeploymentRow[]): Promise<
   );
 }
 
-export async function readDeployment(
-  ctx: StoreContext,
-  by: { id: string } | { flowName: string; deploymentName: string },
-): Promise<Deployment> {
+type DeploymentKey = { id: string } | { flowName: string; deploymentName: string };
+
+async function readDeploymentRow(ctx: StoreContext, by: DeploymentKey): Promise<DeploymentRow> {
   const query = selectDeployments(ctx);
   const row = await (
     "id" in by
@@ -101,8 +100,27 @@ export async function readDeployment(
       : query.where("flows.name", "=", by.flowName).where("deployments.name", "=", by.deploymentName)
   ).executeTakeFirst();
   if (!row) throw notFound("deployment", "id" in by ? by.id : `${by.flowName}/${by.deploymentName}`);
-  const [deployment] = await withSchedules(ctx, [row]);
+  return row;
+}
+
+export async function readDeployment(ctx: StoreContext, by: DeploymentKey): Promise<Deployment> {
+  const [deployment] = await withSchedules(ctx, [await readDeploymentRow(ctx, by)]);
   return deployment!;
+}
+
+/** A deployment without its schedules: all a new run of it needs. */
+type DeploymentSettings = Omit<Deployment, "schedules">;
+
+/** One statement, where readDeployment takes two. */
+async function readDeploymentSettings(ctx: StoreContext, id: string): Promise<DeploymentSettings> {
+  const { schedules: _, ...settings } = toDeployment(await readDeploymentRow(ctx, { id }), []);
+  return settings;
+}
+
+/** The deployments of these ids that exist, with their schedules: two statements however many. */
+export async function readDeployments(ctx: StoreContext, ids: string[]): Promise<Deployment[]> {
+  if (ids.length === 0) return [];
+  return withSchedules(ctx, await selectDeployments(ctx).where("deployments.id", "in", ids).execute());
 }
 
 export async function listDeployments(ctx: StoreContext, query: z.output<typeof DeploymentQuery>) {
@@ -423,14 +441,14 @@ export async function createDeploymentRun(
   id: string,
   input: z.output<typeof DeploymentRunCreate>,
 ): Promise<FlowRun> {
-  const deployment = await readDeployment(ctx, { id });
+  const deployment = await readDeploymentSettings(ctx, id);
   return insertFlowRun(ctx, await deploymentRunInsert(ctx, deployment, input));
 }
 
 /** What a run of the deployment is created with; throws if the parameters do not fit or the work queue is gone. */
 export async function deploymentRunInsert(
   ctx: StoreContext,
-  deployment: Deployment,
+  deployment: DeploymentSettings,
   input: z.output<typeof DeploymentRunCreate>,
 ): Promise<FlowRunInsert> {
   const address = `deployment '${deployment.flowName}/${deployment.name}'`;

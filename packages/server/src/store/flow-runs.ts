@@ -20,7 +20,7 @@ import {
   type StateHistoryEntry,
   type StateType,
 } from "@baton/core";
-import { sql, type Selectable, type Updateable } from "kysely";
+import { sql, type Updateable } from "kysely";
 import type { z } from "zod";
 import { retryIdempotent } from "../db/connection-loss.js";
 import { constraintError } from "../db/database.js";
@@ -28,9 +28,7 @@ import type { FlowRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, toStoredTime, type StoreContext } from "./context.js";
 import { ensureFlow, readFlow } from "./flows.js";
 import { runName } from "./names.js";
-import { insertWithFirstState, publishStateChange, type Applied } from "./set-state.js";
-
-type FlowRunRow = Selectable<FlowRunTable> & { flowName: string };
+import { insertWithFirstState, publishStateChange, type Applied, type FlowRunRow } from "./set-state.js";
 
 export function toFlowRun(row: FlowRunRow): FlowRun {
   return {
@@ -106,7 +104,7 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
   const firstState = makeState(input.state ?? { type: "SCHEDULED" });
   let applied: Applied;
   try {
-    applied = await insertWithFirstState(ctx, "flow", id, firstState, async (trx) => {
+    ({ first: applied } = await insertWithFirstState(ctx, "flow", id, firstState, async (trx) => {
       await trx
         .insertInto("flowRuns")
         .values({
@@ -149,7 +147,7 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
           .values(tags.map((tag) => ({ tag, created: now, flowRunId: id })))
           .execute();
       }
-    });
+    }));
   } catch (error) {
     const known = constraintError(error, `flow run '${id}'`);
     if (known?.code === "already_exists" && input.idempotencyKey) {
@@ -162,7 +160,7 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
     }
     throw known ?? error;
   }
-  const run = await readFlowRun(ctx, id);
+  const run = toFlowRun(applied.flowRunRow!);
   ctx.events.publish(EventName.FlowRunCreated, { kind: "flow-run", id }, id, { flowRun: run });
   publishStateChange(ctx, applied);
   return run;

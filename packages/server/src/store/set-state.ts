@@ -16,8 +16,8 @@ import {
   type TransitionContext,
   TERMINAL_STATE_TYPES,
 } from "@baton/core";
-import type { Transaction } from "kysely";
-import type { Database } from "../db/schema.js";
+import type { Selectable, Transaction } from "kysely";
+import type { Database, FlowRunTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, toJson, type StoreContext } from "./context.js";
 import { recordEvents } from "./events.js";
 
@@ -58,7 +58,12 @@ export interface Applied {
   } | null;
   /** Changes made along with this one (the task runs a flow run ended with). */
   alsoChanged?: Applied[];
+  /** The run's row as the change left it: what a claim or a creation answers with, read for free. */
+  flowRunRow?: FlowRunRow;
+  taskRunRow?: Selectable<TaskRunTable>;
 }
+
+export type FlowRunRow = Selectable<FlowRunTable> & { flowName: string };
 
 /**
  * Reads the run's state and everything the rules need, decides, and applies the verdict, all inside
@@ -141,8 +146,10 @@ export async function transitionInTransaction(
     ...(isTerminal(state.type) ? { endTime: state.timestamp } : {}),
     ...(scheduledAgain ? { runCount: options.keepRunCount ? run.runCount : 0, endTime: null } : {}),
   };
+  let flowRunRow: FlowRunRow | undefined;
+  let taskRunRow: Selectable<TaskRunTable> | undefined;
   if (kind === "flow") {
-    await trx
+    const row = await trx
       .updateTable("flowRuns")
       .set((eb) => ({
         ...common,
@@ -156,14 +163,16 @@ export async function transitionInTransaction(
           : {}),
       }))
       .where("id", "=", id)
-      .execute();
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    flowRunRow = { ...row, flowName: run.related!.flowName! };
     if (isTerminal(state.type)) {
       await releaseSlotsOfFlowRun(trx, id);
       changedTasks.push(...(await endUnfinishedTaskRuns(trx, id, state)));
     }
   } else {
     const cached = state.type === "COMPLETED" && (state.cacheKey ?? run.cacheKey);
-    await trx
+    taskRunRow = await trx
       .updateTable("taskRuns")
       .set({
         ...common,
@@ -175,7 +184,8 @@ export async function transitionInTransaction(
           : {}),
       })
       .where("id", "=", id)
-      .execute();
+      .returningAll()
+      .executeTakeFirstOrThrow();
     if (state.type === "RUNNING") await takeSlots(trx, id, ctx.tagLimits ?? [], now);
     // Slots are taken only for a run's own tags: a run without tags holds none.
     else if (tags.length > 0) await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
@@ -195,6 +205,8 @@ export async function transitionInTransaction(
     result: { ...base, state },
     changed: { runId: id, flowRunId, state, previous: initial, event: event! },
     ...(changedTasks.length > 0 ? { alsoChanged: changedTasks } : {}),
+    ...(flowRunRow ? { flowRunRow } : {}),
+    ...(taskRunRow ? { taskRunRow } : {}),
   };
 }
 
@@ -385,7 +397,8 @@ export async function endUnfinishedTaskRuns(
 
 /**
  * Inserts a run (through `insert`) and gives it its first state in the same transaction, so nobody
- * sees a run without a state; the rules decide the first state as they decide any other.
+ * sees a run without a state; the rules decide the first state as they decide any other. `next` is
+ * proposed right after, in the same transaction (a task run started as it is created).
  */
 export async function insertWithFirstState(
   ctx: StoreContext,
@@ -393,17 +406,20 @@ export async function insertWithFirstState(
   id: string,
   firstState: State,
   insert: (trx: Trx) => Promise<void>,
-): Promise<Applied> {
+  next?: { proposed: State; attempt: number | undefined },
+): Promise<{ first: Applied; next: Applied | null }> {
   return ctx.db.kysely.transaction().execute(async (trx) => {
     await insert(trx);
-    const applied = await transitionInTransaction(trx, kind, id, firstState, { force: false, initial: true });
-    if (applied.result.status === "ABORT" || applied.result.status === "WAIT") {
+    const first = await transitionInTransaction(trx, kind, id, firstState, { force: false, initial: true });
+    if (first.result.status === "ABORT" || first.result.status === "WAIT") {
       throw new BatonError(
         "aborted",
-        `the ${kind} run cannot start as ${firstState.type}: ${applied.result.reason}`,
+        `the ${kind} run cannot start as ${firstState.type}: ${first.result.reason}`,
       );
     }
-    return applied;
+    if (!next) return { first, next: null };
+    const options = { force: false, attempt: next.attempt };
+    return { first, next: await transitionInTransaction(trx, kind, id, next.proposed, options) };
   });
 }
 

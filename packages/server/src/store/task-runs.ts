@@ -12,7 +12,7 @@ import {
 } from "@baton/core";
 import type { Insertable, Selectable } from "kysely";
 import type { z } from "zod";
-import { constraintError } from "../db/database.js";
+import { constraintError, isForeignKeyError } from "../db/database.js";
 import type { StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
 import { recordEvents } from "./events.js";
@@ -47,54 +47,63 @@ export async function readTaskRun({ db }: StoreContext, id: string): Promise<Tas
   return toTaskRun(row);
 }
 
-/** Creates a task run with its first state (PENDING unless said), in one transaction. */
+/**
+ * Creates a task run with its first state (PENDING unless said), in one transaction; with `start`,
+ * proposes RUNNING in it too and answers with the run as the rules left it.
+ */
 export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Promise<TaskRun> {
   const id = input.id ?? newId();
   const now = nowIso();
   const firstState = makeState(input.state ?? { type: "PENDING" });
-  let applied: Applied;
+  const start = input.start
+    ? { proposed: makeState({ type: "RUNNING" }), attempt: input.attempt }
+    : undefined;
+  let applied: { first: Applied; next: Applied | null };
   try {
-    applied = await insertWithFirstState(ctx, "task", id, firstState, async (trx) => {
-      if (input.flowRunId) {
-        const flowRun = await trx
-          .selectFrom("flowRuns")
-          .select("id")
-          .where("id", "=", input.flowRunId)
-          .executeTakeFirst();
-        if (!flowRun) throw notFound("flow run", input.flowRunId);
-      }
-      await trx
-        .insertInto("taskRuns")
-        .values({
-          id,
-          flowRunId: input.flowRunId ?? null,
-          name: input.name,
-          taskKey: input.taskKey,
-          dynamicKey: input.dynamicKey ?? "0",
-          tags: toJson(input.tags ?? []),
-          cacheKey: input.cacheKey ?? null,
-          cacheExpiration: input.cacheExpiration ?? null,
-          taskInputs: toJson(input.taskInputs ?? {}),
-          state: null,
-          stateType: null,
-          stateName: null,
-          runCount: 0,
-          retries: input.retries ?? 0,
-          retryDelaySeconds: toJson(input.retryDelaySeconds ?? []),
-          timeoutSeconds: input.timeoutSeconds ?? null,
-          startTime: null,
-          endTime: null,
-          created: now,
-          updated: now,
-        })
-        .execute();
-    });
+    applied = await insertWithFirstState(
+      ctx,
+      "task",
+      id,
+      firstState,
+      async (trx) => {
+        await trx
+          .insertInto("taskRuns")
+          .values({
+            id,
+            flowRunId: input.flowRunId ?? null,
+            name: input.name,
+            taskKey: input.taskKey,
+            dynamicKey: input.dynamicKey ?? "0",
+            tags: toJson(input.tags ?? []),
+            cacheKey: input.cacheKey ?? null,
+            cacheExpiration: input.cacheExpiration ?? null,
+            taskInputs: toJson(input.taskInputs ?? {}),
+            state: null,
+            stateType: null,
+            stateName: null,
+            runCount: 0,
+            retries: input.retries ?? 0,
+            retryDelaySeconds: toJson(input.retryDelaySeconds ?? []),
+            timeoutSeconds: input.timeoutSeconds ?? null,
+            startTime: null,
+            endTime: null,
+            created: now,
+            updated: now,
+          })
+          .execute();
+      },
+      start,
+    );
   } catch (error) {
+    // The one row a new task run refers to: its flow run.
+    if (input.flowRunId && isForeignKeyError(error)) throw notFound("flow run", input.flowRunId);
     throw constraintError(error, `task run '${id}'`) ?? error;
   }
-  const run = await readTaskRun(ctx, id);
+  const { first, next } = applied;
+  const run = toTaskRun(next?.taskRunRow ?? first.taskRunRow!);
   ctx.events.publish(EventName.TaskRunCreated, { kind: "task-run", id }, run.flowRunId, { taskRun: run });
-  publishStateChange(ctx, applied);
+  publishStateChange(ctx, first);
+  if (next) publishStateChange(ctx, next);
   return run;
 }
 
