@@ -30,6 +30,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   "dashboard-scale": async () => (await import("./dashboard-scale.js")).dashboardScale,
   replicas: async () => (await import("./replicas.js")).replicas,
   "store-growth": async () => (await import("./store-growth.js")).storeGrowth,
+  "durable-steps": async () => (await import("./durable-steps.js")).durableSteps,
 };
 
 function parseArgs(argv: string[]) {
