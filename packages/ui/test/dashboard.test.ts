@@ -183,7 +183,16 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
       required: ["point"],
     };
     const tuple = await api().createDeployment({
-      body: { flowName: "plot", name: "tuple", parameterSchema: schema, workPoolName: "local" },
+      body: {
+        flowName: "plot",
+        name: "tuple",
+        parameterSchema: schema,
+        workPoolName: "local",
+        pullSteps: [
+          { step: "git_clone", repository: "https://example.com/acme/plot.git", branch: "main" },
+          { step: "run_shell_script", script: "npm ci" },
+        ],
+      },
     });
     tupleDeploymentId = tuple.id;
   });
@@ -519,6 +528,13 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
 
   it("checks custom JSON before sending it, and shows the server's refusal beside the form", async () => {
     await open(`/deployments/${tupleDeploymentId}`);
+    // Where its code comes from: the pull steps a worker takes before each run.
+    const steps = page.getByRole("definition").filter({ has: page.getByRole("list") });
+    await steps.getByRole("listitem").first().waitFor();
+    expect(await steps.getByRole("listitem").allTextContents()).toEqual([
+      "git_clone https://example.com/acme/plot.git at main",
+      "run_shell_script 'npm ci'",
+    ]);
     await page.getByRole("button", { name: "Pause" }).click();
     await heading().getByText("Paused").waitFor();
     await page.getByRole("button", { name: "Resume" }).click();

@@ -1,4 +1,4 @@
-import { EventName, isEvent, type Deployment, type FlowRun } from "@baton/core";
+import { describePullStep, EventName, isEvent, type Deployment, type FlowRun } from "@baton/core";
 import { lazy, Suspense, useState } from "react";
 import {
   FLOW_RUN_EVENTS,
@@ -67,6 +67,22 @@ function Details({ deployment }: { deployment: Deployment }) {
           <span className="muted">the server&apos;s</span>
         ) : (
           `${deployment.runRetentionDays} days after a run ends`
+        )}
+      </dd>
+      <dt>Code</dt>
+      <dd>
+        {deployment.pullSteps.length === 0 ? (
+          <span className="muted">
+            from {deployment.path ?? "the worker's folder"} on the worker&apos;s machine
+          </span>
+        ) : (
+          <ol>
+            {deployment.pullSteps.map((step, index) => (
+              <li key={index}>
+                <code>{describePullStep(step)}</code>
+              </li>
+            ))}
+          </ol>
         )}
       </dd>
       <dt>Concurrency limit</dt>
