@@ -94,6 +94,12 @@ function refuse(reply: FastifyReply, status: number, error: BatonError): Fastify
     .send({ ...error.toProblem(), status });
 }
 
+/** 401 with the Bearer challenge: no credentials, or not the right ones. */
+function unauthenticated(reply: FastifyReply, message: string): FastifyReply {
+  reply.header("www-authenticate", "Bearer");
+  return refuse(reply, 401, new BatonError("unauthenticated", message));
+}
+
 const digest = (text: string): Buffer => createHash("sha256").update(text).digest();
 
 /** Installs the guard's hooks (and CORS, when origins are allowed) on the whole app. */
@@ -198,32 +204,22 @@ export async function installGuard(app: FastifyInstance, options: GuardOptions):
           ]
             .filter(Boolean)
             .join(" or ");
-          reply.header("www-authenticate", "Bearer");
-          return refuse(
+          return unauthenticated(
             reply,
-            401,
-            new BatonError(
-              "unauthenticated",
-              given === undefined
-                ? `the metrics need ${accepted}, sent as 'Authorization: Bearer <token>' (in Prometheus: authorization.credentials of the scrape job)`
-                : `the token sent for the metrics is not ${accepted} of this server`,
-            ),
+            given === undefined
+              ? `the metrics need ${accepted}, sent as 'Authorization: Bearer <token>' (in Prometheus: authorization.credentials of the scrape job)`
+              : `the token sent for the metrics is not ${accepted} of this server`,
           );
         }
       }
     } else if (expectedKey && needsKey(request)) {
       const given = keyGiven(request);
       if (given === undefined || !timingSafeEqual(digest(given), expectedKey)) {
-        reply.header("www-authenticate", "Bearer");
-        return refuse(
+        return unauthenticated(
           reply,
-          401,
-          new BatonError(
-            "unauthenticated",
-            given === undefined
-              ? "this server requires an API key: set BATON_API_KEY to the server's key (sent as 'Authorization: Bearer <key>')"
-              : "the API key sent is not this server's: set BATON_API_KEY to the server's key",
-          ),
+          given === undefined
+            ? "this server requires an API key: set BATON_API_KEY to the server's key (sent as 'Authorization: Bearer <key>')"
+            : "the API key sent is not this server's: set BATON_API_KEY to the server's key",
         );
       }
     }
