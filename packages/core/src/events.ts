@@ -32,6 +32,8 @@ export const EventName = {
   WorkerOffline: "worker.offline",
   AutomationTriggered: "automation.triggered",
   ActionRunUpdated: "action-run.updated",
+  /** A global concurrency limit changed or gave slots back: acquirers waiting on it look again. */
+  GlobalConcurrencyLimitUpdated: "global-concurrency-limit.updated",
 } as const;
 export type EventName = (typeof EventName)[keyof typeof EventName];
 export const EVENT_NAMES: readonly EventName[] = Object.values(EventName);
@@ -70,6 +72,7 @@ export const RESERVED_EVENT_PREFIXES = [
   "worker.",
   "automation.",
   "action-run.",
+  "global-concurrency-limit.",
 ] as const;
 
 /** Why `name` cannot be a custom event's name; null when it can. */
@@ -118,6 +121,7 @@ export type EventPayloads = Catalogue<{
   /** Names the stored event that fired the automation; none for a proactive trigger. */
   "automation.triggered": { automationName: string; eventId: string | null };
   "action-run.updated": { actionRun: ActionRun };
+  "global-concurrency-limit.updated": { name: string };
 }>;
 
 /** One of Baton's own events with its payload typed by its name (for a union of names: one of them). */

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { Id, Name, page } from "./common.js";
 import * as art from "./artifacts.js";
 import * as a from "./automations.js";
+import * as g from "./global-concurrency.js";
 import * as m from "./models.js";
 import { route } from "./route.js";
 import * as w from "./webhooks.js";
@@ -514,6 +515,87 @@ export const routes = {
     summary: "Delete a tag limit",
     tag: "concurrency limits",
     params: ByTag,
+    response: null,
+    status: 204,
+  }),
+
+  // Global concurrency and rate limits
+  createGlobalConcurrencyLimit: route({
+    method: "POST",
+    path: "/global-concurrency-limits",
+    summary: "Create a global concurrency limit (a rate limit with slotDecayPerSecond)",
+    tag: "global concurrency limits",
+    body: g.GlobalConcurrencyLimitCreate,
+    response: g.GlobalConcurrencyLimit,
+    status: 201,
+  }),
+  listGlobalConcurrencyLimits: route({
+    method: "GET",
+    path: "/global-concurrency-limits",
+    summary: "List global concurrency limits with their slots in use",
+    tag: "global concurrency limits",
+    query: m.NameQuery,
+    response: page(g.GlobalConcurrencyLimit),
+  }),
+  readGlobalConcurrencyLimit: route({
+    method: "GET",
+    path: "/global-concurrency-limits/:name",
+    summary: "Read a global concurrency limit and its slots in use",
+    tag: "global concurrency limits",
+    params: ByName,
+    response: g.GlobalConcurrencyLimit,
+  }),
+  updateGlobalConcurrencyLimit: route({
+    method: "PATCH",
+    path: "/global-concurrency-limits/:name",
+    summary: "Change a global concurrency limit (slots, active, slot decay); slots held are kept",
+    tag: "global concurrency limits",
+    params: ByName,
+    body: g.GlobalConcurrencyLimitUpdate,
+    response: g.GlobalConcurrencyLimit,
+  }),
+  deleteGlobalConcurrencyLimit: route({
+    method: "DELETE",
+    path: "/global-concurrency-limits/:name",
+    summary: "Delete a global concurrency limit and its leases",
+    tag: "global concurrency limits",
+    params: ByName,
+    response: null,
+    status: 204,
+  }),
+  acquireGlobalConcurrencySlots: route({
+    method: "POST",
+    path: "/global-concurrency-limits/:name/acquire",
+    summary:
+      "Take slots of a global limit, waiting up to waitSeconds for them (granted: false when the wait ends first)",
+    tag: "global concurrency limits",
+    params: ByName,
+    body: g.SlotsAcquire,
+    response: g.SlotsAcquired,
+  }),
+  resetGlobalConcurrencyLimit: route({
+    method: "POST",
+    path: "/global-concurrency-limits/:name/reset",
+    summary: "Free every slot of a global limit: its leases end and its decaying slots are forgotten",
+    tag: "global concurrency limits",
+    params: ByName,
+    response: g.GlobalConcurrencyLimit,
+  }),
+  renewGlobalConcurrencyLease: route({
+    method: "POST",
+    path: "/global-concurrency-leases/:id/renew",
+    summary: "Keep a lease's slots for leaseSeconds more (404 when it ran out and its slots were freed)",
+    tag: "global concurrency limits",
+    params: ById,
+    body: g.LeaseRenew,
+    response: g.SlotLease,
+  }),
+  releaseGlobalConcurrencyLease: route({
+    method: "DELETE",
+    path: "/global-concurrency-leases/:id",
+    summary: "Give a lease's slots back (nothing to do when it has ended already)",
+    tag: "global concurrency limits",
+    params: ById,
     response: null,
     status: 204,
   }),

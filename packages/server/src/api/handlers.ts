@@ -16,6 +16,8 @@ import * as deployments from "../store/deployments.js";
 import * as events from "../store/events.js";
 import * as flowRuns from "../store/flow-runs.js";
 import * as flows from "../store/flows.js";
+import * as globalLimits from "../store/global-concurrency-limits.js";
+import * as globalSlots from "../store/global-concurrency-slots.js";
 import * as logs from "../store/logs.js";
 import * as results from "../store/results.js";
 import * as secrets from "../store/secrets.js";
@@ -144,6 +146,18 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     deleteAutomation: ({ params }) => automations.deleteAutomation(ctx, params.id),
     listActionRuns: ({ query }) => automations.listActionRuns(ctx, query),
 
+    createGlobalConcurrencyLimit: ({ body }) => globalLimits.createGlobalLimit(ctx, body),
+    listGlobalConcurrencyLimits: ({ query }) => globalLimits.listGlobalLimits(ctx, query),
+    readGlobalConcurrencyLimit: ({ params }) => globalLimits.readGlobalLimit(ctx, params.name),
+    updateGlobalConcurrencyLimit: ({ params, body }) =>
+      globalLimits.updateGlobalLimit(ctx, params.name, body),
+    deleteGlobalConcurrencyLimit: ({ params }) => globalLimits.deleteGlobalLimit(ctx, params.name),
+    acquireGlobalConcurrencySlots: ({ params, body }, closed) =>
+      globalSlots.acquireSlots(ctx, params.name, body, closed()),
+    resetGlobalConcurrencyLimit: ({ params }) => globalSlots.resetGlobalLimit(ctx, params.name),
+    renewGlobalConcurrencyLease: ({ params, body }) =>
+      globalSlots.renewLease(ctx, params.id, body.leaseSeconds),
+    releaseGlobalConcurrencyLease: ({ params }) => globalSlots.releaseLease(ctx, params.id),
     createWebhook: ({ body }) => webhooks.createWebhook(ctx, body),
     listWebhooks: ({ query }) => webhooks.listWebhooks(ctx, query),
     readWebhook: ({ params }) => webhooks.readWebhook(ctx, params.name),

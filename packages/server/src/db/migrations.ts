@@ -558,6 +558,39 @@ const deploymentPullSteps: Migration = {
   },
 };
 
+const globalConcurrencyLimits: Migration = {
+  async up(db: Db) {
+    await stamps(
+      db.schema
+        .createTable("global_concurrency_limits")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull().unique())
+        .addColumn("slot_limit", "integer", (c) => c.notNull())
+        .addColumn("active", "integer", (c) => c.notNull())
+        .addColumn("slot_decay_per_second", "double precision")
+        // Slots of rate-limited grants as counted at decayed_at; they free themselves since.
+        .addColumn("decaying_slots", "double precision", (c) => c.notNull().defaultTo(0))
+        .addColumn("decayed_at", "text"),
+    ).execute();
+    await db.schema
+      .createTable("global_concurrency_leases")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("limit_id", "text", (c) =>
+        c.notNull().references("global_concurrency_limits.id").onDelete("cascade"),
+      )
+      .addColumn("slots", "integer", (c) => c.notNull())
+      .addColumn("holder", "text")
+      .addColumn("acquired", "text", (c) => c.notNull())
+      .addColumn("expires", "text", (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createIndex("global_concurrency_leases_limit")
+      .on("global_concurrency_leases")
+      .columns(["limit_id", "expires"])
+      .execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -576,6 +609,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0013_deployment_run_retention": deploymentRunRetention,
     "0014_artifacts": artifacts,
     "0015_deployment_pull_steps": deploymentPullSteps,
+    "0016_global_concurrency_limits": globalConcurrencyLimits,
   };
   return { getMigrations: async () => migrations };
 }

@@ -20,6 +20,8 @@ export interface Database {
   workers: WorkerTable;
   concurrencyLimits: ConcurrencyLimitTable;
   concurrencySlots: ConcurrencySlotTable;
+  globalConcurrencyLimits: GlobalConcurrencyLimitTable;
+  globalConcurrencyLeases: GlobalConcurrencyLeaseTable;
   variables: VariableTable;
   secrets: SecretTable;
   automations: AutomationTable;
@@ -205,6 +207,25 @@ export interface ConcurrencySlotTable {
   tag: string;
   taskRunId: string;
   acquired: string;
+}
+
+export interface GlobalConcurrencyLimitTable extends Stamped {
+  id: string;
+  name: string;
+  slotLimit: number;
+  active: number;
+  slotDecayPerSecond: number | null;
+  decayingSlots: Generated<number>;
+  decayedAt: string | null;
+}
+
+export interface GlobalConcurrencyLeaseTable {
+  id: string;
+  limitId: string;
+  slots: number;
+  holder: string | null;
+  acquired: string;
+  expires: string;
 }
 
 export interface VariableTable extends Stamped {

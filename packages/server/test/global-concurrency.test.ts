@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SlotsAcquired } from "@baton/core";
+import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+
+/**
+ * Global concurrency and rate limits through the API of two servers sharing one database: what each
+ * grant answers is the store's own count of the slots in use, taken in the grant's transaction.
+ */
+describe.each(DIALECTS)("global concurrency limits on %s", { timeout: 60_000 }, (dialect) => {
+  let a: TestServer;
+  let b: TestServer;
+
+  beforeAll(async () => {
+    a = await startTestServer(dialect);
+    b = await startTestServer(dialect, {}, a.database);
+  });
+
+  afterAll(async () => {
+    await b?.stop();
+    await a?.stop();
+  });
+
+  /** Acquires through server a or b in turn. */
+  const acquire = (
+    name: string,
+    index: number,
+    body: Parameters<TestServer["client"]["api"]["acquireGlobalConcurrencySlots"]>[0]["body"],
+  ) => (index % 2 === 0 ? a : b).client.api.acquireGlobalConcurrencySlots({ params: { name }, body });
+
+  it("grants exactly the free slots to racing acquirers on two servers", async () => {
+    await a.client.api.createGlobalConcurrencyLimit({ body: { name: "race", limit: 3 } });
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, index) => acquire("race", index, { occupy: 1 })),
+    );
+    expect(answers.filter((answer) => answer.granted)).toHaveLength(3);
+    expect(answers.filter((answer) => answer.lease !== null)).toHaveLength(3);
+    const limit = await b.client.api.readGlobalConcurrencyLimit({ params: { name: "race" } });
+    expect(limit).toMatchObject({ activeSlots: 3, leases: 3 });
+  });
+
+  it("lets waiting acquirers in one after the other as holders release, never more than the limit", async () => {
+    await a.client.api.createGlobalConcurrencyLimit({ body: { name: "waiters", limit: 2 } });
+    const held: number[] = [];
+    const granted = await Promise.all(
+      Array.from({ length: 10 }, async (_, index) => {
+        const answer = await acquire("waiters", index, { occupy: 1, waitSeconds: 30 });
+        held.push(answer.limit.activeSlots);
+        // Hold for a turn of the event loop, then give the slot back through the other server.
+        await new Promise((resolve) => setImmediate(resolve));
+        await (index % 2 === 0 ? b : a).client.api.releaseGlobalConcurrencyLease({
+          params: { id: answer.lease!.id },
+        });
+        return answer.granted;
+      }),
+    );
+    expect(granted.every(Boolean)).toBe(true);
+    expect(held).toHaveLength(10);
+    expect(Math.max(...held)).toBeLessThanOrEqual(2);
+    const limit = await a.client.api.readGlobalConcurrencyLimit({ params: { name: "waiters" } });
+    expect(limit).toMatchObject({ activeSlots: 0, leases: 0 });
+  });
+
+  it("answers granted: false when the wait ends first, and a reset frees every slot", async () => {
+    await a.client.api.createGlobalConcurrencyLimit({ body: { name: "full", limit: 1 } });
+    const first = await acquire("full", 0, {});
+    expect(first.granted).toBe(true);
+    const second = await acquire("full", 1, { waitSeconds: 0.2 });
+    expect(second).toMatchObject({ granted: false, lease: null });
+    expect((await b.client.api.resetGlobalConcurrencyLimit({ params: { name: "full" } })).activeSlots).toBe(
+      0,
+    );
+    expect((await acquire("full", 1, {})).granted).toBe(true);
+    await expect(
+      a.client.api.renewGlobalConcurrencyLease({ params: { id: first.lease!.id }, body: {} }),
+    ).rejects.toMatchObject({ code: "not_found" });
+  });
+
+  it("a rate limit admits its limit at once and frees slots only by decay", async () => {
+    // One slot back every 2 s: a burst of requests cannot straddle a decay.
+    await a.client.api.createGlobalConcurrencyLimit({
+      body: { name: "burst", limit: 5, slotDecayPerSecond: 0.5 },
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 15 }, (_, index) => acquire("burst", index, { mode: "rate" })),
+    );
+    expect(answers.filter((answer) => answer.granted)).toHaveLength(5);
+    expect(answers.every((answer) => answer.lease === null)).toBe(true);
+  });
+
+  it("a rate limit with decay lets waiting acquirers in as slots decay, never above its limit", async () => {
+    await a.client.api.createGlobalConcurrencyLimit({
+      body: { name: "steady", limit: 5, slotDecayPerSecond: 5 },
+    });
+    const answers: SlotsAcquired[] = await Promise.all(
+      Array.from({ length: 15 }, (_, index) => acquire("steady", index, { mode: "rate", waitSeconds: 30 })),
+    );
+    expect(answers.every((answer) => answer.granted)).toBe(true);
+    // Each grant saw the slots in use after taking its own: at most the limit, so at most 5 a second.
+    for (const answer of answers) expect(answer.limit.activeSlots).toBeLessThanOrEqual(5);
+    expect(answers.filter((answer) => answer.limit.activeSlots > 4)).not.toHaveLength(0);
+  });
+
+  it("an inactive limit admits everyone and counts nothing", async () => {
+    await a.client.api.createGlobalConcurrencyLimit({ body: { name: "off", limit: 1, active: false } });
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, (_, index) => acquire("off", index, { occupy: 1 })),
+    );
+    expect(answers.map((answer) => answer.granted)).toEqual([true, true, true, true, true]);
+    expect(answers.every((answer) => answer.lease === null && answer.limit.activeSlots === 0)).toBe(true);
+    // Enabled again, it counts from there.
+    await b.client.api.updateGlobalConcurrencyLimit({ params: { name: "off" }, body: { active: true } });
+    expect((await acquire("off", 0, {})).granted).toBe(true);
+    expect((await acquire("off", 1, {})).granted).toBe(false);
+  });
+
+  it("a lease not renewed runs out and its slots go to a waiting acquirer", async () => {
+    await a.client.api.createGlobalConcurrencyLimit({ body: { name: "lapsed", limit: 1 } });
+    const held = await acquire("lapsed", 0, { leaseSeconds: 1 });
+    const renewed = await b.client.api.renewGlobalConcurrencyLease({
+      params: { id: held.lease!.id },
+      body: { leaseSeconds: 1 },
+    });
+    expect(renewed.expires >= held.lease!.expires).toBe(true);
+    // Never renewed again (its holder is gone): the waiter is let in when the lease runs out.
+    const waiter = await acquire("lapsed", 1, { waitSeconds: 30 });
+    expect(waiter.granted).toBe(true);
+    expect(waiter.limit).toMatchObject({ activeSlots: 1, leases: 1 });
+  });
+
+  it("refuses what can never be granted, and unknown limits, with errors that say why", async () => {
+    await a.client.api.createGlobalConcurrencyLimit({ body: { name: "small", limit: 2 } });
+    await expect(acquire("small", 0, { occupy: 3 })).rejects.toThrow(
+      "global concurrency limit 'small' has 2 slots, fewer than the 3 asked for",
+    );
+    await expect(acquire("small", 0, { mode: "rate" })).rejects.toThrow(/has no slot decay/);
+    await expect(acquire("nowhere", 0, {})).rejects.toThrow(
+      "global concurrency limit 'nowhere' does not exist",
+    );
+    await expect(
+      a.client.api.createGlobalConcurrencyLimit({ body: { name: "small", limit: 1 } }),
+    ).rejects.toMatchObject({ code: "already_exists" });
+    const response = await fetch(`${a.apiUrl}/global-concurrency-limits`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "bad", limit: -1, slots: 2 }),
+    });
+    expect(response.status).toBe(400);
+    const problem = (await response.json()) as { detail: string };
+    expect(problem.detail).toMatch(/limit/);
+    expect(problem.detail).toMatch(/slots/);
+  });
+
+  it("deletes a limit with its leases, and lists limits with their slots", async () => {
+    await a.client.api.createGlobalConcurrencyLimit({ body: { name: "gone", limit: 1 } });
+    await acquire("gone", 0, {});
+    const listed = await b.client.api.listGlobalConcurrencyLimits({ query: {} });
+    expect(listed.items.find((limit) => limit.name === "gone")).toMatchObject({ activeSlots: 1, leases: 1 });
+    await a.client.api.deleteGlobalConcurrencyLimit({ params: { name: "gone" } });
+    await expect(b.client.api.readGlobalConcurrencyLimit({ params: { name: "gone" } })).rejects.toMatchObject(
+      {
+        code: "not_found",
+      },
+    );
+  });
+});
