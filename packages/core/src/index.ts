@@ -6,3 +6,4 @@ export * from "./automations/index.js";
 export * from "./api/index.js";
 export * from "./events.js";
 export * from "./names.js";
+export * from "./work-pool-types.js";

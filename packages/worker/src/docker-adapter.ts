@@ -3,42 +3,9 @@ import { constants } from "node:os";
 import { PassThrough } from "node:stream";
 import { createInterface } from "node:readline";
 import type Docker from "dockerode";
-import { BatonError, type ClaimedRun, type JsonObject } from "@baton/core";
+import { BatonError, parseJobVariables, type ClaimedRun, type PullPolicy } from "@baton/core";
 import { parseEntrypoint } from "@baton/sdk";
 import type { JobAdapter, JobContext, JobExit, JobHandle, RecoveredJob } from "./adapters.js";
-
-export type PullPolicy = "always" | "if-not-present" | "never";
-
-/** Job variables of the docker type, from the pool's template, the deployment and the run. */
-export interface DockerJobVariables {
-  /** The image to run, holding node and the project (see docs/deployments.md). Required. */
-  image?: string;
-  /**
-   * Replaces the default command: `node [--import tsx] -e "import('@baton/worker/run-flow-run')"`, which
-   * finds the flow runner from the working directory. The run's details are in the environment.
-   */
-  command?: string[];
-  /** Environment variables of the container, besides Baton's (BATON_API_URL, BATON_FLOW_RUN_ID, …). */
-  env?: Record<string, string>;
-  /** The project's directory in the container, where the entrypoint is found. @default the image's WORKDIR */
-  workingDir?: string;
-  /** Bind mounts, `host:container` or `host:container:ro`. */
-  volumes?: string[];
-  /** @default "host" when the worker's API URL is a loopback address (the container could not reach it otherwise), else the engine's default */
-  networkMode?: string;
-  /** @default "if-not-present" */
-  pullPolicy?: PullPolicy;
-  /** CPUs the container may use, like `docker run --cpus` (0.5, 2). */
-  cpus?: number;
-  /** Memory limit in bytes, or with a unit: "512m", "2g". */
-  memory?: number | string;
-  /** Labels of the container, besides Baton's. */
-  labels?: Record<string, string>;
-  /** Remove the container once its exit code is read. @default true */
-  autoRemove?: boolean;
-  /** Seconds between SIGTERM and SIGKILL when a run is cancelled. @default 10 */
-  stopGracePeriodSeconds?: number;
-}
 
 /** Labels on every container a docker worker starts; a restarted worker finds its containers by them. */
 export const LABELS = {
@@ -55,69 +22,15 @@ interface ContainerExit {
   StatusCode?: number;
 }
 
-const PULL_POLICIES: PullPolicy[] = ["always", "if-not-present", "never"];
 const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
-
-const isStringMap = (value: unknown): value is Record<string, string> =>
-  typeof value === "object" &&
-  value !== null &&
-  !Array.isArray(value) &&
-  Object.values(value).every((v) => typeof v === "string");
-const isStringList = (value: unknown): value is string[] =>
-  Array.isArray(value) && value.every((v) => typeof v === "string");
 
 const MEMORY_UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
-function memoryBytes(memory: number | string): number | undefined {
-  if (typeof memory === "number") return Number.isInteger(memory) && memory > 0 ? memory : undefined;
-  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(memory.trim());
-  return match ? Math.round(Number(match[1]) * MEMORY_UNITS[match[2]!.toLowerCase()]!) : undefined;
-}
-
-/** Checks the docker job variables, naming the first one that is wrong. */
-export function dockerJobVariables(variables: JsonObject): DockerJobVariables {
-  const v = variables as Record<string, unknown>;
-  const problems: [boolean, string][] = [
-    [
-      typeof v.image === "string" && v.image.length > 0,
-      "image must be the name of an image (it has no default)",
-    ],
-    [
-      v.command === undefined || (isStringList(v.command) && v.command.length > 0),
-      "command must be a list of strings",
-    ],
-    [v.env === undefined || isStringMap(v.env), "env must map names to strings"],
-    [v.workingDir === undefined || typeof v.workingDir === "string", "workingDir must be a string"],
-    [
-      v.volumes === undefined ||
-        (isStringList(v.volumes) && v.volumes.every((m) => m.split(":").length >= 2)),
-      'volumes must be a list of "host:container" or "host:container:ro"',
-    ],
-    [v.networkMode === undefined || typeof v.networkMode === "string", "networkMode must be a string"],
-    [
-      v.pullPolicy === undefined || PULL_POLICIES.includes(v.pullPolicy as PullPolicy),
-      `pullPolicy must be one of ${PULL_POLICIES.join(", ")}`,
-    ],
-    [v.cpus === undefined || (typeof v.cpus === "number" && v.cpus > 0), "cpus must be a positive number"],
-    [
-      v.memory === undefined ||
-        ((typeof v.memory === "number" || typeof v.memory === "string") &&
-          memoryBytes(v.memory) !== undefined),
-      'memory must be a number of bytes or a size like "512m"',
-    ],
-    [v.labels === undefined || isStringMap(v.labels), "labels must map names to strings"],
-    [v.autoRemove === undefined || typeof v.autoRemove === "boolean", "autoRemove must be true or false"],
-    [
-      v.stopGracePeriodSeconds === undefined ||
-        (typeof v.stopGracePeriodSeconds === "number" && v.stopGracePeriodSeconds >= 0),
-      "stopGracePeriodSeconds must be a number",
-    ],
-  ];
-  const wrong = problems.filter(([ok]) => !ok).map(([, problem]) => problem);
-  if (wrong.length > 0) {
-    throw new BatonError("invalid_argument", `job variables of a docker pool: ${wrong.join("; ")}`);
-  }
-  return v;
+/** A memory limit in bytes; the job variables' schema has checked its form. */
+function memoryBytes(memory: number | string): number {
+  if (typeof memory === "number") return memory;
+  const [, amount, unit] = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i.exec(memory.trim())!;
+  return Math.round(Number(amount) * MEMORY_UNITS[unit!.toLowerCase()]!);
 }
 
 /** Where the Docker API is, for messages. */
@@ -196,10 +109,10 @@ export class DockerAdapter implements JobAdapter {
         `deployment '${flowRun.flowName}/${flowRun.deploymentName}' has pull steps, which process pools take; a docker pool runs the code of its image: build it in, or deploy it without pull steps`,
       );
     }
-    const variables = dockerJobVariables(run.jobVariables);
+    const variables = parseJobVariables("docker", run.jobVariables);
     const docker = await this.engine();
-    const image = variables.image!;
-    await this.#ensureImage(image, variables.pullPolicy ?? "if-not-present");
+    const image = variables.image;
+    await this.#ensureImage(image, variables.pullPolicy);
 
     const loader = TYPESCRIPT.test(parseEntrypoint(entrypoint).file);
     const command = variables.command ?? [
@@ -212,7 +125,7 @@ export class DockerAdapter implements JobAdapter {
     const env = { ...variables.env, ...context.env, BATON_ENTRYPOINT: entrypoint };
     const networkMode =
       variables.networkMode ?? (isLoopback(context.env.BATON_API_URL ?? "") ? "host" : undefined);
-    const autoRemove = variables.autoRemove ?? true;
+    const autoRemove = variables.autoRemove;
     const memory = variables.memory === undefined ? undefined : memoryBytes(variables.memory);
     const slug = flowRun.name.replace(/[^a-zA-Z0-9_.-]/g, "-");
     let container: Docker.Container;
@@ -229,14 +142,14 @@ export class DockerAdapter implements JobAdapter {
           [LABELS.flowRunName]: flowRun.name,
           [LABELS.worker]: context.workerName,
           [LABELS.autoRemove]: String(autoRemove),
-          [LABELS.stopGracePeriod]: String(variables.stopGracePeriodSeconds ?? 10),
+          [LABELS.stopGracePeriod]: String(variables.stopGracePeriodSeconds),
           [LABELS.attempt]: String(flowRun.attempt),
         },
         AttachStdout: true,
         AttachStderr: true,
         Tty: false,
         OpenStdin: false,
-        StopTimeout: variables.stopGracePeriodSeconds ?? 10,
+        StopTimeout: variables.stopGracePeriodSeconds,
         HostConfig: {
           // An init process as PID 1 passes SIGTERM on to node, which a PID 1 would ignore.
           Init: true,

@@ -1,11 +1,4 @@
 export { Worker, registerJobAdapter, type WorkerOptions } from "./worker.js";
 export type { JobAdapter, JobContext, JobExit, JobHandle, RecoveredJob } from "./adapters.js";
-export {
-  DockerAdapter,
-  dockerAdapter,
-  dockerJobVariables,
-  LABELS as DOCKER_LABELS,
-  type DockerJobVariables,
-  type PullPolicy,
-} from "./docker-adapter.js";
-export { ProcessAdapter, processJobVariables, type ProcessJobVariables } from "./process-adapter.js";
+export { DockerAdapter, dockerAdapter, LABELS as DOCKER_LABELS } from "./docker-adapter.js";
+export { ProcessAdapter } from "./process-adapter.js";

@@ -2,24 +2,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { BatonClient } from "@baton/client";
-import { BatonError, type ClaimedRun, type JsonObject } from "@baton/core";
+import { BatonError, parseJobVariables, type ClaimedRun } from "@baton/core";
 import { parseEntrypoint } from "@baton/sdk";
 import type { JobAdapter, JobContext, JobExit, JobHandle } from "./adapters.js";
 import { GitCache } from "./git-cache.js";
 import { defaultPullCacheDir, pullCode, type PulledCode } from "./pull-steps.js";
 import { WarmRunners } from "./warm-runners.js";
-
-/** Job variables of the process type, from the pool's template, the deployment and the run. */
-export interface ProcessJobVariables {
-  /** Extra environment variables for the run's process. */
-  env?: Record<string, string>;
-  /** Replaces the default command (node with the flow runner); the run's details are in its environment. */
-  command?: string[];
-  /** @default where the deployment's pull steps left the code, else its path, else the worker's directory */
-  workingDir?: string;
-  /** Seconds between SIGTERM and SIGKILL when a run is cancelled. @default 10 */
-  stopGracePeriodSeconds?: number;
-}
 
 const TYPESCRIPT = /\.(ts|mts|cts|tsx)$/;
 
@@ -38,24 +26,6 @@ function defaultCommand(entrypoint: string): string[] {
     ...(loader ? ["--import", import.meta.resolve("tsx")] : []),
     runner,
   ];
-}
-
-export function processJobVariables(variables: JsonObject): ProcessJobVariables {
-  const { env, command, workingDir, stopGracePeriodSeconds } = variables as ProcessJobVariables;
-  const valid =
-    (env === undefined ||
-      (typeof env === "object" && Object.values(env).every((v) => typeof v === "string"))) &&
-    (command === undefined ||
-      (Array.isArray(command) && command.length > 0 && command.every((c) => typeof c === "string"))) &&
-    (workingDir === undefined || typeof workingDir === "string") &&
-    (stopGracePeriodSeconds === undefined || typeof stopGracePeriodSeconds === "number");
-  if (!valid) {
-    throw new BatonError(
-      "invalid_argument",
-      "job variables of a process pool: env must map names to strings, command must be a list of strings, workingDir a string, stopGracePeriodSeconds a number",
-    );
-  }
-  return { env, command, workingDir, stopGracePeriodSeconds };
 }
 
 /**
@@ -119,7 +89,7 @@ export class ProcessAdapter implements JobAdapter {
         `deployment '${run.flowRun.flowName}/${run.flowRun.deploymentName}' has no entrypoint: register it with flow.deploy() or 'baton deploy'`,
       );
     }
-    const variables = processJobVariables(run.jobVariables);
+    const variables = parseJobVariables("process", run.jobVariables);
     const cwd = pulled?.workingDir ?? variables.workingDir ?? run.deployment?.path ?? process.cwd();
     if (variables.command) {
       const [command, ...args] = variables.command;

@@ -1,10 +1,18 @@
 import { hostname } from "node:os";
 import type { BatonClient } from "@baton/client";
-import { BatonError, EventName, isEvent, isTerminal, type ClaimedRun, type State } from "@baton/core";
+import {
+  BatonError,
+  EventName,
+  isEvent,
+  isTerminal,
+  stopGracePeriodOf,
+  type ClaimedRun,
+  type State,
+} from "@baton/core";
 import { claimLoop, defaultClient, LogLevel, shipperFor } from "@baton/sdk";
 import type { JobAdapter, JobContext, JobExit, JobHandle, RecoveredJob } from "./adapters.js";
 import { dockerAdapter } from "./docker-adapter.js";
-import { ProcessAdapter, processJobVariables } from "./process-adapter.js";
+import { ProcessAdapter } from "./process-adapter.js";
 
 /** The job adapters a worker knows, by work-pool type: each worker makes its own. */
 const ADAPTERS = new Map<string, (options: WorkerOptions) => JobAdapter>([
@@ -160,8 +168,8 @@ export class Worker {
     if (this.#starting.get(id) === attempt) this.#starting.delete(id);
   }
 
-  /** Ships a run's lines as its logs, under the name "worker"; the context a job reports through. */
-  #jobLogs(flowRunId: string, runName: () => string, attempt?: number) {
+  /** Ships a run's lines as its logs, under the name "worker" (and prints them when `echo`); the context a job reports through. */
+  #jobLogs(flowRunId: string, runName: () => string, attempt?: number, echo = true) {
     const shipper = shipperFor(this.#client);
     const ship = (level: number, message: string) =>
       shipper.push({
@@ -176,7 +184,7 @@ export class Worker {
       workerName: this.name,
       env: this.#jobEnv(flowRunId, attempt),
       onOutput: (stream, line) => {
-        this.#log(`${runName()} | ${line}`);
+        if (echo) this.#log(`${runName()} | ${line}`);
         ship(stream === "stdout" ? LogLevel.info : LogLevel.error, line);
       },
     };
@@ -186,7 +194,9 @@ export class Worker {
   async #carryOut(adapter: JobAdapter, run: ClaimedRun): Promise<void> {
     const { flowRun } = run;
     const label = `flow run '${flowRun.name}'`;
-    const { shipper, ship, context } = this.#jobLogs(flowRun.id, () => flowRun.name, flowRun.attempt);
+    // A process pool's streamOutput: false keeps the run's lines out of the worker's own output.
+    const echo = run.jobVariables.streamOutput !== false;
+    const { shipper, ship, context } = this.#jobLogs(flowRun.id, () => flowRun.name, flowRun.attempt, echo);
     this.#starting.set(flowRun.id, flowRun.attempt);
     try {
       let job: JobHandle;
@@ -340,7 +350,7 @@ export class Worker {
    * (SIGTERM, or the engine's stop), and forced after the grace period again.
    */
   #stopCancelled(entry: InFlight): void {
-    const grace = processJobVariables(entry.run.jobVariables).stopGracePeriodSeconds ?? 10;
+    const grace = stopGracePeriodOf(entry.run.jobVariables);
     this.#log(`flow run '${entry.run.flowRun.name}' is being cancelled: its job has ${grace} s to stop`);
     const timer = setTimeout(() => {
       this.#log(`flow run '${entry.run.flowRun.name}': its job is still there, stopping it`);
