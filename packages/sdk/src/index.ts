@@ -53,6 +53,14 @@ export {
 export { secret } from "./secrets.js";
 export { emitEvent, type EmitEventOptions } from "./events.js";
 export {
+  acquireConcurrency,
+  concurrency,
+  rateLimit,
+  type ConcurrencyOptions,
+  type ConcurrencySlots,
+  type RateLimitOptions,
+} from "./concurrency.js";
+export {
   createMarkdownArtifact,
   createTableArtifact,
   createLinkArtifact,

@@ -1,0 +1,192 @@
+import { hostname } from "node:os";
+import type { BatonClient } from "@baton/client";
+import {
+  BatonError,
+  DEFAULT_LEASE_SECONDS,
+  MAX_ACQUIRE_WAIT_SECONDS,
+  type SlotLease,
+  type SlotMode,
+} from "@baton/core";
+import { currentRun } from "./context.js";
+import { requiredClient } from "./settings.js";
+
+export interface RateLimitOptions {
+  /**
+   * Slots to take.
+   * @default 1
+   */
+  occupy?: number;
+  /**
+   * Give up with a `timeout` error after waiting this long for the slots.
+   * @default wait as long as it takes
+   */
+  timeoutSeconds?: number;
+  /**
+   * Stops the wait (a `cancelled` error).
+   * @default inside a run: the run's signal (a cancel or timeout of the run)
+   */
+  signal?: AbortSignal;
+}
+
+export interface ConcurrencyOptions extends RateLimitOptions {
+  /**
+   * How long the slots stay held if this process stops renewing their lease (it renews it every
+   * third of this while it holds them): how long a crashed process's slots stay taken, at most.
+   * @default 30
+   */
+  leaseSeconds?: number;
+}
+
+/** Slots of a global concurrency limit held under a lease, until `release()`. */
+export interface ConcurrencySlots {
+  /** The lease holding the slots; null when the limit held none (it is inactive). */
+  readonly lease: SlotLease | null;
+  /** Gives the slots back (once; later calls do nothing). */
+  release(): Promise<void>;
+}
+
+/**
+ * Runs `body` while holding `occupy` slots of global concurrency limit `name`, shared by every process
+ * of the server at BATON_API_URL (inside a tracked run: the run's server): waits until the slots are
+ * free, holds them while `body` runs, and gives them back when it ends, also when it throws. Answers
+ * what `body` answers.
+ *
+ * ```ts
+ * await concurrency("warehouse", () => loadRows(rows), { occupy: 2 });
+ * ```
+ */
+export async function concurrency<T>(
+  name: string,
+  body: () => T | Promise<T>,
+  options: ConcurrencyOptions = {},
+): Promise<T> {
+  const slots = await acquireConcurrency(name, options);
+  try {
+    return await body();
+  } finally {
+    await slots.release();
+  }
+}
+
+/**
+ * Takes `occupy` slots of global concurrency limit `name`, waiting until they are free, and holds
+ * them until `release()` (renewing their lease meanwhile). Prefer `concurrency(name, body)`, which
+ * cannot forget the release; use this pair when the slots outlive one call.
+ */
+export async function acquireConcurrency(
+  name: string,
+  options: ConcurrencyOptions = {},
+): Promise<ConcurrencySlots> {
+  const client = clientFor(name);
+  const leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
+  const { lease } = await acquire(client, name, "concurrency", { ...options, leaseSeconds });
+  if (!lease) return { lease, release: async () => {} };
+  let lost: unknown;
+  const renewal = setInterval(
+    () => {
+      client.api
+        .renewGlobalConcurrencyLease({ params: { id: lease.id }, body: { leaseSeconds } })
+        .catch((error: unknown) => {
+          // Gone (reset, or renewed too late): the slots are no longer held; a network blip may pass.
+          if (!(error instanceof BatonError && error.code === "not_found")) return;
+          lost = error;
+          clearInterval(renewal);
+          warn(`the slots of global concurrency limit '${name}' were lost: ${(error as Error).message}`);
+        });
+    },
+    (leaseSeconds * 1000) / 3,
+  );
+  // Held slots never keep a process alive that has nothing else to do.
+  renewal.unref();
+  let released: Promise<void> | undefined;
+  return {
+    lease,
+    release: () => {
+      released ??= (async () => {
+        clearInterval(renewal);
+        if (!lost) await client.api.releaseGlobalConcurrencyLease({ params: { id: lease.id } });
+      })();
+      return released;
+    },
+  };
+}
+
+/**
+ * Takes `occupy` slots of rate limit `name` (a global concurrency limit with `slotDecayPerSecond`),
+ * waiting until they are free, and returns: the slots free themselves at the limit's rate, so at most
+ * `limit` are taken at once and about `slotDecayPerSecond` a second over time.
+ *
+ * ```ts
+ * for (const page of pages) {
+ *   await rateLimit("github-api");
+ *   await fetchPage(page);
+ * }
+ * ```
+ */
+export async function rateLimit(name: string, options: RateLimitOptions = {}): Promise<void> {
+  await acquire(clientFor(name), name, "rate", options);
+}
+
+function clientFor(name: string): BatonClient {
+  return currentRun()?.client ?? requiredClient(`global concurrency limit '${name}'`);
+}
+
+/** Asks the server for the slots until it grants them: each request waits there (a long poll). */
+async function acquire(
+  client: BatonClient,
+  name: string,
+  mode: SlotMode,
+  options: ConcurrencyOptions,
+): Promise<{ lease: SlotLease | null }> {
+  const occupy = options.occupy ?? 1;
+  const signal = options.signal ?? currentRun()?.signal;
+  const deadline =
+    options.timeoutSeconds === undefined ? Infinity : Date.now() + options.timeoutSeconds * 1000;
+  for (;;) {
+    if (signal?.aborted) throw stoppedWaiting(name, signal);
+    const waitSeconds = Math.max(0, Math.min(MAX_ACQUIRE_WAIT_SECONDS, (deadline - Date.now()) / 1000));
+    const answer = await client.api
+      .acquireGlobalConcurrencySlots(
+        {
+          params: { name },
+          body: {
+            occupy,
+            mode,
+            waitSeconds,
+            holder: holder(),
+            ...(options.leaseSeconds !== undefined ? { leaseSeconds: options.leaseSeconds } : {}),
+          },
+        },
+        signal,
+      )
+      .catch((error: unknown) => {
+        throw signal?.aborted ? stoppedWaiting(name, signal) : error;
+      });
+    if (answer.granted) return answer;
+    if (Date.now() >= deadline) {
+      throw new BatonError(
+        "timeout",
+        `waited ${options.timeoutSeconds} s for ${occupy} slot(s) of global concurrency limit '${name}' (${answer.limit.activeSlots} of ${answer.limit.limit} in use): give it more slots or a longer timeoutSeconds`,
+      );
+    }
+  }
+}
+
+const stoppedWaiting = (name: string, signal: AbortSignal) =>
+  new BatonError("cancelled", `stopped waiting for global concurrency limit '${name}'`, {
+    cause: signal.reason,
+  });
+
+/** Who holds a lease, as the limit shows it: the run, or this process. */
+function holder(): string {
+  const run = currentRun();
+  if (run?.taskRunId) return `task run ${run.taskRunId}`;
+  if (run?.flowRunId) return `flow run ${run.flowRunId}`;
+  return `process ${process.pid} on ${hostname()}`;
+}
+
+function warn(message: string): void {
+  const logger = currentRun()?.logger;
+  if (logger) logger.warning(message);
+  else console.warn(message);
+}

@@ -1,0 +1,116 @@
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BatonError } from "@baton/core";
+import { acquireConcurrency, concurrency, flow, rateLimit, task } from "@baton/sdk";
+import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+import { startProcess } from "../../../test/processes.js";
+import { failure } from "../../../test/runs.js";
+
+const HOLDER = fileURLToPath(new URL("./fixtures/hold-slot.ts", import.meta.url));
+
+describe.each(DIALECTS)(
+  "global concurrency and rate limits in the SDK on %s",
+  { timeout: 60_000 },
+  (dialect) => {
+    let server: TestServer;
+    beforeAll(async () => {
+      server = await startTestServer(dialect);
+      process.env.BATON_API_URL = server.apiUrl;
+    });
+    afterAll(async () => {
+      delete process.env.BATON_API_URL;
+      await server.stop();
+    });
+
+    const limitNamed = (name: string) => server.client.api.readGlobalConcurrencyLimit({ params: { name } });
+
+    it("lets a flow's parallel tasks hold at most the limit's slots, each given back as it ends", async () => {
+      await server.client.api.createGlobalConcurrencyLimit({ body: { name: "warehouse", limit: 2 } });
+      const inUse: number[] = [];
+      const load = task({ name: "load" }, async (part: number) =>
+        concurrency("warehouse", async () => {
+          // What the store counts while this body holds its slot.
+          const limit = await limitNamed("warehouse");
+          inUse.push(limit.activeSlots);
+          return part * 10;
+        }),
+      );
+      const loader = flow({ name: "loader" }, async () =>
+        Promise.all([1, 2, 3, 4, 5, 6].map((part) => load(part))),
+      );
+      expect(await loader()).toEqual([10, 20, 30, 40, 50, 60]);
+      expect(inUse).toHaveLength(6);
+      expect(inUse.every((count) => count >= 1 && count <= 2)).toBe(true);
+      expect(await limitNamed("warehouse")).toMatchObject({ activeSlots: 0, leases: 0 });
+    });
+
+    it("gives the slots back when the body throws, and passes the error on", async () => {
+      await server.client.api.createGlobalConcurrencyLimit({ body: { name: "thrower", limit: 1 } });
+      const thrown = await failure(
+        concurrency("thrower", async () => {
+          expect((await limitNamed("thrower")).activeSlots).toBe(1);
+          throw new Error("the body failed");
+        }),
+      );
+      expect(thrown.message).toBe("the body failed");
+      expect(await limitNamed("thrower")).toMatchObject({ activeSlots: 0, leases: 0 });
+      // The slot is free at once for the next holder.
+      expect(await concurrency("thrower", () => "next", { timeoutSeconds: 0 })).toBe("next");
+    });
+
+    it("rateLimit takes slots that only decay frees, and times out when none is free", async () => {
+      // One slot back every 10 s: the test ends long before one decays.
+      await server.client.api.createGlobalConcurrencyLimit({
+        body: { name: "api-calls", limit: 3, slotDecayPerSecond: 0.1 },
+      });
+      const caller = flow({ name: "caller" }, async () => {
+        for (let call = 0; call < 3; call++) await rateLimit("api-calls");
+        return (await limitNamed("api-calls")).activeSlots;
+      });
+      expect(await caller()).toBeGreaterThan(2.9);
+      const timedOut = await failure(rateLimit("api-calls", { timeoutSeconds: 0.2 }));
+      expect(timedOut).toBeInstanceOf(BatonError);
+      expect(timedOut.code).toBe("timeout");
+      expect(timedOut.message).toMatch(
+        /waited 0.2 s for 1 slot\(s\) of global concurrency limit 'api-calls'/,
+      );
+    });
+
+    it("stops waiting with a cancelled error when its signal aborts", async () => {
+      await server.client.api.createGlobalConcurrencyLimit({ body: { name: "busy", limit: 1 } });
+      const held = await acquireConcurrency("busy");
+      const controller = new AbortController();
+      const waiting = failure(concurrency("busy", () => "never", { signal: controller.signal }));
+      controller.abort();
+      expect(await waiting).toMatchObject({
+        code: "cancelled",
+        message: "stopped waiting for global concurrency limit 'busy'",
+      });
+      await held.release();
+      expect(await limitNamed("busy")).toMatchObject({ activeSlots: 0 });
+    });
+
+    it("keeps a living holder's slot by renewing its lease, and frees a killed holder's when the lease runs out", async () => {
+      await server.client.api.createGlobalConcurrencyLimit({ body: { name: "crashy", limit: 1 } });
+      const holder = startProcess([HOLDER, "crashy", "1"], { env: { BATON_API_URL: server.apiUrl } });
+      try {
+        await holder.waitForLine(/^holding /);
+        // Twice the lease: the holder renews it meanwhile, so the slot stays taken.
+        const whileAlive = await server.client.api.acquireGlobalConcurrencySlots({
+          params: { name: "crashy" },
+          body: { waitSeconds: 2 },
+        });
+        expect(whileAlive.granted).toBe(false);
+        holder.child.kill("SIGKILL");
+        await holder.exited;
+        const afterCrash = await server.client.api.acquireGlobalConcurrencySlots({
+          params: { name: "crashy" },
+          body: { waitSeconds: 30 },
+        });
+        expect(afterCrash.granted).toBe(true);
+      } finally {
+        holder.child.kill("SIGKILL");
+      }
+    });
+  },
+);
