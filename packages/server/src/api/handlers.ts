@@ -81,6 +81,7 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
       setRunState(ctx, "task", params.id, makeState(body.state), {
         force: body.force ?? false,
         attempt: body.attempt,
+        stampWhenDecided: body.state.timestamp === undefined,
       }),
     recordTaskRuns: ({ body }) => taskRuns.recordTaskRuns(ctx, body),
     listTaskRunStates: ({ params }) => flowRuns.listStates(ctx, "task", params.id),

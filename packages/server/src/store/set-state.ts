@@ -42,6 +42,12 @@ export interface TransitionOptions {
    * (whatever an earlier attempt still proposes is refused from then on).
    */
   claimedBy?: string;
+  /**
+   * The server made the proposed state for this call (no time from the client): a task run's start
+   * takes the time its tag slots were granted, after any wait for their locks, so that it never
+   * precedes the end of the run that gave its slot back.
+   */
+  stampWhenDecided?: boolean;
 }
 
 const POLICY_WITHOUT_RETRIES = POLICY.filter((rule) => rule !== retryFailures);
@@ -102,6 +108,9 @@ export async function transitionInTransaction(
     if (run.flowRunId) ctx.flowRunState = fromJson<State | null>(run.flowRunState, null);
     if (proposed.type === "RUNNING") {
       ctx.tagLimits = await tagLimitUsage(trx, id, tags);
+      if (options.stampWhenDecided && ctx.tagLimits.length > 0) {
+        ctx.proposed = { ...proposed, timestamp: new Date().toISOString() };
+      }
       const cacheKey = proposed.cacheKey ?? run.cacheKey;
       if (cacheKey) ctx.cachedState = await findCachedState(trx, id, cacheKey, now);
     }
@@ -418,7 +427,7 @@ export async function insertWithFirstState(
       );
     }
     if (!next) return { first, next: null };
-    const options = { force: false, attempt: next.attempt };
+    const options = { force: false, attempt: next.attempt, stampWhenDecided: true };
     return { first, next: await transitionInTransaction(trx, kind, id, next.proposed, options) };
   });
 }
