@@ -28,7 +28,7 @@ import { RunLogger, shipperFor } from "./logger.js";
 import { untilReachable } from "./reachable.js";
 export type { StateHook, StateHooks } from "./driver.js";
 import { recorderFor } from "./recorder.js";
-import { LocalOrchestrator, RemoteOrchestrator } from "./orchestrator.js";
+import { LocalOrchestrator, RemoteOrchestrator, StartedOrchestrator } from "./orchestrator.js";
 import {
   ParametersCodec,
   type ParametersInput,
@@ -71,6 +71,8 @@ export interface RunFromJsonOptions {
   flowRun?: FlowRun;
   /** The attempt this process was started for (a worker's job): used instead of the run's current one. */
   attempt?: number;
+  /** The claim that handed `flowRun` over started it (serve): it begins without proposing RUNNING. */
+  startedByClaim?: boolean;
   /** Aborting it cancels the run, as RunOptions' signal does. */
   signal?: AbortSignal;
 }
@@ -203,7 +205,8 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
 
   async function run(
     input:
-      { typed: ParametersOf<S> } | { json: unknown; flowRunId: string; flowRun?: FlowRun; attempt?: number },
+      | { typed: ParametersOf<S> }
+      | { json: unknown; flowRunId: string; flowRun?: FlowRun; attempt?: number; startedByClaim?: boolean },
     call: RunOptions = {},
   ): Promise<R> {
     const timeoutSeconds = call.timeoutSeconds ?? options.timeoutSeconds;
@@ -274,10 +277,13 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       client && flowRun ? watchForCancellation(client, flowRun.id, controller, label) : () => undefined;
     const stopHeartbeats =
       client && flowRun ? sendHeartbeats(client, flowRun, controller, label) : () => undefined;
-    const orchestrator =
-      client && flowRun
-        ? new RemoteOrchestrator(client, "flow", flowRun.id, flowRun.attempt)
-        : new LocalOrchestrator("flow", retries, retryDelaySeconds, { type: "PENDING" });
+    const remote =
+      client && flowRun ? new RemoteOrchestrator(client, "flow", flowRun.id, flowRun.attempt) : null;
+    const orchestrator = !remote
+      ? new LocalOrchestrator("flow", retries, retryDelaySeconds, { type: "PENDING" })
+      : "startedByClaim" in input && input.startedByClaim
+        ? new StartedOrchestrator(remote, input.flowRun?.state ?? null)
+        : remote;
     try {
       const outcome = await drive({
         name: options.name,
@@ -329,6 +335,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
                 flowRunId: runOptions.flowRunId,
                 ...(runOptions.flowRun ? { flowRun: runOptions.flowRun } : {}),
                 ...(runOptions.attempt !== undefined ? { attempt: runOptions.attempt } : {}),
+                ...(runOptions.startedByClaim ? { startedByClaim: true } : {}),
               },
               call,
             )

@@ -32,23 +32,24 @@ export class RemoteOrchestrator implements Orchestrator {
 }
 
 /**
- * A task run the server started as it created it (`start`): the first RUNNING proposal is answered by
- * the state that left it in, with no round trip; every other proposal goes on to the server.
+ * A run the server started as it handed it over (a task run created with `start`, a flow run claimed
+ * with `start`): the first RUNNING proposal is answered by the state that left it in, with no round
+ * trip; every other proposal goes on to the server.
  */
 export class StartedOrchestrator implements Orchestrator {
   #started: SetStateResult | null;
 
   constructor(
     private readonly remote: Orchestrator,
-    created: State | null,
+    handedOver: State | null,
   ) {
     // RUNNING: started. COMPLETED: a valid cached result, refused as the server refuses a start then.
     // Anything else (the rules said wait, or refused): proposed again, as if not tried yet.
     this.#started =
-      created?.type === "RUNNING"
-        ? { status: "ACCEPT", reason: "started as it was created", state: created }
-        : created?.type === "COMPLETED"
-          ? { status: "REJECT", reason: "a valid cached result", state: created }
+      handedOver?.type === "RUNNING"
+        ? { status: "ACCEPT", reason: "started as it was handed over", state: handedOver }
+        : handedOver?.type === "COMPLETED"
+          ? { status: "REJECT", reason: "a valid cached result", state: handedOver }
           : null;
   }
 

@@ -45,12 +45,18 @@ export async function serve(specs: DeploymentSpec[], options: ServeOptions = {})
       request: {
         workerName: options.name ?? `serve-${hostname()}-${process.pid}`,
         deploymentIds: [...flows.keys()],
+        // Each run starts here at once: the claim makes it RUNNING too, one round trip fewer.
+        start: true,
       },
       start: async ({ flowRun }) => {
         // The run's outcome is in its state and logs; a failure here is not the server's concern.
         await flows
           .get(flowRun.deploymentId!)!
-          .runFromJson(undefined, { flowRunId: flowRun.id, flowRun })
+          .runFromJson(undefined, {
+            flowRunId: flowRun.id,
+            flowRun,
+            startedByClaim: flowRun.state?.type === "RUNNING",
+          })
           .catch(() => undefined);
       },
       onError: (error) => console.error(`serve: ${(error as Error).message}`),

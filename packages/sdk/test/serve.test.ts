@@ -33,6 +33,9 @@ describe.each(DIALECTS)("serve() on %s", (dialect) => {
       data: { kind: "inline", value: { greeting: "hello ada hello ada", year: 2031, isDate: true } },
     });
     expect(finished.workerName).toMatch(/^serve-/);
+    // Claimed and started in one step (start: true), with every state recorded once.
+    const history = await api().listFlowRunStates({ params: { id: finished.id } });
+    expect(history.map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]);
     // The deployment shows that a process serves it.
     const served = await api().readDeploymentByName({ params: { flowName: "greet", deploymentName: "api" } });
     expect(served.lastPolled).not.toBeNull();

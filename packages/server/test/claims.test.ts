@@ -191,6 +191,23 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     expect(after.empty - before.empty).toBeLessThanOrEqual(1);
   });
 
+  it("starts the runs it claims when the caller runs them at once (serve), recording PENDING and RUNNING", async () => {
+    const deployment = await api().createDeployment({ body: { name: "started", flowName: "started" } });
+    const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    const request = { workerName: "serve", deploymentIds: [deployment.id], start: true };
+    const [claimed] = (await api().claimFlowRuns({ body: request })).runs;
+    expect(claimed!.flowRun.state?.type).toBe("RUNNING");
+    expect(claimed!.flowRun.workerName).toBe("serve");
+    const history = await api().listFlowRunStates({ params: { id: run.id } });
+    expect(history.map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING"]);
+    // The attempt the claim gave it is the one its process speaks for.
+    const done = await api().setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "COMPLETED" }, attempt: claimed!.flowRun.attempt },
+    });
+    expect(done.status).toBe("ACCEPT");
+  });
+
   it("gives the pool's job template defaults under the deployment's job variables", async () => {
     await api().createWorkPool({
       body: {

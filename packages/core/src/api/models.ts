@@ -595,6 +595,12 @@ export const ClaimRequest = z.strictObject({
   limit: z.number().int().min(1).max(100).default(1),
   /** Wait up to this long for a run when none is ready (long poll). */
   waitSeconds: z.number().min(0).max(60).default(0),
+  /**
+   * The caller runs each run in its own process at once (serve): the claim moves it on to RUNNING in
+   * the same transaction, after PENDING, and the caller does not propose RUNNING again. A run the
+   * rules keep from starting is answered PENDING, and its caller proposes RUNNING as usual.
+   */
+  start: z.boolean().default(false),
 });
 export type ClaimRequest = z.input<typeof ClaimRequest>;
 export const ClaimedRun = z.object({

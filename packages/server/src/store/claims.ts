@@ -39,9 +39,13 @@ export const heldByProcess = (eb: ExpressionBuilder<Database, "flowRuns">) =>
   ]);
 
 interface Pass {
+  /** Each claimed run's last change: its row is the run as the claim leaves it. */
   claimed: Applied[];
-  /** Runs cancelled because their deployment was full and cancels new runs (CANCEL_NEW). */
-  cancelled: Applied[];
+  /**
+   * Every change of the pass in order, to publish once committed: claims, starts (serve), and runs
+   * cancelled because their deployment was full and cancels new runs (CANCEL_NEW).
+   */
+  changes: Applied[];
   /** When each claimed run became due: its scheduled time, or its creation when that was later. */
   claimedDue: string[];
   /** When the earliest run that is not due yet becomes due, to wake a long poll then. */
@@ -84,7 +88,7 @@ export async function claimFlowRuns(
       const started = performance.now();
       const pass = await ctx.db.kysely.transaction().execute((trx) => claimPass(ctx, trx, request));
       ctx.observer?.claimPass((performance.now() - started) / 1000, pass.claimedDue, new Date());
-      for (const applied of [...pass.cancelled, ...pass.claimed]) publishStateChange(ctx, applied);
+      for (const applied of pass.changes) publishStateChange(ctx, applied);
       if (pass.claimed.length > 0) {
         claimedAll = pass.claimed.length === request.limit;
         return { runs: await describeClaimed(ctx, pass) };
@@ -240,7 +244,7 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
   const nowIso = now.toISOString();
   const empty: Pass = {
     claimed: [],
-    cancelled: [],
+    changes: [],
     claimedDue: [],
     nextDue: null,
     poolDefaults: {},
@@ -331,7 +335,7 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
     inFlight,
     request.limit,
   );
-  const cancelled: Applied[] = [];
+  const changes: Applied[] = [];
   for (const run of colliding) {
     const limit = limitedDeployments.find((row) => row.id === run.deploymentId)!.limit;
     const state = makeState({
@@ -339,7 +343,7 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
       message: `its deployment had all ${limit} concurrency slot(s) in use when it was due, and cancels new runs then (collision strategy CANCEL_NEW)`,
     });
     const applied = await transitionInTransaction(trx, "flow", run.id, state, { force: false });
-    if (applied.changed) cancelled.push(applied);
+    if (applied.changed) changes.push(applied);
   }
   const claimed: Applied[] = [];
   const claimedDue: string[] = [];
@@ -349,13 +353,25 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
       claimedBy: request.workerName,
     });
     // Refused (its state changed since it was read): it is not claimed, and its room is left unused.
-    if (applied.result.status === "ACCEPT" && applied.changed) {
+    if (applied.result.status !== "ACCEPT" || !applied.changed) continue;
+    const scheduled = run.nextScheduledStartTime ?? run.created;
+    claimedDue.push(scheduled > run.created ? scheduled : run.created);
+    changes.push(applied);
+    if (!request.start) {
       claimed.push(applied);
-      const scheduled = run.nextScheduledStartTime ?? run.created;
-      claimedDue.push(scheduled > run.created ? scheduled : run.created);
+      continue;
     }
+    // A serve process runs it at once: RUNNING in the same transaction saves it a round trip. Should
+    // the rules refuse, it stays PENDING and its process proposes RUNNING itself.
+    const started = await transitionInTransaction(trx, "flow", run.id, makeState({ type: "RUNNING" }), {
+      force: false,
+    });
+    if (started.result.status === "ACCEPT" && started.changed) {
+      changes.push(started);
+      claimed.push(started);
+    } else claimed.push(applied);
   }
-  return { ...empty, claimed, cancelled, claimedDue };
+  return { ...empty, claimed, changes, claimedDue };
 }
 
 /** At most this many candidates are read per pass; limits may skip some of them. */
