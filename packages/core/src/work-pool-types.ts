@@ -129,6 +129,21 @@ export function defaultBaseJobTemplate(type: string): JsonObject {
 }
 
 /**
+ * Default job variables of a pool, read from its base job template the way Prefect lays it out:
+ * `{ "variables": { "properties": { "env": { "default": {...} }, ... } } }`.
+ */
+export function jobVariableDefaults(template: JsonObject): JsonObject {
+  const properties = (
+    template.variables as { properties?: Record<string, { default?: unknown }> } | undefined
+  )?.properties;
+  const defaults: JsonObject = {};
+  for (const [name, property] of Object.entries(properties ?? {})) {
+    if (property.default !== undefined) defaults[name] = property.default as JsonObject[string];
+  }
+  return defaults;
+}
+
+/**
  * A run's job variables read with its pool type's schema, defaults filled in; a wrong one is refused
  * naming each variable and what is wrong with it.
  */

@@ -24,7 +24,7 @@ import { recordEvent } from "./events.js";
 import { ensureFlow, readFlow } from "./flows.js";
 import { insertFlowRun, type FlowRunInsert } from "./flow-runs.js";
 import { validateParameters } from "./parameters.js";
-import { checkCommandOverride } from "./work-pools.js";
+import { checkPoolJobVariables } from "./work-pools.js";
 import { checkSchedule, checkSchedules } from "../services/schedules.js";
 
 type DeploymentRow = Selectable<DeploymentTable> & { flowName: string };
@@ -282,8 +282,8 @@ async function scheduleChanged(ctx: StoreContext, deploymentId: string, schedule
   return deployment.schedules.find((schedule) => schedule.id === scheduleId)!;
 }
 
-/** A deployment's `command` must be allowed by its pool: checked after the write, inside its transaction. */
-async function checkDeploymentCommand(trx: Transaction<Database>, deploymentId: string, fields: Fields) {
+/** A deployment's job variables must be taken by its pool: checked after the write, inside its transaction. */
+async function checkDeploymentJobVariables(trx: Transaction<Database>, deploymentId: string, fields: Fields) {
   if (fields.jobVariables === undefined && fields.workPoolName === undefined) return;
   const row = await trx
     .selectFrom("deployments")
@@ -296,7 +296,7 @@ async function checkDeploymentCommand(trx: Transaction<Database>, deploymentId: 
     ])
     .where("deployments.id", "=", deploymentId)
     .executeTakeFirstOrThrow();
-  await checkCommandOverride(
+  await checkPoolJobVariables(
     trx,
     row.workPoolName,
     fromJson(row.jobVariables, {}),
@@ -382,7 +382,7 @@ export async function upsertDeployment(
     }
     if (schedules) await replaceSchedules(trx, deploymentId, schedules);
     await checkScheduledParameters(trx, deploymentId);
-    await checkDeploymentCommand(trx, deploymentId, fields);
+    await checkDeploymentJobVariables(trx, deploymentId, fields);
     return deploymentId;
   });
   const deployment = await readDeployment(ctx, { id });
@@ -406,7 +406,7 @@ export async function updateDeployment(
     if (result.numUpdatedRows === 0n) throw notFound("deployment", id);
     if (schedules) await replaceSchedules(trx, id, schedules);
     await checkScheduledParameters(trx, id);
-    await checkDeploymentCommand(trx, id, fields);
+    await checkDeploymentJobVariables(trx, id, fields);
   });
   const deployment = await readDeployment(ctx, { id });
   await recordDeploymentUpdated(ctx, deployment);
@@ -454,7 +454,7 @@ export async function deploymentRunInsert(
   const address = `deployment '${deployment.flowName}/${deployment.name}'`;
   const parameters = { ...deployment.parameters, ...input.parameters };
   validateParameters(deployment.parameterSchema, parameters, address);
-  await checkCommandOverride(
+  await checkPoolJobVariables(
     ctx.db.kysely,
     deployment.workPoolName,
     input.jobVariables ?? {},

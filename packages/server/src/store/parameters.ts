@@ -9,7 +9,12 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 const ajv = addFormats(new Ajv2020({ allErrors: true, strict: false }));
 const compiled = new Map<string, ValidateFunction>();
 
-function issueOf(error: ErrorObject): FieldIssue {
+interface IssueNames {
+  whole: string;
+  notAField: string;
+}
+
+function issueOf(error: ErrorObject, { whole, notAField }: IssueNames): FieldIssue {
   const base = error.instancePath.split("/").slice(1).join(".");
   if (error.keyword === "required") {
     const field = (error.params as { missingProperty: string }).missingProperty;
@@ -17,34 +22,51 @@ function issueOf(error: ErrorObject): FieldIssue {
   }
   if (error.keyword === "additionalProperties") {
     const field = (error.params as { additionalProperty: string }).additionalProperty;
-    return {
-      path: base ? `${base}.${field}` : field,
-      message: base ? "is not a field there" : "is not a parameter of this flow",
-    };
+    return { path: base ? `${base}.${field}` : field, message: base ? "is not a field there" : notAField };
   }
-  return { path: base || "(parameters)", message: error.message ?? "is invalid" };
+  return { path: base || whole, message: error.message ?? "is invalid" };
 }
 
-/** Checks parameters against a deployment's JSON Schema; the error names every field that does not fit. */
-export function validateParameters(schema: JsonObject, parameters: JsonObject, what: string): void {
-  if (Object.keys(schema).length === 0) return;
+/** A JSON Schema compiled once; throws when it is not one, saying whose it is. */
+export function compileSchema(schema: JsonObject, whose: string): ValidateFunction {
   const key = JSON.stringify(schema);
   let validate = compiled.get(key);
   if (!validate) {
     try {
       validate = ajv.compile(schema);
     } catch (error) {
-      throw new BatonError(
-        "invalid_argument",
-        `the parameter schema of ${what} is not a valid JSON Schema: ${String(error)}`,
-      );
+      throw new BatonError("invalid_argument", `${whose} is not a valid JSON Schema: ${String(error)}`);
     }
     compiled.set(key, validate);
   }
-  if (validate(parameters)) return;
-  const issues = (validate.errors ?? []).map(issueOf);
-  const summary = issues.map((issue) => `${issue.path} ${issue.message}`).join("; ");
-  throw new BatonError("invalid_argument", `parameters for ${what} do not match its schema: ${summary}`, {
-    issues,
+  return validate;
+}
+
+/**
+ * What in `value` does not fit the schema, one issue per field, named for what is checked: `whole`
+ * for the value itself ("(parameters)"), `notAField` for a field the schema does not know ("is not a
+ * parameter of this flow").
+ */
+export function schemaIssues(validate: ValidateFunction, value: JsonObject, names: IssueNames): FieldIssue[] {
+  if (validate(value)) return [];
+  return (validate.errors ?? []).map((error) => issueOf(error, names));
+}
+
+export const issuesText = (issues: FieldIssue[]): string =>
+  issues.map((issue) => `${issue.path} ${issue.message}`).join("; ");
+
+/** Checks parameters against a deployment's JSON Schema; the error names every field that does not fit. */
+export function validateParameters(schema: JsonObject, parameters: JsonObject, what: string): void {
+  if (Object.keys(schema).length === 0) return;
+  const validate = compileSchema(schema, `the parameter schema of ${what}`);
+  const issues = schemaIssues(validate, parameters, {
+    whole: "(parameters)",
+    notAField: "is not a parameter of this flow",
   });
+  if (issues.length === 0) return;
+  throw new BatonError(
+    "invalid_argument",
+    `parameters for ${what} do not match its schema: ${issuesText(issues)}`,
+    { issues },
+  );
 }

@@ -1,5 +1,6 @@
 import {
   BatonError,
+  defaultBaseJobTemplate,
   EventName,
   newId,
   notFound,
@@ -20,6 +21,7 @@ import { constraintError } from "../db/database.js";
 import type { Database, WorkerTable, WorkPoolTable, WorkQueueTable } from "../db/schema.js";
 import { fromJson, nowIso, toFlag, toJson, toPage, type StoreContext } from "./context.js";
 import { recordEvent } from "./events.js";
+import { checkBaseJobTemplate, checkJobVariables } from "./job-variables.js";
 
 const toWorkPool = (row: Selectable<WorkPoolTable>): WorkPool => ({
   ...row,
@@ -47,20 +49,8 @@ const toWorker = (
   status: workerIsOnline(row, now) ? "ONLINE" : "OFFLINE",
 });
 
-/**
- * Default job variables of a pool, read from its base job template the way Prefect lays it out:
- * `{ "variables": { "properties": { "env": { "default": {...} }, ... } } }`.
- */
-export function jobVariableDefaults(template: JsonObject): JsonObject {
-  const properties = (
-    template.variables as { properties?: Record<string, { default?: unknown }> } | undefined
-  )?.properties;
-  const defaults: JsonObject = {};
-  for (const [name, property] of Object.entries(properties ?? {})) {
-    if (property.default !== undefined) defaults[name] = property.default as JsonObject[string];
-  }
-  return defaults;
-}
+// Read here by the claims, which give a run its pool's defaults.
+export { jobVariableDefaults } from "@baton/core";
 
 /** The job variable that replaces what a worker runs (a process's command, a container's). */
 const COMMAND = "command";
@@ -69,29 +59,39 @@ const setsCommand = (variables: JsonObject): boolean =>
   variables[COMMAND] !== undefined && variables[COMMAND] !== null;
 
 /**
+ * Refuses job variables of `what` (a deployment, a run) that its pool does not take: variables its
+ * schema does not allow (see checkJobVariables), and `command` where the pool does not allow it.
  * Whoever may set `command` may run anything on the pool's workers, so deployments and runs may set
  * it only in a pool that allows it (`allowCommandOverride`); the pool's own default command, in its
- * base job template, is its owner's and always applies. Refuses `what` when it breaks that rule.
+ * base job template, is its owner's and always applies.
  */
-export async function checkCommandOverride(
+export async function checkPoolJobVariables(
   db: Kysely<Database>,
   poolName: string | null,
   variables: JsonObject,
   what: string,
 ): Promise<void> {
-  if (poolName === null || !setsCommand(variables)) return;
+  if (poolName === null || Object.keys(variables).length === 0) return;
   const pool = await db
     .selectFrom("workPools")
-    .select("allowCommandOverride")
+    .select(["allowCommandOverride", "type", "baseJobTemplate"])
     .where("name", "=", poolName)
     .executeTakeFirst();
-  if (pool?.allowCommandOverride === 1) return;
-  const fix = pool
-    ? `let the pool's owner allow it with 'baton work-pool update ${poolName} --allow-command-override'`
-    : `the pool does not exist yet; create it with 'baton work-pool create ${poolName} --allow-command-override'`;
-  throw new BatonError(
-    "permission_denied",
-    `${what} sets the job variable '${COMMAND}', which work pool '${poolName}' does not allow (it would let anyone who can deploy run any command on the pool's workers): leave '${COMMAND}' out, or ${fix}`,
+  if (setsCommand(variables) && pool?.allowCommandOverride !== 1) {
+    const fix = pool
+      ? `let the pool's owner allow it with 'baton work-pool update ${poolName} --allow-command-override'`
+      : `the pool does not exist yet; create it with 'baton work-pool create ${poolName} --allow-command-override'`;
+    throw new BatonError(
+      "permission_denied",
+      `${what} sets the job variable '${COMMAND}', which work pool '${poolName}' does not allow (it would let anyone who can deploy run any command on the pool's workers): leave '${COMMAND}' out, or ${fix}`,
+    );
+  }
+  // A pool created later is checked then: its runs' variables are read by its workers' schema.
+  if (!pool) return;
+  checkJobVariables(
+    { name: poolName, type: pool.type, baseJobTemplate: fromJson(pool.baseJobTemplate, {}) },
+    variables,
+    what,
   );
 }
 
@@ -133,6 +133,7 @@ export async function createWorkPool(
   ctx: StoreContext,
   input: z.output<typeof WorkPoolCreate>,
 ): Promise<WorkPool> {
+  if (input.baseJobTemplate) checkBaseJobTemplate(input.type, input.baseJobTemplate);
   const now = nowIso();
   const id = newId();
   try {
@@ -144,7 +145,7 @@ export async function createWorkPool(
           name: input.name,
           type: input.type,
           description: input.description ?? null,
-          baseJobTemplate: toJson(input.baseJobTemplate ?? {}),
+          baseJobTemplate: toJson(input.baseJobTemplate ?? defaultBaseJobTemplate(input.type)),
           concurrencyLimit: input.concurrencyLimit ?? null,
           paused: toFlag(input.paused),
           allowCommandOverride: toFlag(input.allowCommandOverride),
@@ -194,7 +195,10 @@ export async function updateWorkPool(
 ): Promise<WorkPool> {
   const columns: Updateable<WorkPoolTable> = { updated: nowIso() };
   if (input.description !== undefined) columns.description = input.description;
-  if (input.baseJobTemplate !== undefined) columns.baseJobTemplate = toJson(input.baseJobTemplate);
+  if (input.baseJobTemplate !== undefined) {
+    checkBaseJobTemplate((await poolRow(ctx, name)).type, input.baseJobTemplate);
+    columns.baseJobTemplate = toJson(input.baseJobTemplate);
+  }
   if (input.concurrencyLimit !== undefined) columns.concurrencyLimit = input.concurrencyLimit;
   if (input.paused !== undefined) columns.paused = toFlag(input.paused);
   if (input.allowCommandOverride !== undefined)
