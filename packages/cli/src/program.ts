@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { artifactCommand } from "./commands/artifact.js";
 import { automationCommand } from "./commands/automation.js";
 import { concurrencyLimitCommand } from "./commands/concurrency-limit.js";
+import { globalConcurrencyLimitCommand } from "./commands/global-concurrency-limit.js";
 import { configCommand } from "./commands/config.js";
 import { deployCommand } from "./commands/deploy.js";
 import { deploymentCommand } from "./commands/deployment.js";
@@ -35,6 +36,7 @@ export function program(): Command {
   baton.addCommand(workPoolCommand());
   baton.addCommand(workQueueCommand());
   baton.addCommand(concurrencyLimitCommand());
+  baton.addCommand(globalConcurrencyLimitCommand());
   baton.addCommand(flowCommand());
   baton.addCommand(flowRunCommand());
   baton.addCommand(taskRunCommand());
