@@ -28,7 +28,13 @@ import type { FlowRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, toStoredTime, type StoreContext } from "./context.js";
 import { ensureFlow, readFlow } from "./flows.js";
 import { runName } from "./names.js";
-import { insertWithFirstState, publishStateChange, type Applied, type FlowRunRow } from "./set-state.js";
+import {
+  insertWithFirstState,
+  newRunColumns,
+  publishStateChange,
+  type Applied,
+  type FlowRunRow,
+} from "./set-state.js";
 
 export function toFlowRun(row: FlowRunRow): FlowRun {
   return {
@@ -123,21 +129,11 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
           workQueueName: input.workQueueName ?? null,
           workQueueId: input.workQueueId ?? null,
           jobVariables: toJson(input.jobVariables ?? {}),
-          state: null,
-          stateType: null,
-          stateName: null,
-          runCount: 0,
-          retries: input.retries ?? 0,
-          retryDelaySeconds: toJson(input.retryDelaySeconds ?? []),
-          timeoutSeconds: input.timeoutSeconds ?? null,
+          ...newRunColumns(input, now),
           expectedStartTime: null,
           nextScheduledStartTime: null,
-          startTime: null,
-          endTime: null,
           lastHeartbeat: null,
           workerName: null,
-          created: now,
-          updated: now,
         })
         .execute();
       const tags = [...new Set(input.tags ?? [])];

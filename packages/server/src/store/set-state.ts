@@ -404,6 +404,26 @@ export async function endUnfinishedTaskRuns(
   }));
 }
 
+/** The columns every new run, flow or task, starts with: no state until its first, not run yet. */
+export function newRunColumns(
+  input: { retries?: number; retryDelaySeconds?: number[]; timeoutSeconds?: number | null },
+  now: string,
+) {
+  return {
+    state: null,
+    stateType: null,
+    stateName: null,
+    runCount: 0,
+    retries: input.retries ?? 0,
+    retryDelaySeconds: toJson(input.retryDelaySeconds ?? []),
+    timeoutSeconds: input.timeoutSeconds ?? null,
+    startTime: null,
+    endTime: null,
+    created: now,
+    updated: now,
+  };
+}
+
 /**
  * Inserts a run (through `insert`) and gives it its first state in the same transaction, so nobody
  * sees a run without a state; the rules decide the first state as they decide any other. `next` is

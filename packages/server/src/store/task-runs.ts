@@ -16,7 +16,7 @@ import { constraintError, isForeignKeyError } from "../db/database.js";
 import type { StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
 import { recordEvents } from "./events.js";
-import { insertWithFirstState, publishStateChange, type Applied } from "./set-state.js";
+import { insertWithFirstState, newRunColumns, publishStateChange, type Applied } from "./set-state.js";
 
 export function toTaskRun(row: Selectable<TaskRunTable>): TaskRun {
   return {
@@ -78,17 +78,7 @@ export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Pr
             cacheKey: input.cacheKey ?? null,
             cacheExpiration: input.cacheExpiration ?? null,
             taskInputs: toJson(input.taskInputs ?? {}),
-            state: null,
-            stateType: null,
-            stateName: null,
-            runCount: 0,
-            retries: input.retries ?? 0,
-            retryDelaySeconds: toJson(input.retryDelaySeconds ?? []),
-            timeoutSeconds: input.timeoutSeconds ?? null,
-            startTime: null,
-            endTime: null,
-            created: now,
-            updated: now,
+            ...newRunColumns(input, now),
           })
           .execute();
       },
