@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { InvalidArgumentError } from "commander";
-import { Id, jsonOrString, type JsonObject } from "@baton/core";
+import { BatonError, Id, jsonOrString, type JsonObject } from "@baton/core";
 
 /** A whole number ≥ 0, for limits and priorities. */
 export function parseCount(value: string): number {
@@ -58,4 +59,25 @@ export function parseParameters(params: string | undefined, param: string[] = []
     parameters[key] = value;
   }
   return parameters;
+}
+
+/** The JSON object a file holds (`what` says what it should be, for the error). */
+export function readJsonObjectFile(file: string, what: string): JsonObject {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(error);
+    throw new BatonError("invalid_argument", `cannot read '${file}': ${reason}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new BatonError("invalid_argument", `'${file}' is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new BatonError("invalid_argument", `'${file}' must hold one JSON object: ${what}`);
+  }
+  return value as JsonObject;
 }

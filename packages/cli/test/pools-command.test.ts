@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ConcurrencyLimit, WorkPool, WorkQueue } from "@baton/core";
+import { defaultBaseJobTemplate, type ConcurrencyLimit, type WorkPool, type WorkQueue } from "@baton/core";
 import { startTestServer, type TestServer } from "../../../test/helpers.js";
 import { batonAt, json, oneLineError, type Result } from "./run-baton.js";
 
@@ -170,6 +173,77 @@ describe("baton work-pool and work-queue", () => {
     expect(help.stdout).toContain("Usage: baton work-queue create [options] <name>");
     expect(help.stdout).toContain("--priority <p>");
     expect(help.stdout).toContain("--limit <n>");
+  });
+});
+
+describe("baton work-pool and base job templates", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "baton-template-"));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("prints a type's default template, fills a new pool's with it and shows its job variables", async () => {
+    const printed = await baton("work-pool", "get-default-base-job-template", "--type", "docker");
+    expect(json(printed)).toEqual(defaultBaseJobTemplate("docker"));
+    const created = await baton("work-pool", "create", "containers", "--type", "docker");
+    expect(created.code).toBe(0);
+    const [inspect, inspectJson] = await Promise.all([
+      baton("work-pool", "inspect", "containers"),
+      baton("work-pool", "inspect", "containers", "--json"),
+    ]);
+    expect(json<WorkPool>(inspectJson).baseJobTemplate).toEqual(defaultBaseJobTemplate("docker"));
+    const lines = inspect.stdout.split("\n");
+    expect(lines).toContainEqual(expect.stringMatching(/^JOB VARIABLE\s+TYPE\s+DEFAULT$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^image\s+string\s+- \(required\)$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^pullPolicy\s+string\s+"if-not-present"$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^autoRemove\s+boolean\s+true$/));
+  });
+
+  it("creates a pool from a customised template file, with --job-variable defaults set in it", async () => {
+    const template = defaultBaseJobTemplate("docker") as {
+      variables: { properties: Record<string, object> };
+    };
+    template.variables.properties.image = { type: "string", default: "registry.example/flows:1" };
+    const file = join(dir, "template.json");
+    writeFileSync(file, JSON.stringify(template));
+    const created = await baton(
+      "work-pool",
+      "create",
+      "tuned",
+      "--type",
+      "docker",
+      "--base-job-template",
+      file,
+      "--job-variable",
+      "memory=1g",
+    );
+    expect(created.code).toBe(0);
+    const pool = await server.client.api.readWorkPool({ params: { name: "tuned" } });
+    const properties = (pool.baseJobTemplate.variables as typeof template.variables).properties;
+    expect(properties.image).toEqual({ type: "string", default: "registry.example/flows:1" });
+    expect(properties.memory).toMatchObject({ default: "1g" });
+  });
+
+  it("names what is wrong with a template file or a type without job variables, in one line", async () => {
+    const notTemplate = join(dir, "not-template.json");
+    writeFileSync(notTemplate, JSON.stringify({ job_configuration: {} }));
+    const notJson = join(dir, "not-json.json");
+    writeFileSync(notJson, "{ variables");
+    const [shape, parse, missing, type] = await Promise.all([
+      baton("work-pool", "create", "bad", "--type", "docker", "--base-job-template", notTemplate),
+      baton("work-pool", "create", "bad", "--base-job-template", notJson),
+      baton("work-pool", "create", "bad", "--base-job-template", join(dir, "nope.json")),
+      baton("work-pool", "get-default-base-job-template", "--type", "kubernetes"),
+    ]);
+    expect(oneLineError(shape)).toContain(
+      "error: the base job template holds 'job_configuration', which Baton does not read",
+    );
+    expect(oneLineError(parse)).toContain("is not JSON");
+    expect(oneLineError(missing)).toContain("nope.json': no such file");
+    expect(oneLineError(type)).toBe(
+      "error: Baton knows the job variables of process and docker pools, not of 'kubernetes' pools",
+    );
   });
 });
 

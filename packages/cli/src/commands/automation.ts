@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import {
   BatonError,
@@ -12,6 +11,7 @@ import {
 } from "@baton/core";
 import type { BatonClient } from "@baton/client";
 import { allPages, details, flag, print, printJson, table, time } from "../format.js";
+import { readJsonObjectFile } from "../options.js";
 import { apiClient } from "../settings.js";
 
 interface JsonOption {
@@ -66,27 +66,6 @@ async function findAutomation(client: BatonClient, idOrName: string): Promise<Au
     "invalid_argument",
     `${named.length} automations are named '${idOrName}': give one's id (${named.map((a) => a.id).join(", ")})`,
   );
-}
-
-/** The automation a file describes, as JSON: the body of `POST /api/automations`. */
-function readAutomationFile(file: string): AutomationCreate {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(error);
-    throw new BatonError("invalid_argument", `cannot read '${file}': ${reason}`);
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (error) {
-    throw new BatonError("invalid_argument", `'${file}' is not JSON: ${(error as Error).message}`);
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw new BatonError("invalid_argument", `'${file}' must hold one JSON object: an automation`);
-  }
-  return body as AutomationCreate;
 }
 
 export function automationCommand(): Command {
@@ -168,7 +147,7 @@ export function automationCommand(): Command {
     .description("Create an automation from a JSON file (see docs/automations.md)")
     .requiredOption("-f, --file <path>", "JSON file: name, trigger, actions")
     .action(async (options: { file: string }) => {
-      const body = readAutomationFile(options.file);
+      const body = readJsonObjectFile(options.file, "an automation") as AutomationCreate;
       const automation = await apiClient()
         .api.createAutomation({ body })
         .catch((error: unknown) => {

@@ -1,5 +1,13 @@
 import { Command, InvalidArgumentError } from "commander";
-import type { WorkPool, WorkQueue } from "@baton/core";
+import {
+  BatonError,
+  defaultBaseJobTemplate,
+  jobVariablesSchema,
+  WORK_POOL_TYPES,
+  type JsonObject,
+  type WorkPool,
+  type WorkQueue,
+} from "@baton/core";
 import {
   allPages,
   details,
@@ -11,7 +19,7 @@ import {
   table,
   time,
 } from "../format.js";
-import { collect, parseCount, parseParam } from "../options.js";
+import { collect, parseCount, parseParam, readJsonObjectFile } from "../options.js";
 import { apiClient } from "../settings.js";
 
 interface JsonOption {
@@ -23,7 +31,58 @@ interface CreateOptions {
   concurrencyLimit?: number;
   paused?: boolean;
   allowCommandOverride?: boolean;
+  baseJobTemplate?: string;
   jobVariable: string[];
+}
+
+interface VariableSchema {
+  type?: unknown;
+  default?: unknown;
+}
+
+/** The pool's job variables, one a row: its type in the schema and its default. */
+function jobVariablesTable(template: JsonObject): string {
+  const { properties = {}, required = [] } = (template.variables ?? {}) as {
+    properties?: Record<string, VariableSchema>;
+    required?: string[];
+  };
+  const typeOf = (schema: VariableSchema) =>
+    Array.isArray(schema.type)
+      ? schema.type.join("|")
+      : typeof schema.type === "string"
+        ? schema.type
+        : "any";
+  return table(
+    ["JOB VARIABLE", "TYPE", "DEFAULT"],
+    Object.entries(properties).map(([name, schema]) => [
+      name,
+      typeOf(schema),
+      schema.default !== undefined
+        ? JSON.stringify(schema.default)
+        : required.includes(name)
+          ? "- (required)"
+          : "-",
+    ]),
+    "No job variables in the pool's base job template.",
+  );
+}
+
+/**
+ * The base job template a new pool is created with: the file's (else the server fills in the type's
+ * default), with the defaults given by --job-variable set in it.
+ */
+function templateOf(type: string, options: CreateOptions): JsonObject | undefined {
+  const file = options.baseJobTemplate;
+  const template = file ? readJsonObjectFile(file, "a base job template") : undefined;
+  const defaults = options.jobVariable.map(parseParam);
+  if (defaults.length === 0) return template;
+  const withDefaults = structuredClone(template ?? defaultBaseJobTemplate(type)) as {
+    variables?: { properties?: Record<string, JsonObject> };
+  };
+  const variables = (withDefaults.variables ??= {});
+  const properties = (variables.properties ??= {});
+  for (const [key, value] of defaults) properties[key] = { ...properties[key], default: value };
+  return withDefaults;
 }
 
 const ALLOW_COMMAND_HELP =
@@ -60,26 +119,22 @@ export function workPoolCommand(): Command {
     .option("--paused", "create it paused")
     .option("--allow-command-override", ALLOW_COMMAND_HELP)
     .option(
+      "--base-job-template <file>",
+      "JSON file: the pool's job variables as a JSON Schema with defaults (default: its type's, see get-default-base-job-template)",
+    )
+    .option(
       "--job-variable <key=value>",
       "a default job variable of the pool's runs, the value as JSON or a bare string (repeatable)",
       collect,
       [],
     )
     .action(async (name: string, options: CreateOptions) => {
-      const defaults = options.jobVariable.map(parseParam);
+      const baseJobTemplate = templateOf(options.type, options);
       const pool = await apiClient().api.createWorkPool({
         body: {
           name,
           type: options.type,
-          ...(defaults.length > 0
-            ? {
-                baseJobTemplate: {
-                  variables: {
-                    properties: Object.fromEntries(defaults.map(([key, value]) => [key, { default: value }])),
-                  },
-                },
-              }
-            : {}),
+          ...(baseJobTemplate ? { baseJobTemplate } : {}),
           ...(options.concurrencyLimit !== undefined ? { concurrencyLimit: options.concurrencyLimit } : {}),
           ...(options.paused ? { paused: true } : {}),
           ...(options.allowCommandOverride ? { allowCommandOverride: true } : {}),
@@ -126,6 +181,24 @@ export function workPoolCommand(): Command {
       );
       if (options.json) return printJson({ ...pool, queues });
       print(poolDetails(pool, queues));
+      print("");
+      print(jobVariablesTable(pool.baseJobTemplate));
+    });
+
+  group
+    .command("get-default-base-job-template")
+    .description(
+      "Print a pool type's default base job template (JSON): its job variables with their defaults",
+    )
+    .option("-t, --type <type>", "worker type", "process")
+    .action((options: { type: string }) => {
+      if (!jobVariablesSchema(options.type)) {
+        throw new BatonError(
+          "invalid_argument",
+          `Baton knows the job variables of ${WORK_POOL_TYPES.join(" and ")} pools, not of '${options.type}' pools`,
+        );
+      }
+      printJson(defaultBaseJobTemplate(options.type));
     });
 
   group
