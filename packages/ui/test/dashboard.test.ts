@@ -786,6 +786,44 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     await move(flowRun.id, { type: "COMPLETED" });
   });
 
+  it("lists global concurrency limits with their slots in use, and creates, disables, resets and deletes one", async () => {
+    await open("/concurrency-limits");
+    const form = page.getByRole("form", { name: "New global limit" });
+    await form.getByLabel("Name").fill("warehouse");
+    await form.getByLabel("Limit").fill("2");
+    await form.getByLabel("Decay per second").fill("0.5");
+    await form.getByRole("button", { name: "Add global limit" }).click();
+    const row = page.getByRole("table", { name: "Global limits" }).getByRole("row", { name: /warehouse/ });
+    await row.getByText("0 / 2").waitFor();
+    await row.getByText("0.5/s").waitFor();
+    expect(await api().readGlobalConcurrencyLimit({ params: { name: "warehouse" } })).toMatchObject({
+      limit: 2,
+      slotDecayPerSecond: 0.5,
+      active: true,
+    });
+
+    // A holder's slot shows when the list is read again (grants are not announced).
+    await api().acquireGlobalConcurrencySlots({ params: { name: "warehouse" }, body: {} });
+    await row.getByText("1 / 2").waitFor({ timeout: UI_TIMEOUT });
+    await shoot("global-concurrency-limits");
+
+    await row.getByRole("button", { name: "Disable" }).click();
+    await row.getByText("inactive").waitFor();
+    expect((await api().readGlobalConcurrencyLimit({ params: { name: "warehouse" } })).active).toBe(false);
+    await row.getByRole("button", { name: "Enable" }).click();
+    await row.getByText("active", { exact: true }).waitFor();
+
+    await row.getByRole("button", { name: "Reset" }).click();
+    await row.getByRole("button", { name: "Yes, reset" }).click();
+    await row.getByText("0 / 2").waitFor();
+    await row.getByRole("button", { name: "Delete" }).click();
+    await row.getByRole("button", { name: "Yes, delete" }).click();
+    await row.waitFor({ state: "detached" });
+    await expect(api().readGlobalConcurrencyLimit({ params: { name: "warehouse" } })).rejects.toMatchObject({
+      code: "not_found",
+    });
+  });
+
   it("adds variables with values read as JSON when they parse, edits a value, refuses a taken name, and deletes one", async () => {
     await open("/variables");
     const form = page.getByRole("form", { name: "New variable" });

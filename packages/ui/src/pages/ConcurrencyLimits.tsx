@@ -17,6 +17,7 @@ import {
 } from "../components.js";
 import { parseLimit, LimitEditor } from "../limit-editor.js";
 import { Link } from "../router.js";
+import { GlobalLimitsSection } from "./GlobalConcurrencyLimits.js";
 
 /** The task runs named in a limit's slots; beyond this many, the rest are counted. */
 const HOLDERS_SHOWN = 10;
@@ -221,6 +222,7 @@ export function ConcurrencyLimitsPage() {
           <LoadMore nextOffset={limits.nextOffset} loading={limits.loadingMore} onClick={limits.loadMore} />
         </>
       )}
+      <GlobalLimitsSection />
     </>
   );
 }
