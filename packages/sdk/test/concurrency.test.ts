@@ -1,3 +1,6 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatonError } from "@baton/core";
@@ -7,6 +10,42 @@ import { startProcess } from "../../../test/processes.js";
 import { failure } from "../../../test/runs.js";
 
 const HOLDER = fileURLToPath(new URL("./fixtures/hold-slot.ts", import.meta.url));
+const RACER = fileURLToPath(new URL("./fixtures/race-slots.ts", import.meta.url));
+
+/** Runs the racers, all told to go at once when every one is ready; answers what each saw. */
+async function raceProcesses(
+  apiUrl: string,
+  name: string,
+  processes: number,
+  rounds: number,
+): Promise<number[]> {
+  const racers = Array.from({ length: processes }, () => {
+    const child = spawn(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", RACER, name, String(rounds)],
+      {
+        env: { ...process.env, BATON_API_URL: apiUrl },
+        stdio: ["pipe", "pipe", "inherit"],
+      },
+    );
+    const lines: string[] = [];
+    const ready = new Promise<void>((resolve) =>
+      createInterface({ input: child.stdout }).on("line", (line) =>
+        line === "ready" ? resolve() : lines.push(line),
+      ),
+    );
+    return { child, ready, lines, exited: once(child, "exit") };
+  });
+  await Promise.all(racers.map((racer) => racer.ready));
+  for (const racer of racers) racer.child.stdin.end("go\n");
+  const seen: number[] = [];
+  for (const racer of racers) {
+    const [code] = (await racer.exited) as [number];
+    expect(code).toBe(0);
+    seen.push(...(JSON.parse(racer.lines.join("")) as number[]));
+  }
+  return seen;
+}
 
 describe.each(DIALECTS)(
   "global concurrency and rate limits in the SDK on %s",
@@ -42,6 +81,16 @@ describe.each(DIALECTS)(
       expect(inUse).toHaveLength(6);
       expect(inUse.every((count) => count >= 1 && count <= 2)).toBe(true);
       expect(await limitNamed("warehouse")).toMatchObject({ activeSlots: 0, leases: 0 });
+    });
+
+    it("never lets racing processes hold more slots than the limit has", async () => {
+      await server.client.api.createGlobalConcurrencyLimit({ body: { name: "shared", limit: 2 } });
+      const seen = await raceProcesses(server.apiUrl, "shared", 4, 5);
+      // Every body ran, and the store never counted more than 2 slots in use while one held its slot.
+      expect(seen).toHaveLength(20);
+      expect(Math.max(...seen)).toBeLessThanOrEqual(2);
+      expect(Math.min(...seen)).toBeGreaterThanOrEqual(1);
+      expect(await limitNamed("shared")).toMatchObject({ activeSlots: 0, leases: 0 });
     });
 
     it("gives the slots back when the body throws, and passes the error on", async () => {
