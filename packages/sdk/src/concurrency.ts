@@ -88,7 +88,7 @@ export async function acquireConcurrency(
         .renewGlobalConcurrencyLease({ params: { id: lease.id }, body: { leaseSeconds } })
         .catch((error: unknown) => {
           // Gone (reset, or renewed too late): the slots are no longer held; a network blip may pass.
-          if (!(error instanceof BatonError && error.code === "not_found")) return;
+          if (!isNotFound(error)) return;
           lost = error;
           clearInterval(renewal);
           warn(`the slots of global concurrency limit '${name}' were lost: ${(error as Error).message}`);
@@ -104,7 +104,13 @@ export async function acquireConcurrency(
     release: () => {
       released ??= (async () => {
         clearInterval(renewal);
-        if (!lost) await client.api.releaseGlobalConcurrencyLease({ params: { id: lease.id } });
+        if (lost) return;
+        // A lease that ran out before its holder noticed: its slots are free already.
+        await client.api
+          .releaseGlobalConcurrencyLease({ params: { id: lease.id } })
+          .catch((error: unknown) => {
+            if (!isNotFound(error)) throw error;
+          });
       })();
       return released;
     },
@@ -126,6 +132,8 @@ export async function acquireConcurrency(
 export async function rateLimit(name: string, options: RateLimitOptions = {}): Promise<void> {
   await acquire(clientFor(name), name, "rate", options);
 }
+
+const isNotFound = (error: unknown) => error instanceof BatonError && error.code === "not_found";
 
 function clientFor(name: string): BatonClient {
   return currentRun()?.client ?? requiredClient(`global concurrency limit '${name}'`);

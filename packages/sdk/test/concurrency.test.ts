@@ -107,6 +107,17 @@ describe.each(DIALECTS)(
       expect(await concurrency("thrower", () => "next", { timeoutSeconds: 0 })).toBe("next");
     });
 
+    it("releases without an error slots that an operator's reset freed already", async () => {
+      await server.client.api.createGlobalConcurrencyLimit({ body: { name: "reset-me", limit: 1 } });
+      expect(
+        await concurrency("reset-me", async () => {
+          await server.client.api.resetGlobalConcurrencyLimit({ params: { name: "reset-me" } });
+          return "done";
+        }),
+      ).toBe("done");
+      expect(await limitNamed("reset-me")).toMatchObject({ activeSlots: 0, leases: 0 });
+    });
+
     it("rateLimit takes slots that only decay frees, and times out when none is free", async () => {
       // One slot back every 10 s: the test ends long before one decays.
       await server.client.api.createGlobalConcurrencyLimit({

@@ -74,6 +74,10 @@ describe.each(DIALECTS)("global concurrency limits on %s", { timeout: 60_000 }, 
     await expect(
       a.client.api.renewGlobalConcurrencyLease({ params: { id: first.lease!.id }, body: {} }),
     ).rejects.toMatchObject({ code: "not_found" });
+    // Its holder releasing it late is told it was gone (its slots were free already).
+    await expect(
+      b.client.api.releaseGlobalConcurrencyLease({ params: { id: first.lease!.id } }),
+    ).rejects.toThrow(/lease '.*' does not exist: it was released, reset, or ran out/);
   });
 
   it("a rate limit admits its limit at once and frees slots only by decay", async () => {

@@ -593,7 +593,7 @@ export const routes = {
   releaseGlobalConcurrencyLease: route({
     method: "DELETE",
     path: "/global-concurrency-leases/:id",
-    summary: "Give a lease's slots back (nothing to do when it has ended already)",
+    summary: "Give a lease's slots back (404 when it has ended already: its slots are free)",
     tag: "global concurrency limits",
     params: ById,
     response: null,

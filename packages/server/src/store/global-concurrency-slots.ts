@@ -148,23 +148,24 @@ export async function renewLease(ctx: StoreContext, id: string, leaseSeconds: nu
     .where("expires", ">", now.toISOString())
     .returning(["id", "slots", "expires"])
     .executeTakeFirst();
-  if (!row) {
-    throw new BatonError(
-      "not_found",
-      `global concurrency lease '${id}' does not exist: it was released, reset, or ran out before it was renewed, and its slots are free`,
-    );
-  }
+  if (!row) throw leaseGone(id);
   return row;
 }
 
-/** Gives a lease's slots back; nothing to do when it has ended already (a release may be retried). */
+const leaseGone = (id: string) =>
+  new BatonError(
+    "not_found",
+    `global concurrency lease '${id}' does not exist: it was released, reset, or ran out before it was renewed, and its slots are free`,
+  );
+
+/** Gives a lease's slots back; a lease that has ended already is not_found (its slots are free). */
 export async function releaseLease(ctx: StoreContext, id: string): Promise<void> {
   const released = await ctx.db.kysely
     .deleteFrom("globalConcurrencyLeases")
     .where("id", "=", id)
     .returning("limitId")
     .executeTakeFirst();
-  if (!released) return;
+  if (!released) throw leaseGone(id);
   const limit = await ctx.db.kysely
     .selectFrom("globalConcurrencyLimits")
     .select("name")
