@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { defaultBaseJobTemplate, parseJobVariables, stopGracePeriodOf } from "./work-pool-types.js";
+import {
+  defaultBaseJobTemplate,
+  jobVariableDefaults,
+  parseJobVariables,
+  stopGracePeriodOf,
+  withJobVariableDefaults,
+} from "./work-pool-types.js";
 
 describe("work pool types' job variables", () => {
   it("lay out each type's variables as a JSON Schema with defaults in the base job template", () => {
@@ -30,6 +36,21 @@ describe("work pool types' job variables", () => {
     );
     expect(process.properties.streamOutput!.default).toBe(true);
     expect(defaultBaseJobTemplate("kubernetes")).toEqual({ variables: { type: "object", properties: {} } });
+  });
+
+  it("read and replace a template's defaults, keeping its schema", () => {
+    const template = defaultBaseJobTemplate("docker");
+    expect(jobVariableDefaults(template)).toEqual({
+      pullPolicy: "if-not-present",
+      autoRemove: true,
+      stopGracePeriodSeconds: 10,
+    });
+    const edited = withJobVariableDefaults(template, { image: "node:22", autoRemove: false, extra: 1 });
+    expect(jobVariableDefaults(edited)).toEqual({ image: "node:22", autoRemove: false, extra: 1 });
+    const properties = (edited.variables as { properties: Record<string, object> }).properties;
+    expect(properties.image).toMatchObject({ type: "string", minLength: 1 });
+    expect(properties.extra).toEqual({ default: 1 });
+    expect((edited.variables as { required: string[] }).required).toEqual(["image"]);
   });
 
   it("read a run's variables with the defaults filled in", () => {

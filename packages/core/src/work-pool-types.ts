@@ -144,6 +144,22 @@ export function jobVariableDefaults(template: JsonObject): JsonObject {
 }
 
 /**
+ * The template with `defaults` as its variables' defaults, in place of those it had: a variable left
+ * out has none; one the schema does not list is added with only its default.
+ */
+export function withJobVariableDefaults(template: JsonObject, defaults: JsonObject): JsonObject {
+  const variables = (template.variables ?? { type: "object" }) as { properties?: Record<string, JsonObject> };
+  const properties: Record<string, JsonObject> = {};
+  for (const [name, { default: _old, ...schema }] of Object.entries(variables.properties ?? {})) {
+    properties[name] = schema;
+  }
+  for (const [name, value] of Object.entries(defaults)) {
+    if (value !== undefined) properties[name] = { ...properties[name], default: value };
+  }
+  return { ...template, variables: { ...variables, properties } };
+}
+
+/**
  * A run's job variables read with its pool type's schema, defaults filled in; a wrong one is refused
  * naming each variable and what is wrong with it.
  */

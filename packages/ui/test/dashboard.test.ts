@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import type { FlowRun, JsonObject, StateInput } from "@baton/core";
+import { jobVariableDefaults, type FlowRun, type JsonObject, type StateInput } from "@baton/core";
 import { findDashboard } from "@baton/server";
 import { serverAFlow } from "../../../examples/gps/src/flows.js";
 import { toLocalInput } from "../src/run-filters.js";
@@ -741,6 +741,26 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     await pool.getByRole("heading", { name: /gpu.*Paused/ }).waitFor();
     expect((await api().readWorkPool({ params: { name: "gpu" } })).paused).toBe(true);
     await shoot("work-pools-edited");
+  });
+
+  it("shows a docker pool's job variables in the form made from its schema and saves its defaults", async () => {
+    await api().createWorkPool({ body: { name: "containers", type: "docker" } });
+    await open("/work-pools");
+    const pool = page.getByRole("region", { name: "Work pool containers" });
+    await pool.getByText("Job variables", { exact: true }).click();
+    // The type's defaults fill the form.
+    const pullPolicy = pool.getByLabel("Pull policy", { exact: true });
+    expect(await pullPolicy.locator("option:checked").textContent()).toBe("if-not-present");
+    expect(await pool.getByLabel("Auto remove", { exact: true }).isChecked()).toBe(true);
+    await pool.getByLabel("Image", { exact: true }).fill("node:22");
+    await pullPolicy.selectOption({ label: "always" });
+    await shoot("work-pool-job-variables");
+    await pool.getByRole("button", { name: "Save defaults" }).click();
+    await expect
+      .poll(async () =>
+        jobVariableDefaults((await api().readWorkPool({ params: { name: "containers" } })).baseJobTemplate),
+      )
+      .toEqual({ image: "node:22", pullPolicy: "always", autoRemove: true, stopGracePeriodSeconds: 10 });
   });
 
   it("creates, edits, resets and deletes a tag's limit, showing which task runs hold its slots", async () => {

@@ -2,7 +2,9 @@ import { Command, InvalidArgumentError } from "commander";
 import {
   BatonError,
   defaultBaseJobTemplate,
+  jobVariableDefaults,
   jobVariablesSchema,
+  withJobVariableDefaults,
   WORK_POOL_TYPES,
   type JsonObject,
   type WorkPool,
@@ -76,13 +78,8 @@ function templateOf(type: string, options: CreateOptions): JsonObject | undefine
   const template = file ? readJsonObjectFile(file, "a base job template") : undefined;
   const defaults = options.jobVariable.map(parseParam);
   if (defaults.length === 0) return template;
-  const withDefaults = structuredClone(template ?? defaultBaseJobTemplate(type)) as {
-    variables?: { properties?: Record<string, JsonObject> };
-  };
-  const variables = (withDefaults.variables ??= {});
-  const properties = (variables.properties ??= {});
-  for (const [key, value] of defaults) properties[key] = { ...properties[key], default: value };
-  return withDefaults;
+  const base = template ?? defaultBaseJobTemplate(type);
+  return withJobVariableDefaults(base, { ...jobVariableDefaults(base), ...Object.fromEntries(defaults) });
 }
 
 const ALLOW_COMMAND_HELP =

@@ -22,6 +22,7 @@ import {
 } from "../components.js";
 import { pluralize } from "../format.js";
 import { LimitEditor } from "../limit-editor.js";
+import { PoolJobVariables } from "../pool-job-variables.js";
 
 export interface PoolView {
   pool: WorkPool;
@@ -278,6 +279,15 @@ function Pool({ view, onChanged }: { view: PoolLoad; onChanged: () => void }) {
         <dt>Workers</dt>
         <dd>{pluralize(online, "worker")} online</dd>
       </dl>
+      <details>
+        <summary>Job variables</summary>
+        <p className="muted small">
+          What the pool&apos;s workers take for each run, with the pool&apos;s defaults; a deployment&apos;s
+          and a run&apos;s own job variables go over them.
+        </p>
+        {/* Made again from the saved pool once it changes, so the form shows what was saved. */}
+        <PoolJobVariables key={pool.updated} pool={pool} onSaved={onChanged} />
+      </details>
       <h3>Queues</h3>
       <Queues view={view} onChanged={onChanged} />
       <h3>Workers</h3>
