@@ -105,6 +105,20 @@ describe.each(DIALECTS)("global concurrency limits on %s", { timeout: 60_000 }, 
     expect(answers.filter((answer) => answer.limit.activeSlots > 4)).not.toHaveLength(0);
   });
 
+  it("a rate limit whose decay is taken away forgets its decaying slots, which could never come back", async () => {
+    await a.client.api.createGlobalConcurrencyLimit({
+      body: { name: "was-rate", limit: 2, slotDecayPerSecond: 0.1 },
+    });
+    await acquire("was-rate", 0, { mode: "rate", occupy: 2 });
+    expect((await acquire("was-rate", 1, {})).granted).toBe(false);
+    const plain = await b.client.api.updateGlobalConcurrencyLimit({
+      params: { name: "was-rate" },
+      body: { slotDecayPerSecond: null },
+    });
+    expect(plain).toMatchObject({ slotDecayPerSecond: null, activeSlots: 0 });
+    expect((await acquire("was-rate", 0, {})).granted).toBe(true);
+  });
+
   it("an inactive limit admits everyone and counts nothing", async () => {
     await a.client.api.createGlobalConcurrencyLimit({ body: { name: "off", limit: 1, active: false } });
     const answers = await Promise.all(

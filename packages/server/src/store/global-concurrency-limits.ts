@@ -1,4 +1,5 @@
 import {
+  decayedSlots,
   EventName,
   newId,
   notFound,
@@ -125,17 +126,33 @@ export async function updateGlobalLimit(
   name: string,
   input: GlobalConcurrencyLimitUpdate,
 ): Promise<GlobalConcurrencyLimit> {
-  const result = await ctx.db.kysely
-    .updateTable("globalConcurrencyLimits")
-    .set({
-      ...(input.limit !== undefined ? { slotLimit: input.limit } : {}),
-      ...(input.active !== undefined ? { active: toFlag(input.active) } : {}),
-      ...(input.slotDecayPerSecond !== undefined ? { slotDecayPerSecond: input.slotDecayPerSecond } : {}),
-      updated: nowIso(),
-    })
-    .where("name", "=", name)
-    .executeTakeFirst();
-  if (result.numUpdatedRows === 0n) throw notFound("global concurrency limit", name);
+  const now = new Date();
+  await ctx.db.kysely.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable("globalConcurrencyLimits")
+      .set({
+        ...(input.limit !== undefined ? { slotLimit: input.limit } : {}),
+        ...(input.active !== undefined ? { active: toFlag(input.active) } : {}),
+        updated: now.toISOString(),
+      })
+      .where("name", "=", name)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw notFound("global concurrency limit", name);
+    if (input.slotDecayPerSecond === undefined) return;
+    // What decayed at the old rate is settled first; without decay, slots of rate grants would never
+    // come back, so they go.
+    const decaying = input.slotDecayPerSecond === null ? 0 : decayedSlots(usageOf(row, []), now);
+    await trx
+      .updateTable("globalConcurrencyLimits")
+      .set({
+        slotDecayPerSecond: input.slotDecayPerSecond,
+        decayingSlots: decaying,
+        decayedAt: now.toISOString(),
+      })
+      .where("id", "=", row.id)
+      .execute();
+  });
   limitChanged(ctx, name);
   return readGlobalLimit(ctx, name);
 }
