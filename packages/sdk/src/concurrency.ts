@@ -61,11 +61,16 @@ export async function concurrency<T>(
   options: ConcurrencyOptions = {},
 ): Promise<T> {
   const slots = await acquireConcurrency(name, options);
+  let result: T;
   try {
-    return await body();
-  } finally {
-    await slots.release();
+    result = await body();
+  } catch (error) {
+    // The body's error is the one to see: a release that fails too leaves a lease that runs out.
+    await slots.release().catch(() => {});
+    throw error;
   }
+  await slots.release();
+  return result;
 }
 
 /**
