@@ -6,6 +6,7 @@ import {
   CompiledQuery,
   Kysely,
   Migrator,
+  PostgresAdapter,
   SqliteDialect,
   SqliteDriver,
   type DatabaseConnection,
@@ -230,6 +231,10 @@ async function sqlRaw(db: Db, text: string): Promise<void> {
 }
 
 /** Turns constraint violations from either database into errors that name the problem. */
+/** Whether statements go to PostgreSQL (a transaction's too), where one statement may write several tables. */
+export const speaksPostgres = (db: Kysely<Database>): boolean =>
+  db.getExecutor().adapter instanceof PostgresAdapter;
+
 /** The row refers (by a foreign key) to one that does not exist. */
 export function isForeignKeyError(error: unknown): boolean {
   const code = (error as { code?: string } | null)?.code;

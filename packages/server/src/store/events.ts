@@ -82,42 +82,47 @@ async function storeEvents(db: Executor, drafts: readonly CustomEventDraft[]): P
     for (const { id, tags, ...names } of rows) runs.set(id, { ...names, tags: fromJson(tags, []) });
   }
   const occurred = nowIso();
-  const events: StoredEvent[] = drafts.map((draft) => ({
+  const events = drafts.map((draft) =>
+    storedEvent(draft, draft.flowRun ?? (draft.flowRunId ? runs.get(draft.flowRunId) : undefined), occurred),
+  );
+  for (const batch of chunks(events)) await db.insertInto("events").values(batch.map(eventRow)).execute();
+  return events;
+}
+
+/** The event a draft becomes, with what its flow run tells (given, or read by the caller). */
+export function storedEvent(
+  draft: EventDraft | CustomEventDraft,
+  flowRun: EventRelated | null | undefined,
+  occurred = nowIso(),
+): StoredEvent {
+  return {
     id: newId(),
     name: draft.name,
     occurred,
     resource: draft.resource,
     flowRunId: draft.flowRunId,
     payload: draft.payload,
-    related: {
-      ...UNRELATED,
-      ...(draft.flowRun ?? (draft.flowRunId ? runs.get(draft.flowRunId) : {})),
-      ...draft.related,
-    },
-  }));
-  for (const batch of chunks(events)) {
-    await db
-      .insertInto("events")
-      .values(
-        batch.map((event) => ({
-          id: event.id,
-          occurred: event.occurred,
-          name: event.name,
-          resourceKind: event.resource.kind,
-          resourceId: event.resource.id,
-          flowRunId: event.flowRunId,
-          flowRunName: event.related.flowRunName,
-          flowName: event.related.flowName,
-          deploymentName: event.related.deploymentName,
-          workPoolName: event.related.workPoolName,
-          tags: toJson(event.related.tags),
-          payload: toJson(event.payload),
-          processed: 0,
-        })),
-      )
-      .execute();
-  }
-  return events;
+    related: { ...UNRELATED, ...flowRun, ...draft.related },
+  };
+}
+
+/** An event's row in the events table. */
+export function eventRow(event: StoredEvent) {
+  return {
+    id: event.id,
+    occurred: event.occurred,
+    name: event.name,
+    resourceKind: event.resource.kind,
+    resourceId: event.resource.id,
+    flowRunId: event.flowRunId,
+    flowRunName: event.related.flowRunName,
+    flowName: event.related.flowName,
+    deploymentName: event.related.deploymentName,
+    workPoolName: event.related.workPoolName,
+    tags: toJson(event.related.tags),
+    payload: toJson(event.payload),
+    processed: 0,
+  };
 }
 
 /** Stores one event outside any transaction of the change it reports, and publishes it. */

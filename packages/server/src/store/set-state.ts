@@ -16,10 +16,11 @@ import {
   type TransitionContext,
   TERMINAL_STATE_TYPES,
 } from "@baton/core";
-import type { Selectable, Transaction } from "kysely";
-import type { Database, FlowRunTable, TaskRunTable } from "../db/schema.js";
+import type { Insertable, QueryCreator, Selectable, Transaction } from "kysely";
+import { speaksPostgres } from "../db/database.js";
+import type { Database, EventTable, FlowRunTable, StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, toJson, type StoreContext } from "./context.js";
-import { recordEvents } from "./events.js";
+import { eventRow, recordEvents, storedEvent } from "./events.js";
 
 type Kind = "flow" | "task";
 type Trx = Transaction<Database>;
@@ -134,9 +135,20 @@ export async function transitionInTransaction(
   // A finished flow run scheduled again is a rerun: it starts over with all its retries (unless the
   // caller retries it, keepRunCount).
   const scheduledAgain = isTerminal(initial?.type) && state.type === "SCHEDULED";
-  await trx
-    .insertInto("states")
-    .values({
+  const flowRunId = kind === "flow" ? id : run.flowRunId;
+  const event = storedEvent(
+    {
+      name: kind === "flow" ? EventName.FlowRunStateChanged : EventName.TaskRunStateChanged,
+      resource: { kind: `${kind}-run`, id },
+      flowRunId,
+      payload: { state, previousType: initial?.type ?? null },
+      ...(kind === "task" ? { related: { tags } } : {}),
+    },
+    run.related,
+  );
+  const writer = await withStateAndEvent(
+    trx,
+    {
       id: newId(),
       flowRunId: kind === "flow" ? id : null,
       taskRunId: kind === "task" ? id : null,
@@ -144,8 +156,9 @@ export async function transitionInTransaction(
       name: state.name,
       timestamp: state.timestamp,
       state: toJson(state),
-    })
-    .execute();
+    },
+    eventRow(event),
+  );
   const common = {
     state: toJson(state),
     stateType: state.type,
@@ -158,7 +171,7 @@ export async function transitionInTransaction(
   let flowRunRow: FlowRunRow | undefined;
   let taskRunRow: Selectable<TaskRunTable> | undefined;
   if (kind === "flow") {
-    const row = await trx
+    const row = await writer
       .updateTable("flowRuns")
       .set((eb) => ({
         ...common,
@@ -181,7 +194,7 @@ export async function transitionInTransaction(
     }
   } else {
     const cached = state.type === "COMPLETED" && (state.cacheKey ?? run.cacheKey);
-    taskRunRow = await trx
+    taskRunRow = await writer
       .updateTable("taskRuns")
       .set({
         ...common,
@@ -199,24 +212,36 @@ export async function transitionInTransaction(
     // Slots are taken only for a run's own tags: a run without tags holds none.
     else if (tags.length > 0) await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
   }
-  const flowRunId = kind === "flow" ? id : run.flowRunId;
-  const [event] = await recordEvents(trx, [
-    {
-      name: kind === "flow" ? EventName.FlowRunStateChanged : EventName.TaskRunStateChanged,
-      resource: { kind: `${kind}-run`, id },
-      flowRunId,
-      payload: { state, previousType: initial?.type ?? null },
-      flowRun: run.related,
-      ...(kind === "task" ? { related: { tags } } : {}),
-    },
-  ]);
   return {
     result: { ...base, state },
-    changed: { runId: id, flowRunId, state, previous: initial, event: event! },
+    changed: { runId: id, flowRunId, state, previous: initial, event },
     ...(changedTasks.length > 0 ? { alsoChanged: changedTasks } : {}),
     ...(flowRunRow ? { flowRunRow } : {}),
     ...(taskRunRow ? { taskRunRow } : {}),
   };
+}
+
+/**
+ * Writes a transition's state history row and its event, and answers where to send the run's update.
+ * On PostgreSQL the three are one statement (the inserts go with the update as data-modifying WITH
+ * queries): two round trips fewer for every state change. SQLite, in this process, takes three.
+ */
+async function withStateAndEvent(
+  trx: Trx,
+  stateRow: Insertable<StateTable>,
+  event: Insertable<EventTable>,
+): Promise<QueryCreator<Database>> {
+  if (speaksPostgres(trx)) {
+    // The WITH names are not tables of the database: the update does not read them.
+    return trx
+      .with("writtenState", (db) => db.insertInto("states").values(stateRow).returning("id"))
+      .with("writtenEvent", (db) =>
+        db.insertInto("events").values(event).returning("id"),
+      ) as unknown as QueryCreator<Database>;
+  }
+  await trx.insertInto("states").values(stateRow).execute();
+  await trx.insertInto("events").values(event).execute();
+  return trx;
 }
 
 /** What a transition reads of its run, and of the flow run it belongs to. */
