@@ -3,7 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { FlowRun, JsonObject, State } from "@baton/core";
+import {
+  defaultBaseJobTemplate,
+  withJobVariableDefaults,
+  type FlowRun,
+  type JsonObject,
+  type State,
+} from "@baton/core";
 import { batonAt, json } from "../../cli/test/run-baton.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 import type { TestProcess } from "../../../test/processes.js";
@@ -104,6 +110,24 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
     const wrong = await baton("deployment", "run", "add/sum", "--param", "a=one");
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toMatch(/a/);
+  });
+
+  it("keeps a run's output out of the worker's own when its pool's streamOutput is false, not out of its logs", async () => {
+    const baseJobTemplate = withJobVariableDefaults(defaultBaseJobTemplate("process"), {
+      streamOutput: false,
+    });
+    await api().createWorkPool({ body: { name: "quiet", type: "process", baseJobTemplate } });
+    const deployment = await deploy("add", "quiet-sum", "quiet");
+    const worker = await startWorker("quiet");
+    const run = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { a: 5, b: 6 } },
+    });
+    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: 11 } });
+    await waitForLog(server.client, run.id, "adding 5 and 6");
+    expect(worker.lines.some((line) => line.includes("started on process pool 'quiet'"))).toBe(true);
+    expect(worker.lines.filter((line) => line.includes("adding 5 and 6"))).toEqual([]);
   });
 
   it("never lets two runs of a queue limited to one run at once, with three workers racing", async () => {
