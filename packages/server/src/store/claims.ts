@@ -1,5 +1,6 @@
 import {
   admit,
+  jobVariableDefaults,
   BatonError,
   EventName,
   isEvent,
@@ -20,7 +21,7 @@ import { fromJson, type StoreContext } from "./context.js";
 import { readDeployments } from "./deployments.js";
 import { toFlowRun } from "./flow-runs.js";
 import { publishStateChange, transitionInTransaction, type Applied } from "./set-state.js";
-import { jobVariableDefaults, jobVariablesForRun } from "./work-pools.js";
+import { jobVariablesForRun } from "./work-pools.js";
 
 type Trx = Transaction<Database>;
 type Request = z.output<typeof ClaimRequest>;

@@ -49,9 +49,6 @@ const toWorker = (
   status: workerIsOnline(row, now) ? "ONLINE" : "OFFLINE",
 });
 
-// Read here by the claims, which give a run its pool's defaults.
-export { jobVariableDefaults } from "@baton/core";
-
 /** The job variable that replaces what a worker runs (a process's command, a container's). */
 const COMMAND = "command";
 
