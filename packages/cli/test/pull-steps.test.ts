@@ -168,18 +168,21 @@ deployments:
       );
     });
 
-    it("is refused by the API when a step is unknown, a URL holds a password or a folder climbs out", async () => {
+    it("is refused by the API when a step is unknown, a URL holds a password, would be read as git's option or command, or a folder climbs out", async () => {
       const create = (pullSteps: unknown) =>
         failure(
           server.client.api.createDeployment({
             body: { name: "bad", flowName: "from-git", pullSteps } as never,
           }),
         );
-      const [unknown, password, climbing] = await Promise.all([
+      const [unknown, password, climbing, option, command] = await Promise.all([
         create([{ step: "git_pull", repository: "x" }]),
         create([{ step: "git_clone", repository: "https://me:hunter22@example.com/app.git" }]),
         create([{ step: "set_working_directory", directory: "../elsewhere" }]),
+        create([{ step: "git_clone", repository: "--upload-pack=touch /tmp/owned" }]),
+        create([{ step: "git_clone", repository: "ext::sh -c touch% /tmp/owned" }]),
       ]);
+      for (const refused of [option, command]) expect(refused.message).toContain("not starting with '-'");
       expect(unknown).toMatchObject({ code: "invalid_argument" });
       expect(unknown.message).toContain("pullSteps.0.step");
       expect(password.message).toContain("must not hold a password");

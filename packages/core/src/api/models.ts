@@ -389,6 +389,11 @@ export const PullStep = z.discriminatedUnion("step", [
         .string()
         .min(1)
         .max(2000)
+        // git would read a leading '-' as one of its options, and its ext:: transport runs a command.
+        .refine(
+          (url) => !url.startsWith("-") && !/^ext::/i.test(url),
+          "must be a repository's URL or path (not starting with '-' nor using git's ext:: transport)",
+        )
         .refine(
           (url) => !/^[a-z][a-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/i.test(url),
           "must not hold a password: keep it in a secret and name that secret in credentialsSecret",
