@@ -1,9 +1,9 @@
 import {
   admit,
-  jobVariableDefaults,
   BatonError,
   EventName,
   isEvent,
+  jobVariableDefaults,
   makeState,
   notFound,
   type BatonEvent,
@@ -133,11 +133,12 @@ const claimKind = (request: Request): string =>
     : `deployments ${[...(request.deploymentIds ?? [])].sort().join(",")}`;
 
 /**
- * The claims in progress on one server, in line by kind, and when each kind's polls were last recorded. A change that may free work is given to the
- * first claim of each kind that has not heard of one yet, not to all: when every waiting worker woke,
- * each freed slot cost a pass under the pool's lock per worker and all but one found nothing. A claim
- * that took as many runs as it asked for (there may be more), or leaves with a change it did not pass
- * over, hands the change on to the next in line, so no change is lost.
+ * The claims in progress on one server, in line by kind, and when each kind's polls were last
+ * recorded. A change that may free work is given to the first claim of each kind that has not heard
+ * of one yet, not to all: when every waiting worker woke, each freed slot cost a pass under the pool's
+ * lock per worker and all but one found nothing. A claim that took as many runs as it asked for (there
+ * may be more), or leaves with a change it did not pass over, hands the change on to the next in line,
+ * so no change is lost.
  */
 class ServerClaims {
   readonly #lines = new Map<string, Waiter[]>();
@@ -174,6 +175,8 @@ class ServerClaims {
   pollToMark(kind: string): boolean {
     const now = Date.now();
     if (now - (this.#marked.get(kind) ?? -Infinity) < POLL_MARK_INTERVAL_MS) return false;
+    // Serve processes that come and go leave kinds behind: forgetting them all costs one write each.
+    if (this.#marked.size >= MARKED_KINDS) this.#marked.clear();
     this.#marked.set(kind, now);
     return true;
   }
@@ -187,6 +190,7 @@ class ServerClaims {
 }
 
 const POLL_MARK_INTERVAL_MS = 5000;
+const MARKED_KINDS = 10_000;
 
 const serverClaims = new WeakMap<EventBus, ServerClaims>();
 
