@@ -1,5 +1,3 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AutomationCreate, State } from "@baton/core";
 import {
@@ -9,39 +7,9 @@ import {
   type TestDialect,
   type TestServer,
 } from "../../../test/helpers.js";
+import { Hooks } from "../../../test/hooks.js";
 import { actionRunsOf, finishedActionRuns } from "../../../test/runs.js";
 import { eventRetentionService } from "../src/services/event-retention.js";
-
-/**
- * A local HTTP server standing in for Slack and webhook endpoints: it records every request and
- * answers each path with the statuses it was told, in order, then 200 "ok". A failing answer's body
- * quotes the request's path, as some servers do, so that masking the secret URL is put to the test.
- */
-class Hooks {
-  readonly requests: { path: string; body: unknown }[] = [];
-  readonly #script = new Map<string, number[]>();
-  readonly #server: Server = createServer((request, response) => {
-    let text = "";
-    request.on("data", (chunk: Buffer) => (text += chunk.toString()));
-    request.on("end", () => {
-      const path = request.url ?? "";
-      this.requests.push({ path, body: JSON.parse(text) as unknown });
-      const status = this.#script.get(path)?.shift() ?? 200;
-      response.writeHead(status, { "content-type": "text/plain" });
-      response.end(status === 200 ? "ok" : `no luck with ${path}`);
-    });
-  });
-
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(0, "127.0.0.1", resolve));
-  }
-  stop = (): Promise<void> => new Promise((resolve) => this.#server.close(() => resolve()));
-  url = (path: string): string => `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}${path}`;
-  answer(path: string, statuses: number[]): void {
-    this.#script.set(path, statuses);
-  }
-  to = (path: string) => this.requests.filter((request) => request.path === path);
-}
 
 const FAST = { serviceLoopSeconds: 0.1, actionRetrySeconds: 0.05, actionMaxAttempts: 4 } as const;
 

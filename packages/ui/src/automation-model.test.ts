@@ -52,6 +52,8 @@ describe("automationSchema", () => {
       "Webhook: POST JSON",
       "Run a deployment",
       "Cancel the event's flow run",
+      "Notify several destinations",
+      "Change a flow run's state",
       "Pause a deployment",
       "Pause a work pool",
     ]);

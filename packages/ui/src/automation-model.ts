@@ -25,6 +25,8 @@ export const ACTION_TITLES: Record<AutomationActionType, string> = {
   webhook: "Webhook: POST JSON",
   "run-deployment": "Run a deployment",
   "cancel-flow-run": "Cancel the event's flow run",
+  "change-flow-run-state": "Change a flow run's state",
+  "send-notification": "Notify several destinations",
   "pause-deployment": "Pause a deployment",
   "pause-work-pool": "Pause a work pool",
 };
@@ -161,6 +163,14 @@ export const automationUiSchema: UiSchema = {
       deployment: { "ui:title": "Deployment", "ui:placeholder": "<flow name>/<deployment name>" },
       parameters: { "ui:title": "Parameters", "ui:field": "json", "ui:help": "A JSON object." },
       workPool: { "ui:title": "Work pool" },
+      destinations: {
+        "ui:title": "Destinations",
+        "ui:help": "Each gets the message on its own; one failing does not stop the others.",
+        items: { type: { "ui:title": "Kind" }, secret: { "ui:title": "Secret", "ui:widget": "secret" } },
+      },
+      flowRunId: { "ui:title": "Flow run id", "ui:help": "Left empty: the event's flow run." },
+      state: { "ui:title": "State type" },
+      message: { "ui:title": "Message", "ui:help": "A template; the state's message." },
     },
   },
 };

@@ -55,6 +55,15 @@ function lastAnswer(run: ActionRun): string {
   return answer.length > 80 ? `${answer.slice(0, 79)}…` : answer;
 }
 
+/** "1 slack", "2 send-notification → webhook pager-hook": a notification's action run names its destination. */
+function actionText(run: ActionRun): string {
+  const head = `${run.actionIndex + 1} ${run.action.type}`;
+  const { type, secret } = run.resolved;
+  return run.action.type === "send-notification" && typeof type === "string" && typeof secret === "string"
+    ? `${head} → ${type} ${secret}`
+    : head;
+}
+
 /** An automation by id, or by name when exactly one has that name. */
 async function findAutomation(client: BatonClient, idOrName: string): Promise<Automation> {
   if (Id.safeParse(idOrName).success) return client.api.readAutomation({ params: { id: idOrName } });
@@ -132,7 +141,7 @@ export function automationCommand(): Command {
           ["FIRED", "ACTION", "STATUS", "ATTEMPTS", "LAST ANSWER"],
           actionRuns.map((run) => [
             time(run.created),
-            `${run.actionIndex + 1} ${run.action.type}`,
+            actionText(run),
             run.status,
             run.attempts.length,
             lastAnswer(run),

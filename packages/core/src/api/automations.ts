@@ -207,6 +207,15 @@ export const isCombinedTrigger = (trigger: AutomationTrigger): trigger is Combin
 /** A `{{ flow_run.name }}`-style template (see docs/automations.md); never evaluated as code. */
 const Template = z.string().min(1).max(10_000);
 
+/** Where a notification goes: a Slack incoming webhook or any URL that takes a JSON POST, held by a secret. */
+export const NotificationDestination = z.strictObject({
+  type: z.enum(["slack", "webhook"], { error: "a destination's type is 'slack' or 'webhook'" }),
+  secret: Name,
+});
+export type NotificationDestination = z.infer<typeof NotificationDestination>;
+/** The most destinations one send-notification action names. */
+export const MAX_DESTINATIONS = 20;
+
 /**
  * What an automation does when it fires. Notifications name a secret that holds the URL to post
  * to, so the URL (a credential for Slack) is never part of the automation. Targets left out are
@@ -224,6 +233,33 @@ export const AutomationAction = z.discriminatedUnion("type", [
     parameters: JsonObject.optional(),
   }),
   z.strictObject({ type: z.literal("cancel-flow-run") }),
+  /**
+   * Sends one message to each destination; each is delivered (and retried, and recorded as an action
+   * run) on its own, so one that fails does not hold up the others. Slack gets `text`; a webhook gets
+   * `body`, or without one the template values.
+   */
+  z.strictObject({
+    type: z.literal("send-notification"),
+    destinations: z
+      .array(NotificationDestination)
+      .min(1, "destinations is empty: name at least one { type, secret }")
+      .max(MAX_DESTINATIONS, `destinations holds at most ${MAX_DESTINATIONS}`),
+    text: Template.optional(),
+    body: z.json().optional(),
+  }),
+  /**
+   * Forces a flow run (the event's, or `flowRunId`) into a state, as Prefect's change-flow-run-state
+   * does: the orchestration rules do not refuse it, but their side effects (slots given back, task
+   * runs ended with the run) and the state-changed event happen as for any other change.
+   */
+  z.strictObject({
+    type: z.literal("change-flow-run-state"),
+    flowRunId: Id.optional(),
+    state: z.enum(STATE_TYPES, { error: `state is one of ${STATE_TYPES.join(", ")}` }),
+    /** The state's name; the type's own name (Failed, Completed…) when left out. */
+    name: z.string().min(1).max(200).optional(),
+    message: Template.optional(),
+  }),
   z.strictObject({ type: z.literal("pause-deployment"), deployment: DeploymentAddress.optional() }),
   z.strictObject({ type: z.literal("pause-work-pool"), workPool: Name.optional() }),
 ]);

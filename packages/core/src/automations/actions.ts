@@ -8,6 +8,7 @@ import type { JsonObject } from "../api/common.js";
 import { BatonError } from "../errors.js";
 import { defaultMessage, renderJson, renderTemplate, renderTyped, type TemplateValues } from "./templates.js";
 import { eventState } from "../events.js";
+import type { StateType } from "../states.js";
 
 type Json = JsonObject[string];
 
@@ -18,6 +19,11 @@ export type ResolvedAction =
   | { type: "webhook"; secret: string; body: Json }
   | { type: "run-deployment"; deployment: string; parameters: JsonObject }
   | { type: "cancel-flow-run"; flowRunId: string }
+  | {
+      type: "change-flow-run-state";
+      flowRunId: string;
+      state: { type: StateType; name?: string; message: string };
+    }
   | { type: "pause-deployment"; deployment: string }
   | { type: "pause-work-pool"; workPool: string };
 
@@ -78,21 +84,38 @@ function target(value: string | undefined, what: string): string {
   return value;
 }
 
-/** Resolves an action for one firing; throws when the action needs a target the event does not have. */
-export function resolveAction(action: AutomationAction, values: TemplateValues): ResolvedAction {
-  const text = (template: string | undefined) =>
-    template === undefined ? defaultMessage(values) : renderTemplate(template, values);
+const messageOf = (template: string | undefined, values: TemplateValues) =>
+  template === undefined ? defaultMessage(values) : renderTemplate(template, values);
+const bodyOf = (body: Json | undefined, values: TemplateValues): Json =>
+  body === undefined ? (values as unknown as JsonObject) : renderJson(body, values);
+
+/**
+ * Resolves an action for one firing into what is delivered: one for each destination of a
+ * send-notification (each then delivered, retried and recorded on its own), one for any other.
+ * Throws when the action needs a target the event does not have.
+ */
+export function resolveActions(action: AutomationAction, values: TemplateValues): ResolvedAction[] {
+  if (action.type !== "send-notification") return [resolveAction(action, values)];
+  const text = messageOf(action.text, values);
+  return action.destinations.map((destination) =>
+    destination.type === "slack"
+      ? { type: "slack", secret: destination.secret, text }
+      : { type: "webhook", secret: destination.secret, body: bodyOf(action.body, values) },
+  );
+}
+
+function resolveAction(
+  action: Exclude<AutomationAction, { type: "send-notification" }>,
+  values: TemplateValues,
+): ResolvedAction {
+  const text = (template: string | undefined) => messageOf(template, values);
   switch (action.type) {
     case "test-sink":
       return { type: action.type, text: text(action.text) };
     case "slack":
       return { type: action.type, secret: action.secret, text: text(action.text) };
     case "webhook":
-      return {
-        type: action.type,
-        secret: action.secret,
-        body: action.body === undefined ? (values as unknown as JsonObject) : renderJson(action.body, values),
-      };
+      return { type: action.type, secret: action.secret, body: bodyOf(action.body, values) };
     case "run-deployment":
       return {
         type: action.type,
@@ -101,6 +124,16 @@ export function resolveAction(action: AutomationAction, values: TemplateValues):
       };
     case "cancel-flow-run":
       return { type: action.type, flowRunId: target(values.flow_run?.id, "flow run to cancel") };
+    case "change-flow-run-state":
+      return {
+        type: action.type,
+        flowRunId: action.flowRunId ?? target(values.flow_run?.id, "flow run to change the state of"),
+        state: {
+          type: action.state,
+          ...(action.name !== undefined ? { name: action.name } : {}),
+          message: text(action.message ?? `State changed by automation '{{ automation.name }}'`),
+        },
+      };
     case "pause-deployment":
       return {
         type: action.type,

@@ -142,6 +142,12 @@ async function carryOut(ctx: StoreContext, run: ActionRun): Promise<Outcome> {
         `${result.status}: ${result.reason}; the run is ${result.state?.name ?? "without a state"}`,
       );
     }
+    case "change-flow-run-state": {
+      // Forced, as Prefect's is: the rules do not refuse it, but their side effects and the event happen.
+      const state = makeState(action.state);
+      const result = await setRunState(ctx, "flow", action.flowRunId, state, { force: true });
+      return success(`${result.status}: the run is ${result.state?.name ?? "without a state"}`);
+    }
     case "pause-deployment": {
       const deployment = await readDeployment(ctx, parseDeploymentName(action.deployment));
       await updateDeployment(ctx, deployment.id, { paused: true });

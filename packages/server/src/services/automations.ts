@@ -8,7 +8,7 @@ import {
   newId,
   observeMatch,
   proactiveDue,
-  resolveAction,
+  resolveActions,
   isStoredEventName,
   templateValues,
   type ActionAttempt,
@@ -177,9 +177,8 @@ async function enqueue(trx: Trx, firings: Firing[], dashboardUrl: string): Promi
   const now = nowIso();
   const rows: Insertable<ActionRunTable>[] = firings.flatMap(({ automation, event }) => {
     const values = templateValues(automation, event, dashboardUrl);
-    return automation.actions.map((action, actionIndex) => {
+    return automation.actions.flatMap((action, actionIndex): Insertable<ActionRunTable>[] => {
       const row = {
-        id: newId(),
         automationId: automation.id,
         automationName: automation.name,
         actionIndex,
@@ -190,8 +189,15 @@ async function enqueue(trx: Trx, firings: Firing[], dashboardUrl: string): Promi
         updated: now,
       };
       try {
-        const resolved = resolveAction(action, values);
-        return { ...row, resolved: toJson(resolved), status: "PENDING", attempts: "[]", nextAttemptAt: now };
+        // A notification to several destinations: an action run for each, delivered on its own.
+        return resolveActions(action, values).map((resolved) => ({
+          ...row,
+          id: newId(),
+          resolved: toJson(resolved),
+          status: "PENDING",
+          attempts: "[]",
+          nextAttemptAt: now,
+        }));
       } catch (error) {
         const attempt: ActionAttempt = {
           attempt: 1,
@@ -201,7 +207,16 @@ async function enqueue(trx: Trx, firings: Firing[], dashboardUrl: string): Promi
           response: null,
           error: error instanceof Error ? error.message : String(error),
         };
-        return { ...row, resolved: "{}", status: "FAILED", attempts: toJson([attempt]), nextAttemptAt: null };
+        return [
+          {
+            ...row,
+            id: newId(),
+            resolved: "{}",
+            status: "FAILED",
+            attempts: toJson([attempt]),
+            nextAttemptAt: null,
+          },
+        ];
       }
     });
   });
