@@ -1,6 +1,7 @@
+import type { BatonClient } from "@baton/client";
 import { isTerminal, type State } from "@baton/core";
 import { useEffect, useState, type ReactNode } from "react";
-import { isUnavailable, type LiveStatus } from "./api.js";
+import { isUnavailable, type Action, type LiveStatus } from "./api.js";
 import { formatDuration, formatFullTime, formatRelative, formatTime } from "./format.js";
 
 /** The current time, ticking every `intervalMs` (null: still): for running durations and "12s ago". */
@@ -187,13 +188,13 @@ export function endOf(run: { endTime: string | null; state: State | null }): str
 }
 
 /**
- * A button for what cannot be undone: the first click asks, in place, and only "Yes" does it.
- * `question` is read as the name of the buttons' group.
+ * A button for what cannot be undone: the first click asks, in place, and only "Yes, delete" (for
+ * the label Delete) does it. `question` is read as the name of the buttons' group.
  */
 export function ConfirmButton({
   label,
   question,
-  confirmLabel = "Yes",
+  confirmLabel = `Yes, ${label.toLowerCase()}`,
   busyLabel = `${label}…`,
   busy = false,
   disabled = false,
@@ -243,6 +244,36 @@ export function ConfirmButton({
         No
       </button>
     </span>
+  );
+}
+
+/**
+ * A table row's ConfirmButton (Delete, Reset) whose change runs as the row's `action`, named by the
+ * label in lower case: it says so while it runs, and waits while any other change of the row runs.
+ */
+export function ConfirmActionButton({
+  action,
+  label,
+  question,
+  disabled = false,
+  send,
+}: {
+  action: Action;
+  label: string;
+  question: string;
+  disabled?: boolean;
+  send: (client: BatonClient) => Promise<unknown>;
+}) {
+  const name = label.toLowerCase();
+  return (
+    <ConfirmButton
+      label={label}
+      question={question}
+      small
+      busy={action.busy === name}
+      disabled={disabled || action.busy !== null}
+      onConfirm={() => void action.run(name, send)}
+    />
   );
 }
 

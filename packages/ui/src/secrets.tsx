@@ -1,8 +1,9 @@
 import type { Secret } from "@baton/core";
 import { useState, type FormEvent } from "react";
 import { useAction, usePagedList, type PagedList } from "./api.js";
-import { ConfirmButton, ErrorBox, InlineError, Loading, LoadMore, Time } from "./components.js";
+import { ConfirmActionButton, InlineError, Time } from "./components.js";
 import { pluralize } from "./format.js";
+import { PagedTable, RowActions } from "./paged-table.js";
 
 /** The secrets there are: names and lengths only, as the API answers. */
 export function useSecrets(): PagedList<Secret> {
@@ -72,19 +73,14 @@ function SecretRow({ secret, onChanged }: { secret: Secret; onChanged: () => voi
       <td>
         <Time value={secret.updated} />
       </td>
-      <td className="row-actions">
-        <ConfirmButton
+      <RowActions error={action.error}>
+        <ConfirmActionButton
+          action={action}
           label="Delete"
           question={`Delete the secret ${secret.name}?`}
-          confirmLabel="Yes, delete"
-          small
-          busy={action.busy !== null}
-          onConfirm={() =>
-            void action.run("delete", (client) => client.api.deleteSecret({ params: { name: secret.name } }))
-          }
+          send={(client) => client.api.deleteSecret({ params: { name: secret.name } })}
         />
-        <InlineError error={action.error} />
-      </td>
+      </RowActions>
     </tr>
   );
 }
@@ -100,37 +96,15 @@ export function SecretsSection({ secrets }: { secrets: PagedList<Secret> }) {
         it.
       </p>
       <SetSecretForm onSet={secrets.refresh} />
-      {secrets.error ? <ErrorBox error={secrets.error} onRetry={secrets.refresh} /> : null}
-      {!secrets.loaded ? (
-        <Loading what="Loading secrets…" />
-      ) : secrets.items.length === 0 ? (
-        secrets.error ? null : (
-          <p className="muted">No secrets yet.</p>
-        )
-      ) : (
-        <>
-          <table className="table compact" aria-label="Secret names">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Value</th>
-                <th>Updated</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {secrets.items.map((secret) => (
-                <SecretRow key={secret.id} secret={secret} onChanged={secrets.refresh} />
-              ))}
-            </tbody>
-          </table>
-          <LoadMore
-            nextOffset={secrets.nextOffset}
-            loading={secrets.loadingMore}
-            onClick={secrets.loadMore}
-          />
-        </>
-      )}
+      <PagedTable
+        list={secrets}
+        label="Secret names"
+        compact
+        columns={["Name", "Value", "Updated", ""]}
+        row={(secret) => <SecretRow secret={secret} onChanged={secrets.refresh} />}
+        loading="Loading secrets…"
+        empty={<p className="muted">No secrets yet.</p>}
+      />
     </section>
   );
 }

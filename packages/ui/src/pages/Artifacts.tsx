@@ -2,6 +2,7 @@ import type { Artifact } from "@baton/core";
 import { isNotFound, usePagedList } from "../api.js";
 import { ArtifactCard } from "../artifacts/artifact-view.js";
 import { Badge, EmptyState, ErrorBox, Loading, LoadMore, PageHeader, Time, useTitle } from "../components.js";
+import { PagedTable } from "../paged-table.js";
 import { Link } from "../router.js";
 
 /** A summary of an artifact's data on one line, for the listing. */
@@ -23,6 +24,30 @@ function summary(artifact: Artifact): string {
   }
 }
 
+function ArtifactRow({ artifact }: { artifact: Artifact }) {
+  return (
+    <tr>
+      <td>
+        <Link href={`/artifacts/${encodeURIComponent(artifact.key ?? "")}`}>{artifact.key}</Link>
+      </td>
+      <td>
+        <Badge tone="off">{artifact.type}</Badge>
+      </td>
+      <td className="artifact-summary">{artifact.description ?? summary(artifact)}</td>
+      <td>
+        {artifact.flowRunId ? (
+          <Link href={`/runs/${artifact.flowRunId}`}>{artifact.flowRunName ?? artifact.flowRunId}</Link>
+        ) : (
+          <span className="muted">none</span>
+        )}
+      </td>
+      <td>
+        <Time value={artifact.updated} />
+      </td>
+    </tr>
+  );
+}
+
 /** The newest version of each artifact key. */
 export function ArtifactsPage() {
   useTitle("Artifacts");
@@ -37,60 +62,18 @@ export function ArtifactsPage() {
         The newest version of each artifact key, made by <code>createMarkdownArtifact</code> and the like in
         flows and tasks. Artifacts without a key are on their run&apos;s page.
       </p>
-      {artifacts.error ? <ErrorBox error={artifacts.error} onRetry={artifacts.refresh} /> : null}
-      {!artifacts.loaded ? (
-        <Loading what="Loading artifacts…" />
-      ) : artifacts.items.length === 0 ? (
-        artifacts.error ? null : (
+      <PagedTable
+        list={artifacts}
+        label="Artifacts"
+        columns={["Key", "Type", "Latest", "Flow run", "Updated"]}
+        row={(artifact) => <ArtifactRow artifact={artifact} />}
+        loading="Loading artifacts…"
+        empty={
           <EmptyState title="No artifact keys.">
             A flow makes one with createMarkdownArtifact(&#123; key, markdown &#125;).
           </EmptyState>
-        )
-      ) : (
-        <>
-          <table className="table" aria-label="Artifacts">
-            <thead>
-              <tr>
-                <th>Key</th>
-                <th>Type</th>
-                <th>Latest</th>
-                <th>Flow run</th>
-                <th>Updated</th>
-              </tr>
-            </thead>
-            <tbody>
-              {artifacts.items.map((artifact) => (
-                <tr key={artifact.id}>
-                  <td>
-                    <Link href={`/artifacts/${encodeURIComponent(artifact.key ?? "")}`}>{artifact.key}</Link>
-                  </td>
-                  <td>
-                    <Badge tone="off">{artifact.type}</Badge>
-                  </td>
-                  <td className="artifact-summary">{artifact.description ?? summary(artifact)}</td>
-                  <td>
-                    {artifact.flowRunId ? (
-                      <Link href={`/runs/${artifact.flowRunId}`}>
-                        {artifact.flowRunName ?? artifact.flowRunId}
-                      </Link>
-                    ) : (
-                      <span className="muted">none</span>
-                    )}
-                  </td>
-                  <td>
-                    <Time value={artifact.updated} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <LoadMore
-            nextOffset={artifacts.nextOffset}
-            loading={artifacts.loadingMore}
-            onClick={artifacts.loadMore}
-          />
-        </>
-      )}
+        }
+      />
     </>
   );
 }

@@ -2,17 +2,15 @@ import { jsonOrString, type Variable } from "@baton/core";
 import { useState, type FormEvent } from "react";
 import { useAction, usePagedList } from "../api.js";
 import {
-  ConfirmButton,
+  ConfirmActionButton,
   EmptyState,
-  ErrorBox,
   InlineError,
-  Loading,
-  LoadMore,
   PageHeader,
   Tags,
   Time,
   useTitle,
 } from "../components.js";
+import { PagedTable, RowActions } from "../paged-table.js";
 
 /** A value as it is shown and edited: JSON, so that the string "3" and the number 3 differ. */
 const asText = (value: Variable["value"]): string => JSON.stringify(value);
@@ -95,19 +93,14 @@ function VariableRow({ variable, onChanged }: { variable: Variable; onChanged: (
       <td>
         <Time value={variable.updated} />
       </td>
-      <td className="row-actions">
-        <ConfirmButton
+      <RowActions error={action.error}>
+        <ConfirmActionButton
+          action={action}
           label="Delete"
           question={`Delete the variable ${name}?`}
-          confirmLabel="Yes, delete"
-          small
-          busy={action.busy !== null}
-          onConfirm={() =>
-            void action.run("delete", (client) => client.api.deleteVariable({ params: { name } }))
-          }
+          send={(client) => client.api.deleteVariable({ params: { name } })}
         />
-        <InlineError error={action.error} />
-      </td>
+      </RowActions>
     </tr>
   );
 }
@@ -176,38 +169,16 @@ export function VariablesPage() {
         else a string.
       </p>
       <CreateVariable onCreated={variables.refresh} />
-      {variables.error ? <ErrorBox error={variables.error} onRetry={variables.refresh} /> : null}
-      {!variables.loaded ? (
-        <Loading what="Loading variables…" />
-      ) : variables.items.length === 0 ? (
-        variables.error ? null : (
+      <PagedTable
+        list={variables}
+        label="Variables"
+        columns={["Name", "Value", "Tags", "Updated", ""]}
+        row={(variable) => <VariableRow variable={variable} onChanged={variables.refresh} />}
+        loading="Loading variables…"
+        empty={
           <EmptyState title="No variables.">Add one above, or with baton variable set NAME VALUE.</EmptyState>
-        )
-      ) : (
-        <>
-          <table className="table" aria-label="Variables">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Value</th>
-                <th>Tags</th>
-                <th>Updated</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {variables.items.map((variable) => (
-                <VariableRow key={variable.id} variable={variable} onChanged={variables.refresh} />
-              ))}
-            </tbody>
-          </table>
-          <LoadMore
-            nextOffset={variables.nextOffset}
-            loading={variables.loadingMore}
-            onClick={variables.loadMore}
-          />
-        </>
-      )}
+        }
+      />
     </>
   );
 }

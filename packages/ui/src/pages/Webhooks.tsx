@@ -3,16 +3,14 @@ import { useState, type FormEvent } from "react";
 import { useAction, usePagedList } from "../api.js";
 import {
   Badge,
-  ConfirmButton,
+  ConfirmActionButton,
   EmptyState,
-  ErrorBox,
   InlineError,
-  Loading,
-  LoadMore,
   PageHeader,
   Time,
   useTitle,
 } from "../components.js";
+import { PagedTable, RowActions } from "../paged-table.js";
 import { Link } from "../router.js";
 
 /** Where callers reach a webhook: this server (the dashboard is served by it) and the hook's path. */
@@ -79,7 +77,7 @@ function WebhookRow({ webhook, onChanged }: { webhook: Webhook; onChanged: () =>
       <td>
         <Time value={webhook.created} />
       </td>
-      <td className="row-actions">
+      <RowActions error={action.error}>
         <button
           type="button"
           className="button small"
@@ -89,18 +87,13 @@ function WebhookRow({ webhook, onChanged }: { webhook: Webhook; onChanged: () =>
         >
           {webhook.enabled ? "Disable" : "Enable"}
         </button>
-        <ConfirmButton
+        <ConfirmActionButton
+          action={action}
           label="Delete"
           question={`Delete the webhook ${name}? Its URL will answer 404.`}
-          confirmLabel="Yes, delete"
-          small
-          busy={action.busy !== null}
-          onConfirm={() =>
-            void action.run("delete", (client) => client.api.deleteWebhook({ params: { name } }))
-          }
+          send={(client) => client.api.deleteWebhook({ params: { name } })}
         />
-        <InlineError error={action.error} />
-      </td>
+      </RowActions>
     </tr>
   );
 }
@@ -233,42 +226,18 @@ export function WebhooksPage() {
           </span>
         </div>
       ) : null}
-      {webhooks.error ? <ErrorBox error={webhooks.error} onRetry={webhooks.refresh} /> : null}
-      {!webhooks.loaded ? (
-        <Loading what="Loading webhooks…" />
-      ) : webhooks.items.length === 0 ? (
-        webhooks.error ? null : (
+      <PagedTable
+        list={webhooks}
+        label="Webhooks"
+        columns={["Name", "URL", "Event", "Token", "Status", "Created", ""]}
+        row={(webhook) => <WebhookRow webhook={webhook} onChanged={webhooks.refresh} />}
+        loading="Loading webhooks…"
+        empty={
           <EmptyState title="No webhooks.">
             Create one above, or with baton webhook create NAME --template &apos;…&apos;.
           </EmptyState>
-        )
-      ) : (
-        <>
-          <table className="table" aria-label="Webhooks">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>URL</th>
-                <th>Event</th>
-                <th>Token</th>
-                <th>Status</th>
-                <th>Created</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {webhooks.items.map((webhook) => (
-                <WebhookRow key={webhook.id} webhook={webhook} onChanged={webhooks.refresh} />
-              ))}
-            </tbody>
-          </table>
-          <LoadMore
-            nextOffset={webhooks.nextOffset}
-            loading={webhooks.loadingMore}
-            onClick={webhooks.loadMore}
-          />
-        </>
-      )}
+        }
+      />
     </>
   );
 }
