@@ -1,4 +1,7 @@
-import { useState, type FormEvent } from "react";
+import type { BatonClient } from "@baton/client";
+import { useState, type FormEvent, type InputHTMLAttributes, type ReactNode } from "react";
+import { useAction } from "./api.js";
+import { InlineError } from "./components.js";
 
 /** Reads a limit typed in a box: a whole number, 0 or more; empty is "no limit" where that is allowed. */
 export function parseLimit(
@@ -9,6 +12,13 @@ export function parseLimit(
   if (trimmed === "") return optional ? { ok: true, value: null } : { ok: false };
   const value = Number(trimmed);
   return Number.isInteger(value) && value >= 0 ? { ok: true, value } : { ok: false };
+}
+
+/** The box a limit is typed in: a whole number, 0 or more. */
+function LimitInput(
+  props: Omit<InputHTMLAttributes<HTMLInputElement>, "type" | "min" | "step" | "inputMode">,
+) {
+  return <input type="number" min={0} step={1} inputMode="numeric" {...props} />;
 }
 
 /**
@@ -63,11 +73,7 @@ export function LimitEditor({
 
   return (
     <form className="limit-form" onSubmit={(event) => void save(event)} noValidate>
-      <input
-        type="number"
-        min={0}
-        step={1}
-        inputMode="numeric"
+      <LimitInput
         aria-label={`Limit of ${subject}`}
         aria-invalid={invalid}
         placeholder={optional ? "none" : undefined}
@@ -86,6 +92,68 @@ export function LimitEditor({
           {optional ? "A whole number, 0 or more; empty for no limit." : "A whole number, 0 or more."}
         </span>
       ) : null}
+    </form>
+  );
+}
+
+/**
+ * The form adding a limit: the name of what it limits (a tag, say), the limit, and `children` for
+ * more fields before the button. It empties its own fields once `create` has succeeded.
+ */
+export function NewLimitForm({
+  label,
+  nameLabel,
+  namePlaceholder,
+  submitLabel,
+  ready = true,
+  create,
+  onCreated,
+  children,
+}: {
+  /** The form's name for screen readers. */
+  label: string;
+  nameLabel: string;
+  namePlaceholder: string;
+  submitLabel: string;
+  /** Whether the fields in `children` hold something to send. */
+  ready?: boolean;
+  create: (client: BatonClient, name: string, limit: number) => Promise<unknown>;
+  /** Called once created: to read the list again and empty the fields in `children`. */
+  onCreated: () => void;
+  children?: ReactNode;
+}) {
+  const action = useAction(onCreated);
+  const [name, setName] = useState("");
+  const [limit, setLimit] = useState("");
+  const parsed = parseLimit(limit, false);
+  async function submit(event: FormEvent<HTMLFormElement>): Promise<void> {
+    event.preventDefault();
+    if (!parsed.ok || parsed.value === null || !ready) return;
+    const value = parsed.value;
+    const created = await action.run("create", (client) => create(client, name.trim(), value));
+    if (!created) return;
+    setName("");
+    setLimit("");
+  }
+  return (
+    <form className="card create-limit" aria-label={label} onSubmit={(event) => void submit(event)}>
+      <label className="field-inline">
+        {nameLabel}
+        <input value={name} onChange={(event) => setName(event.target.value)} placeholder={namePlaceholder} />
+      </label>
+      <label className="field-inline">
+        Limit
+        <LimitInput value={limit} onChange={(event) => setLimit(event.target.value)} placeholder="2" />
+      </label>
+      {children}
+      <button
+        type="submit"
+        className="button primary"
+        disabled={name.trim() === "" || !parsed.ok || !ready || action.busy !== null}
+      >
+        {action.busy ? "Adding…" : submitLabel}
+      </button>
+      <InlineError error={action.error} />
     </form>
   );
 }

@@ -1,21 +1,16 @@
-import type { BatonClient } from "@baton/client";
 import { EventName, type ConcurrencyLimit, type TaskRun } from "@baton/core";
-import { useState, type FormEvent } from "react";
 import { useAction, useApi, useDebouncedBatch, useEvents, usePagedList } from "../api.js";
 import {
-  ConfirmButton,
+  ConfirmActionButton,
   EmptyState,
-  ErrorBox,
-  InlineError,
   LiveIndicator,
-  Loading,
-  LoadMore,
   PageHeader,
   Time,
   UsageMeter,
   useTitle,
 } from "../components.js";
-import { parseLimit, LimitEditor } from "../limit-editor.js";
+import { LimitEditor, NewLimitForm } from "../limit-editor.js";
+import { PagedTable, RowActions } from "../paged-table.js";
 import { Link } from "../router.js";
 import { GlobalLimitsSection } from "./GlobalConcurrencyLimits.js";
 
@@ -65,8 +60,6 @@ function SlotHolders({ ids }: { ids: string[] }) {
 function LimitRow({ limit, onChanged }: { limit: ConcurrencyLimit; onChanged: () => void }) {
   const action = useAction(onChanged);
   const { tag } = limit;
-  const change = (name: string, send: (client: BatonClient) => Promise<unknown>) =>
-    action.run(name, send).then(Boolean);
   return (
     <tr>
       <td>
@@ -80,7 +73,9 @@ function LimitRow({ limit, onChanged }: { limit: ConcurrencyLimit; onChanged: ()
           // Creating a tag's limit again changes it.
           onSave={async (value) =>
             value !== null &&
-            (await change("edit", (c) => c.api.createConcurrencyLimit({ body: { tag, limit: value } })))
+            Boolean(
+              await action.run("edit", (c) => c.api.createConcurrencyLimit({ body: { tag, limit: value } })),
+            )
           }
         />
       </td>
@@ -93,76 +88,36 @@ function LimitRow({ limit, onChanged }: { limit: ConcurrencyLimit; onChanged: ()
       <td>
         <Time value={limit.updated} />
       </td>
-      <td className="row-actions">
-        <ConfirmButton
+      <RowActions error={action.error}>
+        <ConfirmActionButton
+          action={action}
           label="Reset"
           question={`Give back every slot of ${tag}?`}
-          confirmLabel="Yes, reset"
-          small
-          busy={action.busy === "reset"}
-          disabled={action.busy !== null || limit.activeSlots.length === 0}
-          onConfirm={() =>
-            void change("reset", (client) => client.api.resetConcurrencyLimit({ params: { tag } }))
-          }
+          disabled={limit.activeSlots.length === 0}
+          send={(client) => client.api.resetConcurrencyLimit({ params: { tag } })}
         />
-        <ConfirmButton
+        <ConfirmActionButton
+          action={action}
           label="Delete"
           question={`Delete the limit of ${tag}?`}
-          confirmLabel="Yes, delete"
-          small
-          busy={action.busy === "delete"}
-          disabled={action.busy !== null}
-          onConfirm={() =>
-            void change("delete", (client) => client.api.deleteConcurrencyLimit({ params: { tag } }))
-          }
+          send={(client) => client.api.deleteConcurrencyLimit({ params: { tag } })}
         />
-        <InlineError error={action.error} />
-      </td>
+      </RowActions>
     </tr>
   );
 }
 
 /** A new tag's limit; an existing tag's limit is changed. */
 function CreateLimit({ onCreated }: { onCreated: () => void }) {
-  const action = useAction(onCreated);
-  const [tag, setTag] = useState("");
-  const [limit, setLimit] = useState("");
-  const parsed = parseLimit(limit, false);
-  const ready = tag.trim() !== "" && parsed.ok;
-  async function submit(event: FormEvent<HTMLFormElement>): Promise<void> {
-    event.preventDefault();
-    if (!parsed.ok || parsed.value === null) return;
-    const value = parsed.value;
-    const created = await action.run("create", (client) =>
-      client.api.createConcurrencyLimit({ body: { tag: tag.trim(), limit: value } }),
-    );
-    if (!created) return;
-    setTag("");
-    setLimit("");
-  }
   return (
-    <form className="card create-limit" aria-label="New limit" onSubmit={(event) => void submit(event)}>
-      <label className="field-inline">
-        Tag
-        <input value={tag} onChange={(event) => setTag(event.target.value)} placeholder="db-lock" />
-      </label>
-      <label className="field-inline">
-        Limit
-        <input
-          type="number"
-          min={0}
-          step={1}
-          inputMode="numeric"
-          value={limit}
-          onChange={(event) => setLimit(event.target.value)}
-          placeholder="2"
-        />
-      </label>
-      <button type="submit" className="button primary" disabled={!ready || action.busy !== null}>
-        {action.busy ? "Adding…" : "Add limit"}
-      </button>
-      <InlineError error={action.error} />
-    </form>
+    <NewLimitForm
+      label="New limit"
+      nameLabel="Tag"
+      namePlaceholder="db-lock"
+      submitLabel="Add limit"
+      create={(client, tag, limit) => client.api.createConcurrencyLimit({ body: { tag, limit } })}
+      onCreated={onCreated}
+    />
   );
 }
 
@@ -191,37 +146,18 @@ export function ConcurrencyLimitsPage() {
         tasks that died holding one, say).
       </p>
       <CreateLimit onCreated={limits.refresh} />
-      {limits.error ? <ErrorBox error={limits.error} onRetry={limits.refresh} /> : null}
-      {!limits.loaded ? (
-        <Loading what="Loading concurrency limits…" />
-      ) : limits.items.length === 0 ? (
-        limits.error ? null : (
+      <PagedTable
+        list={limits}
+        label="Tag limits"
+        columns={["Tag", "Limit", "Slots in use", "Held by", "Updated", ""]}
+        row={(limit) => <LimitRow limit={limit} onChanged={limits.refresh} />}
+        loading="Loading concurrency limits…"
+        empty={
           <EmptyState title="No concurrency limits.">
             Task runs with any tag may run without limit.
           </EmptyState>
-        )
-      ) : (
-        <>
-          <table className="table" aria-label="Tag limits">
-            <thead>
-              <tr>
-                <th>Tag</th>
-                <th>Limit</th>
-                <th>Slots in use</th>
-                <th>Held by</th>
-                <th>Updated</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {limits.items.map((limit) => (
-                <LimitRow key={limit.id} limit={limit} onChanged={limits.refresh} />
-              ))}
-            </tbody>
-          </table>
-          <LoadMore nextOffset={limits.nextOffset} loading={limits.loadingMore} onClick={limits.loadMore} />
-        </>
-      )}
+        }
+      />
       <GlobalLimitsSection />
     </>
   );

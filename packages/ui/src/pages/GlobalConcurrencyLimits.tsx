@@ -1,20 +1,9 @@
-import type { BatonClient } from "@baton/client";
-import { EventName, type GlobalConcurrencyLimit } from "@baton/core";
-import { useState, type FormEvent } from "react";
+import { EventName, type GlobalConcurrencyLimit, type GlobalConcurrencyLimitUpdate } from "@baton/core";
+import { useState } from "react";
 import { useAction, useDebouncedBatch, useEvents, usePagedList } from "../api.js";
-import {
-  Badge,
-  ConfirmButton,
-  EmptyState,
-  ErrorBox,
-  InlineError,
-  Loading,
-  LoadMore,
-  Time,
-  UsageMeter,
-  useEvery,
-} from "../components.js";
-import { parseLimit, LimitEditor } from "../limit-editor.js";
+import { Badge, ConfirmActionButton, EmptyState, Time, UsageMeter, useEvery } from "../components.js";
+import { LimitEditor, NewLimitForm } from "../limit-editor.js";
+import { PagedTable, RowActions } from "../paged-table.js";
 
 /** Releases and changes are announced; grants and decay are not, so the list is also read again now and then. */
 const EVENTS = [EventName.GlobalConcurrencyLimitUpdated];
@@ -23,12 +12,10 @@ const REREAD_MS = 5000;
 function GlobalLimitRow({ limit, onChanged }: { limit: GlobalConcurrencyLimit; onChanged: () => void }) {
   const action = useAction(onChanged);
   const { name } = limit;
-  const change = (what: string, send: (client: BatonClient) => Promise<unknown>) =>
-    action.run(what, send).then(Boolean);
-  const update = (
-    what: string,
-    body: Parameters<BatonClient["api"]["updateGlobalConcurrencyLimit"]>[0]["body"],
-  ) => change(what, (client) => client.api.updateGlobalConcurrencyLimit({ params: { name }, body }));
+  const update = (what: string, body: GlobalConcurrencyLimitUpdate) =>
+    action
+      .run(what, (client) => client.api.updateGlobalConcurrencyLimit({ params: { name }, body }))
+      .then(Boolean);
   return (
     <tr>
       <td>
@@ -64,7 +51,7 @@ function GlobalLimitRow({ limit, onChanged }: { limit: GlobalConcurrencyLimit; o
       <td>
         <Time value={limit.updated} />
       </td>
-      <td className="row-actions">
+      <RowActions error={action.error}>
         <button
           type="button"
           className="button small"
@@ -73,30 +60,20 @@ function GlobalLimitRow({ limit, onChanged }: { limit: GlobalConcurrencyLimit; o
         >
           {limit.active ? "Disable" : "Enable"}
         </button>
-        <ConfirmButton
+        <ConfirmActionButton
+          action={action}
           label="Reset"
           question={`Free every slot of ${name}? Their holders lose them.`}
-          confirmLabel="Yes, reset"
-          small
-          busy={action.busy === "reset"}
-          disabled={action.busy !== null || limit.activeSlots === 0}
-          onConfirm={() =>
-            void change("reset", (client) => client.api.resetGlobalConcurrencyLimit({ params: { name } }))
-          }
+          disabled={limit.activeSlots === 0}
+          send={(client) => client.api.resetGlobalConcurrencyLimit({ params: { name } })}
         />
-        <ConfirmButton
+        <ConfirmActionButton
+          action={action}
           label="Delete"
           question={`Delete the global limit ${name}?`}
-          confirmLabel="Yes, delete"
-          small
-          busy={action.busy === "delete"}
-          disabled={action.busy !== null}
-          onConfirm={() =>
-            void change("delete", (client) => client.api.deleteGlobalConcurrencyLimit({ params: { name } }))
-          }
+          send={(client) => client.api.deleteGlobalConcurrencyLimit({ params: { name } })}
         />
-        <InlineError error={action.error} />
-      </td>
+      </RowActions>
     </tr>
   );
 }
@@ -109,45 +86,24 @@ function parseRate(text: string): { ok: true; value: number | null } | { ok: fal
 }
 
 function CreateGlobalLimit({ onCreated }: { onCreated: () => void }) {
-  const action = useAction(onCreated);
-  const [name, setName] = useState("");
-  const [limit, setLimit] = useState("");
   const [rate, setRate] = useState("");
-  const parsedLimit = parseLimit(limit, false);
   const parsedRate = parseRate(rate);
-  const ready = name.trim() !== "" && parsedLimit.ok && parsedLimit.value !== null && parsedRate.ok;
-  async function submit(event: FormEvent<HTMLFormElement>): Promise<void> {
-    event.preventDefault();
-    if (!parsedLimit.ok || parsedLimit.value === null || !parsedRate.ok) return;
-    const body = { name: name.trim(), limit: parsedLimit.value, slotDecayPerSecond: parsedRate.value };
-    const created = await action.run("create", (client) => client.api.createGlobalConcurrencyLimit({ body }));
-    if (!created) return;
-    setName("");
-    setLimit("");
-    setRate("");
-  }
+  const slotDecayPerSecond = parsedRate.ok ? parsedRate.value : null;
   return (
-    <form
-      className="card create-limit"
-      aria-label="New global limit"
-      onSubmit={(event) => void submit(event)}
+    <NewLimitForm
+      label="New global limit"
+      nameLabel="Name"
+      namePlaceholder="warehouse"
+      submitLabel="Add global limit"
+      ready={parsedRate.ok}
+      create={(client, name, limit) =>
+        client.api.createGlobalConcurrencyLimit({ body: { name, limit, slotDecayPerSecond } })
+      }
+      onCreated={() => {
+        setRate("");
+        onCreated();
+      }}
     >
-      <label className="field-inline">
-        Name
-        <input value={name} onChange={(event) => setName(event.target.value)} placeholder="warehouse" />
-      </label>
-      <label className="field-inline">
-        Limit
-        <input
-          type="number"
-          min={0}
-          step={1}
-          inputMode="numeric"
-          value={limit}
-          onChange={(event) => setLimit(event.target.value)}
-          placeholder="2"
-        />
-      </label>
       <label className="field-inline">
         Decay per second
         <input
@@ -161,11 +117,7 @@ function CreateGlobalLimit({ onCreated }: { onCreated: () => void }) {
           aria-invalid={!parsedRate.ok}
         />
       </label>
-      <button type="submit" className="button primary" disabled={!ready || action.busy !== null}>
-        {action.busy ? "Adding…" : "Add global limit"}
-      </button>
-      <InlineError error={action.error} />
-    </form>
+    </NewLimitForm>
   );
 }
 
@@ -192,38 +144,18 @@ export function GlobalLimitsSection() {
         inactive limit admits everyone.
       </p>
       <CreateGlobalLimit onCreated={limits.refresh} />
-      {limits.error ? <ErrorBox error={limits.error} onRetry={limits.refresh} /> : null}
-      {!limits.loaded ? (
-        <Loading what="Loading global limits…" />
-      ) : limits.items.length === 0 ? (
-        limits.error ? null : (
+      <PagedTable
+        list={limits}
+        label="Global limits"
+        columns={["Name", "Limit", "Slots in use", "Decay", "Status", "Updated", ""]}
+        row={(limit) => <GlobalLimitRow limit={limit} onChanged={limits.refresh} />}
+        loading="Loading global limits…"
+        empty={
           <EmptyState title="No global concurrency limits.">
             Create one here or with <code>baton global-concurrency-limit create NAME --limit N</code>.
           </EmptyState>
-        )
-      ) : (
-        <>
-          <table className="table" aria-label="Global limits">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Limit</th>
-                <th>Slots in use</th>
-                <th>Decay</th>
-                <th>Status</th>
-                <th>Updated</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {limits.items.map((limit) => (
-                <GlobalLimitRow key={limit.id} limit={limit} onChanged={limits.refresh} />
-              ))}
-            </tbody>
-          </table>
-          <LoadMore nextOffset={limits.nextOffset} loading={limits.loadingMore} onClick={limits.loadMore} />
-        </>
-      )}
+        }
+      />
     </section>
   );
 }
