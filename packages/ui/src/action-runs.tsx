@@ -1,8 +1,9 @@
 import { EventName, isEvent, type ActionAttempt, type ActionRun, type BatonEvent } from "@baton/core";
 import { useDebouncedBatch, useEvents, usePagedList } from "./api.js";
-import { ErrorBox, LiveIndicator, Loading, LoadMore, Time } from "./components.js";
+import { LiveIndicator, Time } from "./components.js";
 import { actionSummary } from "./automation-text.js";
 import { stateLabel } from "./format.js";
+import { PagedTable } from "./paged-table.js";
 import { Link } from "./router.js";
 
 /** An automation fires (its action runs are stored), then each attempt of an action run is recorded. */
@@ -112,34 +113,14 @@ export function ActionRuns({ automationId }: { automationId: string }) {
         <h2>Action runs</h2>
         <LiveIndicator status={live} />
       </div>
-      {runs.error ? <ErrorBox error={runs.error} onRetry={runs.refresh} /> : null}
-      {!runs.loaded ? (
-        <Loading what="Loading action runs…" />
-      ) : runs.items.length === 0 ? (
-        runs.error ? null : (
-          <p className="muted">It has not fired yet. Each time it fires, each action shows up here.</p>
-        )
-      ) : (
-        <>
-          <table className="table" aria-label="Action runs of this automation">
-            <thead>
-              <tr>
-                <th>Fired</th>
-                <th>Action</th>
-                <th>Sent</th>
-                <th>Status</th>
-                <th>Attempts: answer</th>
-              </tr>
-            </thead>
-            <tbody>
-              {runs.items.map((run) => (
-                <ActionRunRow key={run.id} run={run} />
-              ))}
-            </tbody>
-          </table>
-          <LoadMore nextOffset={runs.nextOffset} loading={runs.loadingMore} onClick={runs.loadMore} />
-        </>
-      )}
+      <PagedTable
+        list={runs}
+        label="Action runs of this automation"
+        columns={["Fired", "Action", "Sent", "Status", "Attempts: answer"]}
+        row={(run) => <ActionRunRow run={run} />}
+        loading="Loading action runs…"
+        empty={<p className="muted">It has not fired yet. Each time it fires, each action shows up here.</p>}
+      />
     </section>
   );
 }
