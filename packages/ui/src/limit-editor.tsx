@@ -1,7 +1,7 @@
 import type { BatonClient } from "@baton/client";
 import { useState, type FormEvent, type InputHTMLAttributes, type ReactNode } from "react";
 import { useAction } from "./api.js";
-import { InlineError } from "./components.js";
+import { InlineError, InlineField } from "./components.js";
 
 /** Reads a limit typed in a box: a whole number, 0 or more; empty is "no limit" where that is allowed. */
 export function parseLimit(
@@ -137,10 +137,7 @@ export function NewLimitForm({
   }
   return (
     <form className="card create-limit" aria-label={label} onSubmit={(event) => void submit(event)}>
-      <label className="field-inline">
-        {nameLabel}
-        <input value={name} onChange={(event) => setName(event.target.value)} placeholder={namePlaceholder} />
-      </label>
+      <InlineField label={nameLabel} value={name} onChange={setName} placeholder={namePlaceholder} />
       <label className="field-inline">
         Limit
         <LimitInput value={limit} onChange={(event) => setLimit(event.target.value)} placeholder="2" />

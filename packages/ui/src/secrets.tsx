@@ -1,7 +1,7 @@
 import type { Secret } from "@baton/core";
 import { useState, type FormEvent } from "react";
 import { useAction, usePagedList, type PagedList } from "./api.js";
-import { ConfirmActionButton, InlineError, Time } from "./components.js";
+import { ConfirmActionButton, InlineError, InlineField, Time } from "./components.js";
 import { pluralize } from "./format.js";
 import { PagedTable, RowActions } from "./paged-table.js";
 
@@ -35,10 +35,7 @@ function SetSecretForm({ onSet }: { onSet: () => void }) {
   }
   return (
     <form className="inline-form" aria-label="Set a secret" onSubmit={(event) => void submit(event)}>
-      <label className="field-inline">
-        Name
-        <input value={name} onChange={(event) => setName(event.target.value)} placeholder="slack-data-team" />
-      </label>
+      <InlineField label="Name" value={name} onChange={setName} placeholder="slack-data-team" />
       <label className="field-inline">
         Value
         <input

@@ -12,16 +12,15 @@ import { useDebouncedBatch, useEvents, usePagedList } from "../api.js";
 import {
   Badge,
   EmptyState,
-  ErrorBox,
+  InlineField,
   LiveIndicator,
-  Loading,
-  LoadMore,
   PageHeader,
   StateBadge,
   Tags,
   Time,
   useTitle,
 } from "../components.js";
+import { PagedTable } from "../paged-table.js";
 import { Link, navigate, useLocation } from "../router.js";
 import { fromLocalInput, toLocalInput } from "../run-filters.js";
 
@@ -65,14 +64,8 @@ function FilterForm({ filters, onApply }: { filters: Filters; onApply: (filters:
           ))}
         </datalist>
       </label>
-      <label className="field-inline">
-        Resource id
-        <input value={resource} onChange={(event) => setResource(event.target.value)} />
-      </label>
-      <label className="field-inline">
-        Since
-        <input type="datetime-local" value={since} onChange={(event) => setSince(event.target.value)} />
-      </label>
+      <InlineField label="Resource id" value={resource} onChange={setResource} />
+      <InlineField label="Since" type="datetime-local" value={since} onChange={setSince} />
       <button type="submit" className="button primary">
         Filter
       </button>
@@ -212,55 +205,36 @@ export function EventsPage() {
         <Link href="/webhooks">webhooks</Link>). Newest first; kept for a week by default.
       </p>
       <FilterForm key={`${name}|${resource}|${since}`} filters={filters} onApply={apply} />
-      {events.error ? <ErrorBox error={events.error} onRetry={events.refresh} /> : null}
-      {!events.loaded ? (
-        <Loading what="Loading events…" />
-      ) : events.items.length === 0 ? (
-        events.error ? null : (
+      <PagedTable
+        list={events}
+        label="Events"
+        columns={["Occurred", "Event", "Resource", "Change", "Related"]}
+        row={(event) => (
+          <tr>
+            <td>
+              <Time value={event.occurred} />
+            </td>
+            <td>
+              <code>{event.name}</code>
+            </td>
+            <td>
+              <Resource event={event} onOnly={() => apply({ ...filters, resource: event.resource.id })} />
+            </td>
+            <td>
+              <Change event={event} />
+            </td>
+            <td>
+              <Related event={event} />
+            </td>
+          </tr>
+        )}
+        loading="Loading events…"
+        empty={
           <EmptyState title={filtered ? "No events match these filters." : "No events yet."}>
             Events appear here as runs change state, live.
           </EmptyState>
-        )
-      ) : (
-        <>
-          <table className="table" aria-label="Events">
-            <thead>
-              <tr>
-                <th>Occurred</th>
-                <th>Event</th>
-                <th>Resource</th>
-                <th>Change</th>
-                <th>Related</th>
-              </tr>
-            </thead>
-            <tbody>
-              {events.items.map((event) => (
-                <tr key={event.id}>
-                  <td>
-                    <Time value={event.occurred} />
-                  </td>
-                  <td>
-                    <code>{event.name}</code>
-                  </td>
-                  <td>
-                    <Resource
-                      event={event}
-                      onOnly={() => apply({ ...filters, resource: event.resource.id })}
-                    />
-                  </td>
-                  <td>
-                    <Change event={event} />
-                  </td>
-                  <td>
-                    <Related event={event} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-          <LoadMore nextOffset={events.nextOffset} loading={events.loadingMore} onClick={events.loadMore} />
-        </>
-      )}
+        }
+      />
     </>
   );
 }

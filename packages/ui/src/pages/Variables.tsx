@@ -5,6 +5,7 @@ import {
   ConfirmActionButton,
   EmptyState,
   InlineError,
+  InlineField,
   PageHeader,
   Tags,
   Time,
@@ -126,24 +127,16 @@ function CreateVariable({ onCreated }: { onCreated: () => void }) {
   }
   return (
     <form className="card inline-form" aria-label="New variable" onSubmit={(event) => void submit(event)}>
-      <label className="field-inline">
-        Name
-        <input value={name} onChange={(event) => setName(event.target.value)} placeholder="region" />
-      </label>
-      <label className="field-inline">
-        Value
-        <input
-          value={value}
-          title={VALUE_HINT}
-          spellCheck={false}
-          onChange={(event) => setValue(event.target.value)}
-          placeholder="eu-west-1"
-        />
-      </label>
-      <label className="field-inline">
-        Tags
-        <input value={tags} onChange={(event) => setTags(event.target.value)} placeholder="infra, eu" />
-      </label>
+      <InlineField label="Name" value={name} onChange={setName} placeholder="region" />
+      <InlineField
+        label="Value"
+        value={value}
+        onChange={setValue}
+        title={VALUE_HINT}
+        spellCheck={false}
+        placeholder="eu-west-1"
+      />
+      <InlineField label="Tags" value={tags} onChange={setTags} placeholder="infra, eu" />
       <button type="submit" className="button primary" disabled={name.trim() === "" || action.busy !== null}>
         {action.busy ? "Adding…" : "Add variable"}
       </button>

@@ -6,6 +6,7 @@ import {
   ConfirmActionButton,
   EmptyState,
   InlineError,
+  InlineField,
   PageHeader,
   Time,
   useTitle,
@@ -140,30 +141,23 @@ function CreateWebhook({ onCreated }: { onCreated: (webhook: Webhook, token: str
       aria-label="New webhook"
       onSubmit={(submitted) => void submit(submitted)}
     >
-      <label className="field-inline">
-        Name
-        <input value={name} onChange={(change) => setName(change.target.value)} placeholder="github" />
-      </label>
-      <label className="field-inline">
-        Event
-        <input
-          value={event}
-          spellCheck={false}
-          title="The event's name, or a template of it"
-          onChange={(change) => setEvent(change.target.value)}
-          placeholder="github.{{ headers.x-github-event }}"
-        />
-      </label>
-      <label className="field-inline">
-        Payload
-        <input
-          value={payload}
-          spellCheck={false}
-          title={PAYLOAD_HINT}
-          onChange={(change) => setPayload(change.target.value)}
-          placeholder='{"ref": "{{ body.ref }}"}'
-        />
-      </label>
+      <InlineField label="Name" value={name} onChange={setName} placeholder="github" />
+      <InlineField
+        label="Event"
+        value={event}
+        onChange={setEvent}
+        spellCheck={false}
+        title="The event's name, or a template of it"
+        placeholder="github.{{ headers.x-github-event }}"
+      />
+      <InlineField
+        label="Payload"
+        value={payload}
+        onChange={setPayload}
+        spellCheck={false}
+        title={PAYLOAD_HINT}
+        placeholder='{"ref": "{{ body.ref }}"}'
+      />
       <label className="field-inline">
         <input
           type="checkbox"
