@@ -69,6 +69,9 @@ describe("automationSchema", () => {
     expect(formTakes({ trigger: { type: "sequence", triggers: [], within: 5 } })).toBe(
       "The form draws event triggers; a sequence trigger is edited as JSON.",
     );
+    expect(formTakes({ trigger: { type: "metric" } })).toBe(
+      "The form draws event triggers; a metric trigger is edited as JSON.",
+    );
   });
 
   it("takes a new automation, and says which field of which action is missing", () => {
@@ -181,6 +184,30 @@ describe("summaries", () => {
     );
     expect(triggerSummary({ type: "sequence", triggers: [paid, shipped], within: 60 })).toBe(
       "shop.paid, then shop.shipped, within 60 s",
+    );
+    expect(
+      triggerSummary({
+        type: "metric",
+        metric: "failure-ratio",
+        operator: ">",
+        threshold: 0.5,
+        rangeSeconds: 3600,
+        firingForSeconds: 300,
+        minRuns: 1,
+        deployments: ["etl/prod"],
+      }),
+    ).toBe("failure-ratio > 0.5 over 3600 s · deployment etl/prod · for 300 s");
+    expect(
+      actionSummary({
+        type: "send-notification",
+        destinations: [
+          { type: "slack", secret: "team" },
+          { type: "webhook", secret: "pager" },
+        ],
+      }),
+    ).toBe("send-notification (slack team, webhook pager)");
+    expect(actionSummary({ type: "change-flow-run-state", state: "FAILED", name: "Rejected" })).toBe(
+      "change-flow-run-state of the event to Rejected",
     );
     expect(stored.actions.map(actionSummary)).toEqual(["slack (slack-data-team)"]);
     expect(actionSummary({ type: "pause-work-pool" })).toBe("pause-work-pool");

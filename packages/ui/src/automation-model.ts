@@ -188,7 +188,7 @@ export const NEW_AUTOMATION: AutomationDraft = {
  */
 export function formTakes(draft: AutomationDraft): string | null {
   const type = isObject(draft.trigger) ? draft.trigger.type : undefined;
-  return type === "compound" || type === "sequence"
+  return type === "compound" || type === "sequence" || type === "metric"
     ? `The form draws event triggers; a ${type} trigger is edited as JSON.`
     : null;
 }

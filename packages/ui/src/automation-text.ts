@@ -1,9 +1,11 @@
 /** Automations in a line: their triggers and actions, for lists. */
 import {
   isCombinedTrigger,
+  isMetricTrigger,
   type AutomationAction,
   type AutomationTrigger,
   type EventTrigger,
+  type MetricTrigger,
 } from "@baton/core";
 
 const list = (values: string[] | undefined) => values?.join(", ");
@@ -11,14 +13,25 @@ const list = (values: string[] | undefined) => values?.join(", ");
 /**
  * "flow-run.state-changed · state FAILED, CRASHED · deployment etl/prod · 3 within 60 s"; a
  * compound trigger "all of (order.paid | order.shipped) within 3600 s", a sequence
- * "order.paid, then order.shipped, within 3600 s".
+ * "order.paid, then order.shipped, within 3600 s"; a metric trigger as metricTriggerSummary.
  */
 export function triggerSummary(trigger: AutomationTrigger): string {
+  if (isMetricTrigger(trigger)) return metricTriggerSummary(trigger);
   if (!isCombinedTrigger(trigger)) return eventTriggerSummary(trigger);
   const children = trigger.triggers.map(eventTriggerSummary);
   if (trigger.type === "sequence") return `${children.join(", then ")}, within ${trigger.within} s`;
   const require = typeof trigger.require === "number" ? `${trigger.require}` : trigger.require;
   return `${require} of (${children.join(" | ")}) within ${trigger.within} s`;
+}
+
+/** "failure-ratio > 0.5 over 3600 s · deployment etl/prod · for 300 s" */
+export function metricTriggerSummary(trigger: MetricTrigger): string {
+  const parts = [`${trigger.metric} ${trigger.operator} ${trigger.threshold} over ${trigger.rangeSeconds} s`];
+  if (trigger.flows?.length) parts.push(`flow ${list(trigger.flows)}`);
+  if (trigger.deployments?.length) parts.push(`deployment ${list(trigger.deployments)}`);
+  if (trigger.firingForSeconds > 0) parts.push(`for ${trigger.firingForSeconds} s`);
+  if (trigger.minRuns > 1) parts.push(`at least ${trigger.minRuns} runs`);
+  return parts.join(" · ");
 }
 
 function eventTriggerSummary(trigger: EventTrigger): string {

@@ -7,7 +7,9 @@ import {
   type AutomationCreate,
   type AutomationTrigger,
   type EventTrigger,
+  type MetricTrigger,
   isCombinedTrigger,
+  isMetricTrigger,
 } from "@baton/core";
 import type { BatonClient } from "@baton/client";
 import { allPages, details, flag, print, printJson, table, time } from "../format.js";
@@ -25,6 +27,7 @@ const FILTERS = ["flows", "deployments", "workPools", "tags", "stateTypes", "sta
  * "all of [order.paid; order.shipped] within 3600 s", a sequence "order.paid then order.shipped within 3600 s".
  */
 function triggerText(trigger: AutomationTrigger): string {
+  if (isMetricTrigger(trigger)) return metricTriggerText(trigger);
   if (!isCombinedTrigger(trigger)) return eventTriggerText(trigger);
   const within = `within ${trigger.within} s`;
   if (trigger.type === "sequence") {
@@ -32,6 +35,24 @@ function triggerText(trigger: AutomationTrigger): string {
   }
   const require = typeof trigger.require === "number" ? `${trigger.require}` : trigger.require;
   return `${require} of [${trigger.triggers.map(eventTriggerText).join("; ")}] ${within}`;
+}
+
+/** "failure-ratio > 0.5 over 3600 s deployments=etl/prod for 300 s" */
+function metricTriggerText(trigger: MetricTrigger): string {
+  const filters = (["flows", "deployments"] as const).flatMap((key) =>
+    trigger[key] ? [`${key}=${trigger[key].join(",")}`] : [],
+  );
+  const more = [
+    trigger.firingForSeconds > 0 ? `for ${trigger.firingForSeconds} s` : "",
+    trigger.minRuns > 1 ? `minRuns=${trigger.minRuns}` : "",
+  ];
+  return [
+    `${trigger.metric} ${trigger.operator} ${trigger.threshold} over ${trigger.rangeSeconds} s`,
+    ...filters,
+    ...more,
+  ]
+    .filter(Boolean)
+    .join(" ");
 }
 
 function eventTriggerText(trigger: EventTrigger): string {

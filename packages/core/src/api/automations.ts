@@ -189,15 +189,64 @@ export const SequenceTrigger = z.strictObject({
 });
 export type SequenceTrigger = z.output<typeof SequenceTrigger>;
 
-/** An event trigger (the type may be left out), or a compound or sequence trigger of event triggers. */
+/**
+ * What a metric trigger measures over the flow runs that ended in its range: `failure-ratio`, the
+ * share of them that FAILED or CRASHED (0 to 1); `mean-duration`, their mean run time in seconds.
+ */
+export const METRICS = ["failure-ratio", "mean-duration"] as const;
+export type Metric = (typeof METRICS)[number];
+export const METRIC_OPERATORS = [">", ">=", "<", "<="] as const;
+export type MetricOperator = (typeof METRIC_OPERATORS)[number];
+
+/**
+ * Fires when a metric of the runs of some flows or deployments (of every flow when neither is given)
+ * over the last `rangeSeconds` has been past `threshold` for `firingForSeconds`, as Prefect's metric
+ * triggers do. It fires once, and again only after the metric came back ("resolved").
+ */
+export const MetricTrigger = z
+  .strictObject({
+    type: z.literal("metric"),
+    metric: z.enum(METRICS, { error: `metric is one of ${METRICS.join(", ")}` }),
+    operator: z.enum(METRIC_OPERATORS, { error: `operator is one of ${METRIC_OPERATORS.join(" ")}` }),
+    threshold: z
+      .number({ error: "threshold is a number: a ratio from 0 to 1, or a number of seconds" })
+      .min(0),
+    /** The window the runs ended in: from 1 minute to 30 days. */
+    rangeSeconds: z
+      .number({ error: "rangeSeconds is required: the window, in seconds, the runs ended in" })
+      .min(60, "rangeSeconds is at least 60")
+      .max(86_400 * 30, "rangeSeconds is at most 30 days (2592000 seconds)"),
+    /** How long the metric must stay past the threshold before the trigger fires. */
+    firingForSeconds: z
+      .number()
+      .min(0)
+      .max(86_400 * 30)
+      .default(0),
+    /** Fewer runs than this in the range say nothing: the trigger neither fires nor resolves. */
+    minRuns: z.number().int().min(1).max(100_000).default(1),
+    flows: Names.optional(),
+    deployments: z.array(DeploymentAddress).min(1).max(100).optional(),
+  })
+  .refine((trigger) => trigger.metric !== "failure-ratio" || trigger.threshold <= 1, {
+    message: "a failure-ratio threshold is a ratio from 0 to 1 (0.5: half of the runs)",
+    path: ["threshold"],
+  });
+export type MetricTrigger = z.output<typeof MetricTrigger>;
+
+/** An event trigger (the type may be left out), a compound or sequence trigger of event triggers, or a metric trigger. */
 export const AutomationTrigger = z.discriminatedUnion(
   "type",
-  [EventTrigger, CompoundTrigger, SequenceTrigger],
+  [EventTrigger, CompoundTrigger, SequenceTrigger, MetricTrigger],
   {
-    error: "type is 'event' (or left out), 'compound' or 'sequence'",
+    error: "type is 'event' (or left out), 'compound', 'sequence' or 'metric'",
   },
 );
 export type AutomationTrigger = z.output<typeof AutomationTrigger>;
+export const isMetricTrigger = (trigger: AutomationTrigger): trigger is MetricTrigger =>
+  trigger.type === "metric";
+/** An event trigger: the type is 'event' or left out. */
+export const isEventTrigger = (trigger: AutomationTrigger): trigger is EventTrigger =>
+  trigger.type === undefined || trigger.type === "event";
 /** A compound or sequence trigger: the ones that keep what their event triggers matched. */
 export type CombinedTrigger = CompoundTrigger | SequenceTrigger;
 export const isCombinedTrigger = (trigger: AutomationTrigger): trigger is CombinedTrigger =>

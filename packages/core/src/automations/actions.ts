@@ -1,5 +1,6 @@
 import {
   isCombinedTrigger,
+  isMetricTrigger,
   type AutomationAction,
   type Automation,
   type StoredEvent,
@@ -35,6 +36,7 @@ export function templateValues(
   automation: Pick<Automation, "id" | "name" | "trigger">,
   event: StoredEvent | null,
   dashboardUrl: string,
+  reading: MetricReading | null = null,
 ): TemplateValues {
   const related = event?.related;
   const state = event ? eventState(event) : null;
@@ -59,22 +61,48 @@ export function templateValues(
         : null,
     work_pool: related?.workPoolName ? { name: related.workPoolName } : null,
     state: state ? { type: state.type, name: state.name, message: state.message ?? null } : null,
-    trigger: isCombinedTrigger(trigger)
+    metric:
+      reading && isMetricTrigger(trigger)
+        ? {
+            name: trigger.metric,
+            value: reading.value,
+            operator: trigger.operator,
+            threshold: trigger.threshold,
+            runs: reading.runs,
+            range_seconds: trigger.rangeSeconds,
+            of: [...(trigger.flows ?? []), ...(trigger.deployments ?? [])],
+          }
+        : null,
+    trigger: isMetricTrigger(trigger)
       ? {
           type: trigger.type,
-          posture: "reactive",
-          events: [...new Set(trigger.triggers.flatMap((child) => child.events))],
-          within_seconds: trigger.within,
-          threshold: 1,
-        }
-      : {
-          type: "event",
-          posture: trigger.posture,
-          events: trigger.events,
-          within_seconds: trigger.withinSeconds ?? null,
+          posture: "metric",
+          events: [],
+          within_seconds: trigger.rangeSeconds,
           threshold: trigger.threshold,
-        },
+        }
+      : isCombinedTrigger(trigger)
+        ? {
+            type: trigger.type,
+            posture: "reactive",
+            events: [...new Set(trigger.triggers.flatMap((child) => child.events))],
+            within_seconds: trigger.within,
+            threshold: 1,
+          }
+        : {
+            type: "event",
+            posture: trigger.posture,
+            events: trigger.events,
+            within_seconds: trigger.withinSeconds ?? null,
+            threshold: trigger.threshold,
+          },
   };
+}
+
+/** A metric trigger's firing: the value that fired it and how many runs it was measured over. */
+export interface MetricReading {
+  value: number;
+  runs: number;
 }
 
 function target(value: string | undefined, what: string): string {

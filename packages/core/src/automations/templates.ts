@@ -17,6 +17,19 @@ export interface TemplateValues {
   deployment: { name: string; full_name: string } | null;
   work_pool: { name: string } | null;
   state: { type: string; name: string; message: string | null } | null;
+  /**
+   * A metric trigger's firing: the metric, its value, the runs it was measured over (ended in the last
+   * `range_seconds`) and the flows or deployments they are of (empty: every flow).
+   */
+  metric?: {
+    name: string;
+    value: number;
+    operator: string;
+    threshold: number;
+    runs: number;
+    range_seconds: number;
+    of: string[];
+  } | null;
   /** A compound or sequence trigger's: its event triggers' events, and its window as within_seconds. */
   trigger: {
     type: string;
@@ -86,7 +99,11 @@ export function renderTyped(value: Json, values: TemplateValues | JsonObject): J
 /** The message of a notification that gives no text of its own. */
 export function defaultMessage(values: TemplateValues): string {
   const head = `Baton automation '${values.automation.name}'`;
-  const { event, trigger } = values;
+  const { event, trigger, metric } = values;
+  if (metric) {
+    const of = metric.of.length ? metric.of.join(", ") : "every flow";
+    return `${head}: ${metric.name} of ${of} is ${metric.value} (${metric.operator} ${metric.threshold}) over the ${metric.runs} runs that ended in the last ${metric.range_seconds} s.`;
+  }
   if (!event) {
     return `${head}: no ${trigger.events.join(" or ")} event matched for ${trigger.within_seconds ?? 0} s.`;
   }

@@ -1,5 +1,5 @@
 import {
-  isCombinedTrigger,
+  isEventTrigger,
   type AutomationTrigger,
   type CombinedTrigger,
   type EventTrigger,
@@ -65,7 +65,7 @@ export function observeMatch(
 /** A proactive trigger is due when no matching event came for `withinSeconds` since its window started. */
 export function proactiveDue(trigger: AutomationTrigger, window: TriggerWindow, now: Date): boolean {
   return (
-    !isCombinedTrigger(trigger) &&
+    isEventTrigger(trigger) &&
     trigger.posture === "proactive" &&
     now.getTime() - Date.parse(window.start) >= (trigger.withinSeconds ?? 0) * 1000
   );

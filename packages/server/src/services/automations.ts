@@ -3,6 +3,11 @@ import {
   AutomationCreate,
   combinedStateOf,
   isCombinedTrigger,
+  isEventTrigger,
+  isMetricTrigger,
+  metricStateOf,
+  metricValue,
+  observeMetric,
   matchesTrigger,
   observeCombined,
   newId,
@@ -12,11 +17,13 @@ import {
   isStoredEventName,
   templateValues,
   type ActionAttempt,
+  type MetricReading,
   type Automation,
   type StoredEvent,
 } from "@baton/core";
 import type { Insertable, Selectable, Transaction } from "kysely";
 import type { ActionRunTable, AutomationTable, Database } from "../db/schema.js";
+import { metricSample } from "../store/automation-metrics.js";
 import { toAutomation } from "../store/automations.js";
 import { fromJson, nowIso, toJson, type StoreContext } from "../store/context.js";
 import { toStoredEvent } from "../store/events.js";
@@ -42,8 +49,10 @@ const usable = (rows: Selectable<AutomationTable>[]) =>
 
 interface Firing {
   automation: Automation;
-  /** null: a proactive trigger fired because no event came. */
+  /** null: a proactive trigger fired because no event came, or a metric trigger fired. */
   event: StoredEvent | null;
+  /** A metric trigger's: the value that fired it. */
+  reading?: MetricReading;
 }
 
 /**
@@ -65,6 +74,7 @@ export const automationsService: ServiceFactory = (ctx, settings) => {
         // Until every waiting event is matched.
       }
       await fireProactive(ctx, dashboardUrl, now);
+      await evaluateMetrics(ctx, dashboardUrl, now);
     },
   };
 };
@@ -128,6 +138,8 @@ async function matchBatch(ctx: StoreContext, dashboardUrl: string): Promise<bool
         }
         continue;
       }
+      // A metric trigger is judged from the runs' numbers (evaluateMetrics), not from events.
+      if (!isEventTrigger(trigger)) continue;
       let window = { start: row.windowStart, count: row.windowCount };
       for (const event of events) {
         if (!matchesTrigger(trigger, event)) continue;
@@ -172,11 +184,47 @@ async function fireProactive(ctx: StoreContext, dashboardUrl: string, now: Date)
   }
 }
 
+/**
+ * Measures each enabled metric trigger's runs and fires those that went past their threshold. The
+ * trigger's state moves only if no other server moved it since it was read, so a firing is enqueued
+ * once, in the transaction that stores the state that says so.
+ */
+async function evaluateMetrics(ctx: StoreContext, dashboardUrl: string, now: Date): Promise<void> {
+  const rows = await ctx.db.kysely.selectFrom("automations").selectAll().where("enabled", "=", 1).execute();
+  for (const { row, automation } of usable(rows)) {
+    const { trigger } = automation;
+    if (!isMetricTrigger(trigger)) continue;
+    const sample = await metricSample(ctx, trigger, now);
+    const value = metricValue(trigger, sample);
+    const seen = observeMetric(trigger, metricStateOf(fromJson(row.triggerState, null)), value, now);
+    const stored = toJson(seen.state);
+    if (stored === row.triggerState) continue;
+    const fired = await ctx.db.kysely.transaction().execute(async (trx) => {
+      const moved = await trx
+        .updateTable("automations")
+        .set({ triggerState: stored })
+        .where("id", "=", row.id)
+        .where("enabled", "=", 1)
+        .where((eb) =>
+          row.triggerState === null
+            ? eb("triggerState", "is", null)
+            : eb("triggerState", "=", row.triggerState),
+        )
+        .executeTakeFirst();
+      if (moved.numUpdatedRows === 0n || !seen.fires || value === null) return [];
+      const firings: Firing[] = [{ automation, event: null, reading: { value, runs: sample.runs } }];
+      await enqueue(trx, firings, dashboardUrl);
+      return firings;
+    });
+    announce(ctx, fired);
+  }
+}
+
 /** One action run per action of each firing, due now; an action that cannot be resolved fails at once. */
 async function enqueue(trx: Trx, firings: Firing[], dashboardUrl: string): Promise<void> {
   const now = nowIso();
-  const rows: Insertable<ActionRunTable>[] = firings.flatMap(({ automation, event }) => {
-    const values = templateValues(automation, event, dashboardUrl);
+  const rows: Insertable<ActionRunTable>[] = firings.flatMap(({ automation, event, reading }) => {
+    const values = templateValues(automation, event, dashboardUrl, reading ?? null);
     return automation.actions.flatMap((action, actionIndex): Insertable<ActionRunTable>[] => {
       const row = {
         automationId: automation.id,
