@@ -11,16 +11,9 @@ import {
 import type { BatonClient } from "@baton/client";
 import { useEffect, useId, useMemo, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { FLOW_RUN_EVENTS, readAll, useApi, useDebouncedBatch, useEvents, usePagedList } from "../api.js";
-import {
-  EmptyState,
-  ErrorBox,
-  LiveIndicator,
-  Loading,
-  LoadMore,
-  PageHeader,
-  useTitle,
-} from "../components.js";
+import { EmptyState, ErrorBox, LiveIndicator, PageHeader, useTitle } from "../components.js";
 import { stateLabel } from "../format.js";
+import { PagedView } from "../paged-table.js";
 import { navigate, useLocation } from "../router.js";
 import {
   flowRunQuery,
@@ -338,26 +331,24 @@ export function RunsPage() {
       ) : null}
 
       {choices.error ? <ErrorBox error={choices.error} onRetry={choices.reload} /> : null}
-      {runs.error ? <ErrorBox error={runs.error} onRetry={runs.refresh} /> : null}
 
-      {!runs.loaded ? (
-        <Loading what="Loading flow runs…" />
-      ) : runs.items.length === 0 ? (
-        runs.error ? null : filtered ? (
-          <EmptyState title="No flow runs match these filters.">
-            The list updates live: runs that match appear here as they are created or change state.
-          </EmptyState>
-        ) : (
-          <EmptyState title="No flow runs yet.">
-            Runs appear here as soon as a flow runs against this server, and update live.
-          </EmptyState>
-        )
-      ) : (
-        <>
-          <RunsTable runs={runs.items} onTag={(tag) => setFilters({ tag })} />
-          <LoadMore nextOffset={runs.nextOffset} loading={runs.loadingMore} onClick={runs.loadMore} />
-        </>
-      )}
+      <PagedView
+        list={runs}
+        loading="Loading flow runs…"
+        empty={
+          filtered ? (
+            <EmptyState title="No flow runs match these filters.">
+              The list updates live: runs that match appear here as they are created or change state.
+            </EmptyState>
+          ) : (
+            <EmptyState title="No flow runs yet.">
+              Runs appear here as soon as a flow runs against this server, and update live.
+            </EmptyState>
+          )
+        }
+      >
+        <RunsTable runs={runs.items} onTag={(tag) => setFilters({ tag })} />
+      </PagedView>
     </>
   );
 }
