@@ -1,6 +1,6 @@
 import type { BatonClient } from "@baton/client";
 import { isTerminal, type State } from "@baton/core";
-import { useEffect, useState, type InputHTMLAttributes, type ReactNode } from "react";
+import { useEffect, useState, type ReactNode } from "react";
 import { isUnavailable, type Action, type LiveStatus } from "./api.js";
 import { formatDuration, formatFullTime, formatRelative, formatTime } from "./format.js";
 
@@ -274,25 +274,6 @@ export function ConfirmActionButton({
       disabled={disabled || action.busy !== null}
       onConfirm={() => void action.run(name, send)}
     />
-  );
-}
-
-/** A box with its label before it, on one line: the fields of the small forms above a list. */
-export function InlineField({
-  label,
-  value,
-  onChange,
-  ...input
-}: {
-  label: string;
-  value: string;
-  onChange: (value: string) => void;
-} & Omit<InputHTMLAttributes<HTMLInputElement>, "value" | "onChange">) {
-  return (
-    <label className="field-inline">
-      {label}
-      <input value={value} onChange={(event) => onChange(event.target.value)} {...input} />
-    </label>
   );
 }
 

@@ -1,7 +1,7 @@
 import type { BatonClient } from "@baton/client";
 import { useState, type FormEvent, type InputHTMLAttributes, type ReactNode } from "react";
 import { useAction } from "./api.js";
-import { InlineError, InlineField } from "./components.js";
+import { InlineField, InlineForm } from "./inline-form.js";
 
 /** Reads a limit typed in a box: a whole number, 0 or more; empty is "no limit" where that is allowed. */
 export function parseLimit(
@@ -126,9 +126,8 @@ export function NewLimitForm({
   const [name, setName] = useState("");
   const [limit, setLimit] = useState("");
   const parsed = parseLimit(limit, false);
-  async function submit(event: FormEvent<HTMLFormElement>): Promise<void> {
-    event.preventDefault();
-    if (!parsed.ok || parsed.value === null || !ready) return;
+  async function submit(): Promise<void> {
+    if (!parsed.ok || parsed.value === null) return;
     const value = parsed.value;
     const created = await action.run("create", (client) => create(client, name.trim(), value));
     if (!created) return;
@@ -136,21 +135,21 @@ export function NewLimitForm({
     setLimit("");
   }
   return (
-    <form className="card create-limit" aria-label={label} onSubmit={(event) => void submit(event)}>
+    <InlineForm
+      label={label}
+      className="card create-limit"
+      action={action}
+      ready={name.trim() !== "" && parsed.ok && ready}
+      submitLabel={submitLabel}
+      busyLabel="Adding…"
+      onSubmit={submit}
+    >
       <InlineField label={nameLabel} value={name} onChange={setName} placeholder={namePlaceholder} />
       <label className="field-inline">
         Limit
         <LimitInput value={limit} onChange={(event) => setLimit(event.target.value)} placeholder="2" />
       </label>
       {children}
-      <button
-        type="submit"
-        className="button primary"
-        disabled={name.trim() === "" || !parsed.ok || !ready || action.busy !== null}
-      >
-        {action.busy ? "Adding…" : submitLabel}
-      </button>
-      <InlineError error={action.error} />
-    </form>
+    </InlineForm>
   );
 }

@@ -1,8 +1,9 @@
 import type { Secret } from "@baton/core";
-import { useState, type FormEvent } from "react";
+import { useState } from "react";
 import { useAction, usePagedList, type PagedList } from "./api.js";
-import { ConfirmActionButton, InlineError, InlineField, Time } from "./components.js";
+import { ConfirmActionButton, Time } from "./components.js";
 import { pluralize } from "./format.js";
+import { InlineField, InlineForm } from "./inline-form.js";
 import { PagedTable, RowActions } from "./paged-table.js";
 
 /** The secrets there are: names and lengths only, as the API answers. */
@@ -20,9 +21,7 @@ function SetSecretForm({ onSet }: { onSet: () => void }) {
   const action = useAction(onSet);
   const [name, setName] = useState("");
   const [hasValue, setHasValue] = useState(false);
-  async function submit(event: FormEvent<HTMLFormElement>): Promise<void> {
-    event.preventDefault();
-    const form = event.currentTarget;
+  async function submit(form: HTMLFormElement): Promise<void> {
     const value = new FormData(form).get("value");
     if (typeof value !== "string" || value === "" || name.trim() === "") return;
     const set = await action.run("set", (client) =>
@@ -34,7 +33,15 @@ function SetSecretForm({ onSet }: { onSet: () => void }) {
     setHasValue(false);
   }
   return (
-    <form className="inline-form" aria-label="Set a secret" onSubmit={(event) => void submit(event)}>
+    <InlineForm
+      label="Set a secret"
+      className="inline-form"
+      action={action}
+      ready={hasValue && name.trim() !== ""}
+      submitLabel="Set secret"
+      busyLabel="Setting…"
+      onSubmit={submit}
+    >
       <InlineField label="Name" value={name} onChange={setName} placeholder="slack-data-team" />
       <label className="field-inline">
         Value
@@ -47,15 +54,7 @@ function SetSecretForm({ onSet }: { onSet: () => void }) {
           onInput={(event) => setHasValue(event.currentTarget.value !== "")}
         />
       </label>
-      <button
-        type="submit"
-        className="button primary"
-        disabled={!hasValue || name.trim() === "" || action.busy !== null}
-      >
-        {action.busy ? "Setting…" : "Set secret"}
-      </button>
-      <InlineError error={action.error} />
-    </form>
+    </InlineForm>
   );
 }
 

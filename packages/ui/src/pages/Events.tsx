@@ -12,7 +12,6 @@ import { useDebouncedBatch, useEvents, usePagedList } from "../api.js";
 import {
   Badge,
   EmptyState,
-  InlineField,
   LiveIndicator,
   PageHeader,
   StateBadge,
@@ -20,6 +19,7 @@ import {
   Time,
   useTitle,
 } from "../components.js";
+import { InlineField } from "../inline-form.js";
 import { PagedTable } from "../paged-table.js";
 import { Link, navigate, useLocation } from "../router.js";
 import { fromLocalInput, toLocalInput } from "../run-filters.js";

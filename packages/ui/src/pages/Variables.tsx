@@ -5,12 +5,12 @@ import {
   ConfirmActionButton,
   EmptyState,
   InlineError,
-  InlineField,
   PageHeader,
   Tags,
   Time,
   useTitle,
 } from "../components.js";
+import { InlineField, InlineForm } from "../inline-form.js";
 import { PagedTable, RowActions } from "../paged-table.js";
 
 /** A value as it is shown and edited: JSON, so that the string "3" and the number 3 differ. */
@@ -112,9 +112,7 @@ function CreateVariable({ onCreated }: { onCreated: () => void }) {
   const [name, setName] = useState("");
   const [value, setValue] = useState("");
   const [tags, setTags] = useState("");
-  async function submit(event: FormEvent<HTMLFormElement>): Promise<void> {
-    event.preventDefault();
-    if (name.trim() === "") return;
+  async function submit(): Promise<void> {
     const created = await action.run("create", (client) =>
       client.api.createVariable({
         body: { name: name.trim(), value: jsonOrString(value), tags: tagList(tags) },
@@ -126,7 +124,14 @@ function CreateVariable({ onCreated }: { onCreated: () => void }) {
     setTags("");
   }
   return (
-    <form className="card inline-form" aria-label="New variable" onSubmit={(event) => void submit(event)}>
+    <InlineForm
+      label="New variable"
+      action={action}
+      ready={name.trim() !== ""}
+      submitLabel="Add variable"
+      busyLabel="Adding…"
+      onSubmit={submit}
+    >
       <InlineField label="Name" value={name} onChange={setName} placeholder="region" />
       <InlineField
         label="Value"
@@ -137,11 +142,7 @@ function CreateVariable({ onCreated }: { onCreated: () => void }) {
         placeholder="eu-west-1"
       />
       <InlineField label="Tags" value={tags} onChange={setTags} placeholder="infra, eu" />
-      <button type="submit" className="button primary" disabled={name.trim() === "" || action.busy !== null}>
-        {action.busy ? "Adding…" : "Add variable"}
-      </button>
-      <InlineError error={action.error} />
-    </form>
+    </InlineForm>
   );
 }
 

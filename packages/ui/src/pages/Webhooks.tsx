@@ -1,16 +1,8 @@
 import type { JsonObject, Webhook, WebhookTemplate } from "@baton/core";
-import { useState, type FormEvent } from "react";
+import { useState } from "react";
 import { useAction, usePagedList } from "../api.js";
-import {
-  Badge,
-  ConfirmActionButton,
-  EmptyState,
-  InlineError,
-  InlineField,
-  PageHeader,
-  Time,
-  useTitle,
-} from "../components.js";
+import { Badge, ConfirmActionButton, EmptyState, PageHeader, Time, useTitle } from "../components.js";
+import { InlineField, InlineForm } from "../inline-form.js";
 import { PagedTable, RowActions } from "../paged-table.js";
 import { Link } from "../router.js";
 
@@ -111,9 +103,7 @@ function CreateWebhook({ onCreated }: { onCreated: (webhook: Webhook, token: str
   const [withToken, setWithToken] = useState(true);
   const [payloadError, setPayloadError] = useState<Error | null>(null);
 
-  async function submit(submitted: FormEvent<HTMLFormElement>): Promise<void> {
-    submitted.preventDefault();
-    if (name.trim() === "" || event.trim() === "") return;
+  async function submit(): Promise<void> {
     const template: WebhookTemplate = { event: event.trim() };
     if (payload.trim() !== "") {
       try {
@@ -136,10 +126,14 @@ function CreateWebhook({ onCreated }: { onCreated: (webhook: Webhook, token: str
   }
 
   return (
-    <form
-      className="card inline-form"
-      aria-label="New webhook"
-      onSubmit={(submitted) => void submit(submitted)}
+    <InlineForm
+      label="New webhook"
+      action={action}
+      ready={name.trim() !== "" && event.trim() !== ""}
+      submitLabel="Create webhook"
+      busyLabel="Creating…"
+      error={payloadError}
+      onSubmit={submit}
     >
       <InlineField label="Name" value={name} onChange={setName} placeholder="github" />
       <InlineField
@@ -166,15 +160,7 @@ function CreateWebhook({ onCreated }: { onCreated: (webhook: Webhook, token: str
         />
         Require a token
       </label>
-      <button
-        type="submit"
-        className="button primary"
-        disabled={name.trim() === "" || event.trim() === "" || action.busy !== null}
-      >
-        {action.busy ? "Creating…" : "Create webhook"}
-      </button>
-      <InlineError error={payloadError ?? action.error} />
-    </form>
+    </InlineForm>
   );
 }
 
