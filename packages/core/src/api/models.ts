@@ -230,6 +230,11 @@ export const TaskRun = z.object({
   cacheKey: z.string().nullable(),
   cacheExpiration: Timestamp.nullable(),
   taskInputs: JsonObject,
+  /** A background task run's arguments (`task.delay()`): `{ args: [...] }`, as its caller encoded them. */
+  parameters: JsonObject,
+  /** A background task run's task worker, and its attempt (raised by every claim, as a flow run's). */
+  workerName: z.string().nullable(),
+  attempt: z.number().int(),
   state: StateSchema.nullable(),
   runCount: z.number().int(),
   retries: z.number().int(),
@@ -250,6 +255,11 @@ export const TaskRunCreate = z.strictObject({
   cacheKey: z.string().max(500).optional(),
   cacheExpiration: Timestamp.optional(),
   taskInputs: JsonObject.optional(),
+  /**
+   * A background task run's arguments: with no flowRunId and a SCHEDULED first state, a task worker
+   * serving its taskKey claims and runs it (`task.delay()`).
+   */
+  parameters: JsonObject.optional(),
   /**
    * Propose RUNNING right after the first state, in the same transaction: one round trip to start a
    * task whose start the server decides (a cache key, a limited tag). The answer's state tells how it
@@ -283,6 +293,11 @@ export const TaskRunRecordBatch = z.array(TaskRunRecord).min(1).max(5000);
 
 export const TaskRunQuery = z.strictObject({
   flowRunId: Id.optional(),
+  /** Only background task runs (`task.delay()`, no flow run). */
+  background: QueryBoolean.optional(),
+  taskKey: z.string().optional(),
+  /** Newest first; oldest first (a flow run's timeline) otherwise. */
+  newestFirst: QueryBoolean.optional(),
   stateType: CsvList(z.enum(STATE_TYPES)).optional(),
   tag: z.string().optional(),
   limit: Limit,
@@ -617,6 +632,17 @@ export const ClaimedRun = z.object({
 export type ClaimedRun = z.infer<typeof ClaimedRun>;
 export const ClaimResult = z.object({ runs: z.array(ClaimedRun) });
 export type ClaimResult = z.infer<typeof ClaimResult>;
+/** A task worker's claim: background task runs (no flow run) of these tasks, by task key. */
+export const TaskRunClaimRequest = z.strictObject({
+  workerName: z.string().min(1).max(200),
+  taskKeys: z.array(z.string().min(1).max(500)).min(1).max(1000),
+  limit: z.number().int().min(1).max(100).default(1),
+  waitSeconds: z.number().min(0).max(60).default(0),
+});
+export type TaskRunClaimRequest = z.input<typeof TaskRunClaimRequest>;
+/** Claimed task runs, RUNNING (or PENDING when the rules kept them from starting). */
+export const TaskRunClaimResult = z.object({ runs: z.array(TaskRun) });
+export type TaskRunClaimResult = z.infer<typeof TaskRunClaimResult>;
 
 // ── Tag concurrency limits ───────────────────────────────────────────────────
 export const ConcurrencyLimit = z.object({

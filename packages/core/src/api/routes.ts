@@ -198,6 +198,26 @@ export const routes = {
     query: m.TaskRunQuery,
     response: page(m.TaskRun),
   }),
+  claimTaskRuns: route({
+    method: "POST",
+    path: "/task-runs/claim",
+    summary:
+      "Atomically claim background task runs (task.delay()) for a task worker, waiting for one if asked",
+    tag: "task runs",
+    body: m.TaskRunClaimRequest,
+    response: m.TaskRunClaimResult,
+  }),
+  heartbeatTaskRun: route({
+    method: "POST",
+    path: "/task-runs/:id/heartbeat",
+    summary:
+      "Say that the task worker running a background task run is alive (409 when its attempt is stale)",
+    tag: "task runs",
+    params: ById,
+    body: m.Heartbeat,
+    response: null,
+    status: 204,
+  }),
   readTaskRun: route({
     method: "GET",
     path: "/task-runs/:id",

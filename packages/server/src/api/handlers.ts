@@ -75,6 +75,8 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
 
     createTaskRun: ({ body }) => taskRuns.createTaskRun(ctx, body),
     listTaskRuns: ({ query }) => taskRuns.listTaskRuns(ctx, query),
+    claimTaskRuns: ({ body }, closed) => claims.claimTaskRuns(ctx, body, closed()),
+    heartbeatTaskRun: ({ params, body }) => taskRuns.heartbeatTaskRun(ctx, params.id, body),
     readTaskRun: ({ params }) => taskRuns.readTaskRun(ctx, params.id),
     deleteTaskRun: ({ params }) => taskRuns.deleteTaskRun(ctx, params.id),
     setTaskRunState: ({ params, body }) =>

@@ -591,6 +591,39 @@ const globalConcurrencyLimits: Migration = {
   },
 };
 
+const backgroundTaskRuns: Migration = {
+  async up(db: Db) {
+    // A task run with no flow run (task.delay()) is claimed by a task worker as a deployment run is by
+    // a serve process: its arguments, when it is due, who holds it, its heartbeat and attempt.
+    for (const [column, type, defaultTo] of [
+      ["parameters", "text", "{}"],
+      ["next_scheduled_start_time", "text", null],
+      ["last_heartbeat", "text", null],
+      ["worker_name", "text", null],
+      ["attempt", "integer", 0],
+    ] as const) {
+      await db.schema
+        .alterTable("task_runs")
+        .addColumn(column, type, (c) => (defaultTo === null ? c : c.notNull().defaultTo(defaultTo)))
+        .execute();
+    }
+    // Claims read the due runs of their task keys; only background runs are in this index.
+    await db.schema
+      .createIndex("task_runs_background")
+      .on("task_runs")
+      .columns(["task_key", "state_type", "next_scheduled_start_time"])
+      .where(sql.ref("flow_run_id"), "is", null)
+      .execute();
+    // The dashboard's and the CLI's list of background runs, newest first.
+    await db.schema
+      .createIndex("task_runs_background_created")
+      .on("task_runs")
+      .columns(["created"])
+      .where(sql.ref("flow_run_id"), "is", null)
+      .execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -610,6 +643,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0014_artifacts": artifacts,
     "0015_deployment_pull_steps": deploymentPullSteps,
     "0016_global_concurrency_limits": globalConcurrencyLimits,
+    "0017_background_task_runs": backgroundTaskRuns,
   };
   return { getMigrations: async () => migrations };
 }

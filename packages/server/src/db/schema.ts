@@ -99,6 +99,12 @@ export interface TaskRunTable extends RunColumns {
   cacheKey: string | null;
   cacheExpiration: string | null;
   taskInputs: string;
+  /** The rest are a background task run's (no flow run; see docs/sdk.md, "Background tasks"). */
+  parameters: Generated<string>;
+  nextScheduledStartTime: Generated<string | null>;
+  lastHeartbeat: Generated<string | null>;
+  workerName: Generated<string | null>;
+  attempt: Generated<number>;
 }
 
 export interface StateTable {

@@ -1,7 +1,7 @@
 import { makeState, retryDelayFor } from "@baton/core";
 import type { ExpressionBuilder, Transaction } from "kysely";
 import type { Database } from "../db/schema.js";
-import { heldByProcess } from "../store/claims.js";
+import { heldByProcess, IN_FLIGHT_STATES } from "../store/claims.js";
 import { fromJson } from "../store/context.js";
 import { publishStateChange, transitionInTransaction, type Applied } from "../store/set-state.js";
 import type { ServiceFactory } from "./index.js";
@@ -41,6 +41,18 @@ export const crashedRunsService: ServiceFactory = (ctx, settings) => {
         const changes = await ctx.db.kysely
           .transaction()
           .execute((trx) => endSilentRun(trx, id, cutoff, timeout));
+        for (const applied of changes) publishStateChange(ctx, applied);
+      }
+      const silentTasks = await ctx.db.kysely
+        .selectFrom("taskRuns")
+        .select("id")
+        .where(silentTaskSince(cutoff))
+        .orderBy("lastHeartbeat")
+        .execute();
+      for (const { id } of silentTasks) {
+        const changes = await ctx.db.kysely
+          .transaction()
+          .execute((trx) => endSilentTaskRun(trx, id, cutoff, timeout));
         for (const applied of changes) publishStateChange(ctx, applied);
       }
     },
@@ -111,6 +123,50 @@ async function endSilentRun(trx: Trx, id: string, cutoff: string, timeout: numbe
     if (rescheduled.changed) changes.push(rescheduled);
   }
   return changes;
+}
+
+/** Background task runs (no flow run) a task worker holds whose last heartbeat is older than `cutoff`. */
+const silentTaskSince = (cutoff: string) => (eb: ExpressionBuilder<Database, "taskRuns">) =>
+  eb.and([
+    eb("taskRuns.flowRunId", "is", null),
+    eb.or([
+      eb("taskRuns.stateType", "in", IN_FLIGHT_STATES),
+      eb.and([eb("taskRuns.stateType", "=", "SCHEDULED"), eb("taskRuns.lastHeartbeat", "is not", null)]),
+    ]),
+    eb(eb.fn.coalesce("taskRuns.lastHeartbeat", "taskRuns.updated"), "<", cutoff),
+  ]);
+
+/**
+ * Ends one silent background task run, as endSilentRun a flow run: CANCELLED if it was being
+ * cancelled, else CRASHED, which the retry rule turns into a retry that any task worker may claim
+ * while it has retries left. One that was awaiting a retry in its worker is left to be claimed.
+ */
+async function endSilentTaskRun(trx: Trx, id: string, cutoff: string, timeout: number): Promise<Applied[]> {
+  const locked = await trx
+    .updateTable("taskRuns")
+    // A new attempt fences the silent worker: if it wakes up, whatever it proposes is refused.
+    .set((eb) => ({ attempt: eb("attempt", "+", 1) }))
+    .where("id", "=", id)
+    .where(silentTaskSince(cutoff))
+    .returning(["stateType", "lastHeartbeat", "workerName"])
+    .executeTakeFirst();
+  if (!locked) return [];
+  if (locked.stateType === "SCHEDULED") {
+    await trx
+      .updateTable("taskRuns")
+      .set({ lastHeartbeat: null, workerName: null })
+      .where("id", "=", id)
+      .execute();
+    return [];
+  }
+  const worker = locked.workerName ? ` '${locked.workerName}'` : "";
+  const silence = `the task worker${worker} running this task run stopped sending heartbeats (last at ${locked.lastHeartbeat}; timeout ${timeout} s)`;
+  const end =
+    locked.stateType === "CANCELLING"
+      ? makeState({ type: "CANCELLED", message: `${silence} while it was being cancelled` })
+      : makeState({ type: "CRASHED", message: silence });
+  const ended = await transitionInTransaction(trx, "task", id, end, { force: false });
+  return ended.changed ? [ended] : [];
 }
 
 /** How many times a run that never started may crash before it is left CRASHED. */

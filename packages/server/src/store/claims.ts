@@ -12,6 +12,8 @@ import {
   type ClaimResult,
   type JsonObject,
   type StateType,
+  type TaskRunClaimRequest,
+  type TaskRunClaimResult,
 } from "@baton/core";
 import type { ExpressionBuilder, Transaction } from "kysely";
 import type { z } from "zod";
@@ -21,6 +23,7 @@ import { fromJson, type StoreContext } from "./context.js";
 import { readDeployments } from "./deployments.js";
 import { toFlowRun } from "./flow-runs.js";
 import { publishStateChange, transitionInTransaction, type Applied } from "./set-state.js";
+import { toTaskRun } from "./task-runs.js";
 import { jobVariablesForRun } from "./work-pools.js";
 
 type Trx = Transaction<Database>;
@@ -39,7 +42,7 @@ export const heldByProcess = (eb: ExpressionBuilder<Database, "flowRuns">) =>
     eb.and([eb("flowRuns.stateType", "=", "SCHEDULED"), eb("flowRuns.lastHeartbeat", "is not", null)]),
   ]);
 
-interface Pass {
+interface Pass extends PassOutcome {
   /** Each claimed run's last change: its row is the run as the claim leaves it. */
   claimed: Applied[];
   /**
@@ -72,9 +75,48 @@ export async function claimFlowRuns(
       "give workPoolName (a worker claims from its pool) or deploymentIds (a serve process), not both",
     );
   }
-  const claims = serverClaimsOf(ctx.events);
   const kind = claimKind(request);
-  if (claims.pollToMark(kind)) await markPolled(ctx, request);
+  if (serverClaimsOf(ctx.events).pollToMark(kind)) await markPolled(ctx, request);
+  const pass = await longPoll(ctx, kind, request, closed, (trx) => claimPass(ctx, trx, request));
+  return { runs: pass ? await describeClaimed(ctx, pass) : [] };
+}
+
+/**
+ * Claims background task runs (`task.delay()`) of the given task keys for a task worker: the same
+ * long poll, woken the same way, as deployment runs for a serve process. Each claimed run is moved
+ * to PENDING, which raises its attempt and names its worker, and on to RUNNING in the same pass.
+ */
+export async function claimTaskRuns(
+  ctx: StoreContext,
+  request: z.output<typeof TaskRunClaimRequest>,
+  closed?: AbortSignal,
+): Promise<TaskRunClaimResult> {
+  const kind = `tasks ${[...request.taskKeys].sort().join(",")}`;
+  const pass = await longPoll(ctx, kind, request, closed, (trx) => taskClaimPass(trx, request));
+  return { runs: pass ? pass.claimed.map((applied) => toTaskRun(applied.taskRunRow!)) : [] };
+}
+
+/** What a claim pass leaves for its long poll. */
+interface PassOutcome {
+  claimed: Applied[];
+  changes: Applied[];
+  claimedDue: string[];
+  nextDue: string | null;
+}
+
+/**
+ * Makes claim passes until one claims a run or `waitSeconds` run out (answering null then). Each pass
+ * is one transaction; between passes it waits in its kind's line to be woken by a change that may free
+ * work, or by the time the earliest run not yet due becomes due.
+ */
+async function longPoll<P extends PassOutcome>(
+  ctx: StoreContext,
+  kind: string,
+  request: { limit: number; waitSeconds: number },
+  closed: AbortSignal | undefined,
+  pass: (trx: Trx) => Promise<P>,
+): Promise<P | null> {
+  const claims = serverClaimsOf(ctx.events);
   const deadline = Date.now() + request.waitSeconds * 1000;
   // Joined before the first pass, so a run created during a pass is not missed.
   const waiter = claims.join(kind);
@@ -84,20 +126,20 @@ export async function claimFlowRuns(
   ctx.stopping?.addEventListener("abort", onClose);
   try {
     for (;;) {
-      if (ctx.stopping?.aborted) return { runs: [] };
+      if (ctx.stopping?.aborted) return null;
       waiter.changed = false;
       const started = performance.now();
-      const pass = await ctx.db.kysely.transaction().execute((trx) => claimPass(ctx, trx, request));
-      ctx.observer?.claimPass((performance.now() - started) / 1000, pass.claimedDue, new Date());
-      for (const applied of pass.changes) publishStateChange(ctx, applied);
-      if (pass.claimed.length > 0) {
-        claimedAll = pass.claimed.length === request.limit;
-        return { runs: await describeClaimed(ctx, pass) };
+      const done = await ctx.db.kysely.transaction().execute(pass);
+      ctx.observer?.claimPass((performance.now() - started) / 1000, done.claimedDue, new Date());
+      for (const applied of done.changes) publishStateChange(ctx, applied);
+      if (done.claimed.length > 0) {
+        claimedAll = done.claimed.length === request.limit;
+        return done;
       }
       const now = Date.now();
-      if (now >= deadline || closed?.aborted || ctx.stopping?.aborted) return { runs: [] };
+      if (now >= deadline || closed?.aborted || ctx.stopping?.aborted) return null;
       if (waiter.changed) continue;
-      const until = Math.min(deadline, pass.nextDue ? Date.parse(pass.nextDue) : Infinity);
+      const until = Math.min(deadline, done.nextDue ? Date.parse(done.nextDue) : Infinity);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(0, until - now));
         waiter.wake = () => {
@@ -147,8 +189,12 @@ class ServerClaims {
 
   constructor(events: EventBus) {
     events.subscribe((event) => {
-      if (!mayFreeWork(event)) return;
-      for (const line of this.#lines.values()) ServerClaims.#tell(line);
+      const forRuns = mayFreeWork(event);
+      const forTasks = mayFreeTaskWork(event);
+      if (!forRuns && !forTasks) return;
+      for (const [kind, line] of this.#lines) {
+        if (kind.startsWith("tasks ") ? forTasks : forRuns) ServerClaims.#tell(line);
+      }
     });
   }
 
@@ -241,6 +287,15 @@ function mayFreeWork(event: BatonEvent): boolean {
     event.name === EventName.WorkPoolUpdated ||
     event.name === EventName.WorkQueueUpdated ||
     event.name === EventName.DeploymentUpdated
+  );
+}
+
+/** A background task run became due (created, retried or rescheduled): task workers may find it. */
+function mayFreeTaskWork(event: BatonEvent): boolean {
+  return (
+    isEvent(event, EventName.TaskRunStateChanged) &&
+    event.flowRunId === null &&
+    event.payload.state.type === "SCHEDULED"
   );
 }
 
@@ -353,30 +408,83 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
   const claimed: Applied[] = [];
   const claimedDue: string[] = [];
   for (const run of admitted) {
-    const applied = await transitionInTransaction(trx, "flow", run.id, makeState({ type: "PENDING" }), {
-      force: false,
-      claimedBy: request.workerName,
-    });
-    // Refused (its state changed since it was read): it is not claimed, and its room is left unused.
-    if (applied.result.status !== "ACCEPT" || !applied.changed) continue;
+    const last = await claimRun(trx, "flow", run.id, request.workerName, request.start, changes);
+    if (!last) continue;
+    claimed.push(last);
     const scheduled = run.nextScheduledStartTime ?? run.created;
     claimedDue.push(scheduled > run.created ? scheduled : run.created);
-    changes.push(applied);
-    if (!request.start) {
-      claimed.push(applied);
-      continue;
-    }
-    // A serve process runs it at once: RUNNING in the same transaction saves it a round trip. Should
-    // the rules refuse, it stays PENDING and its process proposes RUNNING itself.
-    const started = await transitionInTransaction(trx, "flow", run.id, makeState({ type: "RUNNING" }), {
-      force: false,
-    });
-    if (started.result.status === "ACCEPT" && started.changed) {
-      changes.push(started);
-      claimed.push(started);
-    } else claimed.push(applied);
   }
   return { ...empty, claimed, changes, claimedDue };
+}
+
+/**
+ * Moves one due run to PENDING for its claimer (a new attempt) and, with `start`, on to RUNNING: the
+ * claimer runs it at once, and RUNNING in the same transaction saves it a round trip. Answers the
+ * run's last change, or null when the rules refused the claim (its state changed since it was read:
+ * it is not claimed, and its room is left unused). Every change is added to `changes`.
+ */
+async function claimRun(
+  trx: Trx,
+  kind: "flow" | "task",
+  id: string,
+  claimedBy: string,
+  start: boolean,
+  changes: Applied[],
+): Promise<Applied | null> {
+  const pending = makeState({ type: "PENDING" });
+  const applied = await transitionInTransaction(trx, kind, id, pending, { force: false, claimedBy });
+  if (applied.result.status !== "ACCEPT" || !applied.changed) return null;
+  changes.push(applied);
+  if (!start) return applied;
+  // Should the rules refuse, it stays PENDING and its claimer proposes RUNNING itself. A task run with
+  // a valid cached result is COMPLETED by it, and its claimer only reads the result.
+  const started = await transitionInTransaction(trx, kind, id, makeState({ type: "RUNNING" }), {
+    force: false,
+  });
+  if (!started.changed) return applied;
+  changes.push(started);
+  return started;
+}
+
+/** Background task runs of the claim's task keys that wait for a task worker. */
+function scheduledTaskRuns(trx: Trx, taskKeys: string[]) {
+  return trx
+    .selectFrom("taskRuns")
+    .where("flowRunId", "is", null)
+    .where("taskKey", "in", taskKeys)
+    .where("stateType", "=", "SCHEDULED")
+    .where("lastHeartbeat", "is", null); // not awaiting a retry in its own task worker
+}
+
+async function taskClaimPass(trx: Trx, request: z.output<typeof TaskRunClaimRequest>): Promise<PassOutcome> {
+  const nowIso = new Date().toISOString();
+  const due = await scheduledTaskRuns(trx, request.taskKeys)
+    .select(["id", "nextScheduledStartTime", "created"])
+    .where("nextScheduledStartTime", "<=", nowIso)
+    .orderBy("nextScheduledStartTime")
+    .orderBy("id")
+    .limit(request.limit)
+    .execute();
+  if (due.length === 0) {
+    const next = await scheduledTaskRuns(trx, request.taskKeys)
+      .select("nextScheduledStartTime")
+      .where("nextScheduledStartTime", ">", nowIso)
+      .orderBy("nextScheduledStartTime")
+      .limit(1)
+      .executeTakeFirst();
+    return { claimed: [], changes: [], claimedDue: [], nextDue: next?.nextScheduledStartTime ?? null };
+  }
+  const changes: Applied[] = [];
+  const claimed: Applied[] = [];
+  const claimedDue: string[] = [];
+  for (const run of due) {
+    const last = await claimRun(trx, "task", run.id, request.workerName, true, changes);
+    if (!last) continue;
+    claimed.push(last);
+    const scheduled = run.nextScheduledStartTime ?? run.created;
+    claimedDue.push(scheduled > run.created ? scheduled : run.created);
+  }
+  return { claimed, changes, claimedDue, nextDue: null };
 }
 
 /** At most this many candidates are read per pass; limits may skip some of them. */

@@ -97,8 +97,8 @@ export async function transitionInTransaction(
     retryDelaySeconds: fromJson(run.retryDelaySeconds, []),
     // Waiting tasks ask again this often; a pushed "slot free" signal would be better still.
     concurrencyRetryDelaySeconds: 0.2,
-    // Only a crash asks (see the retry rule).
-    claimable: kind === "flow" && run.deploymentId !== null,
+    // Only a crash asks (see the retry rule). A background task run is claimed by task workers.
+    claimable: kind === "flow" ? run.deploymentId !== null : run.flowRunId === null,
   };
   if (options.attempt !== undefined) {
     ctx.proposedAttempt = options.attempt;
@@ -196,15 +196,26 @@ export async function transitionInTransaction(
     const cached = state.type === "COMPLETED" && (state.cacheKey ?? run.cacheKey);
     taskRunRow = await writer
       .updateTable("taskRuns")
-      .set({
+      .set((eb) => ({
         ...common,
+        // A background task run (no flow run) is held and claimed as a deployment's flow run is.
+        ...(run.flowRunId === null
+          ? {
+              nextScheduledStartTime:
+                state.type === "SCHEDULED" ? (state.scheduledTime ?? state.timestamp) : null,
+              ...holderColumns(proposed, state, now),
+              ...(options.claimedBy !== undefined
+                ? { workerName: options.claimedBy, attempt: eb("attempt", "+", 1) }
+                : {}),
+            }
+          : {}),
         ...(cached
           ? {
               cacheKey: state.cacheKey ?? run.cacheKey ?? null,
               cacheExpiration: state.cacheExpiration ?? null,
             }
           : {}),
-      })
+      }))
       .where("id", "=", id)
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -313,7 +324,8 @@ async function lockRun(trx: Trx, kind: Kind, id: string): Promise<LockedRun> {
             .whereRef("flowRuns.id", "=", "taskRuns.flowRunId");
         return [
           ...RUN_COLUMNS,
-          ofFlowRun("attempt").as("attempt"),
+          // A background task run (no flow run) has an attempt of its own.
+          eb.fn.coalesce(ofFlowRun("attempt"), "taskRuns.attempt").as("attempt"),
           eb.val<string | null>(null).as("deploymentId"),
           "flowRunId",
           ofFlowRun("state").as("flowRunState"),

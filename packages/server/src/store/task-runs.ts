@@ -1,9 +1,11 @@
 import {
+  BatonError,
   EventName,
   isTerminal,
   makeState,
   newId,
   notFound,
+  type Heartbeat,
   type State,
   type TaskRun,
   type TaskRunCreate,
@@ -12,6 +14,7 @@ import {
 } from "@baton/core";
 import type { Insertable, Selectable } from "kysely";
 import type { z } from "zod";
+import { retryIdempotent } from "../db/connection-loss.js";
 import { constraintError, isForeignKeyError } from "../db/database.js";
 import type { StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
@@ -29,6 +32,9 @@ export function toTaskRun(row: Selectable<TaskRunTable>): TaskRun {
     cacheKey: row.cacheKey,
     cacheExpiration: row.cacheExpiration,
     taskInputs: fromJson(row.taskInputs, {}),
+    parameters: fromJson(row.parameters, {}),
+    workerName: row.workerName,
+    attempt: row.attempt,
     state: fromJson<State | null>(row.state, null),
     runCount: row.runCount,
     retries: row.retries,
@@ -78,6 +84,7 @@ export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Pr
             cacheKey: input.cacheKey ?? null,
             cacheExpiration: input.cacheExpiration ?? null,
             taskInputs: toJson(input.taskInputs ?? {}),
+            parameters: toJson(input.parameters ?? {}),
             ...newRunColumns(input, now),
           })
           .execute();
@@ -100,15 +107,49 @@ export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Pr
 export async function listTaskRuns({ db }: StoreContext, query: z.output<typeof TaskRunQuery>) {
   let q = db.kysely.selectFrom("taskRuns").selectAll();
   if (query.flowRunId) q = q.where("flowRunId", "=", query.flowRunId);
+  if (query.background) q = q.where("flowRunId", "is", null);
+  if (query.taskKey) q = q.where("taskKey", "=", query.taskKey);
   if (query.stateType?.length) q = q.where("stateType", "in", query.stateType);
   if (query.tag) q = q.where("tags", "like", `%${JSON.stringify(query.tag)}%`);
+  const order = query.newestFirst ? "desc" : "asc";
   const rows = await q
-    .orderBy("created")
-    .orderBy("id")
+    .orderBy("created", order)
+    .orderBy("id", order)
     .limit(query.limit + 1)
     .offset(query.offset)
     .execute();
   return toPage(rows.map(toTaskRun), query.limit, query.offset);
+}
+
+/**
+ * Records that the task worker running a background task run is alive; one carrying a stale attempt
+ * (the run was crashed or claimed again since) is told to stop with a conflict, as for a flow run.
+ */
+export async function heartbeatTaskRun({ db }: StoreContext, id: string, { attempt }: Heartbeat) {
+  let update = db.kysely
+    .updateTable("taskRuns")
+    .set({ lastHeartbeat: nowIso() })
+    .where("id", "=", id)
+    .where("flowRunId", "is", null);
+  if (attempt !== undefined) update = update.where("attempt", "=", attempt);
+  const result = await retryIdempotent(() => update.executeTakeFirst());
+  if (result.numUpdatedRows > 0n) return;
+  const run = await db.kysely
+    .selectFrom("taskRuns")
+    .select(["attempt", "flowRunId"])
+    .where("id", "=", id)
+    .executeTakeFirst();
+  if (!run) throw notFound("task run", id);
+  if (run.flowRunId !== null) {
+    throw new BatonError(
+      "invalid_argument",
+      `task run ${id} belongs to flow run ${run.flowRunId}: send heartbeats for the flow run instead`,
+    );
+  }
+  throw new BatonError(
+    "conflict",
+    `attempt ${attempt} of task run ${id} is stale: attempt ${run.attempt} holds it now, so this process must stop`,
+  );
 }
 
 export async function deleteTaskRun(ctx: StoreContext, id: string): Promise<void> {
