@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { Id, Name, Timestamps } from "./common.js";
+import { ConcurrencyLimitCreate } from "./models.js";
 
-const SlotLimit = z.number().int().min(0).max(1_000_000);
+/** How many slots a limit allows: the bounds of a tag's limit, kept in one place. */
+const SlotLimit = ConcurrencyLimitCreate.shape.limit;
 /** With it a limit is also a rate limit: its slots free themselves at this rate, without a release. */
 const SlotDecay = z.number().positive().max(1_000_000);
 
