@@ -231,7 +231,7 @@ describe.each(DIALECTS)("compound and sequence triggers on %s", (dialect: TestDi
       await refused({ type: "compound", require: "all", triggers: Array(11).fill(a), within: 5 }),
     ).toMatch(/^400 .*trigger\.triggers: triggers holds at most 10/);
     expect(await refused({ type: "either", triggers: [a], within: 5 })).toMatch(
-      /^400 .*trigger\.type: type is 'event' \(or left out\), 'compound' or 'sequence'/,
+      /^400 .*trigger\.type: type is 'event' \(or left out\), 'compound', 'sequence' or 'metric'/,
     );
   });
 });
