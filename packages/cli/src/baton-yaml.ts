@@ -2,7 +2,17 @@ import { readFileSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import { z } from "zod";
-import { BatonError, COLLISION_STRATEGIES, JsonObject, Name, PullStep, PullSteps, Tags } from "@baton/core";
+import {
+  BatonError,
+  COLLISION_STRATEGIES,
+  DeploymentTrigger,
+  JsonObject,
+  MAX_DEPLOYMENT_TRIGGERS,
+  Name,
+  PullStep,
+  PullSteps,
+  Tags,
+} from "@baton/core";
 import type { Schedule } from "@baton/sdk";
 import { checkSchedule } from "@baton/server";
 import { scheduleOf } from "./schedules.js";
@@ -62,6 +72,14 @@ const DeploymentEntry = z.strictObject({
   schedules: z.array(ScheduleEntry).optional(),
   /** Steps a worker takes to get the code before each run; the file's own `pull` when left out. */
   pull: PullSteps.optional(),
+  /**
+   * Events that start a run, with parameters from the event: all of the deployment's triggers, so
+   * one taken out of the file is removed on the next deploy.
+   */
+  triggers: z
+    .array(DeploymentTrigger)
+    .max(MAX_DEPLOYMENT_TRIGGERS, `triggers holds at most ${MAX_DEPLOYMENT_TRIGGERS}`)
+    .default([]),
 });
 
 const BatonYaml = z

@@ -10,6 +10,7 @@ import {
   type CollisionStrategy,
   type Deployment,
   type DeploymentCreate,
+  type DeploymentTriggerInput,
   type FlowRun,
   type JsonObject,
   type PullStep,
@@ -44,6 +45,12 @@ export interface DeploymentOptions {
   /** Its finished runs are deleted this many days after they end (default: the server's setting). */
   runRetentionDays?: number;
   paused?: boolean;
+  /**
+   * Events that start a run of the deployment, each with parameters taken from the event by
+   * template. Given (an empty list too), they replace the deployment's triggers; left out, those it
+   * has stay.
+   */
+  triggers?: DeploymentTriggerInput[];
   client?: BatonClient;
 }
 
@@ -73,6 +80,8 @@ export interface DeploymentSpec {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   flow: Flow<any, unknown>;
   body: DeploymentCreate;
+  /** Replace the deployment's triggers with these once it is registered; left out, they stay. */
+  triggers?: DeploymentTriggerInput[];
   client: BatonClient;
 }
 
@@ -96,6 +105,7 @@ export function toDeployment(
   return {
     flow,
     client: clientOf(options, `deployment '${flow.flowName}/${options.name}'`),
+    ...(options.triggers !== undefined ? { triggers: options.triggers } : {}),
     body: {
       name: options.name,
       flowName: flow.flowName,
@@ -114,9 +124,17 @@ export function toDeployment(
   };
 }
 
-/** Creates the deployment, or updates the one of the same flow and name. */
-export const register = (spec: DeploymentSpec): Promise<Deployment> =>
-  spec.client.api.createDeployment({ body: spec.body });
+/** Creates the deployment, or updates the one of the same flow and name, and replaces its triggers. */
+export async function register(spec: DeploymentSpec): Promise<Deployment> {
+  const deployment = await spec.client.api.createDeployment({ body: spec.body });
+  if (spec.triggers !== undefined) {
+    await spec.client.api.replaceDeploymentTriggers({
+      params: { id: deployment.id },
+      body: { triggers: spec.triggers },
+    });
+  }
+  return deployment;
+}
 
 /**
  * Finds the name a module exports the flow under, so a worker can import it again. The module is

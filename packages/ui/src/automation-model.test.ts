@@ -21,6 +21,7 @@ const stored: Automation = {
   name: "etl failures",
   description: "tell the data team",
   enabled: true,
+  deploymentId: null,
   trigger: { events: ["flow-run.state-changed"], stateTypes: ["FAILED"], posture: "reactive", threshold: 1 },
   actions: [{ type: "slack", secret: "slack-data-team", text: "{{ flow_run.name }} failed" }],
   created: "2024-05-01T10:00:00.000Z",

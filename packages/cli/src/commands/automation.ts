@@ -26,7 +26,7 @@ const FILTERS = ["flows", "deployments", "workPools", "tags", "stateTypes", "sta
  * "flow-run.state-changed flows=etl stateTypes=FAILED 3 within 600 s"; a compound trigger
  * "all of [order.paid; order.shipped] within 3600 s", a sequence "order.paid then order.shipped within 3600 s".
  */
-function triggerText(trigger: AutomationTrigger): string {
+export function triggerText(trigger: AutomationTrigger): string {
   if (isMetricTrigger(trigger)) return metricTriggerText(trigger);
   if (!isCombinedTrigger(trigger)) return eventTriggerText(trigger);
   const within = `within ${trigger.within} s`;
@@ -147,6 +147,14 @@ export function automationCommand(): Command {
           ["Id", automation.id],
           ["Status", status(automation)],
           ["Description", automation.description ?? "-"],
+          ...(automation.deploymentId
+            ? [
+                [
+                  "Deployment",
+                  `${automation.deploymentId} (its trigger: deploying it again replaces this)`,
+                ] as [string, string],
+              ]
+            : []),
           ["Trigger", triggerText(automation.trigger)],
           ...automation.actions.map((action, i): [string, string] => [
             `Action ${i + 1}`,

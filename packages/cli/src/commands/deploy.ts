@@ -1,8 +1,14 @@
 import { relative, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { BatonError, type CollisionStrategy, type Deployment } from "@baton/core";
+import {
+  BatonError,
+  type CollisionStrategy,
+  type Deployment,
+  type DeploymentTriggerInput,
+} from "@baton/core";
 import { loadFlow, parseEntrypoint, type DeployOptions as SdkDeployOptions } from "@baton/sdk";
 import { BATON_YAML, readProject, type Project } from "../baton-yaml.js";
+import { parseTrigger } from "../deployment-triggers.js";
 import { print, printJson } from "../format.js";
 import { collect, parseParam, parseParameters, parsePositive } from "../options.js";
 import { requirePool } from "../pools.js";
@@ -22,6 +28,7 @@ interface DeployOptions extends ScheduleOptions {
   retentionDays?: number;
   tag: string[];
   description?: string;
+  trigger: DeploymentTriggerInput[];
   all?: boolean;
   file: string;
   json?: boolean;
@@ -73,6 +80,7 @@ function requestOf(options: DeployOptions): DeploymentRequest {
     ...(options.retentionDays ? { runRetentionDays: options.retentionDays } : {}),
     ...(options.tag.length > 0 ? { tags: options.tag } : {}),
     ...(options.description ? { description: options.description } : {}),
+    ...(options.trigger.length > 0 ? { triggers: options.trigger } : {}),
   };
 }
 
@@ -158,6 +166,12 @@ export function deployCommand(): Command {
     )
     .option("-t, --tag <tag>", "a tag for its runs (repeatable)", collect, [])
     .option("-d, --description <text>", "what the deployment is for")
+    .option(
+      "--trigger <event or json>",
+      "run it when an event matches: an event's name, or a deployment trigger as JSON with parameters from the event (repeatable; replaces its triggers)",
+      (value: string, previous: DeploymentTriggerInput[]) => [...previous, parseTrigger(value)],
+      [],
+    )
     .option("--all", `deploy every deployment of ${BATON_YAML}`)
     .option("-f, --file <path>", "the project file --all and NAME read", BATON_YAML)
     .option("--json", "print the deployment as JSON (with --all, a list)")

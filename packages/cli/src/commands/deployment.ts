@@ -14,6 +14,7 @@ import { allPages, details, flag, limitText, print, printJson, table, time } fro
 import { collect, parseId, parseParameters } from "../options.js";
 import { scheduleOf, withScheduleOptions, type ScheduleOptions } from "../schedules.js";
 import { apiClient } from "../settings.js";
+import { triggerText } from "./automation.js";
 
 interface JsonOption {
   json?: boolean;
@@ -264,6 +265,36 @@ export function deploymentCommand(): Command {
       const deployment = await readDeployment(client, address);
       await client.api.deleteDeployment({ params: { id: deployment.id } });
       print(`Deleted deployment '${addressOf(deployment)}'.`);
+    });
+  group
+    .command("triggers")
+    .description(
+      "List a deployment's triggers: the events that start it (set by 'baton deploy --trigger' or baton.yaml)",
+    )
+    .argument("<flow/deployment>", "the flow's name and the deployment's name")
+    .option("--json", "print JSON")
+    .action(async (address: string, options: { json?: boolean }) => {
+      const client = apiClient();
+      const deployment = await readDeployment(client, address);
+      const triggers = await client.api.listDeploymentTriggers({ params: { id: deployment.id } });
+      if (options.json) return printJson(triggers);
+      print(
+        table(
+          ["NAME", "ID", "STATUS", "TRIGGER", "PARAMETERS"],
+          triggers.map((automation) => {
+            const [action] = automation.actions;
+            const parameters = action?.type === "run-deployment" ? (action.parameters ?? {}) : {};
+            return [
+              automation.name,
+              automation.id,
+              automation.enabled ? "enabled" : flag(true, "paused"),
+              triggerText(automation.trigger),
+              JSON.stringify(parameters),
+            ];
+          }),
+          `'${addressOf(deployment)}' has no triggers.`,
+        ),
+      );
     });
   group.addCommand(scheduleCommand());
   return group;

@@ -309,11 +309,57 @@ export const AutomationAction = z.discriminatedUnion("type", [
     name: z.string().min(1).max(200).optional(),
     message: Template.optional(),
   }),
+  /**
+   * Suspends the event's running flow run (or `flowRunId`): its process stops and it waits PAUSED
+   * until resumed, when it starts again from its deployment, reusing its completed tasks.
+   */
+  z.strictObject({
+    type: z.literal("pause-flow-run"),
+    flowRunId: Id.optional(),
+    /** How long it waits before it fails; no limit when left out. */
+    timeoutSeconds: z
+      .number()
+      .positive()
+      .max(366 * 24 * 3600)
+      .optional(),
+  }),
+  /** Resumes the event's paused flow run (or `flowRunId`), with `input` whose strings are templates. */
+  z.strictObject({
+    type: z.literal("resume-flow-run"),
+    flowRunId: Id.optional(),
+    input: JsonObject.optional(),
+  }),
   z.strictObject({ type: z.literal("pause-deployment"), deployment: DeploymentAddress.optional() }),
   z.strictObject({ type: z.literal("pause-work-pool"), workPool: Name.optional() }),
 ]);
 export type AutomationAction = z.infer<typeof AutomationAction>;
 export type AutomationActionType = AutomationAction["type"];
+
+// ── Deployment triggers ──────────────────────────────────────────────────────
+/**
+ * A deployment's trigger: an event trigger that starts a run of the deployment, with `parameters`
+ * whose strings are templates (`"{{ event.payload.branch }}"`: a whole-tag string keeps the value's
+ * type). Each is an automation owned by the deployment: replaced when it is deployed again, removed
+ * with it.
+ */
+export const DeploymentTrigger = EventTrigger.safeExtend({
+  /** The automation's name; `deployment <flow>:<deployment> on <events>` when left out. */
+  name: Name.optional(),
+  description: z.string().max(10_000).optional(),
+  enabled: z.boolean().default(true),
+  parameters: JsonObject.optional(),
+});
+export type DeploymentTrigger = z.output<typeof DeploymentTrigger>;
+export type DeploymentTriggerInput = z.input<typeof DeploymentTrigger>;
+/** The most triggers one deployment has. */
+export const MAX_DEPLOYMENT_TRIGGERS = 20;
+/** A deployment's triggers, all of them: those it had before are replaced. */
+export const DeploymentTriggersReplace = z.strictObject({
+  triggers: z
+    .array(DeploymentTrigger)
+    .max(MAX_DEPLOYMENT_TRIGGERS, `triggers holds at most ${MAX_DEPLOYMENT_TRIGGERS}`),
+});
+export type DeploymentTriggersReplace = z.input<typeof DeploymentTriggersReplace>;
 
 // ── Automations ──────────────────────────────────────────────────────────────
 export const Automation = z.object({
@@ -321,6 +367,8 @@ export const Automation = z.object({
   name: Name,
   description: z.string().nullable(),
   enabled: z.boolean(),
+  /** The deployment whose trigger this is (deploying it again replaces it); null for any other. */
+  deploymentId: Id.nullable(),
   trigger: AutomationTrigger,
   actions: z.array(AutomationAction),
   ...Timestamps,

@@ -378,6 +378,23 @@ export const routes = {
     response: m.FlowRun,
     status: 201,
   }),
+  listDeploymentTriggers: route({
+    method: "GET",
+    path: "/deployments/:id/triggers",
+    summary: "List a deployment's triggers: the automations it owns, which run it when an event matches",
+    tag: "deployments",
+    params: ById,
+    response: z.array(a.Automation),
+  }),
+  replaceDeploymentTriggers: route({
+    method: "PUT",
+    path: "/deployments/:id/triggers",
+    summary: "Replace a deployment's triggers with these (none: remove them all)",
+    tag: "deployments",
+    params: ById,
+    body: a.DeploymentTriggersReplace,
+    response: z.array(a.Automation),
+  }),
 
   // Work pools, queues, workers
   createWorkPool: route({

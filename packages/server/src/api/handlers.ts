@@ -12,6 +12,7 @@ import * as artifacts from "../store/artifacts.js";
 import * as claims from "../store/claims.js";
 import * as automations from "../store/automations.js";
 import * as limits from "../store/concurrency-limits.js";
+import * as deploymentTriggers from "../store/deployment-triggers.js";
 import * as deployments from "../store/deployments.js";
 import * as events from "../store/events.js";
 import * as flowRuns from "../store/flow-runs.js";
@@ -98,6 +99,9 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     updateDeployment: ({ params, body }) => deployments.updateDeployment(ctx, params.id, body),
     deleteDeployment: ({ params }) => deployments.deleteDeployment(ctx, params.id),
     createDeploymentRun: ({ params, body }) => deployments.createDeploymentRun(ctx, params.id, body),
+    listDeploymentTriggers: ({ params }) => deploymentTriggers.listDeploymentTriggers(ctx, params.id),
+    replaceDeploymentTriggers: ({ params, body }) =>
+      deploymentTriggers.replaceDeploymentTriggers(ctx, params.id, body.triggers),
 
     createWorkPool: ({ body }) => pools.createWorkPool(ctx, body),
     listWorkPools: ({ query }) => pools.listWorkPools(ctx, query),

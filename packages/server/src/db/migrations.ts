@@ -624,6 +624,21 @@ const backgroundTaskRuns: Migration = {
   },
 };
 
+const deploymentTriggers: Migration = {
+  async up(db: Db) {
+    // A deployment's triggers are automations it owns: replaced when it is deployed, gone with it.
+    await db.schema
+      .alterTable("automations")
+      .addColumn("deployment_id", "text", (c) => c.references("deployments.id").onDelete("cascade"))
+      .execute();
+    await db.schema
+      .createIndex("automations_deployment")
+      .on("automations")
+      .columns(["deployment_id"])
+      .execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -644,6 +659,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0015_deployment_pull_steps": deploymentPullSteps,
     "0016_global_concurrency_limits": globalConcurrencyLimits,
     "0017_background_task_runs": backgroundTaskRuns,
+    "0019_deployment_triggers": deploymentTriggers,
   };
   return { getMigrations: async () => migrations };
 }

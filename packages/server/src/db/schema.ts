@@ -282,8 +282,13 @@ export interface AutomationTable extends Stamped {
   /** What the trigger remembers between events (see `TriggerWindow` in core). */
   windowStart: string;
   windowCount: number;
-  /** A compound or sequence trigger's `CombinedState` (JSON); null for an event trigger's, or afresh. */
+  /**
+   * A compound or sequence trigger's `CombinedState`, a metric trigger's `MetricState` (JSON); null
+   * for an event trigger's, or afresh.
+   */
   triggerState: Generated<string | null>;
+  /** The deployment whose trigger it is; null for an automation of its own. */
+  deploymentId: Generated<string | null>;
 }
 
 export interface EventTable {
