@@ -8,6 +8,7 @@ import { configCommand } from "./commands/config.js";
 import { deployCommand } from "./commands/deploy.js";
 import { deploymentCommand } from "./commands/deployment.js";
 import { flowRunCommand } from "./commands/flow-run.js";
+import { taskCommand } from "./commands/task.js";
 import { taskRunCommand } from "./commands/task-run.js";
 import { flowCommand } from "./commands/flow.js";
 import { initCommand } from "./commands/init.js";
@@ -39,6 +40,7 @@ export function program(): Command {
   baton.addCommand(globalConcurrencyLimitCommand());
   baton.addCommand(flowCommand());
   baton.addCommand(flowRunCommand());
+  baton.addCommand(taskCommand());
   baton.addCommand(taskRunCommand());
   baton.addCommand(workerCommand());
   baton.addCommand(deployCommand());

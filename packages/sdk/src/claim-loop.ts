@@ -3,7 +3,7 @@ import type { BatonClient } from "@baton/client";
 import type { ClaimedRun, ClaimRequest } from "@baton/core";
 
 /** How long one claim waits on the server for a run; a run created meanwhile answers it at once. */
-const LONG_POLL_SECONDS = 20;
+export const LONG_POLL_SECONDS = 20;
 const MAX_BACKOFF_SECONDS = 10;
 
 export interface ClaimLoopOptions {
@@ -22,8 +22,29 @@ export interface ClaimLoopOptions {
  * as soon as the server has it, not after a polling interval; while the server is unreachable the
  * loop backs off and tries again. Resolves once stopped and every started run has finished.
  */
-export async function claimLoop(options: ClaimLoopOptions): Promise<void> {
+export function claimLoop(options: ClaimLoopOptions): Promise<void> {
   const { client, signal } = options;
+  return claimEach({
+    ...options,
+    claim: async (limit) =>
+      (
+        await client.api.claimFlowRuns(
+          { body: { ...options.request, limit, waitSeconds: LONG_POLL_SECONDS } },
+          signal,
+        )
+      ).runs,
+  });
+}
+
+/** The claim loop over any kind of claim: `claim` long-polls for at most `limit` runs. */
+export async function claimEach<T>(options: {
+  capacity: number;
+  signal: AbortSignal;
+  claim(limit: number): Promise<T[]>;
+  start(run: T): Promise<void>;
+  onError(error: unknown): void;
+}): Promise<void> {
+  const { signal } = options;
   const running = new Set<Promise<void>>();
   let backoff = 0;
   while (!signal.aborted) {
@@ -31,18 +52,9 @@ export async function claimLoop(options: ClaimLoopOptions): Promise<void> {
       await Promise.race(running);
       continue;
     }
-    let runs: ClaimedRun[];
+    let runs: T[];
     try {
-      ({ runs } = await client.api.claimFlowRuns(
-        {
-          body: {
-            ...options.request,
-            limit: options.capacity - running.size,
-            waitSeconds: LONG_POLL_SECONDS,
-          },
-        },
-        signal,
-      ));
+      runs = await options.claim(options.capacity - running.size);
       backoff = 0;
     } catch (error) {
       if (signal.aborted) break;

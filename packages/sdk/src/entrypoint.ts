@@ -4,6 +4,7 @@ import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { BatonError } from "@baton/core";
 import type { Flow } from "./flow.js";
+import type { Task } from "./task.js";
 
 /** Splits `path/to/module.ts:exportName`; the export name defaults to `default`. */
 export function parseEntrypoint(entrypoint: string): { file: string; exportName: string } {
@@ -56,7 +57,24 @@ const isFlow = (value: unknown): value is Flow<never, unknown> =>
  * TypeScript modules load when the process runs with a TypeScript loader such as tsx. A flow the
  * module calls while it is imported is refused (see refuseRunsWhileImporting).
  */
-export async function loadFlow(entrypoint: string, cwd = process.cwd()): Promise<Flow<never, unknown>> {
+export function loadFlow(entrypoint: string, cwd = process.cwd()): Promise<Flow<never, unknown>> {
+  return loadExport(entrypoint, cwd, "flow", isFlow);
+}
+
+const isTask = (value: unknown): value is Task<never, unknown> =>
+  typeof value === "function" && typeof (value as { delay?: unknown }).delay === "function";
+
+/** Imports the module an entrypoint names (relative to `cwd`) and returns the task it exports. */
+export function loadTask(entrypoint: string, cwd = process.cwd()): Promise<Task<never, unknown>> {
+  return loadExport(entrypoint, cwd, "task", isTask);
+}
+
+async function loadExport<T>(
+  entrypoint: string,
+  cwd: string,
+  kind: string,
+  is: (value: unknown) => value is T,
+): Promise<T> {
   const { file, exportName } = parseEntrypoint(entrypoint);
   const path = isAbsolute(file) ? file : resolve(cwd, file);
   if (!existsSync(path)) {
@@ -67,12 +85,12 @@ export async function loadFlow(entrypoint: string, cwd = process.cwd()): Promise
     unknown
   >;
   const value = module[exportName];
-  if (!isFlow(value)) {
-    const flows = Object.keys(module).filter((key) => isFlow(module[key]));
+  if (!is(value)) {
+    const found = Object.keys(module).filter((key) => is(module[key]));
     throw new BatonError(
       "invalid_argument",
-      `entrypoint '${entrypoint}': ${path} exports no flow named '${exportName}'` +
-        (flows.length > 0 ? `; it exports ${flows.map((name) => `'${name}'`).join(", ")}` : ""),
+      `entrypoint '${entrypoint}': ${path} exports no ${kind} named '${exportName}'` +
+        (found.length > 0 ? `; it exports ${found.map((name) => `'${name}'`).join(", ")}` : ""),
     );
   }
   return value;

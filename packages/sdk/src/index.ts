@@ -8,6 +8,13 @@ export {
 } from "./flow.js";
 export { task, exponentialBackoff, TaskFuture, type Task, type TaskOptions } from "./task.js";
 export {
+  getTaskRunResult,
+  TaskRunFailedError,
+  TaskRunFuture,
+  type TaskRunResultOptions,
+} from "./background.js";
+export { serveTasks, type ServeTasksOptions } from "./task-worker.js";
+export {
   ParametersCodec,
   type ParameterCodec,
   type ParametersInput,
@@ -40,7 +47,7 @@ export {
 } from "./deployments.js";
 export { serve, type ServeOptions } from "./serve.js";
 export { claimLoop, type ClaimLoopOptions } from "./claim-loop.js";
-export { isMainModule, loadFlow, parseEntrypoint } from "./entrypoint.js";
+export { isMainModule, loadFlow, loadTask, parseEntrypoint } from "./entrypoint.js";
 export { shipperFor } from "./logger.js";
 export { untilReachable } from "./reachable.js";
 export {

@@ -1,4 +1,6 @@
-import { BatonError, newId, type State } from "@baton/core";
+import type { BatonClient } from "@baton/client";
+import { BatonError, newId, type State, type TaskRun } from "@baton/core";
+import { decodeArguments, encodeArguments, TaskRunFuture } from "./background.js";
 import { currentRun } from "./context.js";
 import { drive, type StateHooks } from "./driver.js";
 import { RunLogger, shipperFor } from "./logger.js";
@@ -10,6 +12,7 @@ import {
   type Orchestrator,
 } from "./orchestrator.js";
 import { hasLimitedTag, RecordingOrchestrator, recorderFor } from "./recorder.js";
+import { requiredClient } from "./settings.js";
 
 export interface TaskOptions<A extends unknown[]> extends ResultOptions, StateHooks {
   name: string;
@@ -60,6 +63,24 @@ export interface Task<A extends unknown[], R> {
   submit(...args: A): TaskFuture<R>;
   /** Submits one run per item. */
   map(items: Iterable<A[0]>): TaskFuture<R>[];
+  /**
+   * Runs the task in the background, in a task worker (`serveTasks()`, `baton task serve`), from any
+   * process: answers at once with the run's id; its `result()` waits for the outcome. The arguments
+   * must be JSON. Needs BATON_API_URL.
+   */
+  delay(...args: A): TaskRunFuture<R>;
+}
+
+/** Carries out a background task run that a task worker claimed, until it is finished. */
+export type ClaimedTaskRunner = (run: TaskRun, client: BatonClient, signal: AbortSignal) => Promise<void>;
+
+const claimedRunners = new WeakMap<object, ClaimedTaskRunner>();
+
+/** How a task worker runs the claimed runs of a task (kept off the task's public type). */
+export function claimedRunnerOf(task: Task<never, unknown>): ClaimedTaskRunner {
+  const runner = claimedRunners.get(task);
+  if (!runner) throw new BatonError("invalid_argument", "serve tasks declared with task()");
+  return runner;
 }
 
 /** Exponential backoff delays for `retries` retries: base, base·2, base·4… with ±jitter. */
@@ -188,10 +209,73 @@ export function task<A extends unknown[], R>(
     }
     return future;
   };
+  const delay = (...args: A): TaskRunFuture<R> => {
+    const what = `${options.name}.delay()`;
+    const client = currentRun()?.client ?? requiredClient(what);
+    const id = newId();
+    const cacheKey = options.cacheKey?.(...args);
+    const created = client.api.createTaskRun({
+      body: {
+        id,
+        name: `${options.name}-${id.slice(-8)}`,
+        taskKey: options.name,
+        dynamicKey: id,
+        parameters: encodeArguments(args, what),
+        // No flow run and SCHEDULED: a task worker serving this task claims it.
+        state: { type: "SCHEDULED" },
+        retries,
+        retryDelaySeconds,
+        ...(options.tags ? { tags: options.tags } : {}),
+        ...(options.timeoutSeconds ? { timeoutSeconds: options.timeoutSeconds } : {}),
+        ...(cacheKey ? { cacheKey } : {}),
+        ...(cacheKey && options.cacheExpirationSeconds
+          ? { cacheExpiration: new Date(Date.now() + options.cacheExpirationSeconds * 1000).toISOString() }
+          : {}),
+      },
+    });
+    return new TaskRunFuture<R>(id, client, created);
+  };
+
+  const runClaimed: ClaimedTaskRunner = async (claimed, client, signal) => {
+    const what = `task run '${claimed.name}'`;
+    const shipper = shipperFor(client);
+    const logger = new RunLogger(what, shipper, { flowRunId: null, taskRunId: claimed.id });
+    await drive({
+      name: options.name,
+      runId: claimed.id,
+      what,
+      // The claim started it (or left it PENDING, or found a cached result): see StartedOrchestrator.
+      orchestrator: new StartedOrchestrator(
+        new RemoteOrchestrator(client, "task", claimed.id, claimed.attempt),
+        claimed.state,
+      ),
+      context: {
+        client,
+        flowRunId: null,
+        flowRunName: "",
+        taskRunId: claimed.id,
+        logger,
+        signal,
+        taskCalls: new Map<string, number>(),
+        children: new Set(),
+        logPrints: false,
+      },
+      timeoutSeconds: options.timeoutSeconds,
+      signal,
+      body: () => fn(...(decodeArguments(claimed) as A)),
+      results: options,
+      hooks: options,
+      logger,
+      beforeFinalState: () => shipper.flush(),
+    });
+  };
+
   const callable = ((...args: A) => submit(...args).result()) as Task<A, R>;
+  claimedRunners.set(callable, runClaimed);
   Object.defineProperties(callable, {
     taskName: { value: options.name },
     submit: { value: submit },
+    delay: { value: delay },
     map: {
       value: (items: Iterable<A[0]>) => Array.from(items, (item) => submit(...([item] as unknown as A))),
     },

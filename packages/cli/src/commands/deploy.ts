@@ -38,7 +38,7 @@ interface DeployOptions extends ScheduleOptions {
 type DeploymentRequest = Omit<SdkDeployOptions, "client" | "entrypoint" | "path">;
 
 /** Loads TypeScript entrypoints the way the worker will run them: through tsx, without a build. */
-async function registerTypeScript(file: string): Promise<void> {
+export async function registerTypeScript(file: string): Promise<void> {
   if (!/\.(ts|mts|cts|tsx)$/.test(file)) return;
   const { register } = await import("tsx/esm/api");
   register();

@@ -22,6 +22,8 @@ export function taskRunCommand(): Command {
       (value, previous: StateFilter[] = []) => [...previous, parseState(value)],
     )
     .option("-t, --tag <tag>", "only task runs with this tag")
+    .option("-k, --task <name>", "only the runs of this task (its name, the task key)")
+    .option("-b, --background", "only background task runs (task.delay(), no flow run)")
     .option("-l, --limit <n>", "how many task runs", parsePositive, 15)
     .option("--json", "print JSON")
     .action(
@@ -29,6 +31,8 @@ export function taskRunCommand(): Command {
         flowRun?: string;
         state?: StateFilter[];
         tag?: string;
+        task?: string;
+        background?: boolean;
         limit: number;
         json?: boolean;
       }) => {
@@ -38,6 +42,9 @@ export function taskRunCommand(): Command {
             ...(options.flowRun ? { flowRunId: options.flowRun } : {}),
             ...(states.length > 0 ? { stateType: [...new Set(states.map((s) => s.type))] } : {}),
             ...(options.tag ? { tag: options.tag } : {}),
+            ...(options.task ? { taskKey: options.task } : {}),
+            ...(options.background ? { background: "true" } : {}),
+            newestFirst: "true",
             limit: Math.min(options.limit, 1000),
           },
         });
@@ -49,7 +56,8 @@ export function taskRunCommand(): Command {
             runs.map((run) => [
               run.id,
               run.name,
-              run.flowRunId ?? "-",
+              // A background run (task.delay()) has no flow run.
+              run.flowRunId ?? "- (background)",
               stateCell(run.state),
               time(run.startTime),
               time(run.endTime),
@@ -72,7 +80,8 @@ export function taskRunCommand(): Command {
         details([
           ["Name", run.name],
           ["Id", run.id],
-          ["Flow run", run.flowRunId ?? "-"],
+          ["Flow run", run.flowRunId ?? "- (background)"],
+          ...(run.workerName ? [["Task worker", run.workerName] as [string, string]] : []),
           ["Task key", run.taskKey],
           ["State", stateCell(run.state)],
           ["Message", run.state?.message ?? "-"],
