@@ -31,9 +31,12 @@ export const parseId =
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** `key=value`, the value parsed as JSON when it parses, else kept as a string. */
-export function parseParam(pair: string): [string, JsonObject[string]] {
+export const parseParam = (pair: string): [string, JsonObject[string]] => parseKeyValue(pair, "--param");
+
+/** `key=value` given to `option`, the value parsed as JSON when it parses, else kept as a string. */
+export function parseKeyValue(pair: string, option: string): [string, JsonObject[string]] {
   const eq = pair.indexOf("=");
-  if (eq <= 0) throw new InvalidArgumentError(`--param '${pair}' is not key=value`);
+  if (eq <= 0) throw new InvalidArgumentError(`${option} '${pair}' is not key=value`);
   return [pair.slice(0, eq), jsonOrString(pair.slice(eq + 1))];
 }
 

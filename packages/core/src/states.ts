@@ -62,6 +62,21 @@ export type ResultReference = z.infer<typeof ResultReferenceSchema>;
 
 const isoTime = z.iso.datetime({ offset: true });
 
+/** What a PAUSED flow run waits for: a person (or an automation) to resume it, with input or not. */
+export const PauseSchema = z.strictObject({
+  /** Names the pause within its run (`pause-1`, `suspend-2`, or the flow's own): its input is kept by it. */
+  key: z.string().min(1).max(200),
+  /** When the pause gives up: the run fails then. */
+  timeout: isoTime.nullable(),
+  /** Suspended: the run's process has ended, and the resumed run starts again from a worker. */
+  reschedule: z.boolean(),
+  /** JSON Schema of the input it waits for; null when it waits for a go-ahead only. */
+  inputSchema: z.record(z.string(), z.json()).nullable(),
+  /** What the person is asked, shown on the dashboard. */
+  description: z.string().max(2000).nullable(),
+});
+export type Pause = z.infer<typeof PauseSchema>;
+
 export const StateSchema = z.strictObject({
   type: z.enum(STATE_TYPES),
   name: z.string().min(1).max(64),
@@ -74,6 +89,8 @@ export const StateSchema = z.strictObject({
   /** Task runs: the cache key a COMPLETED state is stored under, and until when it is valid. */
   cacheKey: z.string().max(500).nullish(),
   cacheExpiration: isoTime.nullish(),
+  /** PAUSED states: what the run waits for, and until when. */
+  pause: PauseSchema.nullish(),
 });
 export type State = z.infer<typeof StateSchema>;
 

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { BatonClient } from "@baton/client";
+import type { State } from "@baton/core";
 import type { RunLogger } from "./logger.js";
 
 /** What code inside a run can reach: its ids, logger and cancellation signal. */
@@ -18,7 +19,15 @@ export interface RunContext {
   logPrints: boolean;
   /** How many times each task was called in this flow run, for dynamic keys. */
   taskCalls: Map<string, number>;
+  /**
+   * A flow run resumed after suspend() starts again: the states of its task runs that completed
+   * before, by taskCallKey, whose results its task calls take instead of running again.
+   */
+  completedTasks?: Map<string, State>;
 }
+
+/** One call of a task in a flow run: its task key and call number (dynamic key). */
+export const taskCallKey = (taskKey: string, dynamicKey: string): string => `${taskKey}\u0000${dynamicKey}`;
 
 export const runContext = new AsyncLocalStorage<RunContext>();
 

@@ -1,6 +1,6 @@
 import type { State } from "@baton/core";
 import { runContext, type RunContext } from "./context.js";
-import { CancelledError, runAttempts, StaleAttemptError, type RunOutcome } from "./engine.js";
+import { CancelledError, runAttempts, StaleAttemptError, SuspendedError, type RunOutcome } from "./engine.js";
 import type { RunLogger } from "./logger.js";
 import type { Orchestrator } from "./orchestrator.js";
 import type { ResultOptions } from "./results.js";
@@ -89,7 +89,7 @@ export async function drive<R>(run: Drive<R>): Promise<RunOutcome<R>> {
     return outcome;
   }
   const { error, state } = outcome;
-  if (error instanceof StaleAttemptError) {
+  if (error instanceof StaleAttemptError || error instanceof SuspendedError) {
     // Not this run's end: another attempt carries it on, and its hooks are that attempt's to call.
     logger.warning(error.message);
   } else {

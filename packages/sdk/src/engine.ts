@@ -43,6 +43,17 @@ export class StaleAttemptError extends BatonError {
   }
 }
 
+/**
+ * The flow run was suspended (suspend()): its process stops here, proposing nothing more; the run
+ * waits PAUSED and, once resumed, starts again from its deployment.
+ */
+export class SuspendedError extends BatonError {
+  override readonly name = "SuspendedError";
+  constructor(what: string, key: string) {
+    super("aborted", `${what} is suspended (${key}) until it is resumed; it starts again then`);
+  }
+}
+
 /** Proposes until the answer is not WAIT, sleeping as told. */
 async function settle(
   orchestrator: Orchestrator,
@@ -128,6 +139,9 @@ export async function runAttempts<T>(options: AttemptOptions<T>): Promise<RunOut
       if (attempt.signal.reason instanceof StaleAttemptError) {
         return { ok: false, error: attempt.signal.reason, state: null };
       }
+      // Suspended: the run waits PAUSED, and carries on in another process once resumed.
+      const suspended = [attempt.signal.reason, error].find((why) => why instanceof SuspendedError);
+      if (suspended) return { ok: false, error: suspended, state: null };
       if (attempt.signal.reason instanceof CancelledError) {
         const cancelled = await orchestrator.propose({
           type: "CANCELLED",

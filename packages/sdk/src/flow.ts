@@ -21,9 +21,9 @@ import {
 } from "./deployments.js";
 import { serve, type ServeOptions } from "./serve.js";
 import { refuseRunsWhileImporting } from "./entrypoint.js";
-import { currentRun, settleChildren, type RunContext } from "./context.js";
+import { currentRun, settleChildren, taskCallKey, type RunContext } from "./context.js";
 import { drive, type StateHooks } from "./driver.js";
-import { CancelledError, StaleAttemptError, TimeoutError } from "./engine.js";
+import { CancelledError, StaleAttemptError, SuspendedError, TimeoutError } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
 import { untilReachable } from "./reachable.js";
 export type { StateHook, StateHooks } from "./driver.js";
@@ -37,6 +37,7 @@ import {
 } from "./parameters.js";
 import type { ResultOptions } from "./results.js";
 import { captureConsoleOfRuns } from "./prints.js";
+import type { PauseCounter } from "./pause.js";
 import { defaultClient } from "./settings.js";
 
 export interface FlowOptions<S extends ParametersSchema | undefined> extends ResultOptions, StateHooks {
@@ -79,6 +80,8 @@ export interface RunFromJsonOptions {
 
 export interface FlowRunContext extends RunContext {
   parameters: JsonObject;
+  /** The run's pauses so far, for their default keys. */
+  pauses: PauseCounter;
 }
 
 /** Parameters may be left out when none is required. */
@@ -115,18 +118,24 @@ export interface Flow<S extends ParametersSchema | undefined, R> {
 
 /**
  * Follows the run's events while it runs: when someone cancels it, its signal aborts, so its tasks
- * and subflows stop and it ends CANCELLED. A cancel that landed before the stream opened is caught
- * by reading the state once the stream is open.
+ * and subflows stop and it ends CANCELLED; when it is suspended (from outside, or by suspend()), it
+ * stops proposing anything and its process ends. A cancel that landed before the stream opened is
+ * caught by reading the state once the stream is open.
  */
-function watchForCancellation(
+function watchForStop(
   client: BatonClient,
   flowRunId: string,
   controller: AbortController,
   what: string,
 ): () => void {
   const stop = new AbortController();
-  const cancel = () => controller.abort(new CancelledError(what));
-  const cancelling = (state: State | null) => state?.type === "CANCELLING" || state?.type === "CANCELLED";
+  const react = (state: State | null) => {
+    if (state?.type === "CANCELLING" || state?.type === "CANCELLED")
+      controller.abort(new CancelledError(what));
+    else if (state?.type === "PAUSED" && state.pause?.reschedule) {
+      controller.abort(new SuspendedError(what, state.pause.key));
+    }
+  };
   client
     .events(
       {
@@ -136,13 +145,13 @@ function watchForCancellation(
         resume: true, // through a server restart: the cancel may come meanwhile
         onOpen: () => {
           client.api.readFlowRun({ params: { id: flowRunId } }).then(
-            (run) => cancelling(run.state) && cancel(),
+            (run) => react(run.state),
             () => undefined,
           );
         },
       },
       (event) => {
-        if (isEvent(event, EventName.FlowRunStateChanged) && cancelling(event.payload.state)) cancel();
+        if (isEvent(event, EventName.FlowRunStateChanged)) react(event.payload.state);
       },
     )
     // Losing the stream only loses the cancel signal, never the run.
@@ -217,10 +226,14 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     const retryDelaySeconds = delays(options.retryDelaySeconds);
     let flowRun: Pick<FlowRun, "id" | "name" | "attempt"> | null = null;
     let typed: ParametersOf<S>;
+    let completedTasks: Map<string, State> | undefined;
     if ("flowRunId" in input) {
       if (!client) throw new BatonError("invalid_argument", "set BATON_API_URL to run an existing flow run");
-      ({ flowRun, typed } = await takeExistingRun(client, input.flowRunId, input.json, input.flowRun));
+      const existing = await takeExistingRun(client, input.flowRunId, input.json, input.flowRun);
+      ({ flowRun, typed } = existing);
       if (input.attempt !== undefined) flowRun = { ...flowRun, attempt: input.attempt };
+      // Resumed after suspend(): the flow starts again, and its tasks that completed are not run again.
+      if (existing.flowRun.resumeCount > 0) completedTasks = await completedTaskStates(client, flowRun.id);
     } else {
       typed = input.typed;
       if (client) {
@@ -271,10 +284,11 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       taskCalls: new Map(),
       children: new Set(),
       logPrints: options.logPrints ?? parent?.logPrints ?? false,
+      ...(completedTasks ? { completedTasks } : {}),
       parameters,
+      pauses: { count: 0 },
     };
-    const unwatch =
-      client && flowRun ? watchForCancellation(client, flowRun.id, controller, label) : () => undefined;
+    const unwatch = client && flowRun ? watchForStop(client, flowRun.id, controller, label) : () => undefined;
     const stopHeartbeats =
       client && flowRun ? sendHeartbeats(client, flowRun, controller, label) : () => undefined;
     const remote =
@@ -354,6 +368,20 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     deploy: { value: (deployment: DeployOptions) => deploy(callable, deployment) },
   });
   return callable;
+}
+
+/** A flow run's completed task runs by task key and call number: what a resumed run reuses. */
+async function completedTaskStates(client: BatonClient, flowRunId: string): Promise<Map<string, State>> {
+  const states = new Map<string, State>();
+  for (let offset: number | null = 0; offset !== null;) {
+    const page = await untilReachable(`the task runs of flow run ${flowRunId}`, () =>
+      client.api.listTaskRuns({ query: { flowRunId, stateType: ["COMPLETED"], limit: 1000, offset } }),
+    );
+    for (const run of page.items)
+      if (run.state) states.set(taskCallKey(run.taskKey, run.dynamicKey), run.state);
+    offset = page.nextOffset;
+  }
+  return states;
 }
 
 /** How often a running flow run tells the server its process is alive. */

@@ -22,7 +22,8 @@ export {
   type ParametersSchema,
 } from "./parameters.js";
 export { currentRun, getRunLogger, type RunContext } from "./context.js";
-export { TimeoutError, CancelledError, StaleAttemptError } from "./engine.js";
+export { TimeoutError, CancelledError, StaleAttemptError, SuspendedError } from "./engine.js";
+export { pause, suspend, type PauseOptions } from "./pause.js";
 export { RunLogger, LogLevel } from "./logger.js";
 export { defaultClient } from "./settings.js";
 export {

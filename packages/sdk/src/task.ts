@@ -1,10 +1,10 @@
 import type { BatonClient } from "@baton/client";
 import { BatonError, newId, type State, type TaskRun } from "@baton/core";
 import { decodeArguments, encodeArguments, TaskRunFuture } from "./background.js";
-import { currentRun } from "./context.js";
+import { currentRun, taskCallKey } from "./context.js";
 import { drive, type StateHooks } from "./driver.js";
 import { RunLogger, shipperFor } from "./logger.js";
-import type { ResultOptions } from "./results.js";
+import { loadResult, type ResultOptions } from "./results.js";
 import {
   LocalOrchestrator,
   RemoteOrchestrator,
@@ -110,6 +110,12 @@ export function task<A extends unknown[], R>(
     const calls = parent?.taskCalls;
     const dynamicKey = String(calls?.get(options.name) ?? 0);
     calls?.set(options.name, Number(dynamicKey) + 1);
+    // A flow run resumed after suspend() runs again: this call completed before, so its result stands.
+    const completed = parent?.completedTasks?.get(taskCallKey(options.name, dynamicKey));
+    if (completed) {
+      setState(completed);
+      return (await loadResult(completed.data)) as R;
+    }
     const taskRunId = newId();
     const name = `${options.name}-${dynamicKey}`;
     const cacheKey = options.cacheKey?.(...args);

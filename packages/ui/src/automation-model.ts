@@ -26,6 +26,8 @@ export const ACTION_TITLES: Record<AutomationActionType, string> = {
   "run-deployment": "Run a deployment",
   "cancel-flow-run": "Cancel the event's flow run",
   "change-flow-run-state": "Change a flow run's state",
+  "pause-flow-run": "Suspend a running flow run until resumed",
+  "resume-flow-run": "Resume a paused flow run",
   "send-notification": "Notify several destinations",
   "pause-deployment": "Pause a deployment",
   "pause-work-pool": "Pause a work pool",

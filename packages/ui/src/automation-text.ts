@@ -62,6 +62,9 @@ export function actionSummary(action: AutomationAction): string {
       return `${action.type} (${action.destinations.map((to) => `${to.type} ${to.secret}`).join(", ")})`;
     case "change-flow-run-state":
       return `${action.type} ${action.flowRunId ?? "of the event"} to ${action.name ?? action.state}`;
+    case "pause-flow-run":
+    case "resume-flow-run":
+      return `${action.type} ${action.flowRunId ?? "of the event"}`;
     case "pause-deployment":
       return action.deployment ? `${action.type} ${action.deployment}` : action.type;
     case "pause-work-pool":

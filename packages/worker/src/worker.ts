@@ -320,6 +320,8 @@ export class Worker {
     this.#log(`flow run '${flowRun.name}' job ${how}`);
     const current = await this.#client.api.readFlowRun({ params: { id: flowRun.id } });
     if (isTerminal(current.state?.type) || current.attempt !== flowRun.attempt) return;
+    // Suspended (or resumed since): its process was meant to end, and the run waits or is due again.
+    if (current.state?.pause?.reschedule || current.state?.name === "Resuming") return;
     const type = current.state?.type;
     await this.#propose(
       flowRun,

@@ -6,13 +6,14 @@ import {
   TERMINAL_STATE_TYPES,
   type FlowRun,
   type FlowRunQuery,
+  type JsonObject,
   type StateType,
   whyNoRerun,
 } from "@baton/core";
 import type { BatonClient } from "@baton/client";
 import { followRun, logLine, stateLine } from "../follow.js";
 import { allPages, details, print, printJson, stateCell, table, time } from "../format.js";
-import { parseId, parsePositive } from "../options.js";
+import { parseId, parseKeyValue, parsePositive } from "../options.js";
 import { apiClient } from "../settings.js";
 
 /** What `flow-run ls --json` gives per run. */
@@ -228,6 +229,28 @@ export function flowRunCommand(): Command {
         );
       }
       print(`Flow run ${id} is ${result.state?.name ?? "Cancelling"}.`);
+    });
+
+  group
+    .command("resume")
+    .description(
+      "Resume a paused or suspended flow run, with the input its pause asks for (the dashboard's form does the same)",
+    )
+    .argument("<id>", "flow run id", runId)
+    .option(
+      "-i, --input <key=value>",
+      "one field of the input, the value as JSON (or text); repeat for more",
+      (pair: string, previous: [string, JsonObject[string]][] = []) => [
+        ...previous,
+        parseKeyValue(pair, "--input"),
+      ],
+    )
+    .option("--json", "print the run as JSON")
+    .action(async (id: string, options: { input?: [string, JsonObject[string]][]; json?: boolean }) => {
+      const input = options.input ? Object.fromEntries(options.input) : undefined;
+      const run = await apiClient().api.resumeFlowRun({ params: { id }, body: input ? { input } : {} });
+      if (options.json) return printJson(runSummary(run));
+      print(`Flow run '${run.name}' is ${run.state?.name ?? "resumed"}.`);
     });
 
   group

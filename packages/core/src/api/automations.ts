@@ -309,6 +309,26 @@ export const AutomationAction = z.discriminatedUnion("type", [
     name: z.string().min(1).max(200).optional(),
     message: Template.optional(),
   }),
+  /**
+   * Suspends the event's running flow run (or `flowRunId`): its process stops and it waits PAUSED
+   * until resumed, when it starts again from its deployment, reusing its completed tasks.
+   */
+  z.strictObject({
+    type: z.literal("pause-flow-run"),
+    flowRunId: Id.optional(),
+    /** How long it waits before it fails; no limit when left out. */
+    timeoutSeconds: z
+      .number()
+      .positive()
+      .max(366 * 24 * 3600)
+      .optional(),
+  }),
+  /** Resumes the event's paused flow run (or `flowRunId`), with `input` whose strings are templates. */
+  z.strictObject({
+    type: z.literal("resume-flow-run"),
+    flowRunId: Id.optional(),
+    input: JsonObject.optional(),
+  }),
   z.strictObject({ type: z.literal("pause-deployment"), deployment: DeploymentAddress.optional() }),
   z.strictObject({ type: z.literal("pause-work-pool"), workPool: Name.optional() }),
 ]);

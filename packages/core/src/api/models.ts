@@ -76,9 +76,24 @@ export const FlowRun = z.object({
   workerName: z.string().nullable(),
   /** Raised by every claim (and by crash detection): the attempt that holds the run. */
   attempt: z.number().int(),
+  /** How often the run was resumed after `suspend()`: a run resumed so starts again, reusing its completed tasks. */
+  resumeCount: z.number().int(),
   ...Timestamps,
 });
 export type FlowRun = z.infer<typeof FlowRun>;
+
+/** A person's (or automation's) answer to a paused run: the input its pause asked for, if any. */
+export const FlowRunResume = z.strictObject({ input: JsonObject.optional() });
+export type FlowRunResume = z.infer<typeof FlowRunResume>;
+/** The input a run was resumed with, kept by its pause's key (a suspended run reads it when it starts again). */
+export const FlowRunInput = z.object({
+  flowRunId: Id,
+  key: z.string(),
+  /** null: resumed without input. */
+  value: JsonObject.nullable(),
+  created: Timestamp,
+});
+export type FlowRunInput = z.infer<typeof FlowRunInput>;
 
 const RunOptions = {
   name: z.string().min(1).max(200).optional(),

@@ -144,6 +144,24 @@ export const routes = {
     body: m.SetState,
     response: m.SetStateResult,
   }),
+  resumeFlowRun: route({
+    method: "POST",
+    path: "/flow-runs/:id/resume",
+    summary:
+      "Resume a paused flow run, with the input its pause asks for (400 naming the fields that do not fit its schema; 409 when it is not paused)",
+    tag: "flow runs",
+    params: ById,
+    body: m.FlowRunResume,
+    response: m.FlowRun,
+  }),
+  readFlowRunInput: route({
+    method: "GET",
+    path: "/flow-runs/:id/inputs/:key",
+    summary: "The input a flow run was resumed with by a pause's key (404 until it is resumed)",
+    tag: "flow runs",
+    params: z.strictObject({ id: Id, key: z.string().min(1).max(200) }),
+    response: m.FlowRunInput,
+  }),
   listFlowRunStates: route({
     method: "GET",
     path: "/flow-runs/:id/states",

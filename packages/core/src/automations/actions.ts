@@ -25,6 +25,8 @@ export type ResolvedAction =
       flowRunId: string;
       state: { type: StateType; name?: string; message: string };
     }
+  | { type: "pause-flow-run"; flowRunId: string; message: string; timeoutSeconds?: number }
+  | { type: "resume-flow-run"; flowRunId: string; input?: JsonObject }
   | { type: "pause-deployment"; deployment: string }
   | { type: "pause-work-pool"; workPool: string };
 
@@ -161,6 +163,19 @@ function resolveAction(
           ...(action.name !== undefined ? { name: action.name } : {}),
           message: text(action.message ?? `State changed by automation '{{ automation.name }}'`),
         },
+      };
+    case "pause-flow-run":
+      return {
+        type: action.type,
+        flowRunId: action.flowRunId ?? target(values.flow_run?.id, "flow run to pause"),
+        message: text(`Suspended by automation '{{ automation.name }}'`),
+        ...(action.timeoutSeconds !== undefined ? { timeoutSeconds: action.timeoutSeconds } : {}),
+      };
+    case "resume-flow-run":
+      return {
+        type: action.type,
+        flowRunId: action.flowRunId ?? target(values.flow_run?.id, "flow run to resume"),
+        ...(action.input ? { input: renderTyped(action.input, values) as JsonObject } : {}),
       };
     case "pause-deployment":
       return {

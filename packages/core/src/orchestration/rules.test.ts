@@ -475,6 +475,19 @@ describe("custom policies and reasons", () => {
     ["second claim", "claim-pending-once", context("flow", "PENDING", "PENDING")],
     ["running without pending", "running-needs-pending", context("flow", "SCHEDULED", "RUNNING")],
     ["pausing a pending run", "pause-only-running", context("flow", "PENDING", "PAUSED")],
+    [
+      "running a suspended run",
+      "resume-suspended-by-schedule",
+      context(
+        "flow",
+        makeState({
+          type: "PAUSED",
+          name: "Suspended",
+          pause: { key: "k", timeout: null, reschedule: true, inputSchema: null, description: null },
+        }),
+        "RUNNING",
+      ),
+    ],
     ["cancelling a scheduled run", "cancel-not-started-at-once", context("flow", "SCHEDULED", "CANCELLING")],
     ["cancelling twice", "cancelling-once", context("flow", "CANCELLING", "CANCELLING")],
     [

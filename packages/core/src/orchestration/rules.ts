@@ -100,6 +100,24 @@ export const pauseOnlyRunning: Rule = {
   apply: (ctx) => keep(ctx, `only a RUNNING run can be paused; it is ${describe(ctx.initial)}`),
 };
 
+/**
+ * A suspended run has no process left to go on in: it is resumed by being scheduled again, and a
+ * RUNNING proposal (a stray one from its old process) is refused.
+ */
+export const resumeSuspendedBySchedule: Rule = {
+  name: "resume-suspended-by-schedule",
+  runKinds: ["flow"],
+  from: ["PAUSED"],
+  to: ["RUNNING"],
+  apply: (ctx) =>
+    ctx.initial?.pause?.reschedule
+      ? {
+          status: "ABORT",
+          reason: "the run is suspended: its process has ended, and a resume schedules it again",
+        }
+      : undefined,
+};
+
 /** A run that has not started needs no cooperation to cancel: it is cancelled at once. */
 export const cancelNotStartedAtOnce: Rule = {
   name: "cancel-not-started-at-once",
@@ -234,6 +252,7 @@ export const POLICY: readonly Rule[] = [
   claimPendingOnce,
   runningNeedsPending,
   pauseOnlyRunning,
+  resumeSuspendedBySchedule,
   cancelNotStartedAtOnce,
   cancellingOnce,
   noTasksInStoppedFlow,

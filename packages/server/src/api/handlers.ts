@@ -20,6 +20,7 @@ import * as flows from "../store/flows.js";
 import * as globalLimits from "../store/global-concurrency-limits.js";
 import * as globalSlots from "../store/global-concurrency-slots.js";
 import * as logs from "../store/logs.js";
+import * as pauses from "../store/pauses.js";
 import * as results from "../store/results.js";
 import * as secrets from "../store/secrets.js";
 import { setRunState } from "../store/set-state.js";
@@ -66,6 +67,8 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     readFlowRunResult: ({ params }) => results.readRunResult(ctx, "flow", params.id),
     readTaskRunResult: ({ params }) => results.readRunResult(ctx, "task", params.id),
     listFlowRunStates: ({ params }) => flowRuns.listStates(ctx, "flow", params.id),
+    resumeFlowRun: ({ params, body }) => pauses.resumeFlowRun(ctx, params.id, body),
+    readFlowRunInput: ({ params }) => pauses.readFlowRunInput(ctx, params.id, params.key),
     heartbeatFlowRun: ({ params, body }) => flowRuns.heartbeatFlowRun(ctx, params.id, body),
     updateFlowRun: ({ params, body }) => flowRuns.updateFlowRun(ctx, params.id, body),
     createDeploymentSchedule: ({ params, body }) => deployments.createSchedule(ctx, params.id, body),

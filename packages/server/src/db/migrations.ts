@@ -624,6 +624,24 @@ const backgroundTaskRuns: Migration = {
   },
 };
 
+const flowRunInputs: Migration = {
+  async up(db: Db) {
+    await db.schema
+      .alterTable("flow_runs")
+      .addColumn("resume_count", "integer", (c) => c.notNull().defaultTo(0))
+      .execute();
+    await db.schema
+      .createTable("flow_run_inputs")
+      .addColumn("flow_run_id", "text", (c) => c.notNull().references("flow_runs.id").onDelete("cascade"))
+      .addColumn("key", "text", (c) => c.notNull())
+      .addColumn("value", "text", (c) => c.notNull())
+      .addColumn("created", "text", (c) => c.notNull())
+      // One answer per pause: a second resume of the same pause is refused.
+      .addPrimaryKeyConstraint("flow_run_inputs_pk", ["flow_run_id", "key"])
+      .execute();
+  },
+};
+
 const deploymentTriggers: Migration = {
   async up(db: Db) {
     // A deployment's triggers are automations it owns: replaced when it is deployed, gone with it.
@@ -659,6 +677,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0015_deployment_pull_steps": deploymentPullSteps,
     "0016_global_concurrency_limits": globalConcurrencyLimits,
     "0017_background_task_runs": backgroundTaskRuns,
+    "0018_flow_run_inputs": flowRunInputs,
     "0019_deployment_triggers": deploymentTriggers,
   };
   return { getMigrations: async () => migrations };

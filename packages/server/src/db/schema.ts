@@ -29,6 +29,7 @@ export interface Database {
   actionRuns: ActionRunTable;
   webhooks: WebhookTable;
   artifacts: ArtifactTable;
+  flowRunInputs: FlowRunInputTable;
 }
 
 interface Stamped {
@@ -79,6 +80,8 @@ export interface FlowRunTable extends RunColumns {
   workerName: string | null;
   /** Raised by every claim: the attempt that holds the run (see docs/reliability.md). */
   attempt: Generated<number>;
+  /** Resumes after suspend(): a run resumed so starts again and reuses its completed tasks. */
+  resumeCount: Generated<number>;
 }
 
 /**
@@ -251,6 +254,15 @@ export interface ArtifactTable extends Stamped {
   flowRunId: string | null;
   /** Not a reference: a tracked flow's task runs may be recorded after their artifacts. */
   taskRunId: string | null;
+}
+
+/** What a paused flow run was resumed with, by its pause's key. */
+export interface FlowRunInputTable {
+  flowRunId: string;
+  key: string;
+  /** As JSON; "null" when resumed without input. */
+  value: string;
+  created: string;
 }
 
 /** An incoming webhook, served at /hooks/<slug>. */

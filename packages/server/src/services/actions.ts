@@ -11,6 +11,7 @@ import {
 import { toActionRun } from "../store/automations.js";
 import { nowIso, toJson, type StoreContext } from "../store/context.js";
 import { createDeploymentRun, readDeployment, updateDeployment } from "../store/deployments.js";
+import { resumeFlowRun, suspendFlowRun } from "../store/pauses.js";
 import { revealSecret } from "../store/secrets.js";
 import { setRunState } from "../store/set-state.js";
 import { updateWorkPool } from "../store/work-pools.js";
@@ -147,6 +148,14 @@ async function carryOut(ctx: StoreContext, run: ActionRun): Promise<Outcome> {
       const state = makeState(action.state);
       const result = await setRunState(ctx, "flow", action.flowRunId, state, { force: true });
       return success(`${result.status}: the run is ${result.state?.name ?? "without a state"}`);
+    }
+    case "pause-flow-run": {
+      const run = await suspendFlowRun(ctx, action.flowRunId, action);
+      return success(`suspended flow run '${run.name}' until it is resumed`);
+    }
+    case "resume-flow-run": {
+      const run = await resumeFlowRun(ctx, action.flowRunId, action.input ? { input: action.input } : {});
+      return success(`resumed flow run '${run.name}': it is ${run.state?.name ?? "without a state"}`);
     }
     case "pause-deployment": {
       const deployment = await readDeployment(ctx, parseDeploymentName(action.deployment));

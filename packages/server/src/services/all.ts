@@ -5,6 +5,7 @@ import { eventRetentionService } from "./event-retention.js";
 import type { ServiceFactory } from "./index.js";
 import { lateRunsService } from "./late-runs.js";
 import { offlineWorkersService } from "./offline-workers.js";
+import { pausedRunsService } from "./paused-runs.js";
 import { runRetentionService } from "./run-retention.js";
 import { schedulerService } from "./scheduler.js";
 
@@ -13,6 +14,7 @@ export const SERVICES: readonly ServiceFactory[] = [
   schedulerService,
   lateRunsService,
   crashedRunsService,
+  pausedRunsService,
   offlineWorkersService,
   automationsService,
   actionsService,

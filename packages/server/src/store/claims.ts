@@ -33,13 +33,17 @@ type Request = z.output<typeof ClaimRequest>;
 export const IN_FLIGHT_STATES = ["PENDING", "RUNNING", "CANCELLING"] as const;
 
 /**
- * Runs a process holds: in flight, or awaiting a retry that their process carries out itself (such a
- * run keeps its heartbeat; see set-state.ts). They count against the limits and nobody else claims them.
+ * Runs a process holds: in flight, or awaiting a retry that their process carries out itself, or
+ * paused in their process (such runs keep their heartbeat; a suspended one has none: see set-state.ts).
+ * They count against the limits and nobody else claims them.
  */
 export const heldByProcess = (eb: ExpressionBuilder<Database, "flowRuns">) =>
   eb.or([
     eb("flowRuns.stateType", "in", IN_FLIGHT_STATES),
-    eb.and([eb("flowRuns.stateType", "=", "SCHEDULED"), eb("flowRuns.lastHeartbeat", "is not", null)]),
+    eb.and([
+      eb("flowRuns.stateType", "in", ["SCHEDULED", "PAUSED"]),
+      eb("flowRuns.lastHeartbeat", "is not", null),
+    ]),
   ]);
 
 interface Pass extends PassOutcome {
@@ -281,7 +285,9 @@ const holdsLimit = (type: StateType | null): boolean =>
 function mayFreeWork(event: BatonEvent): boolean {
   if (isEvent(event, EventName.FlowRunStateChanged)) {
     const { state, previousType } = event.payload;
-    return state.type === "SCHEDULED" || (holdsLimit(previousType) && !holdsLimit(state.type));
+    // A run paused in its process keeps its place; a suspended one gives it up.
+    const leaves = state.type === "PAUSED" ? state.pause?.reschedule === true : !holdsLimit(state.type);
+    return state.type === "SCHEDULED" || (holdsLimit(previousType) && leaves);
   }
   return (
     event.name === EventName.WorkPoolUpdated ||

@@ -26,6 +26,7 @@ import { retryIdempotent } from "../db/connection-loss.js";
 import { constraintError } from "../db/database.js";
 import type { FlowRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, toStoredTime, type StoreContext } from "./context.js";
+import { heldByProcess } from "./claims.js";
 import { ensureFlow, readFlow } from "./flows.js";
 import { runName } from "./names.js";
 import {
@@ -64,6 +65,7 @@ export function toFlowRun(row: FlowRunRow): FlowRun {
     lastHeartbeat: row.lastHeartbeat,
     workerName: row.workerName,
     attempt: row.attempt,
+    resumeCount: row.resumeCount,
     created: row.created,
     updated: row.updated,
   };
@@ -381,7 +383,13 @@ export async function heartbeatFlowRun(
   id: string,
   { attempt, whileStarting }: Heartbeat,
 ): Promise<void> {
-  let update = db.kysely.updateTable("flowRuns").set({ lastHeartbeat: nowIso() }).where("id", "=", id);
+  // Only a run a process holds takes heartbeats: a late one from the process of a suspended run
+  // must not make the run look held again (and crash when the heartbeats stop).
+  let update = db.kysely
+    .updateTable("flowRuns")
+    .set({ lastHeartbeat: nowIso() })
+    .where("id", "=", id)
+    .where(heldByProcess);
   if (attempt !== undefined) update = update.where("attempt", "=", attempt);
   if (whileStarting) update = update.where("stateType", "=", "PENDING");
   const result = await retryIdempotent(() => update.executeTakeFirst());
@@ -400,7 +408,9 @@ export async function heartbeatFlowRun(
   }
   throw new BatonError(
     "conflict",
-    `flow run ${id} is ${run.stateType}, no longer starting: its own process sends its heartbeats`,
+    whileStarting
+      ? `flow run ${id} is ${run.stateType}, no longer starting: its own process sends its heartbeats`
+      : `flow run ${id} is ${run.stateType}: no process holds it, so it takes no heartbeats`,
   );
 }
 

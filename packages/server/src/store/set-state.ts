@@ -131,7 +131,9 @@ export async function transitionInTransaction(
   const state = verdict.state;
   /** Task runs ended with their flow run: changes to publish with it. */
   const changedTasks: Applied[] = [];
-  const enteringRunning = state.type === "RUNNING" && initial?.type !== "RUNNING";
+  // A run resumed from a pause in its process goes on in the same attempt: not a new run of it.
+  const enteringRunning =
+    state.type === "RUNNING" && initial?.type !== "RUNNING" && initial?.type !== "PAUSED";
   // A finished flow run scheduled again is a rerun: it starts over with all its retries (unless the
   // caller retries it, keepRunCount).
   const scheduledAgain = isTerminal(initial?.type) && state.type === "SCHEDULED";
@@ -188,7 +190,8 @@ export async function transitionInTransaction(
       .returningAll()
       .executeTakeFirstOrThrow();
     flowRunRow = { ...row, flowName: run.related!.flowName! };
-    if (isTerminal(state.type)) {
+    // A suspended run's process has ended too (or is told to stop, when suspended from outside).
+    if (isTerminal(state.type) || (state.type === "PAUSED" && state.pause?.reschedule)) {
       await releaseSlotsOfFlowRun(trx, id);
       changedTasks.push(...(await endUnfinishedTaskRuns(trx, id, state)));
     }
@@ -371,14 +374,16 @@ async function lockRun(trx: Trx, kind: Kind, id: string): Promise<LockedRun> {
  */
 function holderColumns(proposed: State, state: State, now: Date) {
   if (state.type === "PENDING" || state.type === "RUNNING") return { lastHeartbeat: now.toISOString() };
+  // Suspended: its process has ended, so it no longer holds the run nor its place in the limits.
+  if (state.type === "PAUSED" && state.pause?.reschedule) return { lastHeartbeat: null };
   if (state.type === "SCHEDULED" && proposed.type !== "FAILED")
     return { lastHeartbeat: null, workerName: null };
   return {};
 }
 
 /**
- * A flow run that ends leaves no task run hanging: those still unfinished end with it, CANCELLED when
- * it was cancelled and CRASHED otherwise (their process stopped without saying how they ended). One
+ * A flow run that ends (or is suspended) leaves no task run hanging: those still unfinished end with
+ * it, CANCELLED when it was cancelled or suspended and CRASHED otherwise (their process stopped without saying how they ended). One
  * statement for all of them; returns their changes to publish after commit.
  */
 export async function endUnfinishedTaskRuns(
@@ -387,11 +392,14 @@ export async function endUnfinishedTaskRuns(
   flowState: State,
 ): Promise<Applied[]> {
   const cancelled = flowState.type === "CANCELLED";
+  const suspended = flowState.type === "PAUSED";
   const state = makeState({
-    type: cancelled ? "CANCELLED" : "CRASHED",
+    type: cancelled || suspended ? "CANCELLED" : "CRASHED",
     message: cancelled
       ? "its flow run was cancelled"
-      : `its flow run ended ${flowState.name}${flowState.message ? `: ${flowState.message}` : ""}`,
+      : suspended
+        ? "its flow run was suspended: it runs again when resumed"
+        : `its flow run ended ${flowState.name}${flowState.message ? `: ${flowState.message}` : ""}`,
   });
   const ended = await trx
     .updateTable("taskRuns")

@@ -1,0 +1,170 @@
+import type { BatonClient } from "@baton/client";
+import { BatonError, EventName, isEvent, type FlowRunInput, type Pause, type State } from "@baton/core";
+import { currentRun, type RunContext } from "./context.js";
+import { SuspendedError } from "./engine.js";
+import { ParametersCodec, type ParametersOf, type ParametersSchema } from "./parameters.js";
+import { untilReachable } from "./reachable.js";
+
+export interface PauseOptions<S extends ParametersSchema | undefined> {
+  /**
+   * The input to wait for: a zod object, or a map of field name to zod schema or codec (a protobuf
+   * message's, from @baton/grpc), as a flow's parameters. The dashboard shows a form made from it;
+   * `baton flow-run resume ID --input field=json` answers from the CLI. Left out: a go-ahead only.
+   */
+  input?: S;
+  /** How long to wait before the run fails. @default 3600 */
+  timeoutSeconds?: number;
+  /** What the person is asked, shown beside the form. */
+  description?: string;
+  /** Names this pause in the run; by default `pause-1`, `pause-2`… in the order the flow pauses. */
+  key?: string;
+}
+
+/** A flow run's pauses so far, counted for their default keys (the same each time the flow runs). */
+export interface PauseCounter {
+  count: number;
+}
+
+/**
+ * Pauses the flow run until a person (or an automation) resumes it, and returns the input given,
+ * decoded into its type. The run is PAUSED meanwhile and its process waits, holding its place in its
+ * work queue's and deployment's limits. The run fails if nobody resumes it within the timeout.
+ */
+export function pause<S extends ParametersSchema | undefined = undefined>(
+  options: PauseOptions<S> = {},
+): Promise<ParametersOf<S>> {
+  return waitForInput(options, false);
+}
+
+/**
+ * Suspends the flow run until it is resumed: as pause(), but the run's process ends (giving back its
+ * worker's and its limits' slots) and the resumed run starts again from its deployment. There the
+ * flow runs from the start, its completed task calls not run again but answered with their recorded
+ * results (JSON, or kept by a serializer), and this call returns the input at once.
+ * Only a deployment's runs can be suspended: nothing else would start them again.
+ */
+export function suspend<S extends ParametersSchema | undefined = undefined>(
+  options: PauseOptions<S> = {},
+): Promise<ParametersOf<S>> {
+  return waitForInput(options, true);
+}
+
+interface PausingRun {
+  client: BatonClient;
+  flowRunId: string;
+  context: RunContext & { pauses: PauseCounter };
+}
+
+function pausingRun(what: string): PausingRun {
+  const context = currentRun();
+  if (!context || !("pauses" in context) || context.taskRunId !== null) {
+    throw new BatonError(
+      "invalid_argument",
+      `${what}() is called in a flow run's own code, not in a task or outside a run`,
+    );
+  }
+  if (!context.client || !context.flowRunId) {
+    throw new BatonError("invalid_argument", `${what}() needs a tracked flow run: set BATON_API_URL`);
+  }
+  return {
+    client: context.client,
+    flowRunId: context.flowRunId,
+    context: context as PausingRun["context"],
+  };
+}
+
+async function waitForInput<S extends ParametersSchema | undefined>(
+  options: PauseOptions<S>,
+  reschedule: boolean,
+): Promise<ParametersOf<S>> {
+  const what = reschedule ? "suspend" : "pause";
+  const { client, flowRunId, context } = pausingRun(what);
+  context.pauses.count += 1;
+  const key = options.key ?? `pause-${context.pauses.count}`;
+  const codec = new ParametersCodec(options.input as S, `the input of pause '${key}'`);
+  const decode = (input: FlowRunInput) => codec.decode(input.value ?? {});
+
+  // Resumed already: a suspended run started again, or this pause's process started again.
+  const given = await readInput(client, flowRunId, key);
+  if (given) return decode(given);
+
+  const timeoutSeconds = options.timeoutSeconds ?? 3600;
+  const details: Pause = {
+    key,
+    timeout: new Date(Date.now() + timeoutSeconds * 1000).toISOString(),
+    reschedule,
+    inputSchema: options.input ? codec.jsonSchema() : null,
+    description: options.description ?? null,
+  };
+  const verdict = await untilReachable(`the pause of flow run ${flowRunId}`, () =>
+    client.api.setFlowRunState({
+      params: { id: flowRunId },
+      body: {
+        state: { type: "PAUSED", name: reschedule ? "Suspended" : "Paused", pause: details },
+        ...(context.attempt !== undefined ? { attempt: context.attempt } : {}),
+      },
+    }),
+  );
+  if (verdict.status !== "ACCEPT") {
+    throw new BatonError("aborted", `flow run ${flowRunId} cannot ${what}: ${verdict.reason}`);
+  }
+  context.logger.info(
+    `${reschedule ? "suspended" : "paused"} (${key}) until resumed, at most ${timeoutSeconds}s`,
+  );
+  if (reschedule) throw new SuspendedError(`flow run '${context.flowRunName}'`, key);
+  const state = await awaitResume(client, flowRunId, context.signal);
+  if (state.type !== "RUNNING") {
+    throw new BatonError(
+      "aborted",
+      `flow run ${flowRunId} was not resumed: it is ${state.name}${state.message ? `: ${state.message}` : ""}`,
+    );
+  }
+  const input = await readInput(client, flowRunId, key);
+  return decode(input ?? { flowRunId, key, value: null, created: state.timestamp });
+}
+
+async function readInput(client: BatonClient, flowRunId: string, key: string): Promise<FlowRunInput | null> {
+  try {
+    return await untilReachable(`the input of flow run ${flowRunId}`, () =>
+      client.api.readFlowRunInput({ params: { id: flowRunId, key } }),
+    );
+  } catch (error) {
+    if (error instanceof BatonError && error.code === "not_found") return null;
+    throw error;
+  }
+}
+
+/**
+ * The run's state once it leaves PAUSED (RUNNING when resumed; FAILED when the pause timed out),
+ * followed from the moment it was paused. Cancelling the run aborts `signal`, which ends the wait.
+ */
+function awaitResume(client: BatonClient, flowRunId: string, signal: AbortSignal): Promise<State> {
+  const stop = new AbortController();
+  return new Promise<State>((resolve, reject) => {
+    const settle = (state: State | null) => state && state.type !== "PAUSED" && resolve(state);
+    const onAbort = () => reject(signal.reason as Error);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    client
+      .events(
+        {
+          flowRunId,
+          names: [EventName.FlowRunStateChanged],
+          signal: stop.signal,
+          resume: true, // through a server restart: the resume may come meanwhile
+          // A resume that landed before the stream opened is caught by reading the state once open.
+          onOpen: () => {
+            client.api.readFlowRun({ params: { id: flowRunId } }).then(
+              (run) => settle(run.state),
+              () => undefined,
+            );
+          },
+        },
+        (event) => {
+          if (isEvent(event, EventName.FlowRunStateChanged)) settle(event.payload.state);
+        },
+      )
+      .catch((error: unknown) => reject(BatonError.from(error)));
+    stop.signal.addEventListener("abort", () => signal.removeEventListener("abort", onAbort), { once: true });
+  }).finally(() => stop.abort());
+}
