@@ -1,11 +1,12 @@
 import { create, equals, isMessage } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BatonError, type JsonObject } from "@baton/core";
+import { BatonError, EventName, isEvent, type JsonObject } from "@baton/core";
 import { message, messageJsonSchema, protobufSerializer, registerMessages } from "@baton/grpc";
-import { flow, loadResult } from "@baton/sdk";
+import { flow, loadResult, pause } from "@baton/sdk";
 import { LeafSchema, SinkSchema } from "./gen/kitchen_pb.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+import { waitForEvent } from "../../../test/runs.js";
 
 /** The same Sink, written with the .proto names and with the lowerCamelCase JSON names. */
 const snake = {
@@ -172,5 +173,33 @@ describe.each(DIALECTS)("message parameters checked by the server on %s", (diale
       ]),
     );
     expect((await api.listFlowRuns({ query: { flowName: "sink-flow" } })).items).toHaveLength(2);
+  });
+
+  it("pauses a flow for a protobuf message: JSON given to resume becomes the typed message, a bad field is refused", async () => {
+    process.env.BATON_API_URL = server.apiUrl;
+    const api = server.client.api;
+    const relabel = flow({ name: "relabel" }, async () => {
+      const leaf = await pause({ input: message(LeafSchema), description: "the new label" });
+      return { typed: isMessage(leaf, LeafSchema), label: leaf.label, count: String(leaf.bigCount) };
+    });
+    let result: Promise<unknown> | undefined;
+    const pausedEvent = await waitForEvent(
+      server.client,
+      [EventName.FlowRunStateChanged],
+      (event) => isEvent(event, EventName.FlowRunStateChanged) && event.payload.state.type === "PAUSED",
+      () => {
+        result = relabel();
+      },
+    );
+    const id = pausedEvent.flowRunId!;
+    const waiting = await api.readFlowRun({ params: { id } });
+    expect(waiting.state?.pause?.inputSchema).toMatchObject({ type: "object" });
+    const bad = await api
+      .resumeFlowRun({ params: { id }, body: { input: { label: 3 } } })
+      .catch((error: unknown) => error as BatonError);
+    expect((bad as BatonError).issues).toEqual([{ path: "label", message: "must be string" }]);
+    await api.resumeFlowRun({ params: { id }, body: { input: { label: "renamed", big_count: "12" } } });
+    expect(await result).toEqual({ typed: true, label: "renamed", count: "12" });
+    delete process.env.BATON_API_URL;
   });
 });

@@ -23,7 +23,7 @@ export {
 } from "./parameters.js";
 export { currentRun, getRunLogger, type RunContext } from "./context.js";
 export { TimeoutError, CancelledError, StaleAttemptError, SuspendedError } from "./engine.js";
-export { pause, suspend, type PauseOptions } from "./pause.js";
+export { pause, suspend, type PauseOptions, type PauseInputOf, type PauseInputSpec } from "./pause.js";
 export { RunLogger, LogLevel } from "./logger.js";
 export { defaultClient } from "./settings.js";
 export {

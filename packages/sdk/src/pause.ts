@@ -2,14 +2,26 @@ import type { BatonClient } from "@baton/client";
 import { BatonError, EventName, isEvent, type FlowRunInput, type Pause, type State } from "@baton/core";
 import { currentRun, type RunContext } from "./context.js";
 import { SuspendedError } from "./engine.js";
-import { ParametersCodec, type ParametersOf, type ParametersSchema } from "./parameters.js";
+import { z } from "zod";
+import {
+  ParametersCodec,
+  type ParameterCodec,
+  type ParametersOf,
+  type ParametersSchema,
+} from "./parameters.js";
 import { untilReachable } from "./reachable.js";
 
-export interface PauseOptions<S extends ParametersSchema | undefined> {
+/** What a pause waits for: fields as a flow's parameters are declared, or one codec for the whole input. */
+export type PauseInputSpec = ParametersSchema | ParameterCodec;
+/** The typed input a pause returns. */
+export type PauseInputOf<S> = S extends ParameterCodec<infer T> ? T : ParametersOf<S>;
+
+export interface PauseOptions<S extends PauseInputSpec | undefined> {
   /**
-   * The input to wait for: a zod object, or a map of field name to zod schema or codec (a protobuf
-   * message's, from @baton/grpc), as a flow's parameters. The dashboard shows a form made from it;
-   * `baton flow-run resume ID --input field=json` answers from the CLI. Left out: a go-ahead only.
+   * The input to wait for: a zod object, or a map of field name to zod schema or codec, as a flow's
+   * parameters; or one codec for the whole input, such as a protobuf message's from @baton/grpc
+   * (`input: message(ApprovalSchema)`). The dashboard shows a form made from it; `baton flow-run
+   * resume ID --input field=json` answers from the CLI. Left out: a go-ahead only.
    */
   input?: S;
   /** How long to wait before the run fails. @default 3600 */
@@ -30,9 +42,9 @@ export interface PauseCounter {
  * decoded into its type. The run is PAUSED meanwhile and its process waits, holding its place in its
  * work queue's and deployment's limits. The run fails if nobody resumes it within the timeout.
  */
-export function pause<S extends ParametersSchema | undefined = undefined>(
+export function pause<S extends PauseInputSpec | undefined = undefined>(
   options: PauseOptions<S> = {},
-): Promise<ParametersOf<S>> {
+): Promise<PauseInputOf<S>> {
   return waitForInput(options, false);
 }
 
@@ -43,9 +55,9 @@ export function pause<S extends ParametersSchema | undefined = undefined>(
  * results (JSON, or kept by a serializer), and this call returns the input at once.
  * Only a deployment's runs can be suspended: nothing else would start them again.
  */
-export function suspend<S extends ParametersSchema | undefined = undefined>(
+export function suspend<S extends PauseInputSpec | undefined = undefined>(
   options: PauseOptions<S> = {},
-): Promise<ParametersOf<S>> {
+): Promise<PauseInputOf<S>> {
   return waitForInput(options, true);
 }
 
@@ -73,16 +85,31 @@ function pausingRun(what: string): PausingRun {
   };
 }
 
-async function waitForInput<S extends ParametersSchema | undefined>(
+/** Whether a pause's input is one codec (a protobuf message's, say) rather than fields. */
+const isCodec = (spec: PauseInputSpec | undefined): spec is ParameterCodec =>
+  !(spec instanceof z.ZodType) &&
+  typeof (spec as Partial<ParameterCodec> | undefined)?.decode === "function" &&
+  typeof (spec as Partial<ParameterCodec> | undefined)?.jsonSchema === "function";
+
+/** The input's JSON Schema and how its JSON becomes the typed value, for fields or for one codec. */
+function inputCodec(spec: PauseInputSpec | undefined, what: string) {
+  if (isCodec(spec)) {
+    return { jsonSchema: () => spec.jsonSchema(), decode: (json: unknown) => spec.decode(json, "input") };
+  }
+  const codec = new ParametersCodec(spec, what);
+  return { jsonSchema: () => codec.jsonSchema(), decode: (json: unknown) => codec.decode(json) };
+}
+
+async function waitForInput<S extends PauseInputSpec | undefined>(
   options: PauseOptions<S>,
   reschedule: boolean,
-): Promise<ParametersOf<S>> {
+): Promise<PauseInputOf<S>> {
   const what = reschedule ? "suspend" : "pause";
   const { client, flowRunId, context } = pausingRun(what);
   context.pauses.count += 1;
   const key = options.key ?? `pause-${context.pauses.count}`;
-  const codec = new ParametersCodec(options.input as S, `the input of pause '${key}'`);
-  const decode = (input: FlowRunInput) => codec.decode(input.value ?? {});
+  const codec = inputCodec(options.input, `the input of pause '${key}'`);
+  const decode = (input: FlowRunInput) => codec.decode(input.value ?? {}) as PauseInputOf<S>;
 
   // Resumed already: a suspended run started again, or this pause's process started again.
   const given = await readInput(client, flowRunId, key);
