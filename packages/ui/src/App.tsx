@@ -4,6 +4,7 @@ import { EmptyState, useTitle } from "./components.js";
 import { ArtifactKeyPage, ArtifactsPage } from "./pages/Artifacts.js";
 import { AutomationPage } from "./pages/Automation.js";
 import { AutomationsPage } from "./pages/Automations.js";
+import { BackgroundTasksPage, TaskRunPage } from "./pages/BackgroundTasks.js";
 import { ConcurrencyLimitsPage } from "./pages/ConcurrencyLimits.js";
 import { DeploymentPage } from "./pages/Deployment.js";
 import { DeploymentsPage } from "./pages/Deployments.js";
@@ -21,6 +22,7 @@ const NAV = [
   { href: "/runs", label: "Runs" },
   { href: "/deployments", label: "Deployments" },
   { href: "/work-pools", label: "Work pools" },
+  { href: "/background-tasks", label: "Background tasks" },
   { href: "/concurrency-limits", label: "Concurrency limits" },
   { href: "/variables", label: "Variables" },
   { href: "/artifacts", label: "Artifacts" },
@@ -44,6 +46,12 @@ function route(path: string): ReactNode {
     return <DeploymentPage key={id} id={id} />;
   }
   if (path === "/work-pools") return <WorkPoolsPage />;
+  if (path === "/background-tasks") return <BackgroundTasksPage />;
+  const taskRun = /^\/task-runs\/([^/]+)$/.exec(path);
+  if (taskRun?.[1]) {
+    const id = decodeURIComponent(taskRun[1]);
+    return <TaskRunPage key={id} id={id} />;
+  }
   if (path === "/concurrency-limits") return <ConcurrencyLimitsPage />;
   if (path === "/variables") return <VariablesPage />;
   if (path === "/artifacts") return <ArtifactsPage />;

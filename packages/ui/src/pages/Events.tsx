@@ -84,6 +84,7 @@ function Resource({ event, onOnly }: { event: StoredEvent; onOnly: () => void })
   if (kind === "flow-run") target = { href: `/runs/${id}`, text: related.flowRunName ?? id };
   else if (kind === "task-run" && event.flowRunId)
     target = { href: `/runs/${event.flowRunId}`, text: `task of ${related.flowRunName ?? event.flowRunId}` };
+  else if (kind === "task-run") target = { href: `/task-runs/${id}`, text: "background task run" };
   else if (kind === "deployment") target = { href: `/deployments/${id}`, text: related.deploymentName ?? id };
   else if (kind === "work-pool" || kind === "worker")
     target = { href: "/work-pools", text: kind === "worker" ? id : (related.workPoolName ?? id) };
