@@ -56,6 +56,8 @@ function adapt(node: unknown, name?: string): unknown {
   // Any JSON: a schema with no keyword, which the form would leave out, so only a title.
   if (name === "body") return { title: "body" };
   if (name === "parameters") return { type: "object" };
+  // Any other any-JSON value refers to zod's $defs, which are left out: it takes any JSON.
+  if (typeof node.$ref === "string" && node.$ref.startsWith("#/$defs/")) return {};
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
     if (key === "$defs") continue;
@@ -168,7 +170,11 @@ export const automationUiSchema: UiSchema = {
       destinations: {
         "ui:title": "Destinations",
         "ui:help": "Each gets the message on its own; one failing does not stop the others.",
-        items: { type: { "ui:title": "Kind" }, secret: { "ui:title": "Secret", "ui:widget": "secret" } },
+        items: {
+          "ui:title": "Destination",
+          type: { "ui:title": "Kind" },
+          secret: { "ui:title": "Secret", "ui:widget": "secret" },
+        },
       },
       flowRunId: { "ui:title": "Flow run id", "ui:help": "Left empty: the event's flow run." },
       state: { "ui:title": "State type" },

@@ -18,6 +18,16 @@ function Details({ automation }: { automation: Automation }) {
           <dd>{automation.description}</dd>
         </>
       ) : null}
+      {automation.deploymentId ? (
+        <>
+          <dt>Deployment</dt>
+          <dd>
+            {/* A deployment's trigger: deploying it again replaces this automation. */}
+            <Link href={`/deployments/${automation.deploymentId}`}>Its deployment</Link>
+            <span className="muted small"> · a deployment trigger, replaced when it is deployed again</span>
+          </dd>
+        </>
+      ) : null}
       <dt>Trigger</dt>
       <dd>{triggerSummary(automation.trigger)}</dd>
       <dt>Actions</dt>
