@@ -55,6 +55,8 @@ describe("automationSchema", () => {
       "Cancel the event's flow run",
       "Notify several destinations",
       "Change a flow run's state",
+      "Suspend a running flow run until resumed",
+      "Resume a paused flow run",
       "Pause a deployment",
       "Pause a work pool",
     ]);
