@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ActionRun, Automation, Secret } from "@baton/core";
 import { startTestServer, type TestServer } from "../../../test/helpers.js";
+import { actionRunsOf } from "../../../test/runs.js";
 import { batonAt, json, oneLineError, spawnBaton, type Result } from "./run-baton.js";
 
 let server: TestServer;
@@ -198,6 +199,57 @@ describe("baton automation", () => {
       "trigger.triggers: triggers is empty",
     );
     for (const name of ["paid and shipped", "paid then shipped"]) await baton("automation", "delete", name);
+  });
+
+  it("shows a metric trigger and the newer actions in a line, and each notification's destination", async () => {
+    await server.client.api.setSecret({ body: { name: "team-hook", value: "http://127.0.0.1:9/team" } });
+    const created = await baton(
+      "automation",
+      "create",
+      "--file",
+      file("metric.json", {
+        name: "etl failing",
+        trigger: {
+          type: "metric",
+          metric: "failure-ratio",
+          operator: ">=",
+          threshold: 0.25,
+          rangeSeconds: 600,
+          firingForSeconds: 120,
+          deployments: ["etl/prod"],
+        },
+        actions: [
+          { type: "send-notification", destinations: [{ type: "webhook", secret: "team-hook" }] },
+          {
+            type: "change-flow-run-state",
+            state: "CANCELLED",
+            flowRunId: "0190f0f0-0000-7000-8000-000000000000",
+          },
+        ],
+      }),
+    );
+    expect(created.stderr).toBe("");
+    const [row] = (await baton("automation", "ls")).stdout.trimEnd().split("\n").slice(1);
+    expect(row).toMatch(
+      /^etl failing\s+\S+\s+enabled\s+failure-ratio >= 0\.25 over 600 s deployments=etl\/prod for 120 s\s+send-notification, change-flow-run-state/,
+    );
+    // A notification's action run names its destination.
+    const automation = (await server.client.api.listAutomations({})).items.find(
+      (a) => a.name === "etl failing",
+    )!;
+    const notify = await server.client.api.createAutomation({
+      body: {
+        name: "notify on ping",
+        trigger: { events: ["cli.ping"] },
+        actions: [{ type: "send-notification", destinations: [{ type: "webhook", secret: "team-hook" }] }],
+      },
+    });
+    await server.client.api.createEvent({ body: { event: "cli.ping" } });
+    await actionRunsOf(server.client, notify.id, (runs) => runs.length > 0);
+    expect((await baton("automation", "inspect", "notify on ping")).stdout).toContain(
+      "1 send-notification → webhook team-hook",
+    );
+    for (const id of [automation.id, notify.id]) await baton("automation", "delete", id);
   });
 
   it("says in one line what is wrong with a bad --file", async () => {
