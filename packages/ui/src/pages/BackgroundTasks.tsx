@@ -125,12 +125,12 @@ export function TaskRunPage({ id }: { id: string }) {
     states.reload();
     logs.refresh();
   }, 300);
+  // Its state changes only: a background run's log lines have no flow run to filter the stream by,
+  // and a run's logs are all sent before its final state.
   const live = useEvents(
-    { names: [EventName.TaskRunStateChanged, EventName.Log] },
+    { names: [EventName.TaskRunStateChanged] },
     (event) => {
-      if (event.resource.id === id || (event.name === EventName.Log && event.flowRunId === null)) {
-        schedule("run");
-      }
+      if (event.resource.id === id) schedule("run");
     },
     () => schedule("run"),
   );
