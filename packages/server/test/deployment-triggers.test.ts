@@ -80,7 +80,19 @@ describe.each(DIALECTS)("deployment triggers on %s", (dialect: TestDialect) => {
     });
     expect(second.map((automation) => automation.trigger)).toMatchObject([{ events: ["files.arrived"] }]);
     expect(await api().listDeploymentTriggers({ params: { id: deployment.id } })).toEqual(second);
-    const ids = [...first, ...second].map((automation) => automation.id);
+    // The same trigger again (serve() registers its triggers on every start) is kept as it is.
+    const again = await api().replaceDeploymentTriggers({
+      params: { id: deployment.id },
+      body: {
+        triggers: [
+          { events: ["files.arrived"] },
+          { events: ["files.arrived"], threshold: 2, withinSeconds: 60 },
+        ],
+      },
+    });
+    expect(again.map((automation) => automation.id)).toContain(second[0]!.id);
+    expect(again).toHaveLength(2);
+    const ids = [...first, ...second, ...again].map((automation) => automation.id);
 
     await api().deleteDeployment({ params: { id: deployment.id } });
     const left = (await api().listAutomations({ query: { limit: 200 } })).items.map(

@@ -25,10 +25,16 @@ export async function listDeploymentTriggers(ctx: StoreContext, deploymentId: st
   return rows.map(toAutomation);
 }
 
+/** What makes two of a deployment's automations the same trigger. */
+const sameness = (
+  row: Pick<Insertable<AutomationTable>, "name" | "description" | "enabled" | "trigger" | "actions">,
+) => JSON.stringify([row.name, row.description ?? null, row.enabled, row.trigger, row.actions]);
+
 /**
  * Replaces a deployment's triggers with these, in one transaction: each becomes an automation owned
- * by the deployment, whose one action runs it with the trigger's parameters. Those it had before go,
- * with their action runs (a trigger deployed again starts counting afresh).
+ * by the deployment, whose one action runs it with the trigger's parameters. One it has already, the
+ * same in every field, is kept as it is (its count and action runs too: `serve()` registers its
+ * triggers on every start); the others it had go, with their action runs.
  */
 export async function replaceDeploymentTriggers(
   ctx: StoreContext,
@@ -39,7 +45,7 @@ export async function replaceDeploymentTriggers(
   const address = `${deployment.flowName}/${deployment.name}`;
   const now = new Date();
   const window = freshWindow(now);
-  const rows = triggers.map(
+  const wanted = triggers.map(
     ({ name, description, enabled, parameters, ...trigger }): Insertable<AutomationTable> => {
       const action: AutomationAction = {
         type: "run-deployment",
@@ -69,8 +75,20 @@ export async function replaceDeploymentTriggers(
     },
   );
   await ctx.db.kysely.transaction().execute(async (trx) => {
-    await trx.deleteFrom("automations").where("deploymentId", "=", deploymentId).execute();
-    if (rows.length > 0) await trx.insertInto("automations").values(rows).execute();
+    const had = await trx
+      .selectFrom("automations")
+      .selectAll()
+      .where("deploymentId", "=", deploymentId)
+      .execute();
+    const kept = new Set<string>();
+    const added = wanted.filter((row) => {
+      const same = had.find((old) => !kept.has(old.id) && sameness(old) === sameness(row));
+      if (same) kept.add(same.id);
+      return !same;
+    });
+    const gone = had.filter((old) => !kept.has(old.id)).map((old) => old.id);
+    if (gone.length > 0) await trx.deleteFrom("automations").where("id", "in", gone).execute();
+    if (added.length > 0) await trx.insertInto("automations").values(added).execute();
   });
   return listDeploymentTriggers(ctx, deploymentId);
 }
