@@ -13,6 +13,7 @@ import { OverviewPage } from "./pages/Overview.js";
 import { RunDetailPage } from "./pages/RunDetail.js";
 import { RunsPage } from "./pages/Runs.js";
 import { VariablesPage } from "./pages/Variables.js";
+import { WaitingForInputPage } from "./pages/WaitingForInput.js";
 import { WebhooksPage } from "./pages/Webhooks.js";
 import { WorkPoolsPage } from "./pages/WorkPools.js";
 import { Link, useLocation } from "./router.js";
@@ -20,6 +21,7 @@ import { Link, useLocation } from "./router.js";
 const NAV = [
   { href: "/", label: "Overview" },
   { href: "/runs", label: "Runs" },
+  { href: "/waiting-for-input", label: "Waiting for input" },
   { href: "/deployments", label: "Deployments" },
   { href: "/work-pools", label: "Work pools" },
   { href: "/background-tasks", label: "Background tasks" },
@@ -39,6 +41,7 @@ function route(path: string): ReactNode {
     const id = decodeURIComponent(run[1]);
     return <RunDetailPage key={id} id={id} />;
   }
+  if (path === "/waiting-for-input") return <WaitingForInputPage />;
   if (path === "/deployments") return <DeploymentsPage />;
   const deployment = /^\/deployments\/([^/]+)$/.exec(path);
   if (deployment?.[1]) {

@@ -1,5 +1,5 @@
 import { isTerminal, type FlowRun, type ResultReference, type State } from "@baton/core";
-import { useState } from "react";
+import { lazy, Suspense, useState } from "react";
 import { isNotFound, useApi } from "../api.js";
 import { RunArtifacts } from "../artifacts/run-artifacts.js";
 import {
@@ -15,12 +15,18 @@ import {
   Time,
   useTitle,
 } from "../components.js";
+import { pauseOf } from "../pause/pause.js";
 import { RunActions, type Notice } from "../run-actions.js";
 import { useRunData } from "../run-data.js";
 import { RunGantt } from "../run-gantt.js";
 import { RunLogs } from "../run-logs.js";
 import { StateTimeline } from "../run-timeline.js";
 import { Link } from "../router.js";
+
+// The form comes with react-jsonschema-form, most of the dashboard's code: loaded when a run pauses.
+const ResumePanel = lazy(() =>
+  import("../pause/resume-panel.js").then((module) => ({ default: module.ResumePanel })),
+);
 
 /** A result kept in result storage, as the server reads it (when it can, else why not). */
 function StoredResult({
@@ -175,6 +181,7 @@ export function RunDetailPage({ id }: { id: string }) {
   }
 
   const flowRun = run.data;
+  const pause = pauseOf(flowRun.state);
   const taskNames = new Map(tasks.items.map((task) => [task.id, task.name]));
   const changed = () => {
     run.reload();
@@ -206,6 +213,19 @@ export function RunDetailPage({ id }: { id: string }) {
         <p className={`state-message state-message-${flowRun.state.type.toLowerCase()}`}>
           {flowRun.state.message}
         </p>
+      ) : null}
+
+      {flowRun.state && pause ? (
+        // Each pause (a state of its own) starts with an empty form.
+        <Suspense fallback={<Loading what="Loading the form…" />}>
+          <ResumePanel
+            key={flowRun.state.timestamp}
+            runId={flowRun.id}
+            since={flowRun.state.timestamp}
+            pause={pause}
+            onResumed={changed}
+          />
+        </Suspense>
       ) : null}
 
       {flowRun.state && isTerminal(flowRun.state.type) && flowRun.state.data ? (
