@@ -7,7 +7,6 @@ import { Json } from "./components.js";
 import { automationFields, automationWidgets, type AutomationFormContext } from "./automation-fields.js";
 import {
   automationSchema,
-  automationUiSchema,
   bodyIssues,
   changesFrom,
   checkAutomation,
@@ -15,7 +14,12 @@ import {
   draftOf,
   formTakes,
   NEW_AUTOMATION,
+  NEW_METRIC_TRIGGER,
+  TRIGGER_KINDS,
+  triggerKindOf,
+  uiSchemaFor,
   type AutomationDraft,
+  type TriggerKind,
 } from "./automation-model.js";
 import {
   issuesOf,
@@ -81,11 +85,12 @@ function SchemaForm({
   saving: boolean;
   children: ReactNode;
 }) {
-  const schema = useMemo(automationSchema, []);
+  const kind = triggerKindOf(values);
+  const schema = useMemo(() => automationSchema(kind), [kind]);
   return (
     <CheckedForm
       schema={schema}
-      uiSchema={automationUiSchema}
+      uiSchema={uiSchemaFor(kind)}
       validator={validator}
       fields={automationFields}
       widgets={automationWidgets}
@@ -125,7 +130,7 @@ export function AutomationEditor({
   const [values, setValues] = useState<AutomationDraft>(() =>
     automation ? draftOf(automation) : NEW_AUTOMATION,
   );
-  // A compound or sequence trigger is edited as JSON: the form draws event triggers only.
+  // A compound or sequence trigger is edited as JSON: the form draws event and metric triggers.
   const [mode, setMode] = useState<Mode>(() => (formTakes(values) ? "json" : "form"));
   const [jsonText, setJsonText] = useState(() => pretty(values));
   const [problem, setProblem] = useState<Problem | null>(null);
@@ -211,6 +216,28 @@ export function AutomationEditor({
       </div>
       <div className="run-form-body">
         <div className="run-form-editor">
+          {mode === "form" ? (
+            <label className="field">
+              <span>Trigger kind</span>
+              <select
+                value={triggerKindOf(values)}
+                onChange={(event) => {
+                  const kind = event.target.value as TriggerKind;
+                  // Another kind starts from its own example; the rest of the automation stays.
+                  const trigger = kind === "metric" ? NEW_METRIC_TRIGGER : NEW_AUTOMATION.trigger;
+                  setValues({ ...values, trigger });
+                  setFieldErrors(undefined);
+                }}
+                disabled={saving}
+              >
+                {Object.entries(TRIGGER_KINDS).map(([kind, label]) => (
+                  <option key={kind} value={kind}>
+                    {label}
+                  </option>
+                ))}
+              </select>
+            </label>
+          ) : null}
           {mode === "form" ? (
             <SchemaForm
               values={values}

@@ -65,16 +65,14 @@ describe("automationSchema", () => {
     expect((options[3]!.properties as Record<string, RJSFSchema>).parameters).toEqual({ type: "object" });
   });
 
-  it("draws event triggers, and sends compound and sequence triggers to the JSON editor", () => {
+  it("draws event and metric triggers, and sends compound and sequence triggers to the JSON editor", () => {
     expect(trigger.type).toBeDefined();
     expect(properties.trigger).not.toHaveProperty("oneOf");
     expect(formTakes(NEW_AUTOMATION)).toBeNull();
     expect(formTakes({ trigger: { type: "sequence", triggers: [], within: 5 } })).toBe(
-      "The form draws event triggers; a sequence trigger is edited as JSON.",
+      "The form draws event and metric triggers; a sequence trigger is edited as JSON.",
     );
-    expect(formTakes({ trigger: { type: "metric" } })).toBe(
-      "The form draws event triggers; a metric trigger is edited as JSON.",
-    );
+    expect(formTakes({ trigger: { type: "metric" } })).toBeNull();
   });
 
   it("takes a new automation, and says which field of which action is missing", () => {

@@ -7,6 +7,7 @@ import {
   AutomationCreate,
   EventName,
   EventTrigger,
+  MetricTrigger,
   type AutomationActionType,
   type Automation,
   type AutomationUpdate,
@@ -82,12 +83,30 @@ function adapt(node: unknown, name?: string): unknown {
   return out;
 }
 
+/** The kinds of trigger the form draws; a compound or sequence trigger is written as JSON. */
+export type TriggerKind = "event" | "metric";
+export const TRIGGER_KINDS: Record<TriggerKind, string> = {
+  event: "Events: when matching events happen (or do not)",
+  metric: "Metric: when a failure ratio or mean run time goes past a threshold",
+};
+export const triggerKindOf = (draft: AutomationDraft): TriggerKind =>
+  isObject(draft.trigger) && draft.trigger.type === "metric" ? "metric" : "event";
+
+/** A new metric trigger: more than half of the runs that ended in the last hour failed. */
+export const NEW_METRIC_TRIGGER = {
+  type: "metric",
+  metric: "failure-ratio",
+  operator: ">",
+  threshold: 0.5,
+  rangeSeconds: 3600,
+};
+
 /**
- * The form's schema: the model's input JSON Schema, in draft-07, adapted as `adapt` says. The form
- * draws event triggers; a compound or sequence trigger is written as JSON (see `formTakes`).
+ * The form's schema for a kind of trigger: the model's input JSON Schema, in draft-07, adapted as
+ * `adapt` says. A compound or sequence trigger is written as JSON (see `formTakes`).
  */
-export function automationSchema(): RJSFSchema {
-  const formModel = AutomationCreate.extend({ trigger: EventTrigger });
+export function automationSchema(kind: TriggerKind = "event"): RJSFSchema {
+  const formModel = AutomationCreate.extend({ trigger: kind === "metric" ? MetricTrigger : EventTrigger });
   const zodSchema = formModel.toJSONSchema({ io: "input" }) as unknown as JsonObject;
   return adapt(formSchema(zodSchema)) as RJSFSchema;
 }
@@ -183,6 +202,53 @@ export const automationUiSchema: UiSchema = {
   },
 };
 
+/** The fields of a metric trigger, in the form. */
+const metricTriggerUi: UiSchema = {
+  "ui:title": "Trigger",
+  "ui:description":
+    "Measured over the flow runs that ended in the range; it fires once, and again after it came back.",
+  "ui:order": [
+    "metric",
+    "operator",
+    "threshold",
+    "rangeSeconds",
+    "firingForSeconds",
+    "minRuns",
+    "flows",
+    "deployments",
+    "*",
+  ],
+  type: { "ui:widget": "hidden" },
+  metric: {
+    "ui:title": "Metric",
+    "ui:help":
+      "failure-ratio: the share that FAILED or CRASHED (0 to 1); mean-duration: their mean run time, in seconds.",
+  },
+  operator: { "ui:title": "Operator" },
+  threshold: { "ui:title": "Threshold" },
+  rangeSeconds: {
+    "ui:title": "Range (seconds)",
+    "ui:help": "The window the runs ended in: 60 s to 30 days.",
+  },
+  firingForSeconds: {
+    "ui:title": "Firing for (seconds)",
+    "ui:help": "How long it stays past the threshold before it fires.",
+  },
+  minRuns: { "ui:title": "At least this many runs", "ui:help": "Fewer say nothing." },
+  flows: {
+    "ui:title": "Flows",
+    ...lines("Flow names, one a line; every flow's runs when empty.", "nightly-etl"),
+  },
+  deployments: {
+    "ui:title": "Deployments",
+    ...lines("As <flow name>/<deployment name>, one a line.", "nightly-etl/prod"),
+  },
+};
+
+/** The form's titles, help and widgets for a kind of trigger. */
+export const uiSchemaFor = (kind: TriggerKind): UiSchema =>
+  kind === "metric" ? { ...automationUiSchema, trigger: metricTriggerUi } : automationUiSchema;
+
 /** A new automation: failed and crashed flow runs, recorded by the test sink until a real action is chosen. */
 export const NEW_AUTOMATION: AutomationDraft = {
   enabled: true,
@@ -191,13 +257,13 @@ export const NEW_AUTOMATION: AutomationDraft = {
 };
 
 /**
- * Whether the form can draw a draft: it draws event triggers; a compound or sequence trigger is
- * edited as JSON. The reason when it cannot.
+ * Whether the form can draw a draft: it draws event and metric triggers; a compound or sequence
+ * trigger is edited as JSON. The reason when it cannot.
  */
 export function formTakes(draft: AutomationDraft): string | null {
   const type = isObject(draft.trigger) ? draft.trigger.type : undefined;
-  return type === "compound" || type === "sequence" || type === "metric"
-    ? `The form draws event triggers; a ${type} trigger is edited as JSON.`
+  return type === "compound" || type === "sequence"
+    ? `The form draws event and metric triggers; a ${type} trigger is edited as JSON.`
     : null;
 }
 

@@ -1,6 +1,6 @@
 // The dashboard's automation editor and pages with the newer kinds: a notification to several
-// destinations and a state change made from the form, a metric trigger written as JSON, and a
-// deployment's trigger shown as the deployment's. Needs a built dashboard (npm run build -w @baton/ui).
+// destinations, a state change and a metric trigger made from the form, and a deployment's trigger
+// shown as the deployment's. Needs a built dashboard (npm run build -w @baton/ui).
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../../test/helpers.js";
@@ -91,33 +91,40 @@ describe("automation kinds in the dashboard", () => {
     await page.locator(".details").getByText("change-flow-run-state of the event to FAILED").waitFor();
   });
 
-  it("makes a metric trigger as JSON and shows it in a line", async () => {
+  it("makes a metric trigger from the form, and shows it in a line", async () => {
     const form = await newAutomation();
-    await form.getByRole("button", { name: "JSON", exact: true }).click();
-    const automation = {
-      name: "etl failing",
-      trigger: {
-        type: "metric",
-        metric: "failure-ratio",
-        operator: ">",
-        threshold: 0.5,
-        rangeSeconds: 3600,
-        flows: ["etl"],
-      },
-      actions: [{ type: "test-sink" }],
-    };
-    await form
-      .getByLabel("Automation (JSON)")
-      .fill(JSON.stringify({ ...automation, trigger: { ...automation.trigger, threshold: 2 } }));
+    await form.locator("#root_name").fill("etl failing");
+    await form.getByLabel("Trigger kind").selectOption("metric");
+    await form.locator("#root_trigger_threshold").fill("2");
+    await form.getByLabel("Flows").fill("etl");
     await form.getByRole("button", { name: "Create" }).click();
+    // Checked with the model before it is sent: a ratio is at most 1.
     await form
       .getByRole("alert")
       .getByText(/a failure-ratio threshold is a ratio from 0 to 1/)
       .waitFor();
-    await form.getByLabel("Automation (JSON)").fill(JSON.stringify(automation));
+    await form.locator("#root_trigger_threshold").fill("0.25");
+    await form.locator("#root_trigger_operator").selectOption(">=");
     await form.getByRole("button", { name: "Create" }).click();
     await page.waitForURL(/\/automations\/[\w-]+$/);
-    await page.locator(".details").getByText("failure-ratio > 0.5 over 3600 s · flow etl").waitFor();
+    const id = page.url().split("/").pop()!;
+    await page.locator(".details").getByText("failure-ratio >= 0.25 over 3600 s · flow etl").waitFor();
+    expect((await api().readAutomation({ params: { id } })).trigger).toEqual({
+      type: "metric",
+      metric: "failure-ratio",
+      operator: ">=",
+      threshold: 0.25,
+      rangeSeconds: 3600,
+      firingForSeconds: 0,
+      minRuns: 1,
+      flows: ["etl"],
+    });
+
+    // Edited, it opens in the form with its kind.
+    await page.getByRole("button", { name: "Edit" }).click();
+    const edit = page.getByRole("region", { name: "Edit etl failing" });
+    expect(await edit.getByLabel("Trigger kind").inputValue()).toBe("metric");
+    expect(await edit.locator("#root_trigger_threshold").inputValue()).toBe("0.25");
   });
 
   it("shows a deployment's trigger as the deployment's, with a link to it", async () => {

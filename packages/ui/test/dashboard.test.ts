@@ -1032,7 +1032,9 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
       trigger: { type: "compound", within: 3600 },
     });
     await edit.getByRole("button", { name: "Form", exact: true }).click();
-    await edit.getByText("The form draws event triggers; a compound trigger is edited as JSON.").waitFor();
+    await edit
+      .getByText("The form draws event and metric triggers; a compound trigger is edited as JSON.")
+      .waitFor();
     await json.fill(
       JSON.stringify({
         ...automation,
