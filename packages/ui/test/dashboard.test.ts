@@ -22,6 +22,7 @@ const repo = fileURLToPath(new URL("../../../", import.meta.url));
 const screenshots = join(repo, "test-results", "screenshots");
 const servedOrder = fileURLToPath(new URL("./fixtures/served-order.ts", import.meta.url));
 const servedGps = fileURLToPath(new URL("./fixtures/served-gps.ts", import.meta.url));
+const servedApproval = fileURLToPath(new URL("./fixtures/served-approval.ts", import.meta.url));
 /** How long a page may take to show what a step waits for. */
 const UI_TIMEOUT = 10_000;
 
@@ -240,6 +241,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     const pages = [
       { path: "/", title: "Overview", shot: "overview" },
       { path: "/runs", title: "Flow runs", shot: "runs" },
+      { path: "/waiting-for-input", title: "Waiting for input", shot: "waiting-for-input-empty" },
       { path: "/deployments", title: "Deployments", shot: "deployments" },
       { path: "/work-pools", title: "Work pools", shot: "work-pools" },
       { path: "/concurrency-limits", title: "Concurrency limits", shot: "concurrency-limits" },
@@ -1324,5 +1326,67 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     await history.getByRole("heading", { name: "Old report" }).waitFor();
     await shoot("artifact-key");
     expect(await page.evaluate(() => (window as { pwned?: string }).pwned)).toBeUndefined();
+  });
+
+  it("lists a run paused for typed input live, checks its form, and resumes it to completion with the input", async () => {
+    const approval = startProcess([servedApproval], { env: { BATON_API_URL: server.apiUrl } });
+    try {
+      const deploymentId = (await approval.waitForLine(/^ready /)).split(" ")[1]!;
+      await open("/waiting-for-input");
+      await page.getByText("No run is waiting for input.").waitFor();
+
+      // The list follows the run into its pause, live.
+      const run = await api().createDeploymentRun({
+        params: { id: deploymentId },
+        body: { parameters: { amount: 120 } },
+      });
+      const row = page.getByRole("table", { name: "Runs waiting for input" }).getByRole("row", {
+        name: new RegExp(`^payout ${run.name} Paused Check the amount \\(120\\), then go on`),
+      });
+      await row.waitFor();
+      await shoot("waiting-for-input");
+      await row.getByRole("link", { name: run.name }).click();
+      await page.waitForURL(`${server.url}/runs/${run.id}`);
+      await stateShown("Paused");
+
+      // The first pause asks for no input: only Resume.
+      const panel = page.getByRole("region", { name: "Waiting for input" });
+      await panel.getByText("Check the amount (120), then go on").waitFor();
+      await panel.getByText(/failing the run/).waitFor();
+      expect(await panel.locator("input, select, textarea").count()).toBe(0);
+      await shoot("run-paused");
+      await panel.getByRole("button", { name: "Resume" }).click();
+
+      // The second asks for typed input, in a form made from its schema.
+      await panel.getByText("Approve the payout").waitFor();
+
+      // Nothing is sent while a required field is empty; it says so under itself, and the run waits.
+      await panel.getByRole("button", { name: "Resume" }).click();
+      await panel.locator("#root_note__error").getByText("is required").waitFor();
+      await shoot("run-paused-invalid");
+      expect((await api().readFlowRun({ params: { id: run.id } })).state?.type).toBe("PAUSED");
+
+      await panel.getByLabel("approved").check();
+      await panel.getByLabel(/^note/).fill("within budget");
+      await panel.getByRole("button", { name: "Resume" }).click();
+      await stateShown("Completed");
+      expect(await panel.count()).toBe(0);
+      const result = page.locator("section", { has: page.getByRole("heading", { name: "Result" }) });
+      expect(JSON.parse((await result.locator("pre").textContent()) ?? "")).toEqual({
+        amount: 120,
+        approved: true,
+        note: "within budget",
+      });
+      const states = page.getByRole("list", { name: "States" }).locator(".badge");
+      await expect
+        .poll(() => states.allTextContents())
+        .toEqual(["Scheduled", "Pending", "Running", "Paused", "Resumed", "Paused", "Resumed", "Completed"]);
+      await shoot("run-resumed");
+
+      await open("/waiting-for-input");
+      await page.getByText("No run is waiting for input.").waitFor();
+    } finally {
+      expect(await approval.stop()).toBe(0);
+    }
   });
 });
