@@ -15,8 +15,9 @@ import {
   type TaskRunClaimRequest,
   type TaskRunClaimResult,
 } from "@baton/core";
-import type { ExpressionBuilder, Transaction } from "kysely";
+import { sql, type ExpressionBuilder, type QueryCreator, type Transaction } from "kysely";
 import type { z } from "zod";
+import { speaksPostgres } from "../db/database.js";
 import type { Database } from "../db/schema.js";
 import type { EventBus } from "../events.js";
 import { fromJson, type StoreContext } from "./context.js";
@@ -324,23 +325,13 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
   let poolName: string | null = null;
   if (request.workPoolName !== undefined) {
     poolName = request.workPoolName;
-    const pool = await trx
-      .updateTable("workPools")
-      .set((eb) => ({ updated: eb.ref("updated") }))
-      .where("name", "=", poolName)
-      .returningAll()
-      .executeTakeFirst();
-    if (!pool) throw notFound("work pool", poolName);
+    const locked = await lockPool(trx, poolName, request.workQueueNames);
+    if (!locked) throw notFound("work pool", poolName);
+    const { pool, queues: rows } = locked;
     empty.poolDefaults = jobVariableDefaults(fromJson(pool.baseJobTemplate, {}));
     empty.poolAllowsCommand = pool.allowCommandOverride === 1;
     if (pool.paused === 1) return empty;
     poolLimit = pool.concurrencyLimit;
-    let query = trx
-      .selectFrom("workQueues")
-      .select(["id", "name", "concurrencyLimit", "paused"])
-      .where("workPoolId", "=", pool.id);
-    if (request.workQueueNames?.length) query = query.where("name", "in", request.workQueueNames);
-    const rows = await query.orderBy("priority").orderBy("name").execute();
     const missing = (request.workQueueNames ?? []).filter((name) => !rows.some((row) => row.name === name));
     if (missing.length > 0) throw notFound("work queue", `${poolName}/${missing[0]}`);
     queues = rows
@@ -349,8 +340,12 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
     if (queues.length === 0) return empty;
   }
 
-  // Candidate runs: due, SCHEDULED, in the caller's queues (by priority) or deployments.
-  const due = await candidates(trx, request, queues, nowIso);
+  // Candidate runs: due, SCHEDULED, in the caller's queues (by priority) or deployments; for a pool,
+  // read with the runs holding its limits (no run can start holding them without its lock, held now).
+  const { due, holding: poolHolding } =
+    poolName !== null
+      ? await candidatesWithHolding(trx, request, queues, nowIso, poolName)
+      : { due: await candidates(trx, request, queues, nowIso), holding: [] };
   if (due.length === 0) return { ...empty, nextDue: await nextDueTime(trx, request, queues, nowIso) };
 
   // Locked in id order, as every claim locks them.
@@ -375,21 +370,20 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
       .execute();
   }
 
+  // The limited deployments' runs held elsewhere (served, or in another pool), counted once locked.
   const scopes: string[] = limitedDeployments.map((row) => row.id);
-  const inFlight =
-    poolName === null && scopes.length === 0
-      ? []
-      : await trx
-          .selectFrom("flowRuns")
-          .select(["workPoolName", "workQueueId", "deploymentId"])
-          .where(heldByProcess)
-          .where((eb) =>
-            eb.or([
-              ...(poolName !== null ? [eb("workPoolName", "=", poolName)] : []),
-              ...(scopes.length > 0 ? [eb("deploymentId", "in", scopes)] : []),
-            ]),
-          )
-          .execute();
+  let elsewhereQuery = trx
+    .selectFrom("flowRuns")
+    .select(["workPoolName", "workQueueId", "deploymentId"])
+    .where(heldByProcess)
+    .where("deploymentId", "in", scopes);
+  if (poolName !== null) {
+    elsewhereQuery = elsewhereQuery.where((eb) =>
+      eb.or([eb("workPoolName", "is", null), eb("workPoolName", "!=", poolName)]),
+    );
+  }
+  const elsewhere = scopes.length === 0 ? [] : await elsewhereQuery.execute();
+  const inFlight = [...poolHolding, ...elsewhere];
 
   const { admitted, cancelled: colliding } = admit(
     due,
@@ -524,7 +518,7 @@ function scheduledRuns(trx: Trx, request: Request, queues: { id: string }[]) {
  * Due runs, higher-priority queues first and, within a queue, the earliest due first, with their
  * deployment's concurrency limit and collision strategy.
  */
-async function candidates(trx: Trx, request: Request, queues: { id: string }[], nowIso: string) {
+function candidatesQuery(trx: Trx, request: Request, queues: { id: string }[], nowIso: string) {
   return scheduledRuns(trx, request, queues)
     .leftJoin("workQueues", "workQueues.id", "flowRuns.workQueueId")
     .leftJoin("deployments", "deployments.id", "flowRuns.deploymentId")
@@ -533,8 +527,112 @@ async function candidates(trx: Trx, request: Request, queues: { id: string }[], 
     .orderBy("workQueues.priority")
     .orderBy("flowRuns.nextScheduledStartTime")
     .orderBy("flowRuns.id")
-    .limit(CANDIDATES_PER_PASS)
+    .limit(CANDIDATES_PER_PASS);
+}
+
+const candidates = (trx: Trx, request: Request, queues: { id: string }[], nowIso: string) =>
+  candidatesQuery(trx, request, queues, nowIso).execute();
+
+/**
+ * Locks a work pool (an UPDATE takes its row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE holds the
+ * whole database already) and reads it with its queues (those named, or all), by priority. On
+ * PostgreSQL one statement: the update is a data-modifying WITH query of the queues' read.
+ */
+async function lockPool(trx: Trx, poolName: string, queueNames: readonly string[] | undefined) {
+  const lock = (db: QueryCreator<Database>) =>
+    db
+      .updateTable("workPools")
+      .set((eb) => ({ updated: eb.ref("updated") }))
+      .where("name", "=", poolName)
+      .returningAll();
+  const queuesOf = (poolId: string) => {
+    let query = trx
+      .selectFrom("workQueues")
+      .select(["id", "name", "concurrencyLimit", "paused"])
+      .where("workPoolId", "=", poolId);
+    if (queueNames?.length) query = query.where("name", "in", queueNames);
+    return query.orderBy("priority").orderBy("name");
+  };
+  if (!speaksPostgres(trx)) {
+    const pool = await lock(trx).executeTakeFirst();
+    return pool ? { pool, queues: await queuesOf(pool.id).execute() } : null;
+  }
+  const rows = await trx
+    .with("lockedPool", lock)
+    .selectFrom("lockedPool")
+    .leftJoin("workQueues", (join) => {
+      const ofPool = join.onRef("workQueues.workPoolId", "=", "lockedPool.id");
+      return queueNames?.length ? ofPool.on("workQueues.name", "in", queueNames) : ofPool;
+    })
+    .selectAll("lockedPool")
+    .select([
+      "workQueues.id as queueId",
+      "workQueues.name as queueName",
+      "workQueues.concurrencyLimit as queueLimit",
+      "workQueues.paused as queuePaused",
+    ])
+    .orderBy("workQueues.priority")
+    .orderBy("workQueues.name")
     .execute();
+  const first = rows[0];
+  if (!first) return null;
+  const { queueId: _id, queueName: _name, queueLimit: _limit, queuePaused: _paused, ...pool } = first;
+  const queues = rows.flatMap((row) =>
+    row.queueId === null
+      ? []
+      : [
+          {
+            id: row.queueId,
+            name: row.queueName!,
+            concurrencyLimit: row.queueLimit,
+            paused: row.queuePaused!,
+          },
+        ],
+  );
+  return { pool, queues };
+}
+
+/**
+ * A pool's due candidates (as `candidates` orders them) and the runs holding its limits, in one
+ * statement: the critical section under the pool's lock is a round trip shorter.
+ */
+async function candidatesWithHolding(
+  trx: Trx,
+  request: Request,
+  queues: { id: string }[],
+  nowIso: string,
+  poolName: string,
+) {
+  const rows = await trx
+    .selectFrom(
+      candidatesQuery(trx, request, queues, nowIso)
+        .select(sql<number>`0`.as("holding"))
+        .as("due"),
+    )
+    .selectAll()
+    .unionAll(
+      trx
+        .selectFrom("flowRuns")
+        .select([
+          "id",
+          "workPoolName",
+          "workQueueId",
+          "deploymentId",
+          "nextScheduledStartTime",
+          "created",
+          sql<number | null>`null`.as("deploymentLimit"),
+          sql<string | null>`null`.as("collisionStrategy"),
+          sql<number>`1`.as("holding"),
+        ])
+        .where(heldByProcess)
+        .where("workPoolName", "=", poolName),
+    )
+    .execute();
+  // UNION ALL keeps each part's rows in their order: the candidates come first, as ordered.
+  return {
+    due: rows.filter((row) => Number(row.holding) === 0),
+    holding: rows.filter((row) => Number(row.holding) === 1),
+  };
 }
 
 async function nextDueTime(

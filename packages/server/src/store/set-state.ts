@@ -16,7 +16,7 @@ import {
   type TransitionContext,
   TERMINAL_STATE_TYPES,
 } from "@baton/core";
-import type { Insertable, QueryCreator, Selectable, Transaction } from "kysely";
+import { sql, type Insertable, type QueryCreator, type Selectable, type Transaction } from "kysely";
 import { speaksPostgres } from "../db/database.js";
 import type { Database, EventTable, FlowRunTable, StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, toJson, type StoreContext } from "./context.js";
@@ -173,7 +173,21 @@ export async function transitionInTransaction(
   let flowRunRow: FlowRunRow | undefined;
   let taskRunRow: Selectable<TaskRunTable> | undefined;
   if (kind === "flow") {
-    const row = await writer
+    // A suspended run's process has ended too (or is told to stop, when suspended from outside).
+    const ending =
+      isTerminal(state.type) || (state.type === "PAUSED" && state.pause?.reschedule)
+        ? endOfTaskRuns(id, state)
+        : null;
+    // On PostgreSQL the slots' release and the task runs' end go with the run's update too.
+    const together = ending !== null && speaksPostgres(trx);
+    const updater = together
+      ? (writer
+          .with("releasedSlots", ending.releaseSlots)
+          .with("endedTaskRuns", (db) =>
+            ending.endTaskRuns(db as unknown as QueryCreator<Database>),
+          ) as unknown as QueryCreator<Database>)
+      : writer;
+    const row = await updater
       .updateTable("flowRuns")
       .set((eb) => ({
         ...common,
@@ -188,12 +202,26 @@ export async function transitionInTransaction(
       }))
       .where("id", "=", id)
       .returningAll()
+      .$if(together, (query) =>
+        // The WITH query's rows, as JSON text (one shape on both drivers); "ended_task_runs" is
+        // endedTaskRuns as the camel-case plugin names it.
+        query.returning(
+          sql<string>`(select coalesce(json_agg(json_build_object('id', e.id, 'tags', e.tags)), '[]')::text from ended_task_runs e)`.as(
+            "endedTaskRuns",
+          ),
+        ),
+      )
       .executeTakeFirstOrThrow();
-    flowRunRow = { ...row, flowName: run.related!.flowName! };
-    // A suspended run's process has ended too (or is told to stop, when suspended from outside).
-    if (isTerminal(state.type) || (state.type === "PAUSED" && state.pause?.reschedule)) {
-      await releaseSlotsOfFlowRun(trx, id);
-      changedTasks.push(...(await endUnfinishedTaskRuns(trx, id, state)));
+    const { endedTaskRuns, ...flowRun } = row as typeof row & { endedTaskRuns?: string };
+    flowRunRow = { ...flowRun, flowName: run.related!.flowName! };
+    if (ending) {
+      let ended: EndedTaskRun[];
+      if (together) ended = JSON.parse(endedTaskRuns ?? "[]") as EndedTaskRun[];
+      else {
+        await ending.releaseSlots(trx).execute();
+        ended = await ending.endTaskRuns(trx).execute();
+      }
+      changedTasks.push(...(await recordEndedTaskRuns(trx, id, ending.state, ended)));
     }
   } else {
     const cached = state.type === "COMPLETED" && (state.cacheKey ?? run.cacheKey);
@@ -383,14 +411,11 @@ function holderColumns(proposed: State, state: State, now: Date) {
 
 /**
  * A flow run that ends (or is suspended) leaves no task run hanging: those still unfinished end with
- * it, CANCELLED when it was cancelled or suspended and CRASHED otherwise (their process stopped without saying how they ended). One
- * statement for all of them; returns their changes to publish after commit.
+ * it, CANCELLED when it was cancelled or suspended and CRASHED otherwise (their process stopped
+ * without saying how they ended), in one statement for all of them; and the slots its task runs held
+ * are given back.
  */
-export async function endUnfinishedTaskRuns(
-  trx: Trx,
-  flowRunId: string,
-  flowState: State,
-): Promise<Applied[]> {
+function endOfTaskRuns(flowRunId: string, flowState: State) {
   const cancelled = flowState.type === "CANCELLED";
   const suspended = flowState.type === "PAUSED";
   const state = makeState({
@@ -401,19 +426,39 @@ export async function endUnfinishedTaskRuns(
         ? "its flow run was suspended: it runs again when resumed"
         : `its flow run ended ${flowState.name}${flowState.message ? `: ${flowState.message}` : ""}`,
   });
-  const ended = await trx
-    .updateTable("taskRuns")
-    .set({
-      state: toJson(state),
-      stateType: state.type,
-      stateName: state.name,
-      endTime: state.timestamp,
-      updated: state.timestamp,
-    })
-    .where("flowRunId", "=", flowRunId)
-    .where("stateType", "not in", TERMINAL_STATE_TYPES)
-    .returning(["id", "tags"])
-    .execute();
+  return {
+    state,
+    releaseSlots: (db: QueryCreator<Database>) =>
+      db
+        .deleteFrom("concurrencySlots")
+        .where("taskRunId", "in", (eb) =>
+          eb.selectFrom("taskRuns").select("id").where("flowRunId", "=", flowRunId),
+        ),
+    endTaskRuns: (db: QueryCreator<Database>) =>
+      db
+        .updateTable("taskRuns")
+        .set({
+          state: toJson(state),
+          stateType: state.type,
+          stateName: state.name,
+          endTime: state.timestamp,
+          updated: state.timestamp,
+        })
+        .where("flowRunId", "=", flowRunId)
+        .where("stateType", "not in", TERMINAL_STATE_TYPES)
+        .returning(["id", "tags"]),
+  };
+}
+
+type EndedTaskRun = { id: string; tags: string };
+
+/** Records the state history and events of the task runs a flow run ended with; their changes to publish. */
+async function recordEndedTaskRuns(
+  trx: Trx,
+  flowRunId: string,
+  state: State,
+  ended: readonly EndedTaskRun[],
+): Promise<Applied[]> {
   if (ended.length === 0) return [];
   // Their state history, in statements of bounded size (SQLite allows at most 32766 bound values).
   for (let start = 0; start < ended.length; start += 1000) {
@@ -562,16 +607,6 @@ async function takeSlots(
   await trx
     .insertInto("concurrencySlots")
     .values(wanted.map((entry) => ({ tag: entry.tag, taskRunId, acquired: now.toISOString() })))
-    .execute();
-}
-
-/** A flow run that ends, however it ends, gives back the slots its task runs held. */
-async function releaseSlotsOfFlowRun(trx: Trx, flowRunId: string): Promise<void> {
-  await trx
-    .deleteFrom("concurrencySlots")
-    .where("taskRunId", "in", (eb) =>
-      eb.selectFrom("taskRuns").select("id").where("flowRunId", "=", flowRunId),
-    )
     .execute();
 }
 
