@@ -2,7 +2,7 @@ import type { BatonClient } from "@baton/client";
 import { BatonError, type JsonObject, type State, type TaskRun } from "@baton/core";
 import { loadResult } from "./results.js";
 import { requiredClient } from "./settings.js";
-import { waitUntilFinished } from "./wait.js";
+import { waitForTaskRun } from "./task-run-watch.js";
 
 /** A background task run ended without a result: FAILED, CRASHED or CANCELLED. */
 export class TaskRunFailedError extends BatonError {
@@ -67,19 +67,10 @@ export async function getTaskRunResult<T = unknown>(
   options: TaskRunResultOptions = {},
 ): Promise<T> {
   const client = options.client ?? requiredClient("reading a task run's result");
-  const read = () => client.api.readTaskRun({ params: { id: taskRunId } });
   const run =
     options.wait === false
-      ? await read()
-      : await waitUntilFinished({
-          client,
-          read,
-          kind: "task",
-          id: taskRunId,
-          flowRunId: (await read()).flowRunId,
-          timeoutSeconds: options.timeoutSeconds,
-          signal: options.signal,
-        });
+      ? await client.api.readTaskRun({ params: { id: taskRunId } })
+      : await waitForTaskRun(client, taskRunId, options);
   if (run.state?.type === "COMPLETED") return (await loadResult(run.state.data)) as T;
   if (run.state && ["FAILED", "CRASHED", "CANCELLED"].includes(run.state.type)) {
     throw new TaskRunFailedError(run);

@@ -3,6 +3,9 @@ import { pathToFileURL } from "node:url";
 import type { BatonClient } from "@baton/client";
 import {
   BatonError,
+  EventName,
+  isEvent,
+  isTerminal,
   parseDeploymentName,
   type CollisionStrategy,
   type Deployment,
@@ -14,7 +17,6 @@ import {
 } from "@baton/core";
 import type { Flow } from "./flow.js";
 import { requiredClient } from "./settings.js";
-import { waitUntilFinished } from "./wait.js";
 
 /** A schedule as users write it; the time zone defaults to UTC. */
 /**
@@ -212,13 +214,46 @@ export async function waitForFlowRun(
   timeoutSeconds?: number,
   signal?: AbortSignal,
 ): Promise<FlowRun> {
-  return waitUntilFinished({
-    client,
-    read: () => client.api.readFlowRun({ params: { id: flowRunId } }),
-    kind: "flow",
-    id: flowRunId,
-    flowRunId,
-    timeoutSeconds,
-    signal,
-  });
+  const stop = new AbortController();
+  if (signal?.aborted) stop.abort();
+  signal?.addEventListener("abort", () => stop.abort(), { once: true });
+  const timer =
+    timeoutSeconds === undefined ? undefined : setTimeout(() => stop.abort(), timeoutSeconds * 1000);
+  const check = async () => {
+    const run = await client.api.readFlowRun({ params: { id: flowRunId } });
+    if (isTerminal(run.state?.type)) stop.abort();
+  };
+  let failure: BatonError | undefined;
+  const fail = (error: unknown) => {
+    failure = BatonError.from(error);
+    stop.abort();
+  };
+  try {
+    // The stream ends if the server restarts: open it again until the run is finished.
+    while (!stop.signal.aborted) {
+      await client
+        .events(
+          {
+            flowRunId,
+            names: [EventName.FlowRunStateChanged],
+            signal: stop.signal,
+            resume: true,
+            // A run that ended before the stream opened is seen by reading it once it is open.
+            onOpen: () => void check().catch(fail),
+          },
+          (event) => {
+            if (isEvent(event, EventName.FlowRunStateChanged) && isTerminal(event.payload.state.type)) {
+              stop.abort();
+            }
+          },
+        )
+        .catch((error: unknown) => {
+          if (!stop.signal.aborted) throw error;
+        });
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (failure) throw failure;
+  return client.api.readFlowRun({ params: { id: flowRunId } });
 }

@@ -142,6 +142,21 @@ describe.each(DIALECTS)("background tasks on %s", (dialect) => {
     await expect(getTaskRunResult(future.id)).rejects.toThrow(/boom: no luck/);
   });
 
+  it("stops waiting after timeoutSeconds, and a run cancelled before any worker took it rejects", async () => {
+    // No worker serves bg-hold yet.
+    const future = hold.delay();
+    const waited = await future.result({ timeoutSeconds: 0.2 }).catch((caught: unknown) => caught);
+    expect(waited).toMatchObject({ code: "timeout" });
+    expect((waited as Error).message).toMatch(/has no result yet: it is Scheduled/);
+    await server.client.api.setTaskRunState({
+      params: { id: future.id },
+      body: { state: { type: "CANCELLING" } },
+    });
+    const cancelled = await future.result().catch((caught: unknown) => caught);
+    expect(cancelled).toBeInstanceOf(TaskRunFailedError);
+    expect(cancelled).toMatchObject({ code: "cancelled" });
+  });
+
   it("never runs a task run twice when two task workers race for them", async () => {
     const futures = Array.from({ length: 40 }, (_, n) => record.delay(n));
     const results = await Promise.all(futures.map((future) => future.result()));
