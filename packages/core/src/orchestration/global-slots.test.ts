@@ -1,9 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
   decideSlots,
+  decideSlotsTogether,
   slotsInUse,
   type GlobalLimitUsage,
+  type NamedLimitUsage,
   type SlotMode,
+  type SlotsVerdict,
   type SlotVerdict,
 } from "./global-slots.js";
 
@@ -110,6 +113,126 @@ describe("decideSlots", () => {
       expect(answer.retryAfterSeconds).toBeCloseTo(verdict.retryAfterSeconds);
     } else if (answer.kind === "granted" && verdict.kind === "granted") {
       expect({ ...answer, decaying: Number(answer.decaying.toFixed(9)) }).toEqual(verdict);
+    } else {
+      expect(answer).toEqual(verdict);
+    }
+  });
+});
+
+describe("decideSlotsTogether", () => {
+  const named = (name: string, fields: Partial<GlobalLimitUsage>): NamedLimitUsage => ({
+    name,
+    ...usage(fields),
+  });
+  const rate = { limit: 5, slotDecayPerSecond: 5, decayedAt: ago(0) };
+  const cases: {
+    name: string;
+    limits: NamedLimitUsage[];
+    occupy: number;
+    mode: SlotMode;
+    verdict: SlotsVerdict;
+  }[] = [
+    {
+      name: "grants a lease on each limit when all have room",
+      limits: [named("a", { held: 1 }), named("b", {})],
+      occupy: 1,
+      mode: "concurrency",
+      verdict: {
+        kind: "granted",
+        grants: [
+          { kind: "granted", lease: true, decaying: 0 },
+          { kind: "granted", lease: true, decaying: 0 },
+        ],
+      },
+    },
+    {
+      name: "grants nothing while one limit is full, however free the others are",
+      limits: [named("a", { held: 2 }), named("b", {})],
+      occupy: 1,
+      mode: "concurrency",
+      verdict: { kind: "wait", retryAfterSeconds: null },
+    },
+    {
+      name: "the same the other way round",
+      limits: [named("b", {}), named("a", { held: 2 })],
+      occupy: 1,
+      mode: "concurrency",
+      verdict: { kind: "wait", retryAfterSeconds: null },
+    },
+    {
+      name: "takes occupy slots of each limit",
+      limits: [named("a", { limit: 3, held: 1 }), named("b", { limit: 1 })],
+      occupy: 2,
+      mode: "concurrency",
+      verdict: { kind: "refused", name: "b", reason: "has 1 slots, fewer than the 2 asked for" },
+    },
+    {
+      name: "a limit that can never grant refuses the whole, even while another waits",
+      limits: [named("a", { held: 2 }), named("b", { limit: 1 })],
+      occupy: 2,
+      mode: "concurrency",
+      verdict: { kind: "refused", name: "b", reason: "has 1 slots, fewer than the 2 asked for" },
+    },
+    {
+      name: "an inactive limit counts nothing beside an active one",
+      limits: [named("off", { active: false, held: 2 }), named("on", { held: 1 })],
+      occupy: 1,
+      mode: "concurrency",
+      verdict: {
+        kind: "granted",
+        grants: [
+          { kind: "granted", lease: false, decaying: 0 },
+          { kind: "granted", lease: true, decaying: 0 },
+        ],
+      },
+    },
+    {
+      name: "rate grants add decaying slots to each limit",
+      limits: [named("a", { ...rate, decaying: 1 }), named("b", { ...rate, decaying: 3 })],
+      occupy: 2,
+      mode: "rate",
+      verdict: {
+        kind: "granted",
+        grants: [
+          { kind: "granted", lease: false, decaying: 3 },
+          { kind: "granted", lease: false, decaying: 5 },
+        ],
+      },
+    },
+    {
+      name: "rate limits wait until the slowest one has decayed enough",
+      limits: [
+        named("a", { ...rate, decaying: 5 }),
+        named("b", { ...rate, decaying: 5, slotDecayPerSecond: 1 }),
+      ],
+      occupy: 2,
+      mode: "rate",
+      verdict: { kind: "wait", retryAfterSeconds: 2 },
+    },
+    {
+      name: "decay is no help while another limit waits for a release",
+      limits: [named("a", { ...rate, decaying: 5 }), named("b", { ...rate, held: 5 })],
+      occupy: 1,
+      mode: "rate",
+      verdict: { kind: "wait", retryAfterSeconds: null },
+    },
+    {
+      name: "refuses to rate-limit with any limit that has no decay",
+      limits: [named("a", rate), named("plain", {})],
+      occupy: 1,
+      mode: "rate",
+      verdict: {
+        kind: "refused",
+        name: "plain",
+        reason:
+          "has no slot decay, so its slots would never free themselves: give it slotDecayPerSecond to rate-limit with it",
+      },
+    },
+  ];
+  it.each(cases)("$name", ({ limits, occupy, mode, verdict }) => {
+    const answer = decideSlotsTogether(limits, occupy, mode, NOW);
+    if (answer.kind === "wait" && verdict.kind === "wait" && verdict.retryAfterSeconds !== null) {
+      expect(answer.retryAfterSeconds).toBeCloseTo(verdict.retryAfterSeconds);
     } else {
       expect(answer).toEqual(verdict);
     }

@@ -1,7 +1,7 @@
 /**
- * Whether a global concurrency limit grants slots now. Pure: the store reads the limit and its
- * unexpired leases in a transaction that locks the limit's row, and applies what this answers, so
- * that racing acquirers are decided one after the other and the limit stays exact.
+ * Whether global concurrency limits grant slots now. Pure: the store reads the limits and their
+ * unexpired leases in a transaction that locks the limits' rows, and applies what this answers, so
+ * that racing acquirers are decided one after the other and every limit stays exact.
  */
 
 /** A global limit as an acquire sees it. */
@@ -64,4 +64,46 @@ export function decideSlots(usage: GlobalLimitUsage, occupy: number, mode: SlotM
   // Decay alone frees enough when the held slots leave room; otherwise only a release or expiry does.
   const decayCovers = usage.slotDecayPerSecond !== null && short <= decaying + 1e-9;
   return { kind: "wait", retryAfterSeconds: decayCovers ? short / usage.slotDecayPerSecond! : null };
+}
+
+/** One of the limits an acquire of several asks for. */
+export interface NamedLimitUsage extends GlobalLimitUsage {
+  name: string;
+}
+
+export type SlotsVerdict =
+  /** What to apply to each limit, in the order they were given. */
+  | { kind: "granted"; grants: Extract<SlotVerdict, { kind: "granted" }>[] }
+  | { kind: "wait"; retryAfterSeconds: number | null }
+  /** Limit `name` can never grant what was asked: the reason says why. */
+  | { kind: "refused"; name: string; reason: string };
+
+/**
+ * Whether several limits grant `occupy` slots each, all of them or none (as Prefect's
+ * `concurrency(["a", "b"])`): a caller never holds some while it waits for the others, so callers
+ * asking for [a, b] and [b, a] cannot hold one each and wait for each other forever.
+ */
+export function decideSlotsTogether(
+  limits: readonly NamedLimitUsage[],
+  occupy: number,
+  mode: SlotMode,
+  now: Date,
+): SlotsVerdict {
+  const verdicts = limits.map((limit) => decideSlots(limit, occupy, mode, now));
+  const refused = verdicts.findIndex((verdict) => verdict.kind === "refused");
+  if (refused >= 0) {
+    const verdict = verdicts[refused] as Extract<SlotVerdict, { kind: "refused" }>;
+    return { kind: "refused", name: limits[refused]!.name, reason: verdict.reason };
+  }
+  const waits = verdicts.flatMap((verdict) => (verdict.kind === "wait" ? [verdict.retryAfterSeconds] : []));
+  if (waits.length > 0) {
+    // Every limit must have room at once: decay alone lets the caller in when the slowest has decayed;
+    // a limit that needs a release makes it wait for a change.
+    const decaySeconds = waits.filter((seconds) => seconds !== null);
+    return {
+      kind: "wait",
+      retryAfterSeconds: decaySeconds.length === waits.length ? Math.max(...decaySeconds) : null,
+    };
+  }
+  return { kind: "granted", grants: verdicts as Extract<SlotVerdict, { kind: "granted" }>[] };
 }
