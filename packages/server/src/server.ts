@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -59,6 +60,8 @@ export async function startServer(
   await migrateToLatest(db);
   const secrets = await encryptStoredSecrets(db, secretsKey);
   const stopping = new AbortController();
+  // Every waiting long poll (claims, slot acquires) listens for the stop: as many as clients wait.
+  setMaxListeners(0, stopping.signal);
   const events = new EventBus();
   const metrics = new ServerMetrics(db, events);
   const ctx: StoreContext = {
