@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SlotsAcquired } from "@baton/core";
-import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+import { newId, type SlotsAcquired } from "@baton/core";
+import { Migrator } from "kysely";
+import { openDatabase } from "@baton/server";
+import { migrationProvider } from "../src/db/migrations.js";
+import { DIALECTS, startTestServer, throwawayDatabase, type TestServer } from "../../../test/helpers.js";
 
 /**
  * Global concurrency and rate limits through the API: of two servers sharing the database on
@@ -27,6 +30,14 @@ describe.each(DIALECTS)("global concurrency limits on %s", { timeout: 60_000 }, 
     index: number,
     body: Parameters<TestServer["client"]["api"]["acquireGlobalConcurrencySlots"]>[0]["body"],
   ) => (index % 2 === 0 ? a : b).client.api.acquireGlobalConcurrencySlots({ params: { name }, body });
+
+  /** Acquires several limits together, through server a or b in turn. */
+  const acquireTogether = (
+    index: number,
+    body: Parameters<TestServer["client"]["api"]["acquireGlobalConcurrencySlotsTogether"]>[0]["body"],
+  ) => (index % 2 === 0 ? a : b).client.api.acquireGlobalConcurrencySlotsTogether({ body });
+
+  const read = (name: string) => a.client.api.readGlobalConcurrencyLimit({ params: { name } });
 
   it("grants exactly the free slots to racing acquirers", async () => {
     await a.client.api.createGlobalConcurrencyLimit({ body: { name: "race", limit: 3 } });
@@ -180,5 +191,203 @@ describe.each(DIALECTS)("global concurrency limits on %s", { timeout: 60_000 }, 
         code: "not_found",
       },
     );
+  });
+
+  describe("several limits taken together", () => {
+    it("lets acquirers of [a, b] and [b, a] race without deadlock, never above either limit", async () => {
+      for (const name of ["left", "right"]) {
+        await a.client.api.createGlobalConcurrencyLimit({ body: { name, limit: 1 } });
+      }
+      const seen: number[] = [];
+      const granted = await Promise.all(
+        Array.from({ length: 16 }, async (_, index) => {
+          const names = index % 4 < 2 ? ["left", "right"] : ["right", "left"];
+          const answer = await acquireTogether(index, { names, waitSeconds: 30 });
+          // The limits in the order named, each counted by the store in the grant's transaction, and
+          // read again while this acquirer holds them.
+          expect(answer.limits.map((limit) => limit.name)).toEqual(names);
+          seen.push(...answer.limits.map((limit) => limit.activeSlots));
+          seen.push((await read("left")).activeSlots, (await read("right")).activeSlots);
+          await (index % 2 === 0 ? b : a).client.api.releaseGlobalConcurrencyLease({
+            params: { id: answer.lease!.id },
+          });
+          return answer.granted;
+        }),
+      );
+      expect(granted.every(Boolean)).toBe(true);
+      expect(seen).toHaveLength(16 * 4);
+      expect(Math.max(...seen)).toBe(1);
+      expect(await read("left")).toMatchObject({ activeSlots: 0, leases: 0 });
+      expect(await read("right")).toMatchObject({ activeSlots: 0, leases: 0 });
+    });
+
+    it("holds nothing of a free limit while it waits for a full one, and takes both when it frees", async () => {
+      for (const name of ["full-one", "free-one"]) {
+        await a.client.api.createGlobalConcurrencyLimit({ body: { name, limit: 1 } });
+      }
+      const blocker = await acquire("full-one", 0, {});
+      const waiter = acquireTogether(1, { names: ["full-one", "free-one"], waitSeconds: 30 });
+      // Each release wakes the waiter for another look: it still takes nothing of "free-one", which
+      // another acquirer that does not wait gets every time.
+      for (let round = 0; round < 5; round++) {
+        const other = await acquire("free-one", round, { waitSeconds: 0 });
+        expect(other).toMatchObject({ granted: true, limit: { activeSlots: 1, leases: 1 } });
+        await a.client.api.releaseGlobalConcurrencyLease({ params: { id: other.lease!.id } });
+      }
+      expect(await read("free-one")).toMatchObject({ activeSlots: 0, leases: 0 });
+      await b.client.api.releaseGlobalConcurrencyLease({ params: { id: blocker.lease!.id } });
+      const both = await waiter;
+      expect(both.granted).toBe(true);
+      expect(both.limits.map((limit) => [limit.name, limit.activeSlots, limit.leases])).toEqual([
+        ["full-one", 1, 1],
+        ["free-one", 1, 1],
+      ]);
+    });
+
+    it("answers granted: false holding nothing when the wait ends first", async () => {
+      for (const name of ["busy-x", "idle-y"]) {
+        await a.client.api.createGlobalConcurrencyLimit({ body: { name, limit: 2 } });
+      }
+      await acquire("busy-x", 0, { occupy: 2 });
+      const answer = await acquireTogether(1, { names: ["idle-y", "busy-x"], waitSeconds: 0.2 });
+      expect(answer).toMatchObject({ granted: false, lease: null });
+      expect(answer.limits.map((limit) => limit.activeSlots)).toEqual([0, 2]);
+      expect(await read("idle-y")).toMatchObject({ activeSlots: 0, leases: 0 });
+    });
+
+    it("renews and releases one lease for all its limits", async () => {
+      for (const name of ["pair-1", "pair-2"]) {
+        await a.client.api.createGlobalConcurrencyLimit({ body: { name, limit: 3 } });
+      }
+      const held = await acquireTogether(0, { names: ["pair-1", "pair-2"], occupy: 2, leaseSeconds: 5 });
+      expect(held.lease).toMatchObject({ slots: 2 });
+      const renewed = await b.client.api.renewGlobalConcurrencyLease({
+        params: { id: held.lease!.id },
+        body: { leaseSeconds: 60 },
+      });
+      expect(renewed).toMatchObject({ id: held.lease!.id, slots: 2 });
+      expect(renewed.expires > held.lease!.expires).toBe(true);
+      expect(await read("pair-1")).toMatchObject({ activeSlots: 2, leases: 1 });
+      expect(await read("pair-2")).toMatchObject({ activeSlots: 2, leases: 1 });
+      await a.client.api.releaseGlobalConcurrencyLease({ params: { id: held.lease!.id } });
+      expect(await read("pair-1")).toMatchObject({ activeSlots: 0, leases: 0 });
+      expect(await read("pair-2")).toMatchObject({ activeSlots: 0, leases: 0 });
+    });
+
+    it("a lease that lost one limit to a reset frees the others at its next renewal", async () => {
+      for (const name of ["reset-p", "kept-q"]) {
+        await a.client.api.createGlobalConcurrencyLimit({ body: { name, limit: 1 } });
+      }
+      const held = await acquireTogether(0, { names: ["reset-p", "kept-q"] });
+      await b.client.api.resetGlobalConcurrencyLimit({ params: { name: "reset-p" } });
+      await expect(
+        a.client.api.renewGlobalConcurrencyLease({ params: { id: held.lease!.id }, body: {} }),
+      ).rejects.toMatchObject({ code: "not_found" });
+      expect(await read("kept-q")).toMatchObject({ activeSlots: 0, leases: 0 });
+    });
+
+    it("a lease not renewed frees every limit it holds when it runs out", async () => {
+      for (const name of ["lapse-m", "lapse-n"]) {
+        await a.client.api.createGlobalConcurrencyLimit({ body: { name, limit: 1 } });
+      }
+      await acquireTogether(0, { names: ["lapse-m", "lapse-n"], leaseSeconds: 1 });
+      const waiter = await acquireTogether(1, { names: ["lapse-n", "lapse-m"], waitSeconds: 30 });
+      expect(waiter.granted).toBe(true);
+      expect(waiter.limits.map((limit) => limit.leases)).toEqual([1, 1]);
+    });
+
+    it("rate-limits with several limits, each counting the slots", async () => {
+      for (const [name, limit] of [
+        ["rate-wide", 5],
+        ["rate-narrow", 2],
+      ] as const) {
+        await a.client.api.createGlobalConcurrencyLimit({ body: { name, limit, slotDecayPerSecond: 0.1 } });
+      }
+      const answers = await Promise.all(
+        Array.from({ length: 4 }, (_, index) =>
+          acquireTogether(index, { names: ["rate-wide", "rate-narrow"], mode: "rate" }),
+        ),
+      );
+      // The narrow limit lets 2 in; the wide one counts only those 2, not the refused.
+      expect(answers.filter((answer) => answer.granted)).toHaveLength(2);
+      expect(answers.every((answer) => answer.lease === null)).toBe(true);
+      expect((await read("rate-wide")).activeSlots).toBeCloseTo(2, 0);
+    });
+
+    it("refuses what can never be granted, unknown limits and repeated names, holding nothing", async () => {
+      await a.client.api.createGlobalConcurrencyLimit({ body: { name: "roomy", limit: 5 } });
+      await a.client.api.createGlobalConcurrencyLimit({ body: { name: "tiny", limit: 1 } });
+      await expect(acquireTogether(0, { names: ["roomy", "tiny"], occupy: 2 })).rejects.toThrow(
+        "global concurrency limit 'tiny' has 1 slots, fewer than the 2 asked for",
+      );
+      await expect(acquireTogether(1, { names: ["roomy", "missing"] })).rejects.toThrow(
+        "global concurrency limit 'missing' does not exist",
+      );
+      expect(await read("roomy")).toMatchObject({ activeSlots: 0, leases: 0 });
+      for (const [names, field] of [
+        [["roomy", "tiny", "roomy"], /names\.2: 'roomy' is named twice/],
+        [[], /names/],
+      ] as const) {
+        const response = await fetch(`${a.apiUrl}/global-concurrency-limits/acquire`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ names }),
+        });
+        expect(response.status).toBe(400);
+        expect(((await response.json()) as { detail: string }).detail).toMatch(field);
+      }
+    });
+  });
+});
+
+describe.each(DIALECTS)("the migration of global leases on %s", { timeout: 60_000 }, (dialect) => {
+  it("keeps the leases held before it: renewed and released as before", async () => {
+    const database = await throwawayDatabase(dialect);
+    const db = openDatabase(database.url);
+    const leaseId = newId();
+    try {
+      const migrator = new Migrator({ db: db.kysely, provider: migrationProvider(db.dialect) });
+      expect((await migrator.migrateTo("0019_deployment_triggers")).error).toBeUndefined();
+      // A limit and a lease as the server stored them then: the lease's id is its row's.
+      const now = new Date();
+      const limitId = newId();
+      await db.kysely
+        .insertInto("globalConcurrencyLimits")
+        .values({
+          id: limitId,
+          name: "older",
+          slotLimit: 1,
+          active: 1,
+          slotDecayPerSecond: null,
+          decayedAt: null,
+          created: now.toISOString(),
+          updated: now.toISOString(),
+        })
+        .execute();
+      await db.kysely
+        .insertInto("globalConcurrencyLeases")
+        .values({
+          id: leaseId,
+          limitId,
+          slots: 1,
+          holder: null,
+          acquired: now.toISOString(),
+          expires: new Date(now.getTime() + 60_000).toISOString(),
+        } as never)
+        .execute();
+    } finally {
+      await db.close();
+    }
+    const server = await startTestServer(dialect, {}, database);
+    try {
+      const read = () => server.client.api.readGlobalConcurrencyLimit({ params: { name: "older" } });
+      expect(await read()).toMatchObject({ activeSlots: 1, leases: 1 });
+      await server.client.api.renewGlobalConcurrencyLease({ params: { id: leaseId }, body: {} });
+      await server.client.api.releaseGlobalConcurrencyLease({ params: { id: leaseId } });
+      expect(await read()).toMatchObject({ activeSlots: 0, leases: 0 });
+    } finally {
+      await server.stop();
+      await database.drop();
+    }
   });
 });

@@ -48,7 +48,8 @@ export const DEFAULT_LEASE_SECONDS = 30;
 /** The longest an acquire waits in one request; callers that would wait longer ask again. */
 export const MAX_ACQUIRE_WAIT_SECONDS = 60;
 
-export const SlotsAcquire = z.strictObject({
+/** What an acquire asks of each limit it names. */
+const SlotsRequest = {
   /** How many slots to take. */
   occupy: z.number().int().min(1).max(1_000_000).default(1),
   /**
@@ -61,7 +62,9 @@ export const SlotsAcquire = z.strictObject({
   waitSeconds: z.number().min(0).max(MAX_ACQUIRE_WAIT_SECONDS).default(0),
   /** Who holds the lease, for people reading the limit (a flow run, a process). */
   holder: z.string().min(1).max(200).optional(),
-});
+};
+
+export const SlotsAcquire = z.strictObject(SlotsRequest);
 export type SlotsAcquire = z.input<typeof SlotsAcquire>;
 
 export const SlotLease = z.object({ id: Id, slots: z.number().int(), expires: z.string() });
@@ -75,6 +78,38 @@ export const SlotsAcquired = z.object({
   limit: GlobalConcurrencyLimit,
 });
 export type SlotsAcquired = z.infer<typeof SlotsAcquired>;
+
+/** Slots of several limits, taken all together or not at all. */
+export const SlotsAcquireTogether = z.strictObject({
+  /** The limits, each giving `occupy` slots; in any order, each once. */
+  names: z
+    .array(Name)
+    .min(1)
+    .max(100)
+    .superRefine((names, context) => {
+      names.forEach((name, index) => {
+        if (names.indexOf(name) !== index) {
+          context.addIssue({
+            code: "custom",
+            path: [index],
+            message: `'${name}' is named twice: name each limit once`,
+          });
+        }
+      });
+    }),
+  ...SlotsRequest,
+});
+export type SlotsAcquireTogether = z.input<typeof SlotsAcquireTogether>;
+
+export const SlotsAcquiredTogether = z.object({
+  /** False when the wait ended before every limit had the slots: ask again. Nothing is held then. */
+  granted: z.boolean(),
+  /** One lease holding the slots of every limit that counts them; renewed and released as one. */
+  lease: SlotLease.nullable(),
+  /** The limits, in the order they were named. */
+  limits: z.array(GlobalConcurrencyLimit),
+});
+export type SlotsAcquiredTogether = z.infer<typeof SlotsAcquiredTogether>;
 
 export const LeaseRenew = z.strictObject({
   leaseSeconds: z.number().min(1).max(3600).default(DEFAULT_LEASE_SECONDS),

@@ -628,6 +628,15 @@ export const routes = {
     body: g.SlotsAcquire,
     response: g.SlotsAcquired,
   }),
+  acquireGlobalConcurrencySlotsTogether: route({
+    method: "POST",
+    path: "/global-concurrency-limits/acquire",
+    summary:
+      "Take slots of several global limits together, all or none, under one lease (granted: false, nothing held, when the wait ends first)",
+    tag: "global concurrency limits",
+    body: g.SlotsAcquireTogether,
+    response: g.SlotsAcquiredTogether,
+  }),
   resetGlobalConcurrencyLimit: route({
     method: "POST",
     path: "/global-concurrency-limits/:name/reset",
@@ -639,7 +648,8 @@ export const routes = {
   renewGlobalConcurrencyLease: route({
     method: "POST",
     path: "/global-concurrency-leases/:id/renew",
-    summary: "Keep a lease's slots for leaseSeconds more (404 when it ran out and its slots were freed)",
+    summary:
+      "Keep a lease's slots, of every limit it holds, for leaseSeconds more (404 when it ran out and its slots were freed)",
     tag: "global concurrency limits",
     params: ById,
     body: g.LeaseRenew,
@@ -648,7 +658,8 @@ export const routes = {
   releaseGlobalConcurrencyLease: route({
     method: "DELETE",
     path: "/global-concurrency-leases/:id",
-    summary: "Give a lease's slots back (404 when it has ended already: its slots are free)",
+    summary:
+      "Give a lease's slots back, of every limit it holds (404 when it has ended already: its slots are free)",
     tag: "global concurrency limits",
     params: ById,
     response: null,

@@ -162,8 +162,12 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     updateGlobalConcurrencyLimit: ({ params, body }) =>
       globalLimits.updateGlobalLimit(ctx, params.name, body),
     deleteGlobalConcurrencyLimit: ({ params }) => globalLimits.deleteGlobalLimit(ctx, params.name),
-    acquireGlobalConcurrencySlots: ({ params, body }, closed) =>
-      globalSlots.acquireSlots(ctx, params.name, body, closed()),
+    acquireGlobalConcurrencySlots: async ({ params, body }, closed) => {
+      const { limits, ...answer } = await globalSlots.acquireSlots(ctx, [params.name], body, closed());
+      return { ...answer, limit: limits[0]! };
+    },
+    acquireGlobalConcurrencySlotsTogether: ({ body: { names, ...request } }, closed) =>
+      globalSlots.acquireSlots(ctx, names, request, closed()),
     resetGlobalConcurrencyLimit: ({ params }) => globalSlots.resetGlobalLimit(ctx, params.name),
     renewGlobalConcurrencyLease: ({ params, body }) =>
       globalSlots.renewLease(ctx, params.id, body.leaseSeconds),

@@ -657,6 +657,25 @@ const deploymentTriggers: Migration = {
   },
 };
 
+const sharedGlobalLeases: Migration = {
+  async up(db: Db) {
+    // A lease may hold slots of several global limits, taken together: a row per limit, sharing the
+    // lease's id, each knowing how many limits the lease holds, so that a renewal that finds one gone
+    // (its limit reset or deleted) ends the rest. Every lease until now held one limit, its row's id.
+    await db.schema.alterTable("global_concurrency_leases").addColumn("lease_id", "text").execute();
+    await db.schema
+      .alterTable("global_concurrency_leases")
+      .addColumn("lease_limits", "integer", (c) => c.notNull().defaultTo(1))
+      .execute();
+    await sql`UPDATE global_concurrency_leases SET lease_id = id`.execute(db);
+    await db.schema
+      .createIndex("global_concurrency_leases_lease")
+      .on("global_concurrency_leases")
+      .column("lease_id")
+      .execute();
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -679,6 +698,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0017_background_task_runs": backgroundTaskRuns,
     "0018_flow_run_inputs": flowRunInputs,
     "0019_deployment_triggers": deploymentTriggers,
+    "0020_shared_global_leases": sharedGlobalLeases,
   };
   return { getMigrations: async () => migrations };
 }

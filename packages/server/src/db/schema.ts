@@ -228,8 +228,13 @@ export interface GlobalConcurrencyLimitTable extends Stamped {
   decayedAt: string | null;
 }
 
+/** A lease's slots of one limit: a lease of several limits has a row for each, sharing `leaseId`. */
 export interface GlobalConcurrencyLeaseTable {
   id: string;
+  /** Nullable in the table (added by migration 0020), always written since. */
+  leaseId: string;
+  /** How many limits (rows) the lease holds: a renewal that finds fewer ends the lease. */
+  leaseLimits: number;
   limitId: string;
   slots: number;
   holder: string | null;
