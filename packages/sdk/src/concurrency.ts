@@ -4,6 +4,7 @@ import {
   BatonError,
   DEFAULT_LEASE_SECONDS,
   MAX_ACQUIRE_WAIT_SECONDS,
+  type GlobalConcurrencyLimit,
   type SlotLease,
   type SlotMode,
 } from "@baton/core";
@@ -12,7 +13,7 @@ import { requiredClient } from "./settings.js";
 
 export interface RateLimitOptions {
   /**
-   * Slots to take.
+   * Slots to take (of each limit, when there are several).
    * @default 1
    */
   occupy?: number;
@@ -37,30 +38,32 @@ export interface ConcurrencyOptions extends RateLimitOptions {
   leaseSeconds?: number;
 }
 
-/** Slots of a global concurrency limit held under a lease, until `release()`. */
+/** Slots of global concurrency limits held under one lease, until `release()`. */
 export interface ConcurrencySlots {
-  /** The lease holding the slots; null when the limit held none (it is inactive). */
+  /** The lease holding the slots of every limit; null when the limits held none (they are inactive). */
   readonly lease: SlotLease | null;
   /** Gives the slots back (once; later calls do nothing). */
   release(): Promise<void>;
 }
 
 /**
- * Runs `body` while holding `occupy` slots of global concurrency limit `name`, shared by every process
- * of the server at BATON_API_URL (inside a tracked run: the run's server): waits until the slots are
- * free, holds them while `body` runs, and gives them back when it ends, also when it throws. Answers
- * what `body` answers.
+ * Runs `body` while holding `occupy` slots of global concurrency limit `names` (or of each of several
+ * limits), shared by every process of the server at BATON_API_URL (inside a tracked run: the run's
+ * server): waits until the slots are free, holds them while `body` runs, and gives them back when it
+ * ends, also when it throws. Answers what `body` answers. Several limits are taken all at once or not
+ * at all: nothing is held while waiting, so callers naming them in any order cannot deadlock.
  *
  * ```ts
  * await concurrency("warehouse", () => loadRows(rows), { occupy: 2 });
+ * await concurrency(["warehouse", "crm-api"], () => syncCustomers());
  * ```
  */
 export async function concurrency<T>(
-  name: string,
+  names: string | readonly string[],
   body: () => T | Promise<T>,
   options: ConcurrencyOptions = {},
 ): Promise<T> {
-  const slots = await acquireConcurrency(name, options);
+  const slots = await acquireConcurrency(names, options);
   let result: T;
   try {
     result = await body();
@@ -74,17 +77,19 @@ export async function concurrency<T>(
 }
 
 /**
- * Takes `occupy` slots of global concurrency limit `name`, waiting until they are free, and holds
- * them until `release()` (renewing their lease meanwhile). Prefer `concurrency(name, body)`, which
- * cannot forget the release; use this pair when the slots outlive one call.
+ * Takes `occupy` slots of global concurrency limit `names` (or of each of several, all at once),
+ * waiting until they are free, and holds them until `release()` (renewing their one lease meanwhile).
+ * Prefer `concurrency(names, body)`, which cannot forget the release; use this pair when the slots
+ * outlive one call.
  */
 export async function acquireConcurrency(
-  name: string,
+  names: string | readonly string[],
   options: ConcurrencyOptions = {},
 ): Promise<ConcurrencySlots> {
-  const client = clientFor(name);
+  const limits = limitsOf(names);
+  const client = clientFor(limits);
   const leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
-  const { lease } = await acquire(client, name, "concurrency", { ...options, leaseSeconds });
+  const { lease } = await acquire(client, limits, "concurrency", { ...options, leaseSeconds });
   if (!lease) return { lease, release: async () => {} };
   let lost: unknown;
   const renewal = setInterval(
@@ -96,7 +101,7 @@ export async function acquireConcurrency(
           if (!isNotFound(error)) return;
           lost = error;
           clearInterval(renewal);
-          warn(`the slots of global concurrency limit '${name}' were lost: ${(error as Error).message}`);
+          warn(`the slots of ${describe(limits)} were lost: ${(error as Error).message}`);
         });
     },
     (leaseSeconds * 1000) / 3,
@@ -123,31 +128,43 @@ export async function acquireConcurrency(
 }
 
 /**
- * Takes `occupy` slots of rate limit `name` (a global concurrency limit with `slotDecayPerSecond`),
- * waiting until they are free, and returns: the slots free themselves at the limit's rate, so at most
- * `limit` are taken at once and about `slotDecayPerSecond` a second over time.
+ * Takes `occupy` slots of rate limit `names` (a global concurrency limit with `slotDecayPerSecond`),
+ * or of each of several rate limits, all at once, waiting until they are free, and returns: the slots
+ * free themselves at each limit's rate, so at most `limit` are taken at once and about
+ * `slotDecayPerSecond` a second over time.
  *
  * ```ts
  * for (const page of pages) {
- *   await rateLimit("github-api");
+ *   await rateLimit(["github-api", "github-api-per-org"]);
  *   await fetchPage(page);
  * }
  * ```
  */
-export async function rateLimit(name: string, options: RateLimitOptions = {}): Promise<void> {
-  await acquire(clientFor(name), name, "rate", options);
+export async function rateLimit(
+  names: string | readonly string[],
+  options: RateLimitOptions = {},
+): Promise<void> {
+  const limits = limitsOf(names);
+  await acquire(clientFor(limits), limits, "rate", options);
 }
 
 const isNotFound = (error: unknown) => error instanceof BatonError && error.code === "not_found";
 
-function clientFor(name: string): BatonClient {
-  return currentRun()?.client ?? requiredClient(`global concurrency limit '${name}'`);
+const limitsOf = (names: string | readonly string[]): string[] =>
+  typeof names === "string" ? [names] : [...names];
+
+/** "global concurrency limit 'a'", or "global concurrency limits 'a', 'b'", for messages. */
+const describe = (names: readonly string[]) =>
+  `global concurrency limit${names.length === 1 ? "" : "s"} ${names.map((name) => `'${name}'`).join(", ")}`;
+
+function clientFor(names: readonly string[]): BatonClient {
+  return currentRun()?.client ?? requiredClient(describe(names));
 }
 
 /** Asks the server for the slots until it grants them: each request waits there (a long poll). */
 async function acquire(
   client: BatonClient,
-  name: string,
+  names: readonly string[],
   mode: SlotMode,
   options: ConcurrencyOptions,
 ): Promise<{ lease: SlotLease | null }> {
@@ -156,13 +173,13 @@ async function acquire(
   const deadline =
     options.timeoutSeconds === undefined ? Infinity : Date.now() + options.timeoutSeconds * 1000;
   for (;;) {
-    if (signal?.aborted) throw stoppedWaiting(name, signal);
+    if (signal?.aborted) throw stoppedWaiting(names, signal);
     const waitSeconds = Math.max(0, Math.min(MAX_ACQUIRE_WAIT_SECONDS, (deadline - Date.now()) / 1000));
     const answer = await client.api
-      .acquireGlobalConcurrencySlots(
+      .acquireGlobalConcurrencySlotsTogether(
         {
-          params: { name },
           body: {
+            names: [...names],
             occupy,
             mode,
             waitSeconds,
@@ -173,20 +190,29 @@ async function acquire(
         signal,
       )
       .catch((error: unknown) => {
-        throw signal?.aborted ? stoppedWaiting(name, signal) : error;
+        throw signal?.aborted ? stoppedWaiting(names, signal) : error;
       });
     if (answer.granted) return answer;
     if (Date.now() >= deadline) {
       throw new BatonError(
         "timeout",
-        `waited ${options.timeoutSeconds} s for ${occupy} slot(s) of global concurrency limit '${name}' (${answer.limit.activeSlots} of ${answer.limit.limit} in use): give it more slots or a longer timeoutSeconds`,
+        `waited ${options.timeoutSeconds} s for ${occupy} slot(s) of ${describe(names)} (${inUse(answer.limits)}): give ${names.length === 1 ? "it" : "them"} more slots or a longer timeoutSeconds`,
       );
     }
   }
 }
 
-const stoppedWaiting = (name: string, signal: AbortSignal) =>
-  new BatonError("cancelled", `stopped waiting for global concurrency limit '${name}'`, {
+/** "1 of 2 in use", or "'a': 1 of 1 in use, 'b': 0 of 3 in use". */
+const inUse = (limits: readonly GlobalConcurrencyLimit[]) =>
+  limits
+    .map(
+      (limit) =>
+        `${limits.length === 1 ? "" : `'${limit.name}': `}${limit.activeSlots} of ${limit.limit} in use`,
+    )
+    .join(", ");
+
+const stoppedWaiting = (names: readonly string[], signal: AbortSignal) =>
+  new BatonError("cancelled", `stopped waiting for ${describe(names)}`, {
     cause: signal.reason,
   });
 

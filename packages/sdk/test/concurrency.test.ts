@@ -12,17 +12,27 @@ import { failure } from "../../../test/runs.js";
 const HOLDER = fileURLToPath(new URL("./fixtures/hold-slot.ts", import.meta.url));
 const RACER = fileURLToPath(new URL("./fixtures/race-slots.ts", import.meta.url));
 
-/** Runs the racers, all told to go at once when every one is ready; answers what each saw. */
+/**
+ * Runs the racers, all told to go at once when every one is ready; answers what each saw. Racer `i`
+ * takes the limits `names[i % names.length]` together.
+ */
 async function raceProcesses(
   apiUrl: string,
-  name: string,
+  names: string[][],
   processes: number,
   rounds: number,
 ): Promise<number[]> {
-  const racers = Array.from({ length: processes }, () => {
+  const racers = Array.from({ length: processes }, (_, index) => {
     const child = spawn(
       process.execPath,
-      ["--conditions=source", "--import", "tsx", RACER, name, String(rounds)],
+      [
+        "--conditions=source",
+        "--import",
+        "tsx",
+        RACER,
+        names[index % names.length]!.join(","),
+        String(rounds),
+      ],
       {
         env: { ...process.env, BATON_API_URL: apiUrl },
         stdio: ["pipe", "pipe", "inherit"],
@@ -85,12 +95,77 @@ describe.each(DIALECTS)(
 
     it("never lets racing processes hold more slots than the limit has", async () => {
       await server.client.api.createGlobalConcurrencyLimit({ body: { name: "shared", limit: 2 } });
-      const seen = await raceProcesses(server.apiUrl, "shared", 4, 5);
+      const seen = await raceProcesses(server.apiUrl, [["shared"]], 4, 5);
       // Every body ran, and the store never counted more than 2 slots in use while one held its slot.
       expect(seen).toHaveLength(20);
       expect(Math.max(...seen)).toBeLessThanOrEqual(2);
       expect(Math.min(...seen)).toBeGreaterThanOrEqual(1);
       expect(await limitNamed("shared")).toMatchObject({ activeSlots: 0, leases: 0 });
+    });
+
+    it("never lets racing processes taking [a, b] and [b, a] deadlock or hold more than either limit", async () => {
+      for (const name of ["disk", "network"]) {
+        await server.client.api.createGlobalConcurrencyLimit({ body: { name, limit: 1 } });
+      }
+      const seen = await raceProcesses(
+        server.apiUrl,
+        [
+          ["disk", "network"],
+          ["network", "disk"],
+        ],
+        4,
+        5,
+      );
+      // Every body of every process ran (each counted both limits), one at a time on each limit.
+      expect(seen).toHaveLength(4 * 5 * 2);
+      expect(seen.every((count) => count === 1)).toBe(true);
+      expect(await limitNamed("disk")).toMatchObject({ activeSlots: 0, leases: 0 });
+      expect(await limitNamed("network")).toMatchObject({ activeSlots: 0, leases: 0 });
+    });
+
+    it("takes several limits together in a flow's tasks, and names them all when it times out", async () => {
+      await server.client.api.createGlobalConcurrencyLimit({ body: { name: "db", limit: 3 } });
+      await server.client.api.createGlobalConcurrencyLimit({ body: { name: "api", limit: 2 } });
+      const inUse: number[][] = [];
+      const sync = task({ name: "sync" }, async (part: number) =>
+        concurrency(["db", "api"], async () => {
+          inUse.push([(await limitNamed("db")).activeSlots, (await limitNamed("api")).activeSlots]);
+          return part;
+        }),
+      );
+      const syncer = flow({ name: "syncer" }, async () =>
+        Promise.all([1, 2, 3, 4, 5].map((part) => sync(part))),
+      );
+      expect(await syncer()).toEqual([1, 2, 3, 4, 5]);
+      // "api" lets 2 in at once, so "db" never counts more than those 2 either.
+      expect(inUse).toHaveLength(5);
+      expect(inUse.flat().every((count) => count >= 1 && count <= 2)).toBe(true);
+      const held = await acquireConcurrency(["api", "db"], { occupy: 2 });
+      expect(held.lease).toMatchObject({ slots: 2 });
+      const timedOut = await failure(concurrency(["db", "api"], () => "never", { timeoutSeconds: 0.2 }));
+      expect(timedOut).toMatchObject({ code: "timeout" });
+      expect(timedOut.message).toBe(
+        "waited 0.2 s for 1 slot(s) of global concurrency limits 'db', 'api' ('db': 2 of 3 in use, 'api': 2 of 2 in use): give them more slots or a longer timeoutSeconds",
+      );
+      await held.release();
+      expect(await limitNamed("db")).toMatchObject({ activeSlots: 0, leases: 0 });
+      expect(await limitNamed("api")).toMatchObject({ activeSlots: 0, leases: 0 });
+    });
+
+    it("rateLimit over several limits takes a slot of each", async () => {
+      await server.client.api.createGlobalConcurrencyLimit({
+        body: { name: "per-org", limit: 10, slotDecayPerSecond: 0.1 },
+      });
+      await server.client.api.createGlobalConcurrencyLimit({
+        body: { name: "per-token", limit: 2, slotDecayPerSecond: 0.1 },
+      });
+      await rateLimit(["per-org", "per-token"]);
+      await rateLimit(["per-token", "per-org"]);
+      expect((await limitNamed("per-org")).activeSlots).toBeGreaterThan(1.9);
+      // "per-token" is full: nothing more of "per-org" is taken while waiting for it.
+      const timedOut = await failure(rateLimit(["per-org", "per-token"], { timeoutSeconds: 0.2 }));
+      expect(timedOut).toMatchObject({ code: "timeout" });
+      expect((await limitNamed("per-org")).activeSlots).toBeLessThan(2.1);
     });
 
     it("gives the slots back when the body throws, and passes the error on", async () => {
@@ -150,24 +225,29 @@ describe.each(DIALECTS)(
       expect(await limitNamed("busy")).toMatchObject({ activeSlots: 0 });
     });
 
-    it("keeps a living holder's slot by renewing its lease, and frees a killed holder's when the lease runs out", async () => {
-      await server.client.api.createGlobalConcurrencyLimit({ body: { name: "crashy", limit: 1 } });
-      const holder = startProcess([HOLDER, "crashy", "1"], { env: { BATON_API_URL: server.apiUrl } });
+    it("keeps a living holder's slots by renewing its lease, and frees all of a killed holder's when the lease runs out", async () => {
+      for (const name of ["crashy", "crashy-too"]) {
+        await server.client.api.createGlobalConcurrencyLimit({ body: { name, limit: 1 } });
+      }
+      const holder = startProcess([HOLDER, "crashy,crashy-too", "1"], {
+        env: { BATON_API_URL: server.apiUrl },
+      });
       try {
         await holder.waitForLine(/^holding /);
-        // Twice the lease: the holder renews it meanwhile, so the slot stays taken.
-        const whileAlive = await server.client.api.acquireGlobalConcurrencySlots({
-          params: { name: "crashy" },
-          body: { waitSeconds: 2 },
-        });
-        expect(whileAlive.granted).toBe(false);
+        // Twice the lease: the holder renews it meanwhile, so the slots of both limits stay taken.
+        const whileAlive = await Promise.all(
+          ["crashy", "crashy-too"].map((name) =>
+            server.client.api.acquireGlobalConcurrencySlots({ params: { name }, body: { waitSeconds: 2 } }),
+          ),
+        );
+        expect(whileAlive.map((answer) => answer.granted)).toEqual([false, false]);
         holder.child.kill("SIGKILL");
         await holder.exited;
-        const afterCrash = await server.client.api.acquireGlobalConcurrencySlots({
-          params: { name: "crashy" },
-          body: { waitSeconds: 30 },
+        const afterCrash = await server.client.api.acquireGlobalConcurrencySlotsTogether({
+          body: { names: ["crashy-too", "crashy"], waitSeconds: 30 },
         });
         expect(afterCrash.granted).toBe(true);
+        expect(afterCrash.limits.map((limit) => limit.leases)).toEqual([1, 1]);
       } finally {
         holder.child.kill("SIGKILL");
       }
