@@ -19,11 +19,15 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function startServerProcess(databaseUrl: string): Promise<ServerProcess> {
+/** `port`: a fixed one, for a server started again where its clients look for it (0: any free port). */
+export async function startServerProcess(databaseUrl: string, port = 0): Promise<ServerProcess> {
   const home = mkdtempSync(join(tmpdir(), "baton-home-"));
-  const child = startProcess([CLI, "server", "start", "--port", "0", "--database-url", databaseUrl], {
-    env: { BATON_HOME: home, BATON_API_KEY: "", NO_COLOR: "1" },
-  });
+  const child = startProcess(
+    [CLI, "server", "start", "--port", String(port), "--database-url", databaseUrl],
+    {
+      env: { BATON_HOME: home, BATON_API_KEY: "", NO_COLOR: "1" },
+    },
+  );
   const line = await child.waitForLine(/API:\s+http:\/\/\S+/);
   const apiUrl = /(http:\/\/\S+)/.exec(line)![1]!;
   const pid = child.child.pid!;

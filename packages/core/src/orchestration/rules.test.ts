@@ -244,6 +244,21 @@ describe("retries", () => {
     });
   });
 
+  it("a deployment run paused in a process that died (PAUSED -> CRASHED) is retried as a running one", () => {
+    const ctx = context("flow", "PAUSED", "CRASHED", { retries: 1, retryDelaySeconds: [7], claimable: true });
+    const verdict = expectStatus(orchestrate(ctx), "REJECT");
+    expect(verdict.state).toMatchObject({
+      type: "SCHEDULED",
+      name: "AwaitingRetry",
+      scheduledTime: seconds(7),
+    });
+  });
+
+  it("a pause that timed out (PAUSED -> FAILED) fails for good, retries left or not", () => {
+    const ctx = context("flow", "PAUSED", "FAILED", { retries: 3, claimable: true });
+    expect(expectStatus(orchestrate(ctx), "ACCEPT").state).toBe(ctx.proposed);
+  });
+
   it("a CRASHED flow run that no runner would claim again (no deployment) is not retried", () => {
     const ctx = context("flow", "RUNNING", "CRASHED", { retries: 2, retryDelaySeconds: [7] });
     expect(expectStatus(orchestrate(ctx), "ACCEPT").state).toBe(ctx.proposed);

@@ -215,9 +215,12 @@ export function retryDelayFor(delays: readonly number[], attempt: number): numbe
 export const retryFailures: Rule = {
   name: "retry-failures",
   runKinds: ["flow", "task"],
-  from: ["RUNNING"],
+  from: ["RUNNING", "PAUSED"],
   to: ["FAILED", "CRASHED"],
   apply(ctx) {
+    // A run paused in its process has run: when that process dies it is retried as a running one is.
+    // A pause that timed out (PAUSED -> FAILED) fails for good.
+    if (ctx.initial?.type === "PAUSED" && ctx.proposed.type !== "CRASHED") return undefined;
     // A failure is retried by the process that saw it; a crash only where a runner will claim the run again.
     if (ctx.proposed.type === "CRASHED" && !ctx.claimable) return undefined;
     const attempt = Math.max(ctx.runCount, 1);
