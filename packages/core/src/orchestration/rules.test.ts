@@ -283,6 +283,32 @@ describe("retries", () => {
   });
 });
 
+/** A PAUSED proposal of suspend(): the run's process ends, and a resume schedules it again. */
+const suspension = (): State =>
+  proposal("PAUSED", {
+    name: "Suspended",
+    pause: { key: "suspend-1", timeout: null, reschedule: true, inputSchema: null, description: null },
+  });
+
+describe("suspension", () => {
+  it("a deployment's run may be suspended", () => {
+    expectStatus(orchestrate(context("flow", "RUNNING", suspension(), { claimable: true })), "ACCEPT");
+  });
+
+  it("a run of no deployment is not suspended (nothing would start it again): it stays RUNNING", () => {
+    const verdict = expectStatus(orchestrate(context("flow", "RUNNING", suspension())), "REJECT");
+    expect(verdict.state?.type).toBe("RUNNING");
+    expect(verdict.reason).toMatch(/no deployment.*pause\(\) it instead/);
+  });
+
+  it("a run of no deployment may still pause in its process", () => {
+    const paused = proposal("PAUSED", {
+      pause: { key: "pause-1", timeout: null, reschedule: false, inputSchema: null, description: null },
+    });
+    expectStatus(orchestrate(context("flow", "RUNNING", paused)), "ACCEPT");
+  });
+});
+
 describe("tag concurrency", () => {
   const limit = (tag: string, limit: number, active: number, holdsSlot = false): TagLimitUsage => ({
     tag,
@@ -490,6 +516,11 @@ describe("custom policies and reasons", () => {
     ["second claim", "claim-pending-once", context("flow", "PENDING", "PENDING")],
     ["running without pending", "running-needs-pending", context("flow", "SCHEDULED", "RUNNING")],
     ["pausing a pending run", "pause-only-running", context("flow", "PENDING", "PAUSED")],
+    [
+      "suspending a run of no deployment",
+      "suspend-only-deployment-runs",
+      context("flow", "RUNNING", suspension()),
+    ],
     [
       "running a suspended run",
       "resume-suspended-by-schedule",

@@ -101,6 +101,24 @@ export const pauseOnlyRunning: Rule = {
 };
 
 /**
+ * Only a deployment's flow run may be suspended: its process ends, and nothing but a worker or serve
+ * process claiming it again would start any other run anew, so it would wait for ever once resumed.
+ */
+export const suspendOnlyDeploymentRuns: Rule = {
+  name: "suspend-only-deployment-runs",
+  runKinds: ["flow"],
+  from: ["RUNNING"],
+  to: ["PAUSED"],
+  apply: (ctx) =>
+    ctx.proposed.pause?.reschedule && !ctx.claimable
+      ? keep(
+          ctx,
+          "the run has no deployment, so nothing would start it again: pause() it instead of suspend()",
+        )
+      : undefined,
+};
+
+/**
  * A suspended run has no process left to go on in: it is resumed by being scheduled again, and a
  * RUNNING proposal (a stray one from its old process) is refused.
  */
@@ -255,6 +273,7 @@ export const POLICY: readonly Rule[] = [
   claimPendingOnce,
   runningNeedsPending,
   pauseOnlyRunning,
+  suspendOnlyDeploymentRuns,
   resumeSuspendedBySchedule,
   cancelNotStartedAtOnce,
   cancellingOnce,

@@ -1,0 +1,82 @@
+/** Pausing and resuming flow runs through the API, on both databases: races and refusals. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BatonError, type Pause } from "@baton/core";
+import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+import { isType, waitForRunState } from "../../../test/runs.js";
+
+describe.each(DIALECTS)("pauses on %s", (dialect) => {
+  let server: TestServer;
+  const api = () => server.client.api;
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => null,
+      (error: unknown) => BatonError.from(error),
+    );
+
+  /** A RUNNING flow run of no deployment that proposes a PAUSED state with these details. */
+  async function pausing(pause: Partial<Pause> = {}) {
+    const run = await api().createFlowRun({ body: { flowName: "pausing", state: { type: "PENDING" } } });
+    await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "RUNNING" } } });
+    const details: Pause = {
+      key: "pause-1",
+      timeout: null,
+      reschedule: false,
+      inputSchema: null,
+      description: null,
+    };
+    const verdict = await api().setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "PAUSED", pause: { ...details, ...pause } } },
+    });
+    return { run, verdict };
+  }
+
+  beforeAll(async () => {
+    server = await startTestServer(dialect, { serviceLoopSeconds: 0.2 });
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it("a run of no deployment is not suspended, saying why: it goes on RUNNING", async () => {
+    const { run, verdict } = await pausing({ reschedule: true });
+    expect(verdict.status).toBe("REJECT");
+    expect(verdict.reason).toMatch(/no deployment, so nothing would start it again/);
+    expect((await api().readFlowRun({ params: { id: run.id } })).state?.type).toBe("RUNNING");
+  });
+
+  it("resumed by many at once: exactly one resume wins, and its input is the one kept", async () => {
+    const inputSchema = { type: "object", properties: { who: { type: "integer" } }, required: ["who"] };
+    const { run, verdict } = await pausing({ inputSchema });
+    expect(verdict.status).toBe("ACCEPT");
+    // Each answer: "won", or the code of the error it got.
+    const answers: string[] = await Promise.all(
+      Array.from({ length: 8 }, (_, who) =>
+        api()
+          .resumeFlowRun({ params: { id: run.id }, body: { input: { who } } })
+          .then(
+            () => "won",
+            (error: unknown) => BatonError.from(error).code,
+          ),
+      ),
+    );
+    expect(answers.filter((answer) => answer === "won")).toHaveLength(1);
+    expect(answers.filter((answer) => answer === "conflict")).toHaveLength(7);
+    const input = await api().readFlowRunInput({ params: { id: run.id, key: "pause-1" } });
+    expect(input.value).toEqual({ who: answers.indexOf("won") });
+    const history = await api().listFlowRunStates({ params: { id: run.id } });
+    expect(history.filter((state) => state.name === "Resumed")).toHaveLength(1);
+  });
+
+  it("a resume after the pause's timeout is refused, and the run fails TimedOut", async () => {
+    const { run } = await pausing({ timeout: new Date(Date.now() - 1000).toISOString() });
+    const late = await failure(api().resumeFlowRun({ params: { id: run.id }, body: {} }));
+    expect(late?.code).toBe("conflict");
+    // Whichever comes first, the refusal says so: the pause timed out, or the run failed TimedOut.
+    expect(late?.message).toMatch(/timed out|TimedOut/);
+    const failed = await waitForRunState(server.client, run.id, isType("FAILED"));
+    expect(failed.state?.name).toBe("TimedOut");
+    const missing = await failure(api().readFlowRunInput({ params: { id: run.id, key: "pause-1" } }));
+    expect(missing?.code).toBe("not_found");
+  });
+});
