@@ -1328,7 +1328,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     expect(await page.evaluate(() => (window as { pwned?: string }).pwned)).toBeUndefined();
   });
 
-  it("lists a run paused for typed input live, checks its form, and resumes it to completion with the input", async () => {
+  it("lists runs paused for typed input live, checks the form, and resumes them from their page and from the list to completion with the input", async () => {
     const approval = startProcess([servedApproval], { env: { BATON_API_URL: server.apiUrl } });
     try {
       const deploymentId = (await approval.waitForLine(/^ready /)).split(" ")[1]!;
@@ -1383,8 +1383,34 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
         .toEqual(["Scheduled", "Pending", "Running", "Paused", "Resumed", "Paused", "Resumed", "Completed"]);
       await shoot("run-resumed");
 
+      // The list answers too: Respond opens a run's form under its row, and its next question after.
       await open("/waiting-for-input");
       await page.getByText("No run is waiting for input.").waitFor();
+      const second = await api().createDeploymentRun({
+        params: { id: deploymentId },
+        body: { parameters: { amount: 80 } },
+      });
+      await page
+        .getByRole("row", { name: new RegExp(`^payout ${second.name} Paused Check the amount`) })
+        .waitFor();
+      await page
+        .getByRole("row", { name: new RegExp(second.name) })
+        .getByRole("button", { name: "Respond" })
+        .click();
+      const form = page.getByRole("region", { name: `Resume ${second.name}` });
+      await form.getByRole("button", { name: "Resume" }).click();
+      await form.getByText("Approve the payout").waitFor();
+      await form.getByLabel(/^note/).fill("declined: over the limit");
+      await shoot("waiting-for-input-respond");
+      await form.getByRole("button", { name: "Resume" }).click();
+      await page.getByText("No run is waiting for input.").waitFor();
+      await open(`/runs/${second.id}`);
+      await stateShown("Completed");
+      expect(JSON.parse((await result.locator("pre").textContent()) ?? "")).toEqual({
+        amount: 80,
+        approved: false,
+        note: "declined: over the limit",
+      });
     } finally {
       expect(await approval.stop()).toBe(0);
     }

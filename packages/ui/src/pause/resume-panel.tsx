@@ -57,12 +57,15 @@ export function ResumePanel({
   since,
   pause,
   onResumed,
+  title = "Waiting for input",
 }: {
   runId: string;
   /** When the run paused (its state's time). */
   since: string;
   pause: Pause;
   onResumed: () => void;
+  /** The panel's heading (and name). */
+  title?: string;
 }) {
   const { client, reportError } = useApiContext();
   const { inputSchema } = pause;
@@ -94,8 +97,8 @@ export function ResumePanel({
   }
 
   return (
-    <section className="card pause-panel" aria-label="Waiting for input">
-      <h2>Waiting for input</h2>
+    <section className="card pause-panel" aria-label={title}>
+      <h2>{title}</h2>
       {pause.description ? <p className="pause-description">{pause.description}</p> : null}
       <PauseFacts since={since} pause={pause} />
       <div className="pause-body">
