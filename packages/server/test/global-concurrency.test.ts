@@ -274,15 +274,20 @@ describe.each(DIALECTS)("global concurrency limits on %s", { timeout: 60_000 }, 
       expect(await read("pair-2")).toMatchObject({ activeSlots: 0, leases: 0 });
     });
 
-    it("a lease that lost one limit to a reset frees the others at its next renewal", async () => {
-      for (const name of ["reset-p", "kept-q"]) {
-        await a.client.api.createGlobalConcurrencyLimit({ body: { name, limit: 1 } });
+    it("a lease that lost one limit to a reset or a delete frees the others at its next renewal", async () => {
+      for (const name of ["reset-p", "deleted-r", "kept-q"]) {
+        await a.client.api.createGlobalConcurrencyLimit({ body: { name, limit: 2 } });
       }
-      const held = await acquireTogether(0, { names: ["reset-p", "kept-q"] });
+      const resetOne = await acquireTogether(0, { names: ["reset-p", "kept-q"] });
+      const deletedOne = await acquireTogether(1, { names: ["kept-q", "deleted-r"] });
       await b.client.api.resetGlobalConcurrencyLimit({ params: { name: "reset-p" } });
-      await expect(
-        a.client.api.renewGlobalConcurrencyLease({ params: { id: held.lease!.id }, body: {} }),
-      ).rejects.toMatchObject({ code: "not_found" });
+      await b.client.api.deleteGlobalConcurrencyLimit({ params: { name: "deleted-r" } });
+      expect(await read("kept-q")).toMatchObject({ activeSlots: 2, leases: 2 });
+      for (const held of [resetOne, deletedOne]) {
+        await expect(
+          a.client.api.renewGlobalConcurrencyLease({ params: { id: held.lease!.id }, body: {} }),
+        ).rejects.toMatchObject({ code: "not_found" });
+      }
       expect(await read("kept-q")).toMatchObject({ activeSlots: 0, leases: 0 });
     });
 
