@@ -440,6 +440,7 @@ async function claimRun(
   // a valid cached result is COMPLETED by it, and its claimer only reads the result.
   const started = await transitionInTransaction(trx, kind, id, makeState({ type: "RUNNING" }), {
     force: false,
+    after: applied.locked,
   });
   if (!started.changed) return applied;
   changes.push(started);

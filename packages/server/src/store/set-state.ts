@@ -49,6 +49,11 @@ export interface TransitionOptions {
    * precedes the end of the run that gave its slot back.
    */
   stampWhenDecided?: boolean;
+  /**
+   * The run as an earlier transition of this transaction left it (its `locked`): its row is locked
+   * already, so it is not locked and read again (a claim's PENDING then RUNNING, a create and start).
+   */
+  after?: LockedRun;
 }
 
 const POLICY_WITHOUT_RETRIES = POLICY.filter((rule) => rule !== retryFailures);
@@ -68,6 +73,8 @@ export interface Applied {
   /** The run's row as the change left it: what a claim or a creation answers with, read for free. */
   flowRunRow?: FlowRunRow;
   taskRunRow?: Selectable<TaskRunTable>;
+  /** The run as this change left it, locked still: what a next change in the transaction starts from. */
+  locked?: LockedRun;
 }
 
 export type FlowRunRow = Selectable<FlowRunTable> & { flowName: string };
@@ -84,7 +91,7 @@ export async function transitionInTransaction(
   proposed: State,
   options: TransitionOptions,
 ): Promise<Applied> {
-  const run = await lockRun(trx, kind, id);
+  const run = options.after ?? (await lockRun(trx, kind, id));
   const initial = fromJson<State | null>(run.state, null);
   const now = new Date();
   const ctx: TransitionContext = {
@@ -254,12 +261,28 @@ export async function transitionInTransaction(
     // Slots are taken only for a run's own tags: a run without tags holds none.
     else if (tags.length > 0) await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
   }
+  const written = flowRunRow ?? taskRunRow!;
+  const locked: LockedRun = {
+    ...run,
+    state: written.state,
+    runCount: written.runCount,
+    retries: written.retries,
+    retryDelaySeconds: written.retryDelaySeconds,
+    tags: written.tags,
+    startTime: written.startTime,
+    ...(flowRunRow ? { attempt: flowRunRow.attempt } : {}),
+    // A background task run's attempt is its own (raised by its claim).
+    ...(taskRunRow
+      ? { cacheKey: taskRunRow.cacheKey, ...(run.flowRunId === null ? { attempt: taskRunRow.attempt } : {}) }
+      : {}),
+  };
   return {
     result: { ...base, state },
     changed: { runId: id, flowRunId, state, previous: initial, event },
     ...(changedTasks.length > 0 ? { alsoChanged: changedTasks } : {}),
     ...(flowRunRow ? { flowRunRow } : {}),
     ...(taskRunRow ? { taskRunRow } : {}),
+    locked,
   };
 }
 
@@ -287,7 +310,7 @@ async function withStateAndEvent(
 }
 
 /** What a transition reads of its run, and of the flow run it belongs to. */
-interface LockedRun {
+export interface LockedRun {
   state: string | null;
   runCount: number;
   retries: number;
@@ -537,7 +560,7 @@ export async function insertWithFirstState(
       );
     }
     if (!next) return { first, next: null };
-    const options = { force: false, attempt: next.attempt, stampWhenDecided: true };
+    const options = { force: false, attempt: next.attempt, stampWhenDecided: true, after: first.locked };
     return { first, next: await transitionInTransaction(trx, kind, id, next.proposed, options) };
   });
 }
