@@ -72,7 +72,7 @@ function pausingRun(what: string): PausingRun {
   if (!context || !("pauses" in context) || context.taskRunId !== null) {
     throw new BatonError(
       "invalid_argument",
-      `${what}() is called in a flow run's own code, not in a task or outside a run`,
+      `${what}() was called ${context ? "in a task" : "outside a flow run"}: call it in a flow's own code`,
     );
   }
   if (!context.client || !context.flowRunId) {
@@ -105,6 +105,14 @@ async function waitForInput<S extends PauseInputSpec | undefined>(
   reschedule: boolean,
 ): Promise<PauseInputOf<S>> {
   const what = reschedule ? "suspend" : "pause";
+  const timeoutSeconds = options.timeoutSeconds ?? 3600;
+  const timeout = new Date(Date.now() + timeoutSeconds * 1000);
+  if (!(timeoutSeconds > 0) || Number.isNaN(timeout.getTime())) {
+    throw new BatonError(
+      "invalid_argument",
+      `${what}()'s timeoutSeconds is ${timeoutSeconds}: give a positive, finite number of seconds`,
+    );
+  }
   const { client, flowRunId, context } = pausingRun(what);
   context.pauses.count += 1;
   const key = options.key ?? `pause-${context.pauses.count}`;
@@ -115,10 +123,9 @@ async function waitForInput<S extends PauseInputSpec | undefined>(
   const given = await readInput(client, flowRunId, key);
   if (given) return decode(given);
 
-  const timeoutSeconds = options.timeoutSeconds ?? 3600;
   const details: Pause = {
     key,
-    timeout: new Date(Date.now() + timeoutSeconds * 1000).toISOString(),
+    timeout: timeout.toISOString(),
     reschedule,
     inputSchema: options.input ? codec.jsonSchema() : null,
     description: options.description ?? null,
