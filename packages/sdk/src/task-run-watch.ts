@@ -1,18 +1,19 @@
 import type { BatonClient } from "@baton/client";
-import { BatonError, EventName, isEvent, isTerminal, type TaskRun } from "@baton/core";
+import { BatonError, EventName, isEvent, isTerminal, type State, type TaskRun } from "@baton/core";
 import { perClient } from "./batcher.js";
 
-interface Waiter {
-  /** The run may have finished: read it. */
-  look(): void;
+export interface Waiter {
+  /** The run changed to `state`, or, with null, may have changed while the stream was not open. */
+  look(state: State | null): void;
   fail(error: unknown): void;
 }
 
 /**
- * One stream of task-run state changes per client, shared by everything in the process waiting for
- * task runs to finish (a thousand futures of `task.delay()` are one stream, not a thousand). It is
- * open while someone waits; when it opens (again, after the server restarted, say) every waiter
- * looks, so a run that finished before is seen too.
+ * One stream of task-run state changes per client, shared by everything in the process following
+ * task runs: futures waiting for them to finish (a thousand futures of `task.delay()` are one
+ * stream, not a thousand) and task workers hearing of a cancel. It is open while anyone follows a
+ * run; when it opens (again, after the server restarted, say) every waiter looks, so a change made
+ * before is seen too.
  */
 class TaskRunWatch {
   readonly #waiters = new Map<string, Set<Waiter>>();
@@ -26,7 +27,7 @@ class TaskRunWatch {
     const waiters = this.#waiters.get(id) ?? new Set();
     this.#waiters.set(id, waiters.add(waiter));
     if (!this.#stop) this.#start();
-    else if (this.#open) waiter.look();
+    else if (this.#open) waiter.look(null);
     return () => {
       waiters.delete(waiter);
       if (waiters.size === 0) this.#waiters.delete(id);
@@ -54,13 +55,12 @@ class TaskRunWatch {
             resume: true,
             onOpen: () => {
               this.#open = true;
-              for (const waiter of everyone()) waiter.look();
+              for (const waiter of everyone()) waiter.look(null);
             },
           },
           (event) => {
-            if (!isEvent(event, EventName.TaskRunStateChanged) || !isTerminal(event.payload.state.type))
-              return;
-            for (const waiter of this.#waiters.get(event.resource.id) ?? []) waiter.look();
+            if (!isEvent(event, EventName.TaskRunStateChanged)) return;
+            for (const waiter of this.#waiters.get(event.resource.id) ?? []) waiter.look(event.payload.state);
           },
         );
       }
@@ -75,7 +75,8 @@ class TaskRunWatch {
   }
 }
 
-const watchFor = perClient((client: BatonClient) => new TaskRunWatch(client));
+/** The process's watch of task runs through this client. */
+export const taskRunWatch = perClient((client: BatonClient) => new TaskRunWatch(client));
 
 /**
  * Waits until the task run is finished, the timeout passes or `signal` aborts (only the waiting
@@ -101,17 +102,19 @@ export function waitForTaskRun(
       outcome().then(resolve, (error: unknown) => reject(BatonError.from(error)));
     };
     const giveUp = () => finish(read);
-    const look = () =>
+    const look = (state: State | null) => {
+      if (state !== null && !isTerminal(state.type)) return;
       void read().then(
         (run) => {
           if (isTerminal(run.state?.type)) finish(() => Promise.resolve(run));
         },
         (error: unknown) => finish(() => Promise.reject(BatonError.from(error))),
       );
+    };
     if (options.signal?.aborted) return giveUp();
     options.signal?.addEventListener("abort", giveUp, { once: true });
     if (options.timeoutSeconds !== undefined) timer = setTimeout(giveUp, options.timeoutSeconds * 1000);
-    unwatch = watchFor(client).watch(id, {
+    unwatch = taskRunWatch(client).watch(id, {
       look,
       fail: (error) => finish(() => Promise.reject(BatonError.from(error))),
     });

@@ -2,9 +2,10 @@ import { hostname } from "node:os";
 import type { BatonClient } from "@baton/client";
 import { BatonError, type TaskRun } from "@baton/core";
 import { claimEach, LONG_POLL_SECONDS } from "./claim-loop.js";
-import { StaleAttemptError } from "./engine.js";
+import { CancelledError, StaleAttemptError } from "./engine.js";
 import { requiredClient } from "./settings.js";
 import { claimedRunnerOf, type Task } from "./task.js";
+import { taskRunWatch } from "./task-run-watch.js";
 
 export interface ServeTasksOptions {
   /** Task runs carried out at once in this process, at most. @default 10 */
@@ -63,13 +64,15 @@ export async function serveTasks(
           )
         ).runs,
       start: async (run) => {
-        // Aborted only when another attempt holds the run: a stop lets the run finish.
+        // Aborted when the run is cancelled or another attempt holds it: a stop lets the run finish.
         const controller = new AbortController();
         const stopHeartbeats = sendTaskHeartbeats(client, run, controller);
+        const unwatch = watchForCancel(client, run, controller);
         try {
           // The run's outcome is in its state and logs; a failure here is not the worker's concern.
           await runners.get(run.taskKey)!(run, client, controller.signal).catch(() => undefined);
         } finally {
+          unwatch();
           stopHeartbeats();
         }
       },
@@ -78,6 +81,31 @@ export async function serveTasks(
   } finally {
     process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
   }
+}
+
+/**
+ * A cancel (CANCELLING, from the API, the CLI or the dashboard) stops the run at once: its signal
+ * aborts with a CancelledError, and the run ends CANCELLED.
+ */
+function watchForCancel(client: BatonClient, run: TaskRun, controller: AbortController): () => void {
+  const cancel = () => controller.abort(new CancelledError(`task run '${run.name}'`));
+  return taskRunWatch(client).watch(run.id, {
+    look: (state) => {
+      if (state) {
+        if (state.type === "CANCELLING") cancel();
+        return;
+      }
+      // The stream (re)opened: a cancel may have come before it.
+      void client.api.readTaskRun({ params: { id: run.id } }).then(
+        (now) => {
+          if (now.state?.type === "CANCELLING") cancel();
+        },
+        () => undefined,
+      );
+    },
+    // Heard of no more: the run goes on, as a flow run whose cancel stream broke does.
+    fail: () => undefined,
+  });
 }
 
 /** How often a task worker tells the server a run it holds is alive (as a flow run's process does). */

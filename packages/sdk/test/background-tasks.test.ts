@@ -172,6 +172,30 @@ describe.each(DIALECTS)("background tasks on %s", (dialect) => {
     }
   });
 
+  it("cancels a running run: its worker stops it, and its future rejects as cancelled", async () => {
+    const holder = startProcess([WORKER, "hold"], {
+      env: { BATON_API_URL: server.apiUrl, BATON_TEST_WORKER: "holder", BATON_TEST_HOLD: "1" },
+    });
+    try {
+      await holder.waitForLine(/^ready$/);
+      const future = hold.delay();
+      await future.state(); // created
+      await waitForTaskRun(server.client, future.id, (run) => run.state?.type === "RUNNING");
+      await server.client.api.setTaskRunState({
+        params: { id: future.id },
+        body: { state: { type: "CANCELLING" } },
+      });
+      const error = await future.result().catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(TaskRunFailedError);
+      expect(error).toMatchObject({ code: "cancelled" });
+      const run = await server.client.api.readTaskRun({ params: { id: future.id } });
+      expect(run).toMatchObject({ workerName: "holder", state: { type: "CANCELLED" } });
+    } finally {
+      // It stops at once: no run of its is left going.
+      expect(await holder.stop()).toBe(0);
+    }
+  });
+
   it("retries in another task worker a run whose worker was killed", async () => {
     const env = { BATON_API_URL: server.apiUrl, BATON_HOME: home, BATON_HEARTBEAT_INTERVAL_SECONDS: "0.2" };
     const doomed = startProcess([WORKER, "hold"], {
