@@ -22,14 +22,14 @@ class TaskRunWatch {
 
   constructor(private readonly client: BatonClient) {}
 
-  /** Tells `waiter` to look whenever run `id` may have finished, until the answered function is called. */
+  /** Tells `waiter` of run `id`'s changes until the function it answers is called (once). */
   watch(id: string, waiter: Waiter): () => void {
     const waiters = this.#waiters.get(id) ?? new Set();
     this.#waiters.set(id, waiters.add(waiter));
     if (!this.#stop) this.#start();
     else if (this.#open) waiter.look(null);
     return () => {
-      waiters.delete(waiter);
+      if (!waiters.delete(waiter)) return;
       if (waiters.size === 0) this.#waiters.delete(id);
       if (this.#waiters.size === 0) this.#close();
     };

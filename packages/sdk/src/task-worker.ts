@@ -32,6 +32,13 @@ export async function serveTasks(
   options: ServeTasksOptions = {},
 ): Promise<void> {
   if (tasks.length === 0) throw new TypeError("serveTasks() needs at least one task");
+  const limit = options.limit ?? 10;
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new BatonError(
+      "invalid_argument",
+      `serveTasks(): limit must be a whole number of 1 or more, not ${limit}`,
+    );
+  }
   const client = options.client ?? requiredClient("serveTasks()");
   const runners = new Map(tasks.map((task) => [task.taskName, claimedRunnerOf(task)]));
   if (runners.size < tasks.length) {
@@ -52,7 +59,7 @@ export async function serveTasks(
   options.onReady?.();
   try {
     await claimEach<TaskRun>({
-      capacity: options.limit ?? 10,
+      capacity: limit,
       signal: stop.signal,
       claim: async (limit) =>
         (
