@@ -95,6 +95,53 @@ describe.each(DIALECTS)("pauses under faults on %s", (dialect) => {
     expect(done.runCount).toBe(2);
   });
 
+  it("a paused process frozen past the heartbeat timeout is fenced: woken, it ends, and only the next attempt goes on", async () => {
+    const deployment = await deploy(server.apiUrl, "watched", "freeze-me", "people");
+    const worker = await startWorker(server.apiUrl, "people");
+    const ledger = ledgerFile();
+    const run = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { ledger } },
+    });
+    await waitForRunState(server.client, run.id, isType("PAUSED"));
+    const [frozen] = pids(ledger);
+    process.kill(frozen!, "SIGSTOP");
+    // Crash detection ends the silent attempt; the retry pauses again in a new process.
+    await waitForRunState(server.client, run.id, (state) => state.type !== "PAUSED");
+    await waitForRunState(server.client, run.id, isType("PAUSED"));
+    process.kill(frozen!, "SIGCONT");
+    // Its next heartbeat is refused (a stale attempt), and it stops without a word to the run.
+    await worker.waitForLine(new RegExp(`flow run '${run.name}' job exited with code 1`));
+    expect((await api().readFlowRun({ params: { id: run.id } })).state?.type).toBe("PAUSED");
+    await api().resumeFlowRun({ params: { id: run.id }, body: { input: { approved: true, note: "once" } } });
+    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    expect(done.state?.type).toBe("COMPLETED");
+    const [, second] = pids(ledger);
+    expect(
+      readFileSync(ledger, "utf8")
+        .split("\n")
+        .filter((line) => line.startsWith("resumed")),
+    ).toEqual([`resumed ${second}`]);
+  });
+
+  // Seven steps are 21 task run states: the batch of 20 goes out with the last step RUNNING, and its
+  // COMPLETED after the suspension has ended the step (CANCELLED); the record must still stand.
+  it.each([7])("a run suspended right after %i steps runs none of them again once resumed", async (count) => {
+    const deployment = await deploy(server.apiUrl, "stepsThenSuspend", `steps-${count}`, "people");
+    await startWorker(server.apiUrl, "people");
+    const ledger = ledgerFile();
+    const run = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { ledger, count } },
+    });
+    await waitForRunState(server.client, run.id, isType("PAUSED"));
+    await api().resumeFlowRun({ params: { id: run.id }, body: {} });
+    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    const steps = Array.from({ length: count }, (_, i) => `step ${i + 1}`);
+    expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: steps } });
+    expect(readFileSync(ledger, "utf8").trim().split("\n")).toEqual(steps);
+  });
+
   it("the server killed and started again while one run is paused and one suspended: both resume and complete", async () => {
     const database = await throwawayDatabase(dialect);
     const port = await freePort();
