@@ -2,16 +2,7 @@ import { setMaxListeners } from "node:events";
 import type { BatonClient } from "@baton/client";
 import { dirname, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  BatonError,
-  EventName,
-  isEvent,
-  newId,
-  type Deployment,
-  type FlowRun,
-  type JsonObject,
-  type State,
-} from "@baton/core";
+import { BatonError, newId, type Deployment, type FlowRun, type JsonObject, type State } from "@baton/core";
 import {
   deploy,
   toDeployment,
@@ -25,6 +16,7 @@ import { currentRun, settleChildren, taskCallKey, type RunContext } from "./cont
 import { drive, type StateHooks } from "./driver.js";
 import { CancelledError, StaleAttemptError, SuspendedError, TimeoutError } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
+import { followFlowRun } from "./follow-run.js";
 import { untilReachable } from "./reachable.js";
 export type { StateHook, StateHooks } from "./driver.js";
 import { recorderFor } from "./recorder.js";
@@ -136,24 +128,7 @@ function watchForStop(
       controller.abort(new SuspendedError(what, state.pause.key));
     }
   };
-  client
-    .events(
-      {
-        flowRunId,
-        names: [EventName.FlowRunStateChanged],
-        signal: stop.signal,
-        resume: true, // through a server restart: the cancel may come meanwhile
-        onOpen: () => {
-          client.api.readFlowRun({ params: { id: flowRunId } }).then(
-            (run) => react(run.state),
-            () => undefined,
-          );
-        },
-      },
-      (event) => {
-        if (isEvent(event, EventName.FlowRunStateChanged)) react(event.payload.state);
-      },
-    )
+  followFlowRun(client, flowRunId, stop.signal, react)
     // Losing the stream only loses the cancel signal, never the run.
     .catch(() => undefined);
   return () => stop.abort();

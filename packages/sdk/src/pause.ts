@@ -1,6 +1,7 @@
 import type { BatonClient } from "@baton/client";
-import { BatonError, EventName, isEvent, type FlowRunInput, type Pause, type State } from "@baton/core";
+import { BatonError, type FlowRunInput, type Pause, type State } from "@baton/core";
 import { currentRun, type RunContext } from "./context.js";
+import { followFlowRun } from "./follow-run.js";
 import { SuspendedError } from "./engine.js";
 import { z } from "zod";
 import {
@@ -179,26 +180,9 @@ function awaitResume(client: BatonClient, flowRunId: string, signal: AbortSignal
     const onAbort = () => reject(signal.reason as Error);
     if (signal.aborted) return onAbort();
     signal.addEventListener("abort", onAbort, { once: true });
-    client
-      .events(
-        {
-          flowRunId,
-          names: [EventName.FlowRunStateChanged],
-          signal: stop.signal,
-          resume: true, // through a server restart: the resume may come meanwhile
-          // A resume that landed before the stream opened is caught by reading the state once open.
-          onOpen: () => {
-            client.api.readFlowRun({ params: { id: flowRunId } }).then(
-              (run) => settle(run.state),
-              () => undefined,
-            );
-          },
-        },
-        (event) => {
-          if (isEvent(event, EventName.FlowRunStateChanged)) settle(event.payload.state);
-        },
-      )
-      .catch((error: unknown) => reject(BatonError.from(error)));
+    followFlowRun(client, flowRunId, stop.signal, settle).catch((error: unknown) =>
+      reject(BatonError.from(error)),
+    );
     stop.signal.addEventListener("abort", () => signal.removeEventListener("abort", onAbort), { once: true });
   }).finally(() => stop.abort());
 }

@@ -1,6 +1,6 @@
 import { makeState, type State } from "@baton/core";
 import { fromJson } from "../store/context.js";
-import { pauseTimedOut } from "../store/pauses.js";
+import { lockedState, pauseTimedOut } from "../store/pauses.js";
 import { publishStateChange, transitionInTransaction } from "../store/set-state.js";
 import type { ServiceFactory } from "./index.js";
 
@@ -23,13 +23,7 @@ export const pausedRunsService: ServiceFactory = (ctx) => ({
       if (!expired(fromJson<State | null>(state, null))) continue;
       const applied = await ctx.db.kysely.transaction().execute(async (trx) => {
         // Lock the run and look again: it may have been resumed since.
-        const locked = await trx
-          .updateTable("flowRuns")
-          .set((eb) => ({ updated: eb.ref("updated") }))
-          .where("id", "=", id)
-          .returning("state")
-          .executeTakeFirst();
-        const current = fromJson<State | null>(locked?.state, null);
+        const current = await lockedState(trx, id);
         if (!current || !expired(current)) return null;
         const failed = makeState({ type: "FAILED", name: "TimedOut", message: pauseTimedOut(current) });
         return transitionInTransaction(trx, "flow", id, failed, { force: false });

@@ -8,6 +8,8 @@ import {
   type JsonObject,
   type State,
 } from "@baton/core";
+import type { Transaction } from "kysely";
+import type { Database } from "../db/schema.js";
 import { fromJson, nowIso, toJson, type StoreContext } from "./context.js";
 import { readFlowRun } from "./flow-runs.js";
 import { compileSchema, issuesText, schemaIssues } from "./parameters.js";
@@ -22,15 +24,9 @@ import { publishStateChange, transitionInTransaction } from "./set-state.js";
  */
 export async function resumeFlowRun(ctx: StoreContext, id: string, body: FlowRunResume): Promise<FlowRun> {
   const applied = await ctx.db.kysely.transaction().execute(async (trx) => {
-    // Lock the run first, so that two resumes (or a resume and the pause's timeout) go one at a time.
-    const locked = await trx
-      .updateTable("flowRuns")
-      .set((eb) => ({ updated: eb.ref("updated") }))
-      .where("id", "=", id)
-      .returning("state")
-      .executeTakeFirst();
-    if (!locked) throw notFound("flow run", id);
-    const state = fromJson<State | null>(locked.state, null);
+    // Locked first, so that two resumes (or a resume and the pause's timeout) go one at a time.
+    const state = await lockedState(trx, id);
+    if (state === undefined) throw notFound("flow run", id);
     const pause = state?.type === "PAUSED" ? state.pause : null;
     if (!state || !pause) {
       throw new BatonError(
@@ -109,6 +105,17 @@ export async function suspendFlowRun(
   }
   publishStateChange(ctx, applied);
   return readFlowRun(ctx, id);
+}
+
+/** Locks flow run `id` and reads its state (undefined: no such run), to decide on it in `trx`. */
+export async function lockedState(trx: Transaction<Database>, id: string): Promise<State | null | undefined> {
+  const locked = await trx
+    .updateTable("flowRuns")
+    .set((eb) => ({ updated: eb.ref("updated") }))
+    .where("id", "=", id)
+    .returning("state")
+    .executeTakeFirst();
+  return locked ? fromJson<State | null>(locked.state, null) : undefined;
 }
 
 function checkInput(schema: JsonObject | null, input: JsonObject | undefined, id: string): void {
