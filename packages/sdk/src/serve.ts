@@ -45,8 +45,10 @@ export async function serve(specs: DeploymentSpec[], options: ServeOptions = {})
       request: {
         workerName: options.name ?? `serve-${hostname()}-${process.pid}`,
         deploymentIds: [...flows.keys()],
-        // Each run starts here at once: the claim makes it RUNNING too, one round trip fewer.
+        // Each run starts here at once: the claim makes it RUNNING too, one round trip fewer; and
+        // the deployments are this process's own, so the claim need not read them.
         start: true,
+        withDeployments: false,
       },
       start: async ({ flowRun }) => {
         // The run's outcome is in its state and logs; a failure here is not the server's concern.

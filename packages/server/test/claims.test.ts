@@ -197,6 +197,7 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     const request = { workerName: "serve", deploymentIds: [deployment.id], start: true };
     const [claimed] = (await api().claimFlowRuns({ body: request })).runs;
     expect(claimed!.flowRun.state?.type).toBe("RUNNING");
+    expect(claimed!.deployment?.id).toBe(deployment.id);
     expect(claimed!.flowRun.workerName).toBe("serve");
     const history = await api().listFlowRunStates({ params: { id: run.id } });
     expect(history.map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING"]);
@@ -206,6 +207,11 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
       body: { state: { type: "COMPLETED" }, attempt: claimed!.flowRun.attempt },
     });
     expect(done.status).toBe("ACCEPT");
+
+    // A serve process knows its deployments: asked without them, the claim does not read them.
+    const next = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    const bare = (await api().claimFlowRuns({ body: { ...request, withDeployments: false } })).runs;
+    expect(bare.map((answer) => [answer.flowRun.id, answer.deployment])).toEqual([[next.id, null]]);
   });
 
   it("gives the pool's job template defaults under the deployment's job variables", async () => {

@@ -83,7 +83,7 @@ export async function claimFlowRuns(
   const kind = claimKind(request);
   if (serverClaimsOf(ctx.events).pollToMark(kind)) await markPolled(ctx, request);
   const pass = await longPoll(ctx, kind, request, closed, (trx) => claimPass(ctx, trx, request));
-  return { runs: pass ? await describeClaimed(ctx, pass) : [] };
+  return { runs: pass ? await describeClaimed(ctx, pass, request.withDeployments) : [] };
 }
 
 /**
@@ -650,12 +650,18 @@ async function nextDueTime(
   return row?.nextScheduledStartTime ?? null;
 }
 
-async function describeClaimed(ctx: StoreContext, pass: Pass): Promise<ClaimedRun[]> {
+async function describeClaimed(
+  ctx: StoreContext,
+  pass: Pass,
+  withDeployments: boolean,
+): Promise<ClaimedRun[]> {
   const runs = pass.claimed.map((applied) => toFlowRun(applied.flowRunRow!));
   // A deployment deleted since is left out.
-  const deployments = await readDeployments(ctx, [
-    ...new Set(runs.flatMap((run) => (run.deploymentId ? [run.deploymentId] : []))),
-  ]);
+  const deployments = withDeployments
+    ? await readDeployments(ctx, [
+        ...new Set(runs.flatMap((run) => (run.deploymentId ? [run.deploymentId] : []))),
+      ])
+    : [];
   return runs.map((flowRun) => ({
     flowRun,
     deployment: deployments.find((deployment) => deployment.id === flowRun.deploymentId) ?? null,
