@@ -68,6 +68,24 @@ describe.each(DIALECTS)("pauses on %s", (dialect) => {
     expect(history.filter((state) => state.name === "Resumed")).toHaveLength(1);
   });
 
+  it("a rerun of a finished run forgets the answers its pauses were given; a retry keeps them", async () => {
+    const { run } = await pausing();
+    await api().updateFlowRun({ params: { id: run.id }, body: { retries: 1 } });
+    await api().resumeFlowRun({ params: { id: run.id }, body: {} });
+    const read = () => failure(api().readFlowRunInput({ params: { id: run.id, key: "pause-1" } }));
+    const failed = await api().setFlowRunState({
+      params: { id: run.id },
+      body: { state: { type: "FAILED" } },
+    });
+    expect(failed.state?.name).toBe("AwaitingRetry");
+    expect(await read()).toBeNull();
+    for (const type of ["PENDING", "RUNNING", "COMPLETED"] as const)
+      await api().setFlowRunState({ params: { id: run.id }, body: { state: { type } } });
+    expect(await read()).toBeNull();
+    await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "SCHEDULED" } } });
+    expect((await read())?.code).toBe("not_found");
+  });
+
   it("a resume after the pause's timeout is refused, and the run fails TimedOut", async () => {
     const { run } = await pausing({ timeout: new Date(Date.now() - 1000).toISOString() });
     const late = await failure(api().resumeFlowRun({ params: { id: run.id }, body: {} }));

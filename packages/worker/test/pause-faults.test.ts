@@ -124,6 +124,40 @@ describe.each(DIALECTS)("pauses under faults on %s", (dialect) => {
     ).toEqual([`resumed ${second}`]);
   });
 
+  it("a rerun of a finished run starts over: its pause asks again instead of taking the last run's answer", async () => {
+    const deployment = await deploy(server.apiUrl, "suspending", "run-again", "people");
+    await startWorker(server.apiUrl, "people");
+    const ledger = ledgerFile();
+    const run = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { ledger, amount: 1 } },
+    });
+    await waitForRunState(server.client, run.id, isType("PAUSED"));
+    await api().resumeFlowRun({ params: { id: run.id }, body: { input: { approved: true, note: "first" } } });
+    await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+
+    await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "SCHEDULED" } } });
+    const again = await waitForRunState(
+      server.client,
+      run.id,
+      isType("PAUSED", "COMPLETED", "FAILED", "CRASHED"),
+    );
+    expect(again.state?.type).toBe("PAUSED");
+    expect(again.resumeCount).toBe(0);
+    await api().resumeFlowRun({
+      params: { id: run.id },
+      body: { input: { approved: false, note: "second" } },
+    });
+    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    expect(done.state?.data).toMatchObject({ value: { doubled: 2, approved: false, note: "second" } });
+    // Its task ran again too, as a rerun's tasks do.
+    expect(
+      readFileSync(ledger, "utf8")
+        .split("\n")
+        .filter((line) => line === "prepare"),
+    ).toHaveLength(2);
+  });
+
   // Seven steps are 21 task run states: the batch of 20 goes out with the last step RUNNING, and its
   // COMPLETED after the suspension has ended the step (CANCELLED); the record must still stand.
   it.each([7])("a run suspended right after %i steps runs none of them again once resumed", async (count) => {

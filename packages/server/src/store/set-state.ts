@@ -144,6 +144,9 @@ export async function transitionInTransaction(
   // A finished flow run scheduled again is a rerun: it starts over with all its retries (unless the
   // caller retries it, keepRunCount).
   const scheduledAgain = isTerminal(initial?.type) && state.type === "SCHEDULED";
+  // A rerun starts over from nothing: the answers its pauses were given and its resumes are the last
+  // run's, and reused they would let it skip its pauses (an approval) and its tasks.
+  const rerun = kind === "flow" && scheduledAgain && !options.keepRunCount;
   const flowRunId = kind === "flow" ? id : run.flowRunId;
   const event = storedEvent(
     {
@@ -206,6 +209,7 @@ export async function transitionInTransaction(
         ...(options.claimedBy !== undefined
           ? { workerName: options.claimedBy, attempt: eb("attempt", "+", 1) }
           : {}),
+        ...(rerun ? { resumeCount: 0 } : {}),
       }))
       .where("id", "=", id)
       .returningAll()
@@ -219,6 +223,7 @@ export async function transitionInTransaction(
         ),
       )
       .executeTakeFirstOrThrow();
+    if (rerun) await trx.deleteFrom("flowRunInputs").where("flowRunId", "=", id).execute();
     const { endedTaskRuns, ...flowRun } = row as typeof row & { endedTaskRuns?: string };
     flowRunRow = { ...flowRun, flowName: run.related!.flowName! };
     if (ending) {
