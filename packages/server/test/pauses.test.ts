@@ -86,6 +86,37 @@ describe.each(DIALECTS)("pauses on %s", (dialect) => {
     expect((await read())?.code).toBe("not_found");
   });
 
+  it("a run paused in its process holds its queue's place, and ending it answers a waiting claim at once", async () => {
+    await api().createWorkPool({ body: { name: "one-at-a-time", type: "process" } });
+    await api().updateWorkQueue({
+      params: { pool: "one-at-a-time", name: "default" },
+      body: { concurrencyLimit: 1 },
+    });
+    const deployment = await api().createDeployment({
+      body: { name: "held", flowName: "held", workPoolName: "one-at-a-time" },
+    });
+    const first = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    const request = { workerName: "w", workPoolName: "one-at-a-time", start: true };
+    const [claimed] = (await api().claimFlowRuns({ body: request })).runs;
+    const details: Pause = {
+      key: "k",
+      timeout: null,
+      reschedule: false,
+      inputSchema: null,
+      description: null,
+    };
+    await api().setFlowRunState({
+      params: { id: first.id },
+      body: { attempt: claimed!.flowRun.attempt, state: { type: "PAUSED", pause: details } },
+    });
+    const next = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    expect((await api().claimFlowRuns({ body: request })).runs).toEqual([]);
+    // The long poll outlasts the test (and its late-runs wake-up too): only the cancel's answers in time.
+    const waiting = api().claimFlowRuns({ body: { ...request, waitSeconds: 60 } });
+    await api().setFlowRunState({ params: { id: first.id }, body: { state: { type: "CANCELLING" } } });
+    expect((await waiting).runs.map((run) => run.flowRun.id)).toEqual([next.id]);
+  }, 10_000);
+
   it("a resume after the pause's timeout is refused, and the run fails TimedOut", async () => {
     const { run } = await pausing({ timeout: new Date(Date.now() - 1000).toISOString() });
     const late = await failure(api().resumeFlowRun({ params: { id: run.id }, body: {} }));

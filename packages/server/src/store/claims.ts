@@ -286,9 +286,11 @@ const holdsLimit = (type: StateType | null): boolean =>
 function mayFreeWork(event: BatonEvent): boolean {
   if (isEvent(event, EventName.FlowRunStateChanged)) {
     const { state, previousType } = event.payload;
-    // A run paused in its process keeps its place; a suspended one gives it up.
+    // A run paused in its process keeps its place; a suspended one gives it up. A paused run that
+    // ends may have held its place (the event does not say whether it was suspended): wake anyway.
     const leaves = state.type === "PAUSED" ? state.pause?.reschedule === true : !holdsLimit(state.type);
-    return state.type === "SCHEDULED" || (holdsLimit(previousType) && leaves);
+    const held = holdsLimit(previousType) || previousType === "PAUSED";
+    return state.type === "SCHEDULED" || (held && leaves);
   }
   return (
     event.name === EventName.WorkPoolUpdated ||
