@@ -158,6 +158,32 @@ describe.each(DIALECTS)("pauses under faults on %s", (dialect) => {
     ).toHaveLength(2);
   });
 
+  it("a suspended run resumed while no worker is online waits, and the next worker to come carries it on", async () => {
+    await api().createWorkPool({ body: { name: "nights", type: "process" } });
+    const deployment = await deploy(server.apiUrl, "suspending", "overnight", "nights");
+    const first = await startWorker(server.apiUrl, "nights");
+    const ledger = ledgerFile();
+    const run = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { parameters: { ledger, amount: 3 } },
+    });
+    await waitForRunState(server.client, run.id, isType("PAUSED"));
+    await first.stop();
+    const resumed = await api().resumeFlowRun({
+      params: { id: run.id },
+      body: { input: { approved: true, note: "later" } },
+    });
+    expect(resumed).toMatchObject({ state: { type: "SCHEDULED", name: "Resuming" }, workerName: null });
+    await startWorker(server.apiUrl, "nights");
+    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: { doubled: 6, note: "later" } } });
+    expect(
+      readFileSync(ledger, "utf8")
+        .split("\n")
+        .filter((line) => line === "prepare"),
+    ).toHaveLength(1);
+  });
+
   // Seven steps are 21 task run states: the batch of 20 goes out with the last step RUNNING, and its
   // COMPLETED after the suspension has ended the step (CANCELLED); the record must still stand.
   it.each([7])("a run suspended right after %i steps runs none of them again once resumed", async (count) => {
