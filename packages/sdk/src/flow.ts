@@ -14,9 +14,10 @@ import { serve, type ServeOptions } from "./serve.js";
 import { refuseRunsWhileImporting } from "./entrypoint.js";
 import { currentRun, settleChildren, taskCallKey, type RunContext } from "./context.js";
 import { drive, type StateHooks } from "./driver.js";
-import { CancelledError, StaleAttemptError, SuspendedError, TimeoutError } from "./engine.js";
+import { CancelledError, SuspendedError, TimeoutError } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
 import { followFlowRun } from "./follow-run.js";
+import { sendHeartbeats } from "./heartbeats.js";
 import { untilReachable } from "./reachable.js";
 export type { StateHook, StateHooks } from "./driver.js";
 import { recorderFor } from "./recorder.js";
@@ -265,7 +266,17 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
     };
     const unwatch = client && flowRun ? watchForStop(client, flowRun.id, controller, label) : () => undefined;
     const stopHeartbeats =
-      client && flowRun ? sendHeartbeats(client, flowRun, controller, label) : () => undefined;
+      client && flowRun
+        ? sendHeartbeats(
+            () =>
+              client.api.heartbeatFlowRun({
+                params: { id: flowRun.id },
+                body: { attempt: flowRun.attempt },
+              }),
+            controller,
+            label,
+          )
+        : () => undefined;
     const remote =
       client && flowRun ? new RemoteOrchestrator(client, "flow", flowRun.id, flowRun.attempt) : null;
     const orchestrator = !remote
@@ -357,33 +368,6 @@ async function completedTaskStates(client: BatonClient, flowRunId: string): Prom
     offset = page.nextOffset;
   }
   return states;
-}
-
-/** How often a running flow run tells the server its process is alive. */
-const heartbeatIntervalMs = () => Number(process.env.BATON_HEARTBEAT_INTERVAL_SECONDS || 10) * 1000;
-
-/**
- * Heartbeats keep a run from being taken for crashed; a failed one is retried at the next beat. When
- * the server answers that this attempt is stale (the run crashed and was claimed again while this
- * process was frozen, say), the run stops at once: another attempt carries it out now.
- */
-function sendHeartbeats(
-  client: BatonClient,
-  flowRun: Pick<FlowRun, "id" | "attempt">,
-  controller: AbortController,
-  what: string,
-): () => void {
-  const timer = setInterval(() => {
-    client.api
-      .heartbeatFlowRun({ params: { id: flowRun.id }, body: { attempt: flowRun.attempt } })
-      .catch((error: unknown) => {
-        if (error instanceof BatonError && error.code === "conflict") {
-          controller.abort(new StaleAttemptError(what, error.message));
-        }
-      });
-  }, heartbeatIntervalMs());
-  timer.unref();
-  return () => clearInterval(timer);
 }
 
 /** The SDK's own code, in src or dist (a source map may name either in a stack trace). */

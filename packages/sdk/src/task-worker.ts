@@ -2,7 +2,8 @@ import { hostname } from "node:os";
 import type { BatonClient } from "@baton/client";
 import { BatonError, type TaskRun } from "@baton/core";
 import { claimEach, LONG_POLL_SECONDS } from "./claim-loop.js";
-import { CancelledError, StaleAttemptError } from "./engine.js";
+import { CancelledError } from "./engine.js";
+import { sendHeartbeats } from "./heartbeats.js";
 import { requiredClient } from "./settings.js";
 import { claimedRunnerOf, type Task } from "./task.js";
 import { taskRunWatch } from "./task-run-watch.js";
@@ -73,7 +74,11 @@ export async function serveTasks(
       start: async (run) => {
         // Aborted when the run is cancelled or another attempt holds it: a stop lets the run finish.
         const controller = new AbortController();
-        const stopHeartbeats = sendTaskHeartbeats(client, run, controller);
+        const stopHeartbeats = sendHeartbeats(
+          () => client.api.heartbeatTaskRun({ params: { id: run.id }, body: { attempt: run.attempt } }),
+          controller,
+          `task run '${run.name}'`,
+        );
         const unwatch = watchForCancel(client, run, controller);
         try {
           // The run's outcome is in its state and logs; a failure here is not the worker's concern.
@@ -113,25 +118,4 @@ function watchForCancel(client: BatonClient, run: TaskRun, controller: AbortCont
     // Heard of no more: the run goes on, as a flow run whose cancel stream broke does.
     fail: () => undefined,
   });
-}
-
-/** How often a task worker tells the server a run it holds is alive (as a flow run's process does). */
-const heartbeatIntervalMs = () => Number(process.env.BATON_HEARTBEAT_INTERVAL_SECONDS || 10) * 1000;
-
-/**
- * Heartbeats keep a claimed run from being taken for crashed; when the server answers that this
- * attempt is stale (it was crashed and claimed again while this process was frozen), the run stops.
- */
-function sendTaskHeartbeats(client: BatonClient, run: TaskRun, controller: AbortController): () => void {
-  const timer = setInterval(() => {
-    client.api
-      .heartbeatTaskRun({ params: { id: run.id }, body: { attempt: run.attempt } })
-      .catch((error: unknown) => {
-        if (error instanceof BatonError && error.code === "conflict") {
-          controller.abort(new StaleAttemptError(`task run '${run.name}'`, error.message));
-        }
-      });
-  }, heartbeatIntervalMs());
-  timer.unref();
-  return () => clearInterval(timer);
 }
