@@ -184,6 +184,21 @@ describe.each(DIALECTS)("pauses under faults on %s", (dialect) => {
     ).toHaveLength(1);
   });
 
+  it("a flow that catches suspend()'s error stays suspended: its process's COMPLETED is refused", async () => {
+    const deployment = await deploy(server.apiUrl, "swallowing", "careless", "people");
+    const worker = await startWorker(server.apiUrl, "people");
+    const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    await waitForRunState(server.client, run.id, isType("PAUSED"));
+    await worker.waitForLine(new RegExp(`flow run '${run.name}' job exited`));
+    expect((await api().readFlowRun({ params: { id: run.id } })).state).toMatchObject({
+      type: "PAUSED",
+      name: "Suspended",
+    });
+    await api().resumeFlowRun({ params: { id: run.id }, body: {} });
+    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    expect(done.state?.data).toMatchObject({ value: "resumed" });
+  });
+
   // Seven steps are 21 task run states: the batch of 20 goes out with the last step RUNNING, and its
   // COMPLETED after the suspension has ended the step (CANCELLED); the record must still stand.
   it.each([7])("a run suspended right after %i steps runs none of them again once resumed", async (count) => {

@@ -301,6 +301,21 @@ describe("suspension", () => {
     expect(verdict.reason).toMatch(/no deployment.*pause\(\) it instead/);
   });
 
+  it.each<StateType>(["COMPLETED", "FAILED", "CRASHED", "CANCELLED", "RUNNING"])(
+    "its old process (an attempt) cannot move a suspended run to %s: it waits to be resumed",
+    (type) => {
+      const ctx = context("flow", suspension(), type, { claimable: true, attempt: 2, proposedAttempt: 2 });
+      expect(expectStatus(orchestrate(ctx), "ABORT").reason).toMatch(/\[resume-suspended-by-schedule\]$/);
+    },
+  );
+
+  it("a suspended run is resumed (SCHEDULED), cancelled or timed out (FAILED) by the server", () => {
+    for (const type of ["SCHEDULED", "CANCELLED", "FAILED"] as const)
+      expectStatus(orchestrate(context("flow", suspension(), type, { claimable: true })), "ACCEPT");
+    const cancel = context("flow", suspension(), "CANCELLING", { claimable: true });
+    expect(expectStatus(orchestrate(cancel), "REJECT").state?.type).toBe("CANCELLED");
+  });
+
   it("a run of no deployment may still pause in its process", () => {
     const paused = proposal("PAUSED", {
       pause: { key: "pause-1", timeout: null, reschedule: false, inputSchema: null, description: null },

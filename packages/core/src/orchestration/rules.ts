@@ -119,16 +119,17 @@ export const suspendOnlyDeploymentRuns: Rule = {
 };
 
 /**
- * A suspended run has no process left to go on in: it is resumed by being scheduled again, and a
- * RUNNING proposal (a stray one from its old process) is refused.
+ * A suspended run has no process left to go on in: it is resumed by being scheduled again. RUNNING is
+ * refused, and so is whatever its old process proposes (it carries its attempt): code that caught
+ * suspend()'s error and went on to finish must not end a run that waits to be resumed.
  */
 export const resumeSuspendedBySchedule: Rule = {
   name: "resume-suspended-by-schedule",
   runKinds: ["flow"],
   from: ["PAUSED"],
-  to: ["RUNNING"],
+  to: "any",
   apply: (ctx) =>
-    ctx.initial?.pause?.reschedule
+    ctx.initial?.pause?.reschedule && (ctx.proposed.type === "RUNNING" || ctx.proposedAttempt !== undefined)
       ? {
           status: "ABORT",
           reason: "the run is suspended: its process has ended, and a resume schedules it again",
