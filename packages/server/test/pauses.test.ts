@@ -45,6 +45,14 @@ describe.each(DIALECTS)("pauses on %s", (dialect) => {
     expect((await api().readFlowRun({ params: { id: run.id } })).state?.type).toBe("RUNNING");
   });
 
+  it("a pause whose input schema is not a JSON Schema is refused naming it, and the run goes on", async () => {
+    const error = await failure(pausing({ inputSchema: { type: "nonsense" } }));
+    expect(error?.code).toBe("invalid_argument");
+    expect(error?.message).toMatch(/^state\.pause\.inputSchema is not a valid JSON Schema/);
+    const [run] = (await api().listFlowRuns({ query: { flowName: "pausing" } })).items;
+    expect(run?.state?.type).toBe("RUNNING");
+  });
+
   it("resumed by many at once: exactly one resume wins, and its input is the one kept", async () => {
     const inputSchema = { type: "object", properties: { who: { type: "integer" } }, required: ["who"] };
     const { run, verdict } = await pausing({ inputSchema });

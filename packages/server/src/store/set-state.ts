@@ -21,6 +21,7 @@ import { speaksPostgres } from "../db/database.js";
 import type { Database, EventTable, FlowRunTable, StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, toJson, type StoreContext } from "./context.js";
 import { eventRow, recordEvents, storedEvent } from "./events.js";
+import { compileSchema } from "./parameters.js";
 
 type Kind = "flow" | "task";
 type Trx = Transaction<Database>;
@@ -578,6 +579,8 @@ export async function setRunState(
   proposed: State,
   options: TransitionOptions,
 ): Promise<SetStateResult> {
+  // A pause whose input schema is none could never be resumed with input: refused before it waits.
+  if (proposed.pause?.inputSchema) compileSchema(proposed.pause.inputSchema, "state.pause.inputSchema");
   const applied = await ctx.db.kysely
     .transaction()
     .execute((trx) => transitionInTransaction(trx, kind, id, proposed, options));
