@@ -65,8 +65,10 @@ describe("baton.yaml", () => {
           { cron: "0 9 * * *", timezone: "Europe/Paris", parameters: { name: "Grace" } },
           { interval: 3600, timezone: "UTC", active: false },
         ],
+        // None listed: deploying removes the deployment's triggers, as the file says it has none.
+        triggers: [],
       },
-      { name: "adhoc", entrypoint: "flows.ts:hello", workPool: "local" },
+      { name: "adhoc", entrypoint: "flows.ts:hello", workPool: "local", triggers: [] },
     ]);
   });
 
@@ -184,6 +186,7 @@ deployments:
             active: false,
           },
         ],
+        triggers: [],
       },
     ]);
   });
