@@ -147,7 +147,7 @@ async function waitForInput<S extends PauseInputSpec | undefined>(
     `${reschedule ? "suspended" : "paused"} (${key}) until resumed, at most ${timeoutSeconds}s`,
   );
   if (reschedule) throw new SuspendedError(`flow run '${context.flowRunName}'`, key);
-  const state = await awaitResume(client, flowRunId, context.signal);
+  const state = await awaitResume(client, flowRunId, context.signal, verdict.state!.timestamp);
   if (state.type !== "RUNNING") {
     throw new BatonError(
       "aborted",
@@ -170,13 +170,20 @@ async function readInput(client: BatonClient, flowRunId: string, key: string): P
 }
 
 /**
- * The run's state once it leaves PAUSED (RUNNING when resumed; FAILED when the pause timed out),
- * followed from the moment it was paused. Cancelling the run aborts `signal`, which ends the wait.
+ * The run's state once it leaves the pause it entered at `pausedAt` (RUNNING when resumed; FAILED
+ * when the pause timed out): a state from before (an event replayed after a reconnection) is not
+ * taken for its end. Cancelling the run aborts `signal`, which ends the wait.
  */
-function awaitResume(client: BatonClient, flowRunId: string, signal: AbortSignal): Promise<State> {
+function awaitResume(
+  client: BatonClient,
+  flowRunId: string,
+  signal: AbortSignal,
+  pausedAt: string,
+): Promise<State> {
   const stop = new AbortController();
   return new Promise<State>((resolve, reject) => {
-    const settle = (state: State | null) => state && state.type !== "PAUSED" && resolve(state);
+    const settle = (state: State | null) =>
+      state && state.type !== "PAUSED" && state.timestamp >= pausedAt && resolve(state);
     const onAbort = () => reject(signal.reason as Error);
     if (signal.aborted) return onAbort();
     signal.addEventListener("abort", onAbort, { once: true });

@@ -255,8 +255,12 @@ describe.each(DIALECTS)("pauses under faults on %s", (dialect) => {
           waitForRunState(client, run.id, isType("COMPLETED", "FAILED", "CRASHED")),
         ),
       );
-      expect(done[0]!.state).toMatchObject({ type: "COMPLETED", data: { value: { amount: 4, note: "a" } } });
-      expect(done[1]!.state).toMatchObject({
+      // Each state whole in the message: a failure says what the run ended with.
+      expect(done[0]!.state, JSON.stringify(done[0]!.state)).toMatchObject({
+        type: "COMPLETED",
+        data: { value: { amount: 4, note: "a" } },
+      });
+      expect(done[1]!.state, JSON.stringify(done[1]!.state)).toMatchObject({
         type: "COMPLETED",
         data: { value: { doubled: 10, note: "b" } },
       });
