@@ -104,6 +104,18 @@ export function task<A extends unknown[], R>(
         ? options.retryDelaySeconds
         : [options.retryDelaySeconds];
 
+  /** What a task run the server records is created with: retries, tags, timeout, cache key. */
+  const runSettings = (cacheKey: string | undefined) => ({
+    retries,
+    retryDelaySeconds,
+    ...(options.tags ? { tags: options.tags } : {}),
+    ...(options.timeoutSeconds ? { timeoutSeconds: options.timeoutSeconds } : {}),
+    ...(cacheKey ? { cacheKey } : {}),
+    ...(cacheKey && options.cacheExpirationSeconds
+      ? { cacheExpiration: new Date(Date.now() + options.cacheExpirationSeconds * 1000).toISOString() }
+      : {}),
+  });
+
   async function run(args: A, setState: (state: State | null) => void): Promise<R> {
     const parent = currentRun();
     const client = parent?.client ?? null;
@@ -146,14 +158,7 @@ export function task<A extends unknown[], R>(
           name,
           taskKey: options.name,
           dynamicKey,
-          retries,
-          retryDelaySeconds,
-          ...(options.tags ? { tags: options.tags } : {}),
-          ...(options.timeoutSeconds ? { timeoutSeconds: options.timeoutSeconds } : {}),
-          ...(cacheKey ? { cacheKey } : {}),
-          ...(cacheKey && options.cacheExpirationSeconds
-            ? { cacheExpiration: new Date(Date.now() + options.cacheExpirationSeconds * 1000).toISOString() }
-            : {}),
+          ...runSettings(cacheKey),
           // Created and started in one round trip.
           start: true,
           ...(parent.attempt !== undefined ? { attempt: parent.attempt } : {}),
@@ -229,14 +234,7 @@ export function task<A extends unknown[], R>(
         parameters: encodeArguments(args, what),
         // No flow run and SCHEDULED: a task worker serving this task claims it.
         state: { type: "SCHEDULED" },
-        retries,
-        retryDelaySeconds,
-        ...(options.tags ? { tags: options.tags } : {}),
-        ...(options.timeoutSeconds ? { timeoutSeconds: options.timeoutSeconds } : {}),
-        ...(cacheKey ? { cacheKey } : {}),
-        ...(cacheKey && options.cacheExpirationSeconds
-          ? { cacheExpiration: new Date(Date.now() + options.cacheExpirationSeconds * 1000).toISOString() }
-          : {}),
+        ...runSettings(cacheKey),
       },
     });
     return new TaskRunFuture<R>(id, client, created);
