@@ -214,6 +214,62 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     expect(bare.map((answer) => [answer.flowRun.id, answer.deployment])).toEqual([[next.id, null]]);
   });
 
+  it("claims by queue priority, then earliest due, across queues and served deployments, however many wait", async () => {
+    const now = Date.now();
+    const minutesAgo = (minutes: number) => new Date(now - minutes * 60_000).toISOString();
+    const due = (deploymentId: string, minutes: number) =>
+      api().createDeploymentRun({
+        params: { id: deploymentId },
+        body: { state: { type: "SCHEDULED", scheduledTime: minutesAgo(minutes) } },
+      });
+    await api().createWorkPool({ body: { name: "ordered", type: "process" } });
+    // Priorities 1 (the default queue's), 2 and 10: lower first, in number order, not as text.
+    await api().createWorkQueue({ params: { pool: "ordered" }, body: { name: "also", priority: 1 } });
+    await api().createWorkQueue({ params: { pool: "ordered" }, body: { name: "mid", priority: 2 } });
+    await api().createWorkQueue({ params: { pool: "ordered" }, body: { name: "low", priority: 10 } });
+    const inQueue = (queue: string) =>
+      api().createDeployment({
+        body: { name: `in-${queue}`, flowName: "ordered", workPoolName: "ordered", workQueueName: queue },
+      });
+    const [standard, also, mid, low] = [
+      await inQueue("default"),
+      await inQueue("also"),
+      await inQueue("mid"),
+      await inQueue("low"),
+    ];
+    // The lower-priority queues' runs are due first, and wait for the others; queues of one priority
+    // give their runs by due time, interleaved.
+    const midRun = await due(mid.id, 50);
+    const lowRun = await due(low.id, 40);
+    const alsoRun = await due(also.id, 15);
+    const standardRuns = [await due(standard.id, 20), await due(standard.id, 10)];
+    const claim = async (body: ClaimRequest) =>
+      (await api().claimFlowRuns({ body })).runs.map(({ flowRun }) => flowRun.id);
+    expect(await claim({ workerName: "w", workPoolName: "ordered", limit: 5 })).toEqual([
+      standardRuns[0]!.id,
+      alsoRun.id,
+      standardRuns[1]!.id,
+      midRun.id,
+      lowRun.id,
+    ]);
+
+    // Served deployments: the earliest due of all of them, among more than a pass reads of each.
+    const served = [
+      await api().createDeployment({ body: { name: "served-a", flowName: "ordered" } }),
+      await api().createDeployment({ body: { name: "served-b", flowName: "ordered" } }),
+    ];
+    const waiting: FlowRun[] = [];
+    for (let i = 0; i < 210; i++) waiting.push(await due(served[0]!.id, 10 + i / 100));
+    const earliestOfB = await due(served[1]!.id, 11.005);
+    const request = { workerName: "serve", deploymentIds: served.map((d) => d.id), limit: 3 };
+    expect(await claim(request)).toEqual([waiting[209]!.id, waiting[208]!.id, waiting[207]!.id]);
+    expect(await claim({ ...request, limit: 1 })).toEqual([waiting[206]!.id]);
+    const rest = [...(await claim({ ...request, limit: 100 })), ...(await claim({ ...request, limit: 100 }))];
+    // B's run, due 11.005 minutes ago, comes between the runs due at 11.01 and 11 (101 and 100).
+    expect(rest.indexOf(earliestOfB.id)).toBe(rest.indexOf(waiting[101]!.id) + 1);
+    expect(rest.indexOf(waiting[100]!.id)).toBe(rest.indexOf(earliestOfB.id) + 1);
+  });
+
   it("gives the pool's job template defaults under the deployment's job variables", async () => {
     await api().createWorkPool({
       body: {

@@ -676,6 +676,37 @@ const sharedGlobalLeases: Migration = {
   },
 };
 
+/**
+ * Indexes that keep a claim pass's work independent of how many runs wait: a queue's and a served
+ * deployment's due runs in the order a claim takes them (the id breaks ties, so the first few are read
+ * and no sort of them all is needed), and the runs a process holds (claims.ts heldByProcess, spelled
+ * the same here), few at any time, by pool and by deployment, instead of every waiting run of either.
+ */
+const claimIndexes: Migration = {
+  async up(db: Db) {
+    await db.schema.dropIndex("flow_runs_queue_schedule").execute();
+    for (const [name, column] of [
+      ["flow_runs_queue_due", "work_queue_id"],
+      ["flow_runs_deployment_due", "deployment_id"],
+    ] as const) {
+      await db.schema
+        .createIndex(name)
+        .on("flow_runs")
+        .columns([column, "state_type", "next_scheduled_start_time", "id"])
+        .execute();
+    }
+    const held = sql<boolean>`state_type IN ('PENDING', 'RUNNING', 'CANCELLING') OR (state_type IN ('SCHEDULED', 'PAUSED') AND last_heartbeat IS NOT NULL)`;
+    for (const column of ["work_pool_name", "deployment_id"]) {
+      await db.schema
+        .createIndex(`flow_runs_held_${column}`)
+        .on("flow_runs")
+        .column(column)
+        .where(held)
+        .execute();
+    }
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -699,6 +730,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0018_flow_run_inputs": flowRunInputs,
     "0019_deployment_triggers": deploymentTriggers,
     "0020_shared_global_leases": sharedGlobalLeases,
+    "0021_claim_indexes": claimIndexes,
   };
   return { getMigrations: async () => migrations };
 }

@@ -322,7 +322,7 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
 
   // Lock order: pool, then deployments. Touching a row with an UPDATE takes its lock on PostgreSQL
   // (SQLite's BEGIN IMMEDIATE already serializes writers).
-  let queues: { id: string; limit: number | null }[] = [];
+  let queues: { id: string; limit: number | null; priority: number }[] = [];
   let poolLimit: number | null = null;
   let poolName: string | null = null;
   if (request.workPoolName !== undefined) {
@@ -338,16 +338,17 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
     if (missing.length > 0) throw notFound("work queue", `${poolName}/${missing[0]}`);
     queues = rows
       .filter((row) => row.paused === 0)
-      .map((row) => ({ id: row.id, limit: row.concurrencyLimit }));
+      .map((row) => ({ id: row.id, limit: row.concurrencyLimit, priority: row.priority }));
     if (queues.length === 0) return empty;
   }
 
   // Candidate runs: due, SCHEDULED, in the caller's queues (by priority) or deployments; for a pool,
   // read with the runs holding its limits (no run can start holding them without its lock, held now).
+  const lookIn = scopesOf(request, queues);
   const { due, holding: poolHolding } =
     poolName !== null
-      ? await candidatesWithHolding(trx, request, queues, nowIso, poolName)
-      : { due: await candidates(trx, request, queues, nowIso), holding: [] };
+      ? await candidatesWithHolding(trx, request, lookIn, nowIso, poolName)
+      : { due: await candidates(trx, request, lookIn, nowIso), holding: [] };
   if (due.length === 0) return { ...empty, nextDue: await nextDueTime(trx, request, queues, nowIso) };
 
   // Locked in id order, as every claim locks them.
@@ -517,24 +518,75 @@ function scheduledRuns(trx: Trx, request: Request, queues: { id: string }[]) {
         .where("flowRuns.workPoolName", "is", null);
 }
 
+/** Where a claim looks for due runs: a pool's queue (with its priority) or a served deployment. */
+interface Scope {
+  id: string;
+  priority: number;
+}
+
+const scopesOf = (request: Request, queues: readonly Scope[]): Scope[] =>
+  request.workPoolName !== undefined
+    ? [...queues]
+    : (request.deploymentIds ?? []).map((id) => ({ id, priority: 0 }));
+
 /**
  * Due runs, higher-priority queues first and, within a queue, the earliest due first, with their
- * deployment's concurrency limit and collision strategy.
+ * deployment's concurrency limit and collision strategy. Each queue (or served deployment) gives its
+ * earliest due runs by its own index, in order, and only those are merged and joined: the work of a
+ * pass does not grow with the runs waiting (sorting them all took 24 ms with 3,000 queued).
  */
-function candidatesQuery(trx: Trx, request: Request, queues: { id: string }[], nowIso: string) {
-  return scheduledRuns(trx, request, queues)
-    .leftJoin("workQueues", "workQueues.id", "flowRuns.workQueueId")
-    .leftJoin("deployments", "deployments.id", "flowRuns.deploymentId")
-    .select(["deployments.concurrencyLimit as deploymentLimit", "deployments.collisionStrategy"])
-    .where("flowRuns.nextScheduledStartTime", "<=", nowIso)
-    .orderBy("workQueues.priority")
-    .orderBy("flowRuns.nextScheduledStartTime")
-    .orderBy("flowRuns.id")
+function candidatesQuery(trx: Trx, request: Request, scopes: readonly Scope[], nowIso: string) {
+  const dueIn = (scope: Scope, index: number) => {
+    const inScope = trx
+      .selectFrom("flowRuns")
+      .select([
+        "flowRuns.id",
+        "flowRuns.workPoolName",
+        "flowRuns.workQueueId",
+        "flowRuns.deploymentId",
+        "flowRuns.nextScheduledStartTime",
+        "flowRuns.created",
+        // Typed, or PostgreSQL would order the bound number as text ("10" before "5").
+        sql<number>`cast(${scope.priority} as integer)`.as("priority"),
+      ])
+      .where("flowRuns.stateType", "=", "SCHEDULED")
+      .where("flowRuns.lastHeartbeat", "is", null) // not awaiting a retry in its own process
+      .where("flowRuns.nextScheduledStartTime", "<=", nowIso);
+    const scoped =
+      request.workPoolName !== undefined
+        ? inScope.where("flowRuns.workQueueId", "=", scope.id)
+        : inScope.where("flowRuns.deploymentId", "=", scope.id).where("flowRuns.workPoolName", "is", null);
+    // Wrapped, so that its ORDER BY and LIMIT stay its own inside the UNION ALL (both databases).
+    const earliest = scoped
+      .orderBy("flowRuns.nextScheduledStartTime")
+      .orderBy("flowRuns.id")
+      .limit(CANDIDATES_PER_PASS)
+      .as(`scope${index}`);
+    return trx.selectFrom(earliest).selectAll();
+  };
+  const [first, ...rest] = scopes.map(dueIn);
+  const union = rest.reduce((all, next) => all.unionAll(next), first!);
+  return trx
+    .selectFrom(union.as("due"))
+    .leftJoin("deployments", "deployments.id", "due.deploymentId")
+    .select([
+      "due.id",
+      "due.workPoolName",
+      "due.workQueueId",
+      "due.deploymentId",
+      "due.nextScheduledStartTime",
+      "due.created",
+      "deployments.concurrencyLimit as deploymentLimit",
+      "deployments.collisionStrategy",
+    ])
+    .orderBy("due.priority")
+    .orderBy("due.nextScheduledStartTime")
+    .orderBy("due.id")
     .limit(CANDIDATES_PER_PASS);
 }
 
-const candidates = (trx: Trx, request: Request, queues: { id: string }[], nowIso: string) =>
-  candidatesQuery(trx, request, queues, nowIso).execute();
+const candidates = (trx: Trx, request: Request, scopes: readonly Scope[], nowIso: string) =>
+  scopes.length === 0 ? Promise.resolve([]) : candidatesQuery(trx, request, scopes, nowIso).execute();
 
 /**
  * Locks a work pool (an UPDATE takes its row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE holds the
@@ -551,7 +603,7 @@ async function lockPool(trx: Trx, poolName: string, queueNames: readonly string[
   const queuesOf = (poolId: string) => {
     let query = trx
       .selectFrom("workQueues")
-      .select(["id", "name", "concurrencyLimit", "paused"])
+      .select(["id", "name", "concurrencyLimit", "paused", "priority"])
       .where("workPoolId", "=", poolId);
     if (queueNames?.length) query = query.where("name", "in", queueNames);
     return query.orderBy("priority").orderBy("name");
@@ -573,13 +625,21 @@ async function lockPool(trx: Trx, poolName: string, queueNames: readonly string[
       "workQueues.name as queueName",
       "workQueues.concurrencyLimit as queueLimit",
       "workQueues.paused as queuePaused",
+      "workQueues.priority as queuePriority",
     ])
     .orderBy("workQueues.priority")
     .orderBy("workQueues.name")
     .execute();
   const first = rows[0];
   if (!first) return null;
-  const { queueId: _id, queueName: _name, queueLimit: _limit, queuePaused: _paused, ...pool } = first;
+  const {
+    queueId: _id,
+    queueName: _name,
+    queueLimit: _limit,
+    queuePaused: _paused,
+    queuePriority: _priority,
+    ...pool
+  } = first;
   const queues = rows.flatMap((row) =>
     row.queueId === null
       ? []
@@ -589,6 +649,7 @@ async function lockPool(trx: Trx, poolName: string, queueNames: readonly string[
             name: row.queueName!,
             concurrencyLimit: row.queueLimit,
             paused: row.queuePaused!,
+            priority: row.queuePriority!,
           },
         ],
   );
@@ -602,13 +663,13 @@ async function lockPool(trx: Trx, poolName: string, queueNames: readonly string[
 async function candidatesWithHolding(
   trx: Trx,
   request: Request,
-  queues: { id: string }[],
+  scopes: readonly Scope[],
   nowIso: string,
   poolName: string,
 ) {
   const rows = await trx
     .selectFrom(
-      candidatesQuery(trx, request, queues, nowIso)
+      candidatesQuery(trx, request, scopes, nowIso)
         .select(sql<number>`0`.as("holding"))
         .as("due"),
     )
