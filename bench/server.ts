@@ -113,12 +113,17 @@ export async function startBenchReplicas(count: number): Promise<BenchReplicas> 
   return { apiUrls: children.map((child) => child.apiUrl), stop };
 }
 
-/** Runs bench/server-process.mjs on the built server (as users run it) and waits for its URL. */
+/**
+ * Runs bench/server-process.mjs on the built server (as users run it) and waits for its URL.
+ * BATON_BENCH_SERVER_NODE_ARGS adds Node flags to it, e.g. `--cpu-prof --cpu-prof-dir=DIR` for a
+ * profile of the server's side (read it with bench/profile.ts).
+ */
 async function startChild(
   databaseUrl: string,
   home: string,
 ): Promise<{ apiUrl: string; pid: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [CHILD, databaseUrl, home], {
+  const nodeArgs = process.env.BATON_BENCH_SERVER_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, CHILD, databaseUrl, home], {
     stdio: ["pipe", "pipe", "inherit"],
     env: { ...process.env, BATON_API_KEY: "" },
   });
