@@ -221,3 +221,41 @@ describe.each(DIALECTS)("readiness (%s)", (dialect) => {
     expect((await fetch(`${server.apiUrl}/health`)).status).toBe(200);
   });
 });
+
+describe.skipIf(!TEST_POSTGRES_URL)(
+  "prepared statements when a newer server's migration changes a table",
+  () => {
+    let server: TestServer;
+    beforeAll(async () => {
+      server = await startTestServer("postgres", { services: false });
+    });
+    afterAll(async () => {
+      await server.stop();
+    });
+
+    it("carries on: statements whose plans went stale are carried out again, in and out of transactions", async () => {
+      const api = server.client.api;
+      const deployment = await api.createDeployment({ body: { name: "migrated", flowName: "migrated" } });
+      // Each statement runs more than five times on the pool's connections: prepared, plans kept.
+      const runs = [];
+      for (let i = 0; i < 12; i++)
+        runs.push(await api.createDeploymentRun({ params: { id: deployment.id }, body: {} }));
+      for (const run of runs.slice(0, 6)) {
+        await api.setFlowRunState({ params: { id: run.id }, body: { state: { type: "PENDING" } } });
+        await api.readFlowRun({ params: { id: run.id } });
+      }
+
+      // What a newer server's migration does: the runs' table returns one more column.
+      await withClient(server.database.url, (client) =>
+        client.query("ALTER TABLE flow_runs ADD COLUMN added_by_a_newer_server integer"),
+      );
+      for (const [i, run] of runs.entries()) {
+        // A transaction (the state change, RETURNING every column) and a lone read.
+        const type = i < 6 ? "RUNNING" : "PENDING";
+        const answer = await api.setFlowRunState({ params: { id: run.id }, body: { state: { type } } });
+        expect(answer.status, answer.reason).toBe("ACCEPT");
+        expect((await api.readFlowRun({ params: { id: run.id } })).state?.type).toBe(type);
+      }
+    });
+  },
+);

@@ -10,6 +10,7 @@ import {
   type TransactionSettings,
 } from "kysely";
 import { BatonError } from "@baton/core";
+import { isStalePlan } from "./prepared-statements.js";
 
 /**
  * Surviving a PostgreSQL connection that dies under a request (a restart, a failover, an admin's
@@ -20,6 +21,8 @@ import { BatonError } from "@baton/core";
  * sent (nothing of it was committed, so `transaction().execute(fn)` runs fn again); a lone read; any
  * statement the client refused to send because it already knew its connection was gone. Never tried
  * again: a COMMIT or a lone write that was sent, since it may have committed before the answer was lost.
+ * Also tried again: a statement refused because its prepared plan went stale (prepared-statements.ts),
+ * which PostgreSQL did not carry out.
  */
 
 // SQLSTATE classes and codes of a connection that went away: 08 connection exceptions, 57P01–57P03
@@ -65,7 +68,7 @@ async function retrying<T>(attempt: () => Promise<T>): Promise<T> {
     try {
       return await attempt();
     } catch (error) {
-      if (!isConnectionLost(error)) throw error;
+      if (!isConnectionLost(error) && !isStalePlan(error)) throw error;
       const delay = RETRY_DELAYS_MS[tries];
       if (delay === undefined) throw unreachable(error);
       await new Promise((resolve) => setTimeout(resolve, delay));
@@ -108,8 +111,9 @@ class CheckedOutConnection implements DatabaseConnection {
     try {
       return await this.inner.executeQuery<R>(query);
     } catch (error) {
-      if (!isConnectionLost(error)) throw error;
       // A transaction is tried again as a whole (ResilientKysely), never statement by statement.
+      if (isStalePlan(error) && !this.inTransaction) return this.inner.executeQuery<R>(query);
+      if (!isConnectionLost(error)) throw error;
       if (this.inTransaction) throw error;
       if (!isRead(query) && !neverSent(error)) throw outcomeUnknown(error);
       return retrying(async () => {

@@ -15,6 +15,7 @@ import {
 import pg from "pg";
 import { BatonError } from "@baton/core";
 import { ResilientKysely, ResilientPostgresDialect } from "./connection-loss.js";
+import { prepareStatements } from "./prepared-statements.js";
 import { migrationProvider } from "./migrations.js";
 import type { Database } from "./schema.js";
 
@@ -114,7 +115,10 @@ export function openDatabase(url: string, poolSize = DEFAULT_POOL_SIZE): Db {
     // attached then): the statement in flight fails, the next one is refused, and the pool drops the
     // client when it comes back. connection-loss.ts decides what is tried again.
     pool.on("error", () => undefined);
-    pool.on("connect", (client) => client.on("error", () => undefined));
+    pool.on("connect", (client) => {
+      client.on("error", () => undefined);
+      prepareStatements(client);
+    });
     const kysely = new ResilientKysely<Database>({
       dialect: new ResilientPostgresDialect({ pool }),
       plugins,

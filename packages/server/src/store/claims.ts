@@ -38,14 +38,18 @@ export const IN_FLIGHT_STATES = ["PENDING", "RUNNING", "CANCELLING"] as const;
  * paused in their process (such runs keep their heartbeat; a suspended one has none: see set-state.ts).
  * They count against the limits and nobody else claims them.
  */
-export const heldByProcess = (eb: ExpressionBuilder<Database, "flowRuns">) =>
-  eb.or([
-    eb("flowRuns.stateType", "in", IN_FLIGHT_STATES),
+export const heldByProcess = (eb: ExpressionBuilder<Database, "flowRuns">) => {
+  // Written into the SQL, not bound: a plan PostgreSQL keeps for the statement can then use the
+  // partial indexes of held runs (migrations.ts claimIndexes), which only match these very values.
+  const states = (types: readonly StateType[]) => types.map((type) => sql.lit(type));
+  return eb.or([
+    eb("flowRuns.stateType", "in", states(IN_FLIGHT_STATES)),
     eb.and([
-      eb("flowRuns.stateType", "in", ["SCHEDULED", "PAUSED"]),
+      eb("flowRuns.stateType", "in", states(["SCHEDULED", "PAUSED"])),
       eb("flowRuns.lastHeartbeat", "is not", null),
     ]),
   ]);
+};
 
 interface Pass extends PassOutcome {
   /** Each claimed run's last change: its row is the run as the claim leaves it. */
