@@ -270,6 +270,25 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     expect(rest.indexOf(waiting[100]!.id)).toBe(rest.indexOf(earliestOfB.id) + 1);
   });
 
+  it("answers a waiting claim when a run scheduled later, in any of its queues, becomes due", async () => {
+    await api().createWorkPool({ body: { name: "later", type: "process" } });
+    await api().createWorkQueue({ params: { pool: "later" }, body: { name: "second", priority: 3 } });
+    const deployment = await api().createDeployment({
+      body: { name: "later", flowName: "later", workPoolName: "later", workQueueName: "second" },
+    });
+    const scheduledTime = new Date(Date.now() + 1500).toISOString();
+    const run = await api().createDeploymentRun({
+      params: { id: deployment.id },
+      body: { state: { type: "SCHEDULED", scheduledTime } },
+    });
+    const { runs } = await api().claimFlowRuns({
+      body: { workerName: "w", workPoolName: "later", waitSeconds: 10 },
+    });
+    expect(runs.map(({ flowRun }) => flowRun.id)).toEqual([run.id]);
+    // Claimed once due, not before: the claim slept until the run's time, then passed again.
+    expect(runs[0]!.flowRun.state!.timestamp >= scheduledTime).toBe(true);
+  });
+
   it("gives the pool's job template defaults under the deployment's job variables", async () => {
     await api().createWorkPool({
       body: {

@@ -353,7 +353,7 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
     poolName !== null
       ? await candidatesWithHolding(trx, request, lookIn, nowIso, poolName)
       : { due: await candidates(trx, request, lookIn, nowIso), holding: [] };
-  if (due.length === 0) return { ...empty, nextDue: await nextDueTime(trx, request, queues, nowIso) };
+  if (due.length === 0) return { ...empty, nextDue: await nextDueTime(trx, request, lookIn, nowIso) };
 
   // Locked in id order, as every claim locks them.
   const limitedDeployments = [
@@ -498,30 +498,6 @@ async function taskClaimPass(trx: Trx, request: z.output<typeof TaskRunClaimRequ
 /** At most this many candidates are read per pass; limits may skip some of them. */
 const CANDIDATES_PER_PASS = 200;
 
-function scheduledRuns(trx: Trx, request: Request, queues: { id: string }[]) {
-  const query = trx
-    .selectFrom("flowRuns")
-    .select([
-      "flowRuns.id",
-      "flowRuns.workPoolName",
-      "flowRuns.workQueueId",
-      "flowRuns.deploymentId",
-      "flowRuns.nextScheduledStartTime",
-      "flowRuns.created",
-    ])
-    .where("flowRuns.stateType", "=", "SCHEDULED")
-    .where("flowRuns.lastHeartbeat", "is", null); // not awaiting a retry in its own process
-  return request.workPoolName !== undefined
-    ? query.where(
-        "flowRuns.workQueueId",
-        "in",
-        queues.map((queue) => queue.id),
-      )
-    : query
-        .where("flowRuns.deploymentId", "in", request.deploymentIds ?? [])
-        .where("flowRuns.workPoolName", "is", null);
-}
-
 /** Where a claim looks for due runs: a pool's queue (with its priority) or a served deployment. */
 interface Scope {
   id: string;
@@ -533,6 +509,52 @@ const scopesOf = (request: Request, queues: readonly Scope[]): Scope[] =>
     ? [...queues]
     : (request.deploymentIds ?? []).map((id) => ({ id, priority: 0 }));
 
+/** A scope's runs waiting to be claimed, in the order its index keeps them (due time, then id). */
+function scheduledIn(trx: Trx, request: Request, scope: Scope) {
+  const query = trx
+    .selectFrom("flowRuns")
+    .select([
+      "flowRuns.id",
+      "flowRuns.workPoolName",
+      "flowRuns.workQueueId",
+      "flowRuns.deploymentId",
+      "flowRuns.nextScheduledStartTime",
+      "flowRuns.created",
+      // Typed, or PostgreSQL would order the bound number as text ("10" before "5").
+      sql<number>`cast(${scope.priority} as integer)`.as("priority"),
+    ])
+    .where("flowRuns.stateType", "=", "SCHEDULED")
+    .where("flowRuns.lastHeartbeat", "is", null) // not awaiting a retry in its own process
+    .orderBy("flowRuns.nextScheduledStartTime")
+    .orderBy("flowRuns.id");
+  return request.workPoolName !== undefined
+    ? query.where("flowRuns.workQueueId", "=", scope.id)
+    : query.where("flowRuns.deploymentId", "=", scope.id).where("flowRuns.workPoolName", "is", null);
+}
+
+/**
+ * The first `count` runs of each scope (`part` narrows them), as one UNION ALL: each part is wrapped,
+ * so that its ORDER BY and LIMIT stay its own (both databases).
+ */
+function firstOfEach(
+  trx: Trx,
+  request: Request,
+  scopes: readonly Scope[],
+  count: number,
+  part: (runs: ReturnType<typeof scheduledIn>) => ReturnType<typeof scheduledIn>,
+) {
+  const [first, ...rest] = scopes.map((scope, index) =>
+    trx
+      .selectFrom(
+        part(scheduledIn(trx, request, scope))
+          .limit(count)
+          .as(`scope${index}`),
+      )
+      .selectAll(),
+  );
+  return rest.reduce((all, next) => all.unionAll(next), first!);
+}
+
 /**
  * Due runs, higher-priority queues first and, within a queue, the earliest due first, with their
  * deployment's concurrency limit and collision strategy. Each queue (or served deployment) gives its
@@ -540,36 +562,9 @@ const scopesOf = (request: Request, queues: readonly Scope[]): Scope[] =>
  * pass does not grow with the runs waiting (sorting them all took 24 ms with 3,000 queued).
  */
 function candidatesQuery(trx: Trx, request: Request, scopes: readonly Scope[], nowIso: string) {
-  const dueIn = (scope: Scope, index: number) => {
-    const inScope = trx
-      .selectFrom("flowRuns")
-      .select([
-        "flowRuns.id",
-        "flowRuns.workPoolName",
-        "flowRuns.workQueueId",
-        "flowRuns.deploymentId",
-        "flowRuns.nextScheduledStartTime",
-        "flowRuns.created",
-        // Typed, or PostgreSQL would order the bound number as text ("10" before "5").
-        sql<number>`cast(${scope.priority} as integer)`.as("priority"),
-      ])
-      .where("flowRuns.stateType", "=", "SCHEDULED")
-      .where("flowRuns.lastHeartbeat", "is", null) // not awaiting a retry in its own process
-      .where("flowRuns.nextScheduledStartTime", "<=", nowIso);
-    const scoped =
-      request.workPoolName !== undefined
-        ? inScope.where("flowRuns.workQueueId", "=", scope.id)
-        : inScope.where("flowRuns.deploymentId", "=", scope.id).where("flowRuns.workPoolName", "is", null);
-    // Wrapped, so that its ORDER BY and LIMIT stay its own inside the UNION ALL (both databases).
-    const earliest = scoped
-      .orderBy("flowRuns.nextScheduledStartTime")
-      .orderBy("flowRuns.id")
-      .limit(CANDIDATES_PER_PASS)
-      .as(`scope${index}`);
-    return trx.selectFrom(earliest).selectAll();
-  };
-  const [first, ...rest] = scopes.map(dueIn);
-  const union = rest.reduce((all, next) => all.unionAll(next), first!);
+  const union = firstOfEach(trx, request, scopes, CANDIDATES_PER_PASS, (runs) =>
+    runs.where("flowRuns.nextScheduledStartTime", "<=", nowIso),
+  );
   return trx
     .selectFrom(union.as("due"))
     .leftJoin("deployments", "deployments.id", "due.deploymentId")
@@ -703,18 +698,22 @@ async function candidatesWithHolding(
   };
 }
 
+/** When the earliest run of the scopes that is not due yet becomes due. */
 async function nextDueTime(
   trx: Trx,
   request: Request,
-  queues: { id: string }[],
+  scopes: readonly Scope[],
   nowIso: string,
 ): Promise<string | null> {
-  const row = await scheduledRuns(trx, request, queues)
-    .where("flowRuns.nextScheduledStartTime", ">", nowIso)
-    .orderBy("flowRuns.nextScheduledStartTime")
-    .limit(1)
+  if (scopes.length === 0) return null;
+  const next = firstOfEach(trx, request, scopes, 1, (runs) =>
+    runs.where("flowRuns.nextScheduledStartTime", ">", nowIso),
+  ).as("next");
+  const row = await trx
+    .selectFrom(next)
+    .select((eb) => eb.fn.min("next.nextScheduledStartTime").as("due"))
     .executeTakeFirst();
-  return row?.nextScheduledStartTime ?? null;
+  return row?.due ?? null;
 }
 
 async function describeClaimed(
