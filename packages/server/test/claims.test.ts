@@ -289,6 +289,53 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     expect(runs[0]!.flowRun.state!.timestamp >= scheduledTime).toBe(true);
   });
 
+  it("claims across more queues and served deployments than one statement reads (a serve process may name 1,000)", async () => {
+    const now = Date.now();
+    const at = (seconds: number) => new Date(now + seconds * 1000).toISOString();
+    const due = (deploymentId: string, seconds: number) =>
+      api().createDeploymentRun({
+        params: { id: deploymentId },
+        body: { state: { type: "SCHEDULED", scheduledTime: at(seconds) } },
+      });
+    // 600 served deployments: more parts than SQLite allows in one UNION ALL (500).
+    const served = [];
+    for (let i = 0; i < 600; i++)
+      served.push(await api().createDeployment({ body: { name: `many-${i}`, flowName: "many" } }));
+    const last = await due(served[599]!.id, -60);
+    const middle = await due(served[250]!.id, -30);
+    const first = await due(served[0]!.id, -10);
+    const later = await api().createDeploymentRun({
+      params: { id: served[450]!.id },
+      body: { state: { type: "SCHEDULED", scheduledTime: new Date(Date.now() + 1500).toISOString() } },
+    });
+    const request = { workerName: "serve", deploymentIds: served.map((d) => d.id), withDeployments: false };
+    const claimed = await api().claimFlowRuns({ body: { ...request, limit: 10 } });
+    expect(claimed.runs.map(({ flowRun }) => flowRun.id)).toEqual([last.id, middle.id, first.id]);
+    // Nothing due: the claim waits for the later run of a later group, and takes it once due.
+    const waited = await api().claimFlowRuns({ body: { ...request, limit: 10, waitSeconds: 10 } });
+    expect(waited.runs.map(({ flowRun }) => flowRun.id)).toEqual([later.id]);
+
+    // A pool of 120 queues, limited to 2 runs: the run it holds counts, whichever group it is in.
+    await api().createWorkPool({ body: { name: "wide", type: "process", concurrencyLimit: 2 } });
+    const inQueue = [];
+    for (let i = 0; i < 119; i++) {
+      await api().createWorkQueue({ params: { pool: "wide" }, body: { name: `q${i}`, priority: i + 2 } });
+      inQueue.push(
+        await api().createDeployment({
+          body: { name: `wide-${i}`, flowName: "many", workPoolName: "wide", workQueueName: `q${i}` },
+        }),
+      );
+    }
+    const held = await due(inQueue[118]!.id, -50);
+    const pool = { workerName: "w", workPoolName: "wide" };
+    expect((await api().claimFlowRuns({ body: { ...pool, limit: 1 } })).runs[0]!.flowRun.id).toBe(held.id);
+    const lowest = await due(inQueue[110]!.id, -40);
+    const highest = await due(inQueue[5]!.id, -20);
+    const next = await api().claimFlowRuns({ body: { ...pool, limit: 5 } });
+    expect(next.runs.map(({ flowRun }) => flowRun.id)).toEqual([highest.id]);
+    expect((await api().readFlowRun({ params: { id: lowest.id } })).state?.type).toBe("SCHEDULED");
+  });
+
   it("gives the pool's job template defaults under the deployment's job variables", async () => {
     await api().createWorkPool({
       body: {

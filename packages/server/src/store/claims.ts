@@ -20,7 +20,7 @@ import type { z } from "zod";
 import { speaksPostgres } from "../db/database.js";
 import type { Database } from "../db/schema.js";
 import type { EventBus } from "../events.js";
-import { fromJson, type StoreContext } from "./context.js";
+import { chunked, fromJson, type StoreContext } from "./context.js";
 import { readDeployments } from "./deployments.js";
 import { toFlowRun } from "./flow-runs.js";
 import { publishStateChange, transitionInTransaction, type Applied } from "./set-state.js";
@@ -498,6 +498,12 @@ async function taskClaimPass(trx: Trx, request: z.output<typeof TaskRunClaimRequ
 /** At most this many candidates are read per pass; limits may skip some of them. */
 const CANDIDATES_PER_PASS = 200;
 
+/**
+ * Scopes read by one statement, a UNION ALL of a part each: SQLite refuses more than 500 parts, and a
+ * serve process may name up to 1,000 deployments. More are read by several statements and merged.
+ */
+const SCOPES_PER_STATEMENT = 100;
+
 /** Where a claim looks for due runs: a pool's queue (with its priority) or a served deployment. */
 interface Scope {
   id: string;
@@ -577,6 +583,7 @@ function candidatesQuery(trx: Trx, request: Request, scopes: readonly Scope[], n
       "due.created",
       "deployments.concurrencyLimit as deploymentLimit",
       "deployments.collisionStrategy",
+      "due.priority",
     ])
     .orderBy("due.priority")
     .orderBy("due.nextScheduledStartTime")
@@ -584,8 +591,24 @@ function candidatesQuery(trx: Trx, request: Request, scopes: readonly Scope[], n
     .limit(CANDIDATES_PER_PASS);
 }
 
-const candidates = (trx: Trx, request: Request, scopes: readonly Scope[], nowIso: string) =>
-  scopes.length === 0 ? Promise.resolve([]) : candidatesQuery(trx, request, scopes, nowIso).execute();
+/** Due candidates of any number of scopes, in claim order: a statement per SCOPES_PER_STATEMENT. */
+async function candidates(trx: Trx, request: Request, scopes: readonly Scope[], nowIso: string) {
+  const groups = chunked(scopes, SCOPES_PER_STATEMENT);
+  const rows = [];
+  for (const group of groups) rows.push(...(await candidatesQuery(trx, request, group, nowIso).execute()));
+  if (groups.length <= 1) return rows;
+  // Merged as one statement orders them (ISO times and ids compare as text).
+  const text = (a: string | null, b: string | null) =>
+    (a ?? "") < (b ?? "") ? -1 : (a ?? "") > (b ?? "") ? 1 : 0;
+  return rows
+    .sort(
+      (a, b) =>
+        a.priority - b.priority ||
+        text(a.nextScheduledStartTime, b.nextScheduledStartTime) ||
+        text(a.id, b.id),
+    )
+    .slice(0, CANDIDATES_PER_PASS);
+}
 
 /**
  * Locks a work pool (an UPDATE takes its row lock on PostgreSQL; SQLite's BEGIN IMMEDIATE holds the
@@ -655,9 +678,28 @@ async function lockPool(trx: Trx, poolName: string, queueNames: readonly string[
   return { pool, queues };
 }
 
+/** The runs holding a pool's limits, in a candidate's columns (its deployment's and priority unused). */
+const heldInPool = (trx: Trx, poolName: string) =>
+  trx
+    .selectFrom("flowRuns")
+    .select([
+      "id",
+      "workPoolName",
+      "workQueueId",
+      "deploymentId",
+      "nextScheduledStartTime",
+      "created",
+      sql<number | null>`null`.as("deploymentLimit"),
+      sql<string | null>`null`.as("collisionStrategy"),
+      sql<number>`0`.as("priority"),
+    ])
+    .where(heldByProcess)
+    .where("workPoolName", "=", poolName);
+
 /**
  * A pool's due candidates (as `candidates` orders them) and the runs holding its limits, in one
- * statement: the critical section under the pool's lock is a round trip shorter.
+ * statement: the critical section under the pool's lock is a round trip shorter. (A pool of more
+ * queues than a statement reads takes a statement per group of them and one for the holding runs.)
  */
 async function candidatesWithHolding(
   trx: Trx,
@@ -666,6 +708,12 @@ async function candidatesWithHolding(
   nowIso: string,
   poolName: string,
 ) {
+  if (scopes.length > SCOPES_PER_STATEMENT) {
+    return {
+      due: await candidates(trx, request, scopes, nowIso),
+      holding: await heldInPool(trx, poolName).execute(),
+    };
+  }
   const rows = await trx
     .selectFrom(
       candidatesQuery(trx, request, scopes, nowIso)
@@ -673,23 +721,7 @@ async function candidatesWithHolding(
         .as("due"),
     )
     .selectAll()
-    .unionAll(
-      trx
-        .selectFrom("flowRuns")
-        .select([
-          "id",
-          "workPoolName",
-          "workQueueId",
-          "deploymentId",
-          "nextScheduledStartTime",
-          "created",
-          sql<number | null>`null`.as("deploymentLimit"),
-          sql<string | null>`null`.as("collisionStrategy"),
-          sql<number>`1`.as("holding"),
-        ])
-        .where(heldByProcess)
-        .where("workPoolName", "=", poolName),
-    )
+    .unionAll(heldInPool(trx, poolName).select(sql<number>`1`.as("holding")))
     .execute();
   // UNION ALL keeps each part's rows in their order: the candidates come first, as ordered.
   return {
@@ -705,15 +737,19 @@ async function nextDueTime(
   scopes: readonly Scope[],
   nowIso: string,
 ): Promise<string | null> {
-  if (scopes.length === 0) return null;
-  const next = firstOfEach(trx, request, scopes, 1, (runs) =>
-    runs.where("flowRuns.nextScheduledStartTime", ">", nowIso),
-  ).as("next");
-  const row = await trx
-    .selectFrom(next)
-    .select((eb) => eb.fn.min("next.nextScheduledStartTime").as("due"))
-    .executeTakeFirst();
-  return row?.due ?? null;
+  let earliest: string | null = null;
+  for (const group of chunked(scopes, SCOPES_PER_STATEMENT)) {
+    const next = firstOfEach(trx, request, group, 1, (runs) =>
+      runs.where("flowRuns.nextScheduledStartTime", ">", nowIso),
+    ).as("next");
+    const row = await trx
+      .selectFrom(next)
+      .select((eb) => eb.fn.min("next.nextScheduledStartTime").as("due"))
+      .executeTakeFirst();
+    const due = row?.due ?? null;
+    if (due !== null && (earliest === null || due < earliest)) earliest = due;
+  }
+  return earliest;
 }
 
 async function describeClaimed(

@@ -45,6 +45,10 @@ export function fromJson<T>(text: string | null | undefined, fallback: T): T {
   return JSON.parse(text) as T;
 }
 
+/** `items` in runs of at most `size`, for statements of bounded size. */
+export const chunked = <T>(items: readonly T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
+
 export const toFlag = (value: boolean | undefined): number => (value ? 1 : 0);
 
 /** One more row than asked tells whether there is a next page. */

@@ -12,7 +12,7 @@ import {
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import type { z } from "zod";
 import type { Database, EventTable } from "../db/schema.js";
-import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
+import { chunked, fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -46,8 +46,6 @@ const UNRELATED: EventRelated = {
 
 // Bounded statements: SQLite allows at most 32766 bound values.
 const CHUNK = 500;
-const chunks = <T>(items: T[]): T[][] =>
-  Array.from({ length: Math.ceil(items.length / CHUNK) }, (_, i) => items.slice(i * CHUNK, (i + 1) * CHUNK));
 
 /**
  * Stores events in the caller's transaction, so that a state change and its event commit together
@@ -65,7 +63,7 @@ async function storeEvents(db: Executor, drafts: readonly CustomEventDraft[]): P
     ),
   ];
   const runs = new Map<string, EventRelated>();
-  for (const ids of chunks(runIds)) {
+  for (const ids of chunked(runIds, CHUNK)) {
     const rows = await db
       .selectFrom("flowRuns")
       .innerJoin("flows", "flows.id", "flowRuns.flowId")
@@ -85,7 +83,8 @@ async function storeEvents(db: Executor, drafts: readonly CustomEventDraft[]): P
   const events = drafts.map((draft) =>
     storedEvent(draft, draft.flowRun ?? (draft.flowRunId ? runs.get(draft.flowRunId) : undefined), occurred),
   );
-  for (const batch of chunks(events)) await db.insertInto("events").values(batch.map(eventRow)).execute();
+  for (const batch of chunked(events, CHUNK))
+    await db.insertInto("events").values(batch.map(eventRow)).execute();
   return events;
 }
 
