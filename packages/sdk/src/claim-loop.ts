@@ -1,14 +1,15 @@
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BatonClient } from "@baton/client";
 import type { ClaimedRun, ClaimRequest } from "@baton/core";
+import { heartbeatIntervalMs } from "./heartbeats.js";
 
 /** How long one claim waits on the server for a run; a run created meanwhile answers it at once. */
 export const LONG_POLL_SECONDS = 20;
-const MAX_BACKOFF_SECONDS = 10;
 
 export interface ClaimLoopOptions {
   client: BatonClient;
-  request: Omit<ClaimRequest, "limit" | "waitSeconds">;
+  request: Omit<ClaimRequest, "limit" | "waitSeconds" | "claimId">;
   /** Runs carried out at once, at most. */
   capacity: number;
   signal: AbortSignal;
@@ -26,27 +27,33 @@ export function claimLoop(options: ClaimLoopOptions): Promise<void> {
   const { client, signal } = options;
   return claimEach({
     ...options,
-    claim: async (limit) =>
+    claim: async (limit, claimId) =>
       (
         await client.api.claimFlowRuns(
-          { body: { ...options.request, limit, waitSeconds: LONG_POLL_SECONDS } },
+          { body: { ...options.request, limit, waitSeconds: LONG_POLL_SECONDS, claimId } },
           signal,
         )
       ).runs,
   });
 }
 
-/** The claim loop over any kind of claim: `claim` long-polls for at most `limit` runs. */
+/**
+ * The claim loop over any kind of claim: `claim` long-polls for at most `limit` runs, in a claim
+ * named `claimId`. A claim that got no answer is sent again under the same name: if the server took
+ * runs for it and its answer was lost (the server died after the COMMIT, the connection dropped), it
+ * answers those runs again rather than leave them held by nobody until crash detection ends them.
+ */
 export async function claimEach<T>(options: {
   capacity: number;
   signal: AbortSignal;
-  claim(limit: number): Promise<T[]>;
+  claim(limit: number, claimId: string): Promise<T[]>;
   start(run: T): Promise<void>;
   onError(error: unknown): void;
 }): Promise<void> {
   const { signal } = options;
   const running = new Set<Promise<void>>();
   let backoff = 0;
+  let claimId = randomUUID();
   while (!signal.aborted) {
     if (running.size >= options.capacity) {
       await Promise.race(running);
@@ -54,13 +61,16 @@ export async function claimEach<T>(options: {
     }
     let runs: T[];
     try {
-      runs = await options.claim(options.capacity - running.size);
+      runs = await options.claim(options.capacity - running.size, claimId);
       backoff = 0;
+      claimId = randomUUID();
     } catch (error) {
       if (signal.aborted) break;
       options.onError(error);
-      backoff = Math.min(backoff * 2 || 0.5, MAX_BACKOFF_SECONDS);
-      await sleep(backoff * 1000, undefined, { signal }).catch(() => undefined);
+      // At most a heartbeat's interval apart: runs the unanswered claim took have no heartbeat until
+      // it is answered, and the server must hear of them before it takes them for crashed.
+      backoff = Math.min(backoff * 2 || 500, heartbeatIntervalMs());
+      await sleep(backoff, undefined, { signal }).catch(() => undefined);
       continue;
     }
     for (const run of runs) {

@@ -2,7 +2,7 @@ import { BatonError } from "@baton/core";
 import { StaleAttemptError } from "./engine.js";
 
 /** How often a process tells the server a run it holds is alive. */
-const heartbeatIntervalMs = () => Number(process.env.BATON_HEARTBEAT_INTERVAL_SECONDS || 10) * 1000;
+export const heartbeatIntervalMs = () => Number(process.env.BATON_HEARTBEAT_INTERVAL_SECONDS || 10) * 1000;
 
 /**
  * Sends `beat` (one heartbeat of a flow run or a background task run) every interval until the

@@ -62,11 +62,17 @@ export async function serveTasks(
     await claimEach<TaskRun>({
       capacity: limit,
       signal: stop.signal,
-      claim: async (limit) =>
+      claim: async (limit, claimId) =>
         (
           await client.api.claimTaskRuns(
             {
-              body: { workerName, taskKeys: [...runners.keys()], limit, waitSeconds: LONG_POLL_SECONDS },
+              body: {
+                workerName,
+                taskKeys: [...runners.keys()],
+                limit,
+                waitSeconds: LONG_POLL_SECONDS,
+                claimId,
+              },
             },
             stop.signal,
           )

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatonError, type FlowRun } from "@baton/core";
 import { runDeployment } from "@baton/sdk";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+import { lossyProxy } from "../../../test/lossy-proxy.js";
 import { startProcess, type TestProcess } from "../../../test/processes.js";
 import { isType, limitSpans, mostAtOnce, waitForRunState } from "../../../test/runs.js";
 
@@ -89,5 +90,50 @@ describe.each(DIALECTS)("serve() on %s", (dialect) => {
     );
     // Each run holds the limit from its PENDING state to its end: the spans must not overlap.
     expect(mostAtOnce(await limitSpans(server.client, finished))).toBe(1);
+  });
+});
+
+describe.each(DIALECTS)("serve() on %s when a claim's answer is lost", (dialect) => {
+  let server: TestServer;
+  let proxy: Awaited<ReturnType<typeof lossyProxy>>;
+  let served: TestProcess;
+  beforeAll(async () => {
+    server = await startTestServer(dialect);
+    // The first claim that took a run is answered by the server, and its answer never arrives.
+    proxy = await lossyProxy(
+      server.apiUrl,
+      (request, answer) =>
+        request.path.endsWith("/flow-runs/claim") &&
+        answer.body.includes('"flowRun"') &&
+        !proxy.requests.some((earlier) => earlier.lost),
+    );
+    served = startProcess([servedFlows], { env: { BATON_API_URL: proxy.url } });
+    await served.waitForLine(/^ready /);
+  });
+  afterAll(async () => {
+    expect(await served.stop()).toBe(0);
+    await proxy.stop();
+    await server.stop();
+  });
+
+  it("claims again under the same name and carries out the run it took, once", async () => {
+    const finished = await runDeployment("greet/api", {
+      parameters: { name: "ada", when: "2031-05-06T07:08:09Z" },
+      client: server.client,
+    });
+    // Carried out by the serve process, not ended by crash detection a heartbeat timeout later.
+    expect(finished.state?.type).toBe("COMPLETED");
+    const history = await server.client.api.listFlowRunStates({ params: { id: finished.id } });
+    expect(history.map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]);
+    expect(finished.attempt).toBe(1);
+
+    const claims = proxy.requests.filter((request) => request.path.endsWith("/flow-runs/claim"));
+    const lost = claims.findIndex((claim) => claim.lost);
+    expect(lost).toBeGreaterThanOrEqual(0);
+    const claimId = (claim: { body: string }) => (JSON.parse(claim.body) as { claimId?: string }).claimId;
+    expect(claimId(claims[lost]!)).toBeDefined();
+    expect(claimId(claims[lost + 1]!)).toBe(claimId(claims[lost]!));
+    // The claim after an answered one is a new one (sent before the run it answered began).
+    expect(claimId(claims[lost + 2]!)).not.toBe(claimId(claims[lost]!));
   });
 });

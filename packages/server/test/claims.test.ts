@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BatonClient } from "@baton/client";
-import type { ClaimRequest, FlowRun } from "@baton/core";
+import type { ClaimRequest, ClaimResult, FlowRun } from "@baton/core";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 import { limitSpans, mostAtOnce } from "../../../test/runs.js";
 
@@ -212,6 +212,63 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     const next = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
     const bare = (await api().claimFlowRuns({ body: { ...request, withDeployments: false } })).runs;
     expect(bare.map((answer) => [answer.flowRun.id, answer.deployment])).toEqual([[next.id, null]]);
+  });
+
+  it("answers a claim sent again under its name with the runs the first took, while they are still its worker's", async () => {
+    await api().createWorkPool({ body: { name: "named", type: "process" } });
+    const pooled = await api().createDeployment({
+      body: { name: "named", flowName: "named", workPoolName: "named" },
+    });
+    const runs = await Promise.all(
+      [0, 1, 2].map(() => api().createDeploymentRun({ params: { id: pooled.id }, body: {} })),
+    );
+    const claim = (workerName: string, claimId: string, limit = 2) =>
+      api().claimFlowRuns({ body: { workerName, workPoolName: "named", claimId, limit } });
+    const ids = (answer: ClaimResult) => answer.runs.map(({ flowRun }) => flowRun.id).sort();
+
+    // The first answer is lost: the same claim sent again gets the same runs, and takes no others.
+    const first = await claim("w", "claim-1");
+    expect(first.runs).toHaveLength(2);
+    const again = await claim("w", "claim-1", 3);
+    expect(ids(again)).toEqual(ids(first));
+    expect(again.runs.map(({ flowRun }) => [flowRun.state?.type, flowRun.attempt])).toEqual([
+      ["PENDING", 1],
+      ["PENDING", 1],
+    ]);
+    expect(again.runs.every(({ deployment }) => deployment?.id === pooled.id)).toBe(true);
+    // The name is the worker's own: another worker's claim of that name takes the third run.
+    const other = await claim("v", "claim-1");
+    expect(ids(other)).toEqual(runs.map((run) => run.id).filter((id) => !ids(first).includes(id)));
+
+    // A run that has ended is not answered again; nor is anything once all of the claim's ended.
+    const [ended, left] = first.runs.map(({ flowRun }) => flowRun);
+    for (const type of ["RUNNING", "COMPLETED"] as const) {
+      await api().setFlowRunState({ params: { id: ended!.id }, body: { state: { type }, attempt: 1 } });
+    }
+    expect(ids(await claim("w", "claim-1"))).toEqual([left!.id]);
+    await api().setFlowRunState({ params: { id: left!.id }, body: { state: { type: "CANCELLED" } } });
+    const rest = await api().createDeploymentRun({ params: { id: pooled.id }, body: {} });
+    expect(ids(await claim("w", "claim-1"))).toEqual([rest.id]);
+
+    // A serve process's claim, which starts its runs, and a task worker's, the same way.
+    const served = await api().createDeployment({ body: { name: "named-served", flowName: "named" } });
+    const run = await api().createDeploymentRun({ params: { id: served.id }, body: {} });
+    const serve = { workerName: "s", deploymentIds: [served.id], start: true, claimId: "claim-2" };
+    const taken = (await api().claimFlowRuns({ body: serve })).runs;
+    expect(taken.map(({ flowRun }) => [flowRun.id, flowRun.state?.type])).toEqual([[run.id, "RUNNING"]]);
+    expect((await api().claimFlowRuns({ body: serve })).runs.map(({ flowRun }) => flowRun.id)).toEqual([
+      run.id,
+    ]);
+    const history = await api().listFlowRunStates({ params: { id: run.id } });
+    expect(history.map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING"]);
+
+    const task = await api().createTaskRun({
+      body: { name: "named-task", taskKey: "named-task", parameters: {}, state: { type: "SCHEDULED" } },
+    });
+    const tasks = { workerName: "t", taskKeys: ["named-task"], claimId: "claim-3" };
+    expect((await api().claimTaskRuns({ body: tasks })).runs.map((taskRun) => taskRun.id)).toEqual([task.id]);
+    const repeated = (await api().claimTaskRuns({ body: tasks })).runs;
+    expect(repeated.map((taskRun) => [taskRun.id, taskRun.state?.type])).toEqual([[task.id, "RUNNING"]]);
   });
 
   it("claims by queue priority, then earliest due, across queues and served deployments, however many wait", async () => {

@@ -641,6 +641,12 @@ export const ClaimRequest = z.strictObject({
    * its own and asks without them: two reads fewer between the claim and the flow's first line.
    */
   withDeployments: z.boolean().default(true),
+  /**
+   * Names this claim (any unique string, a UUID say). A claim sent again with the same claimId after
+   * its answer was lost (the server died or the connection dropped) is answered with the runs the
+   * first one took, while they are still the same worker's, instead of taking others.
+   */
+  claimId: z.string().min(1).max(200).optional(),
 });
 export type ClaimRequest = z.input<typeof ClaimRequest>;
 export const ClaimedRun = z.object({
@@ -659,6 +665,8 @@ export const TaskRunClaimRequest = z.strictObject({
   taskKeys: z.array(z.string().min(1).max(500)).min(1).max(1000),
   limit: z.number().int().min(1).max(100).default(1),
   waitSeconds: z.number().min(0).max(60).default(0),
+  /** As a flow run claim's. */
+  claimId: z.string().min(1).max(200).optional(),
 });
 export type TaskRunClaimRequest = z.input<typeof TaskRunClaimRequest>;
 /** Claimed task runs, RUNNING (or PENDING when the rules kept them from starting). */

@@ -707,6 +707,18 @@ const claimIndexes: Migration = {
   },
 };
 
+/**
+ * The claim that took a run, named by its claimer: a claim sent again after its answer was lost (the
+ * server died or the connection dropped after the COMMIT) is answered with the runs it took then.
+ */
+const claimIds: Migration = {
+  async up(db: Db) {
+    for (const table of ["flow_runs", "task_runs"]) {
+      await db.schema.alterTable(table).addColumn("claim_id", "text").execute();
+    }
+  },
+};
+
 /** Every migration, in order. Add new ones at the end; never edit one that has shipped. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
@@ -731,6 +743,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     "0019_deployment_triggers": deploymentTriggers,
     "0020_shared_global_leases": sharedGlobalLeases,
     "0021_claim_indexes": claimIndexes,
+    "0022_claim_ids": claimIds,
   };
   return { getMigrations: async () => migrations };
 }

@@ -78,6 +78,8 @@ export interface FlowRunTable extends RunColumns {
   nextScheduledStartTime: string | null;
   lastHeartbeat: string | null;
   workerName: string | null;
+  /** The claim that took the run, as its claimer named it (ClaimRequest.claimId). */
+  claimId: Generated<string | null>;
   /** Raised by every claim: the attempt that holds the run (see docs/reliability.md). */
   attempt: Generated<number>;
   /** Resumes after suspend(): a run resumed so starts again and reuses its completed tasks. */
@@ -107,6 +109,7 @@ export interface TaskRunTable extends RunColumns {
   nextScheduledStartTime: Generated<string | null>;
   lastHeartbeat: Generated<string | null>;
   workerName: Generated<string | null>;
+  claimId: Generated<string | null>;
   attempt: Generated<number>;
 }
 

@@ -15,15 +15,21 @@ import {
   type TaskRunClaimRequest,
   type TaskRunClaimResult,
 } from "@baton/core";
-import { sql, type ExpressionBuilder, type QueryCreator, type Transaction } from "kysely";
+import { sql, type ExpressionBuilder, type QueryCreator, type Selectable, type Transaction } from "kysely";
 import type { z } from "zod";
 import { speaksPostgres } from "../db/database.js";
-import type { Database } from "../db/schema.js";
+import type { Database, TaskRunTable } from "../db/schema.js";
 import type { EventBus } from "../events.js";
 import { chunked, fromJson, type StoreContext } from "./context.js";
 import { readDeployments } from "./deployments.js";
-import { toFlowRun } from "./flow-runs.js";
-import { publishStateChange, transitionInTransaction, type Applied } from "./set-state.js";
+import { flowRunRows, toFlowRun } from "./flow-runs.js";
+import {
+  publishStateChange,
+  transitionInTransaction,
+  type Applied,
+  type Claimant,
+  type FlowRunRow,
+} from "./set-state.js";
 import { toTaskRun } from "./task-runs.js";
 import { jobVariablesForRun } from "./work-pools.js";
 
@@ -51,9 +57,7 @@ export const heldByProcess = (eb: ExpressionBuilder<Database, "flowRuns">) => {
   ]);
 };
 
-interface Pass extends PassOutcome {
-  /** Each claimed run's last change: its row is the run as the claim leaves it. */
-  claimed: Applied[];
+interface Pass extends PassOutcome<FlowRunRow> {
   /**
    * Every change of the pass in order, to publish once committed: claims, starts (serve), and runs
    * cancelled because their deployment was full and cancels new runs (CANCEL_NEW).
@@ -86,7 +90,7 @@ export async function claimFlowRuns(
   }
   const kind = claimKind(request);
   if (serverClaimsOf(ctx.events).pollToMark(kind)) await markPolled(ctx, request);
-  const pass = await longPoll(ctx, kind, request, closed, (trx) => claimPass(ctx, trx, request));
+  const pass = await longPoll(ctx, kind, request, closed, (trx) => claimPass(trx, request));
   return { runs: pass ? await describeClaimed(ctx, pass, request.withDeployments) : [] };
 }
 
@@ -102,12 +106,13 @@ export async function claimTaskRuns(
 ): Promise<TaskRunClaimResult> {
   const kind = `tasks ${[...request.taskKeys].sort().join(",")}`;
   const pass = await longPoll(ctx, kind, request, closed, (trx) => taskClaimPass(trx, request));
-  return { runs: pass ? pass.claimed.map((applied) => toTaskRun(applied.taskRunRow!)) : [] };
+  return { runs: pass ? pass.claimed.map(toTaskRun) : [] };
 }
 
 /** What a claim pass leaves for its long poll. */
-interface PassOutcome {
-  claimed: Applied[];
+interface PassOutcome<Row = unknown> {
+  /** The claimed runs' rows as the claim left them. */
+  claimed: Row[];
   changes: Applied[];
   claimedDue: string[];
   nextDue: string | null;
@@ -312,7 +317,7 @@ function mayFreeTaskWork(event: BatonEvent): boolean {
   );
 }
 
-async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise<Pass> {
+async function claimPass(trx: Trx, request: Request): Promise<Pass> {
   const now = new Date();
   const nowIso = now.toISOString();
   const empty: Pass = {
@@ -344,6 +349,11 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
       .filter((row) => row.paused === 0)
       .map((row) => ({ id: row.id, limit: row.concurrencyLimit, priority: row.priority }));
     if (queues.length === 0) return empty;
+  }
+  // Read once the pool is locked, so that a first claim of this name still in progress has committed.
+  if (request.claimId !== undefined) {
+    const earlier = await claimedEarlier(trx, request);
+    if (earlier.length > 0) return { ...empty, claimed: earlier };
   }
 
   // Candidate runs: due, SCHEDULED, in the caller's queues (by priority) or deployments; for a pool,
@@ -412,16 +422,43 @@ async function claimPass(ctx: StoreContext, trx: Trx, request: Request): Promise
     const applied = await transitionInTransaction(trx, "flow", run.id, state, { force: false });
     if (applied.changed) changes.push(applied);
   }
-  const claimed: Applied[] = [];
+  const claimed: FlowRunRow[] = [];
   const claimedDue: string[] = [];
   for (const run of admitted) {
-    const last = await claimRun(trx, "flow", run.id, request.workerName, request.start, changes);
+    const last = await claimRun(trx, "flow", run.id, claimantOf(request), request.start, changes);
     if (!last) continue;
-    claimed.push(last);
+    claimed.push(last.flowRunRow!);
     const scheduled = run.nextScheduledStartTime ?? run.created;
     claimedDue.push(scheduled > run.created ? scheduled : run.created);
   }
   return { ...empty, claimed, changes, claimedDue };
+}
+
+/** The states a claim leaves its runs in: a claim sent again answers its runs while they are so. */
+const CLAIMED_STATES: StateType[] = ["PENDING", "RUNNING"];
+
+/** Who a claim is for. */
+const claimantOf = (request: { workerName: string; claimId?: string | undefined }): Claimant => ({
+  workerName: request.workerName,
+  claimId: request.claimId ?? null,
+});
+
+/**
+ * The runs an earlier claim of the same name took that are still its worker's and not under way
+ * elsewhere: its answer was lost, and they are answered again. Read through the indexes of the
+ * runs held in the pool or by the deployments.
+ */
+async function claimedEarlier(trx: Trx, request: Request): Promise<FlowRunRow[]> {
+  const runs = flowRunRows(trx)
+    .where(heldByProcess)
+    .where("flowRuns.stateType", "in", CLAIMED_STATES)
+    .where("flowRuns.workerName", "=", request.workerName)
+    .where("flowRuns.claimId", "=", request.claimId!);
+  if (request.workPoolName !== undefined) {
+    return runs.where("flowRuns.workPoolName", "=", request.workPoolName).execute();
+  }
+  const deployments = request.deploymentIds ?? [];
+  return deployments.length === 0 ? [] : runs.where("flowRuns.deploymentId", "in", deployments).execute();
 }
 
 /**
@@ -434,7 +471,7 @@ async function claimRun(
   trx: Trx,
   kind: "flow" | "task",
   id: string,
-  claimedBy: string,
+  claimedBy: Claimant,
   start: boolean,
   changes: Applied[],
 ): Promise<Applied | null> {
@@ -454,17 +491,30 @@ async function claimRun(
   return started;
 }
 
+/** Background task runs (no flow run) of the claim's task keys. */
+const backgroundRunsOf = (trx: Trx, taskKeys: string[]) =>
+  trx.selectFrom("taskRuns").where("flowRunId", "is", null).where("taskKey", "in", taskKeys);
+
 /** Background task runs of the claim's task keys that wait for a task worker. */
 function scheduledTaskRuns(trx: Trx, taskKeys: string[]) {
-  return trx
-    .selectFrom("taskRuns")
-    .where("flowRunId", "is", null)
-    .where("taskKey", "in", taskKeys)
+  return backgroundRunsOf(trx, taskKeys)
     .where("stateType", "=", "SCHEDULED")
     .where("lastHeartbeat", "is", null); // not awaiting a retry in its own task worker
 }
 
-async function taskClaimPass(trx: Trx, request: z.output<typeof TaskRunClaimRequest>): Promise<PassOutcome> {
+async function taskClaimPass(
+  trx: Trx,
+  request: z.output<typeof TaskRunClaimRequest>,
+): Promise<PassOutcome<Selectable<TaskRunTable>>> {
+  if (request.claimId !== undefined) {
+    const earlier = await backgroundRunsOf(trx, request.taskKeys)
+      .selectAll()
+      .where("stateType", "in", CLAIMED_STATES)
+      .where("workerName", "=", request.workerName)
+      .where("claimId", "=", request.claimId)
+      .execute();
+    if (earlier.length > 0) return { claimed: earlier, changes: [], claimedDue: [], nextDue: null };
+  }
   const nowIso = new Date().toISOString();
   const due = await scheduledTaskRuns(trx, request.taskKeys)
     .select(["id", "nextScheduledStartTime", "created"])
@@ -483,12 +533,12 @@ async function taskClaimPass(trx: Trx, request: z.output<typeof TaskRunClaimRequ
     return { claimed: [], changes: [], claimedDue: [], nextDue: next?.nextScheduledStartTime ?? null };
   }
   const changes: Applied[] = [];
-  const claimed: Applied[] = [];
+  const claimed: Selectable<TaskRunTable>[] = [];
   const claimedDue: string[] = [];
   for (const run of due) {
-    const last = await claimRun(trx, "task", run.id, request.workerName, true, changes);
+    const last = await claimRun(trx, "task", run.id, claimantOf(request), true, changes);
     if (!last) continue;
-    claimed.push(last);
+    claimed.push(last.taskRunRow!);
     const scheduled = run.nextScheduledStartTime ?? run.created;
     claimedDue.push(scheduled > run.created ? scheduled : run.created);
   }
@@ -757,7 +807,7 @@ async function describeClaimed(
   pass: Pass,
   withDeployments: boolean,
 ): Promise<ClaimedRun[]> {
-  const runs = pass.claimed.map((applied) => toFlowRun(applied.flowRunRow!));
+  const runs = pass.claimed.map(toFlowRun);
   // A deployment deleted since is left out.
   const deployments = withDeployments
     ? await readDeployments(ctx, [

@@ -20,11 +20,11 @@ import {
   type StateHistoryEntry,
   type StateType,
 } from "@baton/core";
-import { sql, type Updateable } from "kysely";
+import { sql, type QueryCreator, type Updateable } from "kysely";
 import type { z } from "zod";
 import { retryIdempotent } from "../db/connection-loss.js";
 import { constraintError } from "../db/database.js";
-import type { FlowRunTable } from "../db/schema.js";
+import type { Database, FlowRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, toStoredTime, type StoreContext } from "./context.js";
 import { heldByProcess } from "./claims.js";
 import { ensureFlow, readFlow } from "./flows.js";
@@ -71,12 +71,15 @@ export function toFlowRun(row: FlowRunRow): FlowRun {
   };
 }
 
-export const selectFlowRuns = ({ db }: StoreContext) =>
-  db.kysely
+/** Flow runs with their flow's name, as toFlowRun takes them, read by `db` (or a transaction). */
+export const flowRunRows = (db: QueryCreator<Database>) =>
+  db
     .selectFrom("flowRuns")
     .innerJoin("flows", "flows.id", "flowRuns.flowId")
     .selectAll("flowRuns")
     .select("flows.name as flowName");
+
+export const selectFlowRuns = ({ db }: StoreContext) => flowRunRows(db.kysely);
 
 export async function readFlowRun(ctx: StoreContext, id: string): Promise<FlowRun> {
   const row = await selectFlowRuns(ctx).where("flowRuns.id", "=", id).executeTakeFirst();

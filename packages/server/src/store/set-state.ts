@@ -40,10 +40,10 @@ export interface TransitionOptions {
   /** The attempt the proposing process carries (see the fence-stale-attempts rule). */
   attempt?: number | undefined;
   /**
-   * The worker or serve process claiming the run: it holds the run from now on, as a new attempt
-   * (whatever an earlier attempt still proposes is refused from then on).
+   * The worker or serve process claiming the run, and the claim's name if it gave one: it holds the
+   * run from now on, as a new attempt (whatever an earlier attempt still proposes is refused).
    */
-  claimedBy?: string;
+  claimedBy?: Claimant;
   /**
    * The server made the proposed state for this call (no time from the client): a task run's start
    * takes the time its tag slots were granted, after any wait for their locks, so that it never
@@ -56,6 +56,19 @@ export interface TransitionOptions {
    */
   after?: LockedRun;
 }
+
+/** Who claims a run: a worker, serve process or task worker, and the claim's name if it gave one. */
+export interface Claimant {
+  workerName: string;
+  claimId: string | null;
+}
+
+/** A claimed run's holder and its new attempt. */
+const claimColumns = (claimant: Claimant) => ({
+  workerName: claimant.workerName,
+  claimId: claimant.claimId,
+  attempt: sql<number>`attempt + 1`,
+});
 
 const POLICY_WITHOUT_RETRIES = POLICY.filter((rule) => rule !== retryFailures);
 
@@ -200,18 +213,16 @@ export async function transitionInTransaction(
       : writer;
     const row = await updater
       .updateTable("flowRuns")
-      .set((eb) => ({
+      .set({
         ...common,
         nextScheduledStartTime: state.type === "SCHEDULED" ? (state.scheduledTime ?? state.timestamp) : null,
         ...(state.type === "SCHEDULED" && options.initial
           ? { expectedStartTime: state.scheduledTime ?? state.timestamp }
           : {}),
         ...holderColumns(proposed, state, now),
-        ...(options.claimedBy !== undefined
-          ? { workerName: options.claimedBy, attempt: eb("attempt", "+", 1) }
-          : {}),
+        ...(options.claimedBy !== undefined ? claimColumns(options.claimedBy) : {}),
         ...(rerun ? { resumeCount: 0 } : {}),
-      }))
+      })
       .where("id", "=", id)
       .returningAll()
       .$if(together, (query) =>
@@ -240,7 +251,7 @@ export async function transitionInTransaction(
     const cached = state.type === "COMPLETED" && (state.cacheKey ?? run.cacheKey);
     taskRunRow = await writer
       .updateTable("taskRuns")
-      .set((eb) => ({
+      .set({
         ...common,
         // A background task run (no flow run) is held and claimed as a deployment's flow run is.
         ...(run.flowRunId === null
@@ -248,9 +259,7 @@ export async function transitionInTransaction(
               nextScheduledStartTime:
                 state.type === "SCHEDULED" ? (state.scheduledTime ?? state.timestamp) : null,
               ...holderColumns(proposed, state, now),
-              ...(options.claimedBy !== undefined
-                ? { workerName: options.claimedBy, attempt: eb("attempt", "+", 1) }
-                : {}),
+              ...(options.claimedBy !== undefined ? claimColumns(options.claimedBy) : {}),
             }
           : {}),
         ...(cached
@@ -259,7 +268,7 @@ export async function transitionInTransaction(
               cacheExpiration: state.cacheExpiration ?? null,
             }
           : {}),
-      }))
+      })
       .where("id", "=", id)
       .returningAll()
       .executeTakeFirstOrThrow();
