@@ -34,17 +34,22 @@ export const WARM_RUNNER_ENV = "BATON_WARM_RUNNER";
 /**
  * Runner processes started ahead, so that a claimed run does not wait for Node and the TypeScript
  * loader to start (hundreds of milliseconds): each is handed to exactly one run, which it carries out
- * alone and exits, so runs stay isolated as before. After a runner is handed out, another one like it
- * is started for the next run. A runner that loses its worker (its stdin closes) exits by itself.
+ * alone and exits, so runs stay isolated as before. Shortly after a runner is handed out, another one
+ * like it is started for the next run. A runner that loses its worker (its stdin closes) exits by itself.
  */
 export class WarmRunners {
   /** Runners ready, by launch, the launch used last at the end. */
   readonly #idle = new Map<string, Runner[]>();
+  /** Replacements not started yet (see REFILL_DELAY_MS). */
+  readonly #refills = new Set<NodeJS.Timeout>();
 
   /** Keeps this many runners of each launch ready; 0 starts every runner on demand. */
   constructor(readonly ahead: number) {}
 
-  /** A runner for `launch`: one started ahead when there is one, else started now. */
+  /**
+   * A runner for `launch`: one started ahead when there is one, else started now. Its replacement
+   * starts a little later, once the run has had its start (see REFILL_DELAY_MS).
+   */
   take(launch: RunnerLaunch): Runner {
     const key = keyOf(launch);
     const ready = this.#idle.get(key) ?? [];
@@ -53,7 +58,6 @@ export class WarmRunners {
     while (runner && !alive(runner)) runner = ready.shift();
     runner ??= start(launch);
     if (this.ahead > 0) {
-      while (ready.length < this.ahead) ready.push(start(launch));
       this.#idle.set(key, ready);
       // Runs launched unlike the others (their own env, say) must not leave runners waiting forever.
       for (const [oldest, unused] of this.#idle) {
@@ -61,16 +65,32 @@ export class WarmRunners {
         for (const idle of unused) idle.child.kill("SIGKILL");
         this.#idle.delete(oldest);
       }
+      const refill = setTimeout(() => {
+        this.#refills.delete(refill);
+        // Unless its launch was dropped since (above) for newer ones.
+        const now = this.#idle.get(key);
+        while (now && now.length < this.ahead) now.push(start(launch));
+      }, REFILL_DELAY_MS);
+      this.#refills.add(refill);
     }
     return runner;
   }
 
   /** Stops the runners nobody took. */
   close(): void {
+    for (const refill of this.#refills) clearTimeout(refill);
+    this.#refills.clear();
     for (const ready of this.#idle.values()) for (const runner of ready) runner.child.kill("SIGKILL");
     this.#idle.clear();
   }
 }
+
+/**
+ * How long after a runner is handed to its run its replacement starts. Starting a Node process with
+ * its loader takes a core for most of a second: started at once, it slowed the run's own start (taking
+ * its job, importing its entrypoint, proposing RUNNING) by tens of milliseconds on a 2-core machine.
+ */
+const REFILL_DELAY_MS = 250;
 
 /** Launches kept ready at once: the ones used last. */
 const MAX_LAUNCHES = 4;
