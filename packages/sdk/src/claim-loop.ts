@@ -9,7 +9,7 @@ export const LONG_POLL_SECONDS = 20;
 
 export interface ClaimLoopOptions {
   client: BatonClient;
-  request: Omit<ClaimRequest, "limit" | "waitSeconds" | "claimId">;
+  request: Omit<ClaimRequest, "limit" | "waitSeconds" | "claimId" | "resent">;
   /** Runs carried out at once, at most. */
   capacity: number;
   signal: AbortSignal;
@@ -27,10 +27,10 @@ export function claimLoop(options: ClaimLoopOptions): Promise<void> {
   const { client, signal } = options;
   return claimEach({
     ...options,
-    claim: async (limit, claimId) =>
+    claim: async (limit, claim) =>
       (
         await client.api.claimFlowRuns(
-          { body: { ...options.request, limit, waitSeconds: LONG_POLL_SECONDS, claimId } },
+          { body: { ...options.request, limit, waitSeconds: LONG_POLL_SECONDS, ...claim } },
           signal,
         )
       ).runs,
@@ -39,21 +39,22 @@ export function claimLoop(options: ClaimLoopOptions): Promise<void> {
 
 /**
  * The claim loop over any kind of claim: `claim` long-polls for at most `limit` runs, in a claim
- * named `claimId`. A claim that got no answer is sent again under the same name: if the server took
- * runs for it and its answer was lost (the server died after the COMMIT, the connection dropped), it
- * answers those runs again rather than leave them held by nobody until crash detection ends them.
+ * named `claimId`. A claim that got no answer is sent again under the same name, `resent`: if the
+ * server took runs for it and its answer was lost (the server died after the COMMIT, the connection
+ * dropped), it answers those runs again rather than leave them held by nobody until crash detection
+ * ends them.
  */
 export async function claimEach<T>(options: {
   capacity: number;
   signal: AbortSignal;
-  claim(limit: number, claimId: string): Promise<T[]>;
+  claim(limit: number, claim: { claimId: string; resent: boolean }): Promise<T[]>;
   start(run: T): Promise<void>;
   onError(error: unknown): void;
 }): Promise<void> {
   const { signal } = options;
   const running = new Set<Promise<void>>();
   let backoff = 0;
-  let claimId = randomUUID();
+  let claim = { claimId: randomUUID(), resent: false };
   while (!signal.aborted) {
     if (running.size >= options.capacity) {
       await Promise.race(running);
@@ -61,12 +62,13 @@ export async function claimEach<T>(options: {
     }
     let runs: T[];
     try {
-      runs = await options.claim(options.capacity - running.size, claimId);
+      runs = await options.claim(options.capacity - running.size, claim);
       backoff = 0;
-      claimId = randomUUID();
+      claim = { claimId: randomUUID(), resent: false };
     } catch (error) {
       if (signal.aborted) break;
       options.onError(error);
+      claim = { ...claim, resent: true };
       // At most a heartbeat's interval apart: runs the unanswered claim took have no heartbeat until
       // it is answered, and the server must hear of them before it takes them for crashed.
       backoff = Math.min(backoff * 2 || 500, heartbeatIntervalMs());

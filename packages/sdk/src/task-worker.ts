@@ -62,7 +62,7 @@ export async function serveTasks(
     await claimEach<TaskRun>({
       capacity: limit,
       signal: stop.signal,
-      claim: async (limit, claimId) =>
+      claim: async (limit, claim) =>
         (
           await client.api.claimTaskRuns(
             {
@@ -71,7 +71,7 @@ export async function serveTasks(
                 taskKeys: [...runners.keys()],
                 limit,
                 waitSeconds: LONG_POLL_SECONDS,
-                claimId,
+                ...claim,
               },
             },
             stop.signal,

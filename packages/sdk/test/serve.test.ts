@@ -130,10 +130,14 @@ describe.each(DIALECTS)("serve() on %s when a claim's answer is lost", (dialect)
     const claims = proxy.requests.filter((request) => request.path.endsWith("/flow-runs/claim"));
     const lost = claims.findIndex((claim) => claim.lost);
     expect(lost).toBeGreaterThanOrEqual(0);
-    const claimId = (claim: { body: string }) => (JSON.parse(claim.body) as { claimId?: string }).claimId;
-    expect(claimId(claims[lost]!)).toBeDefined();
-    expect(claimId(claims[lost + 1]!)).toBe(claimId(claims[lost]!));
+    const named = (claim: { body: string }) =>
+      JSON.parse(claim.body) as { claimId?: string; resent?: boolean };
+    const { claimId } = named(claims[lost]!);
+    expect(claimId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(named(claims[lost]!).resent).toBe(false);
+    expect(named(claims[lost + 1]!)).toMatchObject({ claimId, resent: true });
     // The claim after an answered one is a new one (sent before the run it answered began).
-    expect(claimId(claims[lost + 2]!)).not.toBe(claimId(claims[lost]!));
+    expect(named(claims[lost + 2]!)).toMatchObject({ resent: false });
+    expect(named(claims[lost + 2]!).claimId).not.toBe(claimId);
   });
 });

@@ -222,12 +222,12 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     const runs = await Promise.all(
       [0, 1, 2].map(() => api().createDeploymentRun({ params: { id: pooled.id }, body: {} })),
     );
-    const claim = (workerName: string, claimId: string, limit = 2) =>
-      api().claimFlowRuns({ body: { workerName, workPoolName: "named", claimId, limit } });
+    const claim = (workerName: string, claimId: string, limit = 2, resent = true) =>
+      api().claimFlowRuns({ body: { workerName, workPoolName: "named", claimId, limit, resent } });
     const ids = (answer: ClaimResult) => answer.runs.map(({ flowRun }) => flowRun.id).sort();
 
     // The first answer is lost: the same claim sent again gets the same runs, and takes no others.
-    const first = await claim("w", "claim-1");
+    const first = await claim("w", "claim-1", 2, false);
     expect(first.runs).toHaveLength(2);
     const again = await claim("w", "claim-1", 3);
     expect(ids(again)).toEqual(ids(first));
@@ -256,9 +256,10 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     const serve = { workerName: "s", deploymentIds: [served.id], start: true, claimId: "claim-2" };
     const taken = (await api().claimFlowRuns({ body: serve })).runs;
     expect(taken.map(({ flowRun }) => [flowRun.id, flowRun.state?.type])).toEqual([[run.id, "RUNNING"]]);
-    expect((await api().claimFlowRuns({ body: serve })).runs.map(({ flowRun }) => flowRun.id)).toEqual([
-      run.id,
-    ]);
+    const resent = (await api().claimFlowRuns({ body: { ...serve, resent: true } })).runs;
+    expect(resent.map(({ flowRun }) => flowRun.id)).toEqual([run.id]);
+    // Not resent, the same name is a new claim (the runs of the first are looked for only when resent).
+    expect((await api().claimFlowRuns({ body: serve })).runs).toEqual([]);
     const history = await api().listFlowRunStates({ params: { id: run.id } });
     expect(history.map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING"]);
 
@@ -267,7 +268,7 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     });
     const tasks = { workerName: "t", taskKeys: ["named-task"], claimId: "claim-3" };
     expect((await api().claimTaskRuns({ body: tasks })).runs.map((taskRun) => taskRun.id)).toEqual([task.id]);
-    const repeated = (await api().claimTaskRuns({ body: tasks })).runs;
+    const repeated = (await api().claimTaskRuns({ body: { ...tasks, resent: true } })).runs;
     expect(repeated.map((taskRun) => [taskRun.id, taskRun.state?.type])).toEqual([[task.id, "RUNNING"]]);
   });
 

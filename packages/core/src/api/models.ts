@@ -642,11 +642,13 @@ export const ClaimRequest = z.strictObject({
    */
   withDeployments: z.boolean().default(true),
   /**
-   * Names this claim (any unique string, a UUID say). A claim sent again with the same claimId after
-   * its answer was lost (the server died or the connection dropped) is answered with the runs the
-   * first one took, while they are still the same worker's, instead of taking others.
+   * Names this claim (any unique string, a UUID say). A claim sent again with the same claimId and
+   * `resent` after its answer was lost (the server died or the connection dropped) is answered with
+   * the runs the first one took, while they are still the same worker's, instead of taking others.
    */
   claimId: z.string().min(1).max(200).optional(),
+  /** This claim was sent before under its claimId and got no answer (see claimId). */
+  resent: z.boolean().default(false),
 });
 export type ClaimRequest = z.input<typeof ClaimRequest>;
 export const ClaimedRun = z.object({
@@ -667,6 +669,7 @@ export const TaskRunClaimRequest = z.strictObject({
   waitSeconds: z.number().min(0).max(60).default(0),
   /** As a flow run claim's. */
   claimId: z.string().min(1).max(200).optional(),
+  resent: z.boolean().default(false),
 });
 export type TaskRunClaimRequest = z.input<typeof TaskRunClaimRequest>;
 /** Claimed task runs, RUNNING (or PENDING when the rules kept them from starting). */

@@ -351,7 +351,7 @@ async function claimPass(trx: Trx, request: Request): Promise<Pass> {
     if (queues.length === 0) return empty;
   }
   // Read once the pool is locked, so that a first claim of this name still in progress has committed.
-  if (request.claimId !== undefined) {
+  if (request.resent && request.claimId !== undefined) {
     const earlier = await claimedEarlier(trx, request);
     if (earlier.length > 0) return { ...empty, claimed: earlier };
   }
@@ -444,9 +444,9 @@ const claimantOf = (request: { workerName: string; claimId?: string | undefined 
 });
 
 /**
- * The runs an earlier claim of the same name took that are still its worker's and not under way
- * elsewhere: its answer was lost, and they are answered again. Read through the indexes of the
- * runs held in the pool or by the deployments.
+ * The runs an earlier claim of the same name took that are still held by its worker, PENDING or
+ * RUNNING: its answer was lost, and they are answered again. Read through the indexes of the runs
+ * held in the pool or by the deployments.
  */
 async function claimedEarlier(trx: Trx, request: Request): Promise<FlowRunRow[]> {
   const runs = flowRunRows(trx)
@@ -506,7 +506,7 @@ async function taskClaimPass(
   trx: Trx,
   request: z.output<typeof TaskRunClaimRequest>,
 ): Promise<PassOutcome<Selectable<TaskRunTable>>> {
-  if (request.claimId !== undefined) {
+  if (request.resent && request.claimId !== undefined) {
     const earlier = await backgroundRunsOf(trx, request.taskKeys)
       .selectAll()
       .where("stateType", "in", CLAIMED_STATES)
