@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BatonClient } from "@baton/client";
-import type { ClaimRequest, ClaimResult, FlowRun } from "@baton/core";
+import {
+  ClaimRequest as ClaimRequestSchema,
+  type ClaimRequest,
+  type ClaimResult,
+  type FlowRun,
+} from "@baton/core";
+import { EventBus, openDatabase } from "../src/index.js";
+import { claimFlowRuns } from "../src/store/claims.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 import { limitSpans, mostAtOnce } from "../../../test/runs.js";
 
@@ -270,6 +277,31 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     expect((await api().claimTaskRuns({ body: tasks })).runs.map((taskRun) => taskRun.id)).toEqual([task.id]);
     const repeated = (await api().claimTaskRuns({ body: { ...tasks, resent: true } })).runs;
     expect(repeated.map((taskRun) => [taskRun.id, taskRun.state?.type])).toEqual([[task.id, "RUNNING"]]);
+  });
+
+  it("takes nothing in a pass whose claimer went away before its answer", async () => {
+    const deployment = await api().createDeployment({ body: { name: "gone", flowName: "gone" } });
+    const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    // The store as the server calls it, over the same database, with the client's connection closed.
+    const db = openDatabase(server.database.url);
+    try {
+      const request = ClaimRequestSchema.parse({
+        workerName: "s",
+        deploymentIds: [deployment.id],
+        start: true,
+      });
+      const answer = await claimFlowRuns({ db, events: new EventBus() }, request, AbortSignal.abort());
+      expect(answer.runs).toEqual([]);
+    } finally {
+      await db.close();
+    }
+    expect(await api().readFlowRun({ params: { id: run.id } })).toMatchObject({
+      state: { type: "SCHEDULED" },
+      attempt: 0,
+      workerName: null,
+    });
+    const claimed = await api().claimFlowRuns({ body: { workerName: "s", deploymentIds: [deployment.id] } });
+    expect(claimed.runs.map(({ flowRun }) => flowRun.id)).toEqual([run.id]);
   });
 
   it("claims by queue priority, then earliest due, across queues and served deployments, however many wait", async () => {

@@ -143,7 +143,21 @@ async function longPoll<P extends PassOutcome>(
       if (ctx.stopping?.aborted) return null;
       waiter.changed = false;
       const started = performance.now();
-      const done = await ctx.db.kysely.transaction().execute(pass);
+      const done = await ctx.db.kysely
+        .transaction()
+        .execute(async (trx) => {
+          const outcome = await pass(trx);
+          // The claimer went away during the pass (a process stopping, a dropped connection): its
+          // answer cannot reach it, so the pass takes nothing. (Gone after the COMMIT, it sends the
+          // claim again, resent.)
+          if (outcome.claimed.length > 0 && closed?.aborted) throw new ClaimerGone();
+          return outcome;
+        })
+        .catch((error: unknown) => {
+          if (error instanceof ClaimerGone) return null;
+          throw error;
+        });
+      if (done === null) return null;
       ctx.observer?.claimPass((performance.now() - started) / 1000, done.claimedDue, new Date());
       for (const applied of done.changes) publishStateChange(ctx, applied);
       if (done.claimed.length > 0) {
@@ -171,6 +185,9 @@ async function longPoll<P extends PassOutcome>(
     ctx.stopping?.removeEventListener("abort", onClose);
   }
 }
+
+/** Rolls back a claim pass whose claimer went away before its answer. */
+class ClaimerGone extends Error {}
 
 /** A claim in progress, as the claims waiting beside it know it. */
 interface Waiter {
