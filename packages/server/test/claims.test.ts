@@ -236,7 +236,10 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     // The first answer is lost: the same claim sent again gets the same runs, and takes no others.
     const first = await claim("w", "claim-1", 2, false);
     expect(first.runs).toHaveLength(2);
+    // Answered even though the pool was paused since: its runs were taken before.
+    await api().updateWorkPool({ params: { name: "named" }, body: { paused: true } });
     const again = await claim("w", "claim-1", 3);
+    await api().updateWorkPool({ params: { name: "named" }, body: { paused: false } });
     expect(ids(again)).toEqual(ids(first));
     expect(again.runs.map(({ flowRun }) => [flowRun.state?.type, flowRun.attempt])).toEqual([
       ["PENDING", 1],
@@ -454,5 +457,30 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     await expect(
       api().claimFlowRuns({ body: { workerName: "w", workPoolName: "wait", workQueueNames: ["nope"] } }),
     ).rejects.toThrow(/work queue 'wait\/nope'/);
+  });
+
+  it("refuses a malformed claim name or resent flag with a 400 naming the field, taking nothing", async () => {
+    const deployment = await api().createDeployment({ body: { name: "malformed", flowName: "malformed" } });
+    const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    const claim = { workerName: "w", deploymentIds: [deployment.id] };
+    for (const [bad, field] of [
+      [{ claimId: "" }, "claimId"],
+      [{ claimId: "x".repeat(201) }, "claimId"],
+      [{ claimId: "a\u0000b" }, "claimId"],
+      [{ claimId: 7 }, "claimId"],
+      [{ claimId: "c", resent: "yes" }, "resent"],
+    ] as const) {
+      const response = await fetch(`${server.apiUrl}/flow-runs/claim`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...claim, ...bad }),
+      });
+      expect(response.status).toBe(400);
+      expect(await response.text()).toContain(field);
+    }
+    expect(await api().readFlowRun({ params: { id: run.id } })).toMatchObject({
+      state: { type: "SCHEDULED" },
+      attempt: 0,
+    });
   });
 });

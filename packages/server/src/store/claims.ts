@@ -351,13 +351,23 @@ async function claimPass(trx: Trx, request: Request): Promise<Pass> {
   let queues: { id: string; limit: number | null; priority: number }[] = [];
   let poolLimit: number | null = null;
   let poolName: string | null = null;
+  let locked: Awaited<ReturnType<typeof lockPool>> = null;
   if (request.workPoolName !== undefined) {
     poolName = request.workPoolName;
-    const locked = await lockPool(trx, poolName, request.workQueueNames);
+    locked = await lockPool(trx, poolName, request.workQueueNames);
     if (!locked) throw notFound("work pool", poolName);
-    const { pool, queues: rows } = locked;
+    const { pool } = locked;
     empty.poolDefaults = jobVariableDefaults(fromJson(pool.baseJobTemplate, {}));
     empty.poolAllowsCommand = pool.allowCommandOverride === 1;
+  }
+  // Read once the pool is locked, so that a first claim of this name still in progress has committed;
+  // answered even if the pool or queue was paused since, as its runs were taken before.
+  if (request.resent && request.claimId !== undefined) {
+    const earlier = await claimedEarlier(trx, request);
+    if (earlier.length > 0) return { ...empty, claimed: earlier };
+  }
+  if (locked) {
+    const { pool, queues: rows } = locked;
     if (pool.paused === 1) return empty;
     poolLimit = pool.concurrencyLimit;
     const missing = (request.workQueueNames ?? []).filter((name) => !rows.some((row) => row.name === name));
@@ -366,11 +376,6 @@ async function claimPass(trx: Trx, request: Request): Promise<Pass> {
       .filter((row) => row.paused === 0)
       .map((row) => ({ id: row.id, limit: row.concurrencyLimit, priority: row.priority }));
     if (queues.length === 0) return empty;
-  }
-  // Read once the pool is locked, so that a first claim of this name still in progress has committed.
-  if (request.resent && request.claimId !== undefined) {
-    const earlier = await claimedEarlier(trx, request);
-    if (earlier.length > 0) return { ...empty, claimed: earlier };
   }
 
   // Candidate runs: due, SCHEDULED, in the caller's queues (by priority) or deployments; for a pool,
