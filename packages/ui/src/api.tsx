@@ -312,7 +312,8 @@ export const FLOW_RUN_EVENTS = [
 
 /**
  * Follows the server's event stream while mounted and reconnects with backoff when it ends.
- * `onResync` runs after a reconnection, since events may have been missed meanwhile.
+ * `onResync` runs each time the stream opens: what the page read before (its first load, started
+ * with the stream, or before a reconnection) may miss the events sent while the stream was not open.
  * `names` lets the server leave out what the page ignores (log lines, mostly).
  */
 export function useEvents(
@@ -333,7 +334,6 @@ export function useEvents(
     const { signal } = controller;
     async function follow(): Promise<void> {
       let failures = 0;
-      let opened = false;
       // Reopened streams start after the last event seen: the stored ones missed meanwhile come first.
       let lastEventId: string | undefined;
       while (!signal.aborted) {
@@ -347,8 +347,7 @@ export function useEvents(
               onOpen: () => {
                 failures = 0;
                 setStatus("live");
-                if (opened) handlers.current.onResync();
-                opened = true;
+                handlers.current.onResync();
               },
             },
             (event) => {

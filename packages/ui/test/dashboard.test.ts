@@ -459,6 +459,34 @@ describe.skipIf(!existsSync(CHROMIUM))("the dashboard in Chromium", () => {
     await shoot("run-completed");
   });
 
+  it("shows a change made while the run's live stream was still opening", async () => {
+    // The page reads the run and opens its event stream at once. A change that lands after the read
+    // and before the stream is open is in neither, unless the page reads again once the stream opens.
+    const run = await api().createFlowRun({ body: { flowName: "etl", name: "stream-opening" } });
+    let streamAsked!: () => void;
+    const asked = new Promise<void>((resolve) => (streamAsked = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const stream = /\/api\/events\/stream/;
+    await page.route(stream, async (route) => {
+      streamAsked();
+      await released;
+      await route.continue();
+    });
+    try {
+      await open(`/runs/${run.id}`);
+      await stateShown("Scheduled");
+      await asked;
+      await move(run.id, { type: "PENDING" }, { type: "RUNNING" });
+      release();
+      await page.locator(".live-live").waitFor();
+      await stateShown("Running");
+    } finally {
+      release();
+      await page.unroute(stream);
+    }
+  });
+
   it("cancels a running run from its page", async () => {
     const run = await api().createFlowRun({ body: { flowName: "etl", name: "to-cancel" } });
     await move(run.id, { type: "PENDING" }, { type: "RUNNING" });
