@@ -9,6 +9,8 @@ export class Batcher<T> {
   #pending: T[] = [];
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> = Promise.resolve();
+  /** Settles once the pending batch has been sent (or given up on); made when first asked for. */
+  #pendingSent: { promise: Promise<void>; resolve: () => void } | undefined;
 
   constructor(
     /** What a batch is, for the message when it cannot be sent. */
@@ -24,11 +26,24 @@ export class Batcher<T> {
     else this.#timer ??= setTimeout(() => void this.flush(), this.intervalMs);
   }
 
+  /** Resolves once everything pushed so far has been sent, without sending it any sooner than `flush()` would. */
+  sent(): Promise<void> {
+    if (this.#pending.length === 0) return this.#inFlight;
+    if (!this.#pendingSent) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      this.#pendingSent = { promise, resolve };
+    }
+    return this.#pendingSent.promise;
+  }
+
   flush(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const batch = this.#pending;
     this.#pending = [];
+    const sent = this.#pendingSent;
+    this.#pendingSent = undefined;
     this.#inFlight = this.#inFlight.then(async () => {
       if (batch.length === 0) return;
       try {
@@ -37,6 +52,8 @@ export class Batcher<T> {
         process.stderr.write(
           `baton: could not send ${batch.length} ${this.what}: ${(error as Error).message}\n`,
         );
+      } finally {
+        sent?.resolve();
       }
     });
     return this.#inFlight;

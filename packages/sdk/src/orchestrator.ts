@@ -74,6 +74,8 @@ export class LocalOrchestrator implements Orchestrator {
     private readonly retries: number,
     private readonly retryDelaySeconds: number[],
     first: StateInput,
+    /** A task's valid cached result, looked up beforehand: its start becomes that result (the cache rule). */
+    private readonly cachedState: State | null = null,
   ) {
     this.#state = makeState(first);
   }
@@ -97,6 +99,7 @@ export class LocalOrchestrator implements Orchestrator {
       runCount: this.#runCount,
       retries: this.retries,
       retryDelaySeconds: this.retryDelaySeconds,
+      cachedState: this.cachedState,
     });
     if (verdict.status === "WAIT")
       return {

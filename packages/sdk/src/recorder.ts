@@ -2,6 +2,7 @@ import type { BatonClient } from "@baton/client";
 import type { SetStateResult, State, StateInput, TaskRunRecord } from "@baton/core";
 import { Batcher, perClient } from "./batcher.js";
 import { LocalOrchestrator, type Orchestrator } from "./orchestrator.js";
+import { untilReachable } from "./reachable.js";
 
 interface RecordedState {
   run: Omit<TaskRunRecord, "states" | "runCount">;
@@ -32,26 +33,62 @@ export const recorderFor = perClient(
     ),
 );
 
+/**
+ * Cached results of this process not sent yet, by cache key: the server does not know them until their
+ * batch is recorded, and a task of this process asking for the key meanwhile must find them.
+ */
+const unsentCache = perClient((_client: BatonClient) => new Map<string, State>());
+
+const stillValid = (state: State | undefined): state is State =>
+  state !== undefined && (!state.cacheExpiration || Date.parse(state.cacheExpiration) > Date.now());
+
+/**
+ * The valid cached result of a cache key, for a task orchestrated in this process: the rules use it
+ * as the server's would (the task takes it instead of running). One read, nothing written.
+ */
+export async function cachedState(client: BatonClient, cacheKey: string): Promise<State | null> {
+  const unsent = unsentCache(client).get(cacheKey);
+  if (stillValid(unsent)) return unsent;
+  const found = await untilReachable(`the cached result of '${cacheKey}'`, () =>
+    client.api.readCachedTaskRunState({ query: { cacheKey } }),
+  );
+  return found.state;
+}
+
 /** The rules applied in this process, every resulting state recorded to the server afterwards. */
 export class RecordingOrchestrator implements Orchestrator {
   readonly #local: LocalOrchestrator;
 
   constructor(
-    private readonly recorder: Batcher<RecordedState>,
+    private readonly client: BatonClient,
     private readonly run: Omit<TaskRunRecord, "states" | "runCount">,
     first: StateInput,
+    cached: State | null = null,
   ) {
-    this.#local = new LocalOrchestrator("task", run.retries, run.retryDelaySeconds, first);
-    this.recorder.push({ run, state: this.#local.state!, runCount: 0 });
+    this.#local = new LocalOrchestrator("task", run.retries, run.retryDelaySeconds, first, cached);
+    recorderFor(client).push({ run, state: this.#local.state!, runCount: 0 });
   }
 
   async propose(state: StateInput): Promise<SetStateResult> {
     const before = this.#local.state;
     const result = await this.#local.propose(state);
-    if (result.state && result.state !== before) {
-      this.recorder.push({ run: this.run, state: result.state, runCount: this.#local.runCount });
+    const after = result.state;
+    if (after && after !== before) {
+      const recorder = recorderFor(this.client);
+      recorder.push({ run: this.run, state: after, runCount: this.#local.runCount });
+      const { cacheKey } = this.run;
+      if (cacheKey && after.type === "COMPLETED") this.#keepUntilSent(recorder, cacheKey, after);
     }
     return result;
+  }
+
+  #keepUntilSent(recorder: Batcher<RecordedState>, cacheKey: string, completed: State): void {
+    const unsent = unsentCache(this.client);
+    const entry = { ...completed, cacheKey, cacheExpiration: this.run.cacheExpiration ?? null };
+    unsent.set(cacheKey, entry);
+    void recorder.sent().then(() => {
+      if (unsent.get(cacheKey) === entry) unsent.delete(cacheKey);
+    });
   }
 }
 

@@ -11,7 +11,7 @@ import {
   StartedOrchestrator,
   type Orchestrator,
 } from "./orchestrator.js";
-import { hasLimitedTag, RecordingOrchestrator, recorderFor } from "./recorder.js";
+import { cachedState, hasLimitedTag, RecordingOrchestrator } from "./recorder.js";
 import { requiredClient } from "./settings.js";
 
 export interface TaskOptions<A extends unknown[]> extends ResultOptions, StateHooks {
@@ -132,11 +132,13 @@ export function task<A extends unknown[], R>(
     const name = `${options.name}-${dynamicKey}`;
     const cacheKey = options.cacheKey?.(...args);
     let orchestrator: Orchestrator;
-    // Tasks the server need not decide on (no cache key, no limited tag) are orchestrated here,
-    // by the same rules, and recorded in batches: no round trip on their way.
-    if (client && parent?.flowRunId && !cacheKey && !(await hasLimitedTag(client, options.tags))) {
+    // Tasks without a limited tag are orchestrated here, by the same rules, and recorded in batches:
+    // no round trip on their way but, with a cache key, one read of the cached result it may take.
+    if (client && parent?.flowRunId && !(await hasLimitedTag(client, options.tags))) {
+      const cached = cacheKey ? await cachedState(client, cacheKey) : null;
+      const { cacheExpiration } = runSettings(cacheKey);
       orchestrator = new RecordingOrchestrator(
-        recorderFor(client),
+        client,
         {
           id: taskRunId,
           flowRunId: parent.flowRunId,
@@ -147,8 +149,12 @@ export function task<A extends unknown[], R>(
           retries,
           retryDelaySeconds,
           timeoutSeconds: options.timeoutSeconds ?? null,
+          ...(cacheKey ? { cacheKey } : {}),
+          // A cached result used keeps its own expiration (as the server's rule does).
+          ...(cached ? { cacheExpiration: cached.cacheExpiration ?? undefined } : { cacheExpiration }),
         },
         { type: "PENDING" },
+        cached,
       );
     } else if (client && parent?.flowRunId) {
       const created = await client.api.createTaskRun({

@@ -298,6 +298,25 @@ describe.each(DIALECTS)("flows and tasks tracked by a server on %s", (dialect) =
     expect(await cached()).toBe(70);
     expect(computed).toBe(1);
   });
+
+  it("takes a cached result its own process has not recorded yet, and records both task runs", async () => {
+    let computed = 0;
+    const square = task({ name: "square", cacheKey: (n: number) => `square-${n}` }, async (n: number) => {
+      computed++;
+      return n * n;
+    });
+    // The second call comes before the first one's batch of states is sent (20 ms later).
+    const twice = flow({ name: "twice-cached" }, async () => [await square(3), await square(3)]);
+    expect(await twice()).toEqual([9, 9]);
+    expect(computed).toBe(1);
+    const [run] = (await api().listFlowRuns({ query: { flowName: "twice-cached" } })).items;
+    const tasks = (await api().listTaskRuns({ query: { flowRunId: run!.id } })).items;
+    expect(tasks.map((taskRun) => taskRun.state?.name).sort()).toEqual(["Cached", "Completed"]);
+    expect(tasks.map((taskRun) => taskRun.cacheKey)).toEqual(["square-3", "square-3"]);
+    // What it recorded is what other processes find.
+    const found = await api().readCachedTaskRunState({ query: { cacheKey: "square-3" } });
+    expect(found.state).toMatchObject({ type: "COMPLETED", data: { value: 9 } });
+  });
 });
 
 describe("flows without a server", () => {

@@ -260,6 +260,91 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
     expect(missing.code).toBe("not_found");
   });
 
+  it("answers a cache key's valid cached result, for tasks orchestrated by their client; an expired one is none", async () => {
+    const flowRun = await api().createFlowRun({ body: { flowName: "cache", state: { type: "PENDING" } } });
+    await api().setFlowRunState({ params: { id: flowRun.id }, body: { state: { type: "RUNNING" } } });
+    const cached = (cacheKey: string) => api().readCachedTaskRunState({ query: { cacheKey } });
+    expect(await cached("nothing-yet")).toEqual({ state: null });
+
+    const at = (ms: number) => new Date(Date.now() + ms).toISOString();
+    const record = (id: string, cacheKey: string, cacheExpiration: string | undefined, value: number) =>
+      api().recordTaskRuns({
+        body: [
+          {
+            id,
+            flowRunId: flowRun.id,
+            name: "fast",
+            taskKey: "fast",
+            dynamicKey: "0",
+            tags: [],
+            retries: 0,
+            retryDelaySeconds: [],
+            timeoutSeconds: null,
+            cacheKey,
+            ...(cacheExpiration ? { cacheExpiration } : {}),
+            runCount: 1,
+            states: [
+              { type: "PENDING", name: "Pending", timestamp: at(-3) },
+              { type: "RUNNING", name: "Running", timestamp: at(-2) },
+              {
+                type: "COMPLETED",
+                name: "Completed",
+                timestamp: at(-1),
+                data: { kind: "inline", serializer: "json", value },
+              },
+            ],
+          },
+        ],
+      });
+    const expiration = at(3_600_000);
+    await record(newId(), "recorded-v1", expiration, 5);
+    expect((await cached("recorded-v1")).state).toMatchObject({
+      type: "COMPLETED",
+      data: { value: 5 },
+      cacheKey: "recorded-v1",
+      cacheExpiration: expiration,
+    });
+    await record(newId(), "expired-v1", at(-1), 6);
+    expect(await cached("expired-v1")).toEqual({ state: null });
+
+    // A task run the server started keeps the expiration it was created with when it completes:
+    // this one expired already, so its result is not used.
+    const start = (cacheKey: string) =>
+      api().createTaskRun({
+        body: {
+          flowRunId: flowRun.id,
+          name: "step",
+          taskKey: "step",
+          start: true,
+          cacheKey,
+          cacheExpiration: at(-1),
+        },
+      });
+    const first = await start("expires-v1");
+    expect(first.state?.type).toBe("RUNNING");
+    await api().setTaskRunState({
+      params: { id: first.id },
+      body: { state: { type: "COMPLETED", data: { kind: "inline", serializer: "json", value: 7 } } },
+    });
+    expect((await api().readTaskRun({ params: { id: first.id } })).cacheExpiration).not.toBeNull();
+    expect(await cached("expires-v1")).toEqual({ state: null });
+    expect((await start("expires-v1")).state?.type).toBe("RUNNING");
+
+    // A cached result used keeps its source's expiration, and makes it last no longer.
+    const user = await api().createTaskRun({
+      body: { flowRunId: flowRun.id, name: "load", taskKey: "load", start: true, cacheKey: "recorded-v1" },
+    });
+    expect(user.state).toMatchObject({ type: "COMPLETED", name: "Cached", data: { value: 5 } });
+    expect((await api().readTaskRun({ params: { id: user.id } })).cacheExpiration).toBe(expiration);
+
+    for (const bad of ["", "%00", "x".repeat(501)]) {
+      const response = await fetch(`${server.apiUrl}/task-runs/cached?cacheKey=${bad}`);
+      expect(response.status, bad).toBe(400);
+      expect(((await response.json()) as { detail: string }).detail).toMatch(/cacheKey/);
+    }
+    expect((await fetch(`${server.apiUrl}/task-runs/cached`)).status).toBe(400);
+  });
+
   it("records client-orchestrated task runs in batches, appending states to runs it knows", async () => {
     const flowRun = await api().createFlowRun({ body: { flowName: "recorded", state: { type: "PENDING" } } });
     const at = (ms: number) => new Date(Date.parse("2026-01-01T00:00:00Z") + ms).toISOString();

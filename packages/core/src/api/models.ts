@@ -235,6 +235,8 @@ export const StateHistoryEntry = StateSchema.extend({ id: Id });
 export type StateHistoryEntry = z.infer<typeof StateHistoryEntry>;
 
 // ── Task runs ────────────────────────────────────────────────────────────────
+/** What a task's result is cached under (its `cacheKey` function's answer). */
+export const CacheKey = z.string().min(1).max(500);
 export const TaskRun = z.object({
   id: Id,
   flowRunId: Id.nullable(),
@@ -267,7 +269,7 @@ export const TaskRunCreate = z.strictObject({
   name: z.string().min(1).max(200),
   taskKey: z.string().min(1).max(500),
   dynamicKey: z.string().max(200).optional(),
-  cacheKey: z.string().max(500).optional(),
+  cacheKey: CacheKey.optional(),
   cacheExpiration: Timestamp.optional(),
   taskInputs: JsonObject.optional(),
   /**
@@ -300,11 +302,21 @@ export const TaskRunRecord = z.strictObject({
   retries: Retries,
   retryDelaySeconds: RetryDelays,
   timeoutSeconds: Seconds.nullable(),
+  /** A task with a cache key whose cached result the client looked up itself (`readCachedTaskRunState`). */
+  cacheKey: CacheKey.optional(),
+  cacheExpiration: Timestamp.optional(),
   runCount: z.number().int().min(0),
   states: z.array(StateSchema).min(1).max(1000),
 });
 export type TaskRunRecord = z.infer<typeof TaskRunRecord>;
 export const TaskRunRecordBatch = z.array(TaskRunRecord).min(1).max(5000);
+
+export const CachedStateQuery = z.strictObject({ cacheKey: CacheKey });
+/**
+ * The valid cached result of a cache key: the newest COMPLETED state stored under it that has not
+ * expired, with the key and its expiration; null when there is none.
+ */
+export const CachedState = z.object({ state: StateSchema.nullable() });
 
 export const TaskRunQuery = z.strictObject({
   flowRunId: Id.optional(),

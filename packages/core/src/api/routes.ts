@@ -236,6 +236,15 @@ export const routes = {
     response: null,
     status: 204,
   }),
+  readCachedTaskRunState: route({
+    method: "GET",
+    path: "/task-runs/cached",
+    summary:
+      "The valid cached result of a cache key (the newest unexpired COMPLETED state stored under it), or null",
+    tag: "task runs",
+    query: m.CachedStateQuery,
+    response: m.CachedState,
+  }),
   readTaskRun: route({
     method: "GET",
     path: "/task-runs/:id",

@@ -81,6 +81,7 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
     listTaskRuns: ({ query }) => taskRuns.listTaskRuns(ctx, query),
     claimTaskRuns: ({ body }, closed) => claims.claimTaskRuns(ctx, body, closed()),
     heartbeatTaskRun: ({ params, body }) => taskRuns.heartbeatTaskRun(ctx, params.id, body),
+    readCachedTaskRunState: ({ query }) => taskRuns.readCachedState(ctx, query.cacheKey),
     readTaskRun: ({ params }) => taskRuns.readTaskRun(ctx, params.id),
     deleteTaskRun: ({ params }) => taskRuns.deleteTaskRun(ctx, params.id),
     setTaskRunState: ({ params, body }) =>

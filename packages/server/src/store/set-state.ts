@@ -134,7 +134,7 @@ export async function transitionInTransaction(
         ctx.proposed = { ...proposed, timestamp: new Date().toISOString() };
       }
       const cacheKey = proposed.cacheKey ?? run.cacheKey;
-      if (cacheKey) ctx.cachedState = await findCachedState(trx, id, cacheKey, now);
+      if (cacheKey) ctx.cachedState = await findCachedState(trx, cacheKey, now, id);
     }
   }
 
@@ -262,12 +262,10 @@ export async function transitionInTransaction(
               ...(options.claimedBy !== undefined ? claimColumns(options.claimedBy) : {}),
             }
           : {}),
-        ...(cached
-          ? {
-              cacheKey: state.cacheKey ?? run.cacheKey ?? null,
-              cacheExpiration: state.cacheExpiration ?? null,
-            }
-          : {}),
+        // The expiration the run was created with stands, unless the state brings one (a Cached
+        // state keeps its source's).
+        ...(cached ? { cacheKey: state.cacheKey ?? run.cacheKey ?? null } : {}),
+        ...(cached && state.cacheExpiration !== undefined ? { cacheExpiration: state.cacheExpiration } : {}),
       })
       .where("id", "=", id)
       .returningAll()
@@ -650,21 +648,25 @@ async function takeSlots(
     .execute();
 }
 
-async function findCachedState(
-  trx: Trx,
-  taskRunId: string,
+/**
+ * The valid cached result of a cache key: the newest COMPLETED task run stored under it that has not
+ * expired (other than `exceptId`), its state carrying the key and expiration. A Cached state made from
+ * it keeps that expiration: using a cached result does not make it last longer.
+ */
+export async function findCachedState(
+  db: QueryCreator<Database>,
   cacheKey: string,
   now: Date,
+  exceptId?: string,
 ): Promise<State | null> {
-  const row = await trx
+  let query = db
     .selectFrom("taskRuns")
-    .select("state")
+    .select(["state", "cacheKey", "cacheExpiration"])
     .where("cacheKey", "=", cacheKey)
     .where("stateType", "=", "COMPLETED")
-    .where("id", "!=", taskRunId)
-    .where((eb) => eb.or([eb("cacheExpiration", "is", null), eb("cacheExpiration", ">", now.toISOString())]))
-    .orderBy("endTime", "desc")
-    .limit(1)
-    .executeTakeFirst();
-  return fromJson<State | null>(row?.state, null);
+    .where((eb) => eb.or([eb("cacheExpiration", "is", null), eb("cacheExpiration", ">", now.toISOString())]));
+  if (exceptId !== undefined) query = query.where("id", "!=", exceptId);
+  const row = await query.orderBy("endTime", "desc").limit(1).executeTakeFirst();
+  const state = fromJson<State | null>(row?.state, null);
+  return state && { ...state, cacheKey: row!.cacheKey, cacheExpiration: row!.cacheExpiration };
 }

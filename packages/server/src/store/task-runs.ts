@@ -19,7 +19,13 @@ import { constraintError, isForeignKeyError } from "../db/database.js";
 import type { StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
 import { recordEvents } from "./events.js";
-import { insertWithFirstState, newRunColumns, publishStateChange, type Applied } from "./set-state.js";
+import {
+  findCachedState,
+  insertWithFirstState,
+  newRunColumns,
+  publishStateChange,
+  type Applied,
+} from "./set-state.js";
 
 export function toTaskRun(row: Selectable<TaskRunTable>): TaskRun {
   return {
@@ -161,6 +167,11 @@ export async function deleteTaskRun(ctx: StoreContext, id: string): Promise<void
   });
 }
 
+/** For a task the client orchestrates itself: the cached result it would use instead of running. */
+export async function readCachedState(ctx: StoreContext, cacheKey: string): Promise<{ state: State | null }> {
+  return { state: await findCachedState(ctx.db.kysely, cacheKey, new Date()) };
+}
+
 /**
  * Records task runs that the client orchestrated itself (the fast path for tasks that need no
  * server decision): one upsert of the runs and one insert of their states per chunk, in one
@@ -184,8 +195,8 @@ export async function recordTaskRuns(ctx: StoreContext, batch: TaskRunRecord[]):
       taskKey: record.taskKey,
       dynamicKey: record.dynamicKey,
       tags: toJson(record.tags),
-      cacheKey: null,
-      cacheExpiration: null,
+      cacheKey: record.cacheKey ?? null,
+      cacheExpiration: record.cacheExpiration ?? null,
       taskInputs: "{}",
       state: toJson(last),
       stateType: last.type,
