@@ -2,14 +2,31 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BatonClient } from "@baton/client";
 import {
   ClaimRequest as ClaimRequestSchema,
+  DeploymentRunCreate,
   type ClaimRequest,
   type ClaimResult,
   type FlowRun,
+  type State,
 } from "@baton/core";
+import { TableNode, type KyselyPlugin } from "kysely";
 import { EventBus, openDatabase } from "../src/index.js";
 import { claimFlowRuns } from "../src/store/claims.js";
+import { createDeploymentRun } from "../src/store/deployments.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 import { limitSpans, mostAtOnce } from "../../../test/runs.js";
+
+/** A Kysely plugin noting every update of a flow run the store sends. */
+function runUpdates(tables: string[]): KyselyPlugin {
+  return {
+    transformQuery({ node }) {
+      const table = node.kind === "UpdateQueryNode" ? node.table : undefined;
+      if (table && TableNode.is(table) && table.table.identifier.name === "flow_runs")
+        tables.push("flow_runs");
+      return node;
+    },
+    transformResult: ({ result }) => Promise.resolve(result),
+  };
+}
 
 describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
   let server: TestServer;
@@ -219,6 +236,46 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     const next = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
     const bare = (await api().claimFlowRuns({ body: { ...request, withDeployments: false } })).runs;
     expect(bare.map((answer) => [answer.flowRun.id, answer.deployment])).toEqual([[next.id, null]]);
+  });
+
+  it("writes a new run's first state without locking it again, and a started claim's PENDING with its RUNNING", async () => {
+    const deployment = await api().createDeployment({ body: { name: "counted", flowName: "counted" } });
+    // The store as the server calls it, over the same database, counting its updates of runs.
+    const db = openDatabase(server.database.url);
+    const updates: string[] = [];
+    const ctx = { db: { ...db, kysely: db.kysely.withPlugin(runUpdates(updates)) }, events: new EventBus() };
+    let run: FlowRun;
+    try {
+      run = await createDeploymentRun(ctx, deployment.id, DeploymentRunCreate.parse({}));
+      // The insert reads what the rules need: one update writes the first state, no lock before it.
+      expect(updates).toEqual(["flow_runs"]);
+      updates.length = 0;
+      const request = ClaimRequestSchema.parse({
+        workerName: "s",
+        deploymentIds: [deployment.id],
+        start: true,
+      });
+      const answer = await claimFlowRuns(ctx, request);
+      expect(answer.runs.map(({ flowRun }) => flowRun.state?.type)).toEqual(["RUNNING"]);
+      // One update locks the run, one writes its PENDING and RUNNING together.
+      expect(updates).toEqual(["flow_runs", "flow_runs"]);
+    } finally {
+      await db.close();
+    }
+    const history = await api().listFlowRunStates({ params: { id: run.id } });
+    expect(history.map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING"]);
+    expect(await api().readFlowRun({ params: { id: run.id } })).toMatchObject({
+      state: { type: "RUNNING" },
+      workerName: "s",
+      attempt: 1,
+      runCount: 1,
+    });
+    const events = await api().listEvents({ query: { resourceId: run.id, name: "flow-run.state-changed" } });
+    expect(events.items.map((event) => (event.payload as { state: State }).state.type).sort()).toEqual([
+      "PENDING",
+      "RUNNING",
+      "SCHEDULED",
+    ]);
   });
 
   it("answers a claim sent again under its name with the runs the first took, while they are still its worker's", async () => {

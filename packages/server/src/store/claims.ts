@@ -26,6 +26,7 @@ import { flowRunRows, toFlowRun } from "./flow-runs.js";
 import {
   publishStateChange,
   transitionInTransaction,
+  writeUnwritten,
   type Applied,
   type Claimant,
   type FlowRunRow,
@@ -498,18 +499,30 @@ async function claimRun(
   changes: Applied[],
 ): Promise<Applied | null> {
   const pending = makeState({ type: "PENDING" });
-  const applied = await transitionInTransaction(trx, kind, id, pending, { force: false, claimedBy });
+  // With `start`, the PENDING is written with the RUNNING, in one statement.
+  const applied = await transitionInTransaction(trx, kind, id, pending, {
+    force: false,
+    claimedBy,
+    deferWrite: start,
+  });
   if (applied.result.status !== "ACCEPT" || !applied.changed) return null;
-  changes.push(applied);
-  if (!start) return applied;
+  if (!start) {
+    changes.push(applied);
+    return applied;
+  }
   // Should the rules refuse, it stays PENDING and its claimer proposes RUNNING itself. A task run with
   // a valid cached result is COMPLETED by it, and its claimer only reads the result.
   const started = await transitionInTransaction(trx, kind, id, makeState({ type: "RUNNING" }), {
     force: false,
     after: applied.locked,
+    carry: applied.unwritten,
   });
-  if (!started.changed) return applied;
-  changes.push(started);
+  if (!started.changed) {
+    const written = await writeUnwritten(trx, kind, id, applied);
+    changes.push(written);
+    return written;
+  }
+  changes.push(applied, started);
   return started;
 }
 

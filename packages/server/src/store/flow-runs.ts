@@ -31,6 +31,7 @@ import { ensureFlow, readFlow } from "./flows.js";
 import { runName } from "./names.js";
 import {
   insertWithFirstState,
+  lockedFlowRunColumns,
   newRunColumns,
   publishStateChange,
   type Applied,
@@ -116,7 +117,7 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
   let applied: Applied;
   try {
     ({ first: applied } = await insertWithFirstState(ctx, "flow", id, firstState, async (trx) => {
-      await trx
+      const inserted = await trx
         .insertInto("flowRuns")
         .values({
           id,
@@ -140,7 +141,8 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
           lastHeartbeat: null,
           workerName: null,
         })
-        .execute();
+        .returning(lockedFlowRunColumns)
+        .executeTakeFirstOrThrow();
       const tags = [...new Set(input.tags ?? [])];
       if (tags.length > 0) {
         await trx
@@ -148,6 +150,7 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
           .values(tags.map((tag) => ({ tag, created: now, flowRunId: id })))
           .execute();
       }
+      return inserted;
     }));
   } catch (error) {
     const known = constraintError(error, `flow run '${id}'`);

@@ -16,7 +16,14 @@ import {
   type TransitionContext,
   TERMINAL_STATE_TYPES,
 } from "@baton/core";
-import { sql, type Insertable, type QueryCreator, type Selectable, type Transaction } from "kysely";
+import {
+  sql,
+  type ExpressionBuilder,
+  type Insertable,
+  type QueryCreator,
+  type Selectable,
+  type Transaction,
+} from "kysely";
 import { speaksPostgres } from "../db/database.js";
 import type { Database, EventTable, FlowRunTable, StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, toJson, type StoreContext } from "./context.js";
@@ -55,6 +62,21 @@ export interface TransitionOptions {
    * already, so it is not locked and read again (a claim's PENDING then RUNNING, a create and start).
    */
   after?: LockedRun;
+  /**
+   * A PENDING that a RUNNING follows in this transaction (a claim that starts its run, a task run
+   * created and started) is left unwritten, and written with that RUNNING in one statement (`carry`).
+   */
+  deferWrite?: boolean;
+  /** A change of this transaction left unwritten (`deferWrite`): written with this one. */
+  carry?: Unwritten | undefined;
+}
+
+/** A decided change not written yet: its state history row, its event and the run's columns. */
+export interface Unwritten {
+  stateRows: Insertable<StateTable>[];
+  events: Insertable<EventTable>[];
+  /** The run's columns as the change sets them (some are SQL: a claim's attempt + 1). */
+  columns: object;
 }
 
 /** Who claims a run: a worker, serve process or task worker, and the claim's name if it gave one. */
@@ -89,6 +111,8 @@ export interface Applied {
   taskRunRow?: Selectable<TaskRunTable>;
   /** The run as this change left it, locked still: what a next change in the transaction starts from. */
   locked?: LockedRun;
+  /** The change itself when it was left unwritten (`deferWrite`), for the next one to write. */
+  unwritten?: Unwritten;
 }
 
 export type FlowRunRow = Selectable<FlowRunTable> & { flowName: string };
@@ -172,19 +196,15 @@ export async function transitionInTransaction(
     },
     run.related,
   );
-  const writer = await withStateAndEvent(
-    trx,
-    {
-      id: newId(),
-      flowRunId: kind === "flow" ? id : null,
-      taskRunId: kind === "task" ? id : null,
-      type: state.type,
-      name: state.name,
-      timestamp: state.timestamp,
-      state: toJson(state),
-    },
-    eventRow(event),
-  );
+  const stateRow: Insertable<StateTable> = {
+    id: newId(),
+    flowRunId: kind === "flow" ? id : null,
+    taskRunId: kind === "task" ? id : null,
+    type: state.type,
+    name: state.name,
+    timestamp: state.timestamp,
+    state: toJson(state),
+  };
   const common = {
     state: toJson(state),
     stateType: state.type,
@@ -194,6 +214,39 @@ export async function transitionInTransaction(
     ...(isTerminal(state.type) ? { endTime: state.timestamp } : {}),
     ...(scheduledAgain ? { runCount: options.keepRunCount ? run.runCount : 0, endTime: null } : {}),
   };
+  // A flow run, and a background task run (no flow run), are held and claimed alike.
+  const held = kind === "flow" || run.flowRunId === null;
+  const holding = held
+    ? {
+        nextScheduledStartTime: state.type === "SCHEDULED" ? (state.scheduledTime ?? state.timestamp) : null,
+        ...holderColumns(proposed, state, now),
+        ...(options.claimedBy !== undefined ? claimColumns(options.claimedBy) : {}),
+      }
+    : {};
+  const written = {
+    stateRows: [...(options.carry?.stateRows ?? []), stateRow],
+    events: [...(options.carry?.events ?? []), eventRow(event)],
+  };
+
+  if (options.deferWrite && state.type === "PENDING") {
+    // Slots are taken only for a run's own tags: a run without tags holds none.
+    if (kind === "task" && tags.length > 0) {
+      await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
+    }
+    const unwritten: Unwritten = {
+      ...written,
+      columns: { ...options.carry?.columns, ...common, ...holding },
+    };
+    const attempt = options.claimedBy !== undefined && held ? (run.attempt ?? 0) + 1 : run.attempt;
+    return {
+      result: { ...base, state },
+      changed: { runId: id, flowRunId, state, previous: initial, event },
+      locked: { ...run, state: toJson(state), attempt },
+      unwritten,
+    };
+  }
+
+  const writer = await withStateAndEvent(trx, written.stateRows, written.events);
   let flowRunRow: FlowRunRow | undefined;
   let taskRunRow: Selectable<TaskRunTable> | undefined;
   if (kind === "flow") {
@@ -214,13 +267,12 @@ export async function transitionInTransaction(
     const row = await updater
       .updateTable("flowRuns")
       .set({
+        ...options.carry?.columns,
         ...common,
-        nextScheduledStartTime: state.type === "SCHEDULED" ? (state.scheduledTime ?? state.timestamp) : null,
+        ...holding,
         ...(state.type === "SCHEDULED" && options.initial
           ? { expectedStartTime: state.scheduledTime ?? state.timestamp }
           : {}),
-        ...holderColumns(proposed, state, now),
-        ...(options.claimedBy !== undefined ? claimColumns(options.claimedBy) : {}),
         ...(rerun ? { resumeCount: 0 } : {}),
       })
       .where("id", "=", id)
@@ -252,16 +304,9 @@ export async function transitionInTransaction(
     taskRunRow = await writer
       .updateTable("taskRuns")
       .set({
+        ...options.carry?.columns,
         ...common,
-        // A background task run (no flow run) is held and claimed as a deployment's flow run is.
-        ...(run.flowRunId === null
-          ? {
-              nextScheduledStartTime:
-                state.type === "SCHEDULED" ? (state.scheduledTime ?? state.timestamp) : null,
-              ...holderColumns(proposed, state, now),
-              ...(options.claimedBy !== undefined ? claimColumns(options.claimedBy) : {}),
-            }
-          : {}),
+        ...holding,
         // The expiration the run was created with stands, unless the state brings one (a Cached
         // state keeps its source's).
         ...(cached ? { cacheKey: state.cacheKey ?? run.cacheKey ?? null } : {}),
@@ -274,15 +319,15 @@ export async function transitionInTransaction(
     // Slots are taken only for a run's own tags: a run without tags holds none.
     else if (tags.length > 0) await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
   }
-  const written = flowRunRow ?? taskRunRow!;
+  const row = flowRunRow ?? taskRunRow!;
   const locked: LockedRun = {
     ...run,
-    state: written.state,
-    runCount: written.runCount,
-    retries: written.retries,
-    retryDelaySeconds: written.retryDelaySeconds,
-    tags: written.tags,
-    startTime: written.startTime,
+    state: row.state,
+    runCount: row.runCount,
+    retries: row.retries,
+    retryDelaySeconds: row.retryDelaySeconds,
+    tags: row.tags,
+    startTime: row.startTime,
     ...(flowRunRow ? { attempt: flowRunRow.attempt } : {}),
     // A background task run's attempt is its own (raised by its claim).
     ...(taskRunRow
@@ -300,25 +345,51 @@ export async function transitionInTransaction(
 }
 
 /**
+ * Writes a change left unwritten (`deferWrite`) when no change came after it to carry it: a RUNNING
+ * the rules refused, say.
+ */
+export async function writeUnwritten(trx: Trx, kind: Kind, id: string, applied: Applied): Promise<Applied> {
+  const { unwritten, ...rest } = applied;
+  if (!unwritten) return applied;
+  const writer = await withStateAndEvent(trx, unwritten.stateRows, unwritten.events);
+  if (kind === "task") {
+    const taskRunRow = await writer
+      .updateTable("taskRuns")
+      .set({ ...unwritten.columns })
+      .where("id", "=", id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return { ...rest, taskRunRow };
+  }
+  const row = await writer
+    .updateTable("flowRuns")
+    .set({ ...unwritten.columns })
+    .where("id", "=", id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return { ...rest, flowRunRow: { ...row, flowName: applied.locked!.related!.flowName! } };
+}
+
+/**
  * Writes a transition's state history row and its event, and answers where to send the run's update.
  * On PostgreSQL the three are one statement (the inserts go with the update as data-modifying WITH
  * queries): two round trips fewer for every state change. SQLite, in this process, takes three.
  */
 async function withStateAndEvent(
   trx: Trx,
-  stateRow: Insertable<StateTable>,
-  event: Insertable<EventTable>,
+  stateRows: Insertable<StateTable>[],
+  events: Insertable<EventTable>[],
 ): Promise<QueryCreator<Database>> {
   if (speaksPostgres(trx)) {
     // The WITH names are not tables of the database: the update does not read them.
     return trx
-      .with("writtenState", (db) => db.insertInto("states").values(stateRow).returning("id"))
+      .with("writtenState", (db) => db.insertInto("states").values(stateRows).returning("id"))
       .with("writtenEvent", (db) =>
-        db.insertInto("events").values(event).returning("id"),
+        db.insertInto("events").values(events).returning("id"),
       ) as unknown as QueryCreator<Database>;
   }
-  await trx.insertInto("states").values(stateRow).execute();
-  await trx.insertInto("events").values(event).execute();
+  await trx.insertInto("states").values(stateRows).execute();
+  await trx.insertInto("events").values(events).execute();
   return trx;
 }
 
@@ -345,73 +416,51 @@ export interface LockedRun {
 /** The columns flow and task runs share that a transition reads. */
 const RUN_COLUMNS = ["state", "runCount", "retries", "retryDelaySeconds", "tags", "startTime"] as const;
 
-/**
- * Locks the run's row (an UPDATE takes the row lock on PostgreSQL and the write lock on SQLite) and
- * reads, in the same statement, everything the rules and the run's event need: one round trip.
- */
-async function lockRun(trx: Trx, kind: Kind, id: string): Promise<LockedRun> {
-  let row;
-  if (kind === "flow") {
-    row = await trx
-      .updateTable("flowRuns")
-      .set((eb) => ({ updated: eb.ref("updated") }))
-      .where("id", "=", id)
-      .returning((eb) => [
-        ...RUN_COLUMNS,
-        "attempt",
-        "deploymentId",
-        eb.val<string | null>(null).as("flowRunId"),
-        eb.val<string | null>(null).as("flowRunState"),
-        eb.val<string | null>(null).as("cacheKey"),
-        "name as flowRunName",
-        eb
-          .selectFrom("flows")
-          .select("flows.name")
-          .whereRef("flows.id", "=", "flowRuns.flowId")
-          .as("flowName"),
-        "deploymentName",
-        "workPoolName",
-        "tags as flowRunTags",
-      ])
-      .executeTakeFirst();
-  } else {
-    row = await trx
-      .updateTable("taskRuns")
-      .set((eb) => ({ updated: eb.ref("updated") }))
-      .where("id", "=", id)
-      .returning((eb) => {
-        const ofFlowRun = <
-          C extends "state" | "attempt" | "name" | "deploymentName" | "workPoolName" | "tags",
-        >(
-          column: C,
-        ) =>
-          eb
-            .selectFrom("flowRuns")
-            .select(`flowRuns.${column}`)
-            .whereRef("flowRuns.id", "=", "taskRuns.flowRunId");
-        return [
-          ...RUN_COLUMNS,
-          // A background task run (no flow run) has an attempt of its own.
-          eb.fn.coalesce(ofFlowRun("attempt"), "taskRuns.attempt").as("attempt"),
-          eb.val<string | null>(null).as("deploymentId"),
-          "flowRunId",
-          ofFlowRun("state").as("flowRunState"),
-          "cacheKey",
-          ofFlowRun("name").as("flowRunName"),
-          eb
-            .selectFrom("flowRuns")
-            .innerJoin("flows", "flows.id", "flowRuns.flowId")
-            .select("flows.name")
-            .whereRef("flowRuns.id", "=", "taskRuns.flowRunId")
-            .as("flowName"),
-          ofFlowRun("deploymentName").as("deploymentName"),
-          ofFlowRun("workPoolName").as("workPoolName"),
-          ofFlowRun("tags").as("flowRunTags"),
-        ];
-      })
-      .executeTakeFirst();
-  }
-  if (!row) throw notFound(kind === "flow" ? "flow run" : "task run", id);
+/** What a transition reads of a flow run: returned by the statement that locks it (or inserts it). */
+export const lockedFlowRunColumns = (eb: ExpressionBuilder<Database, "flowRuns">) =>
+  [
+    ...RUN_COLUMNS,
+    "attempt",
+    "deploymentId",
+    eb.val<string | null>(null).as("flowRunId"),
+    eb.val<string | null>(null).as("flowRunState"),
+    eb.val<string | null>(null).as("cacheKey"),
+    "name as flowRunName",
+    eb.selectFrom("flows").select("flows.name").whereRef("flows.id", "=", "flowRuns.flowId").as("flowName"),
+    "deploymentName",
+    "workPoolName",
+    "tags as flowRunTags",
+  ] as const;
+
+/** What a transition reads of a task run and its flow run, as for a flow run. */
+export const lockedTaskRunColumns = (eb: ExpressionBuilder<Database, "taskRuns">) => {
+  const ofFlowRun = <C extends "state" | "attempt" | "name" | "deploymentName" | "workPoolName" | "tags">(
+    column: C,
+  ) =>
+    eb.selectFrom("flowRuns").select(`flowRuns.${column}`).whereRef("flowRuns.id", "=", "taskRuns.flowRunId");
+  return [
+    ...RUN_COLUMNS,
+    // A background task run (no flow run) has an attempt of its own.
+    eb.fn.coalesce(ofFlowRun("attempt"), "taskRuns.attempt").as("attempt"),
+    eb.val<string | null>(null).as("deploymentId"),
+    "flowRunId",
+    ofFlowRun("state").as("flowRunState"),
+    "cacheKey",
+    ofFlowRun("name").as("flowRunName"),
+    eb
+      .selectFrom("flowRuns")
+      .innerJoin("flows", "flows.id", "flowRuns.flowId")
+      .select("flows.name")
+      .whereRef("flowRuns.id", "=", "taskRuns.flowRunId")
+      .as("flowName"),
+    ofFlowRun("deploymentName").as("deploymentName"),
+    ofFlowRun("workPoolName").as("workPoolName"),
+    ofFlowRun("tags").as("flowRunTags"),
+  ] as const;
+};
+
+/** A row of `lockedFlowRunColumns` or `lockedTaskRunColumns`, as the transition reads it. */
+function toLockedRun(kind: Kind, row: LockedRow): LockedRun {
   const { flowRunName, flowName, deploymentName, workPoolName, flowRunTags, ...run } = row;
   const hasFlowRun = kind === "flow" || run.flowRunId !== null;
   return {
@@ -427,6 +476,38 @@ async function lockRun(trx: Trx, kind: Kind, id: string): Promise<LockedRun> {
         }
       : null,
   };
+}
+
+export type LockedRow = Omit<LockedRun, "related" | "attempt"> & {
+  attempt: number | null;
+  flowRunName: string | null;
+  flowName: string | null;
+  deploymentName: string | null;
+  workPoolName: string | null;
+  flowRunTags: string | null;
+};
+
+/**
+ * Locks the run's row (an UPDATE takes the row lock on PostgreSQL and the write lock on SQLite) and
+ * reads, in the same statement, everything the rules and the run's event need: one round trip.
+ */
+async function lockRun(trx: Trx, kind: Kind, id: string): Promise<LockedRun> {
+  const row: LockedRow | undefined =
+    kind === "flow"
+      ? await trx
+          .updateTable("flowRuns")
+          .set((eb) => ({ updated: eb.ref("updated") }))
+          .where("id", "=", id)
+          .returning(lockedFlowRunColumns)
+          .executeTakeFirst()
+      : await trx
+          .updateTable("taskRuns")
+          .set((eb) => ({ updated: eb.ref("updated") }))
+          .where("id", "=", id)
+          .returning(lockedTaskRunColumns)
+          .executeTakeFirst();
+  if (!row) throw notFound(kind === "flow" ? "flow run" : "task run", id);
+  return toLockedRun(kind, row);
 }
 
 /**
@@ -560,12 +641,19 @@ export async function insertWithFirstState(
   kind: Kind,
   id: string,
   firstState: State,
-  insert: (trx: Trx) => Promise<void>,
+  /** Inserts the run's row, returning it as `lockedFlowRunColumns` or `lockedTaskRunColumns` read it. */
+  insert: (trx: Trx) => Promise<LockedRow>,
   next?: { proposed: State; attempt: number | undefined },
 ): Promise<{ first: Applied; next: Applied | null }> {
   return ctx.db.kysely.transaction().execute(async (trx) => {
-    await insert(trx);
-    const first = await transitionInTransaction(trx, kind, id, firstState, { force: false, initial: true });
+    // The new row is the transaction's own until it commits: no lock to take, nothing to read again.
+    const inserted = toLockedRun(kind, await insert(trx));
+    const first = await transitionInTransaction(trx, kind, id, firstState, {
+      force: false,
+      initial: true,
+      after: inserted,
+      deferWrite: next !== undefined,
+    });
     if (first.result.status === "ABORT" || first.result.status === "WAIT") {
       throw new BatonError(
         "aborted",
@@ -573,8 +661,15 @@ export async function insertWithFirstState(
       );
     }
     if (!next) return { first, next: null };
-    const options = { force: false, attempt: next.attempt, stampWhenDecided: true, after: first.locked };
-    return { first, next: await transitionInTransaction(trx, kind, id, next.proposed, options) };
+    const started = await transitionInTransaction(trx, kind, id, next.proposed, {
+      force: false,
+      attempt: next.attempt,
+      stampWhenDecided: true,
+      after: first.locked,
+      carry: first.unwritten,
+    });
+    if (started.changed) return { first, next: started };
+    return { first: await writeUnwritten(trx, kind, id, first), next: started };
   });
 }
 

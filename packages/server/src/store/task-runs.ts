@@ -22,6 +22,7 @@ import { recordEvents } from "./events.js";
 import {
   findCachedState,
   insertWithFirstState,
+  lockedTaskRunColumns,
   newRunColumns,
   publishStateChange,
   type Applied,
@@ -77,8 +78,8 @@ export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Pr
       "task",
       id,
       firstState,
-      async (trx) => {
-        await trx
+      (trx) =>
+        trx
           .insertInto("taskRuns")
           .values({
             id,
@@ -93,8 +94,8 @@ export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Pr
             parameters: toJson(input.parameters ?? {}),
             ...newRunColumns(input, now),
           })
-          .execute();
-      },
+          .returning(lockedTaskRunColumns)
+          .executeTakeFirstOrThrow(),
       start,
     );
   } catch (error) {
