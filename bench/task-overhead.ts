@@ -21,6 +21,7 @@ import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
+import { setDefaultTransport, type Transport } from "@baton/client";
 import { currentRun, flow, task } from "@baton/sdk";
 import type { Benchmark, BenchmarkOptions, BenchmarkReport, ReportTable } from "./benchmark.js";
 import { cpuProfile, profileTables, summarizeProfile, type ProfileSummary } from "./profile.js";
@@ -232,29 +233,27 @@ async function timingRequests<T>(
     if (!list) requests.set(kind, (list = []));
     list.push(ms);
   };
+  // Calls go through the client's transport; an event stream through fetch, and stays open for the
+  // whole run: only its opening is timed.
   globalThis.fetch = async (input, init) => {
-    const url = new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
-    const method = init?.method ?? "GET";
-    const kind = requestKind(method, url.pathname.replace(/^\/api/, ""), init?.body);
     const start = performance.now();
     const response = await original(input, init);
-    // An event stream stays open for the whole run: only its opening is timed.
-    if (new Headers(init?.headers).get("accept") === "text/event-stream") {
-      note("open event stream", performance.now() - start);
-      return response;
-    }
-    const body = response.status === 204 || response.status === 304 ? null : await response.arrayBuffer();
-    note(kind, performance.now() - start);
-    return new Response(body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
+    note("open event stream", performance.now() - start);
+    return response;
   };
+  const transport: Transport = async (url, init) => {
+    const kind = requestKind(init.method, new URL(url).pathname.replace(/^\/api/, ""), init.body);
+    const start = performance.now();
+    const answer = await inner(url, init);
+    note(kind, performance.now() - start);
+    return answer;
+  };
+  const inner = setDefaultTransport(transport);
   try {
     return { value: await fn(), requests };
   } finally {
     globalThis.fetch = original;
+    setDefaultTransport(inner);
   }
 }
 

@@ -35,17 +35,46 @@ function isProblem(value: unknown): value is ProblemDocument {
   return typeof value === "object" && value !== null && isErrorCode((value as { code?: unknown }).code);
 }
 
+/** How a call is sent and its answer read: what the client needs of an HTTP request. */
+export type Transport = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body?: string; signal?: AbortSignal },
+) => Promise<{ status: number; text: string }>;
+
+const fetchTransport =
+  (fetcher: typeof fetch): Transport =>
+  async (url, init) => {
+    const response = await fetcher(url, init);
+    return { status: response.status, text: response.status === 204 ? "" : await response.text() };
+  };
+
+let defaultTransport: Transport | undefined;
+
+/**
+ * Sends the calls of every client without a `fetch` of its own through `transport` (the Node.js entry
+ * of this package sets node:http's, see node.ts), and answers the one it replaces. The event stream
+ * keeps fetch.
+ */
+export function setDefaultTransport(transport: Transport): Transport {
+  const previous = defaultTransport ?? fetchTransport((...args) => globalThis.fetch(...args));
+  defaultTransport = transport;
+  return previous;
+}
+
 /** A typed, browser-safe client for the Baton API. */
 export class BatonClient {
   readonly url: string;
   readonly api: ApiMethods;
   readonly #apiKey: string | undefined;
   readonly #fetch: typeof fetch;
+  /** A `fetch` of the client's own; else the default transport of the moment. */
+  readonly #transport: Transport | undefined;
 
   constructor(options: ClientOptions = {}) {
     this.url = (options.url ?? "http://127.0.0.1:4200/api").replace(/\/+$/, "");
     this.#apiKey = options.apiKey;
     this.#fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
+    this.#transport = options.fetch ? fetchTransport(options.fetch) : undefined;
     const api: Record<string, (input?: object, signal?: AbortSignal) => Promise<unknown>> = {};
     for (const name of Object.keys(routes) as (keyof Routes)[]) {
       api[name] = (input, signal) => this.#callUntyped(name, input ?? {}, signal);
@@ -61,11 +90,12 @@ export class BatonClient {
     return headers;
   }
 
-  async #send(path: string, init: RequestInit): Promise<Response> {
+  /** Sends a request by `send`; a server that cannot be reached is an `unavailable` error. */
+  async #send<T>(send: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     try {
-      return await this.#fetch(this.url + path, init);
+      return await send();
     } catch (error) {
-      if (init.signal?.aborted) throw error;
+      if (signal?.aborted) throw error;
       throw new BatonError(
         "unavailable",
         `cannot reach the Baton API at ${this.url}: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}. Start it with 'baton server start' or set BATON_API_URL.`,
@@ -112,14 +142,19 @@ export class BatonClient {
       if (text) path += `?${text}`;
     }
     const hasBody = body !== undefined;
-    const response = await this.#send(path, {
-      method: spec.method,
-      headers: this.#headers(hasBody),
-      ...(hasBody ? { body: JSON.stringify(body) } : {}),
-      ...(signal ? { signal } : {}),
-    });
+    const response = await this.#send(
+      () =>
+        (this.#transport ?? defaultTransport ?? fetchTransport(this.#fetch))(this.url + path, {
+          method: spec.method,
+          headers: this.#headers(hasBody),
+          ...(hasBody ? { body: JSON.stringify(body) } : {}),
+          ...(signal ? { signal } : {}),
+        }),
+      signal,
+    );
     if (response.status === 204) return undefined;
-    const text = await response.text();
+    const { text } = response;
+    const ok = response.status >= 200 && response.status < 300;
     let payload: unknown;
     let json = true;
     try {
@@ -127,8 +162,8 @@ export class BatonClient {
     } catch {
       json = false;
     }
-    if (!response.ok && isProblem(payload)) throw BatonError.fromProblem(payload);
-    if (!response.ok && GATEWAY_STATUSES.has(response.status)) {
+    if (!ok && isProblem(payload)) throw BatonError.fromProblem(payload);
+    if (!ok && GATEWAY_STATUSES.has(response.status)) {
       throw this.#gatewayError(`${spec.method} ${path}`, response.status);
     }
     if (!json) {
@@ -137,7 +172,7 @@ export class BatonClient {
         `the API answered ${spec.method} ${path} with ${response.status} and a body that is not JSON: ${text.slice(0, 200)}`,
       );
     }
-    if (!response.ok) {
+    if (!ok) {
       throw new BatonError(
         "internal",
         `the API answered ${spec.method} ${path} with ${response.status}: ${text.slice(0, 200)}`,
@@ -197,14 +232,18 @@ export class BatonClient {
     if (options.flowRunId) search.set("flowRunId", options.flowRunId);
     if (options.names?.length) search.set("name", options.names.join(","));
     const query = search.toString();
-    const response = await this.#send(EVENT_STREAM_PATH + (query ? `?${query}` : ""), {
-      headers: {
-        ...this.#headers(false),
-        accept: "text/event-stream",
-        ...(lastEventId ? { "last-event-id": lastEventId } : {}),
-      },
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const response = await this.#send(
+      () =>
+        this.#fetch(this.url + EVENT_STREAM_PATH + (query ? `?${query}` : ""), {
+          headers: {
+            ...this.#headers(false),
+            accept: "text/event-stream",
+            ...(lastEventId ? { "last-event-id": lastEventId } : {}),
+          },
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
+      options.signal,
+    );
     if (!response.ok || !response.body) {
       const payload: unknown = await response.json().catch(() => undefined);
       if (isProblem(payload)) throw BatonError.fromProblem(payload);

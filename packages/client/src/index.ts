@@ -1,2 +1,8 @@
-export { BatonClient, type ClientOptions, type ApiMethods } from "./client.js";
+export {
+  BatonClient,
+  setDefaultTransport,
+  type ClientOptions,
+  type ApiMethods,
+  type Transport,
+} from "./client.js";
 export { readEventStream } from "./events.js";
