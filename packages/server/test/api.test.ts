@@ -23,6 +23,16 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
     await server.stop();
   });
   const api = () => server.client.api;
+  /** What a task run recorded by its client (recordTaskRuns) carries besides its id, name and states. */
+  const recordedTask = (flowRunId: string) => ({
+    flowRunId,
+    taskKey: "fast",
+    dynamicKey: "0",
+    tags: [],
+    retries: 0,
+    retryDelaySeconds: [],
+    timeoutSeconds: null,
+  });
 
   it("answers health with the database kind", async () => {
     expect(await api().health()).toEqual({
@@ -271,15 +281,9 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
       api().recordTaskRuns({
         body: [
           {
+            ...recordedTask(flowRun.id),
             id,
-            flowRunId: flowRun.id,
             name: "fast",
-            taskKey: "fast",
-            dynamicKey: "0",
-            tags: [],
-            retries: 0,
-            retryDelaySeconds: [],
-            timeoutSeconds: null,
             cacheKey,
             ...(cacheExpiration ? { cacheExpiration } : {}),
             runCount: 1,
@@ -348,15 +352,7 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
   it("records client-orchestrated task runs in batches, appending states to runs it knows", async () => {
     const flowRun = await api().createFlowRun({ body: { flowName: "recorded", state: { type: "PENDING" } } });
     const at = (ms: number) => new Date(Date.parse("2026-01-01T00:00:00Z") + ms).toISOString();
-    const base = {
-      flowRunId: flowRun.id,
-      taskKey: "fast",
-      dynamicKey: "0",
-      tags: [],
-      retries: 0,
-      retryDelaySeconds: [],
-      timeoutSeconds: null,
-    };
+    const base = recordedTask(flowRun.id);
     const id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60";
     await api().recordTaskRuns({
       body: [
