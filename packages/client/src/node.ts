@@ -6,6 +6,9 @@ import http from "node:http";
 import https from "node:https";
 import { setDefaultTransport, type Transport } from "./client.js";
 
+/** As long as fetch (undici) waits for a server that says nothing, before it gives up. */
+const SILENCE_MS = 300_000;
+
 /** Node's global agents keep connections alive (and drop idle ones after 5 s). */
 const nodeTransport: Transport = (url, { method, headers, body, signal }) =>
   new Promise((resolve, reject) => {
@@ -21,6 +24,9 @@ const nodeTransport: Transport = (url, { method, headers, body, signal }) =>
       },
     );
     request.on("error", reject);
+    request.setTimeout(SILENCE_MS, () =>
+      request.destroy(new Error(`the server said nothing for ${SILENCE_MS / 1000} s`)),
+    );
     request.end(body);
   });
 
