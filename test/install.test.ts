@@ -136,7 +136,8 @@ describe("Baton installed from its tarballs, outside the repository", () => {
     for (const name of PUBLISHED) {
       expect(realpathSync(join(app, "node_modules", name))).toBe(join(app, "node_modules", name));
     }
-    // As plain Node resolves them (no `source` condition): to the published dist.
+    // As plain Node resolves them (no `source` condition): to the published dist (the client to its
+    // Node.js entry).
     const resolved = await ok(
       process.execPath,
       [
@@ -146,11 +147,15 @@ describe("Baton installed from its tarballs, outside the repository", () => {
       ],
       { cwd: app },
     );
-    for (const url of resolved.trim().split("\n")) {
-      const path = fileURLToPath(url);
+    const urls = resolved.trim().split("\n");
+    expect(urls).toHaveLength(PUBLISHED.length);
+    PUBLISHED.forEach((name, index) => {
+      const path = fileURLToPath(urls[index]!);
       expect(inside(path, join(app, "node_modules"))).toBe(true);
-      expect(path).toMatch(/[/\\]dist[/\\]index\.js$/);
-    }
+      expect(path, name).toMatch(
+        name === "@baton/client" ? /[/\\]dist[/\\]node\.js$/ : /[/\\]dist[/\\]index\.js$/,
+      );
+    });
   });
 
   it("answers `npx baton` with this release's CLI, not the registry's unrelated `baton`", async () => {
