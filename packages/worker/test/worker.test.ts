@@ -367,10 +367,17 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
     expect(first.seen).toMatchObject({ runId: first.run.id, greeting: "hi" });
 
     // One runner waits for the next run; when its worker dies (SIGKILL, the worker alone), it goes too.
-    // (The runners of the runs just completed may take a moment to exit.)
+    // The runners of the runs just completed may take a moment to exit, and the next one a moment to
+    // start (a quarter of a second after its predecessor was taken): the count passes through the
+    // expected one on its way, so it is awaited with none of the finished runs' runners among them.
+    const finished = [first.seen.pid, second.seen.pid];
+    const settled = (pids: number[], count: number) =>
+      pids.length === count && pids.every((pid) => !finished.includes(pid));
     const runners = async (count: number) => {
-      for (let i = 0; i < 100 && warmRunnersOf(server.apiUrl).length !== count; i++) await sleep(50);
-      expect(warmRunnersOf(server.apiUrl)).toHaveLength(count);
+      for (let i = 0; i < 100 && !settled(warmRunnersOf(server.apiUrl), count); i++) await sleep(50);
+      const pids = warmRunnersOf(server.apiUrl);
+      expect(pids).toHaveLength(count);
+      expect(pids.filter((pid) => finished.includes(pid))).toEqual([]);
     };
     await runners(1);
     process.kill(worker.child.pid!, "SIGKILL");
