@@ -1,6 +1,6 @@
 import { setMaxListeners } from "node:events";
 import type { BatonClient } from "@baton/client";
-import { dirname, join, sep } from "node:path";
+import { dirname, isAbsolute, join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BatonError, newId, type Deployment, type FlowRun, type JsonObject, type State } from "@baton/core";
 import {
@@ -374,14 +374,30 @@ async function completedTaskStates(client: BatonClient, flowRunId: string): Prom
 const sdkRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const sdkCode = [join(sdkRoot, "src") + sep, join(sdkRoot, "dist") + sep];
 
-/** The file that called flow(): the module a worker imports to find the flow again. */
+/**
+ * The file that called flow(): the module a worker imports to find the flow again. Read from V8's call
+ * sites, not from a formatted stack: formatting one maps every frame through its source map when they
+ * are enabled (tsx enables them), which cost a runner 10–15 ms per flow defined; and the module to
+ * import is the file that ran, not the source it was compiled from.
+ */
 function callerFile(): string | undefined {
-  const stack = new Error().stack?.split("\n").slice(1) ?? [];
-  for (const line of stack) {
-    const match = /\(?((?:file:\/\/)?\/[^():]+):\d+:\d+\)?$/.exec(line.trim());
-    if (!match) continue;
-    const file = match[1]!.startsWith("file://") ? fileURLToPath(match[1]!) : match[1]!;
-    if (!sdkCode.some((folder) => file.startsWith(folder)) && !file.startsWith("node:")) return file;
+  // Put back as it was (Node's or a tool's), never called here.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const original = Error.prepareStackTrace;
+  let sites: NodeJS.CallSite[] = [];
+  Error.prepareStackTrace = (_, callSites) => callSites;
+  try {
+    const holder: { stack?: NodeJS.CallSite[] } = {};
+    Error.captureStackTrace(holder, callerFile);
+    sites = holder.stack ?? [];
+  } finally {
+    Error.prepareStackTrace = original;
+  }
+  for (const site of sites) {
+    const name = site.getFileName();
+    if (!name || name.startsWith("node:")) continue;
+    const file = name.startsWith("file://") ? fileURLToPath(name) : name;
+    if (isAbsolute(file) && !sdkCode.some((folder) => file.startsWith(folder))) return file;
   }
   return undefined;
 }
