@@ -2,21 +2,36 @@
 // and carries out the run; its exit code tells the worker whether it completed.
 import { createInterface } from "node:readline";
 import { BatonError, type FlowRun } from "@baton/core";
-import { CancelledError, defaultClient, loadFlow, shipperFor, untilReachable } from "@baton/sdk";
+import {
+  CancelledError,
+  defaultClient,
+  loadFlow,
+  shipperFor,
+  StaleAttemptError,
+  startEarly,
+  untilReachable,
+  type EarlyStart,
+} from "@baton/sdk";
 import { WARM_RUNNER_ENV, type RunnerJob } from "./warm-runners.js";
 
 // Started ahead of its run (see WarmRunners): the run comes as one line on stdin; stdin closing first
-// means the worker is gone or did not need this runner. Meanwhile two requests ready the HTTP client
-// for the run's own (a fresh process's first GET and first POST each take tens of milliseconds more):
-// the health check, and a heartbeat of no run, which the server answers 404 without writing anything.
+// means the worker is gone or did not need this runner. Meanwhile it does once what the run would do
+// first (each costs a fresh process tens of milliseconds the first time): a GET and a POST (the health
+// check, and a heartbeat of no run, which the server answers 404 without writing anything), and an
+// event stream opened and closed (the run follows its own through fetch, which Node loads on first use).
 const NO_RUN = "00000000-0000-0000-0000-000000000000";
 let claimed: FlowRun | undefined;
 if (process.env[WARM_RUNNER_ENV]) {
   const client = defaultClient();
-  void client?.api
-    .health()
-    .then(() => client.api.heartbeatFlowRun({ params: { id: NO_RUN }, body: {} }))
-    .catch(() => undefined);
+  const opened = new AbortController();
+  const ignore = () => undefined;
+  if (client) {
+    void (async () => {
+      await client.api.health().catch(ignore);
+      await client.api.heartbeatFlowRun({ params: { id: NO_RUN }, body: {} }).catch(ignore);
+      await client.events({ flowRunId: NO_RUN, signal: opened.signal, onOpen: () => opened.abort() }, ignore);
+    })().catch(ignore);
+  }
   const line = await new Promise<string | undefined>((resolve) => {
     const lines = createInterface({ input: process.stdin });
     lines.once("line", (first) => {
@@ -43,12 +58,24 @@ if (!flowRunId || !entrypoint || !client) {
   process.exit(2);
 }
 
+// The worker asks the run to stop with SIGTERM (a cancel, or the worker shutting down): the flow is
+// cancelled as from the API, so its hooks run and its task runs end CANCELLED before the process exits.
+const stop = new AbortController();
+process.once("SIGTERM", () =>
+  stop.abort(new CancelledError("the flow run", "its worker stopped the job (SIGTERM)")),
+);
+
+// A run handed over by its claim is proposed RUNNING while its entrypoint loads (see startEarly).
+const early: Promise<EarlyStart> | undefined =
+  claimed?.id === flowRunId ? startEarly(client, claimed, attempt, stop) : undefined;
+
 let flow;
 try {
   flow = await loadFlow(entrypoint);
 } catch (error) {
   const message = `cannot load the flow from entrypoint '${entrypoint}' in ${process.cwd()}: ${BatonError.from(error).message}`;
   console.error(message);
+  (await early)?.release();
   await untilReachable(`the failure of flow run ${flowRunId}`, () =>
     client.api.setFlowRunState({
       params: { id: flowRunId },
@@ -61,18 +88,19 @@ try {
   process.exit(1);
 }
 
-// The worker asks the run to stop with SIGTERM (a cancel, or the worker shutting down): the flow is
-// cancelled as from the API, so its hooks run and its task runs end CANCELLED before the process exits.
-const stop = new AbortController();
-process.once("SIGTERM", () =>
-  stop.abort(new CancelledError("the flow run", "its worker stopped the job (SIGTERM)")),
-);
+const started = await early;
+started?.release(); // the flow's run sends the heartbeats from here on
+if (stop.signal.reason instanceof StaleAttemptError) {
+  // Taken for crashed and claimed again while this process started: the newer attempt carries it out.
+  console.error(stop.signal.reason.message);
+  process.exit(1);
+}
 
 let code = 0;
 try {
   await flow.runFromJson(undefined, {
     flowRunId,
-    ...(claimed?.id === flowRunId ? { flowRun: claimed } : {}),
+    ...(started ? { flowRun: started.flowRun, startedByClaim: true } : {}),
     signal: stop.signal,
     ...(attempt !== undefined ? { attempt } : {}),
   });

@@ -21,7 +21,7 @@ import {
   waitForLog,
   waitForRunState,
 } from "../../../test/runs.js";
-import { deploy as deployFlow, fixtures, startWorker as startWorkerProcess } from "./workers.js";
+import { deploy as deployFlow, fixtures, root, startWorker as startWorkerProcess } from "./workers.js";
 import { cancelledMark } from "./fixtures/flows.js";
 
 /** Resolves once `file` exists (bounded: 200 looks, 50 ms apart). */
@@ -45,6 +45,20 @@ function warmRunnersOf(apiUrl: string): number[] {
   }
   return pids;
 }
+
+/** How long the slow-start fixture's module takes to load: 3 of the test server's heartbeat timeouts. */
+const SLOW_START_MS = 6000;
+
+/**
+ * A pool's own command that runs the flow as the worker's runner does, but is not handed its run: the
+ * run stays PENDING until the flow proposes RUNNING, once its module has loaded.
+ */
+const runnerCommand = [
+  process.execPath,
+  "--import",
+  "tsx",
+  join(root, "packages/worker/dist/run-flow-run.js"),
+];
 
 describe.each(DIALECTS)("process workers on %s", (dialect) => {
   let server: TestServer;
@@ -263,14 +277,41 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
     expect(history.at(-1)?.type).toBe("COMPLETED");
   });
 
-  it("keeps a run whose process is slow to start alive with the worker's heartbeats, past the timeout", async () => {
+  it("proposes RUNNING while a run's module loads, and its runner keeps it alive past the timeout meanwhile", async () => {
     await api().createWorkPool({ body: { name: "slow", type: "process" } });
     const deployment = json<{ id: string }>(
       await baton("deploy", `${fixtures}/slow-start.ts:late`, "--name", "slow", "--pool", "slow", "--json"),
     );
-    // Loading the module takes 3 heartbeat timeouts; the worker beats for the run meanwhile.
-    const worker = await startWorkerProcess(server.apiUrl, "slow", [], { SLOW_START_MS: "6000" });
-    workers.push(worker);
+    // Loading the module takes 3 heartbeat timeouts; the run is RUNNING all along, which only its own
+    // process's heartbeats keep alive (the worker's count for PENDING runs only).
+    workers.push(
+      await startWorkerProcess(server.apiUrl, "slow", [], {
+        SLOW_START_MS: String(SLOW_START_MS),
+        BATON_HEARTBEAT_INTERVAL_SECONDS: "0.2",
+      }),
+    );
+    const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: "started late" } });
+    const history = await api().listFlowRunStates({ params: { id: run.id } });
+    expect(history.map((state) => state.name)).toEqual(["Scheduled", "Pending", "Running", "Completed"]);
+    const [running, completed] = [history[2]!, history[3]!].map((state) => Date.parse(state.timestamp));
+    expect(completed! - running!).toBeGreaterThanOrEqual(SLOW_START_MS - 1000);
+    expect(done.attempt).toBe(1);
+  });
+
+  it("keeps a run of a pool's own command alive with the worker's heartbeats while it is PENDING, past the timeout", async () => {
+    const pool = "slow-command";
+    await api().createWorkPool({ body: { name: pool, type: "process", allowCommandOverride: true } });
+    const deployment = json<{ id: string }>(
+      await baton("deploy", `${fixtures}/slow-start.ts:late`, "--name", pool, "--pool", pool, "--json"),
+    );
+    await api().updateDeployment({
+      params: { id: deployment.id },
+      body: { jobVariables: { command: runnerCommand } },
+    });
+    // Without heartbeats of its own until the flow starts: the worker beats for the PENDING run.
+    workers.push(await startWorkerProcess(server.apiUrl, pool, [], { SLOW_START_MS: String(SLOW_START_MS) }));
     const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
     const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
     expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: "started late" } });
@@ -280,20 +321,18 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
   });
 
   it("a worker frozen past the timeout claims the run again and keeps the new attempt alive while the old job ends", async () => {
-    await api().createWorkPool({ body: { name: "thawed", type: "process" } });
+    const pool = "thawed";
+    await api().createWorkPool({ body: { name: pool, type: "process", allowCommandOverride: true } });
     const deployment = json<{ id: string }>(
-      await baton(
-        "deploy",
-        `${fixtures}/slow-start.ts:late`,
-        "--name",
-        "thawed",
-        "--pool",
-        "thawed",
-        "--json",
-      ),
+      await baton("deploy", `${fixtures}/slow-start.ts:late`, "--name", pool, "--pool", pool, "--json"),
     );
-    const worker = await startWorkerProcess(server.apiUrl, "thawed", ["--warm-runners", "0"], {
-      SLOW_START_MS: "6000",
+    // A pool's own command: its run stays PENDING while the module loads, alive by the worker alone.
+    await api().updateDeployment({
+      params: { id: deployment.id },
+      body: { jobVariables: { command: runnerCommand } },
+    });
+    const worker = await startWorkerProcess(server.apiUrl, pool, [], {
+      SLOW_START_MS: String(SLOW_START_MS),
     });
     workers.push(worker);
     const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
