@@ -61,7 +61,7 @@ export async function startRunner(runner: Runner, client: BatonClient, apiUrl: s
     },
   });
   const warmRunners = runner === "worker" ? "1" : "0";
-  const worker = startProcess([fixture("dispatch-worker.ts"), "bench", warmRunners], { env });
+  const worker = startProcess([fixture("dispatch-worker.mjs"), "bench", warmRunners], { env, built: true });
   await worker.waitForLine(/^ready/);
   return worker;
 }
