@@ -129,10 +129,17 @@ function watchForStop(
       controller.abort(new SuspendedError(what, state.pause.key));
     }
   };
-  followFlowRun(client, flowRunId, stop.signal, react)
-    // Losing the stream only loses the cancel signal, never the run.
-    .catch(() => undefined);
-  return () => stop.abort();
+  // Opened once the flow's code has begun: opening it (a request, then a read of the run) at the same
+  // time as the run's start delayed the flow's first line by 1–3 ms on a busy machine.
+  const opening = setImmediate(() => {
+    followFlowRun(client, flowRunId, stop.signal, react)
+      // Losing the stream only loses the cancel signal, never the run.
+      .catch(() => undefined);
+  });
+  return () => {
+    clearImmediate(opening);
+    stop.abort();
+  };
 }
 
 const delays = (value: number | number[] | undefined): number[] =>
