@@ -24,6 +24,7 @@ import {
   type Selectable,
   type Transaction,
 } from "kysely";
+import { compiledOnce } from "../db/compiled-once.js";
 import { speaksPostgres } from "../db/database.js";
 import type { Database, EventTable, FlowRunTable, StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, toJson, type StoreContext } from "./context.js";
@@ -492,23 +493,27 @@ export type LockedRow = Omit<LockedRun, "related" | "attempt"> & {
  * reads, in the same statement, everything the rules and the run's event need: one round trip.
  */
 async function lockRun(trx: Trx, kind: Kind, id: string): Promise<LockedRun> {
-  const row: LockedRow | undefined =
-    kind === "flow"
-      ? await trx
-          .updateTable("flowRuns")
-          .set((eb) => ({ updated: eb.ref("updated") }))
-          .where("id", "=", id)
-          .returning(lockedFlowRunColumns)
-          .executeTakeFirst()
-      : await trx
-          .updateTable("taskRuns")
-          .set((eb) => ({ updated: eb.ref("updated") }))
-          .where("id", "=", id)
-          .returning(lockedTaskRunColumns)
-          .executeTakeFirst();
+  const { rows } = await (kind === "flow" ? lockFlowRun : lockTaskRun)(trx, id);
+  const row: LockedRow | undefined = rows[0];
   if (!row) throw notFound(kind === "flow" ? "flow run" : "task run", id);
   return toLockedRun(kind, row);
 }
+
+// Every state change sends one of these two: compiled once (see compiledOnce).
+const lockFlowRun = compiledOnce((db, id: string) =>
+  db
+    .updateTable("flowRuns")
+    .set((eb) => ({ updated: eb.ref("updated") }))
+    .where("id", "=", id)
+    .returning(lockedFlowRunColumns),
+);
+const lockTaskRun = compiledOnce((db, id: string) =>
+  db
+    .updateTable("taskRuns")
+    .set((eb) => ({ updated: eb.ref("updated") }))
+    .where("id", "=", id)
+    .returning(lockedTaskRunColumns),
+);
 
 /**
  * Who holds a flow run, as crash detection and claims see it. Entering PENDING or RUNNING is a
