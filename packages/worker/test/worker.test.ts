@@ -277,11 +277,33 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
     expect(history.at(-1)?.type).toBe("COMPLETED");
   });
 
-  it("proposes RUNNING while a run's module loads, and its runner keeps it alive past the timeout meanwhile", async () => {
-    await api().createWorkPool({ body: { name: "slow", type: "process" } });
+  /** The slow-start flow deployed to a new pool of its name; with `command`, run by that command. */
+  const deploySlowStart = async (pool: string, command?: string[]) => {
+    await api().createWorkPool({
+      body: { name: pool, type: "process", ...(command ? { allowCommandOverride: true } : {}) },
+    });
     const deployment = json<{ id: string }>(
-      await baton("deploy", `${fixtures}/slow-start.ts:late`, "--name", "slow", "--pool", "slow", "--json"),
+      await baton("deploy", `${fixtures}/slow-start.ts:late`, "--name", pool, "--pool", pool, "--json"),
     );
+    if (command) {
+      await api().updateDeployment({ params: { id: deployment.id }, body: { jobVariables: { command } } });
+    }
+    return deployment;
+  };
+
+  /** Runs the slow-start deployment once: it completes in its first attempt; answers its states. */
+  const completesInOneAttempt = async (deployment: { id: string }) => {
+    const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+    expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: "started late" } });
+    expect(done.attempt).toBe(1);
+    const history = await api().listFlowRunStates({ params: { id: run.id } });
+    expect(history.map((state) => state.name)).toEqual(["Scheduled", "Pending", "Running", "Completed"]);
+    return history;
+  };
+
+  it("proposes RUNNING while a run's module loads, and its runner keeps it alive past the timeout meanwhile", async () => {
+    const deployment = await deploySlowStart("slow");
     // Loading the module takes 3 heartbeat timeouts; the run is RUNNING all along, which only its own
     // process's heartbeats keep alive (the worker's count for PENDING runs only).
     workers.push(
@@ -290,48 +312,24 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
         BATON_HEARTBEAT_INTERVAL_SECONDS: "0.2",
       }),
     );
-    const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
-    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
-    expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: "started late" } });
-    const history = await api().listFlowRunStates({ params: { id: run.id } });
-    expect(history.map((state) => state.name)).toEqual(["Scheduled", "Pending", "Running", "Completed"]);
+    const history = await completesInOneAttempt(deployment);
     const [running, completed] = [history[2]!, history[3]!].map((state) => Date.parse(state.timestamp));
     expect(completed! - running!).toBeGreaterThanOrEqual(SLOW_START_MS - 1000);
-    expect(done.attempt).toBe(1);
   });
 
   it("keeps a run of a pool's own command alive with the worker's heartbeats while it is PENDING, past the timeout", async () => {
-    const pool = "slow-command";
-    await api().createWorkPool({ body: { name: pool, type: "process", allowCommandOverride: true } });
-    const deployment = json<{ id: string }>(
-      await baton("deploy", `${fixtures}/slow-start.ts:late`, "--name", pool, "--pool", pool, "--json"),
-    );
-    await api().updateDeployment({
-      params: { id: deployment.id },
-      body: { jobVariables: { command: runnerCommand } },
-    });
+    const deployment = await deploySlowStart("slow-command", runnerCommand);
     // Without heartbeats of its own until the flow starts: the worker beats for the PENDING run.
-    workers.push(await startWorkerProcess(server.apiUrl, pool, [], { SLOW_START_MS: String(SLOW_START_MS) }));
-    const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
-    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
-    expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: "started late" } });
-    const history = await api().listFlowRunStates({ params: { id: run.id } });
-    expect(history.map((state) => state.name)).toEqual(["Scheduled", "Pending", "Running", "Completed"]);
-    expect(done.attempt).toBe(1);
+    workers.push(
+      await startWorkerProcess(server.apiUrl, "slow-command", [], { SLOW_START_MS: String(SLOW_START_MS) }),
+    );
+    await completesInOneAttempt(deployment);
   });
 
   it("a worker frozen past the timeout claims the run again and keeps the new attempt alive while the old job ends", async () => {
-    const pool = "thawed";
-    await api().createWorkPool({ body: { name: pool, type: "process", allowCommandOverride: true } });
-    const deployment = json<{ id: string }>(
-      await baton("deploy", `${fixtures}/slow-start.ts:late`, "--name", pool, "--pool", pool, "--json"),
-    );
     // A pool's own command: its run stays PENDING while the module loads, alive by the worker alone.
-    await api().updateDeployment({
-      params: { id: deployment.id },
-      body: { jobVariables: { command: runnerCommand } },
-    });
-    const worker = await startWorkerProcess(server.apiUrl, pool, [], {
+    const deployment = await deploySlowStart("thawed", runnerCommand);
+    const worker = await startWorkerProcess(server.apiUrl, "thawed", [], {
       SLOW_START_MS: String(SLOW_START_MS),
     });
     workers.push(worker);
