@@ -51,7 +51,6 @@ export { claimLoop, type ClaimLoopOptions } from "./claim-loop.js";
 export { isMainModule, loadFlow, loadTask, parseEntrypoint } from "./entrypoint.js";
 export { shipperFor } from "./logger.js";
 export { untilReachable } from "./reachable.js";
-export { startEarly, type EarlyStart } from "./start-early.js";
 export {
   variables,
   variablesOf,

@@ -2,16 +2,7 @@
 // and carries out the run; its exit code tells the worker whether it completed.
 import { createInterface } from "node:readline";
 import { BatonError, type FlowRun } from "@baton/core";
-import {
-  CancelledError,
-  defaultClient,
-  loadFlow,
-  shipperFor,
-  StaleAttemptError,
-  startEarly,
-  untilReachable,
-  type EarlyStart,
-} from "@baton/sdk";
+import { CancelledError, defaultClient, loadFlow, shipperFor, untilReachable } from "@baton/sdk";
 import { WARM_RUNNER_ENV, type RunnerJob } from "./warm-runners.js";
 
 // Started ahead of its run (see WarmRunners): the run comes as one line on stdin; stdin closing first
@@ -58,24 +49,12 @@ if (!flowRunId || !entrypoint || !client) {
   process.exit(2);
 }
 
-// The worker asks the run to stop with SIGTERM (a cancel, or the worker shutting down): the flow is
-// cancelled as from the API, so its hooks run and its task runs end CANCELLED before the process exits.
-const stop = new AbortController();
-process.once("SIGTERM", () =>
-  stop.abort(new CancelledError("the flow run", "its worker stopped the job (SIGTERM)")),
-);
-
-// A run handed over by its claim is proposed RUNNING while its entrypoint loads (see startEarly).
-const early: Promise<EarlyStart> | undefined =
-  claimed?.id === flowRunId ? startEarly(client, claimed, attempt, stop) : undefined;
-
 let flow;
 try {
   flow = await loadFlow(entrypoint);
 } catch (error) {
   const message = `cannot load the flow from entrypoint '${entrypoint}' in ${process.cwd()}: ${BatonError.from(error).message}`;
   console.error(message);
-  (await early)?.release();
   await untilReachable(`the failure of flow run ${flowRunId}`, () =>
     client.api.setFlowRunState({
       params: { id: flowRunId },
@@ -88,19 +67,18 @@ try {
   process.exit(1);
 }
 
-const started = await early;
-started?.release(); // the flow's run sends the heartbeats from here on
-if (stop.signal.reason instanceof StaleAttemptError) {
-  // Taken for crashed and claimed again while this process started: the newer attempt carries it out.
-  console.error(stop.signal.reason.message);
-  process.exit(1);
-}
+// The worker asks the run to stop with SIGTERM (a cancel, or the worker shutting down): the flow is
+// cancelled as from the API, so its hooks run and its task runs end CANCELLED before the process exits.
+const stop = new AbortController();
+process.once("SIGTERM", () =>
+  stop.abort(new CancelledError("the flow run", "its worker stopped the job (SIGTERM)")),
+);
 
 let code = 0;
 try {
   await flow.runFromJson(undefined, {
     flowRunId,
-    ...(started ? { flowRun: started.flowRun, startedByClaim: true } : {}),
+    ...(claimed?.id === flowRunId ? { flowRun: claimed } : {}),
     signal: stop.signal,
     ...(attempt !== undefined ? { attempt } : {}),
   });

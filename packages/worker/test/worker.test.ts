@@ -21,7 +21,7 @@ import {
   waitForLog,
   waitForRunState,
 } from "../../../test/runs.js";
-import { deploy as deployFlow, fixtures, root, startWorker as startWorkerProcess } from "./workers.js";
+import { deploy as deployFlow, fixtures, startWorker as startWorkerProcess } from "./workers.js";
 import { cancelledMark } from "./fixtures/flows.js";
 
 /** Resolves once `file` exists (bounded: 200 looks, 50 ms apart). */
@@ -45,20 +45,6 @@ function warmRunnersOf(apiUrl: string): number[] {
   }
   return pids;
 }
-
-/** How long the slow-start fixture's module takes to load: 3 of the test server's heartbeat timeouts. */
-const SLOW_START_MS = 6000;
-
-/**
- * A pool's own command that runs the flow as the worker's runner does, but is not handed its run: the
- * run stays PENDING until the flow proposes RUNNING, once its module has loaded.
- */
-const runnerCommand = [
-  process.execPath,
-  "--import",
-  "tsx",
-  join(root, "packages/worker/dist/run-flow-run.js"),
-];
 
 describe.each(DIALECTS)("process workers on %s", (dialect) => {
   let server: TestServer;
@@ -277,60 +263,74 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
     expect(history.at(-1)?.type).toBe("COMPLETED");
   });
 
-  /** The slow-start flow deployed to a new pool of its name; with `command`, run by that command. */
-  const deploySlowStart = async (pool: string, command?: string[]) => {
-    await api().createWorkPool({
-      body: { name: pool, type: "process", ...(command ? { allowCommandOverride: true } : {}) },
-    });
+  it("keeps a run whose process is slow to start alive with the worker's heartbeats, past the timeout", async () => {
+    await api().createWorkPool({ body: { name: "slow", type: "process" } });
     const deployment = json<{ id: string }>(
-      await baton("deploy", `${fixtures}/slow-start.ts:late`, "--name", pool, "--pool", pool, "--json"),
+      await baton("deploy", `${fixtures}/slow-start.ts:late`, "--name", "slow", "--pool", "slow", "--json"),
     );
-    if (command) {
-      await api().updateDeployment({ params: { id: deployment.id }, body: { jobVariables: { command } } });
-    }
-    return deployment;
-  };
-
-  /** Runs the slow-start deployment once: it completes in its first attempt; answers its states. */
-  const completesInOneAttempt = async (deployment: { id: string }) => {
+    // Loading the module takes 3 heartbeat timeouts; the worker beats for the run meanwhile.
+    const worker = await startWorkerProcess(server.apiUrl, "slow", [], { SLOW_START_MS: "6000" });
+    workers.push(worker);
     const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
     const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
     expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: "started late" } });
-    expect(done.attempt).toBe(1);
     const history = await api().listFlowRunStates({ params: { id: run.id } });
     expect(history.map((state) => state.name)).toEqual(["Scheduled", "Pending", "Running", "Completed"]);
-    return history;
-  };
-
-  it("proposes RUNNING while a run's module loads, and its runner keeps it alive past the timeout meanwhile", async () => {
-    const deployment = await deploySlowStart("slow");
-    // Loading the module takes 3 heartbeat timeouts; the run is RUNNING all along, which only its own
-    // process's heartbeats keep alive (the worker's count for PENDING runs only).
-    workers.push(
-      await startWorkerProcess(server.apiUrl, "slow", [], {
-        SLOW_START_MS: String(SLOW_START_MS),
-        BATON_HEARTBEAT_INTERVAL_SECONDS: "0.2",
-      }),
-    );
-    const history = await completesInOneAttempt(deployment);
-    const [running, completed] = [history[2]!, history[3]!].map((state) => Date.parse(state.timestamp));
-    expect(completed! - running!).toBeGreaterThanOrEqual(SLOW_START_MS - 1000);
+    expect(done.attempt).toBe(1);
   });
 
-  it("keeps a run of a pool's own command alive with the worker's heartbeats while it is PENDING, past the timeout", async () => {
-    const deployment = await deploySlowStart("slow-command", runnerCommand);
-    // Without heartbeats of its own until the flow starts: the worker beats for the PENDING run.
-    workers.push(
-      await startWorkerProcess(server.apiUrl, "slow-command", [], { SLOW_START_MS: String(SLOW_START_MS) }),
+  it("reschedules a run killed while its module loads without using a retry: it had not started", async () => {
+    await api().createWorkPool({ body: { name: "unstarted", type: "process" } });
+    const deployment = json<{ id: string }>(
+      await baton(
+        "deploy",
+        `${fixtures}/slow-start.ts:late`,
+        "--name",
+        "unstarted",
+        "--pool",
+        "unstarted",
+        "--json",
+      ),
     );
-    await completesInOneAttempt(deployment);
+    const first = await startWorkerProcess(server.apiUrl, "unstarted", [], { SLOW_START_MS: "6000" });
+    workers.push(first);
+    const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+    await first.waitForLine(/started \(pid \d+\)/);
+    process.kill(-first.child.pid!, "SIGKILL"); // the worker and its runner, mid-import
+    await first.exited;
+    // The flow has no retries; the server learns a flow's retries only once its module has loaded, so
+    // a run must stay PENDING until then, and a PENDING run that crashes is always run again.
+    expect((await api().readFlowRun({ params: { id: run.id } })).state?.type).toBe("PENDING");
+    workers.push(await startWorkerProcess(server.apiUrl, "unstarted", [], { SLOW_START_MS: "0" }));
+    const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED"));
+    expect(done.state).toMatchObject({ type: "COMPLETED", data: { value: "started late" } });
+    const history = await api().listFlowRunStates({ params: { id: run.id } });
+    expect(history.map((state) => state.name)).toEqual([
+      "Scheduled",
+      "Pending",
+      "Crashed",
+      "Rescheduled",
+      "Pending",
+      "Running",
+      "Completed",
+    ]);
   });
 
   it("a worker frozen past the timeout claims the run again and keeps the new attempt alive while the old job ends", async () => {
-    // A pool's own command: its run stays PENDING while the module loads, alive by the worker alone.
-    const deployment = await deploySlowStart("thawed", runnerCommand);
-    const worker = await startWorkerProcess(server.apiUrl, "thawed", [], {
-      SLOW_START_MS: String(SLOW_START_MS),
+    await api().createWorkPool({ body: { name: "thawed", type: "process" } });
+    const deployment = json<{ id: string }>(
+      await baton(
+        "deploy",
+        `${fixtures}/slow-start.ts:late`,
+        "--name",
+        "thawed",
+        "--pool",
+        "thawed",
+        "--json",
+      ),
+    );
+    const worker = await startWorkerProcess(server.apiUrl, "thawed", ["--warm-runners", "0"], {
+      SLOW_START_MS: "6000",
     });
     workers.push(worker);
     const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
