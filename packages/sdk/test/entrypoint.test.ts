@@ -1,4 +1,8 @@
-import { fileURLToPath } from "node:url";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatonError } from "@baton/core";
 import { loadFlow } from "@baton/sdk";
@@ -41,5 +45,39 @@ describe("loading an entrypoint module", () => {
     // Once loaded, its flow runs when called, as a worker calls it.
     expect(await crawl.runFromJson({ urls: ["a"] })).toMatchObject({ pages: 1 });
     expect((await runs()).map((run) => run.state?.type)).toEqual(["COMPLETED"]);
+  });
+});
+
+describe("the module a flow was defined in", () => {
+  it("is the file that ran, not the source its source map names", () => {
+    // A built module with a source map back to its TypeScript, run with source maps on (as under tsx):
+    // a worker must import the built file the flow came from.
+    const dir = mkdtempSync(join(tmpdir(), "baton-defined-in-"));
+    try {
+      const sdk = pathToFileURL(fileURLToPath(new URL("../dist/index.js", import.meta.url))).href;
+      writeFileSync(
+        join(dir, "flows.js"),
+        [
+          `import { flow } from ${JSON.stringify(sdk)};`,
+          `export const mapped = flow({ name: "mapped" }, async () => 1);`,
+          "console.log(mapped.definedIn);",
+          "//# sourceMappingURL=flows.js.map",
+        ].join("\n"),
+      );
+      const map = {
+        version: 3,
+        file: "flows.js",
+        sources: ["flows.ts"],
+        names: [],
+        mappings: "AAAA;AACA;AACA",
+      };
+      writeFileSync(join(dir, "flows.js.map"), JSON.stringify(map));
+      const printed = execFileSync(process.execPath, ["--enable-source-maps", join(dir, "flows.js")], {
+        encoding: "utf8",
+      });
+      expect(printed.trim()).toBe(join(dir, "flows.js"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
