@@ -54,7 +54,7 @@ export class ProcessAdapter implements JobAdapter {
    */
   async start(run: ClaimedRun, context: JobContext): Promise<JobHandle> {
     const steps = run.deployment?.pullSteps ?? [];
-    if (steps.length === 0) return this.#spawn(run, context);
+    if (steps.length === 0) return await this.#spawn(run, context);
     const client = new BatonClient({
       url: context.env.BATON_API_URL!,
       ...(context.env.BATON_API_KEY ? { apiKey: context.env.BATON_API_KEY } : {}),
@@ -65,7 +65,7 @@ export class ProcessAdapter implements JobAdapter {
     });
     let job: JobHandle;
     try {
-      job = this.#spawn(run, context, pulled);
+      job = await this.#spawn(run, context, pulled);
     } catch (error) {
       await pulled.remove();
       throw error;
@@ -81,7 +81,7 @@ export class ProcessAdapter implements JobAdapter {
     return { ...job, exited };
   }
 
-  #spawn(run: ClaimedRun, context: JobContext, pulled?: PulledCode): JobHandle {
+  async #spawn(run: ClaimedRun, context: JobContext, pulled?: PulledCode): Promise<JobHandle> {
     const entrypoint = run.deployment?.entrypoint;
     if (!entrypoint) {
       throw new BatonError(
@@ -107,13 +107,17 @@ export class ProcessAdapter implements JobAdapter {
     const [command, ...args] = defaultCommand(entrypoint);
     const { BATON_FLOW_RUN_ID, BATON_FLOW_RUN_ATTEMPT, ...shared } = context.env;
     // A run in a folder of its own takes a runner started in the worker's, which moves to its folder:
-    // runners started ahead in a folder that each run removes would serve no other run.
-    const runner = this.#runners.take({
-      command: command!,
-      args,
-      cwd: pulled ? process.cwd() : cwd,
-      env: { ...process.env, ...variables.env, ...shared },
-    });
+    // runners started ahead in a folder that each run removes would serve no other run, and none can
+    // have imported code its pull steps fetch only now.
+    const runner = await this.#runners.take(
+      {
+        command: command!,
+        args,
+        cwd: pulled ? process.cwd() : cwd,
+        env: { ...process.env, ...variables.env, ...shared },
+      },
+      pulled ? undefined : entrypoint,
+    );
     runner.begin(
       {
         env: {

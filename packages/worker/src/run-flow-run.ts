@@ -1,9 +1,19 @@
 // The process a worker starts for one flow run: loads the flow from the deployment's entrypoint
 // and carries out the run; its exit code tells the worker whether it completed.
+import { closeSync, writeSync } from "node:fs";
+import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { BatonError, type FlowRun } from "@baton/core";
-import { CancelledError, defaultClient, loadFlow, shipperFor, untilReachable } from "@baton/sdk";
-import { WARM_RUNNER_ENV, type RunnerJob } from "./warm-runners.js";
+import {
+  CancelledError,
+  defaultClient,
+  loadFlow,
+  parseEntrypoint,
+  shipperFor,
+  untilReachable,
+} from "@baton/sdk";
+import { modifiedAt, trackLoadedFiles } from "./loaded-files.js";
+import { LOADED_FILES_FD, RUNNER_ENTRYPOINT_ENV, WARM_RUNNER_ENV, type RunnerJob } from "./warm-runners.js";
 
 // Started ahead of its run (see WarmRunners): the run comes as one line on stdin; stdin closing first
 // means the worker is gone or did not need this runner. Meanwhile it does once what the run would do
@@ -11,11 +21,15 @@ import { WARM_RUNNER_ENV, type RunnerJob } from "./warm-runners.js";
 // check, and a heartbeat of no run, which the server answers 404 without writing anything), and an
 // event stream opened and closed (the run follows its own through fetch, which Node loads on first use).
 const NO_RUN = "00000000-0000-0000-0000-000000000000";
+const ignore = () => undefined;
 let claimed: FlowRun | undefined;
+/** The flow of the entrypoint this runner imported while it waited (see WarmRunners). */
+let imported: { entrypoint: string; flow: ReturnType<typeof loadFlow> } | undefined;
 if (process.env[WARM_RUNNER_ENV]) {
   const client = defaultClient();
   const opened = new AbortController();
-  const ignore = () => undefined;
+  const ahead = process.env[RUNNER_ENTRYPOINT_ENV];
+  if (ahead) imported = { entrypoint: ahead, flow: importAhead(ahead) };
   if (client) {
     void (async () => {
       await client.api.health().catch(ignore);
@@ -35,6 +49,7 @@ if (process.env[WARM_RUNNER_ENV]) {
   const job = JSON.parse(line) as RunnerJob;
   Object.assign(process.env, job.env);
   delete process.env[WARM_RUNNER_ENV];
+  delete process.env[RUNNER_ENTRYPOINT_ENV];
   // A run whose code its pull steps fetched runs from their folder: the entrypoint is relative to it.
   if (job.cwd) process.chdir(job.cwd);
   claimed = job.flowRun;
@@ -51,7 +66,8 @@ if (!flowRunId || !entrypoint || !client) {
 
 let flow;
 try {
-  flow = await loadFlow(entrypoint);
+  // The worker hands a runner that imported an entrypoint only runs of it, with their code unchanged.
+  flow = await (imported?.entrypoint === entrypoint ? imported.flow : loadFlow(entrypoint));
 } catch (error) {
   const message = `cannot load the flow from entrypoint '${entrypoint}' in ${process.cwd()}: ${BatonError.from(error).message}`;
   console.error(message);
@@ -88,3 +104,22 @@ try {
 }
 await shipperFor(client).flush();
 process.exit(code);
+
+/**
+ * Imports the entrypoint's flow ahead of the run (a failure is the run's, when it comes), telling the
+ * worker as it begins and, at its end, which project files it read, so that the worker hands this
+ * runner no run once one of them has changed.
+ */
+function importAhead(entrypoint: string): ReturnType<typeof loadFlow> {
+  const tell = (said: object) => writeSync(LOADED_FILES_FD, `${JSON.stringify(said)}\n`);
+  const loadedFiles = trackLoadedFiles();
+  tell({ importing: true });
+  const flow = loadFlow(entrypoint);
+  void flow.then(ignore, ignore).then(() => {
+    // The entrypoint's own file counts even when there was none to import (null: it may appear).
+    const file = resolve(parseEntrypoint(entrypoint).file);
+    tell({ loaded: { [file]: modifiedAt(file), ...loadedFiles() } });
+    closeSync(LOADED_FILES_FD);
+  });
+  return flow;
+}

@@ -21,16 +21,16 @@ afterEach(() => {
   for (const runner of taken.splice(0)) runner.child.kill("SIGKILL");
 });
 
-it("starts the next runner once the run handed its runner has had its start, and none once closed", () => {
+it("starts the next runner once the run handed its runner has had its start, and none once closed", async () => {
   vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
   const runners = new WarmRunners(1);
   try {
-    taken.push(runners.take(launch)); // none ready yet: started now
+    taken.push(await runners.take(launch)); // none ready yet: started now
     expect(spawn).toHaveBeenCalledTimes(1);
     vi.runOnlyPendingTimers();
     expect(spawn).toHaveBeenCalledTimes(2); // the next one, ahead of its run
 
-    taken.push(runners.take(launch)); // that one: nothing is spawned for this run
+    taken.push(await runners.take(launch)); // that one: nothing is spawned for this run
     expect(spawn).toHaveBeenCalledTimes(2);
     runners.close(); // before its replacement was due
     vi.runOnlyPendingTimers();

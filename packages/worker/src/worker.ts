@@ -71,6 +71,8 @@ export class Worker {
    * the run has left PENDING (its flow sends its own) or moved on to another attempt.
    */
   readonly #starting = new Map<string, number>();
+  /** Runs cancelled while their job was being started (pull steps, a runner's import): stopped once it is. */
+  readonly #cancelledWhileStarting = new Set<string>();
   readonly #log: (line: string) => void;
 
   constructor(options: WorkerOptions) {
@@ -213,6 +215,7 @@ export class Worker {
       await this.#follow({ run, job, cancelling: false }, shipper);
     } finally {
       this.#stopSpeakingFor(flowRun.id, flowRun.attempt);
+      this.#cancelledWhileStarting.delete(flowRun.id);
     }
   }
 
@@ -220,6 +223,10 @@ export class Worker {
   async #follow(entry: InFlight, shipper: { flush(): Promise<void> }): Promise<void> {
     const { flowRun } = entry.run;
     this.#inFlight.set(flowRun.id, entry);
+    if (this.#cancelledWhileStarting.delete(flowRun.id) && !entry.cancelling) {
+      entry.cancelling = true;
+      this.#stopCancelled(entry);
+    }
     try {
       const exit = await entry.job.exited;
       await shipper.flush();
@@ -371,8 +378,11 @@ export class Worker {
         .events({ names: [EventName.FlowRunStateChanged], signal, resume: true }, (event) => {
           if (!isEvent(event, EventName.FlowRunStateChanged)) return;
           const { type } = event.payload.state;
-          const entry = this.#inFlight.get(event.resource.id);
-          if (!entry || entry.cancelling || (type !== "CANCELLING" && type !== "CANCELLED")) return;
+          if (type !== "CANCELLING" && type !== "CANCELLED") return;
+          const id = event.resource.id;
+          const entry = this.#inFlight.get(id);
+          if (!entry && this.#starting.has(id)) this.#cancelledWhileStarting.add(id);
+          if (!entry || entry.cancelling) return;
           entry.cancelling = true;
           this.#stopCancelled(entry);
         })

@@ -1,4 +1,13 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -21,7 +30,7 @@ import {
   waitForLog,
   waitForRunState,
 } from "../../../test/runs.js";
-import { deploy as deployFlow, fixtures, startWorker as startWorkerProcess } from "./workers.js";
+import { deploy as deployFlow, fixtures, root, startWorker as startWorkerProcess } from "./workers.js";
 import { cancelledMark } from "./fixtures/flows.js";
 
 /** Resolves once `file` exists (bounded: 200 looks, 50 ms apart). */
@@ -316,6 +325,51 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
     ]);
   });
 
+  it("cancels runs whose module never finishes loading, one of them waiting for a runner ahead to load it", async () => {
+    await api().createWorkPool({ body: { name: "hanging", type: "process" } });
+    const deployment = json<{ id: string }>(
+      await baton(
+        "deploy",
+        `${fixtures}/slow-start.ts:late`,
+        "--name",
+        "hanging",
+        "--pool",
+        "hanging",
+        "--job-variable",
+        "stopGracePeriodSeconds=1",
+        "--json",
+      ),
+    );
+    const marks = mkdtempSync(join(tmpdir(), "baton-marks-"));
+    try {
+      const worker = await startWorkerProcess(server.apiUrl, "hanging", [], {
+        BATON_HEARTBEAT_INTERVAL_SECONDS: "0.2",
+        SLOW_START_MS: "600000",
+        IMPORT_MARKS: marks,
+      });
+      workers.push(worker);
+      const importers = () => readdirSync(marks).map(Number);
+      const cancelled = async () => {
+        const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+        await waitForRunState(server.client, run.id, isType("PENDING"));
+        expect((await baton("flow-run", "cancel", run.id)).code).toBe(0);
+        // Its job is stopped (the grace period of a second, then SIGTERM), not just its run ended.
+        await worker.waitForLine(new RegExp(`flow run '${run.name}' job was killed by SIGTERM`));
+        return waitForRunState(server.client, run.id, isType("CANCELLED", "COMPLETED", "FAILED", "CRASHED"));
+      };
+      // Its runner started when it was claimed; the cancel stops it mid-import.
+      expect((await cancelled()).state?.type).toBe("CANCELLED");
+      // The runner started ahead since has begun importing the module (which never ends): the next run
+      // waits for that import a while, then takes a runner that imported nothing. The cancel made
+      // meanwhile, before the run had a job, stops that job once it has one.
+      for (let i = 0; i < 200 && importers().length < 2; i++) await sleep(50);
+      expect(importers()).toHaveLength(2);
+      expect((await cancelled()).state?.type).toBe("CANCELLED");
+    } finally {
+      rmSync(marks, { recursive: true, force: true });
+    }
+  });
+
   it("a worker frozen past the timeout claims the run again and keeps the new attempt alive while the old job ends", async () => {
     await api().createWorkPool({ body: { name: "thawed", type: "process" } });
     const deployment = json<{ id: string }>(
@@ -416,9 +470,104 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
       expect(pids).toHaveLength(count);
       expect(pids.filter((pid) => finished.includes(pid))).toEqual([]);
     };
-    await runners(1);
+    // Two: one that imported nothing, one that imported the deployment's entrypoint (the test below).
+    await runners(2);
     process.kill(worker.child.pid!, "SIGKILL");
     await worker.exited;
     await runners(0);
+  });
+
+  it("imports a deployment's code in a runner started ahead of its run, and never runs code edited since", async () => {
+    // A project of its own, whose files the test edits between runs.
+    const project = mkdtempSync(join(tmpdir(), "baton-edited-"));
+    try {
+      symlinkSync(join(root, "node_modules"), join(project, "node_modules"));
+      writeFileSync(join(project, "package.json"), '{ "type": "module" }\n');
+      writeFileSync(
+        join(project, "flow.ts"),
+        [
+          'import { writeFileSync } from "node:fs";',
+          'import { flow } from "@baton/sdk";',
+          'import { version } from "./version.js";',
+          "// Imported ahead of its run, the module knows no run yet; each process importing it leaves a mark.",
+          "const importedFor = process.env.BATON_FLOW_RUN_ID ?? null;",
+          'export const edited = flow({ name: "edited" }, async () => ({ version, importedFor, pid: process.pid }));',
+          "writeFileSync(`imported-${process.pid}`, '');",
+        ].join("\n"),
+      );
+      const version = join(project, "version.ts");
+      writeFileSync(version, "export const version = 1;\n");
+      const minuteAgo = new Date(Date.now() - 60_000);
+      utimesSync(version, minuteAgo, minuteAgo);
+
+      await api().createWorkPool({ body: { name: "edited", type: "process" } });
+      const deployed = await batonAt(server.apiUrl, {}, project)(
+        "deploy",
+        "flow.ts:edited",
+        "--name",
+        "edited",
+        "--pool",
+        "edited",
+        "--json",
+      );
+      const deployment = json<{ id: string }>(deployed);
+      await startWorker("edited");
+      const runOnce = async () => {
+        const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
+        const done = await waitForRunState(server.client, run.id, isType("COMPLETED", "FAILED", "CRASHED"));
+        expect(done.state?.type).toBe("COMPLETED");
+        const { value } = done.state?.data as unknown as {
+          value: { version: number; importedFor: string | null; pid: number };
+        };
+        return { id: run.id, ...value };
+      };
+      const importers = () =>
+        readdirSync(project)
+          .filter((name) => name.startsWith("imported-"))
+          .map((name) => Number(name.slice("imported-".length)));
+      const known = importers(); // `baton deploy` imported it too
+      /** The next process that imported the flow (a runner ahead of its run, as no run is made meanwhile). */
+      const nextImporter = async () => {
+        const fresh = () => importers().filter((pid) => !known.includes(pid));
+        for (let i = 0; i < 200 && fresh().length === 0; i++) await sleep(50);
+        const [pid, ...more] = fresh();
+        expect(more).toEqual([]);
+        known.push(pid!);
+        return pid!;
+      };
+      const ranIn = (run: { pid: number }) => known.push(run.pid);
+
+      const first = await runOnce(); // no runner ahead yet: imported once claimed
+      expect(first).toMatchObject({ version: 1, importedFor: first.id });
+      ranIn(first);
+      const ahead = await nextImporter();
+      const second = await runOnce();
+      expect(second).toEqual({ id: second.id, version: 1, importedFor: null, pid: ahead });
+
+      // A file the entrypoint imports is edited while the next runner waits with the old code.
+      const stale = await nextImporter();
+      writeFileSync(version, "export const version = 2;\n");
+      const third = await runOnce();
+      expect(third).toMatchObject({ version: 2, importedFor: third.id });
+      expect(third.pid).not.toBe(stale);
+      ranIn(third);
+      const alive = () => {
+        try {
+          process.kill(stale, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      for (let i = 0; i < 100 && alive(); i++) await sleep(50);
+      expect(alive(), "the runner with the old code was stopped").toBe(false);
+
+      // The next runner ahead imports the edited code, and is used again.
+      const current = await nextImporter();
+      const fourth = await runOnce();
+      expect(fourth).toEqual({ id: fourth.id, version: 2, importedFor: null, pid: current });
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
   });
 });
