@@ -21,7 +21,12 @@ import { sendHeartbeats } from "./heartbeats.js";
 import { untilReachable } from "./reachable.js";
 export type { StateHook, StateHooks } from "./driver.js";
 import { recorderFor } from "./recorder.js";
-import { LocalOrchestrator, RemoteOrchestrator, StartedOrchestrator } from "./orchestrator.js";
+import {
+  LocalOrchestrator,
+  RemoteOrchestrator,
+  StartedOrchestrator,
+  type Orchestrator,
+} from "./orchestrator.js";
 import {
   ParametersCodec,
   type ParametersInput,
@@ -112,15 +117,16 @@ export interface Flow<S extends ParametersSchema | undefined, R> {
 /**
  * Follows the run's events while it runs: when someone cancels it, its signal aborts, so its tasks
  * and subflows stop and it ends CANCELLED; when it is suspended (from outside, or by suspend()), it
- * stops proposing anything and its process ends. A cancel that landed before the stream opened is
- * caught by reading the state once the stream is open.
+ * stops proposing anything and its process ends. `open` starts following (once); a cancel that landed
+ * before is caught by reading the state once the stream is open. `close` stops it, or keeps it from
+ * opening.
  */
 function watchForStop(
   client: BatonClient,
   flowRunId: string,
   controller: AbortController,
   what: string,
-): () => void {
+): { open: () => void; close: () => void } {
   const stop = new AbortController();
   const react = (state: State | null) => {
     if (state?.type === "CANCELLING" || state?.type === "CANCELLED")
@@ -129,16 +135,16 @@ function watchForStop(
       controller.abort(new SuspendedError(what, state.pause.key));
     }
   };
-  // Opened once the flow's code has begun: opening it (a request, then a read of the run) at the same
-  // time as the run's start delayed the flow's first line by 1–3 ms on a busy machine.
-  const opening = setImmediate(() => {
-    followFlowRun(client, flowRunId, stop.signal, react)
-      // Losing the stream only loses the cancel signal, never the run.
-      .catch(() => undefined);
-  });
-  return () => {
-    clearImmediate(opening);
-    stop.abort();
+  let opened = false;
+  return {
+    open: () => {
+      if (opened || stop.signal.aborted) return;
+      opened = true;
+      followFlowRun(client, flowRunId, stop.signal, react)
+        // Losing the stream only loses the cancel signal, never the run.
+        .catch(() => undefined);
+    },
+    close: () => stop.abort(),
   };
 }
 
@@ -271,7 +277,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       parameters,
       pauses: { count: 0 },
     };
-    const unwatch = client && flowRun ? watchForStop(client, flowRun.id, controller, label) : () => undefined;
+    const watch = client && flowRun ? watchForStop(client, flowRun.id, controller, label) : undefined;
     const stopHeartbeats =
       client && flowRun
         ? sendHeartbeats(
@@ -286,11 +292,16 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
         : () => undefined;
     const remote =
       client && flowRun ? new RemoteOrchestrator(client, "flow", flowRun.id, flowRun.attempt) : null;
-    const orchestrator = !remote
+    const proposer = !remote
       ? new LocalOrchestrator("flow", retries, retryDelaySeconds, { type: "PENDING" })
       : "startedByClaim" in input && input.startedByClaim
         ? new StartedOrchestrator(remote, input.flowRun?.state ?? null)
         : remote;
+    // The run's event stream opens once its start has been answered: opened (a request, then a read of
+    // the run) while RUNNING was on its way, it took the server's time from it, 3–10 ms on PostgreSQL.
+    const orchestrator: Orchestrator = watch
+      ? { propose: (state) => proposer.propose(state).finally(watch.open) }
+      : proposer;
     try {
       const outcome = await drive({
         name: options.name,
@@ -313,7 +324,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       await shipper?.flush();
       throw outcome.error;
     } finally {
-      unwatch();
+      watch?.close();
       stopHeartbeats();
       callSignal?.removeEventListener("abort", cancelByCaller);
     }
