@@ -71,6 +71,22 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
   };
   const deploy = (entrypoint: string, name: string, pool: string, ...args: string[]) =>
     deployFlow(server.apiUrl, entrypoint, name, pool, ...args);
+  /** A pool named `name` with the slow-to-load flow (fixtures/slow-start.ts) deployed to it, likewise named. */
+  const deploySlowStart = async (name: string, ...args: string[]) => {
+    await api().createWorkPool({ body: { name, type: "process" } });
+    return json<{ id: string }>(
+      await baton(
+        "deploy",
+        `${fixtures}/slow-start.ts:late`,
+        "--name",
+        name,
+        "--pool",
+        name,
+        "--json",
+        ...args,
+      ),
+    );
+  };
 
   beforeAll(async () => {
     server = await startTestServer(dialect, { flowRunHeartbeatTimeoutSeconds: 2, serviceLoopSeconds: 0.2 });
@@ -273,10 +289,7 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
   });
 
   it("keeps a run whose process is slow to start alive with the worker's heartbeats, past the timeout", async () => {
-    await api().createWorkPool({ body: { name: "slow", type: "process" } });
-    const deployment = json<{ id: string }>(
-      await baton("deploy", `${fixtures}/slow-start.ts:late`, "--name", "slow", "--pool", "slow", "--json"),
-    );
+    const deployment = await deploySlowStart("slow");
     // Loading the module takes 3 heartbeat timeouts; the worker beats for the run meanwhile.
     const worker = await startWorkerProcess(server.apiUrl, "slow", [], { SLOW_START_MS: "6000" });
     workers.push(worker);
@@ -289,18 +302,7 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
   });
 
   it("reschedules a run killed while its module loads without using a retry: it had not started", async () => {
-    await api().createWorkPool({ body: { name: "unstarted", type: "process" } });
-    const deployment = json<{ id: string }>(
-      await baton(
-        "deploy",
-        `${fixtures}/slow-start.ts:late`,
-        "--name",
-        "unstarted",
-        "--pool",
-        "unstarted",
-        "--json",
-      ),
-    );
+    const deployment = await deploySlowStart("unstarted");
     const first = await startWorkerProcess(server.apiUrl, "unstarted", [], { SLOW_START_MS: "6000" });
     workers.push(first);
     const run = await api().createDeploymentRun({ params: { id: deployment.id }, body: {} });
@@ -326,20 +328,7 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
   });
 
   it("cancels runs whose module never finishes loading, one of them waiting for a runner ahead to load it", async () => {
-    await api().createWorkPool({ body: { name: "hanging", type: "process" } });
-    const deployment = json<{ id: string }>(
-      await baton(
-        "deploy",
-        `${fixtures}/slow-start.ts:late`,
-        "--name",
-        "hanging",
-        "--pool",
-        "hanging",
-        "--job-variable",
-        "stopGracePeriodSeconds=1",
-        "--json",
-      ),
-    );
+    const deployment = await deploySlowStart("hanging", "--job-variable", "stopGracePeriodSeconds=1");
     const marks = mkdtempSync(join(tmpdir(), "baton-marks-"));
     try {
       const worker = await startWorkerProcess(server.apiUrl, "hanging", [], {
@@ -379,18 +368,7 @@ describe.each(DIALECTS)("process workers on %s", (dialect) => {
   });
 
   it("a worker frozen past the timeout claims the run again and keeps the new attempt alive while the old job ends", async () => {
-    await api().createWorkPool({ body: { name: "thawed", type: "process" } });
-    const deployment = json<{ id: string }>(
-      await baton(
-        "deploy",
-        `${fixtures}/slow-start.ts:late`,
-        "--name",
-        "thawed",
-        "--pool",
-        "thawed",
-        "--json",
-      ),
-    );
+    const deployment = await deploySlowStart("thawed");
     const worker = await startWorkerProcess(server.apiUrl, "thawed", ["--warm-runners", "0"], {
       SLOW_START_MS: "6000",
     });
