@@ -215,14 +215,14 @@ function startImporting(launch: RunnerLaunch, entrypoint: string): ImportingRunn
     loaded: new Promise((resolve) => {
       runner.child.once("exit", () => resolve(undefined));
       createInterface({ input: report }).on("line", (line) => {
-        let said: { importing?: true; loaded?: LoadedFiles };
+        let said: { importing?: true; loaded?: LoadedFiles } | null;
         try {
           said = JSON.parse(line) as typeof said;
         } catch {
-          said = {};
+          said = null;
         }
-        if (said.importing) importing.importing = true;
-        else if (said.loaded) resolve(said.loaded);
+        if (said?.importing) importing.importing = true;
+        else if (said?.loaded) resolve(said.loaded);
         else {
           runner.child.kill("SIGKILL"); // not what it owes: a runner not to be trusted with a run
           resolve(undefined);
