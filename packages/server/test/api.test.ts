@@ -590,6 +590,34 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
     expect((await api().readFlowRun({ params: { id: run.id } })).deploymentId).toBe(deployment.id);
   });
 
+  it("validates each deployment's runs against its own schema when two schemas carry the same $id", async () => {
+    const deployments = [];
+    for (const type of ["string", "integer"]) {
+      deployments.push(
+        await api().createDeployment({
+          body: {
+            flowName: "same-id",
+            name: type,
+            parameterSchema: {
+              $id: "https://example.com/params.json",
+              type: "object",
+              properties: { n: { type } },
+            },
+          },
+        }),
+      );
+    }
+    const [text, whole] = deployments;
+    const run = (id: string, n: unknown) =>
+      api().createDeploymentRun({ params: { id }, body: { parameters: { n } } });
+    expect((await run(text!.id, "1")).parameters).toEqual({ n: "1" });
+    expect((await run(whole!.id, 1)).parameters).toEqual({ n: 1 });
+    expect((await rejection(run(whole!.id, "1"))).issues).toEqual([
+      { path: "n", message: "must be integer" },
+    ]);
+    expect((await rejection(run(text!.id, 1))).issues).toEqual([{ path: "n", message: "must be string" }]);
+  });
+
   it("stores tag limits, variables, write-only secrets and automations", async () => {
     await api().createConcurrencyLimit({ body: { tag: "db-lock", limit: 1 } });
     expect((await api().createConcurrencyLimit({ body: { tag: "db-lock", limit: 2 } })).limit).toBe(2);

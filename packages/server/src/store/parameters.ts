@@ -6,8 +6,13 @@ import { BatonError, type FieldIssue, type JsonObject } from "@baton/core";
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 // Draft 2020-12, which zod's toJSONSchema declares; older schemas without $schema validate alike.
-const ajv = addFormats(new Ajv2020({ allErrors: true, strict: false }));
-const compiled = new Map<string, ValidateFunction>();
+// addUsedSchema off: ajv would otherwise register each schema's $id for good, and refuse a second,
+// different schema (another deployment's) that carries the same $id.
+const ajv = addFormats(new Ajv2020({ allErrors: true, strict: false, addUsedSchema: false }));
+
+/** Schemas compiled, the one used last at the end; bounded, as anyone with the API can send new ones. */
+const compiled = new Map<string, { schema: JsonObject; validate: ValidateFunction }>();
+export const MAX_COMPILED_SCHEMAS = 500;
 
 interface IssueNames {
   whole: string;
@@ -30,14 +35,24 @@ function issueOf(error: ErrorObject, { whole, notAField }: IssueNames): FieldIss
 /** A JSON Schema compiled once; throws when it is not one, saying whose it is. */
 export function compileSchema(schema: JsonObject, whose: string): ValidateFunction {
   const key = JSON.stringify(schema);
-  let validate = compiled.get(key);
-  if (!validate) {
-    try {
-      validate = ajv.compile(schema);
-    } catch (error) {
-      throw new BatonError("invalid_argument", `${whose} is not a valid JSON Schema: ${String(error)}`);
-    }
-    compiled.set(key, validate);
+  const known = compiled.get(key);
+  if (known) {
+    compiled.delete(key);
+    compiled.set(key, known);
+    return known.validate;
+  }
+  let validate: ValidateFunction;
+  try {
+    validate = ajv.compile(schema);
+  } catch (error) {
+    throw new BatonError("invalid_argument", `${whose} is not a valid JSON Schema: ${String(error)}`);
+  }
+  compiled.set(key, { schema, validate });
+  if (compiled.size > MAX_COMPILED_SCHEMAS) {
+    const [oldestKey, oldest] = compiled.entries().next().value!;
+    compiled.delete(oldestKey);
+    // ajv keeps every schema it compiled too, by the object.
+    ajv.removeSchema(oldest.schema);
   }
   return validate;
 }
