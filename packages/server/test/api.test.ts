@@ -608,7 +608,7 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
       );
     }
     const [text, whole] = deployments;
-    const run = (id: string, n: unknown) =>
+    const run = (id: string, n: string | number) =>
       api().createDeploymentRun({ params: { id }, body: { parameters: { n } } });
     expect((await run(text!.id, "1")).parameters).toEqual({ n: "1" });
     expect((await run(whole!.id, 1)).parameters).toEqual({ n: 1 });
