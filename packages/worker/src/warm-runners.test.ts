@@ -1,6 +1,6 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { afterEach, expect, it, vi } from "vitest";
-import { WarmRunners, type Runner } from "./warm-runners.js";
+import { LOADED_FILES_FD, RUNNER_ENTRYPOINT_ENV, WarmRunners, type Runner } from "./warm-runners.js";
 
 // Real processes, counted as they are spawned.
 vi.mock("node:child_process", async (importOriginal) => {
@@ -18,6 +18,7 @@ const taken: Runner[] = [];
 
 afterEach(() => {
   vi.useRealTimers();
+  vi.mocked(spawn).mockClear();
   for (const runner of taken.splice(0)) runner.child.kill("SIGKILL");
 });
 
@@ -39,3 +40,38 @@ it("starts the next runner once the run handed its runner has had its start, and
     runners.close();
   }
 });
+
+it.each(["null", '"loaded"', "{not json"])(
+  "stops a runner started ahead that reports %s instead of what it imported, and gives the run another",
+  async (report) => {
+    const entrypoint = "/nowhere/flows.ts";
+    const reporting = {
+      ...launch,
+      args: [
+        "-e",
+        `if (process.env.${RUNNER_ENTRYPOINT_ENV}) require("node:fs").writeSync(${LOADED_FILES_FD}, ${JSON.stringify(`${report}\n`)}); process.stdin.resume()`,
+      ],
+    };
+    const runners = new WarmRunners(1);
+    try {
+      taken.push(await runners.take(reporting, entrypoint)); // none ready yet: started now
+      // The runner started ahead to import the entrypoint, once the run has had its start.
+      const importer = await vi.waitFor(() => {
+        const index = vi
+          .mocked(spawn)
+          .mock.calls.findIndex(([, , options]) => options?.env?.[RUNNER_ENTRYPOINT_ENV] === entrypoint);
+        expect(index).toBeGreaterThanOrEqual(0);
+        return vi.mocked(spawn).mock.results[index]!.value as ChildProcess;
+      });
+      await vi.waitFor(() => expect(importer.signalCode).toBe("SIGKILL"));
+
+      const next = await runners.take(reporting, entrypoint);
+      taken.push(next);
+      expect(next.child).not.toBe(importer);
+      expect(next.child.exitCode).toBeNull();
+      expect(next.child.signalCode).toBeNull();
+    } finally {
+      runners.close();
+    }
+  },
+);
