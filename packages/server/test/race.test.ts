@@ -104,6 +104,45 @@ describe.each(DIALECTS)(
       }
     });
 
+    it("starts each task run once when many racing proposals start it, and records one start", async () => {
+      const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
+      await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
+      const tasks = await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          createTaskRun(ctx, {
+            flowRunId: flowRun.id,
+            name: `t-${i}`,
+            taskKey: "t",
+            state: { type: "PENDING" },
+          }),
+        ),
+      );
+      const ids = tasks.map((task) => task.id);
+      const verdicts = await race(
+        database.url,
+        "task",
+        "RUNNING",
+        Array.from({ length: PROCESSES }, () => [...ids, ...ids]),
+      );
+      expect(count(verdicts, "ACCEPT")).toBe(tasks.length);
+      for (const task of tasks) {
+        const history = await db.kysely
+          .selectFrom("states")
+          .select("type")
+          .where("taskRunId", "=", task.id)
+          .execute();
+        expect(history.map((row) => row.type)).toEqual(["PENDING", "RUNNING"]);
+        const events = await db.kysely
+          .selectFrom("events")
+          .select("payload")
+          .where("resourceId", "=", task.id)
+          .execute();
+        expect(
+          events.map((event) => (JSON.parse(event.payload) as { state: { type: string } }).state.type),
+        ).toEqual(["PENDING", "RUNNING"]);
+      }
+    });
+
     it("never gives a tag's single slot to two racing task runs", async () => {
       await upsertConcurrencyLimit(ctx, { tag: "db-lock", limit: 1 });
       const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });

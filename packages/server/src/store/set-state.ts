@@ -20,6 +20,7 @@ import {
   sql,
   type ExpressionBuilder,
   type Insertable,
+  type Kysely,
   type QueryCreator,
   type Selectable,
   type Transaction,
@@ -131,6 +132,46 @@ export async function transitionInTransaction(
   options: TransitionOptions,
 ): Promise<Applied> {
   const run = options.after ?? (await lockRun(trx, kind, id));
+  // Only a change written unlocked is ever left undecided.
+  return (await transition(trx, kind, id, run, proposed, options, false))!;
+}
+
+/**
+ * On PostgreSQL most changes need neither a transaction nor the run's lock: the run is read, the rules
+ * decide, and the change is written in one statement only if the run is still as it was read (see
+ * `writeIfUnchanged`): two round trips where BEGIN, lock, write and COMMIT are four. Undefined when
+ * the run changed in between, or when the change writes more than the run's row, its state and its
+ * event (a flow run's end, a rerun, a task run's tag slots): the caller then decides it under the lock.
+ */
+async function transitionUnlocked(
+  db: Kysely<Database>,
+  kind: Kind,
+  id: string,
+  proposed: State,
+  options: TransitionOptions,
+): Promise<Applied | undefined> {
+  const { rows } = await (kind === "flow" ? readFlowRun : readTaskRun)(db, id);
+  const row: LockedRow | undefined = rows[0];
+  if (!row) throw notFound(kind === "flow" ? "flow run" : "task run", id);
+  const run = toLockedRun(kind, row);
+  // A task run's tag slots are counted and taken under their limits' locks.
+  if (kind === "task" && fromJson<string[]>(run.tags, []).length > 0) return undefined;
+  return transition(db, kind, id, run, proposed, options, true);
+}
+
+/**
+ * Decides the proposal for the run as read and writes the change: in the caller's transaction `trx`,
+ * under the run's lock, or `unlocked` on the database (see transitionUnlocked).
+ */
+async function transition(
+  trx: Kysely<Database>,
+  kind: Kind,
+  id: string,
+  run: LockedRun,
+  proposed: State,
+  options: TransitionOptions,
+  unlocked: boolean,
+): Promise<Applied | undefined> {
   const initial = fromJson<State | null>(run.state, null);
   const now = new Date();
   const ctx: TransitionContext = {
@@ -247,15 +288,44 @@ export async function transitionInTransaction(
     };
   }
 
-  const writer = await withStateAndEvent(trx, written.stateRows, written.events);
+  // A suspended run's process has ended too (or is told to stop, when suspended from outside).
+  const ending =
+    kind === "flow" && (isTerminal(state.type) || (state.type === "PAUSED" && state.pause?.reschedule))
+      ? endOfTaskRuns(id, state)
+      : null;
+  const flowColumns = {
+    ...options.carry?.columns,
+    ...common,
+    ...holding,
+    ...(state.type === "SCHEDULED" && options.initial
+      ? { expectedStartTime: state.scheduledTime ?? state.timestamp }
+      : {}),
+    ...(rerun ? { resumeCount: 0 } : {}),
+  };
+  const cached = state.type === "COMPLETED" && (state.cacheKey ?? run.cacheKey);
+  const taskColumns = {
+    ...options.carry?.columns,
+    ...common,
+    ...holding,
+    // The expiration the run was created with stands, unless the state brings one (a Cached
+    // state keeps its source's).
+    ...(cached ? { cacheKey: state.cacheKey ?? run.cacheKey ?? null } : {}),
+    ...(cached && state.cacheExpiration !== undefined ? { cacheExpiration: state.cacheExpiration } : {}),
+  };
   let flowRunRow: FlowRunRow | undefined;
   let taskRunRow: Selectable<TaskRunTable> | undefined;
-  if (kind === "flow") {
-    // A suspended run's process has ended too (or is told to stop, when suspended from outside).
-    const ending =
-      isTerminal(state.type) || (state.type === "PAUSED" && state.pause?.reschedule)
-        ? endOfTaskRuns(id, state)
-        : null;
+  if (unlocked) {
+    if (ending || rerun || options.carry) return undefined;
+    const row = await writeIfUnchanged(trx, kind, id, run, kind === "flow" ? flowColumns : taskColumns, {
+      stateRow,
+      event: eventRow(event),
+    });
+    if (!row) return undefined;
+    if (kind === "flow")
+      flowRunRow = { ...(row as Selectable<FlowRunTable>), flowName: run.related!.flowName! };
+    else taskRunRow = row as Selectable<TaskRunTable>;
+  } else if (kind === "flow") {
+    const writer = await withStateAndEvent(trx, written.stateRows, written.events);
     // On PostgreSQL the slots' release and the task runs' end go with the run's update too.
     const together = ending !== null && speaksPostgres(trx);
     const updater = together
@@ -267,15 +337,7 @@ export async function transitionInTransaction(
       : writer;
     const row = await updater
       .updateTable("flowRuns")
-      .set({
-        ...options.carry?.columns,
-        ...common,
-        ...holding,
-        ...(state.type === "SCHEDULED" && options.initial
-          ? { expectedStartTime: state.scheduledTime ?? state.timestamp }
-          : {}),
-        ...(rerun ? { resumeCount: 0 } : {}),
-      })
+      .set(flowColumns)
       .where("id", "=", id)
       .returningAll()
       .$if(together, (query) =>
@@ -301,18 +363,10 @@ export async function transitionInTransaction(
       changedTasks.push(...(await recordEndedTaskRuns(trx, id, ending.state, ended)));
     }
   } else {
-    const cached = state.type === "COMPLETED" && (state.cacheKey ?? run.cacheKey);
+    const writer = await withStateAndEvent(trx, written.stateRows, written.events);
     taskRunRow = await writer
       .updateTable("taskRuns")
-      .set({
-        ...options.carry?.columns,
-        ...common,
-        ...holding,
-        // The expiration the run was created with stands, unless the state brings one (a Cached
-        // state keeps its source's).
-        ...(cached ? { cacheKey: state.cacheKey ?? run.cacheKey ?? null } : {}),
-        ...(cached && state.cacheExpiration !== undefined ? { cacheExpiration: state.cacheExpiration } : {}),
-      })
+      .set(taskColumns)
       .where("id", "=", id)
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -377,7 +431,7 @@ export async function writeUnwritten(trx: Trx, kind: Kind, id: string, applied: 
  * queries): two round trips fewer for every state change. SQLite, in this process, takes three.
  */
 async function withStateAndEvent(
-  trx: Trx,
+  trx: Kysely<Database>,
   stateRows: Insertable<StateTable>[],
   events: Insertable<EventTable>[],
 ): Promise<QueryCreator<Database>> {
@@ -433,12 +487,18 @@ export const lockedFlowRunColumns = (eb: ExpressionBuilder<Database, "flowRuns">
     "tags as flowRunTags",
   ] as const;
 
+/** A column of a task run's flow run, for a statement on the task run. */
+const ofTheFlowRun = <C extends "state" | "attempt" | "name" | "deploymentName" | "workPoolName" | "tags">(
+  eb: ExpressionBuilder<Database, "taskRuns">,
+  column: C,
+) =>
+  eb.selectFrom("flowRuns").select(`flowRuns.${column}`).whereRef("flowRuns.id", "=", "taskRuns.flowRunId");
+
 /** What a transition reads of a task run and its flow run, as for a flow run. */
 export const lockedTaskRunColumns = (eb: ExpressionBuilder<Database, "taskRuns">) => {
   const ofFlowRun = <C extends "state" | "attempt" | "name" | "deploymentName" | "workPoolName" | "tags">(
     column: C,
-  ) =>
-    eb.selectFrom("flowRuns").select(`flowRuns.${column}`).whereRef("flowRuns.id", "=", "taskRuns.flowRunId");
+  ) => ofTheFlowRun(eb, column);
   return [
     ...RUN_COLUMNS,
     // A background task run (no flow run) has an attempt of its own.
@@ -515,6 +575,116 @@ const lockTaskRun = compiledOnce((db, id: string) =>
     .returning(lockedTaskRunColumns),
 );
 
+// What transitionUnlocked reads: lockRun's columns, without the lock.
+const readFlowRun = compiledOnce((db, id: string) =>
+  db.selectFrom("flowRuns").select(lockedFlowRunColumns).where("id", "=", id),
+);
+const readTaskRun = compiledOnce((db, id: string) =>
+  db.selectFrom("taskRuns").select(lockedTaskRunColumns).where("id", "=", id),
+);
+
+/**
+ * Writes a change decided on the run as it was `read`, without a lock, in one statement: the run's
+ * update, its state history row and its event, each only if the run still has what the rules read
+ * that can change (its state, run count, retries and attempt, and a task run's flow run's state and
+ * attempt). An update that finds the row locked waits for the lock and tests again on the row as
+ * committed (PostgreSQL's READ COMMITTED), so a change that raced it makes it write nothing.
+ * Undefined then; else the run's row as written.
+ */
+async function writeIfUnchanged(
+  db: Kysely<Database>,
+  kind: Kind,
+  id: string,
+  read: LockedRun,
+  columns: object,
+  { stateRow, event }: { stateRow: Insertable<StateTable>; event: Insertable<EventTable> },
+): Promise<Selectable<FlowRunTable> | Selectable<TaskRunTable> | undefined> {
+  const parts = [columns, stateRow, event].map((row) =>
+    Object.entries(row as Record<string, unknown>).filter(([, value]) => value !== undefined),
+  );
+  const names = parts.map((entries) => entries.map(([name]) => name));
+  const shape = JSON.stringify([kind, names]);
+  let write = unchangedWrites.get(shape);
+  if (!write) unchangedWrites.set(shape, (write = unchangedWrite(kind, names)));
+  const expected: unknown[] = [read.state, read.runCount, read.retries, read.retryDelaySeconds, read.attempt];
+  if (kind === "task") expected.push(read.flowRunState);
+  const { rows } = await write(db, id, ...expected, ...parts.flatMap((entries) => entries.map(([, v]) => v)));
+  return rows[0];
+}
+
+/**
+ * writeIfUnchanged's statement, compiled once per shape (the kind of run and the columns the change
+ * sets: a few per kind of change); its values are the run's id, what is expected of it, then the
+ * columns, the state history row and the event, in `names`' order.
+ */
+const unchangedWrites = new Map<string, ReturnType<typeof unchangedWrite>>();
+function unchangedWrite(kind: Kind, [columnNames, stateNames, eventNames]: string[][]) {
+  return compiledOnce((db, id: string, ...values: unknown[]) => {
+    const next = () => values.shift() as never;
+    const [state, runCount, retries, retryDelaySeconds, attempt] = [next(), next(), next(), next(), next()];
+    const flowRunState = (kind === "task" ? next() : undefined) as never;
+    const row = (names: string[]) => Object.fromEntries(names.map((name) => [name, next()]));
+    const [columns, stateRow, event] = [row(columnNames!), row(stateNames!), row(eventNames!)];
+    const flowRunUpdate = (db: QueryCreator<Database>) =>
+      db
+        .updateTable("flowRuns")
+        .set(columns)
+        .where("id", "=", id)
+        .where("state", "is not distinct from", state)
+        .where("runCount", "=", runCount)
+        .where("retries", "=", retries)
+        .where("retryDelaySeconds", "=", retryDelaySeconds)
+        .where("attempt", "is not distinct from", attempt)
+        .returningAll();
+    const taskRunUpdate = (db: QueryCreator<Database>) =>
+      db
+        .updateTable("taskRuns")
+        .set(columns)
+        .where("id", "=", id)
+        .where("state", "is not distinct from", state)
+        .where("runCount", "=", runCount)
+        .where("retries", "=", retries)
+        .where("retryDelaySeconds", "=", retryDelaySeconds)
+        .where((eb) =>
+          eb.and([
+            eb(ofTheFlowRun(eb, "state"), "is not distinct from", flowRunState),
+            eb(
+              eb.fn.coalesce(ofTheFlowRun(eb, "attempt"), "taskRuns.attempt"),
+              "is not distinct from",
+              attempt,
+            ),
+          ]),
+        )
+        .returningAll();
+    const updated = (kind === "flow" ? flowRunUpdate : taskRunUpdate) as unknown as typeof flowRunUpdate;
+    return db
+      .with("updated", updated)
+      .with("writtenState", (db) =>
+        insertIfUpdated(db as unknown as QueryCreator<Database>, "states", stateRow),
+      )
+      .with("writtenEvent", (db) => insertIfUpdated(db as unknown as QueryCreator<Database>, "events", event))
+      .selectFrom("updated")
+      .selectAll();
+  });
+}
+
+/** Inserts the row only if the statement's `updated` query updated a row. */
+function insertIfUpdated(
+  db: QueryCreator<Database>,
+  table: "states" | "events",
+  row: Record<string, unknown>,
+) {
+  const entries = Object.entries(row);
+  return db
+    .insertInto(table)
+    .columns(entries.map(([column]) => column) as never)
+    .expression(
+      db
+        .selectNoFrom((eb) => entries.map(([column, value]) => eb.val(value).as(column)))
+        .where(sql<boolean>`exists (select 1 from updated)`),
+    );
+}
+
 /**
  * Who holds a flow run, as crash detection and claims see it. Entering PENDING or RUNNING is a
  * heartbeat (a process just spoke for the run). A failure the rules turn into AwaitingRetry stays
@@ -576,7 +746,7 @@ type EndedTaskRun = { id: string; tags: string };
 
 /** Records the state history and events of the task runs a flow run ended with; their changes to publish. */
 async function recordEndedTaskRuns(
-  trx: Trx,
+  trx: Kysely<Database>,
   flowRunId: string,
   state: State,
   ended: readonly EndedTaskRun[],
@@ -688,9 +858,10 @@ export async function setRunState(
 ): Promise<SetStateResult> {
   // A pause whose input schema is none could never be resumed with input: refused before it waits.
   if (proposed.pause?.inputSchema) compileSchema(proposed.pause.inputSchema, "state.pause.inputSchema");
-  const applied = await ctx.db.kysely
-    .transaction()
-    .execute((trx) => transitionInTransaction(trx, kind, id, proposed, options));
+  const db = ctx.db.kysely;
+  const applied =
+    (speaksPostgres(db) ? await transitionUnlocked(db, kind, id, proposed, options) : undefined) ??
+    (await db.transaction().execute((trx) => transitionInTransaction(trx, kind, id, proposed, options)));
   publishStateChange(ctx, applied);
   return applied.result;
 }
@@ -701,7 +872,11 @@ export function publishStateChange(ctx: StoreContext, applied: Applied): void {
 }
 
 /** Locks the limits of the run's tags (so two runs cannot take the last slot at once) and counts their slots. */
-async function tagLimitUsage(trx: Trx, taskRunId: string, tags: string[]): Promise<TagLimitUsage[]> {
+async function tagLimitUsage(
+  trx: Kysely<Database>,
+  taskRunId: string,
+  tags: string[],
+): Promise<TagLimitUsage[]> {
   if (tags.length === 0) return [];
   await trx
     .updateTable("concurrencyLimits")
@@ -735,7 +910,7 @@ async function tagLimitUsage(trx: Trx, taskRunId: string, tags: string[]): Promi
 }
 
 async function takeSlots(
-  trx: Trx,
+  trx: Kysely<Database>,
   taskRunId: string,
   usage: readonly TagLimitUsage[],
   now: Date,
