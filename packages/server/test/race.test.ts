@@ -56,6 +56,10 @@ async function race(
   return verdicts;
 }
 
+/** Every process proposes for every run, twice over. */
+const everyRunTwiceInEachProcess = (ids: string[]) =>
+  Array.from({ length: PROCESSES }, () => [...ids, ...ids]);
+
 const count = (verdicts: VerdictStatus[], status: VerdictStatus) =>
   verdicts.filter((verdict) => verdict === status).length;
 
@@ -80,27 +84,22 @@ describe.each(DIALECTS)(
       await database.drop();
     });
 
+    /** The state types a run went through, as its history records them. */
+    const historyOf = async (run: "flowRunId" | "taskRunId", id: string) =>
+      (await db.kysely.selectFrom("states").select("type").where(run, "=", id).execute()).map(
+        (row) => row.type,
+      );
+
     it("lets exactly one of many racing proposals claim each scheduled flow run", async () => {
       const runs = await Promise.all(
         Array.from({ length: 4 }, () => createFlowRun(ctx, { flowName: "race-flow" })),
       );
       const ids = runs.map((run) => run.id);
-      // Every process proposes PENDING for every run, twice over.
-      const verdicts = await race(
-        database.url,
-        "flow",
-        "PENDING",
-        Array.from({ length: PROCESSES }, () => [...ids, ...ids]),
-      );
+      const verdicts = await race(database.url, "flow", "PENDING", everyRunTwiceInEachProcess(ids));
       expect(count(verdicts, "ACCEPT")).toBe(runs.length);
       expect(count(verdicts, "ABORT")).toBe(verdicts.length - runs.length);
       for (const run of runs) {
-        const history = await db.kysely
-          .selectFrom("states")
-          .select("type")
-          .where("flowRunId", "=", run.id)
-          .execute();
-        expect(history.map((row) => row.type)).toEqual(["SCHEDULED", "PENDING"]);
+        expect(await historyOf("flowRunId", run.id)).toEqual(["SCHEDULED", "PENDING"]);
       }
     });
 
@@ -118,20 +117,10 @@ describe.each(DIALECTS)(
         ),
       );
       const ids = tasks.map((task) => task.id);
-      const verdicts = await race(
-        database.url,
-        "task",
-        "RUNNING",
-        Array.from({ length: PROCESSES }, () => [...ids, ...ids]),
-      );
+      const verdicts = await race(database.url, "task", "RUNNING", everyRunTwiceInEachProcess(ids));
       expect(count(verdicts, "ACCEPT")).toBe(tasks.length);
       for (const task of tasks) {
-        const history = await db.kysely
-          .selectFrom("states")
-          .select("type")
-          .where("taskRunId", "=", task.id)
-          .execute();
-        expect(history.map((row) => row.type)).toEqual(["PENDING", "RUNNING"]);
+        expect(await historyOf("taskRunId", task.id)).toEqual(["PENDING", "RUNNING"]);
         const events = await db.kysely
           .selectFrom("events")
           .select("payload")

@@ -24,6 +24,8 @@ import {
   type QueryCreator,
   type Selectable,
   type Transaction,
+  type UpdateQueryBuilder,
+  type UpdateResult,
 } from "kysely";
 import { compiledOnce } from "../db/compiled-once.js";
 import { speaksPostgres } from "../db/database.js";
@@ -488,37 +490,33 @@ export const lockedFlowRunColumns = (eb: ExpressionBuilder<Database, "flowRuns">
   ] as const;
 
 /** A column of a task run's flow run, for a statement on the task run. */
-const ofTheFlowRun = <C extends "state" | "attempt" | "name" | "deploymentName" | "workPoolName" | "tags">(
+const ofFlowRun = <C extends "state" | "attempt" | "name" | "deploymentName" | "workPoolName" | "tags">(
   eb: ExpressionBuilder<Database, "taskRuns">,
   column: C,
 ) =>
   eb.selectFrom("flowRuns").select(`flowRuns.${column}`).whereRef("flowRuns.id", "=", "taskRuns.flowRunId");
 
 /** What a transition reads of a task run and its flow run, as for a flow run. */
-export const lockedTaskRunColumns = (eb: ExpressionBuilder<Database, "taskRuns">) => {
-  const ofFlowRun = <C extends "state" | "attempt" | "name" | "deploymentName" | "workPoolName" | "tags">(
-    column: C,
-  ) => ofTheFlowRun(eb, column);
-  return [
+export const lockedTaskRunColumns = (eb: ExpressionBuilder<Database, "taskRuns">) =>
+  [
     ...RUN_COLUMNS,
     // A background task run (no flow run) has an attempt of its own.
-    eb.fn.coalesce(ofFlowRun("attempt"), "taskRuns.attempt").as("attempt"),
+    eb.fn.coalesce(ofFlowRun(eb, "attempt"), "taskRuns.attempt").as("attempt"),
     eb.val<string | null>(null).as("deploymentId"),
     "flowRunId",
-    ofFlowRun("state").as("flowRunState"),
+    ofFlowRun(eb, "state").as("flowRunState"),
     "cacheKey",
-    ofFlowRun("name").as("flowRunName"),
+    ofFlowRun(eb, "name").as("flowRunName"),
     eb
       .selectFrom("flowRuns")
       .innerJoin("flows", "flows.id", "flowRuns.flowId")
       .select("flows.name")
       .whereRef("flowRuns.id", "=", "taskRuns.flowRunId")
       .as("flowName"),
-    ofFlowRun("deploymentName").as("deploymentName"),
-    ofFlowRun("workPoolName").as("workPoolName"),
-    ofFlowRun("tags").as("flowRunTags"),
+    ofFlowRun(eb, "deploymentName").as("deploymentName"),
+    ofFlowRun(eb, "workPoolName").as("workPoolName"),
+    ofFlowRun(eb, "tags").as("flowRunTags"),
   ] as const;
-};
 
 /** A row of `lockedFlowRunColumns` or `lockedTaskRunColumns`, as the transition reads it. */
 function toLockedRun(kind: Kind, row: LockedRow): LockedRun {
@@ -625,38 +623,26 @@ function unchangedWrite(kind: Kind, [columnNames, stateNames, eventNames]: strin
     const flowRunState = (kind === "task" ? next() : undefined) as never;
     const row = (names: string[]) => Object.fromEntries(names.map((name) => [name, next()]));
     const [columns, stateRow, event] = [row(columnNames!), row(stateNames!), row(eventNames!)];
-    const flowRunUpdate = (db: QueryCreator<Database>) =>
-      db
-        .updateTable("flowRuns")
+    const updated = (db: QueryCreator<Database>) => {
+      // The columns both tables have, named as the flow runs' (a task run's are the same).
+      const asRead = db
+        .updateTable(kind === "flow" ? "flowRuns" : ("taskRuns" as "flowRuns"))
         .set(columns)
         .where("id", "=", id)
         .where("state", "is not distinct from", state)
         .where("runCount", "=", runCount)
         .where("retries", "=", retries)
-        .where("retryDelaySeconds", "=", retryDelaySeconds)
-        .where("attempt", "is not distinct from", attempt)
-        .returningAll();
-    const taskRunUpdate = (db: QueryCreator<Database>) =>
-      db
-        .updateTable("taskRuns")
-        .set(columns)
-        .where("id", "=", id)
-        .where("state", "is not distinct from", state)
-        .where("runCount", "=", runCount)
-        .where("retries", "=", retries)
-        .where("retryDelaySeconds", "=", retryDelaySeconds)
+        .where("retryDelaySeconds", "=", retryDelaySeconds);
+      if (kind === "flow") return asRead.where("attempt", "is not distinct from", attempt).returningAll();
+      return (asRead as unknown as UpdateQueryBuilder<Database, "taskRuns", "taskRuns", UpdateResult>)
         .where((eb) =>
           eb.and([
-            eb(ofTheFlowRun(eb, "state"), "is not distinct from", flowRunState),
-            eb(
-              eb.fn.coalesce(ofTheFlowRun(eb, "attempt"), "taskRuns.attempt"),
-              "is not distinct from",
-              attempt,
-            ),
+            eb(ofFlowRun(eb, "state"), "is not distinct from", flowRunState),
+            eb(eb.fn.coalesce(ofFlowRun(eb, "attempt"), "taskRuns.attempt"), "is not distinct from", attempt),
           ]),
         )
-        .returningAll();
-    const updated = (kind === "flow" ? flowRunUpdate : taskRunUpdate) as unknown as typeof flowRunUpdate;
+        .returningAll() as unknown as ReturnType<typeof asRead.returningAll>;
+    };
     return db
       .with("updated", updated)
       .with("writtenState", (db) =>
