@@ -317,7 +317,8 @@ async function transition(
   let flowRunRow: FlowRunRow | undefined;
   let taskRunRow: Selectable<TaskRunTable> | undefined;
   if (unlocked) {
-    if (ending || rerun || options.carry) return undefined;
+    // Written with the lock: more than the run's row (an end, a rerun), or columns that are SQL (a claim's).
+    if (ending || rerun || options.carry || options.claimedBy) return undefined;
     const row = await writeIfUnchanged(trx, kind, id, run, kind === "flow" ? flowColumns : taskColumns, {
       stateRow,
       event: eventRow(event),
