@@ -8,10 +8,17 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
 // Draft 2020-12, which zod's toJSONSchema declares; older schemas without $schema validate alike.
 // addUsedSchema off: ajv would otherwise register each schema's $id for good, and refuse a second,
 // different schema (another deployment's) that carries the same $id.
-const ajv = addFormats(new Ajv2020({ allErrors: true, strict: false, addUsedSchema: false }));
+const newAjv = () => addFormats(new Ajv2020({ allErrors: true, strict: false, addUsedSchema: false }));
+let ajv = newAjv();
 
-/** Schemas compiled, the one used last at the end; bounded, as anyone with the API can send new ones. */
-const compiled = new Map<string, { schema: JsonObject; validate: ValidateFunction }>();
+/**
+ * Schemas compiled, by their JSON. Bounded, as anyone with the API can send new ones: after
+ * MAX_COMPILED_SCHEMAS compiles (failed ones too: ajv keeps every schema it was given) it starts over
+ * with a new ajv. Dropping schemas one by one from ajv would also drop what it knows by their $id, its
+ * own meta-schema if a schema names itself so.
+ */
+const compiled = new Map<string, ValidateFunction>();
+let compiles = 0;
 export const MAX_COMPILED_SCHEMAS = 500;
 
 interface IssueNames {
@@ -35,25 +42,19 @@ function issueOf(error: ErrorObject, { whole, notAField }: IssueNames): FieldIss
 /** A JSON Schema compiled once; throws when it is not one, saying whose it is. */
 export function compileSchema(schema: JsonObject, whose: string): ValidateFunction {
   const key = JSON.stringify(schema);
-  const known = compiled.get(key);
-  if (known) {
-    compiled.delete(key);
-    compiled.set(key, known);
-    return known.validate;
+  let validate = compiled.get(key);
+  if (validate) return validate;
+  if (compiles++ >= MAX_COMPILED_SCHEMAS) {
+    compiled.clear();
+    ajv = newAjv();
+    compiles = 1;
   }
-  let validate: ValidateFunction;
   try {
     validate = ajv.compile(schema);
   } catch (error) {
     throw new BatonError("invalid_argument", `${whose} is not a valid JSON Schema: ${String(error)}`);
   }
-  compiled.set(key, { schema, validate });
-  if (compiled.size > MAX_COMPILED_SCHEMAS) {
-    const [oldestKey, oldest] = compiled.entries().next().value!;
-    compiled.delete(oldestKey);
-    // ajv keeps every schema it compiled too, by the object.
-    ajv.removeSchema(oldest.schema);
-  }
+  compiled.set(key, validate);
   return validate;
 }
 
