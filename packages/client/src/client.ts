@@ -10,6 +10,7 @@ import {
   type RouteOutput,
   type Routes,
   type RouteSpec,
+  type StateType,
 } from "@baton/core";
 import { readEventStream } from "./events.js";
 
@@ -193,6 +194,8 @@ export class BatonClient {
     options: {
       flowRunId?: string;
       names?: string[];
+      /** Only run state changes into these types. */
+      stateTypes?: StateType[];
       signal?: AbortSignal;
       onOpen?: () => void;
       resume?: boolean;
@@ -224,13 +227,20 @@ export class BatonClient {
   }
 
   async #eventsOnce(
-    options: { flowRunId?: string; names?: string[]; signal?: AbortSignal; onOpen?: () => void },
+    options: {
+      flowRunId?: string;
+      names?: string[];
+      stateTypes?: StateType[];
+      signal?: AbortSignal;
+      onOpen?: () => void;
+    },
     lastEventId: string | undefined,
     onEvent: (event: BatonEvent) => void,
   ): Promise<void> {
     const search = new URLSearchParams();
     if (options.flowRunId) search.set("flowRunId", options.flowRunId);
     if (options.names?.length) search.set("name", options.names.join(","));
+    if (options.stateTypes?.length) search.set("stateType", options.stateTypes.join(","));
     const query = search.toString();
     const response = await this.#send(
       () =>

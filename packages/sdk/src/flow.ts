@@ -16,7 +16,7 @@ import { currentRun, settleChildren, taskCallKey, type RunContext } from "./cont
 import { drive, type StateHooks } from "./driver.js";
 import { CancelledError, SuspendedError, TimeoutError } from "./engine.js";
 import { RunLogger, shipperFor } from "./logger.js";
-import { followFlowRun } from "./follow-run.js";
+import { runStopsOf } from "./follow-run.js";
 import { sendHeartbeats } from "./heartbeats.js";
 import { untilReachable } from "./reachable.js";
 export type { StateHook, StateHooks } from "./driver.js";
@@ -115,11 +115,10 @@ export interface Flow<S extends ParametersSchema | undefined, R> {
 }
 
 /**
- * Follows the run's events while it runs: when someone cancels it, its signal aborts, so its tasks
- * and subflows stop and it ends CANCELLED; when it is suspended (from outside, or by suspend()), it
- * stops proposing anything and its process ends. `open` starts following (once); a cancel that landed
- * before is caught by reading the state once the stream is open. `close` stops it, or keeps it from
- * opening.
+ * Follows the run's stops while it runs: when someone cancels it, its signal aborts, so its tasks and
+ * subflows stop and it ends CANCELLED; when it is suspended (from outside, or by suspend()), it stops
+ * proposing anything and its process ends. `open` starts following (once), on the process's one
+ * stream of stops (runStopsOf); `close` stops it, or keeps it from opening.
  */
 function watchForStop(
   client: BatonClient,
@@ -127,7 +126,6 @@ function watchForStop(
   controller: AbortController,
   what: string,
 ): { open: () => void; close: () => void } {
-  const stop = new AbortController();
   const react = (state: State | null) => {
     if (state?.type === "CANCELLING" || state?.type === "CANCELLED")
       controller.abort(new CancelledError(what));
@@ -135,16 +133,17 @@ function watchForStop(
       controller.abort(new SuspendedError(what, state.pause.key));
     }
   };
-  let opened = false;
+  let unwatch: (() => void) | undefined;
+  let closed = false;
   return {
     open: () => {
-      if (opened || stop.signal.aborted) return;
-      opened = true;
-      followFlowRun(client, flowRunId, stop.signal, react)
-        // Losing the stream only loses the cancel signal, never the run.
-        .catch(() => undefined);
+      if (unwatch || closed) return;
+      unwatch = runStopsOf(client).watch(flowRunId, react);
     },
-    close: () => stop.abort(),
+    close: () => {
+      closed = true;
+      unwatch?.();
+    },
   };
 }
 

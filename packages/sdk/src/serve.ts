@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { Deployment } from "@baton/core";
 import { claimLoop } from "./claim-loop.js";
 import { register, type DeploymentSpec } from "./deployments.js";
+import { runStopsOf } from "./follow-run.js";
 
 export interface ServeOptions {
   /** Runs carried out at once in this process, at most. @default 10 */
@@ -37,6 +38,8 @@ export async function serve(specs: DeploymentSpec[], options: ServeOptions = {})
   const names = deployments.map((deployment) => `'${deployment.flowName}/${deployment.name}'`);
   console.error(`Serving ${names.join(", ")}. Start a run with: baton deployment run ${names[0]}`);
   options.onReady?.(deployments);
+  // One stream for the stops of all the runs to come, open before the first (see runStopsOf).
+  const releaseStops = runStopsOf(client).hold();
   try {
     await claimLoop({
       client,
@@ -64,6 +67,7 @@ export async function serve(specs: DeploymentSpec[], options: ServeOptions = {})
       onError: (error) => console.error(`serve: ${(error as Error).message}`),
     });
   } finally {
+    releaseStops();
     process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
   }
 }

@@ -2,14 +2,15 @@ import { execFile } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { BatonError } from "@baton/core";
-import { CancelledError, flow, getFlowRunResult, task, TimeoutError } from "@baton/sdk";
+import { CancelledError, defaultClient, flow, getFlowRunResult, serve, task, TimeoutError } from "@baton/sdk";
 import { Point, pointSerializer } from "./fixtures/point.js";
-import { failure } from "../../../test/runs.js";
+import { failure, isType, waitForRunState } from "../../../test/runs.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 
 describe.each(DIALECTS)("flows and tasks tracked by a server on %s", (dialect) => {
@@ -194,6 +195,49 @@ describe.each(DIALECTS)("flows and tasks tracked by a server on %s", (dialect) =
     const [taskRun] = (await api().listTaskRuns({ query: { flowRunId } })).items;
     expect(taskRun?.state?.type).toBe("CANCELLED");
     expect(hookCalls).toEqual(["cancelled:CANCELLED"]);
+  });
+
+  it("serve() follows the stops of all its runs on one event stream, and a cancel stops only its run", async () => {
+    const client = defaultClient()!;
+    const events = client.events.bind(client);
+    let streams = 0;
+    client.events = (options, onEvent) => (streams++, events(options, onEvent));
+    const sleeper = flow(
+      { name: "sleeper", parameters: z.object({ ms: z.number() }) },
+      async ({ ms }, { signal }) => sleep(ms, ms, { signal }),
+    );
+    const stop = new AbortController();
+    let ready!: (id: string) => void;
+    const deployed = new Promise<string>((resolve) => (ready = resolve));
+    const serving = serve([sleeper.toDeployment({ name: "shared-stops" })], {
+      limit: 4,
+      signal: stop.signal,
+      onReady: ([deployment]) => ready(deployment!.id),
+    });
+    try {
+      const id = await deployed;
+      const start = (ms: number) =>
+        api().createDeploymentRun({ params: { id }, body: { parameters: { ms } } });
+      const long = await Promise.all([1, 2, 3].map(() => start(60_000)));
+      await Promise.all(long.map((run) => waitForRunState(server.client, run.id, isType("RUNNING"))));
+      const cancel = (run: { id: string }) =>
+        api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "CANCELLING" } } });
+      await cancel(long[1]!);
+      await waitForRunState(server.client, long[1]!.id, isType("CANCELLED"));
+      const short = await Promise.all([1, 2].map(() => start(1)));
+      for (const run of short) await waitForRunState(server.client, run.id, isType("COMPLETED"));
+      for (const run of [long[0]!, long[2]!]) {
+        expect((await api().readFlowRun({ params: { id: run.id } })).state?.type).toBe("RUNNING");
+        await cancel(run);
+        await waitForRunState(server.client, run.id, isType("CANCELLED"));
+      }
+      // Five runs, one stream: opened by serve() for them all (it was one per run).
+      expect(streams).toBe(1);
+    } finally {
+      stop.abort();
+      await serving;
+      client.events = events;
+    }
   });
 
   it("calls completion and failure hooks with the final state", async () => {

@@ -1,7 +1,7 @@
 import { createConnection, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatonClient, readEventStream } from "@baton/client";
-import { STORED_EVENTS, newId, type BatonEvent } from "@baton/core";
+import { STORED_EVENTS, newId, type BatonEvent, type State, type StateType } from "@baton/core";
 import { DIALECTS, throwawayDatabase, type ThrowawayDatabase } from "../../../test/helpers.js";
 import { startServerProcess, type ServerProcess } from "./server-process.js";
 
@@ -159,6 +159,64 @@ describe.each(DIALECTS)("event streams (%s)", (dialect) => {
       }
     },
   );
+
+  it("narrowed to state types, sends only run state changes into them, live and replayed", async () => {
+    const { id: flowId } = await client.api.createFlow({ body: { name: "narrowed" } });
+    const [cancelled, completed] = await Promise.all(
+      [1, 2].map(() => client.api.createFlowRun({ body: { flowId } })),
+    );
+    const seen: BatonEvent[] = [];
+    const following = new AbortController();
+    let opened!: () => void;
+    const open = new Promise<void>((resolve) => (opened = resolve));
+    let sawBoth!: () => void;
+    const both = new Promise<void>((resolve) => (sawBoth = resolve));
+    const stream = client.events(
+      { stateTypes: ["CANCELLING", "CANCELLED"], signal: following.signal, onOpen: () => opened() },
+      (event) => {
+        seen.push(event);
+        if (seen.length === 2) sawBoth();
+      },
+    );
+    await open;
+    const propose = (id: string, type: StateType) =>
+      client.api.setFlowRunState({ params: { id }, body: { state: { type } } });
+    for (const type of ["PENDING", "RUNNING"] as const) {
+      await propose(cancelled!.id, type);
+      await propose(completed!.id, type);
+    }
+    await propose(cancelled!.id, "CANCELLING");
+    await propose(completed!.id, "COMPLETED");
+    await client.api.createLogs({
+      body: [{ level: 20, message: "between", timestamp: new Date().toISOString() }],
+    });
+    await propose(cancelled!.id, "CANCELLED");
+    await both;
+    following.abort();
+    await stream;
+    const states = (events: BatonEvent[]) =>
+      events.map((event) => [event.resource.id, (event.payload as { state: State }).state.type]);
+    expect(states(seen)).toEqual([
+      [cancelled!.id, "CANCELLING"],
+      [cancelled!.id, "CANCELLED"],
+    ]);
+
+    // Replayed after the first with the same narrowing: the second, and nothing stored in between.
+    const replayed: BatonEvent[] = [];
+    const resumed = new AbortController();
+    await client.events(
+      { stateTypes: ["CANCELLED"], signal: resumed.signal, lastEventId: seen[0]!.id },
+      (event) => {
+        replayed.push(event);
+        resumed.abort();
+      },
+    );
+    expect(states(replayed)).toEqual([[cancelled!.id, "CANCELLED"]]);
+
+    const refused = await fetch(`${server.apiUrl}/events/stream?stateType=STOPPED`);
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { detail: string }).detail).toContain("stateType");
+  });
 
   it("refuses a Last-Event-ID that is not an event id, saying what to send", async () => {
     const response = await fetch(`${server.apiUrl}/events/stream`, {

@@ -737,6 +737,8 @@ export type BatonEvent = z.infer<typeof BatonEvent>;
 export const EventStreamQuery = z.strictObject({
   flowRunId: Id.optional(),
   name: CsvList(z.string()).optional(),
+  /** Only the run state changes into these types (a run's cancel, say); other events are left out. */
+  stateType: CsvList(z.enum(STATE_TYPES)).optional(),
 });
 
 export const Health = z.object({ status: z.literal("ok"), version: z.string(), database: z.string() });

@@ -1,6 +1,15 @@
 import type { ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
-import { BatonError, EVENT_STREAM_PATH, EventStreamQuery, Id, type BatonEvent } from "@baton/core";
+import {
+  BatonError,
+  EVENT_STREAM_PATH,
+  EventName,
+  EventStreamQuery,
+  eventState,
+  Id,
+  type BatonEvent,
+  type StateType,
+} from "@baton/core";
 import type { StoreContext } from "../store/context.js";
 import { replayStart, storedEventsAfter } from "../store/events.js";
 
@@ -82,6 +91,17 @@ class StreamClient {
   }
 }
 
+/**
+ * A run state change into one of `types`. A change relayed from another server without its payload
+ * (too large to relay) may be one: it passes, and its follower reads the run.
+ */
+function entersStateType(event: BatonEvent, types: readonly StateType[]): boolean {
+  if (event.name !== EventName.FlowRunStateChanged && event.name !== EventName.TaskRunStateChanged)
+    return false;
+  const state = eventState(event);
+  return state === null || types.includes(state.type);
+}
+
 function lastEventIdOf(header: string | string[] | undefined): string | undefined {
   const value = Array.isArray(header) ? header.at(-1) : header;
   if (value === undefined || value === "") return undefined;
@@ -112,11 +132,12 @@ export function registerEventStream(api: FastifyInstance, ctx: StoreContext): vo
       },
     },
     async (request, reply) => {
-      const query = request.query as { flowRunId?: string; name?: string[] };
+      const query = request.query as { flowRunId?: string; name?: string[]; stateType?: StateType[] };
       const lastEventId = lastEventIdOf(request.headers["last-event-id"]);
       const matches = (event: BatonEvent) =>
         (!query.flowRunId || event.flowRunId === query.flowRunId) &&
-        (!query.name?.length || query.name.includes(event.name));
+        (!query.name?.length || query.name.includes(event.name)) &&
+        (!query.stateType?.length || entersStateType(event, query.stateType));
 
       const client = new StreamClient(reply.raw);
       // Subscribed before the replay is read, so that nothing falls between the two: live events
@@ -166,10 +187,11 @@ export function registerEventStream(api: FastifyInstance, ctx: StoreContext): vo
             REPLAY_PAGE,
           );
           for (const { seq, event } of page) {
+            after = seq;
+            if (!matches(event)) continue; // read by the names and the run only
             await client.drained();
             if (!client.send(frameOf(event))) return;
             replayed.add(event.id);
-            after = seq;
           }
           if (page.length < REPLAY_PAGE) break;
         }
