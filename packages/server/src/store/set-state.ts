@@ -846,8 +846,11 @@ export async function setRunState(
   // A pause whose input schema is none could never be resumed with input: refused before it waits.
   if (proposed.pause?.inputSchema) compileSchema(proposed.pause.inputSchema, "state.pause.inputSchema");
   const db = ctx.db.kysely;
+  // A flow run that completes or is cancelled ends: that is written under its lock (transition), and
+  // an unlocked read first would only cost a round trip. (A failure or a crash may be retried instead.)
+  const ends = kind === "flow" && (proposed.type === "COMPLETED" || proposed.type === "CANCELLED");
   const applied =
-    (speaksPostgres(db) ? await transitionUnlocked(db, kind, id, proposed, options) : undefined) ??
+    (speaksPostgres(db) && !ends ? await transitionUnlocked(db, kind, id, proposed, options) : undefined) ??
     (await db.transaction().execute((trx) => transitionInTransaction(trx, kind, id, proposed, options)));
   publishStateChange(ctx, applied);
   return applied.result;
