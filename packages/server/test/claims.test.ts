@@ -238,7 +238,7 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     expect(bare.map((answer) => [answer.flowRun.id, answer.deployment])).toEqual([[next.id, null]]);
   });
 
-  it("writes a new run's first state without locking it again, and a started claim's PENDING with its RUNNING", async () => {
+  it("writes a new run's first state without locking it again, and a started claim's PENDING with its RUNNING, its runs locked together", async () => {
     const deployment = await api().createDeployment({ body: { name: "counted", flowName: "counted" } });
     // The store as the server calls it, over the same database, counting its updates of runs.
     const db = openDatabase(server.database.url);
@@ -249,16 +249,24 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
       run = await createDeploymentRun(ctx, deployment.id, DeploymentRunCreate.parse({}));
       // The insert reads what the rules need: one update writes the first state, no lock before it.
       expect(updates).toEqual(["flow_runs"]);
+      for (const _ of [1, 2]) await createDeploymentRun(ctx, deployment.id, DeploymentRunCreate.parse({}));
       updates.length = 0;
       const request = ClaimRequestSchema.parse({
         workerName: "s",
         deploymentIds: [deployment.id],
         start: true,
+        limit: 3,
       });
       const answer = await claimFlowRuns(ctx, request);
-      expect(answer.runs.map(({ flowRun }) => flowRun.state?.type)).toEqual(["RUNNING"]);
-      // One update locks the run, one writes its PENDING and RUNNING together.
-      expect(updates).toEqual(["flow_runs", "flow_runs"]);
+      expect(answer.runs.map(({ flowRun }) => flowRun.state?.type)).toEqual([
+        "RUNNING",
+        "RUNNING",
+        "RUNNING",
+      ]);
+      // One statement locks the three runs (a SELECT … FOR UPDATE on PostgreSQL; SQLite's transaction
+      // holds its write lock), then one update each writes its PENDING and RUNNING together: it was an
+      // update to lock each run too.
+      expect(updates).toEqual(["flow_runs", "flow_runs", "flow_runs"]);
     } finally {
       await db.close();
     }

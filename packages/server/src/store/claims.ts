@@ -24,12 +24,14 @@ import { chunked, fromJson, type StoreContext } from "./context.js";
 import { readDeployments } from "./deployments.js";
 import { flowRunRows, toFlowRun } from "./flow-runs.js";
 import {
+  lockRuns,
   publishStateChange,
   transitionInTransaction,
   writeUnwritten,
   type Applied,
   type Claimant,
   type FlowRunRow,
+  type LockedRun,
 } from "./set-state.js";
 import { toTaskRun } from "./task-runs.js";
 import { jobVariablesForRun } from "./work-pools.js";
@@ -447,8 +449,15 @@ async function claimPass(trx: Trx, request: Request): Promise<Pass> {
   }
   const claimed: FlowRunRow[] = [];
   const claimedDue: string[] = [];
+  const lockedRuns = await lockRuns(
+    trx,
+    "flow",
+    admitted.map((run) => run.id),
+  );
   for (const run of admitted) {
-    const last = await claimRun(trx, "flow", run.id, claimantOf(request), request.start, changes);
+    const lockedRun = lockedRuns.get(run.id);
+    if (!lockedRun) continue; // deleted since it was read
+    const last = await claimRun(trx, "flow", run.id, lockedRun, claimantOf(request), request.start, changes);
     if (!last) continue;
     claimed.push(last.flowRunRow!);
     const scheduled = run.nextScheduledStartTime ?? run.created;
@@ -494,6 +503,7 @@ async function claimRun(
   trx: Trx,
   kind: "flow" | "task",
   id: string,
+  locked: LockedRun,
   claimedBy: Claimant,
   start: boolean,
   changes: Applied[],
@@ -504,6 +514,7 @@ async function claimRun(
     force: false,
     claimedBy,
     deferWrite: start,
+    after: locked,
   });
   if (applied.result.status !== "ACCEPT" || !applied.changed) return null;
   if (!start) {
@@ -570,8 +581,15 @@ async function taskClaimPass(
   const changes: Applied[] = [];
   const claimed: Selectable<TaskRunTable>[] = [];
   const claimedDue: string[] = [];
+  const locked = await lockRuns(
+    trx,
+    "task",
+    due.map((run) => run.id),
+  );
   for (const run of due) {
-    const last = await claimRun(trx, "task", run.id, claimantOf(request), true, changes);
+    const lockedRun = locked.get(run.id);
+    if (!lockedRun) continue; // deleted since it was read
+    const last = await claimRun(trx, "task", run.id, lockedRun, claimantOf(request), true, changes);
     if (!last) continue;
     claimed.push(last.taskRunRow!);
     const scheduled = run.nextScheduledStartTime ?? run.created;

@@ -558,6 +558,34 @@ async function lockRun(trx: Trx, kind: Kind, id: string): Promise<LockedRun> {
   return toLockedRun(kind, row);
 }
 
+/**
+ * Locks the runs a claim takes, all in one statement (a round trip each was most of a claim's time),
+ * in id order as every claim takes them, so that two claims of the same runs wait rather than
+ * deadlock. Runs deleted since they were read are left out.
+ */
+export async function lockRuns(trx: Trx, kind: Kind, ids: string[]): Promise<Map<string, LockedRun>> {
+  if (ids.length === 0) return new Map();
+  // SQLite's BEGIN IMMEDIATE holds its one write lock already.
+  const locking = speaksPostgres(trx);
+  const rows: (LockedRow & { id: string })[] =
+    kind === "flow"
+      ? await trx
+          .selectFrom("flowRuns")
+          .select((eb) => ["flowRuns.id", ...lockedFlowRunColumns(eb)])
+          .where("flowRuns.id", "in", ids)
+          .orderBy("flowRuns.id")
+          .$if(locking, (query) => query.forUpdate())
+          .execute()
+      : await trx
+          .selectFrom("taskRuns")
+          .select((eb) => ["taskRuns.id", ...lockedTaskRunColumns(eb)])
+          .where("taskRuns.id", "in", ids)
+          .orderBy("taskRuns.id")
+          .$if(locking, (query) => query.forUpdate())
+          .execute();
+  return new Map(rows.map(({ id, ...row }) => [id, toLockedRun(kind, row)]));
+}
+
 // Every state change sends one of these two: compiled once (see compiledOnce).
 const lockFlowRun = compiledOnce((db, id: string) =>
   db
