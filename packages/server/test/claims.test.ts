@@ -245,6 +245,7 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     const updates: string[] = [];
     const ctx = { db: { ...db, kysely: db.kysely.withPlugin(runUpdates(updates)) }, events: new EventBus() };
     let run: FlowRun;
+    let answered: FlowRun[];
     try {
       run = await createDeploymentRun(ctx, deployment.id, DeploymentRunCreate.parse({}));
       // The insert reads what the rules need: one update writes the first state, no lock before it.
@@ -257,33 +258,38 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
         start: true,
         limit: 3,
       });
-      const answer = await claimFlowRuns(ctx, request);
-      expect(answer.runs.map(({ flowRun }) => flowRun.state?.type)).toEqual([
-        "RUNNING",
-        "RUNNING",
-        "RUNNING",
-      ]);
+      answered = (await claimFlowRuns(ctx, request)).runs.map(({ flowRun }) => flowRun);
+      expect(answered.map((claimed) => claimed.state?.type)).toEqual(["RUNNING", "RUNNING", "RUNNING"]);
       // One statement locks the three runs (a SELECT … FOR UPDATE on PostgreSQL; SQLite's transaction
-      // holds its write lock), then one update each writes its PENDING and RUNNING together: it was an
-      // update to lock each run too.
+      // holds its write lock), where it was an update each; then one update each writes its PENDING
+      // and RUNNING together.
       expect(updates).toEqual(["flow_runs", "flow_runs", "flow_runs"]);
     } finally {
       await db.close();
     }
-    const history = await api().listFlowRunStates({ params: { id: run.id } });
-    expect(history.map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING"]);
-    expect(await api().readFlowRun({ params: { id: run.id } })).toMatchObject({
-      state: { type: "RUNNING" },
-      workerName: "s",
-      attempt: 1,
-      runCount: 1,
-    });
-    const events = await api().listEvents({ query: { resourceId: run.id, name: "flow-run.state-changed" } });
-    expect(events.items.map((event) => (event.payload as { state: State }).state.type).sort()).toEqual([
-      "PENDING",
-      "RUNNING",
-      "SCHEDULED",
-    ]);
+    expect(answered.map((claimed) => claimed.id)).toContain(run.id);
+    for (const claimed of answered) {
+      const history = await api().listFlowRunStates({ params: { id: claimed.id } });
+      expect(history.map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING"]);
+      const stored = await api().readFlowRun({ params: { id: claimed.id } });
+      expect(stored).toMatchObject({
+        state: { type: "RUNNING" },
+        workerName: "s",
+        attempt: 1,
+        runCount: 1,
+        startTime: history[2]!.timestamp,
+      });
+      // The claim answered each run as it stored it.
+      expect(claimed).toEqual(stored);
+      const events = await api().listEvents({
+        query: { resourceId: claimed.id, name: "flow-run.state-changed" },
+      });
+      expect(events.items.map((event) => (event.payload as { state: State }).state.type).sort()).toEqual([
+        "PENDING",
+        "RUNNING",
+        "SCHEDULED",
+      ]);
+    }
   });
 
   it("answers a claim sent again under its name with the runs the first took, while they are still its worker's", async () => {
