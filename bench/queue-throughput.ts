@@ -8,12 +8,17 @@
  * to take 4 runs at once (16 > the limit, so the limit binds); "running" a run is proposing RUNNING
  * and COMPLETED, so the figure is the queue's, not child processes' start time (see dispatch).
  *
+ * The same queue, of a served deployment, is then drained by one serve process carrying out `limit`
+ * runs at once, each a flow that returns at once: claimed and started in one step, then COMPLETED.
+ *
  * Quick pass: 1,000 runs; full: 10,000. Flags: --runs=N --workers=N --limit=N --db=sqlite,postgres
  */
 import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
 import { BatonClient } from "@baton/client";
 import { claimLoop } from "@baton/sdk";
 import { openDatabase } from "@baton/server";
+import { startProcess } from "../test/processes.js";
 import type { Benchmark, BenchmarkReport } from "./benchmark.js";
 import { DATABASES, startBenchServer, type DatabaseKind } from "./server.js";
 import { fmt } from "./stats.js";
@@ -91,6 +96,55 @@ export async function drainQueue(
   return (performance.now() - started) / 1000;
 }
 
+const SERVE = fileURLToPath(new URL("./fixtures/drain-serve.ts", import.meta.url));
+
+/**
+ * Puts `runs` runs in a served deployment and drains them with one serve process carrying out
+ * `limit` at once; returns the seconds from its start to the last completion, heard on the event
+ * stream of changes into COMPLETED.
+ */
+async function drainServed(
+  apiUrl: string,
+  { runs, limit }: { runs: number; limit: number },
+  progress: (message: string) => void,
+): Promise<number> {
+  const env = { BATON_API_URL: apiUrl, BATON_BENCH_SERVE_LIMIT: String(limit) };
+  const registering = startProcess([SERVE], { env });
+  await registering.waitForLine(/^ready/);
+  await registering.stop();
+  const client = new BatonClient({ url: apiUrl });
+  const { id } = await client.api.readDeploymentByName({
+    params: { flowName: "bench-dispatch", deploymentName: "drained" },
+  });
+  progress(`creating ${runs} runs`);
+  for (let i = 0; i < runs; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, runs - i) }, () =>
+        client.api.createDeploymentRun({ params: { id }, body: {} }),
+      ),
+    );
+  }
+  const stop = new AbortController();
+  let opened!: () => void;
+  const open = new Promise<void>((resolve) => (opened = resolve));
+  let completed = 0;
+  const drained = new Promise<void>((resolve, reject) => {
+    const counting = { stateTypes: ["COMPLETED" as const], signal: stop.signal, onOpen: () => opened() };
+    client.events(counting, () => ++completed === runs && resolve()).catch(reject);
+  });
+  await open;
+  progress(`a serve process draining the runs, ${limit} at a time`);
+  const started = performance.now();
+  const served = startProcess([SERVE], { env });
+  try {
+    await drained;
+    return (performance.now() - started) / 1000;
+  } finally {
+    stop.abort();
+    await served.stop();
+  }
+}
+
 export const queueThroughput: Benchmark = {
   name: "queue-throughput",
   title: "Queue throughput under limits: runs/s through a pool with 4 workers and a queue limit of 8",
@@ -101,31 +155,36 @@ export const queueThroughput: Benchmark = {
     const limit = Number(flag("limit") ?? 8);
     const databases = (flag("db")?.split(",") as DatabaseKind[] | undefined) ?? DATABASES;
     const rows: string[][] = [];
-    const data: { database: DatabaseKind; runsPerSecond: number; peak: number }[] = [];
+    const data: { database: DatabaseKind; runner: string; runsPerSecond: number; peak: number }[] = [];
     for (const database of databases) {
-      const server = await startBenchServer(database, "process");
-      try {
-        const seconds = await drainQueue(server.apiUrl, { runs, workers, limit }, (message) =>
-          options.progress(`${database}: ${message}`),
-        );
-        const peak = await peakInFlight(server.databaseUrl);
-        const runsPerSecond = runs / seconds;
-        data.push({ database, runsPerSecond, peak });
-        rows.push([database, String(runs), String(workers), String(limit), fmt(runsPerSecond), String(peak)]);
-      } finally {
-        await server.stop();
+      const progress = (message: string) => options.progress(`${database}: ${message}`);
+      for (const [runner, drain] of [
+        [`${workers} workers`, (apiUrl: string) => drainQueue(apiUrl, { runs, workers, limit }, progress)],
+        ["serve process", (apiUrl: string) => drainServed(apiUrl, { runs, limit }, progress)],
+      ] as const) {
+        const server = await startBenchServer(database, "process");
+        try {
+          const seconds = await drain(server.apiUrl);
+          const peak = await peakInFlight(server.databaseUrl);
+          const runsPerSecond = runs / seconds;
+          data.push({ database, runner, runsPerSecond, peak });
+          rows.push([database, runner, String(runs), String(limit), fmt(runsPerSecond), String(peak)]);
+        } finally {
+          await server.stop();
+        }
       }
     }
     return {
       parameters: { runs, workers, limit, databases },
       notes: [
         "Runs per second: from the workers' start to the last run's completion; each run is claimed, RUNNING, COMPLETED.",
+        `Workers: the queue is limited to ${limit}; serve: one process carrying out ${limit} at once, its claims starting the runs.`,
         `Peak in flight must equal the limit (${limit}) and never exceed it.`,
       ],
       tables: [
         {
           title: "Throughput",
-          header: ["database", "runs", "workers", "queue limit", "runs/s", "peak in flight"],
+          header: ["database", "carried out by", "runs", "limit", "runs/s", "peak in flight"],
           rows,
         },
       ],

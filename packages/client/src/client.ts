@@ -191,16 +191,7 @@ export class BatonClient {
    * once, resume or not. `lastEventId` starts after that event.
    */
   async events(
-    options: {
-      flowRunId?: string;
-      names?: string[];
-      /** Only run state changes into these types. */
-      stateTypes?: StateType[];
-      signal?: AbortSignal;
-      onOpen?: () => void;
-      resume?: boolean;
-      lastEventId?: string;
-    },
+    options: EventStreamOptions & { resume?: boolean; lastEventId?: string },
     onEvent: (event: BatonEvent) => void,
   ): Promise<void> {
     let lastEventId = options.lastEventId;
@@ -227,13 +218,7 @@ export class BatonClient {
   }
 
   async #eventsOnce(
-    options: {
-      flowRunId?: string;
-      names?: string[];
-      stateTypes?: StateType[];
-      signal?: AbortSignal;
-      onOpen?: () => void;
-    },
+    options: EventStreamOptions,
     lastEventId: string | undefined,
     onEvent: (event: BatonEvent) => void,
   ): Promise<void> {
@@ -269,6 +254,18 @@ export class BatonClient {
       throw error;
     }
   }
+}
+
+/** Which events a stream sends, and what its opener is told. */
+export interface EventStreamOptions {
+  /** Only the events of this flow run. */
+  flowRunId?: string;
+  /** Only events of these names. */
+  names?: string[];
+  /** Only run state changes into these types. */
+  stateTypes?: StateType[];
+  signal?: AbortSignal;
+  onOpen?: () => void;
 }
 
 /** How long a resumed stream waits before opening again: doubling from `first` up to `most`. */

@@ -2,6 +2,7 @@ export {
   BatonClient,
   setDefaultTransport,
   type ClientOptions,
+  type EventStreamOptions,
   type ApiMethods,
   type Transport,
 } from "./client.js";
