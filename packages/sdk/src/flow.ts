@@ -72,6 +72,8 @@ export interface RunFromJsonOptions {
   attempt?: number;
   /** The claim that handed `flowRun` over started it (serve): it begins without proposing RUNNING. */
   startedByClaim?: boolean;
+  /** The process's stream of stops as marked when the run was claimed (`runStopsOf(client).mark()`). */
+  stopsMark?: number;
   /** Aborting it cancels the run, as RunOptions' signal does. */
   signal?: AbortSignal;
 }
@@ -125,6 +127,7 @@ function watchForStop(
   flowRunId: string,
   controller: AbortController,
   what: string,
+  since: number | undefined,
 ): { open: () => void; close: () => void } {
   const react = (state: State | null) => {
     if (state?.type === "CANCELLING" || state?.type === "CANCELLED")
@@ -138,7 +141,7 @@ function watchForStop(
   return {
     open: () => {
       if (unwatch || closed) return;
-      unwatch = runStopsOf(client).watch(flowRunId, react);
+      unwatch = runStopsOf(client).watch(flowRunId, react, since);
     },
     close: () => {
       closed = true;
@@ -203,7 +206,14 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
   async function run(
     input:
       | { typed: ParametersOf<S> }
-      | { json: unknown; flowRunId: string; flowRun?: FlowRun; attempt?: number; startedByClaim?: boolean },
+      | {
+          json: unknown;
+          flowRunId: string;
+          flowRun?: FlowRun;
+          attempt?: number;
+          startedByClaim?: boolean;
+          stopsMark?: number;
+        },
     call: RunOptions = {},
   ): Promise<R> {
     const timeoutSeconds = call.timeoutSeconds ?? options.timeoutSeconds;
@@ -276,7 +286,9 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
       parameters,
       pauses: { count: 0 },
     };
-    const watch = client && flowRun ? watchForStop(client, flowRun.id, controller, label) : undefined;
+    const stopsMark = "stopsMark" in input ? input.stopsMark : undefined;
+    const watch =
+      client && flowRun ? watchForStop(client, flowRun.id, controller, label, stopsMark) : undefined;
     const stopHeartbeats =
       client && flowRun
         ? sendHeartbeats(
@@ -353,6 +365,7 @@ export function flow<S extends ParametersSchema | undefined = undefined, R = unk
                 ...(runOptions.flowRun ? { flowRun: runOptions.flowRun } : {}),
                 ...(runOptions.attempt !== undefined ? { attempt: runOptions.attempt } : {}),
                 ...(runOptions.startedByClaim ? { startedByClaim: true } : {}),
+                ...(runOptions.stopsMark !== undefined ? { stopsMark: runOptions.stopsMark } : {}),
               },
               call,
             )

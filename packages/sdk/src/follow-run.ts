@@ -24,7 +24,7 @@ export function followFlowRun(
 ): Promise<void> {
   return followStates(
     client,
-    { flowRunId },
+    { flowRunId, resume: true },
     stop,
     () => readState(client, flowRunId, onState),
     (_, state) => onState(state),
@@ -34,10 +34,11 @@ export function followFlowRun(
 /**
  * The flow run state changes the stream's `query` lets through, until `stop` aborts: `onOpen` at each
  * opening, `onState` for each change (a state of null: the change came without it, read the run).
+ * With `resume`, a stream opened again first gets the stored changes it missed.
  */
 async function followStates(
   client: BatonClient,
-  query: { flowRunId?: string; stateTypes?: StateType[] },
+  query: { flowRunId?: string; stateTypes?: StateType[]; resume: boolean },
   stop: AbortSignal,
   onOpen: () => void,
   onState: (flowRunId: string, state: State | null) => void,
@@ -45,7 +46,7 @@ async function followStates(
   while (!stop.aborted) {
     try {
       await client.events(
-        { ...query, names: [EventName.FlowRunStateChanged], signal: stop, resume: true, onOpen },
+        { ...query, names: [EventName.FlowRunStateChanged], signal: stop, onOpen },
         (event) => {
           if (event.name !== EventName.FlowRunStateChanged) return;
           // A change relayed between servers without its payload (too large) says only which run.
@@ -78,9 +79,12 @@ const HEARD_MAX = 1000;
 /**
  * The stops (cancels, suspends) of every flow run this process carries out, heard on one event stream
  * per client that the server narrows to those states. A run watched once it is open hears its stops
- * there; a run watched before is read when it opens, as all are when it opens again after a break.
- * Open while a run is watched or someone holds it (a serve process, for its life): a stream per run
- * cost a request and a read of the run for each, and a serve process carries out thousands.
+ * there; a run watched before is read when it opens, as all are when it opens again after a break
+ * (it is not resumed: its last stop may be days old, and the server would read every change since).
+ * A run taken before it was watched (a claim's) is read when watched if the stream opened again
+ * since (`mark`): a stop may have come while it was closed. Open while a run is watched or someone
+ * holds it (a serve process, for its life): a stream per run cost a request and a read of the run
+ * for each, and a serve process carries out thousands.
  */
 class RunStops {
   readonly #client: BatonClient;
@@ -89,17 +93,29 @@ class RunStops {
   readonly #heard = new Set<string>();
   #holds = 0;
   #stream: AbortController | undefined;
+  /** How many times the stream has opened. */
+  #openings = 0;
 
   constructor(client: BatonClient) {
     this.#client = client;
   }
 
-  /** Tells `onState` of run `flowRunId`'s stops until the returned function is called. */
-  watch(flowRunId: string, onState: (state: State | null) => void): () => void {
+  /** The stream's openings so far, to give `watch` for a run taken now and watched later. */
+  mark(): number {
+    return this.#openings;
+  }
+
+  /**
+   * Tells `onState` of run `flowRunId`'s stops until the returned function is called; `since`, the
+   * `mark()` when the run was taken.
+   */
+  watch(flowRunId: string, onState: (state: State | null) => void, since?: number): () => void {
     this.#watched.set(flowRunId, onState);
     this.#open();
     // Read rather than believed: what was heard may be of an earlier run of it (a rerun).
-    if (this.#heard.delete(flowRunId)) readState(this.#client, flowRunId, onState);
+    const heard = this.#heard.delete(flowRunId);
+    if (heard || (since !== undefined && since !== this.#openings))
+      readState(this.#client, flowRunId, onState);
     return () => {
       if (this.#watched.get(flowRunId) !== onState) return;
       this.#watched.delete(flowRunId);
@@ -123,10 +139,12 @@ class RunStops {
   #open(): void {
     if (this.#stream) return;
     const stream = (this.#stream = new AbortController());
-    const readAll = () => {
+    const opened = () => {
+      this.#openings++;
       for (const id of this.#watched.keys()) readState(this.#client, id, (state) => this.#tell(id, state));
     };
-    followStates(this.#client, { stateTypes: STOPPING_TYPES }, stream.signal, readAll, (id, state) => {
+    const query = { stateTypes: STOPPING_TYPES, resume: false };
+    followStates(this.#client, query, stream.signal, opened, (id, state) => {
       if (this.#watched.has(id)) return this.#tell(id, state);
       this.#heard.delete(id);
       this.#heard.add(id);

@@ -3,6 +3,7 @@ import type { Deployment } from "@baton/core";
 import { claimLoop } from "./claim-loop.js";
 import { register, type DeploymentSpec } from "./deployments.js";
 import { runStopsOf } from "./follow-run.js";
+import { defaultClient } from "./settings.js";
 
 export interface ServeOptions {
   /** Runs carried out at once in this process, at most. @default 10 */
@@ -38,8 +39,9 @@ export async function serve(specs: DeploymentSpec[], options: ServeOptions = {})
   const names = deployments.map((deployment) => `'${deployment.flowName}/${deployment.name}'`);
   console.error(`Serving ${names.join(", ")}. Start a run with: baton deployment run ${names[0]}`);
   options.onReady?.(deployments);
-  // One stream for the stops of all the runs to come, open before the first (see runStopsOf).
-  const releaseStops = runStopsOf(client).hold();
+  // One stream for the stops of all the runs to come (see runStopsOf), on the client they run with.
+  const stops = runStopsOf(defaultClient() ?? client);
+  const releaseStops = stops.hold();
   try {
     await claimLoop({
       client,
@@ -61,6 +63,7 @@ export async function serve(specs: DeploymentSpec[], options: ServeOptions = {})
             flowRunId: flowRun.id,
             flowRun,
             startedByClaim: flowRun.state?.type === "RUNNING",
+            stopsMark: stops.mark(),
           })
           .catch(() => undefined);
       },
