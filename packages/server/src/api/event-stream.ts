@@ -183,12 +183,12 @@ export function registerEventStream(api: FastifyInstance, ctx: StoreContext): vo
           const page = await storedEventsAfter(
             ctx,
             after,
-            { flowRunId: query.flowRunId, names: query.name },
+            { flowRunId: query.flowRunId, names: query.name, stateTypes: query.stateType },
             REPLAY_PAGE,
           );
+          if (client.gone) return;
           for (const { seq, event } of page) {
             after = seq;
-            if (!matches(event)) continue; // read by the names and the run only
             await client.drained();
             if (!client.send(frameOf(event))) return;
             replayed.add(event.id);

@@ -1,4 +1,5 @@
 import {
+  EventName,
   newId,
   notFound,
   type EventCreate,
@@ -8,9 +9,11 @@ import {
   type StoredEvent,
   type StoredEventName,
   type EventQuery,
+  type StateType,
 } from "@baton/core";
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import type { z } from "zod";
+import { speaksPostgres } from "../db/database.js";
 import type { Database, EventTable } from "../db/schema.js";
 import { chunked, fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
 
@@ -215,16 +218,32 @@ export async function readStoredEvent({ db }: StoreContext, id: string): Promise
   return row ? toStoredEvent(row) : null;
 }
 
-/** Stored events after `seq` in the order they were stored, for a stream's replay. */
+/**
+ * Stored events after `seq` in the order they were stored, for a stream's replay; with `stateTypes`,
+ * only run state changes into those types (picked out by the database: a stream of cancels resumed
+ * after days would otherwise read every change since).
+ */
 export async function storedEventsAfter(
   { db }: StoreContext,
   seq: number,
-  filter: { flowRunId?: string | undefined; names?: string[] | undefined },
+  filter: {
+    flowRunId?: string | undefined;
+    names?: string[] | undefined;
+    stateTypes?: StateType[] | undefined;
+  },
   limit: number,
 ): Promise<{ seq: number; event: StoredEvent }[]> {
   let q = db.kysely.selectFrom("events").selectAll().where("seq", ">", seq);
   if (filter.flowRunId) q = q.where("flowRunId", "=", filter.flowRunId);
   if (filter.names?.length) q = q.where("name", "in", filter.names);
+  if (filter.stateTypes?.length) {
+    const stateType = speaksPostgres(db.kysely)
+      ? sql<string>`(payload::json #>> '{state,type}')`
+      : sql<string>`json_extract(payload, '$.state.type')`;
+    q = q
+      .where("name", "in", [EventName.FlowRunStateChanged, EventName.TaskRunStateChanged])
+      .where(stateType, "in", filter.stateTypes);
+  }
   const rows = await q.orderBy("seq").limit(limit).execute();
   return rows.map((row) => ({ seq: row.seq, event: toStoredEvent(row) }));
 }
