@@ -375,25 +375,17 @@ export class Worker {
   async #watchCancellations(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       await this.#client
-        .events(
-          {
-            names: [EventName.FlowRunStateChanged],
-            stateTypes: ["CANCELLING", "CANCELLED"],
-            signal,
-            resume: true,
-          },
-          (event) => {
-            if (!isEvent(event, EventName.FlowRunStateChanged)) return;
-            const { type } = event.payload.state;
-            if (type !== "CANCELLING" && type !== "CANCELLED") return;
-            const id = event.resource.id;
-            const entry = this.#inFlight.get(id);
-            if (!entry && this.#starting.has(id)) this.#cancelledWhileStarting.add(id);
-            if (!entry || entry.cancelling) return;
-            entry.cancelling = true;
-            this.#stopCancelled(entry);
-          },
-        )
+        .events({ names: [EventName.FlowRunStateChanged], signal, resume: true }, (event) => {
+          if (!isEvent(event, EventName.FlowRunStateChanged)) return;
+          const { type } = event.payload.state;
+          if (type !== "CANCELLING" && type !== "CANCELLED") return;
+          const id = event.resource.id;
+          const entry = this.#inFlight.get(id);
+          if (!entry && this.#starting.has(id)) this.#cancelledWhileStarting.add(id);
+          if (!entry || entry.cancelling) return;
+          entry.cancelling = true;
+          this.#stopCancelled(entry);
+        })
         .catch((error: unknown) => {
           if (!signal.aborted) this.#log(`event stream lost: ${BatonError.from(error).message}`);
         });

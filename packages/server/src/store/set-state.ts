@@ -561,7 +561,8 @@ async function lockRun(trx: Trx, kind: Kind, id: string): Promise<LockedRun> {
 /**
  * Locks the runs a claim takes, all in one statement (a round trip each was most of a claim's time),
  * in id order as every claim takes them, so that two claims of the same runs wait rather than
- * deadlock. Runs deleted since they were read are left out.
+ * deadlock; the lock an UPDATE takes (FOR NO KEY UPDATE), which lets rows that refer to the runs be
+ * inserted meanwhile. Runs deleted since they were read are left out.
  */
 export async function lockRuns(trx: Trx, kind: Kind, ids: string[]): Promise<Map<string, LockedRun>> {
   if (ids.length === 0) return new Map();
@@ -574,14 +575,14 @@ export async function lockRuns(trx: Trx, kind: Kind, ids: string[]): Promise<Map
           .select((eb) => ["flowRuns.id", ...lockedFlowRunColumns(eb)])
           .where("flowRuns.id", "in", ids)
           .orderBy("flowRuns.id")
-          .$if(locking, (query) => query.forUpdate())
+          .$if(locking, (query) => query.forNoKeyUpdate())
           .execute()
       : await trx
           .selectFrom("taskRuns")
           .select((eb) => ["taskRuns.id", ...lockedTaskRunColumns(eb)])
           .where("taskRuns.id", "in", ids)
           .orderBy("taskRuns.id")
-          .$if(locking, (query) => query.forUpdate())
+          .$if(locking, (query) => query.forNoKeyUpdate())
           .execute();
   return new Map(rows.map(({ id, ...row }) => [id, toLockedRun(kind, row)]));
 }
