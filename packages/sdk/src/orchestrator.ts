@@ -1,6 +1,7 @@
 import type { BatonClient } from "@baton/client";
 import { untilReachable } from "./reachable.js";
 import { makeState, orchestrate, type SetStateResult, type State, type StateInput } from "@baton/core";
+import { flowRunProposals } from "./proposals.js";
 import { maskSecrets } from "./secrets.js";
 
 /** Where a run's state proposals go: the server, or the same rules applied in this process. */
@@ -19,14 +20,13 @@ export class RemoteOrchestrator implements Orchestrator {
 
   propose(proposed: StateInput): Promise<SetStateResult> {
     const state = masked(proposed);
-    const input = {
-      params: { id: this.id },
-      body: { state, ...(this.attempt !== undefined ? { attempt: this.attempt } : {}) },
-    };
+    const body = { state, ...(this.attempt !== undefined ? { attempt: this.attempt } : {}) };
     // A proposal that never reached the server (restarting, or a replica going away) is sent again:
     // losing a final state would leave the run to crash detection, and run it twice.
     return untilReachable(`the ${state.type} state of ${this.kind} run ${this.id}`, () =>
-      this.kind === "flow" ? this.client.api.setFlowRunState(input) : this.client.api.setTaskRunState(input),
+      this.kind === "flow"
+        ? flowRunProposals(this.client).propose({ id: this.id, ...body })
+        : this.client.api.setTaskRunState({ params: { id: this.id }, body }),
     );
   }
 }

@@ -4,7 +4,7 @@ export { buildApp, type AppOptions, type LogStream } from "./api/app.js";
 export { openDatabase, migrateToLatest, resetDatabase, type Db, type Dialect } from "./db/database.js";
 export { EventBus } from "./events.js";
 export type { StoreContext } from "./store/context.js";
-export { setRunState } from "./store/set-state.js";
+export { setRunState, setRunStates } from "./store/set-state.js";
 export { checkSchedule } from "./services/schedules.js";
 export {
   generateSecretsKey,

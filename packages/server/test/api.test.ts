@@ -112,6 +112,75 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
     expect(history[3]?.data).toEqual({ kind: "inline", serializer: "json", value: { total: 6 } });
   });
 
+  it("decides several flow runs' proposals in one call, each with its own verdict or error, in order", async () => {
+    const started = async () => {
+      const run = await api().createFlowRun({ body: { flowName: "together", state: { type: "PENDING" } } });
+      await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "RUNNING" } } });
+      return run;
+    };
+    const [ending, pausing, held] = [await started(), await started(), await started()];
+    const waiting = await api().createFlowRun({ body: { flowName: "together", state: { type: "PENDING" } } });
+    const missing = newId();
+    const result = { kind: "inline", serializer: "json", value: { total: 6 } } as const;
+    const badPause = { key: "p", timeout: null, reschedule: false, description: null };
+    const { results } = await api().setFlowRunStates({
+      body: {
+        proposals: [
+          { id: ending.id, state: { type: "COMPLETED", data: result } },
+          { id: missing, state: { type: "COMPLETED" } },
+          { id: waiting.id, state: { type: "RUNNING" } },
+          {
+            id: pausing.id,
+            state: { type: "PAUSED", pause: { ...badPause, inputSchema: { type: "nonsense" } } },
+          },
+          { id: ending.id, state: { type: "COMPLETED" } },
+          { id: held.id, state: { type: "COMPLETED" }, attempt: held.attempt + 5 },
+        ],
+      },
+    });
+    expect(results.map((answer) => ("error" in answer ? answer.error.code : answer.status))).toEqual([
+      "ACCEPT",
+      "not_found",
+      "ACCEPT",
+      "invalid_argument",
+      "REJECT",
+      "ABORT",
+    ]);
+    const [completed, notFound, running, refused, again, stale] = results;
+    expect(completed).toMatchObject({ state: { type: "COMPLETED", data: result } });
+    expect(notFound).toMatchObject({ error: { message: expect.stringContaining(missing) as string } });
+    expect(running).toMatchObject({ state: { type: "RUNNING" } });
+    expect(refused).toMatchObject({
+      error: { message: expect.stringMatching(/^state\.pause\.inputSchema/) as string },
+    });
+    // Decided on the run as the proposal before it in the call left it: completed already.
+    expect(again).toMatchObject({ state: { type: "COMPLETED", data: result } });
+    expect(stale).toMatchObject({
+      reason: expect.stringMatching(/stale/) as string,
+      state: { type: "RUNNING" },
+    });
+    const types = async (id: string) =>
+      (await api().listFlowRunStates({ params: { id } })).map((state) => state.type);
+    expect(await types(ending.id)).toEqual(["PENDING", "RUNNING", "COMPLETED"]);
+    expect(await types(waiting.id)).toEqual(["PENDING", "RUNNING"]);
+    expect(await types(pausing.id)).toEqual(["PENDING", "RUNNING"]);
+    expect(await types(held.id)).toEqual(["PENDING", "RUNNING"]);
+    const read = await api().readFlowRun({ params: { id: ending.id } });
+    expect([read.state?.type, read.endTime]).toEqual(["COMPLETED", read.state?.timestamp]);
+
+    const tooMany = Array.from({ length: 101 }, () => ({
+      id: ending.id,
+      state: { type: "COMPLETED" as const },
+    }));
+    for (const proposals of [[], tooMany]) {
+      const error = await rejection(api().setFlowRunStates({ body: { proposals } }));
+      expect([error.code, error.message]).toEqual([
+        "invalid_argument",
+        expect.stringContaining("body.proposals"),
+      ]);
+    }
+  });
+
   it("retries a failed flow run after its delay as AwaitingRetry", async () => {
     const run = await api().createFlowRun({
       body: { flowName: "flaky", retries: 1, retryDelaySeconds: [30], state: { type: "PENDING" } },

@@ -29,11 +29,22 @@ async function race(
   kind: "flow" | "task",
   stateType: StateType,
   idsPerProcess: string[][],
+  { together = false } = {},
 ): Promise<VerdictStatus[]> {
   const children = idsPerProcess.map((ids) => {
     const child = spawn(
       process.execPath,
-      ["--conditions=source", "--import", "tsx", RACER, url, kind, stateType, ids.join(",")],
+      [
+        "--conditions=source",
+        "--import",
+        "tsx",
+        RACER,
+        url,
+        kind,
+        stateType,
+        ids.join(","),
+        ...(together ? ["together"] : []),
+      ],
       {
         stdio: ["pipe", "pipe", "inherit"],
       },
@@ -100,6 +111,26 @@ describe.each(DIALECTS)(
       expect(count(verdicts, "ABORT")).toBe(verdicts.length - runs.length);
       for (const run of runs) {
         expect(await historyOf("flowRunId", run.id)).toEqual(["SCHEDULED", "PENDING"]);
+      }
+    });
+
+    it("ends each flow run once when many processes propose its end to all the runs in one call", async () => {
+      const runs = await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          const run = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
+          await setRunState(ctx, "flow", run.id, makeState({ type: "RUNNING" }), { force: false });
+          return run;
+        }),
+      );
+      const ids = runs.map((run) => run.id);
+      // Each process's one call holds every run twice, in an order of its own.
+      const calls = everyRunTwiceInEachProcess(ids).map((each, index) => (index % 2 ? each.reverse() : each));
+      const verdicts = await race(database.url, "flow", "COMPLETED", calls, { together: true });
+      expect(verdicts).toHaveLength(PROCESSES * ids.length * 2);
+      expect(count(verdicts, "ACCEPT")).toBe(runs.length);
+      expect(count(verdicts, "REJECT")).toBe(verdicts.length - runs.length);
+      for (const run of runs) {
+        expect(await historyOf("flowRunId", run.id)).toEqual(["PENDING", "RUNNING", "COMPLETED"]);
       }
     });
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ErrorCode } from "../errors.js";
 import {
   STATE_TYPES,
   StateInputSchema,
@@ -230,6 +231,23 @@ export const SetStateResult = z.object({
   delaySeconds: z.number().optional(),
 });
 export type SetStateResult = z.infer<typeof SetStateResult>;
+
+/** The most proposals one request may carry (`setFlowRunStates`). */
+export const MAX_PROPOSALS = 100;
+export const SetStates = z.strictObject({
+  proposals: z
+    .array(z.strictObject({ id: Id, ...SetState.shape }))
+    .min(1)
+    .max(MAX_PROPOSALS),
+});
+export type SetStates = z.infer<typeof SetStates>;
+/** A proposal that could not be decided (its run does not exist, say): what the single call would throw. */
+export const ProposalError = z.strictObject({
+  error: z.strictObject({ code: z.enum(Object.values(ErrorCode)), message: z.string() }),
+});
+/** One answer per proposal, in their order: a verdict, or an error. */
+export const SetStatesResult = z.object({ results: z.array(z.union([SetStateResult, ProposalError])) });
+export type SetStatesResult = z.infer<typeof SetStatesResult>;
 
 export const StateHistoryEntry = StateSchema.extend({ id: Id });
 export type StateHistoryEntry = z.infer<typeof StateHistoryEntry>;

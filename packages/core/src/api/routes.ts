@@ -144,6 +144,15 @@ export const routes = {
     body: m.SetState,
     response: m.SetStateResult,
   }),
+  setFlowRunStates: route({
+    method: "POST",
+    path: "/flow-runs/states",
+    summary:
+      "Propose states to several flow runs in one transaction (at most 100); each proposal gets its own verdict or error, in order",
+    tag: "flow runs",
+    body: m.SetStates,
+    response: m.SetStatesResult,
+  }),
   resumeFlowRun: route({
     method: "POST",
     path: "/flow-runs/:id/resume",

@@ -90,6 +90,7 @@ const STORED_FIELDS: Partial<Record<RouteName, [path: string, limit: SizeLimit][
     ["state.data", "maxResultBytes"],
   ],
   setFlowRunState: [["state.data", "maxResultBytes"]],
+  setFlowRunStates: [["proposals.*.state.data", "maxResultBytes"]],
   setTaskRunState: [["state.data", "maxResultBytes"]],
   recordTaskRuns: [["*.states.*.data", "maxResultBytes"]],
   createLogs: [["*.message", "maxLogLineBytes"]],

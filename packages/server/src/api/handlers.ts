@@ -23,7 +23,7 @@ import * as logs from "../store/logs.js";
 import * as pauses from "../store/pauses.js";
 import * as results from "../store/results.js";
 import * as secrets from "../store/secrets.js";
-import { setRunState } from "../store/set-state.js";
+import { setRunState, setRunStates } from "../store/set-state.js";
 import * as taskRuns from "../store/task-runs.js";
 import * as variables from "../store/variables.js";
 import * as webhooks from "../store/webhooks.js";
@@ -63,6 +63,17 @@ export function makeHandlers(ctx: StoreContext, version: string): Handlers {
         force: body.force ?? false,
         attempt: body.attempt,
       }),
+    setFlowRunStates: async ({ body }) => ({
+      results: await setRunStates(
+        ctx,
+        "flow",
+        body.proposals.map(({ id, state, force, attempt }) => ({
+          id,
+          state: makeState(state),
+          options: { force: force ?? false, attempt },
+        })),
+      ),
+    }),
     deleteFlowRuns: ({ query }) => flowRuns.deleteFinishedFlowRuns(ctx, query),
     readFlowRunResult: ({ params }) => results.readRunResult(ctx, "flow", params.id),
     readTaskRunResult: ({ params }) => results.readRunResult(ctx, "task", params.id),

@@ -1,6 +1,7 @@
 import {
   BatonError,
   EventName,
+  type ErrorCode,
   isTerminal,
   makeState,
   notFound,
@@ -864,6 +865,11 @@ export async function insertWithFirstState(
   });
 }
 
+/** A pause whose input schema is none could never be resumed with input: refused before it waits. */
+function checkProposal(proposed: State): void {
+  if (proposed.pause?.inputSchema) compileSchema(proposed.pause.inputSchema, "state.pause.inputSchema");
+}
+
 /** Proposes a state in a transaction of its own and announces the change once it is committed. */
 export async function setRunState(
   ctx: StoreContext,
@@ -872,8 +878,7 @@ export async function setRunState(
   proposed: State,
   options: TransitionOptions,
 ): Promise<SetStateResult> {
-  // A pause whose input schema is none could never be resumed with input: refused before it waits.
-  if (proposed.pause?.inputSchema) compileSchema(proposed.pause.inputSchema, "state.pause.inputSchema");
+  checkProposal(proposed);
   const db = ctx.db.kysely;
   // A flow run that completes or is cancelled ends: that is written under its lock (transition), and
   // an unlocked read first would only cost a round trip. (A failure or a crash may be retried instead.)
@@ -883,6 +888,79 @@ export async function setRunState(
     (await db.transaction().execute((trx) => transitionInTransaction(trx, kind, id, proposed, options)));
   publishStateChange(ctx, applied);
   return applied.result;
+}
+
+/** One proposal of several made at once (`setRunStates`). */
+export interface Proposal {
+  id: string;
+  state: State;
+  options: Pick<TransitionOptions, "force" | "attempt">;
+}
+
+/** What a proposal made with others gets: its verdict, or the error proposing it alone would throw. */
+export type ProposalAnswer = SetStateResult | { error: { code: ErrorCode; message: string } };
+
+const errorAnswer = (error: BatonError): ProposalAnswer => ({
+  error: { code: error.code, message: error.message },
+});
+
+/**
+ * Proposes states to several runs in one transaction (a serve process's runs ending together): their
+ * rows locked in one statement, in id order as claims lock them; each proposal decided in turn on its
+ * run as locked, or as the one before it to the same run left it; one commit for all. A proposal that
+ * fails on its own (no such run, a pause schema that does not compile) is answered with its error and
+ * the others with their verdicts. Should the transaction fail (a deadlock, a lost connection), each is
+ * proposed again on its own, so that no proposal loses its answer to another's failure.
+ */
+export async function setRunStates(
+  ctx: StoreContext,
+  kind: Kind,
+  proposals: Proposal[],
+): Promise<ProposalAnswer[]> {
+  const refused = proposals.map(({ state }) => {
+    try {
+      checkProposal(state);
+      return undefined;
+    } catch (error) {
+      if (error instanceof BatonError) return errorAnswer(error);
+      throw error;
+    }
+  });
+  let decided: (Applied | ProposalAnswer)[];
+  try {
+    decided = await ctx.db.kysely.transaction().execute(async (trx) => {
+      const ids = [...new Set(proposals.filter((_, index) => !refused[index]).map(({ id }) => id))];
+      const runs = await lockRuns(trx, kind, ids);
+      const out: (Applied | ProposalAnswer)[] = [];
+      for (const [index, { id, state, options }] of proposals.entries()) {
+        const run = runs.get(id);
+        if (refused[index] || !run) {
+          out.push(refused[index] ?? errorAnswer(notFound(kind === "flow" ? "flow run" : "task run", id)));
+          continue;
+        }
+        const applied = await transitionInTransaction(trx, kind, id, state, { ...options, after: run });
+        if (applied.locked) runs.set(id, applied.locked);
+        out.push(applied);
+      }
+      return out;
+    });
+  } catch {
+    const answers: ProposalAnswer[] = [];
+    for (const [index, { id, state, options }] of proposals.entries()) {
+      try {
+        answers.push(refused[index] ?? (await setRunState(ctx, kind, id, state, options)));
+      } catch (error) {
+        if (!(error instanceof BatonError)) throw error;
+        answers.push(errorAnswer(error));
+      }
+    }
+    return answers;
+  }
+  return decided.map((answer) => {
+    if (!("changed" in answer)) return answer;
+    publishStateChange(ctx, answer);
+    return answer.result;
+  });
 }
 
 export function publishStateChange(ctx: StoreContext, applied: Applied): void {

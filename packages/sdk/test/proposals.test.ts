@@ -1,0 +1,88 @@
+/** A process's flow-run proposals go out together when they meet (flowRunProposals), each answered on its own. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BatonClient } from "@baton/client";
+import { BatonError, newId, type SetStateResult } from "@baton/core";
+import { flowRunProposals } from "../src/proposals.js";
+import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+
+describe.each(DIALECTS)("flow-run proposals sent together on %s", (dialect) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(dialect, { maxResultBytes: 1_000 });
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  const running = async () => {
+    const run = await server.client.api.createFlowRun({
+      body: { flowName: "together", state: { type: "PENDING" } },
+    });
+    await server.client.api.setFlowRunState({ params: { id: run.id }, body: { state: { type: "RUNNING" } } });
+    return run.id;
+  };
+  /** How many state proposals the server has answered, alone and together, from its metrics. */
+  const calls = async () => {
+    const metrics = await (await fetch(`${server.apiUrl}/metrics`)).text();
+    const count = (route: string) =>
+      metrics
+        .split("\n")
+        .filter(
+          (line) => line.startsWith("baton_http_request_duration_seconds_count{") && line.includes(route),
+        )
+        .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+    return {
+      alone: count(`route="/api/flow-runs/:id/state"`),
+      together: count(`route="/api/flow-runs/states"`),
+    };
+  };
+  const outcome = (settled: PromiseSettledResult<SetStateResult>) =>
+    settled.status === "fulfilled"
+      ? settled.value.status
+      : settled.reason instanceof BatonError
+        ? settled.reason.code
+        : String(settled.reason);
+
+  it("sends the proposals made while one is on its way in one call; a missing run fails only its own", async () => {
+    const proposals = flowRunProposals(new BatonClient({ url: server.apiUrl }));
+    const [first, second, third] = [await running(), await running(), await running()];
+    const before = await calls();
+    const answers = await Promise.allSettled([
+      proposals.propose({ id: first, state: { type: "COMPLETED" } }),
+      proposals.propose({ id: second, state: { type: "COMPLETED" } }),
+      proposals.propose({ id: newId(), state: { type: "COMPLETED" } }),
+      proposals.propose({ id: third, state: { type: "FAILED", message: "boom" } }),
+    ]);
+    expect(answers.map(outcome)).toEqual(["ACCEPT", "ACCEPT", "not_found", "ACCEPT"]);
+    const after = await calls();
+    // The first went alone, at once; the three made while it was on its way, in one call.
+    expect([after.alone - before.alone, after.together - before.together]).toEqual([1, 1]);
+    const read = async (id: string) => (await server.client.api.readFlowRun({ params: { id } })).state?.type;
+    expect([await read(first), await read(second), await read(third)]).toEqual([
+      "COMPLETED",
+      "COMPLETED",
+      "FAILED",
+    ]);
+  });
+
+  it("sends each alone when the server refuses the call as a whole, so one too large fails only itself", async () => {
+    const proposals = flowRunProposals(new BatonClient({ url: server.apiUrl }));
+    const [first, second, third] = [await running(), await running(), await running()];
+    const large = { kind: "inline" as const, serializer: "json", value: "x".repeat(2_000) };
+    const before = await calls();
+    const answers = await Promise.allSettled([
+      proposals.propose({ id: first, state: { type: "COMPLETED" } }),
+      proposals.propose({ id: second, state: { type: "COMPLETED", data: large } }),
+      proposals.propose({ id: third, state: { type: "COMPLETED" } }),
+    ]);
+    expect(answers.map(outcome)).toEqual(["ACCEPT", "invalid_argument", "ACCEPT"]);
+    expect((answers[1] as PromiseRejectedResult).reason).toMatchObject({
+      message: expect.stringMatching(
+        /state\.data is 20\d\d bytes, over the server's limit of 1000 bytes/,
+      ) as string,
+    });
+    const after = await calls();
+    // Alone, together (refused: 413), then the two that were together, each alone.
+    expect([after.alone - before.alone, after.together - before.together]).toEqual([3, 1]);
+  });
+});
