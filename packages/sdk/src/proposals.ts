@@ -20,7 +20,7 @@ interface Waiting {
  * A process's flow-run state proposals, sent together when they meet: one goes out at once, and those
  * made while it is on its way go out together once it is answered, in one request that the server
  * decides in one transaction (a serve process's runs ending at about the same time). No proposal
- * waits for company, and each gets its own answer.
+ * waits for company, only for the call on its way (one at a time per client); each gets its own answer.
  */
 class FlowRunProposals {
   #waiting: Waiting[] = [];
@@ -38,12 +38,15 @@ class FlowRunProposals {
 
   async #sendWaiting(): Promise<void> {
     this.#sending = true;
-    while (this.#waiting.length > 0) {
-      const batch = this.#waiting.splice(0, MAX_PROPOSALS);
-      if (batch.length === 1) await this.#sendOne(batch[0]!);
-      else await this.#sendTogether(batch);
+    try {
+      while (this.#waiting.length > 0) {
+        const batch = this.#waiting.splice(0, MAX_PROPOSALS);
+        if (batch.length === 1) await this.#sendOne(batch[0]!);
+        else await this.#sendTogether(batch);
+      }
+    } finally {
+      this.#sending = false;
     }
-    this.#sending = false;
   }
 
   async #sendOne({ proposal: { id, ...body }, resolve, reject }: Waiting): Promise<void> {
@@ -61,16 +64,21 @@ class FlowRunProposals {
         body: { proposals: batch.map(({ proposal }) => proposal) },
       }));
     } catch (error) {
-      // Unreachable: each caller tries again when it can. Refused as a whole (one proposal's result
-      // too large for the server, a server without this call): each goes alone, so that none is
-      // refused for another.
-      if (error instanceof BatonError && error.code === "unavailable") batch.forEach((w) => w.reject(error));
-      else for (const waiting of batch) await this.#sendOne(waiting);
+      // Refused as a whole (one proposal's result over the server's limit, a server without this
+      // call): each goes alone, so that none is refused for another. Any other failure (unreachable:
+      // each caller tries again when it can) is every proposal's.
+      const refused = error instanceof BatonError && ["invalid_argument", "not_found"].includes(error.code);
+      if (refused) for (const waiting of batch) await this.#sendOne(waiting);
+      else for (const { reject } of batch) reject(error);
       return;
     }
     batch.forEach(({ resolve, reject }, index) => {
-      const result = results[index]!;
-      if ("error" in result) reject(new BatonError(result.error.code, result.error.message));
+      const result = results[index];
+      if (!result)
+        reject(
+          new BatonError("internal", `the server answered ${results.length} of ${batch.length} proposals`),
+        );
+      else if ("error" in result) reject(new BatonError(result.error.code, result.error.message));
       else resolve(result);
     });
   }

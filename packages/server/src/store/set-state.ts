@@ -23,8 +23,10 @@ import {
   type Insertable,
   type Kysely,
   type QueryCreator,
+  isExpression,
   type Selectable,
   type Transaction,
+  type Updateable,
   type UpdateQueryBuilder,
   type UpdateResult,
 } from "kysely";
@@ -90,11 +92,14 @@ export interface Claimant {
   claimId: string | null;
 }
 
+/** A claim's new attempt: the one column a change sets to SQL rather than a value. */
+const NEXT_ATTEMPT = sql<number>`attempt + 1`;
+
 /** A claimed run's holder and its new attempt. */
 const claimColumns = (claimant: Claimant) => ({
   workerName: claimant.workerName,
   claimId: claimant.claimId,
-  attempt: sql<number>`attempt + 1`,
+  attempt: NEXT_ATTEMPT,
 });
 
 const POLICY_WITHOUT_RETRIES = POLICY.filter((rule) => rule !== retryFailures);
@@ -294,7 +299,7 @@ async function transition(
   // A suspended run's process has ended too (or is told to stop, when suspended from outside).
   const ending =
     kind === "flow" && (isTerminal(state.type) || (state.type === "PAUSED" && state.pause?.reschedule))
-      ? endOfTaskRuns(id, state)
+      ? endOfTaskRuns(state)
       : null;
   const flowColumns = {
     ...options.carry?.columns,
@@ -328,55 +333,36 @@ async function transition(
     if (kind === "flow")
       flowRunRow = { ...(row as Selectable<FlowRunTable>), flowName: run.related!.flowName! };
     else taskRunRow = row as Selectable<TaskRunTable>;
-  } else if (kind === "flow") {
-    const writer = await withStateAndEvent(trx, written.stateRows, written.events);
-    // On PostgreSQL the slots' release and the task runs' end go with the run's update too.
-    const together = ending !== null && speaksPostgres(trx);
-    const updater = together
-      ? (writer
-          .with("releasedSlots", ending.releaseSlots)
-          .with("endedTaskRuns", (db) =>
-            ending.endTaskRuns(db as unknown as QueryCreator<Database>),
-          ) as unknown as QueryCreator<Database>)
-      : writer;
-    const row = await updater
-      .updateTable("flowRuns")
-      .set(flowColumns)
-      .where("id", "=", id)
-      .returningAll()
-      .$if(together, (query) =>
-        // The WITH query's rows, as JSON text (one shape on both drivers); "ended_task_runs" is
-        // endedTaskRuns as the camel-case plugin names it.
-        query.returning(
-          sql<string>`(select coalesce(json_agg(json_build_object('id', e.id, 'tags', e.tags)), '[]')::text from ended_task_runs e)`.as(
-            "endedTaskRuns",
-          ),
-        ),
-      )
-      .executeTakeFirstOrThrow();
-    if (rerun) await trx.deleteFrom("flowRunInputs").where("flowRunId", "=", id).execute();
-    const { endedTaskRuns, ...flowRun } = row as typeof row & { endedTaskRuns?: string };
-    flowRunRow = { ...flowRun, flowName: run.related!.flowName! };
-    if (ending) {
-      let ended: EndedTaskRun[];
-      if (together) ended = JSON.parse(endedTaskRuns ?? "[]") as EndedTaskRun[];
-      else {
-        await ending.releaseSlots(trx).execute();
-        ended = await ending.endTaskRuns(trx).execute();
-      }
-      changedTasks.push(...(await recordEndedTaskRuns(trx, id, ending.state, ended)));
-    }
   } else {
-    const writer = await withStateAndEvent(trx, written.stateRows, written.events);
-    taskRunRow = await writer
-      .updateTable("taskRuns")
-      .set(taskColumns)
-      .where("id", "=", id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    if (state.type === "RUNNING") await takeSlots(trx, id, ctx.tagLimits ?? [], now);
-    // Slots are taken only for a run's own tags: a run without tags holds none.
-    else if (tags.length > 0) await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
+    const row = await writeLocked(
+      trx,
+      kind,
+      id,
+      kind === "flow" ? flowColumns : taskColumns,
+      written,
+      ending,
+    );
+    if (kind === "flow") {
+      if (rerun) await trx.deleteFrom("flowRunInputs").where("flowRunId", "=", id).execute();
+      const { endedTaskRuns, ...flowRun } = row as Selectable<FlowRunTable> & { endedTaskRuns?: string };
+      flowRunRow = { ...flowRun, flowName: run.related!.flowName! };
+      if (ending) {
+        // On PostgreSQL the slots' release and the task runs' end went with the run's update.
+        let ended: EndedTaskRun[];
+        if (endedTaskRuns !== undefined) ended = JSON.parse(endedTaskRuns) as EndedTaskRun[];
+        else {
+          await releaseSlotsOf(trx, id).execute();
+          ended = await endTaskRunsOf(trx, id, ending.columns).execute();
+        }
+        changedTasks.push(...(await recordEndedTaskRuns(trx, id, ending.state, ended)));
+      }
+    } else {
+      taskRunRow = row as Selectable<TaskRunTable>;
+      if (state.type === "RUNNING") await takeSlots(trx, id, ctx.tagLimits ?? [], now);
+      // Slots are taken only for a run's own tags: a run without tags holds none.
+      else if (tags.length > 0)
+        await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
+    }
   }
   const row = flowRunRow ?? taskRunRow!;
   const locked: LockedRun = {
@@ -410,46 +396,119 @@ async function transition(
 export async function writeUnwritten(trx: Trx, kind: Kind, id: string, applied: Applied): Promise<Applied> {
   const { unwritten, ...rest } = applied;
   if (!unwritten) return applied;
-  const writer = await withStateAndEvent(trx, unwritten.stateRows, unwritten.events);
-  if (kind === "task") {
-    const taskRunRow = await writer
-      .updateTable("taskRuns")
-      .set({ ...unwritten.columns })
-      .where("id", "=", id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return { ...rest, taskRunRow };
-  }
-  const row = await writer
-    .updateTable("flowRuns")
-    .set({ ...unwritten.columns })
-    .where("id", "=", id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  return { ...rest, flowRunRow: { ...row, flowName: applied.locked!.related!.flowName! } };
+  const row = await writeLocked(trx, kind, id, unwritten.columns, unwritten, null);
+  if (kind === "task") return { ...rest, taskRunRow: row as Selectable<TaskRunTable> };
+  const flowRunRow = { ...(row as Selectable<FlowRunTable>), flowName: applied.locked!.related!.flowName! };
+  return { ...rest, flowRunRow };
 }
 
 /**
- * Writes a transition's state history row and its event, and answers where to send the run's update.
- * On PostgreSQL the three are one statement (the inserts go with the update as data-modifying WITH
- * queries): two round trips fewer for every state change. SQLite, in this process, takes three.
+ * A change written under the run's lock: its state history rows and events inserted, the run's row
+ * updated and answered, and for a flow run's end (`ending`) its task runs ended and their slots
+ * released. On PostgreSQL that is one statement (the inserts, the release and the end go with the
+ * update as data-modifying WITH queries; the ended task runs come back as `endedTaskRuns`, JSON text),
+ * compiled once per shape (lockedWrite). SQLite, in this process, inserts first and updates after,
+ * and leaves the task runs to the caller.
  */
-async function withStateAndEvent(
+async function writeLocked(
   trx: Kysely<Database>,
-  stateRows: Insertable<StateTable>[],
-  events: Insertable<EventTable>[],
-): Promise<QueryCreator<Database>> {
-  if (speaksPostgres(trx)) {
+  kind: Kind,
+  id: string,
+  columns: object,
+  { stateRows, events }: { stateRows: Insertable<StateTable>[]; events: Insertable<EventTable>[] },
+  ending: Ending | null,
+): Promise<Record<string, unknown> & { endedTaskRuns?: string }> {
+  const table = kind === "flow" ? "flowRuns" : ("taskRuns" as "flowRuns");
+  if (!speaksPostgres(trx)) {
+    await trx.insertInto("states").values(stateRows).execute();
+    await trx.insertInto("events").values(events).execute();
+    return trx.updateTable(table).set(columns).where("id", "=", id).returningAll().executeTakeFirstOrThrow();
+  }
+  const entries = (row: object) =>
+    Object.entries(row as Record<string, unknown>).filter(([, value]) => value !== undefined);
+  const set = entries(columns);
+  const rows = [stateRows.map(entries), events.map(entries)];
+  const ended = ending ? entries(ending.columns) : null;
+  const shape: LockedWriteShape = {
+    kind,
+    // A claim's next attempt is SQL: part of the shape, not a value.
+    columns: set.map(([name, value]) => {
+      if (!isExpression(value)) return name;
+      if (value !== NEXT_ATTEMPT) throw new Error(`a change sets ${name} to SQL other than the next attempt`);
+      return [name];
+    }),
+    stateRows: rows[0]!.map((row) => row.map(([name]) => name)),
+    events: rows[1]!.map((row) => row.map(([name]) => name)),
+    ended: ended?.map(([name]) => name) ?? null,
+  };
+  const key = JSON.stringify(shape);
+  let write = lockedWrites.get(key);
+  if (!write) lockedWrites.set(key, (write = lockedWrite(shape)));
+  const values = [...set.filter(([, value]) => !isExpression(value)), ...rows.flat(2), ...(ended ?? [])].map(
+    ([, value]) => value,
+  );
+  const { rows: written } = await write(trx, id, ...values);
+  return written[0]!;
+}
+
+/** What a locked write's statement depends on besides its values: see writeLocked. */
+interface LockedWriteShape {
+  kind: Kind;
+  /** The columns set, in order; `[name]` for the next attempt (SQL). */
+  columns: (string | [string])[];
+  stateRows: string[][];
+  events: string[][];
+  /** The columns of the task runs a flow run's end ends; null when it ends none. */
+  ended: string[] | null;
+}
+
+/**
+ * writeLocked's statement, compiled once per shape (a few per kind of change); its values are the
+ * run's id, then the columns' values, the history rows', the events' and the ended task runs' columns,
+ * in the shape's order.
+ */
+const lockedWrites = new Map<string, ReturnType<typeof lockedWrite>>();
+function lockedWrite(shape: LockedWriteShape) {
+  return compiledOnce((db, id: string, ...values: unknown[]) => {
+    const next = () => values.shift() as never;
+    const row = (names: string[]) => Object.fromEntries(names.map((name) => [name, next()])) as never;
+    const columns = Object.fromEntries(
+      shape.columns.map((column) =>
+        typeof column === "string" ? [column, next()] : [column[0], NEXT_ATTEMPT],
+      ),
+    );
+    const stateRows: Insertable<StateTable>[] = shape.stateRows.map(row);
+    const events: Insertable<EventTable>[] = shape.events.map(row);
+    const ended: Updateable<TaskRunTable> | null = shape.ended && row(shape.ended);
     // The WITH names are not tables of the database: the update does not read them.
-    return trx
+    let writer = db
       .with("writtenState", (db) => db.insertInto("states").values(stateRows).returning("id"))
       .with("writtenEvent", (db) =>
         db.insertInto("events").values(events).returning("id"),
       ) as unknown as QueryCreator<Database>;
-  }
-  await trx.insertInto("states").values(stateRows).execute();
-  await trx.insertInto("events").values(events).execute();
-  return trx;
+    if (ended) {
+      writer = writer
+        .with("releasedSlots", (db) => releaseSlotsOf(db, id) as never)
+        .with(
+          "endedTaskRuns",
+          (db) => endTaskRunsOf(db as unknown as QueryCreator<Database>, id, ended) as never,
+        ) as unknown as QueryCreator<Database>;
+    }
+    return writer
+      .updateTable(shape.kind === "flow" ? "flowRuns" : ("taskRuns" as "flowRuns"))
+      .set(columns)
+      .where("id", "=", id)
+      .returningAll()
+      .$if(ended !== null, (query) =>
+        // The WITH query's rows, as JSON text; "ended_task_runs" is endedTaskRuns as the camel-case
+        // plugin names it.
+        query.returning(
+          sql<string>`(select coalesce(json_agg(json_build_object('id', e.id, 'tags', e.tags)), '[]')::text from ended_task_runs e)`.as(
+            "endedTaskRuns",
+          ),
+        ),
+      );
+  });
 }
 
 /** What a transition reads of its run, and of the flow run it belongs to. */
@@ -724,7 +783,7 @@ function holderColumns(proposed: State, state: State, now: Date) {
  * without saying how they ended), in one statement for all of them; and the slots its task runs held
  * are given back.
  */
-function endOfTaskRuns(flowRunId: string, flowState: State) {
+function endOfTaskRuns(flowState: State): Ending {
   const cancelled = flowState.type === "CANCELLED";
   const suspended = flowState.type === "PAUSED";
   const state = makeState({
@@ -737,27 +796,38 @@ function endOfTaskRuns(flowRunId: string, flowState: State) {
   });
   return {
     state,
-    releaseSlots: (db: QueryCreator<Database>) =>
-      db
-        .deleteFrom("concurrencySlots")
-        .where("taskRunId", "in", (eb) =>
-          eb.selectFrom("taskRuns").select("id").where("flowRunId", "=", flowRunId),
-        ),
-    endTaskRuns: (db: QueryCreator<Database>) =>
-      db
-        .updateTable("taskRuns")
-        .set({
-          state: toJson(state),
-          stateType: state.type,
-          stateName: state.name,
-          endTime: state.timestamp,
-          updated: state.timestamp,
-        })
-        .where("flowRunId", "=", flowRunId)
-        .where("stateType", "not in", TERMINAL_STATE_TYPES)
-        .returning(["id", "tags"]),
+    columns: {
+      state: toJson(state),
+      stateType: state.type,
+      stateName: state.name,
+      endTime: state.timestamp,
+      updated: state.timestamp,
+    },
   };
 }
+
+/** The state a flow run's end gives its unfinished task runs, and their columns as it sets them. */
+interface Ending {
+  state: State;
+  columns: Updateable<TaskRunTable>;
+}
+
+/** The slots held by a flow run's task runs, released. */
+const releaseSlotsOf = (db: QueryCreator<Database>, flowRunId: string) =>
+  db
+    .deleteFrom("concurrencySlots")
+    .where("taskRunId", "in", (eb) =>
+      eb.selectFrom("taskRuns").select("id").where("flowRunId", "=", flowRunId),
+    );
+
+/** A flow run's unfinished task runs, ended with `columns`; answers their ids and tags. */
+const endTaskRunsOf = (db: QueryCreator<Database>, flowRunId: string, columns: Updateable<TaskRunTable>) =>
+  db
+    .updateTable("taskRuns")
+    .set(columns)
+    .where("flowRunId", "=", flowRunId)
+    .where("stateType", "not in", TERMINAL_STATE_TYPES)
+    .returning(["id", "tags"]);
 
 type EndedTaskRun = { id: string; tags: string };
 
@@ -909,8 +979,8 @@ const errorAnswer = (error: BatonError): ProposalAnswer => ({
  * rows locked in one statement, in id order as claims lock them; each proposal decided in turn on its
  * run as locked, or as the one before it to the same run left it; one commit for all. A proposal that
  * fails on its own (no such run, a pause schema that does not compile) is answered with its error and
- * the others with their verdicts. Should the transaction fail (a deadlock, a lost connection), each is
- * proposed again on its own, so that no proposal loses its answer to another's failure.
+ * the others with their verdicts. Should the transaction be rolled back (a deadlock), each is proposed
+ * again on its own, so that no proposal loses its answer to another's failure.
  */
 export async function setRunStates(
   ctx: StoreContext,
@@ -944,14 +1014,18 @@ export async function setRunStates(
       }
       return out;
     });
-  } catch {
+  } catch (error) {
+    // The database away, or its COMMIT unconfirmed (the changes may be saved): every proposal is
+    // answered so, and its sender reads or tries again as it would after a call of its own.
+    if (error instanceof BatonError && error.code === "unavailable")
+      return proposals.map(() => errorAnswer(error));
+    // Rolled back (a deadlock, a proposal's own error): each is decided again on its own.
     const answers: ProposalAnswer[] = [];
     for (const [index, { id, state, options }] of proposals.entries()) {
       try {
         answers.push(refused[index] ?? (await setRunState(ctx, kind, id, state, options)));
       } catch (error) {
-        if (!(error instanceof BatonError)) throw error;
-        answers.push(errorAnswer(error));
+        answers.push(errorAnswer(BatonError.from(error)));
       }
     }
     return answers;
