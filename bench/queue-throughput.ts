@@ -103,7 +103,7 @@ const SERVE = fileURLToPath(new URL("./fixtures/drain-serve.ts", import.meta.url
  * `limit` at once; returns the seconds from its start to the last completion, heard on the event
  * stream of changes into COMPLETED.
  */
-async function drainServed(
+export async function drainServed(
   apiUrl: string,
   { runs, limit }: { runs: number; limit: number },
   progress: (message: string) => void,
