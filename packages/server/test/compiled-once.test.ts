@@ -63,5 +63,17 @@ describe.each(DIALECTS)("a query compiled once on %s", (dialect) => {
       kysely.selectFrom("flowRuns").select("name").where("name", "=", name.toUpperCase()),
     );
     await expect(changed(db.kysely, "first")).rejects.toThrow(/a value does not reach the parameters/);
+    // Also when another value reaches two parameters: each value is counted once.
+    const twiceAndLost = compiledOnce((kysely, name: string, flowName: string) =>
+      kysely
+        .selectFrom("flowRuns")
+        .select("name")
+        .where("name", "=", name)
+        .where("workerName", "=", name)
+        .where("id", "=", flowName.toUpperCase()),
+    );
+    await expect(twiceAndLost(db.kysely, "first", "compiled")).rejects.toThrow(
+      /a value does not reach the parameters/,
+    );
   });
 });

@@ -27,7 +27,8 @@ export function compiledOnce<V extends unknown[], R>(
       const marks = values.map((_, index) => placeholder(index));
       const query = build(db, ...(marks as V)).compile();
       const slots = query.parameters.map((parameter) => marks.indexOf(parameter as string));
-      if (slots.filter((slot) => slot >= 0).length < values.length) {
+      // Every value must reach a parameter (one may reach several: a run's id, say).
+      if (new Set(slots.filter((slot) => slot >= 0)).size < values.length) {
         throw new Error(`compiledOnce: a value does not reach the parameters as it is in: ${query.sql}`);
       }
       entry = { plugins: [...plugins], query, slots };

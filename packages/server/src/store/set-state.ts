@@ -447,8 +447,10 @@ async function writeLocked(
   const values = [...set.filter(([, value]) => !isExpression(value)), ...rows.flat(2), ...(ended ?? [])].map(
     ([, value]) => value,
   );
-  const { rows: written } = await write(trx, id, ...values);
-  return written[0]!;
+  const [row] = (await write(trx, id, ...values)).rows;
+  // Not found under its lock only if the caller locked nothing.
+  if (!row) throw notFound(kind === "flow" ? "flow run" : "task run", id);
+  return row;
 }
 
 /** What a locked write's statement depends on besides its values: see writeLocked. */
