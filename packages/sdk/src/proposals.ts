@@ -72,11 +72,13 @@ class FlowRunProposals {
       else for (const { reject } of batch) reject(error);
       return;
     }
+    // An answer not of this call's shape (a proxy's, an older server's) must still settle every one.
+    const answered = Array.isArray(results) ? results : [];
     batch.forEach(({ resolve, reject }, index) => {
-      const result = results[index];
+      const result = answered[index];
       if (!result)
         reject(
-          new BatonError("internal", `the server answered ${results.length} of ${batch.length} proposals`),
+          new BatonError("internal", `the server answered ${answered.length} of ${batch.length} proposals`),
         );
       else if ("error" in result) reject(new BatonError(result.error.code, result.error.message));
       else resolve(result);

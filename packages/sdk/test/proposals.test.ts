@@ -1,4 +1,6 @@
 /** A process's flow-run proposals go out together when they meet (flowRunProposals), each answered on its own. */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatonClient } from "@baton/client";
 import { BatonError, newId, type SetStateResult } from "@baton/core";
@@ -84,5 +86,37 @@ describe.each(DIALECTS)("flow-run proposals sent together on %s", (dialect) => {
     const after = await calls();
     // Alone, together (refused: 413), then the two that were together, each alone.
     expect([after.alone - before.alone, after.together - before.together]).toEqual([3, 1]);
+  });
+});
+
+describe("flow-run proposals against a server that answers a call in another shape", () => {
+  it("settles every proposal of that call, and sends those made after it", async () => {
+    const verdict = { status: "ACCEPT", reason: "ok", state: null };
+    // Answers a lone proposal with its verdict and a call of several with no results at all.
+    const server = createServer((request, response) => {
+      request.resume().on("end", () => {
+        response.setHeader("content-type", "application/json");
+        response.end(JSON.stringify(request.url?.endsWith("/flow-runs/states") ? {} : verdict));
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const proposals = flowRunProposals(new BatonClient({ url: `http://127.0.0.1:${port}/api` }));
+      const first = [newId(), newId(), newId()].map((id) =>
+        proposals.propose({ id, state: { type: "COMPLETED" } }),
+      );
+      const answers = await Promise.allSettled(first);
+      expect(answers.map((answer) => answer.status)).toEqual(["fulfilled", "rejected", "rejected"]);
+      expect((answers[1] as PromiseRejectedResult).reason).toMatchObject({
+        code: "internal",
+        message: "the server answered 0 of 2 proposals",
+      });
+      // Not stuck: a proposal made afterwards is sent and answered.
+      expect(await proposals.propose({ id: newId(), state: { type: "COMPLETED" } })).toEqual(verdict);
+    } finally {
+      server.close();
+    }
   });
 });
