@@ -28,7 +28,8 @@ export interface RunningServices {
  * Runs each service in a loop of its own; a pass never overlaps the previous one, and a failing
  * pass is logged and tried again next loop (the store may be briefly unavailable). With several
  * servers on one database, each service runs on the one that holds its lease (store/leases.ts):
- * renewed at every pass, taken over by another server once it runs out (three loops, 15 s at least).
+ * renewed by the first pass a loop's time (or a third of the lease) after the last renewal, taken over
+ * by another server once it runs out (three loops, 15 s at least).
  */
 export function startServices(
   ctx: StoreContext,
@@ -38,12 +39,24 @@ export function startServices(
 ): RunningServices {
   const holder = randomUUID();
   const leaseSeconds = Math.max(15, settings.serviceLoopSeconds * 3);
+  // Renewed at most this often: a busy server's passes come every few milliseconds.
+  const renewEveryMs = Math.min(settings.serviceLoopSeconds, leaseSeconds / 3) * 1000;
   const loops = factories.map((factory) => {
     const service = factory(ctx, settings);
     let timer: NodeJS.Timeout | undefined;
     let running: Promise<void> | undefined;
     let again = false;
     let stopped = false;
+    /** When this server last took or renewed the service's lease (monotonic clock). */
+    let renewed = -Infinity;
+    const holding = async (): Promise<boolean> => {
+      // Taken less than a renewal's gap ago: still this server's, nobody may take it before it runs out.
+      const asked = performance.now();
+      if (asked - renewed < renewEveryMs) return true;
+      const held = await holdLease(ctx, service.name, holder, leaseSeconds);
+      renewed = held ? asked : -Infinity;
+      return held;
+    };
     const pass = (): void => {
       if (stopped) return;
       if (running) {
@@ -51,7 +64,7 @@ export function startServices(
         return;
       }
       clearTimeout(timer);
-      running = holdLease(ctx, service.name, holder, leaseSeconds)
+      running = holding()
         .then((held) => (held ? service.runOnce(new Date()) : undefined))
         .catch((error: unknown) => log.error({ err: error }, `service ${service.name} failed`))
         .finally(() => {
