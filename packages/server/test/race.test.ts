@@ -97,9 +97,15 @@ describe.each(DIALECTS)(
 
     /** The state types a run went through, as its history records them. */
     const historyOf = async (run: "flowRunId" | "taskRunId", id: string) =>
-      (await db.kysely.selectFrom("states").select("type").where(run, "=", id).execute()).map(
-        (row) => row.type,
-      );
+      (
+        await db.kysely
+          .selectFrom("states")
+          .select("type")
+          .where(run, "=", id)
+          .orderBy("timestamp")
+          .orderBy("id")
+          .execute()
+      ).map((row) => row.type);
 
     it("lets exactly one of many racing proposals claim each scheduled flow run", async () => {
       const runs = await Promise.all(
@@ -156,6 +162,7 @@ describe.each(DIALECTS)(
           .selectFrom("events")
           .select("payload")
           .where("resourceId", "=", task.id)
+          .orderBy("seq")
           .execute();
         expect(
           events.map((event) => (JSON.parse(event.payload) as { state: { type: string } }).state.type),
