@@ -181,6 +181,51 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
     }
   });
 
+  it("ends a flow run's unfinished task runs with it, proposed alone or with others, and leaves finished ones", async () => {
+    const taskRun = async (flowRunId: string, name: string, states: ("RUNNING" | "COMPLETED")[]) => {
+      const run = await api().createTaskRun({
+        body: { flowRunId, name, taskKey: name, dynamicKey: "0", state: { type: "PENDING" } },
+      });
+      for (const type of states) {
+        await api().setTaskRunState({ params: { id: run.id }, body: { state: { type } } });
+      }
+      return run.id;
+    };
+    const flowWithTasks = async () => {
+      const run = await api().createFlowRun({ body: { flowName: "ends", state: { type: "PENDING" } } });
+      await api().setFlowRunState({ params: { id: run.id }, body: { state: { type: "RUNNING" } } });
+      const done = await taskRun(run.id, "done", ["RUNNING", "COMPLETED"]);
+      return { id: run.id, done };
+    };
+    const taskTypes = async (flowRunId: string) =>
+      (await api().listTaskRuns({ query: { flowRunId } })).items
+        .map((run) => [run.name, run.state?.type])
+        .sort();
+    for (const together of [false, true]) {
+      // One with a task run still running, one whose task runs all finished.
+      const open = await flowWithTasks();
+      await taskRun(open.id, "busy", ["RUNNING"]);
+      const closed = await flowWithTasks();
+      const proposals = [open, closed].map(({ id }) => ({ id, state: { type: "COMPLETED" as const } }));
+      const answers = together
+        ? (await api().setFlowRunStates({ body: { proposals } })).results
+        : await Promise.all(
+            proposals.map(({ id, state }) => api().setFlowRunState({ params: { id }, body: { state } })),
+          );
+      expect(answers.map((answer) => ("status" in answer ? answer.status : answer))).toEqual([
+        "ACCEPT",
+        "ACCEPT",
+      ]);
+      expect(await taskTypes(open.id)).toEqual([
+        ["busy", "CRASHED"],
+        ["done", "COMPLETED"],
+      ]);
+      expect(await taskTypes(closed.id)).toEqual([["done", "COMPLETED"]]);
+      const history = await api().listTaskRunStates({ params: { id: closed.done } });
+      expect(history.map((state) => state.type)).toEqual(["PENDING", "RUNNING", "COMPLETED"]);
+    }
+  });
+
   it("retries a failed flow run after its delay as AwaitingRetry", async () => {
     const run = await api().createFlowRun({
       body: { flowName: "flaky", retries: 1, retryDelaySeconds: [30], state: { type: "PENDING" } },

@@ -253,8 +253,9 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     let answered: FlowRun[];
     try {
       run = await createDeploymentRun(ctx, deployment.id, DeploymentRunCreate.parse({}));
-      // The insert reads what the rules need: one update writes the first state, no lock before it.
-      expect(updates).toEqual(["flow_runs"]);
+      // PostgreSQL inserts the run with its first state in one statement; SQLite inserts it, reading
+      // what the rules need, and one update writes the first state, with no lock before it.
+      expect(updates).toEqual(dialect === "postgres" ? [] : ["flow_runs"]);
       for (const _ of [1, 2]) await createDeploymentRun(ctx, deployment.id, DeploymentRunCreate.parse({}));
       updates.length = 0;
       const request = ClaimRequestSchema.parse({

@@ -551,6 +551,21 @@ describe.runIf(DIALECTS.includes("postgres"))("two servers on one PostgreSQL dat
       const runs = await runsOf(servers[0]!.client, deployment.id);
       expect(runs).toHaveLength(100);
       expect(new Set(runs.map((run) => run.idempotencyKey)).size).toBe(100);
+      // A run refused for its key left nothing behind: its row, first state and event went in as one.
+      const { kysely } = servers[0]!.db;
+      const states = await kysely
+        .selectFrom("states")
+        .select("flowRunId")
+        .where("flowRunId", "is not", null)
+        .execute();
+      const events = await kysely
+        .selectFrom("events")
+        .select("resourceId")
+        .where("name", "=", "flow-run.state-changed")
+        .execute();
+      const ids = runs.map((run) => run.id).sort();
+      expect(states.map((row) => row.flowRunId).sort()).toEqual(ids);
+      expect(events.map((row) => row.resourceId).sort()).toEqual(ids);
     } finally {
       for (const server of servers) await server.stop();
       await database.drop();

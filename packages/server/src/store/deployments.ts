@@ -481,6 +481,7 @@ export async function deploymentRunInsert(
   return {
     ...input,
     flowId: deployment.flowId,
+    flowName: deployment.flowName,
     deploymentId: deployment.id,
     deploymentName: deployment.name,
     parameters,

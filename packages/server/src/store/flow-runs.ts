@@ -30,8 +30,7 @@ import { heldByProcess } from "./claims.js";
 import { ensureFlow, readFlow } from "./flows.js";
 import { runName } from "./names.js";
 import {
-  insertWithFirstState,
-  lockedFlowRunColumns,
+  insertFlowRunWithFirstState,
   newRunColumns,
   publishStateChange,
   type Applied,
@@ -91,6 +90,8 @@ export async function readFlowRun(ctx: StoreContext, id: string): Promise<FlowRu
 /** Fields a run gets from where it was started: a flow called in code, or a deployment. */
 export interface FlowRunInsert extends Omit<FlowRunCreate, "flowName"> {
   flowId: string;
+  /** The flow's name, for the run's events. */
+  flowName: string;
   deploymentId?: string;
   deploymentName?: string;
   workPoolName?: string | null;
@@ -116,42 +117,30 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
   const firstState = makeState(input.state ?? { type: "SCHEDULED" });
   let applied: Applied;
   try {
-    ({ first: applied } = await insertWithFirstState(ctx, "flow", id, firstState, async (trx) => {
-      const inserted = await trx
-        .insertInto("flowRuns")
-        .values({
-          id,
-          name: input.name ?? runName(),
-          flowId: input.flowId,
-          deploymentId: input.deploymentId ?? null,
-          deploymentName: input.deploymentName ?? null,
-          parentFlowRunId: input.parentFlowRunId ?? null,
-          parentTaskRunId: input.parentTaskRunId ?? null,
-          parameters: toJson(input.parameters ?? {}),
-          tags: toJson(input.tags ?? []),
-          labels: toJson(input.labels ?? {}),
-          idempotencyKey: input.idempotencyKey ?? null,
-          workPoolName: input.workPoolName ?? null,
-          workQueueName: input.workQueueName ?? null,
-          workQueueId: input.workQueueId ?? null,
-          jobVariables: toJson(input.jobVariables ?? {}),
-          ...newRunColumns(input, now),
-          expectedStartTime: null,
-          nextScheduledStartTime: null,
-          lastHeartbeat: null,
-          workerName: null,
-        })
-        .returning(lockedFlowRunColumns)
-        .executeTakeFirstOrThrow();
-      const tags = [...new Set(input.tags ?? [])];
-      if (tags.length > 0) {
-        await trx
-          .insertInto("flowRunTags")
-          .values(tags.map((tag) => ({ tag, created: now, flowRunId: id })))
-          .execute();
-      }
-      return inserted;
-    }));
+    const row = {
+      id,
+      name: input.name ?? runName(),
+      flowId: input.flowId,
+      deploymentId: input.deploymentId ?? null,
+      deploymentName: input.deploymentName ?? null,
+      parentFlowRunId: input.parentFlowRunId ?? null,
+      parentTaskRunId: input.parentTaskRunId ?? null,
+      parameters: toJson(input.parameters ?? {}),
+      tags: toJson(input.tags ?? []),
+      labels: toJson(input.labels ?? {}),
+      idempotencyKey: input.idempotencyKey ?? null,
+      workPoolName: input.workPoolName ?? null,
+      workQueueName: input.workQueueName ?? null,
+      workQueueId: input.workQueueId ?? null,
+      jobVariables: toJson(input.jobVariables ?? {}),
+      ...newRunColumns(input, now),
+      expectedStartTime: null,
+      nextScheduledStartTime: null,
+      lastHeartbeat: null,
+      workerName: null,
+    };
+    const tags = [...new Set(input.tags ?? [])].map((tag) => ({ tag, created: now, flowRunId: id }));
+    applied = await insertFlowRunWithFirstState(ctx, { row, tags, flowName: input.flowName }, firstState);
   } catch (error) {
     const known = constraintError(error, `flow run '${id}'`);
     if (known?.code === "already_exists" && input.idempotencyKey) {
@@ -171,11 +160,10 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
 }
 
 export async function createFlowRun(ctx: StoreContext, input: FlowRunCreate): Promise<FlowRun> {
-  const flowId = input.flowId
-    ? (await readFlow(ctx, { id: input.flowId })).id
-    : (await ensureFlow(ctx, { name: input.flowName! })).id;
-  const { flowName: _flowName, ...rest } = input;
-  return insertFlowRun(ctx, { ...rest, flowId });
+  const flow = input.flowId
+    ? await readFlow(ctx, { id: input.flowId })
+    : await ensureFlow(ctx, { name: input.flowName! });
+  return insertFlowRun(ctx, { ...input, flowId: flow.id, flowName: flow.name });
 }
 
 export async function listFlowRuns(ctx: StoreContext, query: z.output<typeof FlowRunQuery>) {

@@ -32,7 +32,14 @@ import {
 } from "kysely";
 import { compiledOnce } from "../db/compiled-once.js";
 import { speaksPostgres } from "../db/database.js";
-import type { Database, EventTable, FlowRunTable, StateTable, TaskRunTable } from "../db/schema.js";
+import type {
+  Database,
+  EventTable,
+  FlowRunTable,
+  FlowRunTagTable,
+  StateTable,
+  TaskRunTable,
+} from "../db/schema.js";
 import { fromJson, toJson, type StoreContext } from "./context.js";
 import { eventRow, recordEvents, storedEvent } from "./events.js";
 import { compileSchema } from "./parameters.js";
@@ -76,6 +83,14 @@ export interface TransitionOptions {
   deferWrite?: boolean;
   /** A change of this transaction left unwritten (`deferWrite`): written with this one. */
   carry?: Unwritten | undefined;
+  /** The first state of a flow run not inserted yet: its row goes in with the change (`insertRun`). */
+  insert?: NewFlowRun;
+}
+
+/** A flow run to insert with its first state: its row's columns but the state's, and its tags' rows. */
+export interface NewFlowRun {
+  row: Insertable<FlowRunTable>;
+  tags: Insertable<FlowRunTagTable>[];
 }
 
 /** A decided change not written yet: its state history row, its event and the run's columns. */
@@ -149,7 +164,8 @@ export async function transitionInTransaction(
  * decide, and the change is written in one statement only if the run is still as it was read (see
  * `writeIfUnchanged`): two round trips where BEGIN, lock, write and COMMIT are four. Undefined when
  * the run changed in between, or when the change writes more than the run's row, its state and its
- * event (a flow run's end, a rerun, a task run's tag slots): the caller then decides it under the lock.
+ * event (a flow run's end with task runs open, a rerun, a task run's tag slots): the caller then
+ * decides it under the lock.
  */
 async function transitionUnlocked(
   db: Kysely<Database>,
@@ -158,7 +174,8 @@ async function transitionUnlocked(
   proposed: State,
   options: TransitionOptions,
 ): Promise<Applied | undefined> {
-  const { rows } = await (kind === "flow" ? readFlowRun : readTaskRun)(db, id);
+  const read = kind === "task" ? readTaskRun : mayEnd(proposed) ? readFlowRunToEnd : readFlowRun;
+  const { rows } = await read(db, id);
   const row: LockedRow | undefined = rows[0];
   if (!row) throw notFound(kind === "flow" ? "flow run" : "task run", id);
   const run = toLockedRun(kind, row);
@@ -296,9 +313,12 @@ async function transition(
     };
   }
 
-  // A suspended run's process has ended too (or is told to stop, when suspended from outside).
+  // A suspended run's process has ended too (or is told to stop, when suspended from outside). A run
+  // being inserted has no task runs yet.
   const ending =
-    kind === "flow" && (isTerminal(state.type) || (state.type === "PAUSED" && state.pause?.reschedule))
+    kind === "flow" &&
+    !options.insert &&
+    (isTerminal(state.type) || (state.type === "PAUSED" && state.pause?.reschedule))
       ? endOfTaskRuns(state)
       : null;
   const flowColumns = {
@@ -323,25 +343,27 @@ async function transition(
   let flowRunRow: FlowRunRow | undefined;
   let taskRunRow: Selectable<TaskRunTable> | undefined;
   if (unlocked) {
-    // Written with the lock: more than the run's row (an end, a rerun), or columns that are SQL (a claim's).
-    if (ending || rerun || options.carry || options.claimedBy) return undefined;
-    const row = await writeIfUnchanged(trx, kind, id, run, kind === "flow" ? flowColumns : taskColumns, {
-      stateRow,
-      event: eventRow(event),
-    });
+    // Written with the lock: more than the run's row (a rerun, an end with task runs to end), or
+    // columns that are SQL (a claim's).
+    if ((ending && run.openTaskRuns !== false) || rerun || options.carry || options.claimedBy)
+      return undefined;
+    const row = await writeIfUnchanged(
+      trx,
+      kind,
+      id,
+      run,
+      kind === "flow" ? flowColumns : taskColumns,
+      { stateRow, event: eventRow(event) },
+      ending !== null,
+    );
     if (!row) return undefined;
     if (kind === "flow")
       flowRunRow = { ...(row as Selectable<FlowRunTable>), flowName: run.related!.flowName! };
     else taskRunRow = row as Selectable<TaskRunTable>;
   } else {
-    const row = await writeLocked(
-      trx,
-      kind,
-      id,
-      kind === "flow" ? flowColumns : taskColumns,
-      written,
-      ending,
-    );
+    const row = options.insert
+      ? await insertRun(trx, { ...options.insert, row: { ...options.insert.row, ...flowColumns } }, written)
+      : await writeLocked(trx, kind, id, kind === "flow" ? flowColumns : taskColumns, written, ending);
     if (kind === "flow") {
       if (rerun) await trx.deleteFrom("flowRunInputs").where("flowRunId", "=", id).execute();
       const { endedTaskRuns, ...flowRun } = row as Selectable<FlowRunTable> & { endedTaskRuns?: string };
@@ -453,6 +475,30 @@ async function writeLocked(
   return row;
 }
 
+/**
+ * A new flow run's row (with its first state's columns), its tags, its state history row and its event,
+ * inserted in one statement (the rows that refer to the run are checked at the statement's end).
+ */
+async function insertRun(
+  db: Kysely<Database>,
+  { row, tags }: NewFlowRun,
+  { stateRows, events }: Pick<Unwritten, "stateRows" | "events">,
+): Promise<Selectable<FlowRunTable>> {
+  let inserting = db
+    .with("writtenState", (db) => db.insertInto("states").values(stateRows).returning("id"))
+    .with("writtenEvent", (db) => db.insertInto("events").values(events).returning("id"));
+  if (tags.length > 0) {
+    inserting = inserting.with("writtenTags", (db) =>
+      db.insertInto("flowRunTags").values(tags).returning("flowRunId"),
+    ) as unknown as typeof inserting;
+  }
+  return (inserting as unknown as QueryCreator<Database>)
+    .insertInto("flowRuns")
+    .values(row)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 /** What a locked write's statement depends on besides its values: see writeLocked. */
 interface LockedWriteShape {
   kind: Kind;
@@ -531,6 +577,11 @@ export interface LockedRun {
   cacheKey: string | null;
   /** What the run's events relate to (its flow run's names and tags). */
   related: EventRelated | null;
+  /**
+   * A flow run's task runs unfinished or holding slots, as read without its lock (undefined when not
+   * read so): its end then writes more than its row, and is written under its lock.
+   */
+  openTaskRuns?: boolean;
 }
 
 /** The columns flow and task runs share that a transition reads. */
@@ -665,9 +716,42 @@ const lockTaskRun = compiledOnce((db, id: string) =>
     .returning(lockedTaskRunColumns),
 );
 
+/** Whether a flow run's end would end task runs or give back their slots (see endOfTaskRuns). */
+const hasOpenTaskRuns = (eb: ExpressionBuilder<Database, "flowRuns">) =>
+  eb.or([
+    eb.exists(
+      eb
+        .selectFrom("taskRuns")
+        .select("taskRuns.id")
+        .whereRef("taskRuns.flowRunId", "=", "flowRuns.id")
+        .where("taskRuns.stateType", "not in", TERMINAL_STATE_TYPES),
+    ),
+    eb.exists(
+      eb
+        .selectFrom("concurrencySlots")
+        .innerJoin("taskRuns", "taskRuns.id", "concurrencySlots.taskRunId")
+        .select("concurrencySlots.taskRunId")
+        .whereRef("taskRuns.flowRunId", "=", "flowRuns.id"),
+    ),
+  ]);
+
+/**
+ * What a flow run's end is decided on without its lock: lockRun's columns and whether its task runs
+ * are open (a scan of its task runs, read only for a proposal that may end it: `mayEnd`).
+ */
+const toEndColumns = (eb: ExpressionBuilder<Database, "flowRuns">) =>
+  [...lockedFlowRunColumns(eb), hasOpenTaskRuns(eb).$castTo<boolean>().as("openTaskRuns")] as const;
+
+/** A proposal the rules may turn into a flow run's end or suspension (see endOfTaskRuns). */
+const mayEnd = (proposed: State): boolean =>
+  isTerminal(proposed.type) || (proposed.type === "PAUSED" && proposed.pause?.reschedule === true);
+
 // What transitionUnlocked reads: lockRun's columns, without the lock.
 const readFlowRun = compiledOnce((db, id: string) =>
   db.selectFrom("flowRuns").select(lockedFlowRunColumns).where("id", "=", id),
+);
+const readFlowRunToEnd = compiledOnce((db, id: string) =>
+  db.selectFrom("flowRuns").select(toEndColumns).where("id", "=", id),
 );
 const readTaskRun = compiledOnce((db, id: string) =>
   db.selectFrom("taskRuns").select(lockedTaskRunColumns).where("id", "=", id),
@@ -688,14 +772,16 @@ async function writeIfUnchanged(
   read: LockedRun,
   columns: object,
   { stateRow, event }: { stateRow: Insertable<StateTable>; event: Insertable<EventTable> },
+  /** A flow run's end: written only while none of its task runs is open still (hasOpenTaskRuns). */
+  ends: boolean,
 ): Promise<Selectable<FlowRunTable> | Selectable<TaskRunTable> | undefined> {
   const parts = [columns, stateRow, event].map((row) =>
     Object.entries(row as Record<string, unknown>).filter(([, value]) => value !== undefined),
   );
   const names = parts.map((entries) => entries.map(([name]) => name));
-  const shape = JSON.stringify([kind, names]);
+  const shape = JSON.stringify([kind, names, ends]);
   let write = unchangedWrites.get(shape);
-  if (!write) unchangedWrites.set(shape, (write = unchangedWrite(kind, names)));
+  if (!write) unchangedWrites.set(shape, (write = unchangedWrite(kind, names, ends)));
   const expected: unknown[] = [read.state, read.runCount, read.retries, read.retryDelaySeconds, read.attempt];
   if (kind === "task") expected.push(read.flowRunState);
   const { rows } = await write(db, id, ...expected, ...parts.flatMap((entries) => entries.map(([, v]) => v)));
@@ -708,7 +794,7 @@ async function writeIfUnchanged(
  * columns, the state history row and the event, in `names`' order.
  */
 const unchangedWrites = new Map<string, ReturnType<typeof unchangedWrite>>();
-function unchangedWrite(kind: Kind, [columnNames, stateNames, eventNames]: string[][]) {
+function unchangedWrite(kind: Kind, [columnNames, stateNames, eventNames]: string[][], ends: boolean) {
   return compiledOnce((db, id: string, ...values: unknown[]) => {
     const next = () => values.shift() as never;
     const [state, runCount, retries, retryDelaySeconds, attempt] = [next(), next(), next(), next(), next()];
@@ -725,7 +811,12 @@ function unchangedWrite(kind: Kind, [columnNames, stateNames, eventNames]: strin
         .where("runCount", "=", runCount)
         .where("retries", "=", retries)
         .where("retryDelaySeconds", "=", retryDelaySeconds);
-      if (kind === "flow") return asRead.where("attempt", "is not distinct from", attempt).returningAll();
+      if (kind === "flow") {
+        return asRead
+          .where("attempt", "is not distinct from", attempt)
+          .$if(ends, (query) => query.where((eb) => eb.not(hasOpenTaskRuns(eb))))
+          .returningAll();
+      }
       return (asRead as unknown as UpdateQueryBuilder<Database, "taskRuns", "taskRuns", UpdateResult>)
         .where((eb) =>
           eb.and([
@@ -918,12 +1009,7 @@ export async function insertWithFirstState(
       after: inserted,
       deferWrite: next !== undefined,
     });
-    if (first.result.status === "ABORT" || first.result.status === "WAIT") {
-      throw new BatonError(
-        "aborted",
-        `the ${kind} run cannot start as ${firstState.type}: ${first.result.reason}`,
-      );
-    }
+    refusedFirst(kind, firstState, first);
     if (!next) return { first, next: null };
     const started = await transitionInTransaction(trx, kind, id, next.proposed, {
       force: false,
@@ -935,6 +1021,77 @@ export async function insertWithFirstState(
     if (started.changed) return { first, next: started };
     return { first: await writeUnwritten(trx, kind, id, first), next: started };
   });
+}
+
+/**
+ * Creates a flow run with its first state. On PostgreSQL the rules decide the first state of the run
+ * as it will be inserted, and its row, tags, state history row and event go in as one statement: one
+ * round trip where BEGIN, insert, write and COMMIT were four, and atomic as the transaction was. SQLite
+ * inserts and gives the first state in one transaction (insertWithFirstState).
+ */
+export async function insertFlowRunWithFirstState(
+  ctx: StoreContext,
+  run: NewFlowRun & { row: { id: string }; flowName: string },
+  firstState: State,
+): Promise<Applied> {
+  const { row, tags, flowName } = run;
+  const db = ctx.db.kysely;
+  if (!speaksPostgres(db)) {
+    const { first } = await insertWithFirstState(ctx, "flow", row.id, firstState, async (trx) => {
+      const inserted = await trx
+        .insertInto("flowRuns")
+        .values(row)
+        .returning(lockedFlowRunColumns)
+        .executeTakeFirstOrThrow();
+      if (tags.length > 0) await trx.insertInto("flowRunTags").values(tags).execute();
+      return inserted;
+    });
+    return first;
+  }
+  // The run as the insert would answer it (lockedFlowRunColumns): no state yet, the first attempt.
+  const inserting = toLockedRun("flow", {
+    state: null,
+    runCount: 0,
+    retries: row.retries ?? 0,
+    retryDelaySeconds: row.retryDelaySeconds ?? "[]",
+    tags: row.tags ?? "[]",
+    startTime: null,
+    attempt: 0,
+    deploymentId: row.deploymentId ?? null,
+    flowRunId: null,
+    flowRunState: null,
+    cacheKey: null,
+    flowRunName: row.name,
+    flowName,
+    deploymentName: row.deploymentName ?? null,
+    workPoolName: row.workPoolName ?? null,
+    flowRunTags: row.tags ?? "[]",
+  });
+  const first = await transition(
+    db,
+    "flow",
+    row.id,
+    inserting,
+    firstState,
+    {
+      force: false,
+      initial: true,
+      insert: { row, tags },
+    },
+    false,
+  );
+  return refusedFirst("flow", firstState, first!);
+}
+
+/** A first state the rules refuse: the run is not created. */
+function refusedFirst(kind: Kind, firstState: State, first: Applied): Applied {
+  if (first.result.status === "ABORT" || first.result.status === "WAIT") {
+    throw new BatonError(
+      "aborted",
+      `the ${kind} run cannot start as ${firstState.type}: ${first.result.reason}`,
+    );
+  }
+  return first;
 }
 
 /** A pause whose input schema is none could never be resumed with input: refused before it waits. */
@@ -952,11 +1109,8 @@ export async function setRunState(
 ): Promise<SetStateResult> {
   checkProposal(proposed);
   const db = ctx.db.kysely;
-  // A flow run that completes or is cancelled ends: that is written under its lock (transition), and
-  // an unlocked read first would only cost a round trip. (A failure or a crash may be retried instead.)
-  const ends = kind === "flow" && (proposed.type === "COMPLETED" || proposed.type === "CANCELLED");
   const applied =
-    (speaksPostgres(db) && !ends ? await transitionUnlocked(db, kind, id, proposed, options) : undefined) ??
+    (speaksPostgres(db) ? await transitionUnlocked(db, kind, id, proposed, options) : undefined) ??
     (await db.transaction().execute((trx) => transitionInTransaction(trx, kind, id, proposed, options)));
   publishStateChange(ctx, applied);
   return applied.result;
