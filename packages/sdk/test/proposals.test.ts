@@ -89,6 +89,42 @@ describe.each(DIALECTS)("flow-run proposals sent together on %s", (dialect) => {
   });
 });
 
+describe("flow-run proposals against a server without the call of several (an older one)", () => {
+  it("sends each proposal of a refused call alone, and each gets its own verdict", async () => {
+    const alone: string[] = [];
+    // Knows only the lone proposal: a call of several is an unknown operation, as on an older server.
+    const server = createServer((request, response) => {
+      request.resume().on("end", () => {
+        const url = request.url ?? "";
+        if (url.endsWith("/flow-runs/states")) {
+          const problem = new BatonError("not_found", `no operation POST ${url}`).toProblem();
+          response.writeHead(404, { "content-type": "application/problem+json" });
+          response.end(JSON.stringify(problem));
+          return;
+        }
+        alone.push(url.split("/").at(-2)!);
+        response.setHeader("content-type", "application/json");
+        response.end(JSON.stringify({ status: "ACCEPT", reason: url, state: null }));
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const proposals = flowRunProposals(new BatonClient({ url: `http://127.0.0.1:${port}/api` }));
+      const ids = [newId(), newId(), newId()];
+      const answers = await Promise.all(
+        ids.map((id) => proposals.propose({ id, state: { type: "COMPLETED" } })),
+      );
+      // Each answered by its own call: the first at once, the two made meanwhile after the refusal.
+      expect(answers.map((answer) => answer.reason)).toEqual(ids.map((id) => `/api/flow-runs/${id}/state`));
+      expect(alone).toEqual(ids);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe("flow-run proposals against a server that answers a call in another shape", () => {
   it("settles every proposal of that call, and sends those made after it", async () => {
     const verdict = { status: "ACCEPT", reason: "ok", state: null };
