@@ -103,9 +103,14 @@ describe.skipIf(!TEST_POSTGRES_URL)("a server whose PostgreSQL connections are k
           progress.on("answer", check);
           check();
         });
+      const running: string[] = [];
+      /** What a call of several proposals answered for each, other than a verdict. */
+      const proposalErrors: string[] = [];
       let writing = true;
-      // Four writers, each creating a run and moving it to PENDING, over and over.
+      // Four writers, each creating a run and moving it to PENDING, over and over, and every two
+      // runs moving both to RUNNING in one call of several proposals.
       const writer = async () => {
+        const mine: string[] = [];
         while (writing) {
           const create = answered(await send(server.apiUrl, "POST", "/flow-runs", { flowId }));
           if (create.status !== 201) continue;
@@ -116,7 +121,20 @@ describe.skipIf(!TEST_POSTGRES_URL)("a server whose PostgreSQL connections are k
           );
           if (state.status === 200 && (JSON.parse(state.body) as { status: string }).status === "ACCEPT") {
             pending.push(id);
+            mine.push(id);
           }
+          if (mine.length < 2) continue;
+          const ids = mine.splice(0);
+          const proposals = ids.map((run) => ({ id: run, state: { type: "RUNNING" } }));
+          const call = answered(await send(server.apiUrl, "POST", "/flow-runs/states", { proposals }));
+          if (call.status !== 200) continue;
+          const { results } = JSON.parse(call.body) as {
+            results: ({ status: string } | { error: { code: string } })[];
+          };
+          results.forEach((result, index) => {
+            if ("error" in result) proposalErrors.push(result.error.code);
+            else if (result.status === "ACCEPT") running.push(ids[index]!);
+          });
         }
       };
       // And one process's heartbeats, which the server retries on a new connection (they are idempotent):
@@ -154,17 +172,25 @@ describe.skipIf(!TEST_POSTGRES_URL)("a server whose PostgreSQL connections are k
       // Every write the server confirmed is in the database.
       const stored = await withClient(database.url, async (client) => {
         const runs = await client.query<{ id: string }>("SELECT id FROM flow_runs");
-        const states = await client.query<{ flow_run_id: string }>(
-          "SELECT flow_run_id FROM states WHERE type = 'PENDING'",
+        const states = await client.query<{ flow_run_id: string; type: string }>(
+          "SELECT flow_run_id, type FROM states WHERE type IN ('PENDING', 'RUNNING')",
         );
+        const ofType = (type: string) =>
+          new Set(states.rows.filter((row) => row.type === type).map((row) => row.flow_run_id));
         return {
           runs: new Set(runs.rows.map((row) => row.id)),
-          pending: new Set(states.rows.map((row) => row.flow_run_id)),
+          pending: ofType("PENDING"),
+          running: ofType("RUNNING"),
         };
       });
       expect(created.filter((id) => !stored.runs.has(id))).toEqual([]);
       expect(pending.length).toBeGreaterThan(0);
       expect(pending.filter((id) => !stored.pending.has(id))).toEqual([]);
+      // A call of several answers each proposal with its verdict, or "unavailable" when the database
+      // went away under it; every RUNNING it accepted is stored.
+      expect(running.length).toBeGreaterThan(0);
+      expect(proposalErrors.filter((code) => code !== "unavailable")).toEqual([]);
+      expect(running.filter((id) => !stored.running.has(id))).toEqual([]);
 
       const ready = await send(server.apiUrl, "GET", "/ready");
       expect(ready.status, ready.body).toBe(200);
