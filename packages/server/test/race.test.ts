@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeState, type StateType, type VerdictStatus } from "@baton/core";
 import {
@@ -232,5 +233,59 @@ describe.each(DIALECTS)(
         .execute();
       expect(slots).toEqual([]);
     });
+
+    it.skipIf(dialect !== "postgres")(
+      "ends the task run started while a flow run's end waited for the run's lock",
+      async () => {
+        const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
+        await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
+        // Another transaction holds the flow run's row (as a proposal decided under its lock does).
+        const holder = openDatabase(database.url);
+        let releaseLock!: () => void;
+        const released = new Promise<void>((resolve) => (releaseLock = resolve));
+        let lockHeld!: () => void;
+        const held = new Promise<void>((resolve) => (lockHeld = resolve));
+        const holding = holder.kysely.transaction().execute(async (trx) => {
+          await trx
+            .updateTable("flowRuns")
+            .set((eb) => ({ updated: eb.ref("updated") }))
+            .where("id", "=", flowRun.id)
+            .execute();
+          lockHeld();
+          await released;
+        });
+        try {
+          await held;
+          const ending = setRunState(ctx, "flow", flowRun.id, makeState({ type: "COMPLETED" }), {
+            force: false,
+          });
+          // Until the end waits for the lock (bounded: a statement waiting shows in pg_stat_activity).
+          for (let tries = 0; ; tries++) {
+            const { rows } = await sql<{ waiting: number }>`
+              select count(*)::int as waiting from pg_stat_activity
+              where datname = current_database() and wait_event_type = 'Lock'`.execute(holder.kysely);
+            if (rows[0]!.waiting > 0) break;
+            if (tries > 500) throw new Error("the end never waited for the flow run's lock");
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          const task = await createTaskRun(ctx, {
+            flowRunId: flowRun.id,
+            name: "late",
+            taskKey: "late",
+            start: true,
+          });
+          expect(task.state?.type).toBe("RUNNING");
+          releaseLock();
+          await holding;
+          expect((await ending).status).toBe("ACCEPT");
+          // The end saw the task run once it had the lock: ended with it, not left running.
+          expect(await historyOf("taskRunId", task.id)).toEqual(["PENDING", "RUNNING", "CRASHED"]);
+        } finally {
+          releaseLock();
+          await holding.catch(() => undefined);
+          await holder.close();
+        }
+      },
+    );
   },
 );

@@ -812,10 +812,26 @@ function unchangedWrite(kind: Kind, [columnNames, stateNames, eventNames]: strin
         .where("retries", "=", retries)
         .where("retryDelaySeconds", "=", retryDelaySeconds);
       if (kind === "flow") {
-        return asRead
-          .where("attempt", "is not distinct from", attempt)
-          .$if(ends, (query) => query.where((eb) => eb.not(hasOpenTaskRuns(eb))))
-          .returningAll();
+        return (
+          asRead
+            .where("attempt", "is not distinct from", attempt)
+            // An end: only while no task run is open, and only if the run is not locked now. An update
+            // that waited for the lock would test its row again once it is free, but not the task runs
+            // (read as they were when the statement began); one started meanwhile would be left open.
+            .$if(ends, (query) =>
+              query
+                .where((eb) => eb.not(hasOpenTaskRuns(eb)))
+                .where("id", "in", (eb) =>
+                  eb
+                    .selectFrom("flowRuns as free")
+                    .select("free.id")
+                    .where("free.id", "=", id)
+                    .forNoKeyUpdate()
+                    .skipLocked(),
+                ),
+            )
+            .returningAll()
+        );
       }
       return (asRead as unknown as UpdateQueryBuilder<Database, "taskRuns", "taskRuns", UpdateResult>)
         .where((eb) =>
