@@ -1,6 +1,7 @@
 import {
   Kysely,
   PostgresDialect,
+  SelectQueryNode,
   type CompiledQuery,
   type DatabaseConnection,
   type Driver,
@@ -18,9 +19,10 @@ import { isStalePlan } from "./prepared-statements.js";
  * place, and what is not answers 503 instead of 500.
  *
  * Safe to try again: getting a connection; a transaction whose connection died before its COMMIT was
- * sent (nothing of it was committed, so `transaction().execute(fn)` runs fn again); a lone read; any
- * statement the client refused to send because it already knew its connection was gone. Never tried
- * again: a COMMIT or a lone write that was sent, since it may have committed before the answer was lost.
+ * sent (nothing of it was committed, so `transaction().execute(fn)` runs fn again); a lone read (not
+ * a SELECT whose WITH queries write); any statement the client refused to send because it already knew
+ * its connection was gone. Never tried again: a COMMIT or a lone write that was sent, since it may have
+ * committed before the answer was lost (creating a flow run reads it back by its id: flow-runs.ts).
  * Also tried again: a statement refused because its prepared plan went stale (prepared-statements.ts),
  * which PostgreSQL did not carry out.
  */
@@ -38,6 +40,10 @@ export function isConnectionLost(error: unknown): boolean {
   if (typeof code === "string" && (code.startsWith("08") || LOST_CODES.has(code))) return true;
   return LOST_MESSAGES.test(error.message);
 }
+
+/** The 503 of a statement whose connection was lost (unreachable, or its outcome unknown). */
+export const connectionLostUnder = (error: unknown): boolean =>
+  error instanceof BatonError && error.code === "unavailable" && isConnectionLost(error.cause);
 
 /** pg refuses a statement on a connection it knows is broken without sending it. */
 const neverSent = (error: unknown): boolean => error instanceof Error && /not queryable/.test(error.message);
@@ -84,12 +90,15 @@ export function retryIdempotent<T>(write: () => Promise<T>): Promise<T> {
   return retrying(() =>
     write().catch((error: unknown) => {
       // The 503 of a write sent on a connection that died: the lost connection is what to retry on.
-      throw error instanceof BatonError && isConnectionLost(error.cause) ? error.cause : error;
+      throw connectionLostUnder(error) ? (error as BatonError).cause : error;
     }),
   );
 }
 
-const isRead = (query: CompiledQuery): boolean => query.query.kind === "SelectQueryNode";
+/** A SELECT that writes nothing: not one with a data-modifying WITH query (a conditioned write's). */
+const isRead = ({ query }: CompiledQuery): boolean =>
+  SelectQueryNode.is(query) &&
+  (query.with?.expressions.every(({ expression }) => SelectQueryNode.is(expression)) ?? true);
 
 /** One checkout of a pooled connection: knows whether it is in a transaction, and can be replaced. */
 class CheckedOutConnection implements DatabaseConnection {

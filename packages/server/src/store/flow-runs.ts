@@ -22,7 +22,7 @@ import {
 } from "@baton/core";
 import { sql, type QueryCreator, type Updateable } from "kysely";
 import type { z } from "zod";
-import { retryIdempotent } from "../db/connection-loss.js";
+import { connectionLostUnder, retryIdempotent } from "../db/connection-loss.js";
 import { constraintError } from "../db/database.js";
 import type { Database, FlowRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, toStoredTime, type StoreContext } from "./context.js";
@@ -115,49 +115,65 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
   const now = nowIso();
   const id = input.id ?? newId();
   const firstState = makeState(input.state ?? { type: "SCHEDULED" });
-  let applied: Applied;
-  try {
-    const row = {
-      id,
-      name: input.name ?? runName(),
-      flowId: input.flowId,
-      deploymentId: input.deploymentId ?? null,
-      deploymentName: input.deploymentName ?? null,
-      parentFlowRunId: input.parentFlowRunId ?? null,
-      parentTaskRunId: input.parentTaskRunId ?? null,
-      parameters: toJson(input.parameters ?? {}),
-      tags: toJson(input.tags ?? []),
-      labels: toJson(input.labels ?? {}),
-      idempotencyKey: input.idempotencyKey ?? null,
-      workPoolName: input.workPoolName ?? null,
-      workQueueName: input.workQueueName ?? null,
-      workQueueId: input.workQueueId ?? null,
-      jobVariables: toJson(input.jobVariables ?? {}),
-      ...newRunColumns(input, now),
-      expectedStartTime: null,
-      nextScheduledStartTime: null,
-      lastHeartbeat: null,
-      workerName: null,
-    };
-    const tags = [...new Set(input.tags ?? [])].map((tag) => ({ tag, created: now, flowRunId: id }));
-    applied = await insertFlowRunWithFirstState(ctx, { row, tags, flowName: input.flowName }, firstState);
-  } catch (error) {
-    const known = constraintError(error, `flow run '${id}'`);
-    if (known?.code === "already_exists" && input.idempotencyKey) {
-      // Another request with the same key won the race: answer with its run.
-      const winner = await selectFlowRuns(ctx)
-        .where("flowRuns.flowId", "=", input.flowId)
-        .where("flowRuns.idempotencyKey", "=", input.idempotencyKey)
-        .executeTakeFirst();
-      if (winner) return toFlowRun(winner);
+  const row = {
+    id,
+    name: input.name ?? runName(),
+    flowId: input.flowId,
+    deploymentId: input.deploymentId ?? null,
+    deploymentName: input.deploymentName ?? null,
+    parentFlowRunId: input.parentFlowRunId ?? null,
+    parentTaskRunId: input.parentTaskRunId ?? null,
+    parameters: toJson(input.parameters ?? {}),
+    tags: toJson(input.tags ?? []),
+    labels: toJson(input.labels ?? {}),
+    idempotencyKey: input.idempotencyKey ?? null,
+    workPoolName: input.workPoolName ?? null,
+    workQueueName: input.workQueueName ?? null,
+    workQueueId: input.workQueueId ?? null,
+    jobVariables: toJson(input.jobVariables ?? {}),
+    ...newRunColumns(input, now),
+    expectedStartTime: null,
+    nextScheduledStartTime: null,
+    lastHeartbeat: null,
+    workerName: null,
+  };
+  const tags = [...new Set(input.tags ?? [])].map((tag) => ({ tag, created: now, flowRunId: id }));
+  const announce = (run: FlowRun): FlowRun => {
+    ctx.events.publish(EventName.FlowRunCreated, { kind: "flow-run", id }, id, { flowRun: run });
+    return run;
+  };
+  let applied: Applied | undefined;
+  for (let tries = 1; !applied; tries++) {
+    try {
+      applied = await insertFlowRunWithFirstState(ctx, { row, tags, flowName: input.flowName }, firstState);
+    } catch (error) {
+      // The connection lost before the database confirmed the run (on PostgreSQL one statement, with
+      // no transaction to try again): its id tells whether it was saved, and it is sent again if not.
+      // Its first state's event, stored with it, reaches the bus from the database.
+      if (tries < INSERT_TRIES && connectionLostUnder(error)) {
+        const saved = await selectFlowRuns(ctx).where("flowRuns.id", "=", id).executeTakeFirst();
+        if (saved) return announce(toFlowRun(saved));
+        continue;
+      }
+      const known = constraintError(error, `flow run '${id}'`);
+      if (known?.code === "already_exists" && input.idempotencyKey) {
+        // Another request with the same key won the race: answer with its run.
+        const winner = await selectFlowRuns(ctx)
+          .where("flowRuns.flowId", "=", input.flowId)
+          .where("flowRuns.idempotencyKey", "=", input.idempotencyKey)
+          .executeTakeFirst();
+        if (winner) return toFlowRun(winner);
+      }
+      throw known ?? error;
     }
-    throw known ?? error;
   }
-  const run = toFlowRun(applied.flowRunRow!);
-  ctx.events.publish(EventName.FlowRunCreated, { kind: "flow-run", id }, id, { flowRun: run });
+  const run = announce(toFlowRun(applied.flowRunRow!));
   publishStateChange(ctx, applied);
   return run;
 }
+
+/** Tries at creating a run whose connection was lost under it, before answering 503. */
+const INSERT_TRIES = 3;
 
 export async function createFlowRun(ctx: StoreContext, input: FlowRunCreate): Promise<FlowRun> {
   const flow = input.flowId
