@@ -21,7 +21,7 @@ import {
   type Automation,
   type StoredEvent,
 } from "@baton/core";
-import type { Insertable, Selectable, Transaction } from "kysely";
+import type { ExpressionBuilder, Insertable, Selectable, Transaction } from "kysely";
 import type { ActionRunTable, AutomationTable, Database } from "../db/schema.js";
 import { metricSample } from "../store/automation-metrics.js";
 import { toAutomation } from "../store/automations.js";
@@ -90,18 +90,26 @@ export const automationsService: ServiceFactory = (ctx, settings) => {
 /**
  * With no automation enabled (the common case, and a pass comes every 50 ms on a busy server) every
  * waiting event is done with in one statement and the pass ends: two statements, where matching,
- * proactive triggers and metrics would read the automations three times. As in matchBatch, the
- * events are matched against the automations enabled when the pass reads them.
+ * proactive triggers and metrics would read the automations three times. The events are marked only
+ * while the statement finds none enabled, so an automation enabled meanwhile matches every event
+ * stored after it (as in matchBatch, against the automations enabled when the pass reads them).
  */
 async function doneWithoutAutomations({ db }: StoreContext): Promise<boolean> {
-  const enabled = await db.kysely
+  const enabled = (eb: ExpressionBuilder<Database, "events">) =>
+    eb.exists(eb.selectFrom("automations").select("automations.id").where("automations.enabled", "=", 1));
+  const any = await db.kysely
     .selectFrom("automations")
     .select("id")
     .where("enabled", "=", 1)
     .limit(1)
     .executeTakeFirst();
-  if (enabled) return false;
-  await db.kysely.updateTable("events").set({ processed: 1 }).where("processed", "=", 0).execute();
+  if (any) return false;
+  await db.kysely
+    .updateTable("events")
+    .set({ processed: 1 })
+    .where("processed", "=", 0)
+    .where((eb) => eb.not(enabled(eb)))
+    .execute();
   return true;
 }
 

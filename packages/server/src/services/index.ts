@@ -47,14 +47,17 @@ export function startServices(
     let running: Promise<void> | undefined;
     let again = false;
     let stopped = false;
-    /** When this server last took or renewed the service's lease (monotonic clock). */
-    let renewed = -Infinity;
+    /** When this server last took or renewed the service's lease, by both clocks. */
+    let renewed = { monotonic: -Infinity, wall: -Infinity };
     const holding = async (): Promise<boolean> => {
-      // Taken less than a renewal's gap ago: still this server's, nobody may take it before it runs out.
-      const asked = performance.now();
-      if (asked - renewed < renewEveryMs) return true;
+      // Taken less than a renewal's gap ago by both clocks (the monotonic one stands still while the
+      // machine sleeps, the wall clock may step): still this server's, nobody may take it before it
+      // runs out.
+      const asked = { monotonic: performance.now(), wall: Date.now() };
+      const since = [asked.monotonic - renewed.monotonic, asked.wall - renewed.wall];
+      if (since.every((gap) => gap >= 0 && gap < renewEveryMs)) return true;
       const held = await holdLease(ctx, service.name, holder, leaseSeconds);
-      renewed = held ? asked : -Infinity;
+      renewed = held ? asked : { monotonic: -Infinity, wall: -Infinity };
       return held;
     };
     const pass = (): void => {
