@@ -8,26 +8,40 @@ import {
   type FlowRun,
   type State,
 } from "@baton/core";
-import { TableNode, type KyselyPlugin } from "kysely";
+import {
+  TableNode,
+  type KyselyPlugin,
+  type OperationNode,
+  type UpdateQueryNode,
+  type WithNode,
+} from "kysely";
 import { EventBus, openDatabase } from "../src/index.js";
 import { claimFlowRuns } from "../src/store/claims.js";
 import { createDeploymentRun } from "../src/store/deployments.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 import { limitSpans, mostAtOnce } from "../../../test/runs.js";
 
-/** A Kysely plugin noting every update of a flow run the store sends. */
-function runUpdates(tables: string[]): KyselyPlugin {
+/**
+ * A Kysely plugin that records, for each statement the store sends that updates flow runs, how many
+ * updates of `flow_runs` it holds (its own, and its WITH queries').
+ */
+function runUpdates(statements: number[]): KyselyPlugin {
   // Counted as executed: a statement compiled once (compiledOnce) is sent again under its first id.
-  const updatesOfRuns = new WeakSet<object>();
+  const updatesOfRuns = new WeakMap<object, number>();
+  const updatesRuns = (node: OperationNode): boolean => {
+    const table = node.kind === "UpdateQueryNode" ? (node as UpdateQueryNode).table : undefined;
+    return table !== undefined && TableNode.is(table) && table.table.identifier.name === "flow_runs";
+  };
   return {
     transformQuery({ node, queryId }) {
-      const table = node.kind === "UpdateQueryNode" ? node.table : undefined;
-      if (table && TableNode.is(table) && table.table.identifier.name === "flow_runs")
-        updatesOfRuns.add(queryId);
+      const withQueries = (node as { with?: WithNode }).with?.expressions ?? [];
+      const count = [node, ...withQueries.map(({ expression }) => expression)].filter(updatesRuns).length;
+      if (count > 0) updatesOfRuns.set(queryId, count);
       return node;
     },
     transformResult: ({ result, queryId }) => {
-      if (updatesOfRuns.has(queryId)) tables.push("flow_runs");
+      const count = updatesOfRuns.get(queryId);
+      if (count !== undefined) statements.push(count);
       return Promise.resolve(result);
     },
   };
@@ -104,6 +118,69 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     expect(mostAtOnce(await of(single.id))).toBe(1); // queue 'one' is limited to 1
     expect(mostAtOnce(await of(pair.id))).toBeLessThanOrEqual(2);
     expect(mostAtOnce(await of())).toBeLessThanOrEqual(3);
+  });
+
+  it("claims each run once while serve processes race for the same deployments on two servers, limited or not", async () => {
+    // Runs of a deployment without a limit are claimed without a lock on PostgreSQL (each written only
+    // if still as read); a claim that meets a limited deployment's run decides under the lock.
+    const free = await api().createDeployment({ body: { name: "free", flowName: "served-race" } });
+    const pair = await api().createDeployment({
+      body: { name: "pair", flowName: "served-race", concurrencyLimit: 2 },
+    });
+    const runs: FlowRun[] = [];
+    for (const [deployment, count] of [
+      [free, 30],
+      [pair, 10],
+    ] as const) {
+      for (let i = 0; i < count; i++)
+        runs.push(await api().createDeploymentRun({ params: { id: deployment.id }, body: {} }));
+    }
+    const claimedIds: string[] = [];
+    const claimer = async (client: BatonClient, name: string, deploymentIds: string[]) => {
+      const request: ClaimRequest = {
+        workerName: name,
+        deploymentIds,
+        start: true,
+        limit: 3,
+        waitSeconds: 0.2,
+      };
+      for (;;) {
+        const { runs: claimed } = await client.api.claimFlowRuns({ body: request });
+        if (claimed.length === 0) {
+          const left = await client.api.listFlowRuns({
+            query: { flowName: "served-race", stateType: ["SCHEDULED", "PENDING", "RUNNING"] },
+          });
+          if (left.items.length === 0) return;
+          continue;
+        }
+        claimedIds.push(...claimed.map(({ flowRun }) => flowRun.id));
+        await Promise.all(
+          claimed.map(({ flowRun }) =>
+            client.api.setFlowRunState({
+              params: { id: flowRun.id },
+              body: { state: { type: "COMPLETED" }, attempt: flowRun.attempt },
+            }),
+          ),
+        );
+      }
+    };
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        claimer((i % 2 ? second : server).client, `serve-${i}`, i % 4 < 2 ? [free.id] : [free.id, pair.id]),
+      ),
+    );
+
+    expect(claimedIds.length).toBe(runs.length);
+    expect(new Set(claimedIds)).toEqual(new Set(runs.map((run) => run.id)));
+    const finished: FlowRun[] = [];
+    for (const run of runs) {
+      const history = await api().listFlowRunStates({ params: { id: run.id } });
+      expect(history.map((state) => state.type)).toEqual(["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]);
+      finished.push(await api().readFlowRun({ params: { id: run.id } }));
+    }
+    expect(finished.map((run) => run.attempt)).toEqual(runs.map(() => 1));
+    const ofPair = finished.filter((run) => run.deploymentId === pair.id);
+    expect(mostAtOnce(await limitSpans(server.client, ofPair))).toBeLessThanOrEqual(2);
   });
 
   it("cancels a run due while its deployment is full when the deployment cancels new runs (CANCEL_NEW)", async () => {
@@ -247,7 +324,7 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     const deployment = await api().createDeployment({ body: { name: "counted", flowName: "counted" } });
     // The store as the server calls it, over the same database, counting its updates of runs.
     const db = openDatabase(server.database.url);
-    const updates: string[] = [];
+    const updates: number[] = [];
     const ctx = { db: { ...db, kysely: db.kysely.withPlugin(runUpdates(updates)) }, events: new EventBus() };
     let run: FlowRun;
     let answered: FlowRun[];
@@ -255,7 +332,7 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
       run = await createDeploymentRun(ctx, deployment.id, DeploymentRunCreate.parse({}));
       // PostgreSQL inserts the run with its first state in one statement; SQLite inserts it, reading
       // what the rules need, and one update writes the first state, with no lock before it.
-      expect(updates).toEqual(dialect === "postgres" ? [] : ["flow_runs"]);
+      expect(updates).toEqual(dialect === "postgres" ? [] : [1]);
       for (const _ of [1, 2]) await createDeploymentRun(ctx, deployment.id, DeploymentRunCreate.parse({}));
       updates.length = 0;
       const request = ClaimRequestSchema.parse({
@@ -266,10 +343,10 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
       });
       answered = (await claimFlowRuns(ctx, request)).runs.map(({ flowRun }) => flowRun);
       expect(answered.map((claimed) => claimed.state?.type)).toEqual(["RUNNING", "RUNNING", "RUNNING"]);
-      // One statement locks the three runs (a SELECT … FOR UPDATE on PostgreSQL; SQLite's transaction
-      // holds its write lock), where it was an update each; then one update each writes its PENDING
-      // and RUNNING together.
-      expect(updates).toEqual(["flow_runs", "flow_runs", "flow_runs"]);
+      // PostgreSQL: the serve process's deployment has no concurrency limit, so nothing is locked: one
+      // statement writes the three runs, each only if still as read, PENDING and RUNNING together.
+      // SQLite: its transaction holds the write lock; one update each.
+      expect(updates).toEqual(dialect === "postgres" ? [3] : [1, 1, 1]);
     } finally {
       await db.close();
     }

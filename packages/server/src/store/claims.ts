@@ -11,27 +11,41 @@ import {
   type ClaimRequest,
   type ClaimResult,
   type JsonObject,
+  type State,
   type StateType,
   type TaskRunClaimRequest,
   type TaskRunClaimResult,
 } from "@baton/core";
-import { sql, type ExpressionBuilder, type QueryCreator, type Selectable, type Transaction } from "kysely";
+import {
+  sql,
+  type ExpressionBuilder,
+  type Kysely,
+  type QueryCreator,
+  type Selectable,
+  type Transaction,
+} from "kysely";
 import type { z } from "zod";
 import { speaksPostgres } from "../db/database.js";
-import type { Database, TaskRunTable } from "../db/schema.js";
+import type { Database, FlowRunTable, TaskRunTable } from "../db/schema.js";
 import type { EventBus } from "../events.js";
 import { chunked, fromJson, type StoreContext } from "./context.js";
 import { readDeployments } from "./deployments.js";
 import { flowRunRows, toFlowRun } from "./flow-runs.js";
 import {
+  decideUnwritten,
+  lockedFlowRunColumns,
   lockRuns,
   publishStateChange,
+  toLockedRun,
   transitionInTransaction,
+  writeIfUnchanged,
   writeUnwritten,
   type Applied,
   type Claimant,
   type FlowRunRow,
   type LockedRun,
+  type TransitionOptions,
+  type UnchangedWrite,
 } from "./set-state.js";
 import { toTaskRun } from "./task-runs.js";
 import { jobVariablesForRun } from "./work-pools.js";
@@ -93,8 +107,18 @@ export async function claimFlowRuns(
   }
   const kind = claimKind(request);
   if (serverClaimsOf(ctx.events).pollToMark(kind)) await markPolled(ctx, request);
-  const pass = await longPoll(ctx, kind, request, closed, (trx) => claimPass(trx, request));
+  const pass = await longPoll(ctx, kind, request, closed, () => flowClaimPass(ctx, request, closed));
   return { runs: pass ? await describeClaimed(ctx, pass, request.withDeployments) : [] };
+}
+
+/** One claim pass of a worker or serve process: see claimPass, and unlockedServePass. */
+async function flowClaimPass(ctx: StoreContext, request: Request, closed: AbortSignal | undefined) {
+  const db = ctx.db.kysely;
+  if (speaksPostgres(db) && request.deploymentIds !== undefined) {
+    const pass = await unlockedServePass(db, request, closed);
+    if (pass !== undefined) return pass;
+  }
+  return passInTransaction(ctx, closed, (trx) => claimPass(trx, request));
 }
 
 /**
@@ -108,7 +132,9 @@ export async function claimTaskRuns(
   closed?: AbortSignal,
 ): Promise<TaskRunClaimResult> {
   const kind = `tasks ${[...request.taskKeys].sort().join(",")}`;
-  const pass = await longPoll(ctx, kind, request, closed, (trx) => taskClaimPass(trx, request));
+  const pass = await longPoll(ctx, kind, request, closed, () =>
+    passInTransaction(ctx, closed, (trx) => taskClaimPass(trx, request)),
+  );
   return { runs: pass ? pass.claimed.map(toTaskRun) : [] };
 }
 
@@ -122,16 +148,17 @@ interface PassOutcome<Row = unknown> {
 }
 
 /**
- * Makes claim passes until one claims a run or `waitSeconds` run out (answering null then). Each pass
- * is one transaction; between passes it waits in its kind's line to be woken by a change that may free
- * work, or by the time the earliest run not yet due becomes due.
+ * Makes claim passes until one claims a run or `waitSeconds` run out (answering null then). Between
+ * passes it waits in its kind's line to be woken by a change that may free work, or by the time the
+ * earliest run not yet due becomes due. A pass answers null when its claimer went away: it took
+ * nothing, and the poll ends.
  */
 async function longPoll<P extends PassOutcome>(
   ctx: StoreContext,
   kind: string,
   request: { limit: number; waitSeconds: number },
   closed: AbortSignal | undefined,
-  pass: (trx: Trx) => Promise<P>,
+  pass: () => Promise<P | null>,
 ): Promise<P | null> {
   const claims = serverClaimsOf(ctx.events);
   const deadline = Date.now() + request.waitSeconds * 1000;
@@ -146,20 +173,7 @@ async function longPoll<P extends PassOutcome>(
       if (ctx.stopping?.aborted) return null;
       waiter.changed = false;
       const started = performance.now();
-      const done = await ctx.db.kysely
-        .transaction()
-        .execute(async (trx) => {
-          const outcome = await pass(trx);
-          // The claimer went away during the pass (a process stopping, a dropped connection): its
-          // answer cannot reach it, so the pass takes nothing. (Gone after the COMMIT, it sends the
-          // claim again, resent.)
-          if (outcome.claimed.length > 0 && closed?.aborted) throw new ClaimerGone();
-          return outcome;
-        })
-        .catch((error: unknown) => {
-          if (error instanceof ClaimerGone) return null;
-          throw error;
-        });
+      const done = await pass();
       if (done === null) return null;
       ctx.observer?.claimPass((performance.now() - started) / 1000, done.claimedDue, new Date());
       for (const applied of done.changes) publishStateChange(ctx, applied);
@@ -187,6 +201,29 @@ async function longPoll<P extends PassOutcome>(
     closed?.removeEventListener("abort", onClose);
     ctx.stopping?.removeEventListener("abort", onClose);
   }
+}
+
+/**
+ * A claim pass in one transaction; null when its claimer went away during the pass (a process
+ * stopping, a dropped connection): its answer could not reach it, so the pass is rolled back and takes
+ * nothing. (Gone after the COMMIT, it sends the claim again, resent.)
+ */
+async function passInTransaction<P extends PassOutcome>(
+  ctx: StoreContext,
+  closed: AbortSignal | undefined,
+  pass: (trx: Trx) => Promise<P>,
+): Promise<P | null> {
+  return ctx.db.kysely
+    .transaction()
+    .execute(async (trx) => {
+      const outcome = await pass(trx);
+      if (outcome.claimed.length > 0 && closed?.aborted) throw new ClaimerGone();
+      return outcome;
+    })
+    .catch((error: unknown) => {
+      if (error instanceof ClaimerGone) return null;
+      throw error;
+    });
 }
 
 /** Rolls back a claim pass whose claimer went away before its answer. */
@@ -457,11 +494,11 @@ async function claimPass(trx: Trx, request: Request): Promise<Pass> {
   for (const run of admitted) {
     const lockedRun = lockedRuns.get(run.id);
     if (!lockedRun) continue; // deleted since it was read
-    const last = await claimRun(trx, "flow", run.id, lockedRun, claimantOf(request), request.start, changes);
-    if (!last) continue;
-    claimed.push(last.flowRunRow!);
-    const scheduled = run.nextScheduledStartTime ?? run.created;
-    claimedDue.push(scheduled > run.created ? scheduled : run.created);
+    const claim = await claimLocked(trx, "flow", run.id, lockedRun, claimantOf(request), request.start);
+    if (claim.length === 0) continue;
+    changes.push(...claim);
+    claimed.push(claim.at(-1)!.flowRunRow!);
+    claimedDue.push(dueTimeOf(run));
   }
   return { ...empty, claimed, changes, claimedDue };
 }
@@ -480,7 +517,7 @@ const claimantOf = (request: { workerName: string; claimId?: string | undefined 
  * RUNNING: its answer was lost, and they are answered again. Read through the indexes of the runs
  * held in the pool or by the deployments.
  */
-async function claimedEarlier(trx: Trx, request: Request): Promise<FlowRunRow[]> {
+async function claimedEarlier(trx: Kysely<Database>, request: Request): Promise<FlowRunRow[]> {
   const runs = flowRunRows(trx)
     .where(heldByProcess)
     .where("flowRuns.stateType", "in", CLAIMED_STATES)
@@ -493,48 +530,140 @@ async function claimedEarlier(trx: Trx, request: Request): Promise<FlowRunRow[]>
   return deployments.length === 0 ? [] : runs.where("flowRuns.deploymentId", "in", deployments).execute();
 }
 
+/** Decides one of a claim's changes on its run (`after`); see claimRun. */
+type Decide = (
+  proposed: State,
+  options: TransitionOptions & { after: LockedRun },
+) => Promise<Applied | undefined>;
+
 /**
- * Moves one due run to PENDING for its claimer (a new attempt) and, with `start`, on to RUNNING: the
- * claimer runs it at once, and RUNNING in the same transaction saves it a round trip. Answers the
- * run's last change, or null when the rules refused the claim (its state changed since it was read:
- * it is not claimed, and its room is left unused). Every change is added to `changes`.
+ * Decides one due run's claim: PENDING for its claimer (a new attempt) and, with `start`, RUNNING: the
+ * claimer runs it at once, and RUNNING with the claim saves it a round trip. The PENDING is left
+ * unwritten, for the RUNNING's statement to write both. Answers the run's changes in order, none when
+ * the rules refused the claim (its state changed since it was read: it is not claimed, and its room is
+ * left unused). The last is left unwritten (`unwritten`) when no change came after to write it (a
+ * RUNNING the rules refused: the run stays PENDING and its claimer proposes RUNNING itself), and, with
+ * `writeLater`, always: its caller writes it. Undefined when `decide` could not leave the PENDING
+ * unwritten.
  */
 async function claimRun(
+  decide: Decide,
+  run: LockedRun,
+  claimedBy: Claimant,
+  start: boolean,
+  writeLater: boolean,
+): Promise<Applied[] | undefined> {
+  const pending = await decide(makeState({ type: "PENDING" }), {
+    force: false,
+    claimedBy,
+    deferWrite: start || writeLater,
+    after: run,
+  });
+  if (!pending) return undefined;
+  if (pending.result.status !== "ACCEPT" || !pending.changed) return [];
+  if (!start) return [pending];
+  // A task run with a valid cached result is COMPLETED by it, and its claimer only reads the result.
+  const started = await decide(makeState({ type: "RUNNING" }), {
+    force: false,
+    after: pending.locked!,
+    carry: pending.unwritten,
+    deferWrite: writeLater,
+  });
+  return started?.changed ? [pending, started] : [pending];
+}
+
+/** A run's claim decided and written under its lock, in the caller's transaction (see claimRun). */
+async function claimLocked(
   trx: Trx,
   kind: "flow" | "task",
   id: string,
-  locked: LockedRun,
+  run: LockedRun,
   claimedBy: Claimant,
   start: boolean,
-  changes: Applied[],
-): Promise<Applied | null> {
-  const pending = makeState({ type: "PENDING" });
-  // With `start`, the PENDING is written with the RUNNING, in one statement.
-  const applied = await transitionInTransaction(trx, kind, id, pending, {
-    force: false,
-    claimedBy,
-    deferWrite: start,
-    after: locked,
-  });
-  if (applied.result.status !== "ACCEPT" || !applied.changed) return null;
-  if (!start) {
-    changes.push(applied);
-    return applied;
+): Promise<Applied[]> {
+  const decide: Decide = (proposed, options) => transitionInTransaction(trx, kind, id, proposed, options);
+  const changes = (await claimRun(decide, run, claimedBy, start, false))!;
+  const last = changes.at(-1);
+  if (last?.unwritten) changes[changes.length - 1] = await writeUnwritten(trx, kind, id, last);
+  return changes;
+}
+
+/** When a claimed run became due: its scheduled time, or its creation when that was later. */
+function dueTimeOf(run: { nextScheduledStartTime: string | null; created: string }): string {
+  const scheduled = run.nextScheduledStartTime ?? run.created;
+  return scheduled > run.created ? scheduled : run.created;
+}
+
+/**
+ * A serve process's claim pass on PostgreSQL without a transaction or a lock, when none of the runs
+ * it would take has a deployment concurrency limit: there is nothing to count, so nothing to decide
+ * one claim after another. Its first due runs are read with what the rules need, each claim decided,
+ * and all written in one statement, each run only if it is still as read (writeIfUnchanged): two
+ * statements where the locked pass sends BEGIN, the candidates, the runs' lock, a write per run and
+ * COMMIT. A run another claim or change took in between is left out; a pass that lost every run it
+ * decided passes again at once. Undefined when the locked pass is to decide: a candidate's deployment
+ * has a limit, the rules' verdict is more than a claim, or more deployments are served than one
+ * statement reads.
+ */
+async function unlockedServePass(
+  db: Kysely<Database>,
+  request: Request,
+  closed: AbortSignal | undefined,
+): Promise<Pass | null | undefined> {
+  const pass: Pass = {
+    claimed: [],
+    changes: [],
+    claimedDue: [],
+    nextDue: null,
+    poolDefaults: {},
+    poolAllowsCommand: false,
+  };
+  const scopes = scopesOf(request, []);
+  if (scopes.length > SCOPES_PER_STATEMENT) return undefined;
+  if (request.resent && request.claimId !== undefined) {
+    const earlier = await claimedEarlier(db, request);
+    if (earlier.length > 0) return { ...pass, claimed: earlier };
   }
-  // Should the rules refuse, it stays PENDING and its claimer proposes RUNNING itself. A task run with
-  // a valid cached result is COMPLETED by it, and its claimer only reads the result.
-  const started = await transitionInTransaction(trx, kind, id, makeState({ type: "RUNNING" }), {
-    force: false,
-    after: applied.locked,
-    carry: applied.unwritten,
-  });
-  if (!started.changed) {
-    const written = await writeUnwritten(trx, kind, id, applied);
-    changes.push(written);
-    return written;
+  if (scopes.length === 0) return pass;
+  const nowIso = new Date().toISOString();
+  const due = await dueToClaim(db, request, scopes, nowIso).execute();
+  if (due.some((run) => run.deploymentLimit !== null)) return undefined;
+  if (due.length === 0) return { ...pass, nextDue: await nextDueTime(db, request, scopes, nowIso) };
+
+  const claimant = claimantOf(request);
+  const decided: { run: (typeof due)[number]; changes: Applied[]; write: UnchangedWrite }[] = [];
+  for (const run of admit(due, {}, [], request.limit).admitted) {
+    const {
+      id,
+      nextScheduledStartTime: _due,
+      created: _created,
+      workQueueId: _queue,
+      deploymentLimit: _limit,
+      ...columns
+    } = run;
+    const read = toLockedRun("flow", columns);
+    const decide: Decide = (proposed, options) => decideUnwritten(db, "flow", id, proposed, options);
+    const changes = await claimRun(decide, read, claimant, request.start, true);
+    if (changes === undefined) return undefined;
+    const unwritten = changes.at(-1)?.unwritten;
+    if (unwritten) decided.push({ run, changes, write: { id, read, ...unwritten, ends: false } });
   }
-  changes.push(applied, started);
-  return started;
+  if (decided.length === 0) return pass;
+  if (closed?.aborted) return null;
+  // In id order, as every claim locks its runs.
+  const writes = decided.map(({ write }) => write).sort((a, b) => (a.id < b.id ? -1 : 1));
+  const written = new Map((await writeIfUnchanged(db, "flow", writes)).map((row) => [row.id, row]));
+  for (const { run, changes } of decided) {
+    const row = written.get(run.id) as Selectable<FlowRunTable> | undefined;
+    if (!row) continue;
+    const flowRunRow = { ...row, flowName: run.flowName! };
+    changes.at(-1)!.flowRunRow = flowRunRow;
+    pass.claimed.push(flowRunRow);
+    pass.changes.push(...changes);
+    pass.claimedDue.push(dueTimeOf(run));
+  }
+  if (pass.claimed.length === 0) pass.nextDue = nowIso;
+  return pass;
 }
 
 /** Background task runs (no flow run) of the claim's task keys. */
@@ -589,11 +718,11 @@ async function taskClaimPass(
   for (const run of due) {
     const lockedRun = locked.get(run.id);
     if (!lockedRun) continue; // deleted since it was read
-    const last = await claimRun(trx, "task", run.id, lockedRun, claimantOf(request), true, changes);
-    if (!last) continue;
-    claimed.push(last.taskRunRow!);
-    const scheduled = run.nextScheduledStartTime ?? run.created;
-    claimedDue.push(scheduled > run.created ? scheduled : run.created);
+    const claim = await claimLocked(trx, "task", run.id, lockedRun, claimantOf(request), true);
+    if (claim.length === 0) continue;
+    changes.push(...claim);
+    claimed.push(claim.at(-1)!.taskRunRow!);
+    claimedDue.push(dueTimeOf(run));
   }
   return { claimed, changes, claimedDue, nextDue: null };
 }
@@ -619,7 +748,7 @@ const scopesOf = (request: Request, queues: readonly Scope[]): Scope[] =>
     : (request.deploymentIds ?? []).map((id) => ({ id, priority: 0 }));
 
 /** A scope's runs waiting to be claimed, in the order its index keeps them (due time, then id). */
-function scheduledIn(trx: Trx, request: Request, scope: Scope) {
+function scheduledIn(trx: Kysely<Database>, request: Request, scope: Scope) {
   const query = trx
     .selectFrom("flowRuns")
     .select([
@@ -646,7 +775,7 @@ function scheduledIn(trx: Trx, request: Request, scope: Scope) {
  * so that its ORDER BY and LIMIT stay its own (both databases).
  */
 function firstOfEach(
-  trx: Trx,
+  trx: Kysely<Database>,
   request: Request,
   scopes: readonly Scope[],
   count: number,
@@ -711,6 +840,41 @@ async function candidates(trx: Trx, request: Request, scopes: readonly Scope[], 
         text(a.id, b.id),
     )
     .slice(0, CANDIDATES_PER_PASS);
+}
+
+/**
+ * A serve process's first due runs, at most its claim's limit, in claim order (the earliest due
+ * first), with what the rules need (lockedFlowRunColumns) and their deployment's concurrency limit:
+ * what unlockedServePass decides on.
+ */
+function dueToClaim(db: Kysely<Database>, request: Request, scopes: readonly Scope[], nowIso: string) {
+  const first = db
+    .selectFrom(
+      firstOfEach(db, request, scopes, request.limit, (runs) =>
+        runs.where("flowRuns.nextScheduledStartTime", "<=", nowIso),
+      ).as("due"),
+    )
+    .select("due.id")
+    .orderBy("due.nextScheduledStartTime")
+    .orderBy("due.id")
+    .limit(request.limit);
+  return db
+    .selectFrom("flowRuns")
+    .select((eb) => [
+      "flowRuns.id",
+      "flowRuns.nextScheduledStartTime",
+      "flowRuns.created",
+      "flowRuns.workQueueId",
+      eb
+        .selectFrom("deployments")
+        .select("deployments.concurrencyLimit")
+        .whereRef("deployments.id", "=", "flowRuns.deploymentId")
+        .as("deploymentLimit"),
+      ...lockedFlowRunColumns(eb),
+    ])
+    .where("flowRuns.id", "in", first)
+    .orderBy("flowRuns.nextScheduledStartTime")
+    .orderBy("flowRuns.id");
 }
 
 /**
@@ -835,7 +999,7 @@ async function candidatesWithHolding(
 
 /** When the earliest run of the scopes that is not due yet becomes due. */
 async function nextDueTime(
-  trx: Trx,
+  trx: Kysely<Database>,
   request: Request,
   scopes: readonly Scope[],
   nowIso: string,

@@ -79,6 +79,8 @@ export interface TransitionOptions {
   /**
    * A PENDING that a RUNNING follows in this transaction (a claim that starts its run, a task run
    * created and started) is left unwritten, and written with that RUNNING in one statement (`carry`).
+   * A flow run's RUNNING is left unwritten too: a claim made without locks writes its runs' changes
+   * together (`writeIfUnchanged`).
    */
   deferWrite?: boolean;
   /** A change of this transaction left unwritten (`deferWrite`): written with this one. */
@@ -157,6 +159,22 @@ export async function transitionInTransaction(
   const run = options.after ?? (await lockRun(trx, kind, id));
   // Only a change written unlocked is ever left undecided.
   return (await transition(trx, kind, id, run, proposed, options, false))!;
+}
+
+/**
+ * Decides a proposal on a run already read and leaves the change unwritten (`deferWrite`: a PENDING,
+ * or a flow run's RUNNING), for a caller that writes it itself: a claim without locks writes its runs'
+ * changes together, each only if its run is still as read (writeIfUnchanged). Undefined when the
+ * verdict is a change that cannot be left so: the caller decides it under the lock.
+ */
+export async function decideUnwritten(
+  db: Kysely<Database>,
+  kind: Kind,
+  id: string,
+  proposed: State,
+  options: TransitionOptions & { after: LockedRun },
+): Promise<Applied | undefined> {
+  return transition(db, kind, id, options.after, proposed, { ...options, deferWrite: true }, true);
 }
 
 /**
@@ -295,7 +313,8 @@ async function transition(
     events: [...(options.carry?.events ?? []), eventRow(event)],
   };
 
-  if (options.deferWrite && state.type === "PENDING") {
+  // A PENDING, or a flow run's RUNNING, writes nothing but the run's row, its history row and event.
+  if (options.deferWrite && (state.type === "PENDING" || (kind === "flow" && state.type === "RUNNING"))) {
     // Slots are taken only for a run's own tags: a run without tags holds none.
     if (kind === "task" && tags.length > 0) {
       await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
@@ -305,10 +324,11 @@ async function transition(
       columns: { ...options.carry?.columns, ...common, ...holding },
     };
     const attempt = options.claimedBy !== undefined && held ? (run.attempt ?? 0) + 1 : run.attempt;
+    const { runCount = run.runCount, startTime = run.startTime } = common;
     return {
       result: { ...base, state },
       changed: { runId: id, flowRunId, state, previous: initial, event },
-      locked: { ...run, state: toJson(state), attempt },
+      locked: { ...run, state: toJson(state), attempt, runCount, startTime },
       unwritten,
     };
   }
@@ -344,18 +364,25 @@ async function transition(
   let taskRunRow: Selectable<TaskRunTable> | undefined;
   if (unlocked) {
     // Written with the lock: more than the run's row (a rerun, an end with task runs to end), or
-    // columns that are SQL (a claim's).
-    if ((ending && run.openTaskRuns !== false) || rerun || options.carry || options.claimedBy)
+    // columns that are SQL (a claim's), or a change its caller meant to write itself (`deferWrite`).
+    if (
+      (ending && run.openTaskRuns !== false) ||
+      rerun ||
+      options.carry ||
+      options.claimedBy ||
+      options.deferWrite
+    )
       return undefined;
-    const row = await writeIfUnchanged(
-      trx,
-      kind,
-      id,
-      run,
-      kind === "flow" ? flowColumns : taskColumns,
-      { stateRow, event: eventRow(event) },
-      ending !== null,
-    );
+    const [row] = await writeIfUnchanged(trx, kind, [
+      {
+        id,
+        read: run,
+        columns: kind === "flow" ? flowColumns : taskColumns,
+        stateRows: [stateRow],
+        events: [eventRow(event)],
+        ends: ending !== null,
+      },
+    ]);
     if (!row) return undefined;
     if (kind === "flow")
       flowRunRow = { ...(row as Selectable<FlowRunTable>), flowName: run.related!.flowName! };
@@ -453,12 +480,7 @@ async function writeLocked(
   const ended = ending ? entries(ending.columns) : null;
   const shape: LockedWriteShape = {
     kind,
-    // A claim's next attempt is SQL: part of the shape, not a value.
-    columns: set.map(([name, value]) => {
-      if (!isExpression(value)) return name;
-      if (value !== NEXT_ATTEMPT) throw new Error(`a change sets ${name} to SQL other than the next attempt`);
-      return [name];
-    }),
+    columns: columnShape(set),
     stateRows: rows[0]!.map((row) => row.map(([name]) => name)),
     events: rows[1]!.map((row) => row.map(([name]) => name)),
     ended: ended?.map(([name]) => name) ?? null,
@@ -466,9 +488,7 @@ async function writeLocked(
   const key = JSON.stringify(shape);
   let write = lockedWrites.get(key);
   if (!write) lockedWrites.set(key, (write = lockedWrite(shape)));
-  const values = [...set.filter(([, value]) => !isExpression(value)), ...rows.flat(2), ...(ended ?? [])].map(
-    ([, value]) => value,
-  );
+  const values = [...boundValues(set), ...[...rows.flat(2), ...(ended ?? [])].map(([, value]) => value)];
   const [row] = (await write(trx, id, ...values)).rows;
   // Not found under its lock only if the caller locked nothing.
   if (!row) throw notFound(kind === "flow" ? "flow run" : "task run", id);
@@ -499,6 +519,28 @@ async function insertRun(
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * The columns a change sets, as its statement's shape: their names, and `[name]` for a claim's next
+ * attempt, which is SQL written into the statement rather than a value bound to it.
+ */
+function columnShape(set: [string, unknown][]): (string | [string])[] {
+  return set.map(([name, value]) => {
+    if (!isExpression(value)) return name;
+    if (value !== NEXT_ATTEMPT) throw new Error(`a change sets ${name} to SQL other than the next attempt`);
+    return [name];
+  });
+}
+
+/** The values of the columns a change sets that are bound to its statement (columnShape's names). */
+const boundValues = (set: [string, unknown][]): unknown[] =>
+  set.filter(([, value]) => !isExpression(value)).map(([, value]) => value);
+
+/** The columns of a shape (columnShape), each named one given its value by `next`, in order. */
+const shapedColumns = (shape: (string | [string])[], next: () => unknown) =>
+  Object.fromEntries(
+    shape.map((column) => (typeof column === "string" ? [column, next()] : [column[0], NEXT_ATTEMPT])),
+  );
+
 /** What a locked write's statement depends on besides its values: see writeLocked. */
 interface LockedWriteShape {
   kind: Kind;
@@ -520,11 +562,7 @@ function lockedWrite(shape: LockedWriteShape) {
   return compiledOnce((db, id: string, ...values: unknown[]) => {
     const next = () => values.shift() as never;
     const row = (names: string[]) => Object.fromEntries(names.map((name) => [name, next()])) as never;
-    const columns = Object.fromEntries(
-      shape.columns.map((column) =>
-        typeof column === "string" ? [column, next()] : [column[0], NEXT_ATTEMPT],
-      ),
-    );
+    const columns = shapedColumns(shape.columns, next);
     const stateRows: Insertable<StateTable>[] = shape.stateRows.map(row);
     const events: Insertable<EventTable>[] = shape.events.map(row);
     const ended: Updateable<TaskRunTable> | null = shape.ended && row(shape.ended);
@@ -633,7 +671,7 @@ export const lockedTaskRunColumns = (eb: ExpressionBuilder<Database, "taskRuns">
   ] as const;
 
 /** A row of `lockedFlowRunColumns` or `lockedTaskRunColumns`, as the transition reads it. */
-function toLockedRun(kind: Kind, row: LockedRow): LockedRun {
+export function toLockedRun(kind: Kind, row: LockedRow): LockedRun {
   const { flowRunName, flowName, deploymentName, workPoolName, flowRunTags, ...run } = row;
   const hasFlowRun = kind === "flow" || run.flowRunId !== null;
   return {
@@ -757,105 +795,167 @@ const readTaskRun = compiledOnce((db, id: string) =>
   db.selectFrom("taskRuns").select(lockedTaskRunColumns).where("id", "=", id),
 );
 
-/**
- * Writes a change decided on the run as it was `read`, without a lock, in one statement: the run's
- * update, its state history row and its event, each only if the run still has what the rules read
- * that can change (its state, run count, retries and attempt, and a task run's flow run's state and
- * attempt). An update that finds the row locked waits for the lock and tests again on the row as
- * committed (PostgreSQL's READ COMMITTED), so a change that raced it makes it write nothing.
- * Undefined then; else the run's row as written.
- */
-async function writeIfUnchanged(
-  db: Kysely<Database>,
-  kind: Kind,
-  id: string,
-  read: LockedRun,
-  columns: object,
-  { stateRow, event }: { stateRow: Insertable<StateTable>; event: Insertable<EventTable> },
+/** A change decided on its run as it was `read`, to write only if the run is still so. */
+export interface UnchangedWrite {
+  id: string;
+  read: LockedRun;
+  /** The run's columns as the change sets them (a claim's attempt is SQL: `NEXT_ATTEMPT`). */
+  columns: object;
+  stateRows: Insertable<StateTable>[];
+  events: Insertable<EventTable>[];
   /** A flow run's end: written only while none of its task runs is open still (hasOpenTaskRuns). */
-  ends: boolean,
-): Promise<Selectable<FlowRunTable> | Selectable<TaskRunTable> | undefined> {
-  const parts = [columns, stateRow, event].map((row) =>
-    Object.entries(row as Record<string, unknown>).filter(([, value]) => value !== undefined),
-  );
-  const names = parts.map((entries) => entries.map(([name]) => name));
-  const shape = JSON.stringify([kind, names, ends]);
-  let write = unchangedWrites.get(shape);
-  if (!write) unchangedWrites.set(shape, (write = unchangedWrite(kind, names, ends)));
-  const expected: unknown[] = [read.state, read.runCount, read.retries, read.retryDelaySeconds, read.attempt];
-  if (kind === "task") expected.push(read.flowRunState);
-  const { rows } = await write(db, id, ...expected, ...parts.flatMap((entries) => entries.map(([, v]) => v)));
-  return rows[0];
+  ends: boolean;
 }
 
 /**
- * writeIfUnchanged's statement, compiled once per shape (the kind of run and the columns the change
- * sets: a few per kind of change); its values are the run's id, what is expected of it, then the
- * columns, the state history row and the event, in `names`' order.
+ * Writes changes decided on their runs as they were read, without a lock, in one statement: each
+ * run's update, its state history rows and its events, only if the run still has what the rules read
+ * that can change (its state, run count, retries and attempt, and a task run's flow run's state and
+ * attempt). An update that finds the row locked waits for the lock and tests again on the row as
+ * committed (PostgreSQL's READ COMMITTED), so a change that raced it makes it write nothing. Answers
+ * the rows written, in the order given; a run that changed in between is left out.
+ */
+export async function writeIfUnchanged(
+  db: Kysely<Database>,
+  kind: Kind,
+  writes: UnchangedWrite[],
+): Promise<(Selectable<FlowRunTable> | Selectable<TaskRunTable>)[]> {
+  const entries = (row: object) =>
+    Object.entries(row as Record<string, unknown>).filter(([, value]) => value !== undefined);
+  const parts = writes.map(({ id, read, columns, stateRows, events, ends }) => {
+    const set = entries(columns);
+    const rows = [stateRows.map(entries), events.map(entries)];
+    const expected: unknown[] = [
+      read.state,
+      read.runCount,
+      read.retries,
+      read.retryDelaySeconds,
+      read.attempt,
+    ];
+    if (kind === "task") expected.push(read.flowRunState);
+    const shape: UnchangedShape = {
+      columns: columnShape(set),
+      stateRows: rows[0]!.map((row) => row.map(([name]) => name)),
+      events: rows[1]!.map((row) => row.map(([name]) => name)),
+      ends,
+    };
+    const values = [id, ...expected, ...boundValues(set), ...rows.flat(2).map(([, value]) => value)];
+    return { shape, values };
+  });
+  const key = JSON.stringify([kind, parts.map(({ shape }) => shape)]);
+  let write = unchangedWrites.get(key);
+  if (!write) {
+    unchangedWrites.set(
+      key,
+      (write = unchangedWrite(
+        kind,
+        parts.map(({ shape }) => shape),
+      )),
+    );
+  }
+  const { rows } = await write(db, ...parts.flatMap(({ values }) => values));
+  return rows;
+}
+
+/** What one run's part of writeIfUnchanged's statement depends on besides its values. */
+interface UnchangedShape {
+  /** The columns set, in order; `[name]` for the next attempt (SQL). */
+  columns: (string | [string])[];
+  stateRows: string[][];
+  events: string[][];
+  ends: boolean;
+}
+
+/**
+ * writeIfUnchanged's statement, compiled once per shape (the kind of run, how many runs, and the
+ * columns each change sets: a few per kind of change and number of runs). For each run in turn its
+ * values are its id, what is expected of it, then its columns, its state history rows and its events,
+ * in the shape's order. Each run's update is a WITH query of its own (`updated0`, `updated1`, …), run
+ * in that order: the rows written are answered as the UNION ALL of them.
  */
 const unchangedWrites = new Map<string, ReturnType<typeof unchangedWrite>>();
-function unchangedWrite(kind: Kind, [columnNames, stateNames, eventNames]: string[][], ends: boolean) {
-  return compiledOnce((db, id: string, ...values: unknown[]) => {
+function unchangedWrite(kind: Kind, shapes: UnchangedShape[]) {
+  return compiledOnce((db, ...values: unknown[]) => {
     const next = () => values.shift() as never;
-    const [state, runCount, retries, retryDelaySeconds, attempt] = [next(), next(), next(), next(), next()];
-    const flowRunState = (kind === "task" ? next() : undefined) as never;
     const row = (names: string[]) => Object.fromEntries(names.map((name) => [name, next()]));
-    const [columns, stateRow, event] = [row(columnNames!), row(stateNames!), row(eventNames!)];
-    const updated = (db: QueryCreator<Database>) => {
-      // The columns both tables have, named as the flow runs' (a task run's are the same).
-      const asRead = db
-        .updateTable(kind === "flow" ? "flowRuns" : ("taskRuns" as "flowRuns"))
-        .set(columns)
-        .where("id", "=", id)
-        .where("state", "is not distinct from", state)
-        .where("runCount", "=", runCount)
-        .where("retries", "=", retries)
-        .where("retryDelaySeconds", "=", retryDelaySeconds);
-      if (kind === "flow") {
-        return (
-          asRead
-            .where("attempt", "is not distinct from", attempt)
-            // An end: only while no task run is open, and only if the run is not locked now. An update
-            // that waited for the lock would test its row again once it is free, but not the task runs
-            // (read as they were when the statement began); one started meanwhile would be left open.
-            .$if(ends, (query) =>
-              query
-                .where((eb) => eb.not(hasOpenTaskRuns(eb)))
-                .where("id", "in", (eb) =>
-                  eb
-                    .selectFrom("flowRuns as free")
-                    .select("free.id")
-                    .where("free.id", "=", id)
-                    .forNoKeyUpdate()
-                    .skipLocked(),
-                ),
-            )
-            .returningAll()
-        );
-      }
-      return (asRead as unknown as UpdateQueryBuilder<Database, "taskRuns", "taskRuns", UpdateResult>)
-        .where((eb) =>
-          eb.and([
-            eb(ofFlowRun(eb, "state"), "is not distinct from", flowRunState),
-            eb(eb.fn.coalesce(ofFlowRun(eb, "attempt"), "taskRuns.attempt"), "is not distinct from", attempt),
-          ]),
-        )
-        .returningAll() as unknown as ReturnType<typeof asRead.returningAll>;
-    };
-    return db
-      .with("updated", updated)
-      .with("writtenState", (db) =>
-        insertIfUpdated(db as unknown as QueryCreator<Database>, "states", stateRow),
-      )
-      .with("writtenEvent", (db) => insertIfUpdated(db as unknown as QueryCreator<Database>, "events", event))
-      .selectFrom("updated")
-      .selectAll();
+    let writer = db as unknown as QueryCreator<Database>;
+    shapes.forEach((shape, index) => {
+      const id = next() as string;
+      const [state, runCount, retries, retryDelaySeconds, attempt] = [next(), next(), next(), next(), next()];
+      const flowRunState = (kind === "task" ? next() : undefined) as never;
+      const columns = shapedColumns(shape.columns, next);
+      const stateRows = shape.stateRows.map(row);
+      const events = shape.events.map(row);
+      const updated = (db: QueryCreator<Database>) => {
+        // The columns both tables have, named as the flow runs' (a task run's are the same).
+        const asRead = db
+          .updateTable(kind === "flow" ? "flowRuns" : ("taskRuns" as "flowRuns"))
+          .set(columns)
+          .where("id", "=", id)
+          .where("state", "is not distinct from", state)
+          .where("runCount", "=", runCount)
+          .where("retries", "=", retries)
+          .where("retryDelaySeconds", "=", retryDelaySeconds);
+        if (kind === "flow") {
+          return (
+            asRead
+              .where("attempt", "is not distinct from", attempt)
+              // An end: only while no task run is open, and only if the run is not locked now. An update
+              // that waited for the lock would test its row again once it is free, but not the task runs
+              // (read as they were when the statement began); one started meanwhile would be left open.
+              .$if(shape.ends, (query) =>
+                query
+                  .where((eb) => eb.not(hasOpenTaskRuns(eb)))
+                  .where("id", "in", (eb) =>
+                    eb
+                      .selectFrom("flowRuns as free")
+                      .select("free.id")
+                      .where("free.id", "=", id)
+                      .forNoKeyUpdate()
+                      .skipLocked(),
+                  ),
+              )
+              .returningAll()
+          );
+        }
+        return (asRead as unknown as UpdateQueryBuilder<Database, "taskRuns", "taskRuns", UpdateResult>)
+          .where((eb) =>
+            eb.and([
+              eb(ofFlowRun(eb, "state"), "is not distinct from", flowRunState),
+              eb(
+                eb.fn.coalesce(ofFlowRun(eb, "attempt"), "taskRuns.attempt"),
+                "is not distinct from",
+                attempt,
+              ),
+            ]),
+          )
+          .returningAll() as unknown as ReturnType<typeof asRead.returningAll>;
+      };
+      const name = `updated${index}`;
+      writer = writer.with(name, updated as never) as unknown as QueryCreator<Database>;
+      stateRows.forEach((stateRow, at) => {
+        writer = writer.with(`writtenState${index}_${at}`, (db) =>
+          insertIfUpdated(db, name, "states", stateRow),
+        ) as unknown as QueryCreator<Database>;
+      });
+      events.forEach((event, at) => {
+        writer = writer.with(`writtenEvent${index}_${at}`, (db) =>
+          insertIfUpdated(db, name, "events", event),
+        ) as unknown as QueryCreator<Database>;
+      });
+    });
+    // The WITH queries go with the first part; the others read them.
+    const [first, ...rest] = shapes.map((_, index) =>
+      (index === 0 ? writer : db).selectFrom(`updated${index}` as "flowRuns").selectAll(),
+    );
+    return rest.reduce((all, part) => all.unionAll(part), first!);
   });
 }
 
-/** Inserts the row only if the statement's `updated` query updated a row. */
+/** Inserts the row only if the statement's WITH query `updated` updated a row. */
 function insertIfUpdated(
   db: QueryCreator<Database>,
+  updated: string,
   table: "states" | "events",
   row: Record<string, unknown>,
 ) {
@@ -866,7 +966,7 @@ function insertIfUpdated(
     .expression(
       db
         .selectNoFrom((eb) => entries.map(([column, value]) => eb.val(value).as(column)))
-        .where(sql<boolean>`exists (select 1 from updated)`),
+        .where(sql<boolean>`exists (select 1 from ${sql.table(updated)})`),
     );
 }
 
