@@ -367,9 +367,10 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
       const events = await api().listEvents({
         query: { resourceId: claimed.id, name: "flow-run.state-changed" },
       });
-      expect(events.items.map((event) => (event.payload as { state: State }).state.type).sort()).toEqual([
-        "PENDING",
+      // Stored in the order made (newest first): the order every reader and other server sees.
+      expect(events.items.map((event) => (event.payload as { state: State }).state.type)).toEqual([
         "RUNNING",
+        "PENDING",
         "SCHEDULED",
       ]);
     }

@@ -10,6 +10,7 @@ import {
   migrateToLatest,
   openDatabase,
   setRunState,
+  setRunStates,
   type Db,
   type StoreContext,
 } from "@baton/server";
@@ -287,5 +288,107 @@ describe.each(DIALECTS)(
         }
       },
     );
+
+    it.skipIf(dialect !== "postgres")(
+      "ends the runs of a call at once but one another transaction holds, which ends once free with the task run started meanwhile",
+      async () => {
+        const runs = [];
+        for (const _ of [1, 2, 3]) {
+          const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
+          await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
+          runs.push(flowRun);
+        }
+        // The held run is the first in id order: a statement writing the three ends that waited for it
+        // would read the others' task runs as they were before the wait.
+        const [heldRun, ...others] = runs.sort((a, b) => (a.id < b.id ? -1 : 1));
+        const holder = openDatabase(database.url);
+        let releaseLock!: () => void;
+        const released = new Promise<void>((resolve) => (releaseLock = resolve));
+        let lockHeld!: () => void;
+        const held = new Promise<void>((resolve) => (lockHeld = resolve));
+        const holding = holder.kysely.transaction().execute(async (trx) => {
+          await trx
+            .updateTable("flowRuns")
+            .set((eb) => ({ updated: eb.ref("updated") }))
+            .where("id", "=", heldRun!.id)
+            .execute();
+          lockHeld();
+          await released;
+        });
+        try {
+          await held;
+          const ending = setRunStates(
+            ctx,
+            "flow",
+            runs.map(({ id }) => ({
+              id,
+              state: makeState({ type: "COMPLETED" }),
+              options: { force: false },
+            })),
+          );
+          for (let tries = 0; ; tries++) {
+            const { rows } = await sql<{ waiting: number }>`
+              select count(*)::int as waiting from pg_stat_activity
+              where datname = current_database() and wait_event_type = 'Lock'`.execute(holder.kysely);
+            if (rows[0]!.waiting > 0) break;
+            if (tries > 500) throw new Error("no end waited for the held run's lock");
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          // The others did not wait for it.
+          for (const { id } of others) expect(await historyOf("flowRunId", id)).toContain("COMPLETED");
+          const task = await createTaskRun(ctx, {
+            flowRunId: heldRun!.id,
+            name: "late",
+            taskKey: "late",
+            start: true,
+          });
+          expect(task.state?.type).toBe("RUNNING");
+          releaseLock();
+          await holding;
+          expect((await ending).map((answer) => ("status" in answer ? answer.status : answer))).toEqual([
+            "ACCEPT",
+            "ACCEPT",
+            "ACCEPT",
+          ]);
+          expect(await historyOf("taskRunId", task.id)).toEqual(["PENDING", "RUNNING", "CRASHED"]);
+        } finally {
+          releaseLock();
+          await holding.catch(() => undefined);
+          await holder.close();
+        }
+      },
+    );
+
+    it("answers each proposal of a call when one of them cannot be stored", async () => {
+      const [good, bad, odd] = [
+        await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } }),
+        await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } }),
+        await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } }),
+      ];
+      // PostgreSQL refuses a NUL character in text (the HTTP API refuses it before it gets here); a
+      // lone surrogate is stored as U+FFFD.
+      const answers = await setRunStates(ctx, "flow", [
+        { id: good.id, state: makeState({ type: "RUNNING" }), options: { force: false } },
+        {
+          id: bad.id,
+          state: makeState({ type: "RUNNING", name: "bad\u0000name" }),
+          options: { force: false },
+        },
+        { id: odd.id, state: makeState({ type: "RUNNING", name: "odd\ud800" }), options: { force: false } },
+      ]);
+      expect(answers[0]).toMatchObject({ status: "ACCEPT", state: { type: "RUNNING" } });
+      expect(await historyOf("flowRunId", good.id)).toEqual(["PENDING", "RUNNING"]);
+      expect(answers[2]).toMatchObject({ status: "ACCEPT", state: { type: "RUNNING" } });
+      if (dialect === "postgres") {
+        expect(answers[1]).toMatchObject({ error: { code: "internal" } });
+        expect(await historyOf("flowRunId", bad.id)).toEqual(["PENDING"]);
+        const stored = await db.kysely
+          .selectFrom("flowRuns")
+          .select("stateName")
+          .where("id", "=", odd.id)
+          .executeTakeFirstOrThrow();
+        expect(stored.stateName).toBe("odd\ufffd");
+      }
+    });
   },
 );

@@ -646,15 +646,21 @@ async function unlockedServePass(
     const changes = await claimRun(decide, read, claimant, request.start, true);
     if (changes === undefined) return undefined;
     const unwritten = changes.at(-1)?.unwritten;
-    if (unwritten) decided.push({ run, changes, write: { id, read, ...unwritten, ends: false } });
+    if (unwritten) decided.push({ run, changes, write: { id, read, ...unwritten } });
   }
   if (decided.length === 0) return pass;
   if (closed?.aborted) return null;
-  // In id order, as every claim locks its runs.
-  const writes = decided.map(({ write }) => write).sort((a, b) => (a.id < b.id ? -1 : 1));
-  const written = new Map((await writeIfUnchanged(db, "flow", writes)).map((row) => [row.id, row]));
-  for (const { run, changes } of decided) {
-    const row = written.get(run.id) as Selectable<FlowRunTable> | undefined;
+  const outcomes = await writeIfUnchanged(
+    db,
+    "flow",
+    decided.map(({ write }) => write),
+  );
+  // A statement that failed: the claim fails, and the runs of its other statements, if written, are
+  // answered to the claim sent again under its name (claimedEarlier).
+  const failed = outcomes.find((outcome) => outcome instanceof Error);
+  if (failed) throw failed;
+  for (const [at, { run, changes }] of decided.entries()) {
+    const row = outcomes[at] as Selectable<FlowRunTable> | undefined;
     if (!row) continue;
     const flowRunRow = { ...row, flowName: run.flowName! };
     changes.at(-1)!.flowRunRow = flowRunRow;

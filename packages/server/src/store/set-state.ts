@@ -18,6 +18,7 @@ import {
   TERMINAL_STATE_TYPES,
 } from "@baton/core";
 import {
+  CamelCasePlugin,
   sql,
   type ExpressionBuilder,
   type Insertable,
@@ -25,6 +26,7 @@ import {
   type QueryCreator,
   isExpression,
   type Selectable,
+  type SelectQueryBuilder,
   type Transaction,
   type Updateable,
   type UpdateQueryBuilder,
@@ -40,7 +42,7 @@ import type {
   StateTable,
   TaskRunTable,
 } from "../db/schema.js";
-import { fromJson, toJson, type StoreContext } from "./context.js";
+import { chunked, fromJson, toJson, type StoreContext } from "./context.js";
 import { eventRow, recordEvents, storedEvent } from "./events.js";
 import { compileSchema } from "./parameters.js";
 
@@ -101,6 +103,11 @@ export interface Unwritten {
   events: Insertable<EventTable>[];
   /** The run's columns as the change sets them (some are SQL: a claim's attempt + 1). */
   columns: object;
+  /**
+   * A flow run's end decided without its lock: written only while none of its task runs is open
+   * still (hasOpenTaskRuns), and the run is not locked.
+   */
+  ends?: boolean;
 }
 
 /** Who claims a run: a worker, serve process or task worker, and the claim's name if it gave one. */
@@ -162,10 +169,10 @@ export async function transitionInTransaction(
 }
 
 /**
- * Decides a proposal on a run already read and leaves the change unwritten (`deferWrite`: a PENDING,
- * or a flow run's RUNNING), for a caller that writes it itself: a claim without locks writes its runs'
- * changes together, each only if its run is still as read (writeIfUnchanged). Undefined when the
- * verdict is a change that cannot be left so: the caller decides it under the lock.
+ * Decides a proposal on a run already read (`after`) and leaves the change unwritten, for a caller
+ * that writes it itself: a claim without locks writes its runs' changes together, each only if its run
+ * is still as read (writeIfUnchanged). Undefined when the verdict is a change that cannot be written
+ * so: the caller decides it under the lock.
  */
 export async function decideUnwritten(
   db: Kysely<Database>,
@@ -178,28 +185,55 @@ export async function decideUnwritten(
 }
 
 /**
- * On PostgreSQL most changes need neither a transaction nor the run's lock: the run is read, the rules
- * decide, and the change is written in one statement only if the run is still as it was read (see
- * `writeIfUnchanged`): two round trips where BEGIN, lock, write and COMMIT are four. Undefined when
- * the run changed in between, or when the change writes more than the run's row, its state and its
- * event (a flow run's end with task runs open, a rerun, a task run's tag slots): the caller then
- * decides it under the lock.
+ * On PostgreSQL most changes need neither a transaction nor their run's lock: the runs are read in one
+ * statement, the rules decide each proposal, and the changes are written in one statement, each only
+ * if its run is still as it was read (see `writeIfUnchanged`): two round trips, where BEGIN, the lock,
+ * a write per run and COMMIT are four or more. Answers each proposal's change (or its verdict, when it
+ * changes nothing), or the error of a run that does not exist; undefined for a proposal whose run
+ * changed in between, or whose change writes more than the run's row, its state and its event (a flow
+ * run's end with task runs open, a rerun, a task run's tag slots): the caller then decides it under
+ * the lock. The proposals are to distinct runs.
  */
 async function transitionUnlocked(
   db: Kysely<Database>,
   kind: Kind,
-  id: string,
-  proposed: State,
-  options: TransitionOptions,
-): Promise<Applied | undefined> {
-  const read = kind === "task" ? readTaskRun : mayEnd(proposed) ? readFlowRunToEnd : readFlowRun;
-  const { rows } = await read(db, id);
-  const row: LockedRow | undefined = rows[0];
-  if (!row) throw notFound(kind === "flow" ? "flow run" : "task run", id);
-  const run = toLockedRun(kind, row);
-  // A task run's tag slots are counted and taken under their limits' locks.
-  if (kind === "task" && fromJson<string[]>(run.tags, []).length > 0) return undefined;
-  return transition(db, kind, id, run, proposed, options, true);
+  proposals: { id: string; state: State; options: TransitionOptions }[],
+): Promise<(Applied | BatonError | undefined)[]> {
+  const ids = proposals.map(({ id }) => id);
+  // The task-run scan only for a proposal that may end its flow run.
+  const toEnd = kind === "flow" && proposals.some(({ state }) => mayEnd(state));
+  const read = kind === "task" ? readTaskRuns : toEnd ? readFlowRunsToEnd : readFlowRuns;
+  const { rows } = await read(db, ids);
+  const runs = new Map(
+    rows.map(({ id, ...row }: LockedRow & { id: string }) => [id, toLockedRun(kind, row)]),
+  );
+  const decided: (Applied | BatonError | undefined)[] = [];
+  const writes: UnchangedWrite[] = [];
+  for (const { id, state, options } of proposals) {
+    const run = runs.get(id);
+    if (!run) decided.push(notFound(kind === "flow" ? "flow run" : "task run", id));
+    // A task run's tag slots are counted and taken under their limits' locks.
+    else if (kind === "task" && fromJson<string[]>(run.tags, []).length > 0) decided.push(undefined);
+    else {
+      const applied = await transition(db, kind, id, run, state, options, true);
+      if (applied?.unwritten) writes.push({ id, read: run, ...applied.unwritten });
+      decided.push(applied);
+    }
+  }
+  const outcomes = writes.length > 0 ? await writeIfUnchanged(db, kind, writes) : [];
+  const written = new Map(writes.map(({ id }, at) => [id, outcomes[at]]));
+  return decided.map((applied, index) => {
+    if (!applied || applied instanceof BatonError || !applied.unwritten) return applied;
+    const { unwritten: _, ...change } = applied;
+    const row = written.get(ids[index]!);
+    // The connection lost: the change may be saved. Answered as a call of its own would be.
+    if (row instanceof BatonError && row.code === "unavailable") return row;
+    // The run changed in between, or was locked, or the statement failed: decided under the lock.
+    if (!row || row instanceof Error) return undefined;
+    if (kind === "task") return { ...change, taskRunRow: row as Selectable<TaskRunTable> };
+    const flowName = runs.get(ids[index]!)!.related!.flowName!;
+    return { ...change, flowRunRow: { ...(row as Selectable<FlowRunTable>), flowName } };
+  });
 }
 
 /**
@@ -360,58 +394,47 @@ async function transition(
     ...(cached ? { cacheKey: state.cacheKey ?? run.cacheKey ?? null } : {}),
     ...(cached && state.cacheExpiration !== undefined ? { cacheExpiration: state.cacheExpiration } : {}),
   };
-  let flowRunRow: FlowRunRow | undefined;
-  let taskRunRow: Selectable<TaskRunTable> | undefined;
   if (unlocked) {
     // Written with the lock: more than the run's row (a rerun, an end with task runs to end), or
-    // columns that are SQL (a claim's), or a change its caller meant to write itself (`deferWrite`).
-    if (
-      (ending && run.openTaskRuns !== false) ||
-      rerun ||
-      options.carry ||
-      options.claimedBy ||
-      options.deferWrite
-    )
+    // columns that are SQL (a claim's other than its PENDING and RUNNING).
+    if ((ending && run.openTaskRuns !== false) || rerun || options.carry || options.claimedBy)
       return undefined;
-    const [row] = await writeIfUnchanged(trx, kind, [
-      {
-        id,
-        read: run,
+    // Written by the caller, with others (writeIfUnchanged).
+    return {
+      result: { ...base, state },
+      changed: { runId: id, flowRunId, state, previous: initial, event },
+      unwritten: {
         columns: kind === "flow" ? flowColumns : taskColumns,
         stateRows: [stateRow],
         events: [eventRow(event)],
         ends: ending !== null,
       },
-    ]);
-    if (!row) return undefined;
-    if (kind === "flow")
-      flowRunRow = { ...(row as Selectable<FlowRunTable>), flowName: run.related!.flowName! };
-    else taskRunRow = row as Selectable<TaskRunTable>;
-  } else {
-    const row = options.insert
-      ? await insertRun(trx, { ...options.insert, row: { ...options.insert.row, ...flowColumns } }, written)
-      : await writeLocked(trx, kind, id, kind === "flow" ? flowColumns : taskColumns, written, ending);
-    if (kind === "flow") {
-      if (rerun) await trx.deleteFrom("flowRunInputs").where("flowRunId", "=", id).execute();
-      const { endedTaskRuns, ...flowRun } = row as Selectable<FlowRunTable> & { endedTaskRuns?: string };
-      flowRunRow = { ...flowRun, flowName: run.related!.flowName! };
-      if (ending) {
-        // On PostgreSQL the slots' release and the task runs' end went with the run's update.
-        let ended: EndedTaskRun[];
-        if (endedTaskRuns !== undefined) ended = JSON.parse(endedTaskRuns) as EndedTaskRun[];
-        else {
-          await releaseSlotsOf(trx, id).execute();
-          ended = await endTaskRunsOf(trx, id, ending.columns).execute();
-        }
-        changedTasks.push(...(await recordEndedTaskRuns(trx, id, ending.state, ended)));
+    };
+  }
+  let flowRunRow: FlowRunRow | undefined;
+  let taskRunRow: Selectable<TaskRunTable> | undefined;
+  const stored = options.insert
+    ? await insertRun(trx, { ...options.insert, row: { ...options.insert.row, ...flowColumns } }, written)
+    : await writeLocked(trx, kind, id, kind === "flow" ? flowColumns : taskColumns, written, ending);
+  if (kind === "flow") {
+    if (rerun) await trx.deleteFrom("flowRunInputs").where("flowRunId", "=", id).execute();
+    const { endedTaskRuns, ...flowRun } = stored as Selectable<FlowRunTable> & { endedTaskRuns?: string };
+    flowRunRow = { ...flowRun, flowName: run.related!.flowName! };
+    if (ending) {
+      // On PostgreSQL the slots' release and the task runs' end went with the run's update.
+      let ended: EndedTaskRun[];
+      if (endedTaskRuns !== undefined) ended = JSON.parse(endedTaskRuns) as EndedTaskRun[];
+      else {
+        await releaseSlotsOf(trx, id).execute();
+        ended = await endTaskRunsOf(trx, id, ending.columns).execute();
       }
-    } else {
-      taskRunRow = row as Selectable<TaskRunTable>;
-      if (state.type === "RUNNING") await takeSlots(trx, id, ctx.tagLimits ?? [], now);
-      // Slots are taken only for a run's own tags: a run without tags holds none.
-      else if (tags.length > 0)
-        await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
+      changedTasks.push(...(await recordEndedTaskRuns(trx, id, ending.state, ended)));
     }
+  } else {
+    taskRunRow = stored as Selectable<TaskRunTable>;
+    if (state.type === "RUNNING") await takeSlots(trx, id, ctx.tagLimits ?? [], now);
+    // Slots are taken only for a run's own tags: a run without tags holds none.
+    else if (tags.length > 0) await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
   }
   const row = flowRunRow ?? taskRunRow!;
   const locked: LockedRun = {
@@ -784,112 +807,180 @@ const toEndColumns = (eb: ExpressionBuilder<Database, "flowRuns">) =>
 const mayEnd = (proposed: State): boolean =>
   isTerminal(proposed.type) || (proposed.type === "PAUSED" && proposed.pause?.reschedule === true);
 
-// What transitionUnlocked reads: lockRun's columns, without the lock.
-const readFlowRun = compiledOnce((db, id: string) =>
-  db.selectFrom("flowRuns").select(lockedFlowRunColumns).where("id", "=", id),
+// What transitionUnlocked reads of any number of runs: lockRun's columns, without the lock.
+const anyOf = (ids: string[]) => sql<string>`any(${ids})`;
+const readFlowRuns = compiledOnce((db, ids: string[]) =>
+  db
+    .selectFrom("flowRuns")
+    .select((eb) => ["flowRuns.id", ...lockedFlowRunColumns(eb)])
+    .where("flowRuns.id", "=", anyOf(ids)),
 );
-const readFlowRunToEnd = compiledOnce((db, id: string) =>
-  db.selectFrom("flowRuns").select(toEndColumns).where("id", "=", id),
+const readFlowRunsToEnd = compiledOnce((db, ids: string[]) =>
+  db
+    .selectFrom("flowRuns")
+    .select((eb) => ["flowRuns.id", ...toEndColumns(eb)])
+    .where("flowRuns.id", "=", anyOf(ids)),
 );
-const readTaskRun = compiledOnce((db, id: string) =>
-  db.selectFrom("taskRuns").select(lockedTaskRunColumns).where("id", "=", id),
+const readTaskRuns = compiledOnce((db, ids: string[]) =>
+  db
+    .selectFrom("taskRuns")
+    .select((eb) => ["taskRuns.id", ...lockedTaskRunColumns(eb)])
+    .where("taskRuns.id", "=", anyOf(ids)),
 );
 
 /** A change decided on its run as it was `read`, to write only if the run is still so. */
-export interface UnchangedWrite {
+export interface UnchangedWrite extends Unwritten {
   id: string;
   read: LockedRun;
-  /** The run's columns as the change sets them (a claim's attempt is SQL: `NEXT_ATTEMPT`). */
-  columns: object;
-  stateRows: Insertable<StateTable>[];
-  events: Insertable<EventTable>[];
-  /** A flow run's end: written only while none of its task runs is open still (hasOpenTaskRuns). */
-  ends: boolean;
 }
 
 /**
- * Writes changes decided on their runs as they were read, without a lock, in one statement: each
- * run's update, its state history rows and its events, only if the run still has what the rules read
- * that can change (its state, run count, retries and attempt, and a task run's flow run's state and
- * attempt). An update that finds the row locked waits for the lock and tests again on the row as
- * committed (PostgreSQL's READ COMMITTED), so a change that raced it makes it write nothing. Answers
- * the rows written, in the order given; a run that changed in between is left out.
+ * What writeIfUnchanged did with a change: the run's row as written; undefined when the run had
+ * changed since it was read (or was locked, for an end); or the error its statement failed with
+ * (nothing of it written, unless the error is a lost connection: then it may be).
+ */
+export type WriteOutcome = Selectable<FlowRunTable> | Selectable<TaskRunTable> | undefined | Error;
+
+/**
+ * Writes changes decided on their runs as they were read, without a lock: each run's update, its state
+ * history rows and its events, only if the run still has what the rules read that can change (its
+ * state, run count, retries and attempt, and a task run's flow run's state and attempt). Changes of
+ * one shape go in one statement, up to RUNS_PER_WRITE runs, in id order as claims lock their runs: a
+ * few statements, each of a text that depends only on its shape and number of runs. An update that
+ * finds its row locked waits for the lock and tests again on the row as committed (PostgreSQL's READ
+ * COMMITTED), so a change that raced it writes nothing; a flow run's end skips a locked run instead
+ * (see unchangedWrite). Answers each change's outcome, in the order given.
  */
 export async function writeIfUnchanged(
   db: Kysely<Database>,
   kind: Kind,
   writes: UnchangedWrite[],
-): Promise<(Selectable<FlowRunTable> | Selectable<TaskRunTable>)[]> {
+): Promise<WriteOutcome[]> {
   const entries = (row: object) =>
     Object.entries(row as Record<string, unknown>).filter(([, value]) => value !== undefined);
-  const parts = writes.map(({ id, read, columns, stateRows, events, ends }) => {
-    const set = entries(columns);
-    const rows = [stateRows.map(entries), events.map(entries)];
-    const expected: unknown[] = [
-      read.state,
-      read.runCount,
-      read.retries,
-      read.retryDelaySeconds,
-      read.attempt,
-    ];
-    if (kind === "task") expected.push(read.flowRunState);
-    const shape: UnchangedShape = {
-      columns: columnShape(set),
-      stateRows: rows[0]!.map((row) => row.map(([name]) => name)),
-      events: rows[1]!.map((row) => row.map(([name]) => name)),
-      ends,
-    };
-    const values = [id, ...expected, ...boundValues(set), ...rows.flat(2).map(([, value]) => value)];
-    return { shape, values };
-  });
-  const key = JSON.stringify([kind, parts.map(({ shape }) => shape)]);
-  let write = unchangedWrites.get(key);
-  if (!write) {
-    unchangedWrites.set(
-      key,
-      (write = unchangedWrite(
-        kind,
-        parts.map(({ shape }) => shape),
-      )),
-    );
+  const byShape = new Map<
+    string,
+    { shape: UnchangedShape; parts: { at: number; write: UnchangedWrite }[] }
+  >();
+  for (const [at, write] of writes.entries()) {
+    const shape: UnchangedShape = { columns: columnShape(entries(write.columns)), ends: write.ends ?? false };
+    const key = JSON.stringify(shape);
+    const same = byShape.get(key) ?? { shape, parts: [] };
+    byShape.set(key, same);
+    same.parts.push({ at, write });
   }
-  const { rows } = await write(db, ...parts.flatMap(({ values }) => values));
-  return rows;
+  // Each run's rows are told apart by its id (insertUpdated).
+  if (new Set(writes.map(({ id }) => id)).size < writes.length) {
+    throw new Error("writeIfUnchanged: two changes to one run");
+  }
+  const outcomes: WriteOutcome[] = writes.map(() => undefined);
+  for (const { shape, parts } of byShape.values()) {
+    // In id order, as claims lock their runs.
+    parts.sort((a, b) => (a.write.id < b.write.id ? -1 : 1));
+    for (const group of chunked(parts, RUNS_PER_WRITE)) {
+      const values = group.flatMap(({ write: { id, read, columns } }) => [
+        id,
+        read.state,
+        read.runCount,
+        read.retries,
+        read.retryDelaySeconds,
+        read.attempt,
+        ...(kind === "task" ? [read.flowRunState] : []),
+        ...boundValues(entries(columns)),
+      ]);
+      // Every run's history rows and events, each in one JSON array of rows named as the columns.
+      const inserted = (rows: object[]) => {
+        const named = rows.map((row) => entries(row));
+        const names = [...new Set(named.flatMap((row) => row.map(([name]) => name)))].sort();
+        // A lone surrogate would be written as an escape PostgreSQL's JSON refuses: stored as U+FFFD,
+        // as the driver's own encoding of text stores it.
+        const json = JSON.stringify(
+          named.map((row) => Object.fromEntries(row.map(([k, v]) => [columnName(k), v]))),
+          (_, value: unknown) => (typeof value === "string" ? wellFormed(value) : value),
+        );
+        return { names, json };
+      };
+      const states = inserted(group.flatMap(({ write }) => write.stateRows));
+      const events = inserted(group.flatMap(({ write }) => write.events));
+      const key = JSON.stringify([kind, group.length, shape, states.names, events.names]);
+      let write = unchangedWrites.get(key);
+      if (!write) {
+        const statement = unchangedWrite(kind, shape, group.length, states.names, events.names);
+        unchangedWrites.set(key, (write = statement));
+      }
+      try {
+        const { rows } = await write(db, ...values, states.json, events.json);
+        const written = new Map(rows.map((row) => [row.id, row]));
+        for (const { at, write } of group) outcomes[at] = written.get(write.id);
+      } catch (error) {
+        for (const { at } of group) outcomes[at] = error instanceof Error ? error : new Error(String(error));
+      }
+    }
+  }
+  return outcomes;
 }
 
-/** What one run's part of writeIfUnchanged's statement depends on besides its values. */
+/** `text` with any lone surrogate replaced by U+FFFD (String.prototype.toWellFormed, Node 20). */
+const wellFormed = (text: string): string => (text as string & { toWellFormed(): string }).toWellFormed();
+
+/** The most runs one statement of writeIfUnchanged writes: its text grows with them. */
+const RUNS_PER_WRITE = 8;
+
+/** What each run's part of writeIfUnchanged's statement depends on besides its values. */
 interface UnchangedShape {
   /** The columns set, in order; `[name]` for the next attempt (SQL). */
   columns: (string | [string])[];
-  stateRows: string[][];
-  events: string[][];
   ends: boolean;
 }
 
 /**
- * writeIfUnchanged's statement, compiled once per shape (the kind of run, how many runs, and the
- * columns each change sets: a few per kind of change and number of runs). For each run in turn its
- * values are its id, what is expected of it, then its columns, its state history rows and its events,
- * in the shape's order. Each run's update is a WITH query of its own (`updated0`, `updated1`, …), run
- * in that order: the rows written are answered as the UNION ALL of them.
+ * A column's name in the database, as the CamelCasePlugin every database is opened with names it (with
+ * its default options, as openDatabase makes it).
+ */
+const columnName = (() => {
+  const plugin = new (class extends CamelCasePlugin {
+    name = (property: string) => this.snakeCase(property);
+  })();
+  return plugin.name;
+})();
+
+/**
+ * writeIfUnchanged's statement, compiled once per kind of run, shape, number of runs and the columns of
+ * the rows it inserts. Its values are, for each run in turn, its id, what is expected of it and its
+ * columns; then its history rows and its events, each as one JSON array. Each run's update is a WITH
+ * query of its own (`updated0`, `updated1`, …), answered as the UNION ALL of them; the history rows
+ * and events of the runs updated are inserted by one WITH query each, in the order given (an event's
+ * `seq` is the order in which the other servers and every reader see it).
+ *
+ * Every WITH query of a statement reads the database as it was when the statement began. A part that
+ * waits for its row's lock tests its own row again once the lock is free, which is all a change's
+ * conditions are about, but for a flow run's end: whether its task runs are open would be read as it
+ * was before the wait, and a task run started meanwhile would be left open under an ended flow run. So
+ * an end is written only if its run is not locked at that moment (SKIP LOCKED; a run skipped so is left
+ * to its caller, as one that changed). The parts of a statement share one shape: an end never comes
+ * after a part that waited.
  */
 const unchangedWrites = new Map<string, ReturnType<typeof unchangedWrite>>();
-function unchangedWrite(kind: Kind, shapes: UnchangedShape[]) {
+function unchangedWrite(
+  kind: Kind,
+  shape: UnchangedShape,
+  runs: number,
+  stateNames: string[],
+  eventNames: string[],
+) {
+  const table = kind === "flow" ? "flowRuns" : ("taskRuns" as "flowRuns");
   return compiledOnce((db, ...values: unknown[]) => {
     const next = () => values.shift() as never;
-    const row = (names: string[]) => Object.fromEntries(names.map((name) => [name, next()]));
     let writer = db as unknown as QueryCreator<Database>;
-    shapes.forEach((shape, index) => {
+    for (let index = 0; index < runs; index++) {
       const id = next() as string;
       const [state, runCount, retries, retryDelaySeconds, attempt] = [next(), next(), next(), next(), next()];
       const flowRunState = (kind === "task" ? next() : undefined) as never;
       const columns = shapedColumns(shape.columns, next);
-      const stateRows = shape.stateRows.map(row);
-      const events = shape.events.map(row);
       const updated = (db: QueryCreator<Database>) => {
         // The columns both tables have, named as the flow runs' (a task run's are the same).
         const asRead = db
-          .updateTable(kind === "flow" ? "flowRuns" : ("taskRuns" as "flowRuns"))
+          .updateTable(table)
           .set(columns)
           .where("id", "=", id)
           .where("state", "is not distinct from", state)
@@ -900,9 +991,7 @@ function unchangedWrite(kind: Kind, shapes: UnchangedShape[]) {
           return (
             asRead
               .where("attempt", "is not distinct from", attempt)
-              // An end: only while no task run is open, and only if the run is not locked now. An update
-              // that waited for the lock would test its row again once it is free, but not the task runs
-              // (read as they were when the statement began); one started meanwhile would be left open.
+              // An end: only while no task run is open, and only if the run is not locked now.
               .$if(shape.ends, (query) =>
                 query
                   .where((eb) => eb.not(hasOpenTaskRuns(eb)))
@@ -931,42 +1020,66 @@ function unchangedWrite(kind: Kind, shapes: UnchangedShape[]) {
           )
           .returningAll() as unknown as ReturnType<typeof asRead.returningAll>;
       };
-      const name = `updated${index}`;
-      writer = writer.with(name, updated as never) as unknown as QueryCreator<Database>;
-      stateRows.forEach((stateRow, at) => {
-        writer = writer.with(`writtenState${index}_${at}`, (db) =>
-          insertIfUpdated(db, name, "states", stateRow),
-        ) as unknown as QueryCreator<Database>;
-      });
-      events.forEach((event, at) => {
-        writer = writer.with(`writtenEvent${index}_${at}`, (db) =>
-          insertIfUpdated(db, name, "events", event),
-        ) as unknown as QueryCreator<Database>;
-      });
-    });
+      writer = writer.with(`updated${index}`, updated as never) as unknown as QueryCreator<Database>;
+    }
+    const [statesJson, eventsJson] = [next() as string, next() as string];
+    const updatedIds = (db: QueryCreator<Database>) => {
+      const [first, ...rest] = Array.from({ length: runs }, (_, index) =>
+        db.selectFrom(`updated${index}` as "flowRuns").select("id"),
+      );
+      return rest.reduce((all, part) => all.unionAll(part), first!);
+    };
+    writer = writer
+      .with("writtenStates", (db) =>
+        insertUpdated(
+          db,
+          "states",
+          stateNames,
+          statesJson,
+          kind === "flow" ? "flowRunId" : "taskRunId",
+          updatedIds,
+        ),
+      )
+      .with("writtenEvents", (db) =>
+        insertUpdated(
+          db as unknown as QueryCreator<Database>,
+          "events",
+          eventNames,
+          eventsJson,
+          "resourceId",
+          updatedIds,
+        ),
+      ) as unknown as QueryCreator<Database>;
     // The WITH queries go with the first part; the others read them.
-    const [first, ...rest] = shapes.map((_, index) =>
+    const [first, ...rest] = Array.from({ length: runs }, (_, index) =>
       (index === 0 ? writer : db).selectFrom(`updated${index}` as "flowRuns").selectAll(),
     );
     return rest.reduce((all, part) => all.unionAll(part), first!);
   });
 }
 
-/** Inserts the row only if the statement's WITH query `updated` updated a row. */
-function insertIfUpdated(
+/**
+ * Inserts the rows of `json` (a JSON array of rows named as the table's columns) whose run (`ofRun`)
+ * the statement updated, in their order.
+ */
+function insertUpdated(
   db: QueryCreator<Database>,
-  updated: string,
   table: "states" | "events",
-  row: Record<string, unknown>,
+  names: string[],
+  json: string,
+  ofRun: "flowRunId" | "taskRunId" | "resourceId",
+  updatedIds: (db: QueryCreator<Database>) => SelectQueryBuilder<Database, never, { id: string }>,
 ) {
-  const entries = Object.entries(row);
+  const rows = sql`json_populate_recordset(null::${sql.table(table)}, ${json}) with ordinality`.as("row");
   return db
     .insertInto(table)
-    .columns(entries.map(([column]) => column) as never)
+    .columns(names as never)
     .expression(
       db
-        .selectNoFrom((eb) => entries.map(([column, value]) => eb.val(value).as(column)))
-        .where(sql<boolean>`exists (select 1 from ${sql.table(updated)})`),
+        .selectFrom(rows as never)
+        .select(names.map((name) => `row.${name}`) as never)
+        .where(`row.${ofRun}` as never, "in", updatedIds(db) as never)
+        .orderBy(sql`"row"."ordinality"`),
     );
 }
 
@@ -1225,8 +1338,12 @@ export async function setRunState(
 ): Promise<SetStateResult> {
   checkProposal(proposed);
   const db = ctx.db.kysely;
+  const [unlocked] = speaksPostgres(db)
+    ? await transitionUnlocked(db, kind, [{ id, state: proposed, options }])
+    : [undefined];
+  if (unlocked instanceof BatonError) throw unlocked;
   const applied =
-    (speaksPostgres(db) ? await transitionUnlocked(db, kind, id, proposed, options) : undefined) ??
+    unlocked ??
     (await db.transaction().execute((trx) => transitionInTransaction(trx, kind, id, proposed, options)));
   publishStateChange(ctx, applied);
   return applied.result;
@@ -1247,19 +1364,21 @@ const errorAnswer = (error: BatonError): ProposalAnswer => ({
 });
 
 /**
- * Proposes states to several runs in one transaction (a serve process's runs ending together): their
- * rows locked in one statement, in id order as claims lock them; each proposal decided in turn on its
- * run as locked, or as the one before it to the same run left it; one commit for all. A proposal that
- * fails on its own (no such run, a pause schema that does not compile) is answered with its error and
- * the others with their verdicts. Should the transaction be rolled back (a deadlock), each is proposed
- * again on its own, so that no proposal loses its answer to another's failure.
+ * Proposes states to several runs at once (a serve process's runs ending together). On PostgreSQL,
+ * proposals to distinct runs are decided without locks first (transitionUnlocked: the runs read in one
+ * statement, the changes written in one). The others, or all on SQLite, are decided in one transaction:
+ * their rows locked in one statement, in id order as claims lock them; each proposal decided in turn
+ * on its run as locked, or as the one before it to the same run left it; one commit for all. A
+ * proposal that fails on its own (no such run, a pause schema that does not compile) is answered with
+ * its error and the others with their verdicts. Should the transaction be rolled back (a deadlock),
+ * each is proposed again on its own, so that no proposal loses its answer to another's failure.
  */
 export async function setRunStates(
   ctx: StoreContext,
   kind: Kind,
   proposals: Proposal[],
 ): Promise<ProposalAnswer[]> {
-  const refused = proposals.map(({ state }) => {
+  const answers = proposals.map(({ state }): ProposalAnswer | undefined => {
     try {
       checkProposal(state);
       return undefined;
@@ -1268,16 +1387,49 @@ export async function setRunStates(
       throw error;
     }
   });
+  const db = ctx.db.kysely;
+  const unanswered = () =>
+    proposals.flatMap((proposal, index) => (answers[index] ? [] : [{ proposal, index }]));
+  // The database away, or a write or COMMIT unconfirmed (the changes may be saved): every proposal is
+  // answered so, and its sender reads or tries again as it would after a call of its own.
+  const unavailable = (error: unknown) => {
+    if (!(error instanceof BatonError && error.code === "unavailable")) return undefined;
+    return proposals.map((_, index) => answers[index] ?? errorAnswer(error));
+  };
+  const open = unanswered();
+  if (speaksPostgres(db) && new Set(open.map(({ proposal }) => proposal.id)).size === open.length) {
+    let decided: (Applied | BatonError | undefined)[];
+    try {
+      decided = await transitionUnlocked(
+        db,
+        kind,
+        open.map(({ proposal }) => proposal),
+      );
+    } catch (error) {
+      const answered = unavailable(error);
+      if (answered) return answered;
+      decided = []; // All decided under their locks (or, should that fail too, each alone).
+    }
+    for (const [at, applied] of decided.entries()) {
+      if (applied === undefined) continue;
+      if (applied instanceof BatonError) answers[open[at]!.index] = errorAnswer(applied);
+      else {
+        publishStateChange(ctx, applied);
+        answers[open[at]!.index] = applied.result;
+      }
+    }
+  }
+  const locked = unanswered();
+  if (locked.length === 0) return answers as ProposalAnswer[];
   let decided: (Applied | ProposalAnswer)[];
   try {
-    decided = await ctx.db.kysely.transaction().execute(async (trx) => {
-      const ids = [...new Set(proposals.filter((_, index) => !refused[index]).map(({ id }) => id))];
-      const runs = await lockRuns(trx, kind, ids);
+    decided = await db.transaction().execute(async (trx) => {
+      const runs = await lockRuns(trx, kind, [...new Set(locked.map(({ proposal }) => proposal.id))]);
       const out: (Applied | ProposalAnswer)[] = [];
-      for (const [index, { id, state, options }] of proposals.entries()) {
+      for (const { id, state, options } of locked.map(({ proposal }) => proposal)) {
         const run = runs.get(id);
-        if (refused[index] || !run) {
-          out.push(refused[index] ?? errorAnswer(notFound(kind === "flow" ? "flow run" : "task run", id)));
+        if (!run) {
+          out.push(errorAnswer(notFound(kind === "flow" ? "flow run" : "task run", id)));
           continue;
         }
         const applied = await transitionInTransaction(trx, kind, id, state, { ...options, after: run });
@@ -1287,26 +1439,24 @@ export async function setRunStates(
       return out;
     });
   } catch (error) {
-    // The database away, or its COMMIT unconfirmed (the changes may be saved): every proposal is
-    // answered so, and its sender reads or tries again as it would after a call of its own.
-    if (error instanceof BatonError && error.code === "unavailable")
-      return proposals.map(() => errorAnswer(error));
+    const answered = unavailable(error);
+    if (answered) return answered;
     // Rolled back (a deadlock, a proposal's own error): each is decided again on its own.
-    const answers: ProposalAnswer[] = [];
-    for (const [index, { id, state, options }] of proposals.entries()) {
+    for (const { proposal, index } of locked) {
+      const { id, state, options } = proposal;
       try {
-        answers.push(refused[index] ?? (await setRunState(ctx, kind, id, state, options)));
+        answers[index] = await setRunState(ctx, kind, id, state, options);
       } catch (error) {
-        answers.push(errorAnswer(BatonError.from(error)));
+        answers[index] = errorAnswer(BatonError.from(error));
       }
     }
-    return answers;
+    return answers as ProposalAnswer[];
   }
-  return decided.map((answer) => {
-    if (!("changed" in answer)) return answer;
-    publishStateChange(ctx, answer);
-    return answer.result;
-  });
+  for (const [at, answer] of decided.entries()) {
+    if ("changed" in answer) publishStateChange(ctx, answer);
+    answers[locked[at]!.index] = "changed" in answer ? answer.result : answer;
+  }
+  return answers as ProposalAnswer[];
 }
 
 export function publishStateChange(ctx: StoreContext, applied: Applied): void {
