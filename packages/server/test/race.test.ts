@@ -98,6 +98,49 @@ describe.each(DIALECTS)(
     });
 
     /** The state types a run went through, as its history records them. */
+    /**
+     * Holds a flow run's row in a transaction of another connection (as a proposal decided under its
+     * lock does) until released.
+     */
+    const holdRow = async (flowRunId: string) => {
+      const holder = openDatabase(database.url);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let held!: () => void;
+      const holds = new Promise<void>((resolve) => (held = resolve));
+      const holding = holder.kysely.transaction().execute(async (trx) => {
+        await trx
+          .updateTable("flowRuns")
+          .set((eb) => ({ updated: eb.ref("updated") }))
+          .where("id", "=", flowRunId)
+          .execute();
+        held();
+        await released;
+      });
+      await Promise.race([holds, holding]);
+      return {
+        /** Until a statement waits for a lock (bounded: one waiting shows in pg_stat_activity). */
+        async waitedFor(never: string) {
+          for (let tries = 0; ; tries++) {
+            const { rows } = await sql<{ waiting: number }>`
+              select count(*)::int as waiting from pg_stat_activity
+              where datname = current_database() and wait_event_type = 'Lock'`.execute(holder.kysely);
+            if (rows[0]!.waiting > 0) return;
+            if (tries > 500) throw new Error(never);
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+        },
+        async release() {
+          release();
+          await holding;
+        },
+        async close() {
+          release();
+          await holding.catch(() => undefined);
+          await holder.close();
+        },
+      };
+    };
     const historyOf = async (run: "flowRunId" | "taskRunId", id: string) =>
       (
         await db.kysely
@@ -241,34 +284,12 @@ describe.each(DIALECTS)(
         const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
         await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
         // Another transaction holds the flow run's row (as a proposal decided under its lock does).
-        const holder = openDatabase(database.url);
-        let releaseLock!: () => void;
-        const released = new Promise<void>((resolve) => (releaseLock = resolve));
-        let lockHeld!: () => void;
-        const held = new Promise<void>((resolve) => (lockHeld = resolve));
-        const holding = holder.kysely.transaction().execute(async (trx) => {
-          await trx
-            .updateTable("flowRuns")
-            .set((eb) => ({ updated: eb.ref("updated") }))
-            .where("id", "=", flowRun.id)
-            .execute();
-          lockHeld();
-          await released;
-        });
+        const lock = await holdRow(flowRun.id);
         try {
-          await held;
           const ending = setRunState(ctx, "flow", flowRun.id, makeState({ type: "COMPLETED" }), {
             force: false,
           });
-          // Until the end waits for the lock (bounded: a statement waiting shows in pg_stat_activity).
-          for (let tries = 0; ; tries++) {
-            const { rows } = await sql<{ waiting: number }>`
-              select count(*)::int as waiting from pg_stat_activity
-              where datname = current_database() and wait_event_type = 'Lock'`.execute(holder.kysely);
-            if (rows[0]!.waiting > 0) break;
-            if (tries > 500) throw new Error("the end never waited for the flow run's lock");
-            await new Promise((resolve) => setTimeout(resolve, 10));
-          }
+          await lock.waitedFor("the end never waited for the flow run's lock");
           const task = await createTaskRun(ctx, {
             flowRunId: flowRun.id,
             name: "late",
@@ -276,15 +297,12 @@ describe.each(DIALECTS)(
             start: true,
           });
           expect(task.state?.type).toBe("RUNNING");
-          releaseLock();
-          await holding;
+          await lock.release();
           expect((await ending).status).toBe("ACCEPT");
           // The end saw the task run once it had the lock: ended with it, not left running.
           expect(await historyOf("taskRunId", task.id)).toEqual(["PENDING", "RUNNING", "CRASHED"]);
         } finally {
-          releaseLock();
-          await holding.catch(() => undefined);
-          await holder.close();
+          await lock.close();
         }
       },
     );
@@ -301,22 +319,8 @@ describe.each(DIALECTS)(
         // The held run is the first in id order: a statement writing the three ends that waited for it
         // would read the others' task runs as they were before the wait.
         const [heldRun, ...others] = runs.sort((a, b) => (a.id < b.id ? -1 : 1));
-        const holder = openDatabase(database.url);
-        let releaseLock!: () => void;
-        const released = new Promise<void>((resolve) => (releaseLock = resolve));
-        let lockHeld!: () => void;
-        const held = new Promise<void>((resolve) => (lockHeld = resolve));
-        const holding = holder.kysely.transaction().execute(async (trx) => {
-          await trx
-            .updateTable("flowRuns")
-            .set((eb) => ({ updated: eb.ref("updated") }))
-            .where("id", "=", heldRun!.id)
-            .execute();
-          lockHeld();
-          await released;
-        });
+        const lock = await holdRow(heldRun!.id);
         try {
-          await held;
           const ending = setRunStates(
             ctx,
             "flow",
@@ -326,14 +330,7 @@ describe.each(DIALECTS)(
               options: { force: false },
             })),
           );
-          for (let tries = 0; ; tries++) {
-            const { rows } = await sql<{ waiting: number }>`
-              select count(*)::int as waiting from pg_stat_activity
-              where datname = current_database() and wait_event_type = 'Lock'`.execute(holder.kysely);
-            if (rows[0]!.waiting > 0) break;
-            if (tries > 500) throw new Error("no end waited for the held run's lock");
-            await new Promise((resolve) => setTimeout(resolve, 10));
-          }
+          await lock.waitedFor("no end waited for the held run's lock");
           // The others did not wait for it.
           for (const { id } of others) expect(await historyOf("flowRunId", id)).toContain("COMPLETED");
           const task = await createTaskRun(ctx, {
@@ -343,8 +340,7 @@ describe.each(DIALECTS)(
             start: true,
           });
           expect(task.state?.type).toBe("RUNNING");
-          releaseLock();
-          await holding;
+          await lock.release();
           expect((await ending).map((answer) => ("status" in answer ? answer.status : answer))).toEqual([
             "ACCEPT",
             "ACCEPT",
@@ -352,9 +348,7 @@ describe.each(DIALECTS)(
           ]);
           expect(await historyOf("taskRunId", task.id)).toEqual(["PENDING", "RUNNING", "CRASHED"]);
         } finally {
-          releaseLock();
-          await holding.catch(() => undefined);
-          await holder.close();
+          await lock.close();
         }
       },
     );

@@ -374,17 +374,20 @@ function mayFreeTaskWork(event: BatonEvent): boolean {
   );
 }
 
+/** A pass that claimed nothing (yet). */
+const emptyPass = (): Pass => ({
+  claimed: [],
+  changes: [],
+  claimedDue: [],
+  nextDue: null,
+  poolDefaults: {},
+  poolAllowsCommand: false,
+});
+
 async function claimPass(trx: Trx, request: Request): Promise<Pass> {
   const now = new Date();
   const nowIso = now.toISOString();
-  const empty: Pass = {
-    claimed: [],
-    changes: [],
-    claimedDue: [],
-    nextDue: null,
-    poolDefaults: {},
-    poolAllowsCommand: false,
-  };
+  const empty = emptyPass();
 
   // Lock order: pool, then deployments. Touching a row with an UPDATE takes its lock on PostgreSQL
   // (SQLite's BEGIN IMMEDIATE already serializes writers).
@@ -610,14 +613,7 @@ async function unlockedServePass(
   request: Request,
   closed: AbortSignal | undefined,
 ): Promise<Pass | null | undefined> {
-  const pass: Pass = {
-    claimed: [],
-    changes: [],
-    claimedDue: [],
-    nextDue: null,
-    poolDefaults: {},
-    poolAllowsCommand: false,
-  };
+  const pass = emptyPass();
   const scopes = scopesOf(request, []);
   if (scopes.length > SCOPES_PER_STATEMENT) return undefined;
   if (request.resent && request.claimId !== undefined) {
