@@ -8,44 +8,12 @@ import {
   type FlowRun,
   type State,
 } from "@baton/core";
-import {
-  TableNode,
-  type KyselyPlugin,
-  type OperationNode,
-  type UpdateQueryNode,
-  type WithNode,
-} from "kysely";
 import { EventBus, openDatabase } from "../src/index.js";
 import { claimFlowRuns } from "../src/store/claims.js";
 import { createDeploymentRun } from "../src/store/deployments.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 import { limitSpans, mostAtOnce } from "../../../test/runs.js";
-
-/**
- * A Kysely plugin that records, for each statement the store sends that updates flow runs, how many
- * updates of `flow_runs` it holds (its own, and its WITH queries').
- */
-function runUpdates(statements: number[]): KyselyPlugin {
-  // Counted as executed: a statement compiled once (compiledOnce) is sent again under its first id.
-  const updatesOfRuns = new WeakMap<object, number>();
-  const updatesRuns = (node: OperationNode): boolean => {
-    const table = node.kind === "UpdateQueryNode" ? (node as UpdateQueryNode).table : undefined;
-    return table !== undefined && TableNode.is(table) && table.table.identifier.name === "flow_runs";
-  };
-  return {
-    transformQuery({ node, queryId }) {
-      const withQueries = (node as { with?: WithNode }).with?.expressions ?? [];
-      const count = [node, ...withQueries.map(({ expression }) => expression)].filter(updatesRuns).length;
-      if (count > 0) updatesOfRuns.set(queryId, count);
-      return node;
-    },
-    transformResult: ({ result, queryId }) => {
-      const count = updatesOfRuns.get(queryId);
-      if (count !== undefined) statements.push(count);
-      return Promise.resolve(result);
-    },
-  };
-}
+import { runUpdates } from "./fixtures/run-updates.js";
 
 describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
   let server: TestServer;

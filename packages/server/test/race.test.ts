@@ -4,7 +4,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeState, type StateType, type VerdictStatus } from "@baton/core";
+import { makeState, type State, type StateType, type VerdictStatus } from "@baton/core";
 import {
   EventBus,
   migrateToLatest,
@@ -18,6 +18,7 @@ import { DIALECTS, throwawayDatabase, type ThrowawayDatabase } from "../../../te
 import { createFlowRun } from "../src/store/flow-runs.js";
 import { createTaskRun } from "../src/store/task-runs.js";
 import { upsertConcurrencyLimit } from "../src/store/concurrency-limits.js";
+import { runUpdates } from "./fixtures/run-updates.js";
 
 const PROCESSES = 4;
 const RACER = fileURLToPath(new URL("./fixtures/propose.ts", import.meta.url));
@@ -97,7 +98,6 @@ describe.each(DIALECTS)(
       await database.drop();
     });
 
-    /** The state types a run went through, as its history records them. */
     /**
      * Holds a flow run's row in a transaction of another connection (as a proposal decided under its
      * lock does) until released.
@@ -141,6 +141,7 @@ describe.each(DIALECTS)(
         },
       };
     };
+    /** The state types a run went through, as its history records them. */
     const historyOf = async (run: "flowRunId" | "taskRunId", id: string) =>
       (
         await db.kysely
@@ -352,6 +353,55 @@ describe.each(DIALECTS)(
         }
       },
     );
+
+    it("writes a call of many proposals in statements of at most 8 runs, each run's history and events in order", async () => {
+      const runs = [];
+      for (let index = 0; index < 19; index++) {
+        runs.push(await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } }));
+      }
+      const updates: number[] = [];
+      const counted = { ...ctx, db: { ...db, kysely: db.kysely.withPlugin(runUpdates(updates)) } };
+      // On PostgreSQL one name with a lone surrogate: the statement's JSON must still be what
+      // PostgreSQL accepts, and it stores U+FFFD as it would from a bound value.
+      const surrogate = dialect === "postgres" ? 11 : -1;
+      const nameOf = (index: number) => (index === surrogate ? "odd\ud800" : `running ${index}`);
+      const answers = await setRunStates(
+        counted,
+        "flow",
+        runs.map(({ id }, index) => ({
+          id,
+          state: makeState({ type: "RUNNING", name: nameOf(index) }),
+          options: { force: false },
+        })),
+      );
+      expect(answers.map((answer) => ("status" in answer ? answer.status : answer))).toEqual(
+        runs.map(() => "ACCEPT"),
+      );
+      // PostgreSQL: read together, written 8 runs a statement; SQLite: one update each, locked.
+      expect(updates).toEqual(dialect === "postgres" ? [8, 8, 3] : runs.map(() => 1));
+      const stored = await db.kysely
+        .selectFrom("flowRuns")
+        .select(["id", "stateName"])
+        .where(
+          "id",
+          "in",
+          runs.map(({ id }) => id),
+        )
+        .execute();
+      const names = new Map(stored.map(({ id, stateName }) => [id, stateName]));
+      for (const [index, { id }] of runs.entries()) {
+        expect(await historyOf("flowRunId", id)).toEqual(["PENDING", "RUNNING"]);
+        expect(names.get(id)).toBe(index === surrogate ? "odd\ufffd" : nameOf(index));
+        const events = await db.kysely
+          .selectFrom("events")
+          .select("payload")
+          .where("resourceId", "=", id)
+          .orderBy("seq")
+          .execute();
+        const types = events.map(({ payload }) => (JSON.parse(payload) as { state: State }).state.type);
+        expect(types).toEqual(["PENDING", "RUNNING"]);
+      }
+    });
 
     it("answers each proposal of a call when one of them cannot be stored", async () => {
       const [good, bad, odd] = [

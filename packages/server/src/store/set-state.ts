@@ -24,6 +24,7 @@ import {
   type Insertable,
   type Kysely,
   type QueryCreator,
+  type RawBuilder,
   isExpression,
   type Selectable,
   type SelectQueryBuilder,
@@ -202,8 +203,8 @@ async function transitionUnlocked(
   const ids = proposals.map(({ id }) => id);
   // The task-run scan only for a proposal that may end its flow run.
   const toEnd = kind === "flow" && proposals.some(({ state }) => mayEnd(state));
-  const read = kind === "task" ? readTaskRuns : toEnd ? readFlowRunsToEnd : readFlowRuns;
-  const { rows } = await read(db, ids);
+  const read = kind === "task" ? "task" : toEnd ? "flowToEnd" : "flow";
+  const { rows } = ids.length === 1 ? await readRun[read](db, ids[0]!) : await readRuns[read](db, ids);
   const runs = new Map(
     rows.map(({ id, ...row }: LockedRow & { id: string }) => [id, toLockedRun(kind, row)]),
   );
@@ -807,26 +808,35 @@ const toEndColumns = (eb: ExpressionBuilder<Database, "flowRuns">) =>
 const mayEnd = (proposed: State): boolean =>
   isTerminal(proposed.type) || (proposed.type === "PAUSED" && proposed.pause?.reschedule === true);
 
-// What transitionUnlocked reads of any number of runs: lockRun's columns, without the lock.
-const anyOf = (ids: string[]) => sql<string>`any(${ids})`;
-const readFlowRuns = compiledOnce((db, ids: string[]) =>
-  db
-    .selectFrom("flowRuns")
-    .select((eb) => ["flowRuns.id", ...lockedFlowRunColumns(eb)])
-    .where("flowRuns.id", "=", anyOf(ids)),
-);
-const readFlowRunsToEnd = compiledOnce((db, ids: string[]) =>
-  db
-    .selectFrom("flowRuns")
-    .select((eb) => ["flowRuns.id", ...toEndColumns(eb)])
-    .where("flowRuns.id", "=", anyOf(ids)),
-);
-const readTaskRuns = compiledOnce((db, ids: string[]) =>
-  db
-    .selectFrom("taskRuns")
-    .select((eb) => ["taskRuns.id", ...lockedTaskRunColumns(eb)])
-    .where("taskRuns.id", "=", anyOf(ids)),
-);
+/**
+ * What transitionUnlocked reads of its runs: lockRun's columns, without the lock; and for a proposal
+ * that may end a flow run, whether its task runs are open. Several runs by `id = any($1)`; one by
+ * `id = $1`, as most calls are: PostgreSQL plans a statement with an array parameter anew at each
+ * execution (its generic plan, for an array of unknown length, never costs less than a custom plan for
+ * one id), which cost a lone change a third more of PostgreSQL's time.
+ */
+const runReads = <V>(match: (value: V) => string | RawBuilder<string>) => ({
+  flow: compiledOnce((db, value: V) =>
+    db
+      .selectFrom("flowRuns")
+      .select((eb) => ["flowRuns.id", ...lockedFlowRunColumns(eb)])
+      .where("flowRuns.id", "=", match(value)),
+  ),
+  flowToEnd: compiledOnce((db, value: V) =>
+    db
+      .selectFrom("flowRuns")
+      .select((eb) => ["flowRuns.id", ...toEndColumns(eb)])
+      .where("flowRuns.id", "=", match(value)),
+  ),
+  task: compiledOnce((db, value: V) =>
+    db
+      .selectFrom("taskRuns")
+      .select((eb) => ["taskRuns.id", ...lockedTaskRunColumns(eb)])
+      .where("taskRuns.id", "=", match(value)),
+  ),
+});
+const readRuns = runReads((ids: string[]) => sql<string>`any(${ids})`);
+const readRun = runReads((id: string) => id);
 
 /** A change decided on its run as it was `read`, to write only if the run is still so. */
 export interface UnchangedWrite extends Unwritten {
@@ -856,8 +866,6 @@ export async function writeIfUnchanged(
   kind: Kind,
   writes: UnchangedWrite[],
 ): Promise<WriteOutcome[]> {
-  const entries = (row: object) =>
-    Object.entries(row as Record<string, unknown>).filter(([, value]) => value !== undefined);
   const byShape = new Map<
     string,
     { shape: UnchangedShape; parts: { at: number; write: UnchangedWrite }[] }
@@ -888,28 +896,23 @@ export async function writeIfUnchanged(
         ...(kind === "task" ? [read.flowRunState] : []),
         ...boundValues(entries(columns)),
       ]);
-      // Every run's history rows and events, each in one JSON array of rows named as the columns.
-      const inserted = (rows: object[]) => {
-        const named = rows.map((row) => entries(row));
-        const names = [...new Set(named.flatMap((row) => row.map(([name]) => name)))].sort();
-        // A lone surrogate would be written as an escape PostgreSQL's JSON refuses: stored as U+FFFD,
-        // as the driver's own encoding of text stores it.
-        const json = JSON.stringify(
-          named.map((row) => Object.fromEntries(row.map(([k, v]) => [columnName(k), v]))),
-          (_, value: unknown) => (typeof value === "string" ? wellFormed(value) : value),
-        );
-        return { names, json };
-      };
-      const states = inserted(group.flatMap(({ write }) => write.stateRows));
-      const events = inserted(group.flatMap(({ write }) => write.events));
-      const key = JSON.stringify([kind, group.length, shape, states.names, events.names]);
+      // Every run's history rows and events, each in one JSON array of rows named as the columns; a
+      // lone change's one row and one event (most calls) as values, cheaper for PostgreSQL to plan and
+      // run than an array it must unpack, number and filter.
+      const [stateRows, eventRows] = [
+        group.flatMap(({ write }) => write.stateRows),
+        group.flatMap(({ write }) => write.events),
+      ];
+      const bound = stateRows.length === 1 && eventRows.length === 1;
+      const [states, events] = [stateRows, eventRows].map((rows) => inserted(rows, bound));
+      const key = JSON.stringify([kind, group.length, shape, states!.names, events!.names, bound]);
       let write = unchangedWrites.get(key);
       if (!write) {
-        const statement = unchangedWrite(kind, shape, group.length, states.names, events.names);
+        const statement = unchangedWrite(kind, shape, group.length, states!.names, events!.names, bound);
         unchangedWrites.set(key, (write = statement));
       }
       try {
-        const { rows } = await write(db, ...values, states.json, events.json);
+        const { rows } = await write(db, ...values, ...states!.values, ...events!.values);
         const written = new Map(rows.map((row) => [row.id, row]));
         for (const { at, write } of group) outcomes[at] = written.get(write.id);
       } catch (error) {
@@ -918,6 +921,27 @@ export async function writeIfUnchanged(
     }
   }
   return outcomes;
+}
+
+/** A row's columns that have a value. */
+const entries = (row: object) =>
+  Object.entries(row as Record<string, unknown>).filter(([, value]) => value !== undefined);
+
+/**
+ * Rows to insert as writeIfUnchanged's statement takes them: the columns named, and the values of the
+ * one row (`bound`) or one JSON array of all, each row named as the table's columns.
+ */
+function inserted(rows: object[], bound: boolean): { names: string[]; values: unknown[] } {
+  const named = rows.map((row) => entries(row));
+  const names = [...new Set(named.flatMap((row) => row.map(([name]) => name)))].sort();
+  if (bound) return { names, values: names.map((name) => (rows[0] as Record<string, unknown>)[name]) };
+  // A lone surrogate would be written as an escape PostgreSQL's JSON refuses: stored as U+FFFD, as the
+  // driver's own encoding of text stores it.
+  const json = JSON.stringify(
+    named.map((row) => Object.fromEntries(row.map(([k, v]) => [columnName(k), v]))),
+    (_, value: unknown) => (typeof value === "string" ? wellFormed(value) : value),
+  );
+  return { names, values: [json] };
 }
 
 /** `text` with any lone surrogate replaced by U+FFFD (String.prototype.toWellFormed, Node 20). */
@@ -967,6 +991,7 @@ function unchangedWrite(
   runs: number,
   stateNames: string[],
   eventNames: string[],
+  bound: boolean,
 ) {
   const table = kind === "flow" ? "flowRuns" : ("taskRuns" as "flowRuns");
   return compiledOnce((db, ...values: unknown[]) => {
@@ -1022,7 +1047,9 @@ function unchangedWrite(
       };
       writer = writer.with(`updated${index}`, updated as never) as unknown as QueryCreator<Database>;
     }
-    const [statesJson, eventsJson] = [next() as string, next() as string];
+    const rowsOf = (names: string[]): Rows =>
+      bound ? Object.fromEntries(names.map((name) => [name, next()])) : next();
+    const [states, events] = [rowsOf(stateNames), rowsOf(eventNames)];
     const updatedIds = (db: QueryCreator<Database>) => {
       const [first, ...rest] = Array.from({ length: runs }, (_, index) =>
         db.selectFrom(`updated${index}` as "flowRuns").select("id"),
@@ -1035,7 +1062,7 @@ function unchangedWrite(
           db,
           "states",
           stateNames,
-          statesJson,
+          states,
           kind === "flow" ? "flowRunId" : "taskRunId",
           updatedIds,
         ),
@@ -1045,7 +1072,7 @@ function unchangedWrite(
           db as unknown as QueryCreator<Database>,
           "events",
           eventNames,
-          eventsJson,
+          events,
           "resourceId",
           updatedIds,
         ),
@@ -1058,29 +1085,39 @@ function unchangedWrite(
   });
 }
 
+/** The rows writeIfUnchanged's statement inserts: one row's values, or a JSON array of rows. */
+type Rows = Record<string, unknown> | string;
+
 /**
- * Inserts the rows of `json` (a JSON array of rows named as the table's columns) whose run (`ofRun`)
- * the statement updated, in their order.
+ * Inserts the rows whose run (`ofRun`) the statement updated, in their order: `rows` is a JSON array of
+ * rows named as the table's columns, or one row (of the one run the statement updates).
  */
 function insertUpdated(
   db: QueryCreator<Database>,
   table: "states" | "events",
   names: string[],
-  json: string,
+  rows: Rows,
   ofRun: "flowRunId" | "taskRunId" | "resourceId",
   updatedIds: (db: QueryCreator<Database>) => SelectQueryBuilder<Database, never, { id: string }>,
 ) {
-  const rows = sql`json_populate_recordset(null::${sql.table(table)}, ${json}) with ordinality`.as("row");
-  return db
-    .insertInto(table)
-    .columns(names as never)
-    .expression(
+  const insert = db.insertInto(table).columns(names as never);
+  if (typeof rows !== "string") {
+    return insert.expression(
       db
-        .selectFrom(rows as never)
-        .select(names.map((name) => `row.${name}`) as never)
-        .where(`row.${ofRun}` as never, "in", updatedIds(db) as never)
-        .orderBy(sql`"row"."ordinality"`),
+        .selectNoFrom((eb) => names.map((name) => eb.val(rows[name]).as(name)) as never)
+        .where((eb) => eb.exists(updatedIds(db))),
     );
+  }
+  const recordset = sql`json_populate_recordset(null::${sql.table(table)}, ${rows}) with ordinality`.as(
+    "row",
+  );
+  return insert.expression(
+    db
+      .selectFrom(recordset as never)
+      .select(names.map((name) => `row.${name}`) as never)
+      .where(`row.${ofRun}` as never, "in", updatedIds(db) as never)
+      .orderBy(sql`"row"."ordinality"`),
+  );
 }
 
 /**
