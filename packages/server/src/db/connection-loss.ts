@@ -45,6 +45,12 @@ export function isConnectionLost(error: unknown): boolean {
 export const connectionLostUnder = (error: unknown): boolean =>
   error instanceof BatonError && error.code === "unavailable" && isConnectionLost(error.cause);
 
+/**
+ * Tries at creating a run written by one statement (PostgreSQL) whose connection was lost under it:
+ * the caller reads the run back by its id and sends it again if it was not saved, then answers 503.
+ */
+export const INSERT_TRIES = 3;
+
 /** pg refuses a statement on a connection it knows is broken without sending it. */
 const neverSent = (error: unknown): boolean => error instanceof Error && /not queryable/.test(error.message);
 

@@ -22,7 +22,7 @@ import {
 } from "@baton/core";
 import { sql, type QueryCreator, type Updateable } from "kysely";
 import type { z } from "zod";
-import { connectionLostUnder, retryIdempotent } from "../db/connection-loss.js";
+import { connectionLostUnder, INSERT_TRIES, retryIdempotent } from "../db/connection-loss.js";
 import { constraintError } from "../db/database.js";
 import type { Database, FlowRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, toStoredTime, type StoreContext } from "./context.js";
@@ -171,9 +171,6 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
   publishStateChange(ctx, applied);
   return run;
 }
-
-/** Tries at creating a run whose connection was lost under it, before answering 503. */
-const INSERT_TRIES = 3;
 
 export async function createFlowRun(ctx: StoreContext, input: FlowRunCreate): Promise<FlowRun> {
   const flow = input.flowId

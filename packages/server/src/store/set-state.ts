@@ -88,14 +88,23 @@ export interface TransitionOptions {
   deferWrite?: boolean;
   /** A change of this transaction left unwritten (`deferWrite`): written with this one. */
   carry?: Unwritten | undefined;
-  /** The first state of a flow run not inserted yet: its row goes in with the change (`insertRun`). */
-  insert?: NewFlowRun;
+  /** The first state of a run not inserted yet: its row goes in with the change (`insertRun`). */
+  insert?: NewFlowRun | NewTaskRun;
 }
 
 /** A flow run to insert with its first state: its row's columns but the state's, and its tags' rows. */
 export interface NewFlowRun {
   row: Insertable<FlowRunTable>;
   tags: Insertable<FlowRunTagTable>[];
+}
+
+/**
+ * A task run to insert with its first state: its row's columns but the state's, inserted only if its
+ * flow run still has the state and attempt the rules read (`expected`; null for a background task run).
+ */
+export interface NewTaskRun {
+  row: Insertable<TaskRunTable>;
+  expected: { flowRunId: string; state: string | null; attempt: number | null } | null;
 }
 
 /** A decided change not written yet: its state history row, its event and the run's columns. */
@@ -415,8 +424,10 @@ async function transition(
   let flowRunRow: FlowRunRow | undefined;
   let taskRunRow: Selectable<TaskRunTable> | undefined;
   const stored = options.insert
-    ? await insertRun(trx, { ...options.insert, row: { ...options.insert.row, ...flowColumns } }, written)
+    ? await insertRun(trx, options.insert, kind === "flow" ? flowColumns : taskColumns, written)
     : await writeLocked(trx, kind, id, kind === "flow" ? flowColumns : taskColumns, written, ending);
+  // A task run whose flow run changed since it was read: decided again in a transaction.
+  if (!stored) return undefined;
   if (kind === "flow") {
     if (rerun) await trx.deleteFrom("flowRunInputs").where("flowRunId", "=", id).execute();
     const { endedTaskRuns, ...flowRun } = stored as Selectable<FlowRunTable> & { endedTaskRuns?: string };
@@ -497,8 +508,6 @@ async function writeLocked(
     await trx.insertInto("events").values(events).execute();
     return trx.updateTable(table).set(columns).where("id", "=", id).returningAll().executeTakeFirstOrThrow();
   }
-  const entries = (row: object) =>
-    Object.entries(row as Record<string, unknown>).filter(([, value]) => value !== undefined);
   const set = entries(columns);
   const rows = [stateRows.map(entries), events.map(entries)];
   const ended = ending ? entries(ending.columns) : null;
@@ -520,14 +529,18 @@ async function writeLocked(
 }
 
 /**
- * A new flow run's row (with its first state's columns), its tags, its state history row and its event,
- * inserted in one statement (the rows that refer to the run are checked at the statement's end).
+ * A new run's row (with its first state's columns), a flow run's tags, its state history row and its
+ * event, inserted in one statement (the rows that refer to the run are checked at the statement's end).
+ * A task run goes in only if its flow run is still as expected; undefined when it is not.
  */
 async function insertRun(
   db: Kysely<Database>,
-  { row, tags }: NewFlowRun,
+  insert: NewFlowRun | NewTaskRun,
+  columns: object,
   { stateRows, events }: Pick<Unwritten, "stateRows" | "events">,
-): Promise<Selectable<FlowRunTable>> {
+): Promise<Selectable<FlowRunTable> | Selectable<TaskRunTable> | undefined> {
+  if ("expected" in insert) return insertTaskRun(db, insert, columns, { stateRows, events });
+  const { row, tags } = insert;
   let inserting = db
     .with("writtenState", (db) => db.insertInto("states").values(stateRows).returning("id"))
     .with("writtenEvent", (db) => db.insertInto("events").values(events).returning("id"));
@@ -538,9 +551,62 @@ async function insertRun(
   }
   return (inserting as unknown as QueryCreator<Database>)
     .insertInto("flowRuns")
-    .values(row)
+    .values({ ...row, ...columns })
     .returningAll()
     .executeTakeFirstOrThrow();
+}
+
+/** insertRun for a task run: its history row and event only if the run went in (insertUpdated). */
+async function insertTaskRun(
+  db: Kysely<Database>,
+  { row, expected }: NewTaskRun,
+  columns: object,
+  { stateRows: [stateRow], events: [event] }: Pick<Unwritten, "stateRows" | "events">,
+): Promise<Selectable<TaskRunTable> | undefined> {
+  const [values, state, eventValues] = [{ ...row, ...columns }, stateRow!, event!].map((one) =>
+    Object.fromEntries(entries(one)),
+  ) as Record<string, unknown>[];
+  const names = Object.keys(values!);
+  const inserted = (db: QueryCreator<Database>) => db.selectFrom("insertedRun" as "taskRuns").select("id");
+  return db
+    .with("insertedRun", (db) =>
+      db
+        .insertInto("taskRuns")
+        .columns(names as never)
+        .expression(
+          db
+            .selectNoFrom((eb) => names.map((name) => eb.val(values![name]).as(name)) as never)
+            .$if(expected !== null, (query) =>
+              query.where((eb) =>
+                eb.exists(
+                  eb
+                    .selectFrom("flowRuns")
+                    .select("flowRuns.id")
+                    .where("flowRuns.id", "=", expected!.flowRunId)
+                    .where("flowRuns.state", "is not distinct from", expected!.state)
+                    .where("flowRuns.attempt", "is not distinct from", expected!.attempt),
+                ),
+              ),
+            ),
+        )
+        .returningAll(),
+    )
+    .with("writtenState", (db) =>
+      insertUpdated(db as never, "states", Object.keys(state!), state!, "taskRunId", inserted as never),
+    )
+    .with("writtenEvent", (db) =>
+      insertUpdated(
+        db as never,
+        "events",
+        Object.keys(eventValues!),
+        eventValues!,
+        "resourceId",
+        inserted as never,
+      ),
+    )
+    .selectFrom("insertedRun")
+    .selectAll()
+    .executeTakeFirst();
 }
 
 /**
@@ -1316,12 +1382,7 @@ export async function insertFlowRunWithFirstState(
   }
   // The run as the insert would answer it (lockedFlowRunColumns): no state yet, the first attempt.
   const inserting = toLockedRun("flow", {
-    state: null,
-    runCount: 0,
-    retries: row.retries ?? 0,
-    retryDelaySeconds: row.retryDelaySeconds ?? "[]",
-    tags: row.tags ?? "[]",
-    startTime: null,
+    ...unstartedRun(row),
     attempt: 0,
     deploymentId: row.deploymentId ?? null,
     flowRunId: null,
@@ -1348,6 +1409,81 @@ export async function insertFlowRunWithFirstState(
   );
   return refusedFirst("flow", firstState, first!);
 }
+
+/**
+ * Creates a task run with its first state. On PostgreSQL a task run without tags, not started as it is
+ * created, needs no transaction: its flow run is read, the rules decide the first state of the run as
+ * it will be inserted, and its row, state history row and event go in as one statement, only if the
+ * flow run still has the state and attempt read: two round trips where BEGIN, insert, write and COMMIT
+ * were four. Otherwise, or when the flow run changed in between, it is inserted and given its first
+ * state (and started) in one transaction (insertWithFirstState).
+ */
+export async function insertTaskRunWithFirstState(
+  ctx: StoreContext,
+  row: Insertable<TaskRunTable> & { id: string },
+  firstState: State,
+  next?: { proposed: State; attempt: number | undefined },
+): Promise<{ first: Applied; next: Applied | null }> {
+  const db = ctx.db.kysely;
+  // A tag's slots are counted and taken under its limit's lock.
+  if (speaksPostgres(db) && !next && fromJson<string[]>(row.tags ?? "[]", []).length === 0) {
+    const flowRun = row.flowRunId ? (await readFlowRunOfTask(db, row.flowRunId)).rows[0] : null;
+    if (flowRun === undefined) throw notFound("flow run", row.flowRunId!);
+    // The run as the insert would answer it (lockedTaskRunColumns): no state yet.
+    const inserting = toLockedRun("task", {
+      ...unstartedRun(row),
+      attempt: flowRun?.attempt ?? 0,
+      deploymentId: null,
+      flowRunId: row.flowRunId ?? null,
+      flowRunState: flowRun?.state ?? null,
+      cacheKey: row.cacheKey ?? null,
+      flowRunName: flowRun?.flowRunName ?? null,
+      flowName: flowRun?.flowName ?? null,
+      deploymentName: flowRun?.deploymentName ?? null,
+      workPoolName: flowRun?.workPoolName ?? null,
+      flowRunTags: flowRun?.flowRunTags ?? null,
+    });
+    const expected = flowRun && { flowRunId: row.flowRunId!, state: flowRun.state, attempt: flowRun.attempt };
+    const insert: NewTaskRun = { row, expected };
+    const options = { force: false, initial: true, insert };
+    const first = await transition(db, "task", row.id, inserting, firstState, options, false);
+    if (first) return { first: refusedFirst("task", firstState, first), next: null };
+  }
+  return insertWithFirstState(
+    ctx,
+    "task",
+    row.id,
+    firstState,
+    (trx) => trx.insertInto("taskRuns").values(row).returning(lockedTaskRunColumns).executeTakeFirstOrThrow(),
+    next,
+  );
+}
+
+/** What a new task run's first state is decided on of its flow run (lockedTaskRunColumns' part). */
+const readFlowRunOfTask = compiledOnce((db, id: string) =>
+  db
+    .selectFrom("flowRuns")
+    .select((eb) => [
+      "state",
+      "attempt",
+      "name as flowRunName",
+      eb.selectFrom("flows").select("flows.name").whereRef("flows.id", "=", "flowRuns.flowId").as("flowName"),
+      "deploymentName",
+      "workPoolName",
+      "tags as flowRunTags",
+    ])
+    .where("id", "=", id),
+);
+
+/** What the rules read of a run about to be inserted, as its insert would answer it: not run yet. */
+const unstartedRun = (row: { retries?: number; retryDelaySeconds?: string; tags?: string }) => ({
+  state: null,
+  runCount: 0,
+  retries: row.retries ?? 0,
+  retryDelaySeconds: row.retryDelaySeconds ?? "[]",
+  tags: row.tags ?? "[]",
+  startTime: null,
+});
 
 /** A first state the rules refuse: the run is not created. */
 function refusedFirst(kind: Kind, firstState: State, first: Applied): Applied {

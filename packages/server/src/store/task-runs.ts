@@ -14,15 +14,14 @@ import {
 } from "@baton/core";
 import type { Insertable, Selectable } from "kysely";
 import type { z } from "zod";
-import { retryIdempotent } from "../db/connection-loss.js";
+import { connectionLostUnder, INSERT_TRIES, retryIdempotent } from "../db/connection-loss.js";
 import { constraintError, isForeignKeyError } from "../db/database.js";
 import type { StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
 import { recordEvents } from "./events.js";
 import {
   findCachedState,
-  insertWithFirstState,
-  lockedTaskRunColumns,
+  insertTaskRunWithFirstState,
   newRunColumns,
   publishStateChange,
   type Applied,
@@ -61,8 +60,8 @@ export async function readTaskRun({ db }: StoreContext, id: string): Promise<Tas
 }
 
 /**
- * Creates a task run with its first state (PENDING unless said), in one transaction; with `start`,
- * proposes RUNNING in it too and answers with the run as the rules left it.
+ * Creates a task run with its first state (PENDING unless said), atomically (insertTaskRunWithFirstState);
+ * with `start`, proposes RUNNING in the same transaction and answers with the run as the rules left it.
  */
 export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Promise<TaskRun> {
   const id = input.id ?? newId();
@@ -71,41 +70,51 @@ export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Pr
   const start = input.start
     ? { proposed: makeState({ type: "RUNNING" }), attempt: input.attempt }
     : undefined;
-  let applied: { first: Applied; next: Applied | null };
-  try {
-    applied = await insertWithFirstState(
-      ctx,
-      "task",
-      id,
-      firstState,
-      (trx) =>
-        trx
-          .insertInto("taskRuns")
-          .values({
-            id,
-            flowRunId: input.flowRunId ?? null,
-            name: input.name,
-            taskKey: input.taskKey,
-            dynamicKey: input.dynamicKey ?? "0",
-            tags: toJson(input.tags ?? []),
-            cacheKey: input.cacheKey ?? null,
-            cacheExpiration: input.cacheExpiration ?? null,
-            taskInputs: toJson(input.taskInputs ?? {}),
-            parameters: toJson(input.parameters ?? {}),
-            ...newRunColumns(input, now),
-          })
-          .returning(lockedTaskRunColumns)
-          .executeTakeFirstOrThrow(),
-      start,
-    );
-  } catch (error) {
-    // The one row a new task run refers to: its flow run.
-    if (input.flowRunId && isForeignKeyError(error)) throw notFound("flow run", input.flowRunId);
-    throw constraintError(error, `task run '${id}'`) ?? error;
+  const row = {
+    id,
+    flowRunId: input.flowRunId ?? null,
+    name: input.name,
+    taskKey: input.taskKey,
+    dynamicKey: input.dynamicKey ?? "0",
+    tags: toJson(input.tags ?? []),
+    cacheKey: input.cacheKey ?? null,
+    cacheExpiration: input.cacheExpiration ?? null,
+    taskInputs: toJson(input.taskInputs ?? {}),
+    parameters: toJson(input.parameters ?? {}),
+    ...newRunColumns(input, now),
+  };
+  const announce = (run: TaskRun): TaskRun => {
+    ctx.events.publish(EventName.TaskRunCreated, { kind: "task-run", id }, run.flowRunId, { taskRun: run });
+    return run;
+  };
+  const saved = () =>
+    ctx.db.kysely.selectFrom("taskRuns").selectAll().where("id", "=", id).executeTakeFirst();
+  let applied: { first: Applied; next: Applied | null } | undefined;
+  let lost = false;
+  for (let tries = 1; !applied; tries++) {
+    try {
+      applied = await insertTaskRunWithFirstState(ctx, row, firstState, start);
+    } catch (error) {
+      // As for a flow run: the connection lost before the database confirmed a run written by one
+      // statement. Its id tells whether it was saved (its first state's event, stored with it, reaches
+      // the bus from the database); it is sent again if not.
+      if (tries < INSERT_TRIES && connectionLostUnder(error)) {
+        lost = true;
+        const run = await saved();
+        if (run) return announce(toTaskRun(run));
+        continue;
+      }
+      // The one row a new task run refers to: its flow run.
+      if (input.flowRunId && isForeignKeyError(error)) throw notFound("flow run", input.flowRunId);
+      const known = constraintError(error, `task run '${id}'`);
+      // Sent again and refused as a duplicate: the first, still under way when read back, was saved.
+      const run = lost && known?.code === "already_exists" ? await saved() : undefined;
+      if (run) return announce(toTaskRun(run));
+      throw known ?? error;
+    }
   }
   const { first, next } = applied;
-  const run = toTaskRun(next?.taskRunRow ?? first.taskRunRow!);
-  ctx.events.publish(EventName.TaskRunCreated, { kind: "task-run", id }, run.flowRunId, { taskRun: run });
+  const run = announce(toTaskRun(next?.taskRunRow ?? first.taskRunRow!));
   publishStateChange(ctx, first);
   if (next) publishStateChange(ctx, next);
   return run;
