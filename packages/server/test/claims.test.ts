@@ -151,6 +151,37 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
     expect(mostAtOnce(await limitSpans(server.client, ofPair))).toBeLessThanOrEqual(2);
   });
 
+  it.skipIf(dialect !== "postgres")(
+    "claims for deployments another transaction holds without waiting to mark them polled",
+    async () => {
+      // Marking waited for rows held elsewhere: two claims marking the same deployments in another
+      // order deadlocked, and one answered 500.
+      const held = await api().createDeployment({ body: { name: "held", flowName: "held-mark" } });
+      const run = await api().createDeploymentRun({ params: { id: held.id }, body: {} });
+      const holder = openDatabase(server.database.url);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let holds!: () => void;
+      const holding = new Promise<void>((resolve) => (holds = resolve));
+      const transaction = holder.kysely.transaction().execute(async (trx) => {
+        await trx.updateTable("deployments").set({ description: "held" }).where("id", "=", held.id).execute();
+        holds();
+        await released;
+      });
+      try {
+        await holding;
+        const { runs } = await api().claimFlowRuns({
+          body: { workerName: "held", deploymentIds: [held.id], start: true, limit: 1 },
+        });
+        expect(runs.map((claimed) => claimed.flowRun.id)).toEqual([run.id]);
+      } finally {
+        release();
+        await transaction;
+        await holder.close();
+      }
+    },
+  );
+
   it("cancels a run due while its deployment is full when the deployment cancels new runs (CANCEL_NEW)", async () => {
     const deployment = await api().createDeployment({
       body: { name: "exclusive", flowName: "collide", concurrencyLimit: 1, collisionStrategy: "CANCEL_NEW" },

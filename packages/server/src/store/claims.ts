@@ -323,21 +323,39 @@ function serverClaimsOf(events: EventBus): ServerClaims {
  * claim: the dashboard and the CLI show from it whether anything serves them.
  */
 async function markPolled(ctx: StoreContext, request: Request): Promise<void> {
+  const db = ctx.db.kysely;
   const lastPolled = new Date().toISOString();
+  // On PostgreSQL only the rows nobody holds: another claim marking them at this moment marks them for
+  // this one, and two statements that waited for each other's rows (taken in another order) deadlocked.
+  const free = <Q extends { forNoKeyUpdate(): { skipLocked(): unknown } }>(query: Q): Q =>
+    speaksPostgres(db) ? (query.forNoKeyUpdate().skipLocked() as Q) : query;
   if (request.workPoolName !== undefined) {
-    let queues = ctx.db.kysely
+    const names = request.workQueueNames;
+    await db
       .updateTable("workQueues")
       .set({ lastPolled })
-      .where("workPoolId", "in", (eb) =>
-        eb.selectFrom("workPools").select("id").where("name", "=", request.workPoolName!),
-      );
-    if (request.workQueueNames?.length) queues = queues.where("name", "in", request.workQueueNames);
-    await queues.execute();
+      .where("id", "in", (eb) =>
+        free(
+          eb
+            .selectFrom("workQueues as polled")
+            .select("polled.id")
+            .where("polled.workPoolId", "in", (eb) =>
+              eb.selectFrom("workPools").select("id").where("name", "=", request.workPoolName!),
+            )
+            .$if(names !== undefined && names.length > 0, (query) =>
+              query.where("polled.name", "in", names!),
+            ),
+        ),
+      )
+      .execute();
   } else if (request.deploymentIds?.length) {
-    await ctx.db.kysely
+    const ids = request.deploymentIds;
+    await db
       .updateTable("deployments")
       .set({ lastPolled })
-      .where("id", "in", request.deploymentIds)
+      .where("id", "in", (eb) =>
+        free(eb.selectFrom("deployments as polled").select("polled.id").where("polled.id", "in", ids)),
+      )
       .execute();
   }
 }
