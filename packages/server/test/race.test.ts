@@ -4,7 +4,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeState, type State, type StateType, type VerdictStatus } from "@baton/core";
+import { makeState, newId, type State, type StateType, type VerdictStatus } from "@baton/core";
 import {
   EventBus,
   migrateToLatest,
@@ -16,8 +16,9 @@ import {
 } from "@baton/server";
 import { DIALECTS, throwawayDatabase, type ThrowawayDatabase } from "../../../test/helpers.js";
 import { createFlowRun } from "../src/store/flow-runs.js";
-import { createTaskRun } from "../src/store/task-runs.js";
+import { createTaskRun, recordTaskRuns } from "../src/store/task-runs.js";
 import { upsertConcurrencyLimit } from "../src/store/concurrency-limits.js";
+import { pauseAfterHold } from "./fixtures/pause-after-hold.js";
 import { runUpdates } from "./fixtures/run-updates.js";
 
 const PROCESSES = 4;
@@ -98,11 +99,24 @@ describe.each(DIALECTS)(
       await database.drop();
     });
 
+    /** Until `statements` wait for a lock (bounded: those waiting show in pg_stat_activity). */
+    const waitedFor = async (never: string, statements = 1) => {
+      for (let tries = 0; ; tries++) {
+        const { rows } = await sql<{ waiting: number }>`
+          select count(*)::int as waiting from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`.execute(db.kysely);
+        if (rows[0]!.waiting >= statements) return;
+        if (tries > 500) throw new Error(never);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+
     /**
-     * Holds a flow run's row in a transaction of another connection (as a proposal decided under its
-     * lock does) until released.
+     * Writes a flow run's end in a transaction of another connection, which holds the run's row until
+     * released and then commits.
      */
-    const holdRow = async (flowRunId: string) => {
+    const endHeld = async (flowRunId: string) => {
+      const end = makeState({ type: "COMPLETED" });
       const holder = openDatabase(database.url);
       let release!: () => void;
       const released = new Promise<void>((resolve) => (release = resolve));
@@ -111,7 +125,12 @@ describe.each(DIALECTS)(
       const holding = holder.kysely.transaction().execute(async (trx) => {
         await trx
           .updateTable("flowRuns")
-          .set((eb) => ({ updated: eb.ref("updated") }))
+          .set({
+            state: JSON.stringify(end),
+            stateType: end.type,
+            stateName: end.name,
+            endTime: end.timestamp,
+          })
           .where("id", "=", flowRunId)
           .execute();
         held();
@@ -119,17 +138,6 @@ describe.each(DIALECTS)(
       });
       await Promise.race([holds, holding]);
       return {
-        /** Until a statement waits for a lock (bounded: one waiting shows in pg_stat_activity). */
-        async waitedFor(never: string) {
-          for (let tries = 0; ; tries++) {
-            const { rows } = await sql<{ waiting: number }>`
-              select count(*)::int as waiting from pg_stat_activity
-              where datname = current_database() and wait_event_type = 'Lock'`.execute(holder.kysely);
-            if (rows[0]!.waiting > 0) return;
-            if (tries > 500) throw new Error(never);
-            await new Promise((resolve) => setTimeout(resolve, 10));
-          }
-        },
         async release() {
           release();
           await holding;
@@ -279,37 +287,43 @@ describe.each(DIALECTS)(
       expect(slots).toEqual([]);
     });
 
+    /**
+     * Starts a task run of the flow run whose creation stops once it holds the flow run (holdFlowRun),
+     * its transaction open, until released.
+     */
+    const creationHolding = async (flowRunId: string) => {
+      const pause = pauseAfterHold();
+      const held = { ...ctx, db: { ...db, kysely: db.kysely.withPlugin(pause.plugin) } };
+      const created = createTaskRun(held, { flowRunId, name: "late", taskKey: "late", start: true });
+      await Promise.race([pause.paused, created]);
+      return { created, release: pause.release };
+    };
+
     it.skipIf(dialect !== "postgres")(
-      "ends the task run started while a flow run's end waited for the run's lock",
+      "ends with its flow run a task run whose creation held the flow run as the end came",
       async () => {
         const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
         await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
-        // Another transaction holds the flow run's row (as a proposal decided under its lock does).
-        const lock = await holdRow(flowRun.id);
+        const creation = await creationHolding(flowRun.id);
         try {
           const ending = setRunState(ctx, "flow", flowRun.id, makeState({ type: "COMPLETED" }), {
             force: false,
           });
-          await lock.waitedFor("the end never waited for the flow run's lock");
-          const task = await createTaskRun(ctx, {
-            flowRunId: flowRun.id,
-            name: "late",
-            taskKey: "late",
-            start: true,
-          });
+          // The task run is not committed yet: an end not waiting for it would leave it open.
+          await waitedFor("the end never waited for the task run's creation");
+          creation.release();
+          const task = await creation.created;
           expect(task.state?.type).toBe("RUNNING");
-          await lock.release();
           expect((await ending).status).toBe("ACCEPT");
-          // The end saw the task run once it had the lock: ended with it, not left running.
           expect(await historyOf("taskRunId", task.id)).toEqual(["PENDING", "RUNNING", "CRASHED"]);
         } finally {
-          await lock.close();
+          creation.release();
         }
       },
     );
 
     it.skipIf(dialect !== "postgres")(
-      "ends the runs of a call at once but one another transaction holds, which ends once free with the task run started meanwhile",
+      "ends the runs of a call at once but one a task run's creation holds, which ends once free with that task run",
       async () => {
         const runs = [];
         for (const _ of [1, 2, 3]) {
@@ -320,7 +334,7 @@ describe.each(DIALECTS)(
         // The held run is the first in id order: a statement writing the three ends that waited for it
         // would read the others' task runs as they were before the wait.
         const [heldRun, ...others] = runs.sort((a, b) => (a.id < b.id ? -1 : 1));
-        const lock = await holdRow(heldRun!.id);
+        const creation = await creationHolding(heldRun!.id);
         try {
           const ending = setRunStates(
             ctx,
@@ -331,23 +345,60 @@ describe.each(DIALECTS)(
               options: { force: false },
             })),
           );
-          await lock.waitedFor("no end waited for the held run's lock");
+          await waitedFor("no end waited for the held run's task run");
           // The others did not wait for it.
           for (const { id } of others) expect(await historyOf("flowRunId", id)).toContain("COMPLETED");
-          const task = await createTaskRun(ctx, {
-            flowRunId: heldRun!.id,
-            name: "late",
-            taskKey: "late",
-            start: true,
-          });
+          creation.release();
+          const task = await creation.created;
           expect(task.state?.type).toBe("RUNNING");
-          await lock.release();
           expect((await ending).map((answer) => ("status" in answer ? answer.status : answer))).toEqual([
             "ACCEPT",
             "ACCEPT",
             "ACCEPT",
           ]);
           expect(await historyOf("taskRunId", task.id)).toEqual(["PENDING", "RUNNING", "CRASHED"]);
+        } finally {
+          creation.release();
+        }
+      },
+    );
+
+    it.skipIf(dialect !== "postgres")(
+      "refuses task runs created while their flow run's end is written, and ends one recorded then",
+      async () => {
+        const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
+        await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
+        const lock = await endHeld(flowRun.id);
+        try {
+          const task = { flowRunId: flowRun.id, name: "late", taskKey: "late" };
+          // Created in one statement; in a transaction, started; recorded by the process that ran it.
+          const created = createTaskRun(ctx, task).catch((error: Error) => error);
+          const started = createTaskRun(ctx, { ...task, start: true }).catch((error: Error) => error);
+          const running = makeState({ type: "RUNNING" });
+          const record = { ...task, id: newId(), dynamicKey: "0", tags: [], runCount: 1, retries: 0 };
+          const recorded = recordTaskRuns(ctx, [
+            {
+              ...record,
+              retryDelaySeconds: [],
+              timeoutSeconds: null,
+              states: [makeState({ type: "PENDING" }), running],
+            },
+          ]);
+          await waitedFor("no creation waited for the end", 3);
+          await lock.release();
+          for (const refused of [await created, await started]) {
+            expect(refused).toBeInstanceOf(Error);
+            expect((refused as Error).message).toMatch(/no new task may start/);
+          }
+          expect(await recorded).toEqual({ count: 1 });
+          expect(await historyOf("taskRunId", record.id)).toEqual(["PENDING", "RUNNING", "CRASHED"]);
+          const open = await db.kysely
+            .selectFrom("taskRuns")
+            .select("id")
+            .where("flowRunId", "=", flowRun.id)
+            .where("endTime", "is", null)
+            .execute();
+          expect(open).toEqual([]);
         } finally {
           await lock.close();
         }

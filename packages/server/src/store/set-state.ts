@@ -379,12 +379,7 @@ async function transition(
 
   // A suspended run's process has ended too (or is told to stop, when suspended from outside). A run
   // being inserted has no task runs yet.
-  const ending =
-    kind === "flow" &&
-    !options.insert &&
-    (isTerminal(state.type) || (state.type === "PAUSED" && state.pause?.reschedule))
-      ? endOfTaskRuns(state)
-      : null;
+  const ending = kind === "flow" && !options.insert && mayEnd(state) ? endOfTaskRuns(state) : null;
   const flowColumns = {
     ...options.carry?.columns,
     ...common,
@@ -584,7 +579,9 @@ async function insertTaskRun(
                     .select("flowRuns.id")
                     .where("flowRuns.id", "=", expected!.flowRunId)
                     .where("flowRuns.state", "is not distinct from", expected!.state)
-                    .where("flowRuns.attempt", "is not distinct from", expected!.attempt),
+                    .where("flowRuns.attempt", "is not distinct from", expected!.attempt)
+                    // Held until the run is in: an end cannot pass it unseen (holdFlowRun).
+                    .forShare(),
                 ),
               ),
             ),
@@ -1256,6 +1253,20 @@ const endTaskRunsOf = (db: QueryCreator<Database>, flowRunId: string, columns: U
 
 type EndedTaskRun = { id: string; tags: string };
 
+/**
+ * Ends the unfinished task runs of a flow run that has ended or is suspended as its end did: task
+ * runs recorded after the end, or while it was written. Their changes, to publish.
+ */
+export async function endTaskRunsAfter(
+  trx: Kysely<Database>,
+  flowRunId: string,
+  flowState: State,
+): Promise<Applied[]> {
+  if (!mayEnd(flowState)) return [];
+  const { state, columns } = endOfTaskRuns(flowState);
+  return recordEndedTaskRuns(trx, flowRunId, state, await endTaskRunsOf(trx, flowRunId, columns).execute());
+}
+
 /** Records the state history and events of the task runs a flow run ended with; their changes to publish. */
 async function recordEndedTaskRuns(
   trx: Kysely<Database>,
@@ -1454,10 +1465,24 @@ export async function insertTaskRunWithFirstState(
     "task",
     row.id,
     firstState,
-    (trx) => trx.insertInto("taskRuns").values(row).returning(lockedTaskRunColumns).executeTakeFirstOrThrow(),
+    async (trx) => {
+      if (row.flowRunId && speaksPostgres(trx)) await holdFlowRun(trx, row.flowRunId);
+      return trx.insertInto("taskRuns").values(row).returning(lockedTaskRunColumns).executeTakeFirstOrThrow();
+    },
     next,
   );
 }
+
+/**
+ * Holds a flow run (PostgreSQL, `FOR SHARE`) while a task run of it goes in, so that the two cannot
+ * miss each other: the foreign key's own lock (`KEY SHARE`) lets a flow run's end update the row at
+ * the same moment, and that end, not seeing the uncommitted task run, would leave it open under the
+ * ended flow run. Held, an end waits for the task run's commit and ends it; a creation that waited for
+ * an end reads the ended flow run in its next statement. SQLite writes one transaction at a time.
+ */
+export const holdFlowRun = compiledOnce((db, id: string) =>
+  db.selectFrom("flowRuns").select("id").where("id", "=", id).forShare(),
+);
 
 /** What a new task run's first state is decided on of its flow run (lockedTaskRunColumns' part). */
 const readFlowRunOfTask = compiledOnce((db, id: string) =>

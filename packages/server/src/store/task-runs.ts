@@ -15,11 +15,12 @@ import {
 import type { Insertable, Selectable } from "kysely";
 import type { z } from "zod";
 import { connectionLostUnder, INSERT_TRIES, retryIdempotent } from "../db/connection-loss.js";
-import { constraintError, isForeignKeyError } from "../db/database.js";
+import { constraintError, isForeignKeyError, speaksPostgres } from "../db/database.js";
 import type { StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
 import { recordEvents } from "./events.js";
 import {
+  endTaskRunsAfter,
   findCachedState,
   insertTaskRunWithFirstState,
   newRunColumns,
@@ -232,9 +233,22 @@ export async function recordTaskRuns(ctx: StoreContext, batch: TaskRunRecord[]):
       state: toJson(state),
     })),
   );
-  const events = await ctx.db.kysely
+  const flowRunIds = [...new Set(records.flatMap(({ flowRunId }) => (flowRunId ? [flowRunId] : [])))].sort();
+  const { events, ended } = await ctx.db.kysely
     .transaction()
     .execute(async (trx) => {
+      // Their flow runs held as they go in (holdFlowRun), in one order; one that has ended meanwhile
+      // ends the runs recorded open, as its end would have.
+      const flowRuns =
+        flowRunIds.length === 0
+          ? []
+          : await trx
+              .selectFrom("flowRuns")
+              .select(["id", "state"])
+              .where("id", "in", flowRunIds)
+              .orderBy("id")
+              .$if(speaksPostgres(trx), (query) => query.forShare())
+              .execute();
       // Bounded statements: SQLite allows at most 32766 bound values.
       for (let start = 0; start < runs.length; start += 500) {
         await trx
@@ -260,7 +274,7 @@ export async function recordTaskRuns(ctx: StoreContext, batch: TaskRunRecord[]):
           .execute();
       }
       // One event per run, for the state it ended the batch in.
-      return recordEvents(
+      const events = await recordEvents(
         trx,
         records.map((record) => ({
           name: EventName.TaskRunStateChanged,
@@ -270,10 +284,17 @@ export async function recordTaskRuns(ctx: StoreContext, batch: TaskRunRecord[]):
           related: { tags: record.tags },
         })),
       );
+      const ended: Applied[] = [];
+      for (const { id, state } of flowRuns) {
+        const flowState = fromJson<State | null>(state, null);
+        if (flowState) ended.push(...(await endTaskRunsAfter(trx, id, flowState)));
+      }
+      return { events, ended };
     })
     .catch((error: unknown) => {
       throw constraintError(error, "a recorded task run") ?? error;
     });
   for (const event of events) ctx.events.emit(event);
+  for (const change of ended) publishStateChange(ctx, change);
   return { count: records.length };
 }
