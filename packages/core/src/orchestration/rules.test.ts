@@ -395,6 +395,23 @@ describe("tasks of a stopped flow run", () => {
     },
   );
 
+  it.each(moves.map(([from, to]) => ({ from, to })))(
+    "suspended flow run: task $from -> $to aborts; paused in its process, it may go on",
+    ({ from, to }) => {
+      const pause = (reschedule: boolean) => ({
+        pause: { key: "p", timeout: null, reschedule, inputSchema: null, description: null },
+      });
+      const suspended = current("PAUSED", { name: "Suspended", ...pause(true) });
+      const verdict = expectStatus(
+        orchestrate(context("task", from, to, { flowRunState: suspended })),
+        "ABORT",
+      );
+      expect(verdict.reason).toMatch(/\[no-tasks-in-stopped-flow\]$/);
+      const paused = current("PAUSED", pause(false));
+      expectStatus(orchestrate(context("task", from, to, { flowRunState: paused })), "ACCEPT");
+    },
+  );
+
   it("a task of a RUNNING flow run may start", () => {
     expectStatus(
       orchestrate(context("task", "PENDING", "RUNNING", { flowRunState: current("RUNNING") })),

@@ -162,7 +162,10 @@ export const cancellingOnce: Rule = {
   apply: (ctx) => keep(ctx, `the run is being cancelled; it cannot become ${ctx.proposed.type}`),
 };
 
-/** Tasks of a flow run that is cancelling or finished do not start. */
+/**
+ * Tasks of a flow run that is cancelling, finished or suspended do not start: a suspended flow run's
+ * process has ended (its unfinished task runs were cancelled with it), and it runs again when resumed.
+ */
 export const noTasksInStoppedFlow: Rule = {
   name: "no-tasks-in-stopped-flow",
   runKinds: ["task"],
@@ -171,7 +174,8 @@ export const noTasksInStoppedFlow: Rule = {
   apply(ctx) {
     const flowState = ctx.flowRunState;
     if (!flowState) return undefined;
-    if (flowState.type === "CANCELLING" || TERMINAL_STATE_TYPES.includes(flowState.type)) {
+    const suspended = flowState.type === "PAUSED" && flowState.pause?.reschedule;
+    if (flowState.type === "CANCELLING" || TERMINAL_STATE_TYPES.includes(flowState.type) || suspended) {
       return { status: "ABORT", reason: `the flow run is ${describe(flowState)}; no new task may start` };
     }
     return undefined;

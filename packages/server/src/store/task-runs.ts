@@ -287,7 +287,9 @@ export async function recordTaskRuns(ctx: StoreContext, batch: TaskRunRecord[]):
       const ended: Applied[] = [];
       for (const { id, state } of flowRuns) {
         const flowState = fromJson<State | null>(state, null);
-        if (flowState) ended.push(...(await endTaskRunsAfter(trx, id, flowState)));
+        if (!flowState) continue;
+        const recorded = records.filter(({ flowRunId }) => flowRunId === id).map((record) => record.id);
+        ended.push(...(await endTaskRunsAfter(trx, id, flowState, recorded)));
       }
       return { events, ended };
     })
