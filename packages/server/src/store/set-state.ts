@@ -359,8 +359,8 @@ async function transition(
 
   // A PENDING, or a flow run's RUNNING, writes nothing but the run's row, its history row and event.
   if (options.deferWrite && (state.type === "PENDING" || (kind === "flow" && state.type === "RUNNING"))) {
-    // Slots are taken only for a run's own tags: a run without tags holds none.
-    if (kind === "task" && tags.length > 0) {
+    // Slots are taken only for a run's own tags: a run without tags holds none, nor a new run.
+    if (kind === "task" && tags.length > 0 && !options.initial) {
       await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
     }
     const unwritten: Unwritten = {
@@ -440,8 +440,10 @@ async function transition(
   } else {
     taskRunRow = stored as Selectable<TaskRunTable>;
     if (state.type === "RUNNING") await takeSlots(trx, id, ctx.tagLimits ?? [], now);
-    // Slots are taken only for a run's own tags: a run without tags holds none.
-    else if (tags.length > 0) await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
+    // Slots are taken only for a run's own tags: a run without tags holds none, nor a new run.
+    else if (tags.length > 0 && !options.initial) {
+      await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
+    }
   }
   const row = flowRunRow ?? taskRunRow!;
   const locked: LockedRun = {
@@ -1254,17 +1256,20 @@ const endTaskRunsOf = (db: QueryCreator<Database>, flowRunId: string, columns: U
 type EndedTaskRun = { id: string; tags: string };
 
 /**
- * Ends the unfinished task runs of a flow run that has ended or is suspended as its end did: task
- * runs recorded after the end, or while it was written. Their changes, to publish.
+ * Ends the given task runs of a flow run that has ended or is suspended, those unfinished, as its end
+ * did: task runs recorded after the end, or while it was written (only those: another transaction's
+ * rows are not waited for). Their changes, to publish.
  */
 export async function endTaskRunsAfter(
   trx: Kysely<Database>,
   flowRunId: string,
   flowState: State,
+  taskRunIds: string[],
 ): Promise<Applied[]> {
-  if (!mayEnd(flowState)) return [];
+  if (!mayEnd(flowState) || taskRunIds.length === 0) return [];
   const { state, columns } = endOfTaskRuns(flowState);
-  return recordEndedTaskRuns(trx, flowRunId, state, await endTaskRunsOf(trx, flowRunId, columns).execute());
+  const ended = await endTaskRunsOf(trx, flowRunId, columns).where("id", "in", taskRunIds).execute();
+  return recordEndedTaskRuns(trx, flowRunId, state, ended);
 }
 
 /** Records the state history and events of the task runs a flow run ended with; their changes to publish. */
@@ -1669,15 +1674,13 @@ async function tagLimitUsage(
   tags: string[],
 ): Promise<TagLimitUsage[]> {
   if (tags.length === 0) return [];
-  await trx
+  // Locked and read at once (the lock's own rows are as they are after any wait); the slots are read
+  // by the next statement, which sees those another slot's taker committed while this one waited.
+  const limits = await trx
     .updateTable("concurrencyLimits")
     .set((eb) => ({ updated: eb.ref("updated") }))
     .where("tag", "in", tags)
-    .execute();
-  const limits = await trx
-    .selectFrom("concurrencyLimits")
-    .select(["tag", "slotLimit"])
-    .where("tag", "in", tags)
+    .returning(["tag", "slotLimit"])
     .execute();
   if (limits.length === 0) return [];
   const slots = await trx
