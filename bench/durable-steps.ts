@@ -2,9 +2,11 @@
  * A step whose start the server decides, beside DBOS Transact's checkpointed workflow step, on the
  * same local PostgreSQL in the same run:
  *
- * - Baton: a tracked flow run of N sequential tasks, each with a cache key of its own, so the server
- *   decides every start (whether a valid cached result exists) and records PENDING, RUNNING and
- *   COMPLETED with their history; the server runs in a process of its own, as in production;
+ * - Baton: a tracked flow run of N sequential tasks, each with a cache key of its own (the task reads
+ *   whether a valid cached result exists, and records PENDING, RUNNING and COMPLETED with their
+ *   history), and again with a tag that has a concurrency limit, as the seed's `db-lock` (the server
+ *   decides every start, taking a slot under the limit, and gives the slot back at its end); the
+ *   server runs in a process of its own, as in production;
  * - DBOS: a workflow of N sequential steps; DBOS checkpoints each step's output in its system database
  *   (in the workflow's process) so that a recovered workflow skips it.
  *
@@ -14,6 +16,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { DBOS } from "@dbos-inc/dbos-sdk";
+import { BatonClient } from "@baton/client";
 import { flow, task } from "@baton/sdk";
 import { throwawayDatabase } from "../test/databases.js";
 import type { Benchmark, BenchmarkReport } from "./benchmark.js";
@@ -30,10 +33,14 @@ const decided = task(
   { name: "bench-decided-step", cacheKey: (i: number) => `step-${nonce}-${i}` },
   increment,
 );
-const batonSequence = flow({ name: "bench-durable-steps" }, async () => {
-  nonce++;
-  for (let i = 0; i < sequenceLength; i++) await decided(i);
-});
+const LIMITED_TAG = "bench-db-lock";
+const limited = task({ name: "bench-limited-step", tags: [LIMITED_TAG] }, increment);
+const sequenceOf = (step: (i: number) => Promise<number>) =>
+  flow({ name: "bench-durable-steps" }, async () => {
+    nonce++;
+    for (let i = 0; i < sequenceLength; i++) await step(i);
+  });
+const batonSequences = { cached: sequenceOf(decided), limited: sequenceOf(limited) };
 
 /** Milliseconds per step of each repetition, after one warm-up repetition. */
 async function perStep(reps: number, steps: number, sequence: () => Promise<unknown>): Promise<Summary> {
@@ -47,13 +54,19 @@ async function perStep(reps: number, steps: number, sequence: () => Promise<unkn
   return summarize(samples);
 }
 
-async function baton(reps: number, steps: number): Promise<Summary> {
+async function baton(reps: number, steps: number): Promise<Record<keyof typeof batonSequences, Summary>> {
   const server = await startBenchServer("postgres", "process");
   const savedUrl = process.env.BATON_API_URL;
   process.env.BATON_API_URL = server.apiUrl;
   try {
     sequenceLength = steps;
-    return await perStep(reps, steps, () => batonSequence());
+    await new BatonClient({ url: server.apiUrl }).api.createConcurrencyLimit({
+      body: { tag: LIMITED_TAG, limit: 10 },
+    });
+    return {
+      cached: await perStep(reps, steps, () => batonSequences.cached()),
+      limited: await perStep(reps, steps, () => batonSequences.limited()),
+    };
   } finally {
     if (savedUrl === undefined) delete process.env.BATON_API_URL;
     else process.env.BATON_API_URL = savedUrl;
@@ -88,7 +101,7 @@ async function dbos(reps: number, steps: number): Promise<Summary> {
 
 export const durableSteps: Benchmark = {
   name: "durable-steps",
-  title: "A step the server decides (Baton, cache key) beside a checkpointed DBOS step (PostgreSQL)",
+  title: "A step with a cache key or a limited tag (Baton) beside a checkpointed DBOS step (PostgreSQL)",
   async run(options): Promise<BenchmarkReport> {
     if (!POSTGRES_URL)
       throw new Error("set BATON_BENCH_DATABASE_URL (or BATON_TEST_DATABASE_URL) to a PostgreSQL server");
@@ -109,14 +122,18 @@ export const durableSteps: Benchmark = {
       parameters: { steps, reps },
       notes: [
         "Milliseconds per step of a sequence, median (min, max) over the repetitions, after a warm-up.",
-        "Baton: every task has a new cache key, so the server decides its start and records its three states; DBOS checkpoints each step's output.",
+        "Baton: every task has a new cache key (its process reads whether a cached result exists) or a tag with a concurrency limit (the server decides its start, taking a slot); each records its three states. DBOS checkpoints each step's output.",
         "The ratio is Baton's figure over DBOS's: above 1 is slower.",
       ],
       tables: [
         {
           title: "Per step on the local PostgreSQL",
           header: ["system", "ms/step median", "min", "max", "× DBOS"],
-          rows: [row("DBOS Transact step", dbosSteps), row("Baton task, server decides", batonSteps)],
+          rows: [
+            row("DBOS Transact step", dbosSteps),
+            row("Baton task, cache key", batonSteps.cached),
+            row("Baton task, limited tag (server decides)", batonSteps.limited),
+          ],
         },
       ],
       data: { dbos: dbosSteps, baton: batonSteps },
