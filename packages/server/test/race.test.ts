@@ -149,6 +149,12 @@ describe.each(DIALECTS)(
         },
       };
     };
+    const runningFlowRun = async () => {
+      const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
+      await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
+      return flowRun;
+    };
+
     /** The state types a run went through, as its history records them. */
     const historyOf = async (run: "flowRunId" | "taskRunId", id: string) =>
       (
@@ -195,8 +201,7 @@ describe.each(DIALECTS)(
     });
 
     it("starts each task run once when many racing proposals start it, and records one start", async () => {
-      const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
-      await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
+      const flowRun = await runningFlowRun();
       const tasks = await Promise.all(
         Array.from({ length: 4 }, (_, i) =>
           createTaskRun(ctx, {
@@ -226,8 +231,7 @@ describe.each(DIALECTS)(
 
     it("never gives a tag's single slot to two racing task runs", async () => {
       await upsertConcurrencyLimit(ctx, { tag: "db-lock", limit: 1 });
-      const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
-      await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
+      const flowRun = await runningFlowRun();
       const tasks = await Promise.all(
         Array.from({ length: PROCESSES * 3 }, (_, i) =>
           createTaskRun(ctx, {
@@ -265,8 +269,7 @@ describe.each(DIALECTS)(
 
     it("releases every slot of a flow run's tasks when the flow run crashes", async () => {
       await upsertConcurrencyLimit(ctx, { tag: "crash-lock", limit: 1 });
-      const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
-      await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
+      const flowRun = await runningFlowRun();
       const task = await createTaskRun(ctx, {
         flowRunId: flowRun.id,
         name: "t",
@@ -302,8 +305,7 @@ describe.each(DIALECTS)(
     it.skipIf(dialect !== "postgres")(
       "ends with its flow run a task run whose creation held the flow run as the end came",
       async () => {
-        const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
-        await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
+        const flowRun = await runningFlowRun();
         const creation = await creationHolding(flowRun.id);
         try {
           const ending = setRunState(ctx, "flow", flowRun.id, makeState({ type: "COMPLETED" }), {
@@ -325,12 +327,7 @@ describe.each(DIALECTS)(
     it.skipIf(dialect !== "postgres")(
       "ends the runs of a call at once but one a task run's creation holds, which ends once free with that task run",
       async () => {
-        const runs = [];
-        for (const _ of [1, 2, 3]) {
-          const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
-          await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
-          runs.push(flowRun);
-        }
+        const runs = [await runningFlowRun(), await runningFlowRun(), await runningFlowRun()];
         // The held run is the first in id order: a statement writing the three ends that waited for it
         // would read the others' task runs as they were before the wait.
         const [heldRun, ...others] = runs.sort((a, b) => (a.id < b.id ? -1 : 1));
@@ -366,8 +363,7 @@ describe.each(DIALECTS)(
     it.skipIf(dialect !== "postgres")(
       "refuses task runs created while their flow run's end is written, and ends one recorded then",
       async () => {
-        const flowRun = await createFlowRun(ctx, { flowName: "race-flow", state: { type: "PENDING" } });
-        await setRunState(ctx, "flow", flowRun.id, makeState({ type: "RUNNING" }), { force: false });
+        const flowRun = await runningFlowRun();
         const lock = await endHeld(flowRun.id);
         try {
           const task = { flowRunId: flowRun.id, name: "late", taskKey: "late" };
