@@ -25,6 +25,7 @@ import {
   type Transaction,
 } from "kysely";
 import type { z } from "zod";
+import { compiledOnce } from "../db/compiled-once.js";
 import { speaksPostgres } from "../db/database.js";
 import type { Database, FlowRunTable, TaskRunTable } from "../db/schema.js";
 import type { EventBus } from "../events.js";
@@ -640,7 +641,7 @@ async function unlockedServePass(
   }
   if (scopes.length === 0) return pass;
   const nowIso = new Date().toISOString();
-  const due = await dueToClaim(db, request, scopes, nowIso).execute();
+  const due = (await dueToServe(db, request, scopes, nowIso)).rows;
   if (due.some((run) => run.deploymentLimit !== null)) return undefined;
   if (due.length === 0) return { ...pass, nextDue: await nextDueTime(db, request, scopes, nowIso) };
 
@@ -768,7 +769,7 @@ const scopesOf = (request: Request, queues: readonly Scope[]): Scope[] =>
     : (request.deploymentIds ?? []).map((id) => ({ id, priority: 0 }));
 
 /** A scope's runs waiting to be claimed, in the order its index keeps them (due time, then id). */
-function scheduledIn(trx: Kysely<Database>, request: Request, scope: Scope) {
+function scheduledIn(trx: Kysely<Database>, request: Pick<Request, "workPoolName">, scope: Scope) {
   const query = trx
     .selectFrom("flowRuns")
     .select([
@@ -796,7 +797,7 @@ function scheduledIn(trx: Kysely<Database>, request: Request, scope: Scope) {
  */
 function firstOfEach(
   trx: Kysely<Database>,
-  request: Request,
+  request: Pick<Request, "workPoolName">,
   scopes: readonly Scope[],
   count: number,
   part: (runs: ReturnType<typeof scheduledIn>) => ReturnType<typeof scheduledIn>,
@@ -867,7 +868,32 @@ async function candidates(trx: Trx, request: Request, scopes: readonly Scope[], 
  * first), with what the rules need (lockedFlowRunColumns) and their deployment's concurrency limit:
  * what unlockedServePass decides on.
  */
-function dueToClaim(db: Kysely<Database>, request: Request, scopes: readonly Scope[], nowIso: string) {
+/**
+ * A serve process's due runs (dueToClaim), its statement compiled once per number of deployments: built
+ * anew, Kysely's work on it cost more of the server's CPU than the statement's round trip.
+ */
+function dueToServe(db: Kysely<Database>, { limit }: Request, scopes: readonly Scope[], nowIso: string) {
+  let due = servedDue.get(scopes.length);
+  if (!due) servedDue.set(scopes.length, (due = servedDueStatement()));
+  return due(db, nowIso, limit, ...scopes.map(({ id }) => id));
+}
+const servedDueStatement = () =>
+  compiledOnce((db, nowIso: string, limit: number, ...ids: string[]) =>
+    dueToClaim(
+      db,
+      { limit },
+      ids.map((id) => ({ id, priority: 0 })),
+      nowIso,
+    ),
+  );
+const servedDue = new Map<number, ReturnType<typeof servedDueStatement>>();
+
+function dueToClaim(
+  db: Kysely<Database>,
+  request: Pick<Request, "workPoolName" | "limit">,
+  scopes: readonly Scope[],
+  nowIso: string,
+) {
   const first = db
     .selectFrom(
       firstOfEach(db, request, scopes, request.limit, (runs) =>

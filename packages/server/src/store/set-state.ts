@@ -560,52 +560,67 @@ async function insertTaskRun(
   columns: object,
   { stateRows: [stateRow], events: [event] }: Pick<Unwritten, "stateRows" | "events">,
 ): Promise<Selectable<TaskRunTable> | undefined> {
-  const [values, state, eventValues] = [{ ...row, ...columns }, stateRow!, event!].map((one) =>
-    Object.fromEntries(entries(one)),
-  ) as Record<string, unknown>[];
-  const names = Object.keys(values!);
-  const inserted = (db: QueryCreator<Database>) => db.selectFrom("insertedRun" as "taskRuns").select("id");
-  return db
-    .with("insertedRun", (db) =>
-      db
-        .insertInto("taskRuns")
-        .columns(names as never)
-        .expression(
-          db
-            .selectNoFrom((eb) => names.map((name) => eb.val(values![name]).as(name)) as never)
-            .$if(expected !== null, (query) =>
-              query.where((eb) =>
-                eb.exists(
-                  eb
-                    .selectFrom("flowRuns")
-                    .select("flowRuns.id")
-                    .where("flowRuns.id", "=", expected!.flowRunId)
-                    .where("flowRuns.state", "is not distinct from", expected!.state)
-                    .where("flowRuns.attempt", "is not distinct from", expected!.attempt)
-                    // Held until the run is in: an end cannot pass it unseen (holdFlowRun).
-                    .forShare(),
+  const [values, state, eventValues] = [{ ...row, ...columns }, stateRow!, event!].map(entries);
+  const shape = [values, state, eventValues].map((one) => one!.map(([name]) => name)) as TaskRunInsertShape;
+  const key = JSON.stringify([...shape, expected !== null]);
+  let insert = taskRunInserts.get(key);
+  if (!insert) taskRunInserts.set(key, (insert = taskRunInsert(shape, expected !== null)));
+  const valuesOf = (named: [string, unknown][]) => named.map(([, value]) => value);
+  const expectedValues = expected ? [expected.flowRunId, expected.state, expected.attempt] : [];
+  const bound = [...valuesOf(values!), ...expectedValues, ...valuesOf(state!), ...valuesOf(eventValues!)];
+  const [inserted] = (await insert(db, ...bound)).rows;
+  return inserted;
+}
+
+/** The columns of a new task run, its history row and its event, in the order their values are bound. */
+type TaskRunInsertShape = [run: string[], state: string[], event: string[]];
+
+/**
+ * insertTaskRun's statement, compiled once per shape: the run's row inserted only if its flow run still
+ * has the state and attempt read (`expecting`), then its history row and event if it went in.
+ */
+const taskRunInserts = new Map<string, ReturnType<typeof taskRunInsert>>();
+function taskRunInsert([names, stateNames, eventNames]: TaskRunInsertShape, expecting: boolean) {
+  return compiledOnce((db, ...values: unknown[]) => {
+    const take = (columns: string[]) => Object.fromEntries(columns.map((name) => [name, values.shift()]));
+    const row = take(names);
+    const expected = expecting ? take(["flowRunId", "state", "attempt"]) : null;
+    const [state, event] = [take(stateNames), take(eventNames)];
+    const inserted = (db: QueryCreator<Database>) => db.selectFrom("insertedRun" as "taskRuns").select("id");
+    return db
+      .with("insertedRun", (db) =>
+        db
+          .insertInto("taskRuns")
+          .columns(names as never)
+          .expression(
+            db
+              .selectNoFrom((eb) => names.map((name) => eb.val(row[name]).as(name)) as never)
+              .$if(expected !== null, (query) =>
+                query.where((eb) =>
+                  eb.exists(
+                    eb
+                      .selectFrom("flowRuns")
+                      .select("flowRuns.id")
+                      .where("flowRuns.id", "=", expected!.flowRunId as string)
+                      .where("flowRuns.state", "is not distinct from", expected!.state as string | null)
+                      .where("flowRuns.attempt", "is not distinct from", expected!.attempt as number | null)
+                      // Held until the run is in: an end cannot pass it unseen (holdFlowRun).
+                      .forShare(),
+                  ),
                 ),
               ),
-            ),
-        )
-        .returningAll(),
-    )
-    .with("writtenState", (db) =>
-      insertUpdated(db as never, "states", Object.keys(state!), state!, "taskRunId", inserted as never),
-    )
-    .with("writtenEvent", (db) =>
-      insertUpdated(
-        db as never,
-        "events",
-        Object.keys(eventValues!),
-        eventValues!,
-        "resourceId",
-        inserted as never,
-      ),
-    )
-    .selectFrom("insertedRun")
-    .selectAll()
-    .executeTakeFirst();
+          )
+          .returningAll(),
+      )
+      .with("writtenState", (db) =>
+        insertUpdated(db as never, "states", stateNames, state, "taskRunId", inserted as never),
+      )
+      .with("writtenEvent", (db) =>
+        insertUpdated(db as never, "events", eventNames, event, "resourceId", inserted as never),
+      )
+      .selectFrom("insertedRun")
+      .selectAll();
+  });
 }
 
 /**
