@@ -369,6 +369,15 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
       params: { id: holder.id },
       body: { state: { type: "COMPLETED", data: { kind: "inline", serializer: "json", value: 7 } } },
     });
+    // Its end gave the slot back (on PostgreSQL, with the end's one statement).
+    const slots = async () =>
+      (await api().readConcurrencyLimit({ params: { tag: "start-lock" } })).activeSlots;
+    expect(await slots()).toEqual([]);
+    // The waiting run starts now, taking the slot, and its failure gives it back.
+    await api().setTaskRunState({ params: { id: waiting.id }, body: { state: { type: "RUNNING" } } });
+    expect(await slots()).toEqual([waiting.id]);
+    await api().setTaskRunState({ params: { id: waiting.id }, body: { state: { type: "FAILED" } } });
+    expect(await slots()).toEqual([]);
     // A valid cached result: it ends COMPLETED at once, with that result.
     const cached = await start({ cacheKey: "step-v1" });
     expect(cached.state).toMatchObject({ type: "COMPLETED", name: "Cached", data: { value: 7 } });

@@ -36,6 +36,7 @@ import {
 import { compiledOnce } from "../db/compiled-once.js";
 import { speaksPostgres } from "../db/database.js";
 import type {
+  ConcurrencySlotTable,
   Database,
   EventTable,
   FlowRunTable,
@@ -118,7 +119,12 @@ export interface Unwritten {
    * still (hasOpenTaskRuns), and the run is not locked.
    */
   ends?: boolean;
+  /** A task run's change away from RUNNING: the slots its tags hold are given back with it. */
+  releasesSlots?: boolean;
 }
+
+/** What a change writes besides its run's row: history rows, events and, for a start, tag slots. */
+type Written = Pick<Unwritten, "stateRows" | "events"> & { slots?: Insertable<ConcurrencySlotTable>[] };
 
 /** Who claims a run: a worker, serve process or task worker, and the claim's name if it gave one. */
 export interface Claimant {
@@ -200,9 +206,9 @@ export async function decideUnwritten(
  * if its run is still as it was read (see `writeIfUnchanged`): two round trips, where BEGIN, the lock,
  * a write per run and COMMIT are four or more. Answers each proposal's change (or its verdict, when it
  * changes nothing), or the error of a run that does not exist; undefined for a proposal whose run
- * changed in between, or whose change writes more than the run's row, its state and its event (a flow
- * run's end with task runs open, a rerun, a task run's tag slots): the caller then decides it under
- * the lock. The proposals are to distinct runs.
+ * changed in between, or whose change writes more than the run's row, its state, its event and the
+ * release of its tag slots (a flow run's end with task runs open, a rerun, a task run's start under
+ * tags): the caller then decides it under the lock. The proposals are to distinct runs.
  */
 async function transitionUnlocked(
   db: Kysely<Database>,
@@ -222,8 +228,9 @@ async function transitionUnlocked(
   for (const { id, state, options } of proposals) {
     const run = runs.get(id);
     if (!run) decided.push(notFound(kind === "flow" ? "flow run" : "task run", id));
-    // A task run's tag slots are counted and taken under their limits' locks.
-    else if (kind === "task" && fromJson<string[]>(run.tags, []).length > 0) decided.push(undefined);
+    // A task run's tag slots are counted and taken under their limits' locks (given back without).
+    else if (kind === "task" && state.type === "RUNNING" && fromJson<string[]>(run.tags, []).length > 0)
+      decided.push(undefined);
     else {
       const applied = await transition(db, kind, id, run, state, options, true);
       if (applied?.unwritten) writes.push({ id, read: run, ...applied.unwritten });
@@ -352,7 +359,7 @@ async function transition(
         ...(options.claimedBy !== undefined ? claimColumns(options.claimedBy) : {}),
       }
     : {};
-  const written = {
+  const written: Written = {
     stateRows: [...(options.carry?.stateRows ?? []), stateRow],
     events: [...(options.carry?.events ?? []), eventRow(event)],
   };
@@ -404,6 +411,9 @@ async function transition(
     // columns that are SQL (a claim's other than its PENDING and RUNNING).
     if ((ending && run.openTaskRuns !== false) || rerun || options.carry || options.claimedBy)
       return undefined;
+    // A run's tag slots are taken under their limits' locks (tagLimitUsage).
+    const tagged = kind === "task" && tags.length > 0;
+    if (tagged && state.type === "RUNNING") return undefined;
     // Written by the caller, with others (writeIfUnchanged).
     return {
       result: { ...base, state },
@@ -413,11 +423,15 @@ async function transition(
         stateRows: [stateRow],
         events: [eventRow(event)],
         ends: ending !== null,
+        // As the locked write gives them back: slots are taken only for a run's own tags.
+        releasesSlots: tagged && !options.initial,
       },
     };
   }
   let flowRunRow: FlowRunRow | undefined;
   let taskRunRow: Selectable<TaskRunTable> | undefined;
+  // A task run's start takes the slots of its tags' limits it does not hold yet, with its write.
+  if (kind === "task" && state.type === "RUNNING") written.slots = slotsToTake(id, ctx.tagLimits ?? [], now);
   const stored = options.insert
     ? await insertRun(trx, options.insert, kind === "flow" ? flowColumns : taskColumns, written)
     : await writeLocked(trx, kind, id, kind === "flow" ? flowColumns : taskColumns, written, ending);
@@ -439,9 +453,8 @@ async function transition(
     }
   } else {
     taskRunRow = stored as Selectable<TaskRunTable>;
-    if (state.type === "RUNNING") await takeSlots(trx, id, ctx.tagLimits ?? [], now);
     // Slots are taken only for a run's own tags: a run without tags holds none, nor a new run.
-    else if (tags.length > 0 && !options.initial) {
+    if (state.type !== "RUNNING" && tags.length > 0 && !options.initial) {
       await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
     }
   }
@@ -474,10 +487,19 @@ async function transition(
  * Writes a change left unwritten (`deferWrite`) when no change came after it to carry it: a RUNNING
  * the rules refused, say.
  */
-export async function writeUnwritten(trx: Trx, kind: Kind, id: string, applied: Applied): Promise<Applied> {
+export async function writeUnwritten(
+  trx: Trx,
+  kind: Kind,
+  id: string,
+  applied: Applied,
+  /** The run's row, when it is not inserted yet (insertWithFirstState). */
+  insert?: NewTaskRun,
+): Promise<Applied> {
   const { unwritten, ...rest } = applied;
   if (!unwritten) return applied;
-  const row = await writeLocked(trx, kind, id, unwritten.columns, unwritten, null);
+  const row = insert
+    ? await insertRun(trx, insert, unwritten.columns, unwritten)
+    : await writeLocked(trx, kind, id, unwritten.columns, unwritten, null);
   if (kind === "task") return { ...rest, taskRunRow: row as Selectable<TaskRunTable> };
   const flowRunRow = { ...(row as Selectable<FlowRunTable>), flowName: applied.locked!.related!.flowName! };
   return { ...rest, flowRunRow };
@@ -496,23 +518,25 @@ async function writeLocked(
   kind: Kind,
   id: string,
   columns: object,
-  { stateRows, events }: { stateRows: Insertable<StateTable>[]; events: Insertable<EventTable>[] },
+  { stateRows, events, slots = [] }: Written,
   ending: Ending | null,
 ): Promise<Record<string, unknown> & { endedTaskRuns?: string }> {
   const table = kind === "flow" ? "flowRuns" : ("taskRuns" as "flowRuns");
   if (!speaksPostgres(trx)) {
     await trx.insertInto("states").values(stateRows).execute();
     await trx.insertInto("events").values(events).execute();
+    if (slots.length > 0) await trx.insertInto("concurrencySlots").values(slots).execute();
     return trx.updateTable(table).set(columns).where("id", "=", id).returningAll().executeTakeFirstOrThrow();
   }
   const set = entries(columns);
-  const rows = [stateRows.map(entries), events.map(entries)];
+  const rows = [stateRows.map(entries), events.map(entries), slots.map(entries)];
   const ended = ending ? entries(ending.columns) : null;
   const shape: LockedWriteShape = {
     kind,
     columns: columnShape(set),
     stateRows: rows[0]!.map((row) => row.map(([name]) => name)),
     events: rows[1]!.map((row) => row.map(([name]) => name)),
+    slots: rows[2]!.map((row) => row.map(([name]) => name)),
     ended: ended?.map(([name]) => name) ?? null,
   };
   const key = JSON.stringify(shape);
@@ -534,24 +558,34 @@ async function insertRun(
   db: Kysely<Database>,
   insert: NewFlowRun | NewTaskRun,
   columns: object,
-  { stateRows, events }: Pick<Unwritten, "stateRows" | "events">,
+  { stateRows, events, slots = [] }: Written,
 ): Promise<Selectable<FlowRunTable> | Selectable<TaskRunTable> | undefined> {
-  if ("expected" in insert) return insertTaskRun(db, insert, columns, { stateRows, events });
-  const { row, tags } = insert;
+  const task = "expected" in insert;
+  if (task && insert.expected) return insertTaskRun(db, insert, columns, { stateRows, events });
   let inserting = db
     .with("writtenState", (db) => db.insertInto("states").values(stateRows).returning("id"))
-    .with("writtenEvent", (db) => db.insertInto("events").values(events).returning("id"));
-  if (tags.length > 0) {
+    .with("writtenEvent", (db) =>
+      db.insertInto("events").values(events).returning("id"),
+    ) as unknown as QueryCreator<Database>;
+  if (!task && insert.tags.length > 0) {
+    const { tags } = insert;
     inserting = inserting.with("writtenTags", (db) =>
       db.insertInto("flowRunTags").values(tags).returning("flowRunId"),
-    ) as unknown as typeof inserting;
+    ) as unknown as QueryCreator<Database>;
   }
-  return (inserting as unknown as QueryCreator<Database>)
-    .insertInto("flowRuns")
-    .values({ ...row, ...columns })
+  if (slots.length > 0) inserting = withSlots(inserting, slots);
+  return inserting
+    .insertInto(task ? ("taskRuns" as "flowRuns") : "flowRuns")
+    .values({ ...insert.row, ...columns } as Insertable<FlowRunTable>)
     .returningAll()
     .executeTakeFirstOrThrow();
 }
+
+/** A statement that also takes a task run's tag slots (a data-modifying WITH query). */
+const withSlots = (writer: QueryCreator<Database>, slots: Insertable<ConcurrencySlotTable>[]) =>
+  writer.with("takenSlots", (db) =>
+    db.insertInto("concurrencySlots").values(slots).returning("tag"),
+  ) as unknown as QueryCreator<Database>;
 
 /** insertRun for a task run: its history row and event only if the run went in (insertUpdated). */
 async function insertTaskRun(
@@ -652,14 +686,16 @@ interface LockedWriteShape {
   columns: (string | [string])[];
   stateRows: string[][];
   events: string[][];
+  /** The tag slots a task run's start takes. */
+  slots: string[][];
   /** The columns of the task runs a flow run's end ends; null when it ends none. */
   ended: string[] | null;
 }
 
 /**
  * writeLocked's statement, compiled once per shape (a few per kind of change); its values are the
- * run's id, then the columns' values, the history rows', the events' and the ended task runs' columns,
- * in the shape's order.
+ * run's id, then the columns' values, the history rows', the events', the slots' and the ended task
+ * runs' columns, in the shape's order.
  */
 const lockedWrites = new Map<string, ReturnType<typeof lockedWrite>>();
 function lockedWrite(shape: LockedWriteShape) {
@@ -669,6 +705,7 @@ function lockedWrite(shape: LockedWriteShape) {
     const columns = shapedColumns(shape.columns, next);
     const stateRows: Insertable<StateTable>[] = shape.stateRows.map(row);
     const events: Insertable<EventTable>[] = shape.events.map(row);
+    const slots: Insertable<ConcurrencySlotTable>[] = shape.slots.map(row);
     const ended: Updateable<TaskRunTable> | null = shape.ended && row(shape.ended);
     // The WITH names are not tables of the database: the update does not read them.
     let writer = db
@@ -676,6 +713,7 @@ function lockedWrite(shape: LockedWriteShape) {
       .with("writtenEvent", (db) =>
         db.insertInto("events").values(events).returning("id"),
       ) as unknown as QueryCreator<Database>;
+    if (slots.length > 0) writer = withSlots(writer, slots);
     if (ended) {
       writer = writer
         .with("releasedSlots", (db) => releaseSlotsOf(db, id) as never)
@@ -951,7 +989,11 @@ export async function writeIfUnchanged(
     { shape: UnchangedShape; parts: { at: number; write: UnchangedWrite }[] }
   >();
   for (const [at, write] of writes.entries()) {
-    const shape: UnchangedShape = { columns: columnShape(entries(write.columns)), ends: write.ends ?? false };
+    const shape: UnchangedShape = {
+      columns: columnShape(entries(write.columns)),
+      ends: write.ends ?? false,
+      releasesSlots: write.releasesSlots ?? false,
+    };
     const key = JSON.stringify(shape);
     const same = byShape.get(key) ?? { shape, parts: [] };
     byShape.set(key, same);
@@ -1035,6 +1077,7 @@ interface UnchangedShape {
   /** The columns set, in order; `[name]` for the next attempt (SQL). */
   columns: (string | [string])[];
   ends: boolean;
+  releasesSlots: boolean;
 }
 
 /**
@@ -1157,6 +1200,14 @@ function unchangedWrite(
           updatedIds,
         ),
       ) as unknown as QueryCreator<Database>;
+    if (shape.releasesSlots) {
+      writer = writer.with("releasedSlots", (db) =>
+        db
+          .deleteFrom("concurrencySlots")
+          .where("taskRunId", "in", updatedIds(db) as never)
+          .returning("tag"),
+      ) as unknown as QueryCreator<Database>;
+    }
     // The WITH queries go with the first part; the others read them.
     const [first, ...rest] = Array.from({ length: runs }, (_, index) =>
       (index === 0 ? writer : db).selectFrom(`updated${index}` as "flowRuns").selectAll(),
@@ -1350,39 +1401,44 @@ export function newRunColumns(
 }
 
 /**
- * Inserts a run (through `insert`) and gives it its first state in the same transaction, so nobody
- * sees a run without a state; the rules decide the first state as they decide any other. `next` is
- * proposed right after, in the same transaction (a task run started as it is created).
+ * Inserts a run and gives it its first state in the same transaction, so nobody sees a run without a
+ * state; the rules decide the first state as they decide any other. `next` is proposed right after, in
+ * the same transaction (a task run started as it is created). `prepare` inserts the run's row and
+ * answers it as `lockedFlowRunColumns` or `lockedTaskRunColumns` read it; or answers the row as it
+ * will be with `insert`, and the row goes in with the first change written (one statement fewer).
  */
 export async function insertWithFirstState(
   ctx: StoreContext,
   kind: Kind,
   id: string,
   firstState: State,
-  /** Inserts the run's row, returning it as `lockedFlowRunColumns` or `lockedTaskRunColumns` read it. */
-  insert: (trx: Trx) => Promise<LockedRow>,
+  prepare: (trx: Trx) => Promise<{ run: LockedRow; insert?: NewTaskRun }>,
   next?: { proposed: State; attempt: number | undefined },
 ): Promise<{ first: Applied; next: Applied | null }> {
   return ctx.db.kysely.transaction().execute(async (trx) => {
     // The new row is the transaction's own until it commits: no lock to take, nothing to read again.
-    const inserted = toLockedRun(kind, await insert(trx));
+    const { run, insert } = await prepare(trx);
     const first = await transitionInTransaction(trx, kind, id, firstState, {
       force: false,
       initial: true,
-      after: inserted,
+      after: toLockedRun(kind, run),
       deferWrite: next !== undefined,
+      insert,
     });
     refusedFirst(kind, firstState, first);
     if (!next) return { first, next: null };
+    // Not inserted yet if the first change was left unwritten.
+    const unwritten = first.unwritten ? insert : undefined;
     const started = await transitionInTransaction(trx, kind, id, next.proposed, {
       force: false,
       attempt: next.attempt,
       stampWhenDecided: true,
       after: first.locked,
       carry: first.unwritten,
+      insert: unwritten,
     });
     if (started.changed) return { first, next: started };
-    return { first: await writeUnwritten(trx, kind, id, first), next: started };
+    return { first: await writeUnwritten(trx, kind, id, first, unwritten), next: started };
   });
 }
 
@@ -1407,7 +1463,7 @@ export async function insertFlowRunWithFirstState(
         .returning(lockedFlowRunColumns)
         .executeTakeFirstOrThrow();
       if (tags.length > 0) await trx.insertInto("flowRunTags").values(tags).execute();
-      return inserted;
+      return { run: inserted };
     });
     return first;
   }
@@ -1460,23 +1516,10 @@ export async function insertTaskRunWithFirstState(
   if (speaksPostgres(db) && !next && fromJson<string[]>(row.tags ?? "[]", []).length === 0) {
     const flowRun = row.flowRunId ? (await readFlowRunOfTask(db, row.flowRunId)).rows[0] : null;
     if (flowRun === undefined) throw notFound("flow run", row.flowRunId!);
-    // The run as the insert would answer it (lockedTaskRunColumns): no state yet.
-    const inserting = toLockedRun("task", {
-      ...unstartedRun(row),
-      attempt: flowRun?.attempt ?? 0,
-      deploymentId: null,
-      flowRunId: row.flowRunId ?? null,
-      flowRunState: flowRun?.state ?? null,
-      cacheKey: row.cacheKey ?? null,
-      flowRunName: flowRun?.flowRunName ?? null,
-      flowName: flowRun?.flowName ?? null,
-      deploymentName: flowRun?.deploymentName ?? null,
-      workPoolName: flowRun?.workPoolName ?? null,
-      flowRunTags: flowRun?.flowRunTags ?? null,
-    });
     const expected = flowRun && { flowRunId: row.flowRunId!, state: flowRun.state, attempt: flowRun.attempt };
     const insert: NewTaskRun = { row, expected };
     const options = { force: false, initial: true, insert };
+    const inserting = toLockedRun("task", uninsertedTaskRun(row, flowRun));
     const first = await transition(db, "task", row.id, inserting, firstState, options, false);
     if (first) return { first: refusedFirst("task", firstState, first), next: null };
   }
@@ -1486,12 +1529,40 @@ export async function insertTaskRunWithFirstState(
     row.id,
     firstState,
     async (trx) => {
-      if (row.flowRunId && speaksPostgres(trx)) await holdFlowRun(trx, row.flowRunId);
-      return trx.insertInto("taskRuns").values(row).returning(lockedTaskRunColumns).executeTakeFirstOrThrow();
+      if (speaksPostgres(trx)) {
+        // The flow run read and held at once (holdFlowRun); the row goes in with its first change.
+        const flowRun = row.flowRunId ? (await holdFlowRunOfTask(trx, row.flowRunId)).rows[0] : null;
+        if (flowRun === undefined) throw notFound("flow run", row.flowRunId!);
+        return { run: uninsertedTaskRun(row, flowRun), insert: { row, expected: null } };
+      }
+      const run = await trx
+        .insertInto("taskRuns")
+        .values(row)
+        .returning(lockedTaskRunColumns)
+        .executeTakeFirstOrThrow();
+      return { run };
     },
     next,
   );
 }
+
+/** A task run about to be inserted, as its insert would answer it (lockedTaskRunColumns): no state yet. */
+const uninsertedTaskRun = (
+  row: Insertable<TaskRunTable>,
+  flowRun: Awaited<ReturnType<typeof readFlowRunOfTask>>["rows"][number] | null,
+): LockedRow => ({
+  ...unstartedRun(row),
+  attempt: flowRun?.attempt ?? 0,
+  deploymentId: null,
+  flowRunId: row.flowRunId ?? null,
+  flowRunState: flowRun?.state ?? null,
+  cacheKey: row.cacheKey ?? null,
+  flowRunName: flowRun?.flowRunName ?? null,
+  flowName: flowRun?.flowName ?? null,
+  deploymentName: flowRun?.deploymentName ?? null,
+  workPoolName: flowRun?.workPoolName ?? null,
+  flowRunTags: flowRun?.flowRunTags ?? null,
+});
 
 /**
  * Holds a flow run (PostgreSQL, `FOR SHARE`) while a task run of it goes in, so that the two cannot
@@ -1505,7 +1576,7 @@ export const holdFlowRun = compiledOnce((db, id: string) =>
 );
 
 /** What a new task run's first state is decided on of its flow run (lockedTaskRunColumns' part). */
-const readFlowRunOfTask = compiledOnce((db, id: string) =>
+const flowRunOfTask = (db: Kysely<Database>, id: string) =>
   db
     .selectFrom("flowRuns")
     .select((eb) => [
@@ -1517,8 +1588,10 @@ const readFlowRunOfTask = compiledOnce((db, id: string) =>
       "workPoolName",
       "tags as flowRunTags",
     ])
-    .where("id", "=", id),
-);
+    .where("id", "=", id);
+const readFlowRunOfTask = compiledOnce(flowRunOfTask);
+/** readFlowRunOfTask, holding the flow run until the transaction ends (see holdFlowRun). */
+const holdFlowRunOfTask = compiledOnce((db, id: string) => flowRunOfTask(db, id).forShare());
 
 /** What the rules read of a run about to be inserted, as its insert would answer it: not run yet. */
 const unstartedRun = (row: { retries?: number; retryDelaySeconds?: string; tags?: string }) => ({
@@ -1718,19 +1791,15 @@ async function tagLimitUsage(
   });
 }
 
-async function takeSlots(
-  trx: Kysely<Database>,
+/** The slot rows a task run's start takes: one for each of its limited tags it does not hold yet. */
+const slotsToTake = (
   taskRunId: string,
   usage: readonly TagLimitUsage[],
   now: Date,
-): Promise<void> {
-  const wanted = usage.filter((entry) => !entry.holdsSlot);
-  if (wanted.length === 0) return;
-  await trx
-    .insertInto("concurrencySlots")
-    .values(wanted.map((entry) => ({ tag: entry.tag, taskRunId, acquired: now.toISOString() })))
-    .execute();
-}
+): Insertable<ConcurrencySlotTable>[] =>
+  usage
+    .filter((entry) => !entry.holdsSlot)
+    .map((entry) => ({ tag: entry.tag, taskRunId, acquired: now.toISOString() }));
 
 /**
  * The valid cached result of a cache key: the newest COMPLETED task run stored under it that has not
