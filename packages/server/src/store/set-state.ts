@@ -573,7 +573,7 @@ async function insertRun(
       db.insertInto("flowRunTags").values(tags).returning("flowRunId"),
     ) as unknown as QueryCreator<Database>;
   }
-  if (slots.length > 0) inserting = withSlots(inserting, slots);
+  if (slots.length > 0) inserting = takingSlots(inserting, slots);
   return inserting
     .insertInto(task ? ("taskRuns" as "flowRuns") : "flowRuns")
     .values({ ...insert.row, ...columns } as Insertable<FlowRunTable>)
@@ -582,7 +582,7 @@ async function insertRun(
 }
 
 /** A statement that also takes a task run's tag slots (a data-modifying WITH query). */
-const withSlots = (writer: QueryCreator<Database>, slots: Insertable<ConcurrencySlotTable>[]) =>
+const takingSlots = (writer: QueryCreator<Database>, slots: Insertable<ConcurrencySlotTable>[]) =>
   writer.with("takenSlots", (db) =>
     db.insertInto("concurrencySlots").values(slots).returning("tag"),
   ) as unknown as QueryCreator<Database>;
@@ -713,7 +713,7 @@ function lockedWrite(shape: LockedWriteShape) {
       .with("writtenEvent", (db) =>
         db.insertInto("events").values(events).returning("id"),
       ) as unknown as QueryCreator<Database>;
-    if (slots.length > 0) writer = withSlots(writer, slots);
+    if (slots.length > 0) writer = takingSlots(writer, slots);
     if (ended) {
       writer = writer
         .with("releasedSlots", (db) => releaseSlotsOf(db, id) as never)
