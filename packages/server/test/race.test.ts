@@ -18,7 +18,7 @@ import { DIALECTS, throwawayDatabase, type ThrowawayDatabase } from "../../../te
 import { createFlowRun } from "../src/store/flow-runs.js";
 import { createTaskRun, recordTaskRuns } from "../src/store/task-runs.js";
 import { upsertConcurrencyLimit } from "../src/store/concurrency-limits.js";
-import { pauseAfterHold } from "./fixtures/pause-after-hold.js";
+import { pauseAfterHold, pauseAfterSlotTaken } from "./fixtures/pause-after.js";
 import { runUpdates } from "./fixtures/run-updates.js";
 
 const PROCESSES = 4;
@@ -267,28 +267,52 @@ describe.each(DIALECTS)(
       expect(count(second, "ACCEPT")).toBe(1);
     });
 
-    it("releases every slot of a flow run's tasks when the flow run crashes", async () => {
-      await upsertConcurrencyLimit(ctx, { tag: "crash-lock", limit: 1 });
+    /** A running flow run and a PENDING task run of it with `tag`, whose limit is one slot. */
+    const taskWithSingleSlot = async (tag: string) => {
+      await upsertConcurrencyLimit(ctx, { tag, limit: 1 });
       const flowRun = await runningFlowRun();
-      const task = await createTaskRun(ctx, {
-        flowRunId: flowRun.id,
-        name: "t",
-        taskKey: "t",
-        tags: ["crash-lock"],
-      });
+      const task = await createTaskRun(ctx, { flowRunId: flowRun.id, name: "t", taskKey: "t", tags: [tag] });
+      const slots = () =>
+        db.kysely.selectFrom("concurrencySlots").selectAll().where("tag", "=", tag).execute();
+      return { flowRun, task, slots };
+    };
+
+    it("releases every slot of a flow run's tasks when the flow run crashes", async () => {
+      const { flowRun, task, slots } = await taskWithSingleSlot("crash-lock");
       expect(
         (await setRunState(ctx, "task", task.id, makeState({ type: "RUNNING" }), { force: false })).status,
       ).toBe("ACCEPT");
       await setRunState(ctx, "flow", flowRun.id, makeState({ type: "CRASHED", message: "heartbeat lost" }), {
         force: false,
       });
-      const slots = await db.kysely
-        .selectFrom("concurrencySlots")
-        .selectAll()
-        .where("tag", "=", "crash-lock")
-        .execute();
-      expect(slots).toEqual([]);
+      expect(await slots()).toEqual([]);
     });
+
+    it.skipIf(dialect !== "postgres")(
+      "gives back the slot a task run's start took while its flow run's end waited for it",
+      async () => {
+        const { flowRun, task, slots } = await taskWithSingleSlot("late-lock");
+        // The start stops after writing its RUNNING and its slot, uncommitted.
+        const pause = pauseAfterSlotTaken();
+        const held = { ...ctx, db: { ...db, kysely: db.kysely.withPlugin(pause.plugin) } };
+        const start = setRunState(held, "task", task.id, makeState({ type: "RUNNING" }), { force: false });
+        try {
+          await Promise.race([pause.paused, start]);
+          const ending = setRunState(ctx, "flow", flowRun.id, makeState({ type: "COMPLETED" }), {
+            force: false,
+          });
+          // The end's statement, which read the slots before the start committed, waits for the task run.
+          await waitedFor("the end never waited for the task run's start");
+          pause.release();
+          expect((await start).status).toBe("ACCEPT");
+          expect((await ending).status).toBe("ACCEPT");
+        } finally {
+          pause.release();
+        }
+        expect(await historyOf("taskRunId", task.id)).toEqual(["PENDING", "RUNNING", "CRASHED"]);
+        expect(await slots()).toEqual([]);
+      },
+    );
 
     /**
      * Starts a task run of the flow run whose creation stops once it holds the flow run (holdFlowRun),

@@ -105,13 +105,13 @@ export async function createTaskRun(ctx: StoreContext, input: TaskRunCreate): Pr
         if (run) return announce(toTaskRun(run));
         continue;
       }
+      // Sent again and refused (a duplicate, or its flow run ended since: the rules may decide before
+      // the insert): the first, still under way when read back, was saved.
+      const run = lost ? await saved() : undefined;
+      if (run) return announce(toTaskRun(run));
       // The one row a new task run refers to: its flow run.
       if (input.flowRunId && isForeignKeyError(error)) throw notFound("flow run", input.flowRunId);
-      const known = constraintError(error, `task run '${id}'`);
-      // Sent again and refused as a duplicate: the first, still under way when read back, was saved.
-      const run = lost && known?.code === "already_exists" ? await saved() : undefined;
-      if (run) return announce(toTaskRun(run));
-      throw known ?? error;
+      throw constraintError(error, `task run '${id}'`) ?? error;
     }
   }
   const { first, next } = applied;
