@@ -1542,7 +1542,7 @@ export async function insertTaskRunWithFirstState(
     async (trx) => {
       if (speaksPostgres(trx)) {
         // The flow run read and held at once (holdFlowRun); the row goes in with its first change.
-        const flowRun = row.flowRunId ? (await holdFlowRunOfTask(trx, row.flowRunId)).rows[0] : null;
+        const flowRun = row.flowRunId ? (await holdFlowRun(trx, row.flowRunId)).rows[0] : null;
         if (flowRun === undefined) throw notFound("flow run", row.flowRunId!);
         return { run: uninsertedTaskRun(row, flowRun), insert: { row, expected: null } };
       }
@@ -1575,17 +1575,6 @@ const uninsertedTaskRun = (
   flowRunTags: flowRun?.flowRunTags ?? null,
 });
 
-/**
- * Holds a flow run (PostgreSQL, `FOR SHARE`) while a task run of it goes in, so that the two cannot
- * miss each other: the foreign key's own lock (`KEY SHARE`) lets a flow run's end update the row at
- * the same moment, and that end, not seeing the uncommitted task run, would leave it open under the
- * ended flow run. Held, an end waits for the task run's commit and ends it; a creation that waited for
- * an end reads the ended flow run in its next statement. SQLite writes one transaction at a time.
- */
-export const holdFlowRun = compiledOnce((db, id: string) =>
-  db.selectFrom("flowRuns").select("id").where("id", "=", id).forShare(),
-);
-
 /** What a new task run's first state is decided on of its flow run (lockedTaskRunColumns' part). */
 const flowRunOfTask = (db: Kysely<Database>, id: string) =>
   db
@@ -1601,8 +1590,15 @@ const flowRunOfTask = (db: Kysely<Database>, id: string) =>
     ])
     .where("id", "=", id);
 const readFlowRunOfTask = compiledOnce(flowRunOfTask);
-/** readFlowRunOfTask, holding the flow run until the transaction ends (see holdFlowRun). */
-const holdFlowRunOfTask = compiledOnce((db, id: string) => flowRunOfTask(db, id).forShare());
+/**
+ * readFlowRunOfTask, holding the flow run (PostgreSQL, `FOR SHARE`) while a task run of it goes in,
+ * so that the two cannot miss each other: the foreign key's own lock (`KEY SHARE`) lets a flow run's
+ * end update the row at the same moment, and that end, not seeing the uncommitted task run, would
+ * leave it open under the ended flow run. Held, an end waits for the task run's commit and ends it; a
+ * creation that waited for an end reads the ended flow run as it is after the wait. SQLite writes one
+ * transaction at a time.
+ */
+const holdFlowRun = compiledOnce((db, id: string) => flowRunOfTask(db, id).forShare());
 
 /** What the rules read of a run about to be inserted, as its insert would answer it: not run yet. */
 const unstartedRun = (row: { retries?: number; retryDelaySeconds?: string; tags?: string }) => ({
