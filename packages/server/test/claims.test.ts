@@ -3,17 +3,19 @@ import type { BatonClient } from "@baton/client";
 import {
   ClaimRequest as ClaimRequestSchema,
   DeploymentRunCreate,
+  makeState,
   type ClaimRequest,
   type ClaimResult,
   type FlowRun,
   type State,
 } from "@baton/core";
-import { EventBus, openDatabase } from "../src/index.js";
+import { EventBus, openDatabase, setRunStates } from "../src/index.js";
 import { claimFlowRuns } from "../src/store/claims.js";
 import { createDeploymentRun } from "../src/store/deployments.js";
+import { createTaskRun } from "../src/store/task-runs.js";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
 import { limitSpans, mostAtOnce } from "../../../test/runs.js";
-import { runUpdates } from "./fixtures/run-updates.js";
+import { runUpdates, statementsSent } from "./fixtures/run-updates.js";
 
 describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
   let server: TestServer;
@@ -376,6 +378,74 @@ describe.each(DIALECTS)("claiming runs on %s", (dialect) => {
         "SCHEDULED",
       ]);
     }
+  });
+
+  it("ends the runs it started without reading them again, and decides on the run as it is when it changed behind the server's back", async () => {
+    const deployment = await api().createDeployment({ body: { name: "remembered", flowName: "remembered" } });
+    // The store as the server calls it, over the same database, counting the statements it sends.
+    const db = openDatabase(server.database.url);
+    const sent = { count: 0 };
+    const ctx = { db: { ...db, kysely: db.kysely.withPlugin(statementsSent(sent)) }, events: new EventBus() };
+    let [ended, alsoEnded, fenced, reclaimed, shared]: (FlowRun | undefined)[] = [];
+    try {
+      for (const _ of [1, 2, 3, 4, 5]) {
+        await createDeploymentRun(ctx, deployment.id, DeploymentRunCreate.parse({}));
+      }
+      const request = ClaimRequestSchema.parse({
+        workerName: "s",
+        deploymentIds: [deployment.id],
+        start: true,
+        limit: 5,
+      });
+      const claimed = (await claimFlowRuns(ctx, request)).runs.map(({ flowRun }) => flowRun);
+      [ended, alsoEnded, fenced, reclaimed, shared] = claimed;
+      const end = (run: FlowRun, attempt = run.attempt) => ({
+        id: run.id,
+        state: makeState({ type: "COMPLETED" }),
+        options: { force: false, attempt },
+      });
+      sent.count = 0;
+      const answers = await setRunStates(ctx, "flow", [end(ended!), end(alsoEnded!)]);
+      expect(answers.map((answer) => "status" in answer && answer.status)).toEqual(["ACCEPT", "ACCEPT"]);
+      // PostgreSQL: the runs as the claim wrote them, so their ends are one statement, no read before
+      // it. SQLite: a transaction that locks and reads them.
+      if (dialect === "postgres") expect(sent.count).toBe(1);
+
+      // Claimed again since (a crash detector's new attempt on another server), not announced here yet.
+      await db.kysely
+        .updateTable("flowRuns")
+        .set((eb) => ({ attempt: eb("attempt", "+", 1) }))
+        .where("id", "in", [fenced!.id, reclaimed!.id])
+        .execute();
+      // The claim's process may not end its run any more, whatever this server remembers of it...
+      const [refused] = await setRunStates(ctx, "flow", [end(fenced!)]);
+      expect(refused).toMatchObject({ status: "ABORT" });
+      expect((refused as { reason: string }).reason).toContain(`attempt ${fenced!.attempt} is stale`);
+      // ...and the new attempt's process may, though what this server remembers says it is stale.
+      const [accepted] = await setRunStates(ctx, "flow", [end(reclaimed!, reclaimed!.attempt + 1)]);
+      expect(accepted).toMatchObject({ status: "ACCEPT" });
+
+      // A task run may be given any id, a flow run's too: each is still decided on its own row.
+      await createTaskRun(ctx, {
+        id: shared!.id,
+        name: "namesake",
+        taskKey: "namesake",
+        state: { type: "SCHEDULED" },
+      });
+      sent.count = 0;
+      const [running] = await setRunStates(ctx, "flow", [end(shared!)]);
+      expect(running).toMatchObject({ status: "ACCEPT" });
+      // Still the flow run as the claim wrote it: one statement.
+      if (dialect === "postgres") expect(sent.count).toBe(1);
+    } finally {
+      await db.close();
+    }
+    const states = await Promise.all(
+      [ended, alsoEnded, fenced, reclaimed, shared].map(
+        async (run) => (await api().readFlowRun({ params: { id: run!.id } })).state?.type,
+      ),
+    );
+    expect(states).toEqual(["COMPLETED", "COMPLETED", "RUNNING", "COMPLETED", "COMPLETED"]);
   });
 
   it("answers a claim sent again under its name with the runs the first took, while they are still its worker's", async () => {

@@ -47,6 +47,7 @@ import type {
 import { chunked, fromJson, toJson, type StoreContext } from "./context.js";
 import { eventRow, recordEvents, storedEvent } from "./events.js";
 import { compileSchema } from "./parameters.js";
+import { runsAsWrittenBy } from "./runs-as-written.js";
 
 type Kind = "flow" | "task";
 type Trx = Transaction<Database>;
@@ -159,7 +160,10 @@ export interface Applied {
   /** The run's row as the change left it: what a claim or a creation answers with, read for free. */
   flowRunRow?: FlowRunRow;
   taskRunRow?: Selectable<TaskRunTable>;
-  /** The run as this change left it, locked still: what a next change in the transaction starts from. */
+  /**
+   * The run as this change left it (locked still, in a transaction): what a next change in the
+   * transaction starts from, and what the server keeps of it (RunsAsWritten).
+   */
   locked?: LockedRun;
   /** The change itself when it was left unwritten (`deferWrite`), for the next one to write. */
   unwritten?: Unwritten;
@@ -211,32 +215,49 @@ export async function decideUnwritten(
  * tags): the caller then decides it under the lock. The proposals are to distinct runs.
  */
 async function transitionUnlocked(
-  db: Kysely<Database>,
+  ctx: StoreContext,
   kind: Kind,
   proposals: { id: string; state: State; options: TransitionOptions }[],
 ): Promise<(Applied | BatonError | undefined)[]> {
+  const db = ctx.db.kysely;
   const ids = proposals.map(({ id }) => id);
-  // The task-run scan only for a proposal that may end its flow run.
-  const toEnd = kind === "flow" && proposals.some(({ state }) => mayEnd(state));
-  const read = kind === "task" ? "task" : toEnd ? "flowToEnd" : "flow";
-  const { rows } = ids.length === 1 ? await readRun[read](db, ids[0]!) : await readRuns[read](db, ids);
-  const runs = new Map(
-    rows.map(({ id, ...row }: LockedRow & { id: string }) => [id, toLockedRun(kind, row)]),
+  // A run this server wrote last is not read again. A flow run's end so decided is written only if
+  // none of its task runs is open (the write's conditions): as if read with none open.
+  const kept = runsAsWrittenBy(ctx.events);
+  const runs = new Map<string, LockedRun>();
+  for (const id of ids) {
+    const run = kept.take({ kind: `${kind}-run`, id });
+    if (run) runs.set(id, kind === "flow" ? { ...run, openTaskRuns: false } : run);
+  }
+  const fromMemory = new Set(runs.keys());
+  await readRunsInto(
+    db,
+    kind,
+    runs,
+    proposals.filter(({ id }) => !runs.has(id)),
   );
   const decided: (Applied | BatonError | undefined)[] = [];
-  const writes: UnchangedWrite[] = [];
-  for (const { id, state, options } of proposals) {
-    const run = runs.get(id);
-    if (!run) decided.push(notFound(kind === "flow" ? "flow run" : "task run", id));
-    // A task run's tag slots are counted and taken under their limits' locks (given back without).
-    else if (kind === "task" && state.type === "RUNNING" && fromJson<string[]>(run.tags, []).length > 0)
-      decided.push(undefined);
-    else {
-      const applied = await transition(db, kind, id, run, state, options, true);
-      if (applied?.unwritten) writes.push({ id, read: run, ...applied.unwritten });
-      decided.push(applied);
+  for (const { id, state, options } of proposals)
+    decided.push(await decideUnlocked(db, kind, runs, id, state, options));
+  // A verdict that changes nothing writes nothing, so no write's conditions tell whether the run it
+  // was decided on is still the run: one decided on a kept run is decided again on the run as read.
+  const unchecked = proposals.flatMap((proposal, at) => {
+    const applied = decided[at];
+    const unwritten = applied !== undefined && !(applied instanceof BatonError) && !applied.unwritten;
+    return fromMemory.has(proposal.id) && unwritten ? [{ ...proposal, at }] : [];
+  });
+  if (unchecked.length > 0) {
+    for (const { id } of unchecked) runs.delete(id);
+    await readRunsInto(db, kind, runs, unchecked);
+    for (const { id, state, options, at } of unchecked) {
+      decided[at] = await decideUnlocked(db, kind, runs, id, state, options);
     }
   }
+  const writes: UnchangedWrite[] = decided.flatMap((applied, at) =>
+    applied && !(applied instanceof BatonError) && applied.unwritten
+      ? [{ id: ids[at]!, read: runs.get(ids[at]!)!, ...applied.unwritten }]
+      : [],
+  );
   const outcomes = writes.length > 0 ? await writeIfUnchanged(db, kind, writes) : [];
   const written = new Map(writes.map(({ id }, at) => [id, outcomes[at]]));
   return decided.map((applied, index) => {
@@ -247,10 +268,47 @@ async function transitionUnlocked(
     if (row instanceof BatonError && row.code === "unavailable") return row;
     // The run changed in between, or was locked, or the statement failed: decided under the lock.
     if (!row || row instanceof Error) return undefined;
-    if (kind === "task") return { ...change, taskRunRow: row as Selectable<TaskRunTable> };
-    const flowName = runs.get(ids[index]!)!.related!.flowName!;
-    return { ...change, flowRunRow: { ...(row as Selectable<FlowRunTable>), flowName } };
+    const run = runs.get(ids[index]!)!;
+    if (kind === "task") {
+      const taskRunRow = row as Selectable<TaskRunTable>;
+      return { ...change, taskRunRow, locked: asWritten(run, { taskRunRow }) };
+    }
+    const flowRunRow = { ...(row as Selectable<FlowRunTable>), flowName: run.related!.flowName! };
+    return { ...change, flowRunRow, locked: asWritten(run, { flowRunRow }) };
   });
+}
+
+/** Reads the runs of `proposals` into `runs`, with what the rules need (see transitionUnlocked). */
+async function readRunsInto(
+  db: Kysely<Database>,
+  kind: Kind,
+  runs: Map<string, LockedRun>,
+  proposals: { id: string; state: State }[],
+): Promise<void> {
+  if (proposals.length === 0) return;
+  // The task-run scan only for a proposal that may end its flow run.
+  const toEnd = kind === "flow" && proposals.some(({ state }) => mayEnd(state));
+  const read = kind === "task" ? "task" : toEnd ? "flowToEnd" : "flow";
+  const ids = proposals.map(({ id }) => id);
+  const { rows } = ids.length === 1 ? await readRun[read](db, ids[0]!) : await readRuns[read](db, ids);
+  for (const { id, ...row } of rows as (LockedRow & { id: string })[]) runs.set(id, toLockedRun(kind, row));
+}
+
+/** One proposal of transitionUnlocked decided on its run in `runs`, its change left unwritten. */
+async function decideUnlocked(
+  db: Kysely<Database>,
+  kind: Kind,
+  runs: Map<string, LockedRun>,
+  id: string,
+  state: State,
+  options: TransitionOptions,
+): Promise<Applied | BatonError | undefined> {
+  const run = runs.get(id);
+  if (!run) return notFound(kind === "flow" ? "flow run" : "task run", id);
+  // A task run's tag slots are counted and taken under their limits' locks (given back without).
+  if (kind === "task" && state.type === "RUNNING" && fromJson<string[]>(run.tags, []).length > 0)
+    return undefined;
+  return transition(db, kind, id, run, state, options, true);
 }
 
 /**
@@ -363,13 +421,14 @@ async function transition(
     stateRows: [...(options.carry?.stateRows ?? []), stateRow],
     events: [...(options.carry?.events ?? []), eventRow(event)],
   };
+  // A task run's change other than its start gives back the slots of its tags' limits. Slots are taken
+  // only for a run's own tags: a run without tags holds none, nor a new run.
+  const releasesSlots =
+    kind === "task" && state.type !== "RUNNING" && tags.length > 0 && !options.initial && !options.insert;
 
   // A PENDING, or a flow run's RUNNING, writes nothing but the run's row, its history row and event.
   if (options.deferWrite && (state.type === "PENDING" || (kind === "flow" && state.type === "RUNNING"))) {
-    // Slots are taken only for a run's own tags: a run without tags holds none, nor a new run.
-    if (kind === "task" && tags.length > 0 && !options.initial) {
-      await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
-    }
+    if (releasesSlots) await releaseSlotsOfTaskRun(trx, id);
     const unwritten: Unwritten = {
       ...written,
       columns: { ...options.carry?.columns, ...common, ...holding },
@@ -412,8 +471,7 @@ async function transition(
     if ((ending && run.openTaskRuns !== false) || rerun || options.carry || options.claimedBy)
       return undefined;
     // A run's tag slots are taken under their limits' locks (tagLimitUsage).
-    const tagged = kind === "task" && tags.length > 0;
-    if (tagged && state.type === "RUNNING") return undefined;
+    if (kind === "task" && tags.length > 0 && state.type === "RUNNING") return undefined;
     // Written by the caller, with others (writeIfUnchanged).
     return {
       result: { ...base, state },
@@ -423,8 +481,7 @@ async function transition(
         stateRows: [stateRow],
         events: [eventRow(event)],
         ends: ending !== null,
-        // As the locked write gives them back: slots are taken only for a run's own tags.
-        releasesSlots: tagged && !options.initial,
+        releasesSlots,
       },
     };
   }
@@ -458,13 +515,25 @@ async function transition(
     }
   } else {
     taskRunRow = stored as Selectable<TaskRunTable>;
-    // Slots are taken only for a run's own tags: a run without tags holds none, nor a new run.
-    if (state.type !== "RUNNING" && tags.length > 0 && !options.initial && !options.insert) {
-      await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
-    }
+    if (releasesSlots) await releaseSlotsOfTaskRun(trx, id);
   }
-  const row = flowRunRow ?? taskRunRow!;
-  const locked: LockedRun = {
+  return {
+    result: { ...base, state },
+    changed: { runId: id, flowRunId, state, previous: initial, event },
+    ...(changedTasks.length > 0 ? { alsoChanged: changedTasks } : {}),
+    ...(flowRunRow ? { flowRunRow } : {}),
+    ...(taskRunRow ? { taskRunRow } : {}),
+    locked: asWritten(run, flowRunRow ? { flowRunRow } : { taskRunRow: taskRunRow! }),
+  };
+}
+
+/** The run as read (`run`), as the row its change wrote left it. */
+function asWritten(
+  run: LockedRun,
+  written: { flowRunRow: Selectable<FlowRunTable> } | { taskRunRow: Selectable<TaskRunTable> },
+): LockedRun {
+  const row = "flowRunRow" in written ? written.flowRunRow : written.taskRunRow;
+  return {
     ...run,
     state: row.state,
     runCount: row.runCount,
@@ -472,19 +541,13 @@ async function transition(
     retryDelaySeconds: row.retryDelaySeconds,
     tags: row.tags,
     startTime: row.startTime,
-    ...(flowRunRow ? { attempt: flowRunRow.attempt } : {}),
-    // A background task run's attempt is its own (raised by its claim).
-    ...(taskRunRow
-      ? { cacheKey: taskRunRow.cacheKey, ...(run.flowRunId === null ? { attempt: taskRunRow.attempt } : {}) }
-      : {}),
-  };
-  return {
-    result: { ...base, state },
-    changed: { runId: id, flowRunId, state, previous: initial, event },
-    ...(changedTasks.length > 0 ? { alsoChanged: changedTasks } : {}),
-    ...(flowRunRow ? { flowRunRow } : {}),
-    ...(taskRunRow ? { taskRunRow } : {}),
-    locked,
+    ...("flowRunRow" in written
+      ? { attempt: written.flowRunRow.attempt }
+      : {
+          cacheKey: written.taskRunRow.cacheKey,
+          // A task run's attempt is its flow run's; a background task run's is its own (its claim's).
+          ...(run.flowRunId === null ? { attempt: written.taskRunRow.attempt } : {}),
+        }),
   };
 }
 
@@ -1313,6 +1376,11 @@ interface Ending {
   columns: Updateable<TaskRunTable>;
 }
 
+/** The slots a task run holds, released. */
+const releaseSlotsOfTaskRun = compiledOnce((db, taskRunId: string) =>
+  db.deleteFrom("concurrencySlots").where("taskRunId", "=", taskRunId),
+);
+
 /** The slots held by a flow run's task runs, released. */
 const releaseSlotsOf = (db: QueryCreator<Database>, flowRunId: string) =>
   db
@@ -1558,10 +1626,7 @@ export async function insertTaskRunWithFirstState(
 }
 
 /** A task run about to be inserted, as its insert would answer it (lockedTaskRunColumns): no state yet. */
-const uninsertedTaskRun = (
-  row: Insertable<TaskRunTable>,
-  flowRun: Awaited<ReturnType<typeof readFlowRunOfTask>>["rows"][number] | null,
-): LockedRow => ({
+const uninsertedTaskRun = (row: Insertable<TaskRunTable>, flowRun: FlowRunOfTask | null): LockedRow => ({
   ...unstartedRun(row),
   attempt: flowRun?.attempt ?? 0,
   deploymentId: null,
@@ -1590,6 +1655,8 @@ const flowRunOfTask = (db: Kysely<Database>, id: string) =>
     ])
     .where("id", "=", id);
 const readFlowRunOfTask = compiledOnce(flowRunOfTask);
+type FlowRunOfTask = Awaited<ReturnType<typeof readFlowRunOfTask>>["rows"][number];
+
 /**
  * readFlowRunOfTask, holding the flow run (PostgreSQL, `FOR SHARE`) while a task run of it goes in,
  * so that the two cannot miss each other: the foreign key's own lock (`KEY SHARE`) lets a flow run's
@@ -1637,7 +1704,7 @@ export async function setRunState(
   checkProposal(proposed);
   const db = ctx.db.kysely;
   const [unlocked] = speaksPostgres(db)
-    ? await transitionUnlocked(db, kind, [{ id, state: proposed, options }])
+    ? await transitionUnlocked(ctx, kind, [{ id, state: proposed, options }])
     : [undefined];
   if (unlocked instanceof BatonError) throw unlocked;
   const applied =
@@ -1699,7 +1766,7 @@ export async function setRunStates(
     let decided: (Applied | BatonError | undefined)[];
     try {
       decided = await transitionUnlocked(
-        db,
+        ctx,
         kind,
         open.map(({ proposal }) => proposal),
       );
@@ -1758,7 +1825,12 @@ export async function setRunStates(
 }
 
 export function publishStateChange(ctx: StoreContext, applied: Applied): void {
-  if (applied.changed) ctx.events.emit(applied.changed.event);
+  const { changed, locked } = applied;
+  if (changed) ctx.events.emit(changed.event);
+  // Kept once announced: the announcement forgets the run as it was (RunsAsWritten).
+  if (changed && locked && speaksPostgres(ctx.db.kysely)) {
+    runsAsWrittenBy(ctx.events).keep(changed.event.resource, locked, changed.state.type);
+  }
   for (const task of applied.alsoChanged ?? []) publishStateChange(ctx, task);
 }
 
