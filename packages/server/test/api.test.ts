@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatonError, newId, type BatonEvent } from "@baton/core";
 import { BatonClient } from "@baton/client";
 import { DIALECTS, startTestServer, type TestServer } from "../../../test/helpers.js";
+import { openDatabase } from "../src/index.js";
 
 /** Awaits the first error a call throws, typed. */
 async function rejection(promise: Promise<unknown>): Promise<BatonError> {
@@ -32,6 +33,26 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
     retries: 0,
     retryDelaySeconds: [],
     timeoutSeconds: null,
+  });
+
+  it("creates a run of a flow deleted since it was last named, behind the server's back", async () => {
+    const first = await api().createFlowRun({ body: { flowName: "passing" } });
+    const second = await api().createFlowRun({ body: { flowName: "passing" } });
+    expect(second.flowId).toBe(first.flowId);
+    // Deleted by another server (or an operator), with its runs: this server still knows its old id.
+    const db = openDatabase(server.database.url);
+    try {
+      await db.kysely.deleteFrom("flows").where("name", "=", "passing").execute();
+    } finally {
+      await db.close();
+    }
+    const third = await api().createFlowRun({ body: { flowName: "passing" } });
+    const flow = await api().readFlowByName({ params: { name: "passing" } });
+    expect(flow.id).not.toBe(first.flowId);
+    expect(third.flowId).toBe(flow.id);
+    expect(await rejection(api().readFlowRun({ params: { id: first.id } }))).toMatchObject({
+      code: "not_found",
+    });
   });
 
   it("answers health with the database kind", async () => {

@@ -23,11 +23,11 @@ import {
 import { sql, type QueryCreator, type Updateable } from "kysely";
 import type { z } from "zod";
 import { connectionLostUnder, INSERT_TRIES, retryIdempotent } from "../db/connection-loss.js";
-import { constraintError } from "../db/database.js";
+import { constraintError, isForeignKeyError } from "../db/database.js";
 import type { Database, FlowRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, toStoredTime, type StoreContext } from "./context.js";
 import { heldByProcess } from "./claims.js";
-import { ensureFlow, readFlow } from "./flows.js";
+import { ensureFlow, forgetFlowIds, knownFlowId, readFlow } from "./flows.js";
 import { runName } from "./names.js";
 import {
   insertFlowRunWithFirstState,
@@ -173,6 +173,17 @@ export async function insertFlowRun(ctx: StoreContext, input: FlowRunInsert): Pr
 }
 
 export async function createFlowRun(ctx: StoreContext, input: FlowRunCreate): Promise<FlowRun> {
+  // A run of a flow named, not given by id, created without reading the flow when its id is known.
+  const known = input.flowId === undefined && input.flowName ? knownFlowId(ctx, input.flowName) : undefined;
+  if (known) {
+    try {
+      return await insertFlowRun(ctx, { ...input, flowId: known, flowName: input.flowName! });
+    } catch (error) {
+      // Refused by a foreign key: the flow may have been deleted since (found or made again below).
+      if (!(error instanceof BatonError && isForeignKeyError(error.cause))) throw error;
+      forgetFlowIds(ctx);
+    }
+  }
   const flow = input.flowId
     ? await readFlow(ctx, { id: input.flowId })
     : await ensureFlow(ctx, { name: input.flowName! });

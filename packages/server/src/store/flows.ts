@@ -1,12 +1,18 @@
 import { newId, notFound, type Flow, type FlowCreate } from "@baton/core";
-import type { Selectable } from "kysely";
-import type { FlowTable } from "../db/schema.js";
+import type { Kysely, Selectable } from "kysely";
+import type { Database, FlowTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
 
 const toFlow = (row: Selectable<FlowTable>): Flow => ({ ...row, tags: fromJson(row.tags, []) });
 
 /** Returns the flow with this name, creating it first if needed (flows are registered by name). */
-export async function ensureFlow({ db }: StoreContext, input: FlowCreate): Promise<Flow> {
+export async function ensureFlow(ctx: StoreContext, input: FlowCreate): Promise<Flow> {
+  const flow = await findOrInsertFlow(ctx, input);
+  keepFlowId(ctx, flow);
+  return flow;
+}
+
+async function findOrInsertFlow({ db }: StoreContext, input: FlowCreate): Promise<Flow> {
   const existing = await db.kysely
     .selectFrom("flows")
     .selectAll()
@@ -34,6 +40,30 @@ export async function ensureFlow({ db }: StoreContext, input: FlowCreate): Promi
   return toFlow(row);
 }
 
+/** The most flow names a database's ids are kept for (a process creates many runs of a few flows). */
+const KEPT_FLOW_IDS = 1_000;
+const flowIds = new WeakMap<Kysely<Database>, Map<string, string>>();
+
+/**
+ * The id of the flow with this name, as ensureFlow last found it on this database: a flow's id never
+ * changes, so a run of a known flow is created without reading it. A flow deleted since (its runs go
+ * with it) is told by the new run's foreign key; its caller forgets the ids (`forgetFlowIds`) and
+ * asks ensureFlow.
+ */
+export const knownFlowId = ({ db }: StoreContext, name: string): string | undefined =>
+  flowIds.get(db.kysely)?.get(name);
+
+export function forgetFlowIds({ db }: StoreContext): void {
+  flowIds.get(db.kysely)?.clear();
+}
+
+function keepFlowId({ db }: StoreContext, flow: { id: string; name: string }): void {
+  let ids = flowIds.get(db.kysely);
+  if (!ids) flowIds.set(db.kysely, (ids = new Map<string, string>()));
+  if (ids.size >= KEPT_FLOW_IDS) ids.clear();
+  ids.set(flow.name, flow.id);
+}
+
 export async function readFlow({ db }: StoreContext, by: { id: string } | { name: string }): Promise<Flow> {
   const query = db.kysely.selectFrom("flows").selectAll();
   const row = await (
@@ -57,7 +87,8 @@ export async function listFlows(
   return toPage((await q.execute()).map(toFlow), query.limit, query.offset);
 }
 
-export async function deleteFlow({ db }: StoreContext, id: string): Promise<void> {
-  const result = await db.kysely.deleteFrom("flows").where("id", "=", id).executeTakeFirst();
+export async function deleteFlow(ctx: StoreContext, id: string): Promise<void> {
+  forgetFlowIds(ctx);
+  const result = await ctx.db.kysely.deleteFrom("flows").where("id", "=", id).executeTakeFirst();
   if (result.numDeletedRows === 0n) throw notFound("flow", id);
 }
