@@ -2,9 +2,13 @@ import { EventName, isTerminal, type BatonEvent, type StateType } from "@baton/c
 import type { EventBus } from "../events.js";
 import type { LockedRun } from "./set-state.js";
 
-/** The most runs a server keeps as it wrote them: past that, the longest kept is forgotten. */
+/**
+ * The most runs a server keeps as it wrote them, and their most characters together (sizeOf): past
+ * either, the longest kept are forgotten. The runs processes are carrying out have short states.
+ */
 const KEPT_RUNS = 10_000;
-/** A run larger than this (a pause's form, a long message, many tags) is not kept: memory stays bounded. */
+const KEPT_CHARS = 4_000_000;
+/** A run larger than this (a pause's form, a long message, many tags) is not kept at all. */
 const KEPT_RUN_CHARS = 8_192;
 
 /**
@@ -23,29 +27,45 @@ const KEPT_RUN_CHARS = 8_192;
  */
 export class RunsAsWritten {
   /** By the run's kind and id, as its events name it (`flow-run`, `task-run`): ids are the callers'. */
-  readonly #runs = new Map<string, LockedRun>();
+  readonly #runs = new Map<string, { run: LockedRun; size: number }>();
+  /** The sizes of the runs kept, added up (sizeOf). */
+  #size = 0;
 
   constructor(events: EventBus) {
     events.subscribe((event) => {
-      if (isRunStateChange(event)) this.#runs.delete(keyOf(event.resource));
+      if (isRunChange(event)) this.forget(event.resource);
     });
   }
 
   /** Keeps a run as a change left it; a finished run is not kept (its process has nothing to say). */
-  keep(run: RunResource, written: LockedRun, stateType: StateType): void {
-    if (isTerminal(stateType) || sizeOf(written) > KEPT_RUN_CHARS) return;
-    const key = keyOf(run);
-    this.#runs.delete(key);
-    this.#runs.set(key, written);
-    if (this.#runs.size > KEPT_RUNS) this.#runs.delete(this.#runs.keys().next().value!);
+  keep(resource: RunResource, run: LockedRun, stateType: StateType): void {
+    const size = sizeOf(run);
+    if (isTerminal(stateType) || size > KEPT_RUN_CHARS) return;
+    this.forget(resource);
+    this.#runs.set(keyOf(resource), { run, size });
+    this.#size += size;
+    // The longest kept go first.
+    for (const [key, kept] of this.#runs) {
+      if (this.#runs.size <= KEPT_RUNS && this.#size <= KEPT_CHARS) break;
+      this.#runs.delete(key);
+      this.#size -= kept.size;
+    }
   }
 
   /** The run as this server last wrote it, if it did; forgotten once taken. */
-  take(run: RunResource): LockedRun | undefined {
-    const key = keyOf(run);
-    const written = this.#runs.get(key);
+  take(resource: RunResource): LockedRun | undefined {
+    const kept = this.#runs.get(keyOf(resource));
+    this.forget(resource);
+    return kept?.run;
+  }
+
+  /** Forgets a run: changed by another server, or deleted. */
+  forget(resource: RunResource): void {
+    const key = keyOf(resource);
+    const kept = this.#runs.get(key);
+    if (!kept) return;
     this.#runs.delete(key);
-    return written;
+    this.#size -= kept.size;
   }
 }
 
@@ -65,8 +85,11 @@ const sizeOf = (run: LockedRun): number =>
   run.retryDelaySeconds.length +
   (run.related?.tags.join().length ?? 0);
 
-const isRunStateChange = (event: BatonEvent): boolean =>
-  event.name === EventName.FlowRunStateChanged || event.name === EventName.TaskRunStateChanged;
+/** A run changed or deleted (a task run's deletion is not announced: deleteTaskRun forgets it here). */
+const isRunChange = (event: BatonEvent): boolean =>
+  event.name === EventName.FlowRunStateChanged ||
+  event.name === EventName.TaskRunStateChanged ||
+  event.name === EventName.FlowRunDeleted;
 
 const perServer = new WeakMap<EventBus, RunsAsWritten>();
 

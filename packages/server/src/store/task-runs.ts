@@ -19,6 +19,7 @@ import { constraintError, isForeignKeyError, speaksPostgres } from "../db/databa
 import type { StateTable, TaskRunTable } from "../db/schema.js";
 import { fromJson, nowIso, toJson, toPage, type StoreContext } from "./context.js";
 import { recordEvents } from "./events.js";
+import { runsAsWrittenBy } from "./runs-as-written.js";
 import {
   endTaskRunsAfter,
   findCachedState,
@@ -176,6 +177,7 @@ export async function deleteTaskRun(ctx: StoreContext, id: string): Promise<void
     await trx.deleteFrom("concurrencySlots").where("taskRunId", "=", id).execute();
     await trx.deleteFrom("logs").where("taskRunId", "=", id).execute();
   });
+  runsAsWrittenBy(ctx.events).forget({ kind: "task-run", id });
 }
 
 /** For a task the client orchestrates itself: the cached result it would use instead of running. */
