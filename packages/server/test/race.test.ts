@@ -394,14 +394,16 @@ describe.each(DIALECTS)(
           // Created in one statement; in a transaction, started; recorded by the process that ran it.
           const created = createTaskRun(ctx, task).catch((error: Error) => error);
           const started = createTaskRun(ctx, { ...task, start: true }).catch((error: Error) => error);
-          const running = makeState({ type: "RUNNING" });
+          // Made in their order: the history is read back by timestamp, and a RUNNING made first would
+          // come before its PENDING whenever the clock ticked between the two.
+          const states = [makeState({ type: "PENDING" }), makeState({ type: "RUNNING" })];
           const record = { ...task, id: newId(), dynamicKey: "0", tags: [], runCount: 1, retries: 0 };
           const recorded = recordTaskRuns(ctx, [
             {
               ...record,
               retryDelaySeconds: [],
               timeoutSeconds: null,
-              states: [makeState({ type: "PENDING" }), running],
+              states,
             },
           ]);
           await waitedFor("no creation waited for the end", 3);
