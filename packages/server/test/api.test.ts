@@ -53,6 +53,10 @@ describe.each(DIALECTS)("the HTTP API on %s", (dialect) => {
     expect(await rejection(api().readFlowRun({ params: { id: first.id } }))).toMatchObject({
       code: "not_found",
     });
+    // A flow given by id is the run's flow, whatever flow the server knows by the name given beside it.
+    const other = await api().createFlow({ body: { name: "passing-other" } });
+    const byId = await api().createFlowRun({ body: { flowId: other.id, flowName: "passing" } });
+    expect(byId.flowId).toBe(other.id);
   });
 
   it("answers health with the database kind", async () => {
